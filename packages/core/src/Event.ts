@@ -1,0 +1,158 @@
+/**
+ * WorkOS events: every type in WorkOS's spec, exactly typed, plus `UnknownEvent`
+ * for type names the spec does not know yet.
+ *
+ * A decoded event is the very object WorkOS sent: decoding checks it and never
+ * rebuilds it, so fields the spec does not know survive and re-encoding gives back
+ * the same JSON. Known types are checked by a generated lean check (the hot path);
+ * only an event that fails it goes through its Effect Schema, to say where and why.
+ */
+import * as Data from "effect/Data"
+import * as Result from "effect/Result"
+import * as Schema from "effect/Schema"
+import * as SchemaIssue from "effect/SchemaIssue"
+import { type EventType, eventTypes, type KnownEvent, schemas } from "./generated/Catalogue.ts"
+import { checks } from "./generated/Checks.ts"
+import { isObject } from "./internal/Check.ts"
+import { DateTimeString, isDateTime } from "./internal/DateTime.ts"
+
+export {
+  /** The Effect Schema of every known event type, by name. */
+  schemas,
+  /** Every event type name the spec knows, sorted. */
+  eventTypes,
+  /** The union of every known event type's Effect Schema. */
+  KnownEvent as Schema
+} from "./generated/Catalogue.ts"
+
+/** An event type name the spec knows. */
+export type Type = EventType
+
+/** Every event the spec knows, discriminated by `event`. */
+export type Event = KnownEvent
+
+/** The event of one type: `Event.Of<"dsync.user.created">`. */
+export type Of<T extends Type> = Extract<Event, { readonly event: T }>
+
+/** An event whose type the spec does not know yet: its envelope is checked, its payload kept as is. */
+export const UnknownEvent = Schema.Struct({
+  object: Schema.Literal("event"),
+  id: Schema.String,
+  event: Schema.String,
+  data: Schema.Record(Schema.String, Schema.Unknown),
+  created_at: DateTimeString,
+  context: Schema.optionalKey(Schema.Record(Schema.String, Schema.Unknown))
+}).annotate({ identifier: "UnknownEvent" })
+export interface UnknownEvent extends Schema.Schema.Type<typeof UnknownEvent> {}
+
+/** Any event WorkOS may send: a known one or one of a type the spec does not know yet. */
+export type Any = Event | UnknownEvent
+
+/** A known type whose payload breaks its schema, or something that is not an event at all. */
+export class EventDecodeError extends Data.TaggedError("EventDecodeError")<{
+  /** The event's id, when it has one. */
+  readonly id: string | undefined
+  /** The event's type name, when it has one. */
+  readonly type: string | undefined
+  /** Where in the event the first problem is, as `data.emails[0].value` (empty for the event itself). */
+  readonly path: string
+  /** What is wrong there. */
+  readonly reason: string
+  /** The event as it was received, so it can be dead-lettered whole. */
+  readonly raw: unknown
+}> {
+  override get message(): string {
+    const where = this.path === "" ? "" : ` at ${this.path}`
+    return `event ${this.id ?? "(no id)"} of type ${this.type ?? "(no type)"} does not match its schema${where}: ${this.reason}`
+  }
+}
+
+const checkByType: ReadonlyMap<string, (v: unknown) => boolean> = new Map(Object.entries(checks))
+const schemaByType: ReadonlyMap<string, Schema.Top> = new Map(Object.entries(schemas))
+
+/** Whether the spec knows this type name. */
+export const isType = (name: string): name is Type => checkByType.has(name)
+
+/** Whether an event is of a type the spec knows (else it is an `UnknownEvent`). */
+export const isKnown = (event: Any): event is Event => checkByType.has(event.event)
+
+const isUnknownEnvelope = (v: Record<string, unknown>): boolean =>
+  v.object === "event" &&
+  typeof v.id === "string" &&
+  isObject(v.data) &&
+  isDateTime(v.created_at) &&
+  (v.context === undefined ? !Object.hasOwn(v, "context") : isObject(v.context))
+
+/**
+ * Decodes one event. Never throws; a known type that breaks its schema is an
+ * `EventDecodeError` naming the id, the type and the path.
+ */
+export const decode = (input: unknown): Result.Result<Any, EventDecodeError> => {
+  if (isObject(input) && typeof input.event === "string") {
+    const check = checkByType.get(input.event)
+    if (check === undefined ? isUnknownEnvelope(input) : check(input)) {
+      return Result.succeed(input as unknown as Any)
+    }
+  }
+  return explain(input)
+}
+
+const formatIssue = SchemaIssue.makeFormatterStandardSchemaV1()
+
+/** The slow path: the Effect Schema says what is wrong and where. */
+const explain = (input: unknown): Result.Result<Any, EventDecodeError> => {
+  const type = isObject(input) && typeof input.event === "string" ? input.event : undefined
+  const id = isObject(input) && typeof input.id === "string" ? input.id : undefined
+  const schema = (type !== undefined && schemaByType.get(type)) || UnknownEvent
+  const decoded = Schema.decodeUnknownResult(schema as typeof UnknownEvent)(input)
+  // The lean check and the schema accept the same values (a test holds them to it);
+  // should they ever disagree, the schema is the reference.
+  if (Result.isSuccess(decoded)) return Result.succeed(input as Any)
+  const first = formatIssue(decoded.failure.issue).issues[0]
+  return Result.fail(
+    new EventDecodeError({
+      id,
+      type,
+      path: formatPath(first?.path ?? []),
+      reason: first?.message ?? "invalid event",
+      raw: input
+    })
+  )
+}
+
+const formatPath = (path: ReadonlyArray<PropertyKey | { readonly key: PropertyKey }>): string =>
+  path
+    .map((segment) => (typeof segment === "object" ? segment.key : segment))
+    .map((key, i) =>
+      typeof key === "number"
+        ? `[${key}]`
+        : /^[A-Za-z_$][\w$]*$/.test(String(key))
+          ? `${i === 0 ? "" : "."}${String(key)}`
+          : `[${JSON.stringify(String(key))}]`
+    )
+    .join("")
+
+/** Decodes one event from its JSON text (a webhook body, a dead letter). */
+export const decodeJson = (text: string): Result.Result<Any, EventDecodeError> => {
+  let input: unknown
+  try {
+    input = JSON.parse(text)
+  } catch (error) {
+    return Result.fail(
+      new EventDecodeError({
+        id: undefined,
+        type: undefined,
+        path: "",
+        reason: `not JSON: ${(error as Error).message}`,
+        raw: text
+      })
+    )
+  }
+  return decode(input)
+}
+
+/** The event as WorkOS sent it, ready for `JSON.stringify`: decoding kept every field. */
+export const toJson = (event: Any): unknown => event
+
+/** When the event happened, as a `Date`; `event.created_at` keeps the string WorkOS sent. */
+export const createdAt = (event: Any): Date => new Date(event.created_at)

@@ -1,0 +1,133 @@
+/**
+ * Event type patterns: `*` matches any run of characters, dots included
+ * (`"dsync.*"`, `"authentication.*_failed"`, `"*"`).
+ *
+ * A pattern selects the known types it matches, and its TypeScript type narrows to
+ * exactly those (`Matching<["dsync.user.*"]>` is the union of the `dsync.user.` events).
+ * Only the catch-all `"*"` also selects types the spec does not know yet, so a
+ * handler's type never claims less than what it may receive.
+ */
+import * as Data from "effect/Data"
+import * as Result from "effect/Result"
+import type { Any, Of, Type } from "./Event.ts"
+import { eventTypes } from "./Event.ts"
+
+// ---------------------------------------------------------------------------
+// Type level
+
+/** Whether the name `S` matches the glob `P`. */
+type Glob<S extends string, P extends string> = P extends `${infer Head}*${infer Rest}`
+  ? S extends `${Head}${infer Tail}`
+    ? Star<Tail, Rest>
+    : false
+  : S extends P
+    ? true
+    : false
+
+/** `*` followed by `Rest` matches `S` when some suffix of `S` matches `Rest`. */
+type Star<S extends string, Rest extends string> = Rest extends ""
+  ? true
+  : Glob<S, Rest> extends true
+    ? true
+    : S extends `${string}${infer Tail}`
+      ? Star<Tail, Rest>
+      : false
+
+/** The known type names a pattern matches. */
+export type TypesOf<P extends string> = {
+  [T in Type]: Glob<T, P> extends true ? T : never
+}[Type]
+
+/**
+ * The events a list of patterns selects: exactly the matching known events, or
+ * every event (`Any`) when `"*"` is among them or the patterns are not literal.
+ */
+export type Matching<Ps extends ReadonlyArray<string>> = string extends Ps[number]
+  ? Any
+  : "*" extends Ps[number]
+    ? Any
+    : Of<TypesOf<Ps[number]>>
+
+// ---------------------------------------------------------------------------
+// Run time
+
+/** A pattern that matches no known event type; `suggestions` are the closest names. */
+export class UnknownPatternError extends Data.TaggedError("UnknownPatternError")<{
+  readonly pattern: string
+  readonly suggestions: ReadonlyArray<string>
+}> {
+  override get message(): string {
+    const hint = this.suggestions.length > 0 ? `; did you mean ${this.suggestions.map((s) => `"${s}"`).join(" or ")}?` : ""
+    return `event pattern "${this.pattern}" matches no WorkOS event type${hint}`
+  }
+}
+
+const toRegExp = (pattern: string): RegExp =>
+  new RegExp(`^${pattern.split("*").map((part) => part.replace(/[.+?^${}()|[\]\\]/g, "\\$&")).join(".*")}$`)
+
+/** Whether one pattern matches one type name (known or not). */
+export const matchesName = (pattern: string, name: string): boolean =>
+  pattern === "*" || (pattern.includes("*") ? toRegExp(pattern).test(name) : pattern === name)
+
+/** The known types a list of patterns selects, in catalogue order. */
+export const expand = (patterns: ReadonlyArray<string>): ReadonlyArray<Type> =>
+  eventTypes.filter((name) => patterns.some((pattern) => matchesName(pattern, name)))
+
+/**
+ * Checks every pattern against the catalogue: each must match at least one known
+ * type. Returns the patterns, typed, or the first that matches nothing with the
+ * closest known names.
+ */
+export const validate = <const Ps extends ReadonlyArray<string>>(
+  patterns: Ps
+): Result.Result<Ps, UnknownPatternError> => {
+  for (const pattern of patterns) {
+    if (!eventTypes.some((name) => matchesName(pattern, name))) {
+      return Result.fail(new UnknownPatternError({ pattern, suggestions: suggest(pattern) }))
+    }
+  }
+  return Result.succeed(patterns)
+}
+
+/**
+ * A predicate over events for a list of patterns, narrowing to `Matching<Ps>`.
+ * Compiled once: a lookup in a set of known names (plus a test for `*`).
+ */
+export const matcher = <const Ps extends ReadonlyArray<string>>(
+  patterns: Ps
+): ((event: Any) => event is Matching<Ps>) => {
+  if (patterns.includes("*")) return (_event): _event is Matching<Ps> => true
+  const selected = new Set<string>(expand(patterns))
+  return (event): event is Matching<Ps> => selected.has(event.event)
+}
+
+/** The known type names closest to a misspelt pattern (at most three). */
+export const suggest = (pattern: string): ReadonlyArray<string> => {
+  const literal = pattern.replaceAll("*", "")
+  const scored = eventTypes.map((name) => ({ name, distance: distance(literal, name) }))
+  const best = Math.min(...scored.map((s) => s.distance))
+  // Suggest only what is plausibly a typo: within a third of the pattern's length.
+  if (best > Math.max(2, Math.ceil(literal.length / 3))) return []
+  return scored
+    .filter((s) => s.distance === best)
+    .slice(0, 3)
+    .map((s) => s.name)
+}
+
+/** Levenshtein distance. */
+const distance = (a: string, b: string): number => {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j)
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i]
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min(
+        previous[j]! + 1,
+        current[j - 1]! + 1,
+        previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1)
+      )
+    }
+    previous = current
+  }
+  return previous[b.length]!
+}
+

@@ -1,0 +1,6 @@
+/**
+ * @workos-relay/core: WorkOS events, exactly typed and decoded fast.
+ */
+export * as Event from "./Event.ts"
+export * as EventList from "./EventList.ts"
+export * as EventPattern from "./EventPattern.ts"
