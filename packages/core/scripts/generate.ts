@@ -54,7 +54,14 @@ const refName = (ref: string): string => ref.replace("#/components/schemas/", ""
 /** Flattens nested `oneOf`s and drops a string `const` when plain `string` is also allowed. */
 const alternatives = (node: JsonSchema): ReadonlyArray<JsonSchema> => {
   const flat = (node.oneOf ?? []).flatMap((alt) => (alt.oneOf ? alternatives(alt) : [alt]))
-  const anyString = flat.some((alt) => alt.type === "string" && alt.const === undefined && !alt.enum && !alt.format && alt.maxLength === undefined)
+  const anyString = flat.some(
+    (alt) =>
+      alt.type === "string" &&
+      alt.const === undefined &&
+      !alt.enum &&
+      !alt.format &&
+      alt.maxLength === undefined
+  )
   return flat.filter((alt) => !(anyString && alt.type === "string" && alt.const !== undefined))
 }
 
@@ -69,15 +76,19 @@ const pascal = (eventName: string): string =>
     .map((word) => word.charAt(0).toUpperCase() + word.slice(1))
     .join("")
 
-const identifier = (key: string): string => (/^[A-Za-z_$][\w$]*$/.test(key) ? key : JSON.stringify(key))
-const access = (v: string, key: string): string => (/^[A-Za-z_$][\w$]*$/.test(key) ? `${v}.${key}` : `${v}[${JSON.stringify(key)}]`)
+const identifier = (key: string): string =>
+  /^[A-Za-z_$][\w$]*$/.test(key) ? key : JSON.stringify(key)
+const access = (v: string, key: string): string =>
+  /^[A-Za-z_$][\w$]*$/.test(key) ? `${v}.${key}` : `${v}[${JSON.stringify(key)}]`
 
 const docComment = (node: JsonSchema, indent: string): string => {
   const lines: Array<string> = []
   if (node.description) lines.push(node.description.replace(/\*\//g, "*\\/"))
   if (node.deprecated) lines.push("@deprecated")
   if (lines.length === 0) return ""
-  return lines.length === 1 ? `${indent}/** ${lines[0]} */\n` : `${indent}/**\n${lines.map((l) => `${indent} * ${l}`).join("\n")}\n${indent} */\n`
+  return lines.length === 1
+    ? `${indent}/** ${lines[0]} */\n`
+    : `${indent}/**\n${lines.map((l) => `${indent} * ${l}`).join("\n")}\n${indent} */\n`
 }
 
 // ---------------------------------------------------------------------------
@@ -94,13 +105,17 @@ const schemaCode = (node: JsonSchema, indent: string): string => {
   if (node.oneOf) {
     const alts = alternatives(node)
     const nonNull = alts.filter((alt) => alt.type !== "null")
-    const inner = nonNull.length === 1 ? schemaCode(nonNull[0]!, indent) : `Schema.Union([${nonNull.map((alt) => schemaCode(alt, indent)).join(", ")}])`
+    const inner =
+      nonNull.length === 1
+        ? schemaCode(nonNull[0]!, indent)
+        : `Schema.Union([${nonNull.map((alt) => schemaCode(alt, indent)).join(", ")}])`
     return nonNull.length < alts.length ? `Schema.NullOr(${inner})` : inner
   }
   const nonNull = nullable(node)
   if (nonNull) return `Schema.NullOr(${schemaCode(nonNull, indent)})`
   if (node.const !== undefined) return `Schema.Literal(${JSON.stringify(node.const)})`
-  if (node.enum) return `Schema.Literals([${node.enum.map((value) => JSON.stringify(value)).join(", ")}])`
+  if (node.enum)
+    return `Schema.Literals([${node.enum.map((value) => JSON.stringify(value)).join(", ")}])`
   switch (node.type) {
     case "null":
       return "Schema.Null"
@@ -112,14 +127,17 @@ const schemaCode = (node: JsonSchema, indent: string): string => {
       return "Schema.Finite"
     case "string": {
       const base = node.format === "date-time" ? "DateTimeString" : "Schema.String"
-      return node.maxLength === undefined ? base : `${base}.check(Schema.isMaxLength(${node.maxLength}))`
+      return node.maxLength === undefined
+        ? base
+        : `${base}.check(Schema.isMaxLength(${node.maxLength}))`
     }
     case "array":
       return `Schema.Array(${schemaCode(node.items ?? {}, indent)})`
     case "object":
       return objectSchemaCode(node, indent)
     case undefined:
-      if (node.maxLength !== undefined) return `Schema.String.check(Schema.isMaxLength(${node.maxLength}))`
+      if (node.maxLength !== undefined)
+        return `Schema.String.check(Schema.isMaxLength(${node.maxLength}))`
       return "Schema.Unknown"
   }
   throw new Error(`generate: unsupported schema node ${JSON.stringify(node).slice(0, 200)}`)
@@ -128,11 +146,18 @@ const schemaCode = (node: JsonSchema, indent: string): string => {
 const objectSchemaCode = (node: JsonSchema, indent: string): string => {
   const entries = Object.entries(node.properties ?? {})
   const checks: Array<string> = []
-  if (node.propertyNames) checks.push(`Schema.isPropertyNames(${schemaCode({ type: "string", ...node.propertyNames }, indent)})`)
+  if (node.propertyNames)
+    checks.push(
+      `Schema.isPropertyNames(${schemaCode({ type: "string", ...node.propertyNames }, indent)})`
+    )
   if (node.maxProperties !== undefined) checks.push(`Schema.isMaxProperties(${node.maxProperties})`)
-  const withChecks = (code: string) => (checks.length ? `${code}.check(${checks.join(", ")})` : code)
+  const withChecks = (code: string) =>
+    checks.length ? `${code}.check(${checks.join(", ")})` : code
   if (entries.length === 0) {
-    const rest = typeof node.additionalProperties === "object" ? schemaCode(node.additionalProperties, indent) : "Schema.Unknown"
+    const rest =
+      typeof node.additionalProperties === "object"
+        ? schemaCode(node.additionalProperties, indent)
+        : "Schema.Unknown"
     return withChecks(`Schema.Record(Schema.String, ${rest})`)
   }
   const required = new Set(node.required ?? [])
@@ -152,11 +177,15 @@ let checkCounter = 0
 
 const checkExpr = (node: JsonSchema, v: string): string => {
   if (node.$ref) return `is${refName(node.$ref)}(${v})`
-  if (node.oneOf) return `(${alternatives(node).map((alt) => checkExpr(alt, v)).join(" || ")})`
+  if (node.oneOf)
+    return `(${alternatives(node)
+      .map((alt) => checkExpr(alt, v))
+      .join(" || ")})`
   const nonNull = nullable(node)
   if (nonNull) return `(${v} === null || ${checkExpr(nonNull, v)})`
   if (node.const !== undefined) return `${v} === ${JSON.stringify(node.const)}`
-  if (node.enum) return `(${node.enum.map((value) => `${v} === ${JSON.stringify(value)}`).join(" || ")})`
+  if (node.enum)
+    return `(${node.enum.map((value) => `${v} === ${JSON.stringify(value)}`).join(" || ")})`
   switch (node.type) {
     case "null":
       return `${v} === null`
@@ -197,12 +226,21 @@ const objectCheckFunction = (node: JsonSchema, name = `check${++checkCounter}`):
     const value = access("v", key)
     const test = checkExpr(prop, value)
     // An optional key may be absent; present, it must be valid (even when it is `undefined`).
-    tests.push(required.has(key) ? test : `(${value} === undefined ? !hasOwn(v, ${JSON.stringify(key)}) : ${test})`)
+    tests.push(
+      required.has(key)
+        ? test
+        : `(${value} === undefined ? !hasOwn(v, ${JSON.stringify(key)}) : ${test})`
+    )
   }
-  if (entries.length === 0 && typeof node.additionalProperties === "object" && Object.keys(node.additionalProperties).length > 0) {
+  if (
+    entries.length === 0 &&
+    typeof node.additionalProperties === "object" &&
+    Object.keys(node.additionalProperties).length > 0
+  ) {
     tests.push(`everyValue(v, ${checkFunction(node.additionalProperties)})`)
   }
-  if (node.propertyNames) tests.push(`everyKey(v, ${checkFunction({ type: "string", ...node.propertyNames })})`)
+  if (node.propertyNames)
+    tests.push(`everyKey(v, ${checkFunction({ type: "string", ...node.propertyNames })})`)
   if (node.maxProperties !== undefined) tests.push(`Object.keys(v).length <= ${node.maxProperties}`)
   checkFunctions.push(`const ${name} = (v: any): boolean =>\n  ${tests.join(" &&\n  ")}`)
   return name
@@ -243,7 +281,8 @@ const exampleOf = (node: JsonSchema, key: string): unknown => {
 // ---------------------------------------------------------------------------
 // Writing
 
-const members: ReadonlyArray<JsonSchema> = components.EventSchema!.oneOf ?? (components.EventSchema as any).allOf[1].oneOf
+const members: ReadonlyArray<JsonSchema> =
+  components.EventSchema!.oneOf ?? (components.EventSchema as any).allOf[1].oneOf
 const events = members
   .map((member) => {
     const name = member.properties!.event!.const as string
@@ -252,7 +291,8 @@ const events = members
   .sort((a, b) => a.name.localeCompare(b.name))
 
 const families = new Map<string, typeof events>()
-for (const event of events) families.set(event.family, [...(families.get(event.family) ?? []), event])
+for (const event of events)
+  families.set(event.family, [...(families.get(event.family) ?? []), event])
 
 const files = new Map<string, string>()
 
@@ -264,8 +304,10 @@ for (const [family, list] of families) {
     return `/** \`${name}\` */\nexport const ${id} = ${code}.annotate({ identifier: ${JSON.stringify(id)} })\nexport type ${id} = typeof ${id}.Type\n`
   })
   const imports = [`import * as Schema from "effect/Schema"`]
-  if (bodies.some((b) => b.includes("DateTimeString"))) imports.push(`import { DateTimeString } from "../../internal/DateTime.ts"`)
-  if (usedComponents.size) imports.push(`import { ${[...usedComponents].sort().join(", ")} } from "../Components.ts"`)
+  if (bodies.some((b) => b.includes("DateTimeString")))
+    imports.push(`import { DateTimeString } from "../../internal/DateTime.ts"`)
+  if (usedComponents.size)
+    imports.push(`import { ${[...usedComponents].sort().join(", ")} } from "../Components.ts"`)
   files.set(`events/${family}.ts`, `${header}${imports.join("\n")}\n\n${bodies.join("\n")}`)
 }
 
@@ -273,7 +315,8 @@ for (const [family, list] of families) {
 {
   usedComponents.clear()
   // Every component the events reach, each after the components it references.
-  const refsOf = (node: unknown): Array<string> => (JSON.stringify(node).match(/#\/components\/schemas\/\w+/g) ?? []).map(refName).sort()
+  const refsOf = (node: unknown): Array<string> =>
+    (JSON.stringify(node).match(/#\/components\/schemas\/\w+/g) ?? []).map(refName).sort()
   const names: Array<string> = []
   const visit = (name: string) => {
     if (names.includes(name)) return
@@ -380,7 +423,11 @@ for (const file of fs.readdirSync(outDir, { recursive: true, withFileTypes: true
   }
 }
 if (check && stale.length > 0) {
-  console.error(`src/generated is out of date (${stale.join(", ")}): run \`pnpm --filter @workos-relay/core generate\``)
+  console.error(
+    `src/generated is out of date (${stale.join(", ")}): run \`pnpm --filter @workos-relay/core generate\``
+  )
   process.exit(1)
 }
-console.log(`${check ? "checked" : "generated"} ${events.length} event types in ${families.size} families${stale.length ? `; ${stale.length} files ${check ? "stale" : "written"}` : "; up to date"}`)
+console.log(
+  `${check ? "checked" : "generated"} ${events.length} event types in ${families.size} families${stale.length ? `; ${stale.length} files ${check ? "stale" : "written"}` : "; up to date"}`
+)

@@ -11,18 +11,18 @@ import * as Data from "effect/Data"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import * as SchemaIssue from "effect/SchemaIssue"
-import { type EventType, eventTypes, type KnownEvent, schemas } from "./generated/Catalogue.ts"
+import { type EventType, type KnownEvent, schemas } from "./generated/Catalogue.ts"
 import { checks } from "./generated/Checks.ts"
 import { isObject } from "./internal/Check.ts"
 import { DateTimeString, isDateTime } from "./internal/DateTime.ts"
 
 export {
-  /** The Effect Schema of every known event type, by name. */
-  schemas,
   /** Every event type name the spec knows, sorted. */
   eventTypes,
   /** The union of every known event type's Effect Schema. */
-  KnownEvent as Schema
+  KnownEvent as Schema,
+  /** The Effect Schema of every known event type, by name. */
+  schemas
 } from "./generated/Catalogue.ts"
 
 /** An event type name the spec knows. */

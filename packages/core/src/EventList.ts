@@ -34,7 +34,12 @@ export const decodeJson = (text: string): Result.Result<EventList, EventListDeco
   try {
     body = JSON.parse(text)
   } catch (error) {
-    return Result.fail(new EventListDecodeError({ reason: `not JSON (${(error as Error).message})`, excerpt: excerptOf(text) }))
+    return Result.fail(
+      new EventListDecodeError({
+        reason: `not JSON (${(error as Error).message})`,
+        excerpt: excerptOf(text)
+      })
+    )
   }
   return decodeWith(body, () => excerptOf(text))
 }
@@ -48,19 +53,26 @@ const decodeWith = (
   excerpt: () => string
 ): Result.Result<EventList, EventListDecodeError> => {
   const reason = envelopeProblem(body)
-  if (reason !== undefined) return Result.fail(new EventListDecodeError({ reason, excerpt: excerpt() }))
+  if (reason !== undefined)
+    return Result.fail(new EventListDecodeError({ reason, excerpt: excerpt() }))
   const page = body as { data: Array<unknown>; list_metadata: { after: string | null } }
   const data = new Array<Result.Result<Any, EventDecodeError>>(page.data.length)
   for (let i = 0; i < page.data.length; i++) data[i] = decode(page.data[i])
-  return Result.succeed({ object: "list", data, list_metadata: { after: page.list_metadata.after } })
+  return Result.succeed({
+    object: "list",
+    data,
+    list_metadata: { after: page.list_metadata.after }
+  })
 }
 
 const envelopeProblem = (body: unknown): string | undefined => {
   if (!isObject(body)) return "expected a JSON object"
-  if (body.object !== "list") return `expected "object" to be "list", got ${JSON.stringify(body.object)}`
+  if (body.object !== "list")
+    return `expected "object" to be "list", got ${JSON.stringify(body.object)}`
   if (!Array.isArray(body.data)) return `expected "data" to be an array`
   if (!isObject(body.list_metadata)) return `expected "list_metadata" to be an object`
   const after = body.list_metadata.after
-  if (after !== null && typeof after !== "string") return `expected "list_metadata.after" to be a string or null`
+  if (after !== null && typeof after !== "string")
+    return `expected "list_metadata.after" to be a string or null`
   return undefined
 }

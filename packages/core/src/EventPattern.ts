@@ -29,13 +29,14 @@ type Star<S extends string, Rest extends string> = Rest extends ""
   ? true
   : Glob<S, Rest> extends true
     ? true
-    : S extends `${string}${infer Tail}`
+    : S extends `${infer _First}${infer Tail}`
       ? Star<Tail, Rest>
       : false
 
-/** The known type names a pattern matches. */
+/** The known type names a pattern (or a union of patterns) matches. */
 export type TypesOf<P extends string> = {
-  [T in Type]: Glob<T, P> extends true ? T : never
+  // `Glob` distributes over a union of patterns: a name is in when any of them says true.
+  [T in Type]: true extends Glob<T, P> ? T : never
 }[Type]
 
 /**
@@ -57,13 +58,21 @@ export class UnknownPatternError extends Data.TaggedError("UnknownPatternError")
   readonly suggestions: ReadonlyArray<string>
 }> {
   override get message(): string {
-    const hint = this.suggestions.length > 0 ? `; did you mean ${this.suggestions.map((s) => `"${s}"`).join(" or ")}?` : ""
+    const hint =
+      this.suggestions.length > 0
+        ? `; did you mean ${this.suggestions.map((s) => `"${s}"`).join(" or ")}?`
+        : ""
     return `event pattern "${this.pattern}" matches no WorkOS event type${hint}`
   }
 }
 
 const toRegExp = (pattern: string): RegExp =>
-  new RegExp(`^${pattern.split("*").map((part) => part.replace(/[.+?^${}()|[\]\\]/g, "\\$&")).join(".*")}$`)
+  new RegExp(
+    `^${pattern
+      .split("*")
+      .map((part) => part.replace(/[.+?^${}()|[\]\\]/g, "\\$&"))
+      .join(".*")}$`
+  )
 
 /** Whether one pattern matches one type name (known or not). */
 export const matchesName = (pattern: string, name: string): boolean =>
@@ -130,4 +139,3 @@ const distance = (a: string, b: string): number => {
   }
   return previous[b.length]!
 }
-

@@ -1,7 +1,7 @@
 import { describe, expect, expectTypeOf, it } from "@effect/vitest"
 import * as Result from "effect/Result"
-import { Event } from "../src/index.ts"
 import { examples } from "../src/Examples.ts"
+import { Event } from "../src/index.ts"
 
 const clone = <A>(value: A): any => structuredClone(value) as any
 const exampleEntries = Object.entries(examples) as Array<[Event.Type, unknown]>
@@ -22,14 +22,17 @@ describe("Event.decode", () => {
     expect(exampleEntries.map(([type]) => type)).toEqual([...Event.eventTypes])
   })
 
-  it.each(exampleEntries)("decodes the spec example of %s and gives back the same JSON", (type, example) => {
-    const decoded = Event.decode(clone(example))
-    expect(Result.isSuccess(decoded)).toBe(true)
-    const event = Result.getOrThrow(decoded)
-    expect(event.event).toBe(type)
-    expect(Event.isKnown(event)).toBe(true)
-    expect(JSON.parse(JSON.stringify(Event.toJson(event)))).toEqual(example)
-  })
+  it.each(exampleEntries)(
+    "decodes the spec example of %s and gives back the same JSON",
+    (type, example) => {
+      const decoded = Event.decode(clone(example))
+      expect(Result.isSuccess(decoded)).toBe(true)
+      const event = Result.getOrThrow(decoded)
+      expect(event.event).toBe(type)
+      expect(Event.isKnown(event)).toBe(true)
+      expect(JSON.parse(JSON.stringify(Event.toJson(event)))).toEqual(example)
+    }
+  )
 
   it.each(exampleEntries)("%s: a missing required field is named in the error", (type, example) => {
     const missing = [
@@ -43,7 +46,9 @@ describe("Event.decode", () => {
       else delete event.data[path[1]]
       const decoded = Event.decode(event)
       expect(Result.isFailure(decoded), path.join(".")).toBe(true)
-      const error = Result.getFailure(decoded).pipe((o) => (o as any).value as Event.EventDecodeError)
+      const error = Result.getFailure(decoded).pipe(
+        (o) => (o as any).value as Event.EventDecodeError
+      )
       expect(error.path).toBe(path.join("."))
       expect(error.type).toBe(path[0] === "event" ? undefined : type)
       if (path[0] !== "id") expect(error.id).toBe(event.id)
@@ -51,22 +56,28 @@ describe("Event.decode", () => {
     }
   })
 
-  it.each(exampleEntries)("%s: a field of the wrong type is named in the error", (type, example) => {
-    for (const key of requiredKeys(type, "data")) {
-      const event = clone(example)
-      // A value no field of the spec accepts.
-      event.data[key] = { wrong: true, list: [1] }
-      if (Array.isArray((example as any).data[key]) || typeof (example as any).data[key] === "object") {
-        event.data[key] = 12345
+  it.each(exampleEntries)(
+    "%s: a field of the wrong type is named in the error",
+    (type, example) => {
+      for (const key of requiredKeys(type, "data")) {
+        const event = clone(example)
+        // A value no field of the spec accepts.
+        event.data[key] = { wrong: true, list: [1] }
+        if (
+          Array.isArray((example as any).data[key]) ||
+          typeof (example as any).data[key] === "object"
+        ) {
+          event.data[key] = 12345
+        }
+        const decoded = Event.decode(event)
+        expect(Result.isFailure(decoded), key).toBe(true)
+        const error = (Result.getFailure(decoded) as any).value as Event.EventDecodeError
+        expect(error.path.startsWith(`data.${key}`), `${error.path} for ${key}`).toBe(true)
+        expect(error.reason.length).toBeGreaterThan(0)
+        expect(error.raw).toBe(event)
       }
-      const decoded = Event.decode(event)
-      expect(Result.isFailure(decoded), key).toBe(true)
-      const error = (Result.getFailure(decoded) as any).value as Event.EventDecodeError
-      expect(error.path.startsWith(`data.${key}`), `${error.path} for ${key}`).toBe(true)
-      expect(error.reason.length).toBeGreaterThan(0)
-      expect(error.raw).toBe(event)
     }
-  })
+  )
 
   it("keeps fields the spec does not know, at every level", () => {
     const event = clone(examples["dsync.user.created"])
@@ -94,10 +105,23 @@ describe("Event.decode", () => {
   })
 
   it("rejects an unknown type whose envelope is broken, naming the field", () => {
-    const error = (Result.getFailure(
-      Event.decode({ object: "event", id: "event_1", event: "new.type", data: [], created_at: "2026-01-01T00:00:00Z" })
-    ) as any).value as Event.EventDecodeError
-    expect(error).toMatchObject({ _tag: "EventDecodeError", id: "event_1", type: "new.type", path: "data" })
+    const error = (
+      Result.getFailure(
+        Event.decode({
+          object: "event",
+          id: "event_1",
+          event: "new.type",
+          data: [],
+          created_at: "2026-01-01T00:00:00Z"
+        })
+      ) as any
+    ).value as Event.EventDecodeError
+    expect(error).toMatchObject({
+      _tag: "EventDecodeError",
+      id: "event_1",
+      type: "new.type",
+      path: "data"
+    })
   })
 
   it("names what is wrong with something that is not an event", () => {
@@ -105,7 +129,8 @@ describe("Event.decode", () => {
       const decoded = Event.decode(input)
       expect(Result.isFailure(decoded)).toBe(true)
     }
-    const error = (Result.getFailure(Event.decodeJson("{not json")) as any).value as Event.EventDecodeError
+    const error = (Result.getFailure(Event.decodeJson("{not json")) as any)
+      .value as Event.EventDecodeError
     expect(error.reason).toMatch(/^not JSON/)
     expect(error.raw).toBe("{not json")
   })
@@ -113,7 +138,9 @@ describe("Event.decode", () => {
   it("checks created_at is an RFC 3339 date-time and gives it as a Date", () => {
     const event = clone(examples["organization.created"])
     event.created_at = "2026-02-30 12:00"
-    expect(((Result.getFailure(Event.decode(event)) as any).value as Event.EventDecodeError).path).toBe("created_at")
+    expect(
+      ((Result.getFailure(Event.decode(event)) as any).value as Event.EventDecodeError).path
+    ).toBe("created_at")
     event.created_at = "2026-03-04T05:06:07.089Z"
     const decoded = Result.getOrThrow(Event.decode(event))
     expect(Event.createdAt(decoded).getTime()).toBe(Date.UTC(2026, 2, 4, 5, 6, 7, 89))
@@ -125,7 +152,8 @@ describe("Event.decode", () => {
     expectTypeOf<Event.Of<"dsync.user.created">["data"]["email"]>().toEqualTypeOf<string | null>()
     expectTypeOf<Event.Of<"authentication.sso_failed">["data"]["error"]>().toHaveProperty("code")
     // A known event's discriminant narrows the union.
-    const handle = (event: Event.Event) => (event.event === "user.created" ? event.data.email : undefined)
+    const handle = (event: Event.Event) =>
+      event.event === "user.created" ? event.data.email : undefined
     expectTypeOf(handle).returns.toEqualTypeOf<string | undefined>()
   })
 })
