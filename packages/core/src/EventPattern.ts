@@ -41,13 +41,16 @@ export type TypesOf<P extends string> = {
 
 /**
  * The events a list of patterns selects: exactly the matching known events, or
- * every event (`Any`) when `"*"` is among them or the patterns are not literal.
+ * every event (`Any`) when `"*"` is among them, the patterns are not literal, or
+ * there are none (no filter).
  */
-export type Matching<Ps extends ReadonlyArray<string>> = string extends Ps[number]
+export type Matching<Ps extends ReadonlyArray<string>> = [Ps[number]] extends [never]
   ? Any
-  : "*" extends Ps[number]
+  : string extends Ps[number]
     ? Any
-    : Of<TypesOf<Ps[number]>>
+    : "*" extends Ps[number]
+      ? Any
+      : Of<TypesOf<Ps[number]>>
 
 // ---------------------------------------------------------------------------
 // Run time

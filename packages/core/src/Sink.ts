@@ -1,0 +1,148 @@
+/**
+ * The contract between the runner's pipeline and a sink.
+ *
+ * A sink is small on purpose: it turns a batch of events into one delivery and says,
+ * per event, what became of it. The pipeline owns everything else: filtering,
+ * batching, retries with backoff, dead letters, ordering and checkpoints.
+ *
+ * A sink package (or a user's own module) exports a `Definition`: its `type` name,
+ * its config `Schema`, and how to make the sink from a decoded config.
+ */
+import * as Data from "effect/Data"
+import type * as Duration from "effect/Duration"
+import type * as Effect from "effect/Effect"
+import type * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
+import type * as Event from "./Event.ts"
+import type { Matching } from "./EventPattern.ts"
+
+// ---------------------------------------------------------------------------
+// What became of one event
+
+/** The event reached its destination. */
+export interface Delivered {
+  readonly _tag: "Delivered"
+}
+
+/** The event did not get through this time; try again later (after `after`, when the destination said). */
+export interface Retry {
+  readonly _tag: "Retry"
+  readonly reason: string
+  readonly after?: Duration.Duration
+}
+
+/** The destination refused the event for good (too large, malformed, ...): dead-letter it with the reason. */
+export interface Rejected {
+  readonly _tag: "Rejected"
+  readonly reason: string
+}
+
+export type Outcome = Delivered | Retry | Rejected
+
+export const delivered: Delivered = { _tag: "Delivered" }
+
+export const retry = (reason: string, after?: Duration.Duration): Retry =>
+  after === undefined ? { _tag: "Retry", reason } : { _tag: "Retry", reason, after }
+
+export const rejected = (reason: string): Rejected => ({ _tag: "Rejected", reason })
+
+// ---------------------------------------------------------------------------
+// When a whole delivery fails
+
+/** The destination could not take the batch now (throttled, 5xx, timeout): the pipeline retries all of it. */
+export class SinkUnavailable extends Data.TaggedError("SinkUnavailable")<{
+  readonly reason: string
+  /** How long the destination asked us to wait, when it said. */
+  readonly retryAfter?: Duration.Duration
+}> {
+  override get message(): string {
+    return this.reason
+  }
+}
+
+/**
+ * The sink cannot work until a person fixes something (revoked token, missing
+ * permission): the pipeline stops this sink, with this reason, and the others go on.
+ */
+export class SinkFatal extends Data.TaggedError("SinkFatal")<{
+  readonly reason: string
+}> {
+  override get message(): string {
+    return this.reason
+  }
+}
+
+// ---------------------------------------------------------------------------
+// The sink
+
+/** How the pipeline groups events for one `deliver` call. */
+export interface BatchSettings {
+  /** At most this many events per batch. */
+  readonly maxEvents: number
+  /** At most this many bytes of event JSON per batch, when the destination has a size limit. */
+  readonly maxBytes?: number
+  /** How long a batch may wait to fill before it is delivered anyway. */
+  readonly maxWait: Duration.Input
+}
+
+/**
+ * A sink: `deliver` gets a batch of events in event order and returns one
+ * `Outcome` per event, in the same order.
+ */
+export interface Sink<E extends Event.Any = Event.Any> {
+  /** The sink's preferred batching; the user's config may lower it. */
+  readonly batch: BatchSettings
+  readonly deliver: (
+    batch: ReadonlyArray<E>
+  ) => Effect.Effect<ReadonlyArray<Outcome>, SinkUnavailable | SinkFatal>
+}
+
+/** What a sink's `make` learns about where it runs. */
+export interface Context {
+  /** The sink's name in the config file (`sinks.<name>`), for logs and errors. */
+  readonly name: string
+}
+
+/**
+ * A sink type: its name in config files, the events it can handle, the Schema of
+ * its options, and how to make a sink from decoded options. Resources it opens
+ * belong to the `Scope` and are closed when the runner stops.
+ */
+export interface Definition<Config = any, Ps extends ReadonlyArray<string> = ReadonlyArray<string>> {
+  /** The `type:` that selects this sink in a config file (`slack`, `eventbridge`, ...). */
+  readonly type: string
+  /**
+   * Event type patterns this sink handles; every event when absent. A config
+   * file's `events:` can narrow them further, never widen them.
+   */
+  readonly events?: Ps
+  /** The sink's own options (every key of its config entry but the runner's: type, events, batch, retry). */
+  readonly config: Schema.Codec<Config, unknown>
+  readonly make: (
+    config: Config,
+    context: Context
+    // Only `events` decides the patterns; `make` is typed by them, never the reverse.
+  ) => Effect.Effect<Sink<Matching<NoInfer<Ps>>>, SinkFatal, Scope.Scope>
+}
+
+/**
+ * Defines a sink type. With literal `events` patterns, `deliver` receives exactly
+ * the events they select:
+ *
+ * ```ts
+ * export const definition = Sink.define({
+ *   type: "user-audit",
+ *   events: ["dsync.user.*"],
+ *   config: Schema.Struct({ url: Schema.String }),
+ *   make: (config) =>
+ *     Effect.succeed({
+ *       batch: { maxEvents: 50, maxWait: "1 second" },
+ *       // batch: ReadonlyArray<Event.Of<"dsync.user.created" | "dsync.user.deleted" | "dsync.user.updated">>
+ *       deliver: (batch) => Effect.succeed(batch.map(() => Sink.delivered))
+ *     })
+ * })
+ * ```
+ */
+export const define = <Config, const Ps extends ReadonlyArray<string> = ReadonlyArray<string>>(
+  definition: Definition<Config, Ps>
+): Definition<Config, Ps> => definition
