@@ -4,3 +4,4 @@
 export * as Event from "./Event.ts"
 export * as EventList from "./EventList.ts"
 export * as EventPattern from "./EventPattern.ts"
+export * as Sink from "./Sink.ts"
