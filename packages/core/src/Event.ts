@@ -109,20 +109,46 @@ const explain = (input: unknown): Result.Result<Any, EventDecodeError> => {
   // should they ever disagree, the schema is the reference.
   if (Result.isSuccess(decoded)) return Result.succeed(input as Any)
   const first = formatIssue(decoded.failure.issue).issues[0]
+  const keys = (first?.path ?? []).map((segment) =>
+    typeof segment === "object" ? segment.key : segment
+  )
   return Result.fail(
     new EventDecodeError({
       id,
       type,
-      path: formatPath(first?.path ?? []),
-      reason: first?.message ?? "invalid event",
+      path: formatPath(keys),
+      reason: withReceived(first?.message ?? "invalid event", input, keys),
       raw: input
     })
   )
 }
 
-const formatPath = (path: ReadonlyArray<PropertyKey | { readonly key: PropertyKey }>): string =>
-  path
-    .map((segment) => (typeof segment === "object" ? segment.key : segment))
+/** Says what was there instead, so the error is enough to fix the payload. */
+const withReceived = (
+  message: string,
+  input: unknown,
+  keys: ReadonlyArray<PropertyKey>
+): string => {
+  let parent: unknown
+  let value: unknown = input
+  for (const key of keys) {
+    parent = value
+    value = isObject(value) || Array.isArray(value) ? (value as any)[key] : undefined
+  }
+  const last = keys.at(-1)
+  if (
+    last !== undefined &&
+    value === undefined &&
+    !(isObject(parent) && Object.hasOwn(parent, last))
+  ) {
+    return "required field is missing"
+  }
+  const shown = JSON.stringify(value) ?? String(value)
+  return `${message}, got ${shown.length > 60 ? `${shown.slice(0, 60)}…` : shown}`
+}
+
+const formatPath = (keys: ReadonlyArray<PropertyKey>): string =>
+  keys
     .map((key, i) =>
       typeof key === "number"
         ? `[${key}]`

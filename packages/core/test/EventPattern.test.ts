@@ -82,6 +82,8 @@ describe("EventPattern", () => {
     >()
     expectTypeOf<EventPattern.Matching<["*"]>>().toEqualTypeOf<Event.Any>()
     expectTypeOf<EventPattern.Matching<Array<string>>>().toEqualTypeOf<Event.Any>()
+    // No patterns is no filter.
+    expectTypeOf<EventPattern.Matching<[]>>().toEqualTypeOf<Event.Any>()
 
     const events: Array<Event.Any> = Object.values(examples) as Array<Event.Any>
     const narrowed = events.filter(EventPattern.matcher(["dsync.user.*"]))
