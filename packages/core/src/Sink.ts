@@ -108,7 +108,10 @@ export interface Context {
  * its options, and how to make a sink from decoded options. Resources it opens
  * belong to the `Scope` and are closed when the runner stops.
  */
-export interface Definition<Config = any, Ps extends ReadonlyArray<string> = ReadonlyArray<string>> {
+export interface Definition<
+  Config = any,
+  Ps extends ReadonlyArray<string> = ReadonlyArray<string>
+> {
   /** The `type:` that selects this sink in a config file (`slack`, `eventbridge`, ...). */
   readonly type: string
   /**

@@ -1,8 +1,8 @@
 import { describe, expect, expectTypeOf, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
-import { type Event, Sink } from "../src/index.ts"
 import { examples } from "../src/Examples.ts"
+import { type Event, Sink } from "../src/index.ts"
 
 describe("Sink.define", () => {
   it.effect("types deliver by the definition's patterns and reports per event", () =>
@@ -17,7 +17,9 @@ describe("Sink.define", () => {
             batch: { maxEvents: 10, maxWait: "1 second" },
             deliver: (batch) => {
               expectTypeOf(batch).toEqualTypeOf<
-                ReadonlyArray<Event.Of<"dsync.user.created" | "dsync.user.deleted" | "dsync.user.updated">>
+                ReadonlyArray<
+                  Event.Of<"dsync.user.created" | "dsync.user.deleted" | "dsync.user.updated">
+                >
               >()
               return Effect.succeed(
                 batch.map((event) => {
@@ -32,9 +34,18 @@ describe("Sink.define", () => {
       })
       const config = Schema.decodeUnknownSync(definition.config)({ rejectDeleted: true })
       const sink = yield* Effect.scoped(definition.make(config, { name: "users" }))
-      const outcomes = yield* sink.deliver([examples["dsync.user.created"], examples["dsync.user.deleted"]])
-      expect(outcomes).toEqual([Sink.delivered, { _tag: "Rejected", reason: "deletions are not wanted here" }])
-      expect(seen).toEqual([examples["dsync.user.created"].data.directory_id, examples["dsync.user.deleted"].data.directory_id])
+      const outcomes = yield* sink.deliver([
+        examples["dsync.user.created"],
+        examples["dsync.user.deleted"]
+      ])
+      expect(outcomes).toEqual([
+        Sink.delivered,
+        { _tag: "Rejected", reason: "deletions are not wanted here" }
+      ])
+      expect(seen).toEqual([
+        examples["dsync.user.created"].data.directory_id,
+        examples["dsync.user.deleted"].data.directory_id
+      ])
     })
   )
 
@@ -42,8 +53,14 @@ describe("Sink.define", () => {
     const definition = Sink.define({
       type: "anything",
       config: Schema.Struct({}),
-      make: () => Effect.succeed({ batch: { maxEvents: 1, maxWait: 0 }, deliver: (batch) => Effect.succeed(batch.map(() => Sink.delivered)) })
+      make: () =>
+        Effect.succeed({
+          batch: { maxEvents: 1, maxWait: 0 },
+          deliver: (batch) => Effect.succeed(batch.map(() => Sink.delivered))
+        })
     })
-    expectTypeOf<Parameters<Effect.Success<ReturnType<typeof definition.make>>["deliver"]>[0]>().toEqualTypeOf<ReadonlyArray<Event.Any>>()
+    expectTypeOf<
+      Parameters<Effect.Success<ReturnType<typeof definition.make>>["deliver"]>[0]
+    >().toEqualTypeOf<ReadonlyArray<Event.Any>>()
   })
 })
