@@ -1,0 +1,483 @@
+/**
+ * A stand-in for the WorkOS Events API on 127.0.0.1: `GET /events` as WorkOS's
+ * spec describes it, over real HTTP, so clients are tested as they run.
+ *
+ * - Bearer auth (401 otherwise); every query parameter, `events` comma-separated;
+ *   cursor paging in `asc`, `desc` and `normal` order; 400 and 422 for bad
+ *   parameters, with WorkOS's error bodies.
+ * - Seeded with events of every type, built from the spec's examples, with fresh
+ *   ULID-like ids (id order is creation order, as WorkOS's) and timestamps spread
+ *   over the past week; more can be appended while it runs.
+ * - Faults on demand, one per request in the order queued: a status (429 with
+ *   `Retry-After`, 500, 503...), a slow answer, malformed JSON, a cut connection.
+ *   Bad data is appended as events: a known type with a broken payload, a type
+ *   the spec does not know.
+ *
+ * Events are kept as their JSON text, so a page costs a string join and a
+ * hundred thousand events serve fast.
+ */
+import * as Http from "node:http"
+import type { AddressInfo } from "node:net"
+import { Event } from "@workos-relay/core"
+import { examples } from "@workos-relay/core/Examples"
+import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
+import { monotonic, prng, randomId } from "./internal/ulid.ts"
+
+/** An event as stored and served: plain JSON. */
+export type RawEvent = Record<string, unknown> & {
+  readonly id: string
+  readonly event: string
+  readonly created_at: string
+}
+
+/**
+ * What to append: an event type, taken from the spec's example, with any
+ * top-level field replaced (`data` replaces the whole payload). `id` and
+ * `created_at` are always the stand-in's, so ids keep creation order.
+ */
+export type EventInput = { readonly event: string } & Record<string, unknown>
+
+/** One fault, served to one request instead of (or before) its normal answer. */
+export type Fault =
+  /** Answer with this status and a WorkOS error body; `retryAfter` (seconds or an HTTP date) sets `Retry-After`. */
+  | { readonly status: number; readonly retryAfter?: number | string; readonly body?: string }
+  /** Wait this many milliseconds, then answer normally. */
+  | { readonly delay: number }
+  /** Answer 200 with a body that is not JSON (a list cut off half-way). */
+  | { readonly malformedJson: true }
+  /** Close the connection without answering. */
+  | { readonly disconnect: true }
+
+export interface RecordedRequest {
+  readonly method: string
+  readonly url: URL
+  readonly headers: Http.IncomingHttpHeaders
+  /** When it arrived, in unix milliseconds. */
+  readonly at: number
+}
+
+export interface Options {
+  /** The API key the stand-in accepts (default `sk_test_standin`). */
+  readonly apiKey?: string | undefined
+  /** How many events to seed, cycling through every type (default: one of each, 111). */
+  readonly events?: number | undefined
+  /** Organizations events belong to, in turn (default three). */
+  readonly organizations?: ReadonlyArray<string> | undefined
+  /** The seed of the ids and payload ids made up (default 1): the same seed, the same events. */
+  readonly seed?: number | undefined
+}
+
+export interface StandIn {
+  /** The base URL, as `http://127.0.0.1:<port>`. */
+  readonly url: string
+  readonly apiKey: string
+  readonly organizations: ReadonlyArray<string>
+  /** How many events it holds. */
+  readonly size: () => number
+  /** Every event it holds, oldest first, as served. */
+  readonly events: () => ReadonlyArray<RawEvent>
+  /** Appends events (see `EventInput`), dated now; returns them as they will be served. */
+  readonly append: (events: ReadonlyArray<EventInput>) => ReadonlyArray<RawEvent>
+  /** Appends `count` events made from the spec's examples, cycling through every type. */
+  readonly appendGenerated: (count: number) => ReadonlyArray<RawEvent>
+  readonly faults: {
+    /** Queues faults: each next request gets the next one. */
+    readonly next: (...faults: ReadonlyArray<Fault>) => void
+    readonly clear: () => void
+    readonly pending: () => number
+  }
+  /**
+   * Quirks of a real server, off by default. `ignoreEventsFilter`: the `events`
+   * parameter is checked but not applied. `filterAfterLimit`: a page takes `limit`
+   * events and then drops those the filters exclude, so pages may be short or
+   * empty while `list_metadata.after` still points further on.
+   */
+  readonly quirks: { ignoreEventsFilter: boolean; filterAfterLimit: boolean }
+  /** Every request received, in order. */
+  readonly requests: ReadonlyArray<RecordedRequest>
+  readonly close: () => Promise<void>
+}
+
+/** A known type with a payload that breaks its schema (its `data` replaced). */
+export const brokenEvent = (type: Event.Type = "dsync.user.created"): EventInput => ({
+  event: type,
+  data: { id: 42, broken: true }
+})
+
+/** An event of a type the spec does not know. */
+export const unknownTypeEvent = (type = "widget.assembled"): EventInput => ({
+  event: type,
+  data: { widget_id: "widget_01", organization_id: "org_unknown_type" }
+})
+
+const DAY = 24 * 60 * 60 * 1000
+const DEFAULT_ORGANIZATIONS = [
+  "org_01HZX4PM9V0W6Q8T3N2K5B7C1D",
+  "org_01HZX4PMA3R8G6J1V9Y2E5S7F0",
+  "org_01HZX4PMB7K2M4P6R8T0W1Y3Z5"
+]
+
+interface Stored {
+  readonly id: string
+  readonly type: string
+  readonly organizationId: string | undefined
+  readonly createdAt: number
+  readonly json: string
+}
+
+/** Starts a stand-in; `close()` stops it. */
+export const start = async (options: Options = {}): Promise<StandIn> => {
+  const apiKey = options.apiKey ?? "sk_test_standin"
+  const organizations = options.organizations ?? DEFAULT_ORGANIZATIONS
+  const random = prng(options.seed ?? 1)
+  const nextId = monotonic(random)
+  const store: Array<Stored> = []
+  const knownOrganizations = new Set(organizations)
+  const faults: Array<Fault> = []
+  const requests: Array<RecordedRequest> = []
+  const quirks = { ignoreEventsFilter: false, filterAfterLimit: false }
+  let generated = 0
+
+  const add = (input: EventInput, at: number): RawEvent => {
+    const last = store[store.length - 1]
+    const createdAt = last === undefined ? at : Math.max(at, last.createdAt)
+    const example = (examples as Record<string, Record<string, unknown>>)[input.event]
+    const event: Record<string, unknown> = {
+      ...(example === undefined ? { object: "event", data: {} } : structuredClone(example)),
+      ...input,
+      id: `event_${nextId(createdAt)}`,
+      created_at: new Date(createdAt).toISOString()
+    }
+    const organizationId = organizationOf(event)
+    if (organizationId !== undefined) knownOrganizations.add(organizationId)
+    store.push({
+      id: event.id as string,
+      type: input.event,
+      organizationId,
+      createdAt,
+      json: JSON.stringify(event)
+    })
+    return event as RawEvent
+  }
+
+  /** An example of the next type in turn, with its own payload ids and organization. */
+  const generate = (): EventInput => {
+    const type = Event.eventTypes[generated % Event.eventTypes.length]!
+    const organization = organizations[generated % organizations.length]!
+    generated++
+    const event = structuredClone(examples[type]) as Record<string, any>
+    const data = event.data as Record<string, unknown>
+    if (typeof data.id === "string") {
+      const prefixed = /^([a-z_]+)_[0-9A-Z]{26}$/.exec(data.id)
+      if (type.startsWith("organization.")) data.id = organization
+      else if (prefixed !== null) data.id = randomId(prefixed[1]!, Date.now(), random)
+    }
+    if (typeof data.organization_id === "string") data.organization_id = organization
+    return event as EventInput
+  }
+
+  // Seeds spread over the past week, ending a minute ago, so `latest` is clearly after them.
+  const seedCount = options.events ?? Event.eventTypes.length
+  const seedEnd = Date.now() - 60_000
+  const spacing = Math.max(1, Math.floor((7 * DAY) / Math.max(1, seedCount)))
+  for (let i = 0; i < seedCount; i++) add(generate(), seedEnd - (seedCount - i) * spacing)
+
+  const server = Http.createServer((request, response) => {
+    const url = new URL(request.url ?? "/", "http://127.0.0.1")
+    requests.push({
+      method: request.method ?? "GET",
+      url,
+      headers: request.headers,
+      at: Date.now()
+    })
+    const fault = faults.shift()
+    if (fault === undefined) return answer(request, response, url)
+    if ("delay" in fault) {
+      setTimeout(() => answer(request, response, url), fault.delay)
+      return
+    }
+    if ("disconnect" in fault) {
+      request.socket.destroy()
+      return
+    }
+    if ("malformedJson" in fault) {
+      return send(response, 200, '{"object":"list","data":[{"object":"event","id":"event_01')
+    }
+    const headers: Http.OutgoingHttpHeaders = {}
+    if (fault.retryAfter !== undefined) headers["retry-after"] = String(fault.retryAfter)
+    send(
+      response,
+      fault.status,
+      fault.body ?? JSON.stringify({ message: Http.STATUS_CODES[fault.status] ?? "Error" }),
+      headers
+    )
+  })
+
+  const answer = (request: Http.IncomingMessage, response: Http.ServerResponse, url: URL) => {
+    if (url.pathname !== "/events") return sendJson(response, 404, { message: "Not Found" })
+    if (request.method !== "GET")
+      return sendJson(response, 405, { message: `${request.method} is not allowed on /events` })
+    if (request.headers.authorization !== `Bearer ${apiKey}`) {
+      return sendJson(response, 401, {
+        message: "Could not authorize the request. Maybe your API key is invalid?",
+        code: "unauthorized"
+      })
+    }
+    const query = parseQuery(url.searchParams, knownOrganizations)
+    if ("status" in query) return sendJson(response, query.status, query.body)
+    const { data, after } = page(store, query, quirks)
+    send(
+      response,
+      200,
+      `{"object":"list","data":[${data.map((event) => event.json).join(",")}],"list_metadata":{"after":${after === null ? "null" : JSON.stringify(after)}}}`
+    )
+  }
+
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject)
+    server.listen(0, "127.0.0.1", () => resolve())
+  })
+  const { port } = server.address() as AddressInfo
+
+  return {
+    url: `http://127.0.0.1:${port}`,
+    apiKey,
+    organizations,
+    size: () => store.length,
+    events: () => store.map((event) => JSON.parse(event.json) as RawEvent),
+    append: (events) => events.map((event) => add(event, Date.now())),
+    appendGenerated: (count) => Array.from({ length: count }, () => add(generate(), Date.now())),
+    faults: {
+      next: (...more) => {
+        faults.push(...more)
+      },
+      clear: () => {
+        faults.length = 0
+      },
+      pending: () => faults.length
+    },
+    quirks,
+    requests,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections()
+        server.close(() => resolve())
+      })
+  }
+}
+
+const send = (
+  response: Http.ServerResponse,
+  status: number,
+  body: string,
+  headers: Http.OutgoingHttpHeaders = {}
+) => {
+  response.writeHead(status, {
+    "content-type": "application/json",
+    "content-length": Buffer.byteLength(body),
+    ...headers
+  })
+  response.end(body)
+}
+
+const sendJson = (response: Http.ServerResponse, status: number, body: unknown) =>
+  send(response, status, JSON.stringify(body))
+
+/** A stand-in for the length of a scope. */
+export const make = (options: Options = {}): Effect.Effect<StandIn, never, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.promise(() => start(options)),
+    (standIn) => Effect.promise(() => standIn.close())
+  )
+
+// ---------------------------------------------------------------------------
+// The query
+
+interface Query {
+  readonly types: ReadonlySet<string> | undefined
+  readonly organizationId: string | undefined
+  readonly rangeStart: number | undefined
+  readonly rangeEnd: number | undefined
+  readonly after: string | undefined
+  readonly before: string | undefined
+  readonly limit: number
+  readonly order: "asc" | "desc" | "normal"
+}
+
+type Refusal = { readonly status: 400 | 422; readonly body: unknown }
+
+const invalid = (field: string, code: string, message: string): Refusal => ({
+  status: 422,
+  body: { message, errors: [{ code, field }] }
+})
+
+const knownTypes: ReadonlySet<string> = new Set(Event.eventTypes)
+
+const parseQuery = (
+  params: URLSearchParams,
+  organizations: ReadonlySet<string>
+): Query | Refusal => {
+  const limitText = params.get("limit")
+  const limit = limitText === null ? 10 : Number(limitText)
+  if (!/^\d+$/.test(limitText ?? "10") || limit < 1 || limit > 100)
+    return invalid("limit", "invalid_limit", "limit must be an integer between 1 and 100.")
+
+  const order = params.get("order") ?? "desc"
+  if (order !== "asc" && order !== "desc" && order !== "normal")
+    return invalid("order", "invalid_order", `order must be "asc", "desc" or "normal".`)
+
+  // `style: form, explode: false`: one parameter, comma-separated; empty means no filter.
+  const eventsText = params.get("events")
+  const names = eventsText === null || eventsText === "" ? [] : eventsText.split(",")
+  const unknown = names.find((name) => !knownTypes.has(name))
+  if (unknown !== undefined)
+    return invalid("events", "invalid_event_type", `Unknown event type: '${unknown}'.`)
+
+  const range = (name: string): number | undefined | Refusal => {
+    const text = params.get(name)
+    if (text === null) return undefined
+    const ms = Date.parse(text)
+    return Number.isNaN(ms)
+      ? invalid(name, "invalid_date", `${name} must be an ISO-8601 date.`)
+      : ms
+  }
+  const rangeStart = range("range_start")
+  if (typeof rangeStart === "object") return rangeStart
+  const rangeEnd = range("range_end")
+  if (typeof rangeEnd === "object") return rangeEnd
+
+  const after = params.get("after") ?? undefined
+  const before = params.get("before") ?? undefined
+  for (const [name, cursor] of [
+    ["after", after],
+    ["before", before]
+  ] as const) {
+    if (cursor !== undefined && !/^event_[0-9A-Z]{26}$/.test(cursor))
+      return invalid(name, "invalid_cursor", `${name} must be an event id.`)
+  }
+  if (after !== undefined && before !== undefined)
+    return { status: 400, body: { message: "Pass either 'after' or 'before', not both." } }
+
+  const organizationId = params.get("organization_id") ?? undefined
+  if (organizationId !== undefined && !organizations.has(organizationId)) {
+    return {
+      status: 400,
+      body: {
+        message: `Organization not found: '${organizationId}'.`,
+        code: "organization_not_found"
+      }
+    }
+  }
+
+  return {
+    types: names.length === 0 ? undefined : new Set(names),
+    organizationId,
+    rangeStart,
+    rangeEnd,
+    after,
+    before,
+    limit,
+    order
+  }
+}
+
+/** The organization an event belongs to: its payload's `organization_id`, or the organization itself. */
+const organizationOf = (event: Record<string, unknown>): string | undefined => {
+  const data = event.data as Record<string, unknown> | undefined
+  if (typeof data !== "object" || data === null) return undefined
+  if (typeof data.organization_id === "string") return data.organization_id
+  if (String(event.event).startsWith("organization.") && typeof data.id === "string") return data.id
+  return undefined
+}
+
+/** The index of the first event whose id is greater than `id` (ids sort as events were made). */
+const firstAfter = (store: ReadonlyArray<Stored>, id: string): number => {
+  let lo = 0
+  let hi = store.length
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1
+    if (store[mid]!.id <= id) lo = mid + 1
+    else hi = mid
+  }
+  return lo
+}
+
+/** The index of the first event whose id is `id` or greater. */
+const firstFrom = (store: ReadonlyArray<Stored>, id: string): number => {
+  let lo = 0
+  let hi = store.length
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1
+    if (store[mid]!.id < id) lo = mid + 1
+    else hi = mid
+  }
+  return lo
+}
+
+/**
+ * One page. The list is walked forwards (`asc`) or backwards (`desc`, `normal`);
+ * `after` continues the walk past an event, `before` walks the other way from it
+ * (for `normal`, the reverse: `after` goes to newer events). `list_metadata.after`
+ * is the last event of the page when the walk has more to give, else null.
+ */
+const page = (
+  store: ReadonlyArray<Stored>,
+  query: Query,
+  quirks: StandIn["quirks"]
+): { data: ReadonlyArray<Stored>; after: string | null } => {
+  const descending = query.order !== "asc"
+  const normal = query.order === "normal"
+  // Which way the walk goes from the cursor, in index terms (+1: newer).
+  let step: 1 | -1
+  let from: number
+  let reverse = false
+  if (query.after !== undefined) {
+    const newer = normal || !descending
+    step = newer ? 1 : -1
+    from = newer ? firstAfter(store, query.after) : firstFrom(store, query.after) - 1
+    reverse = normal
+  } else if (query.before !== undefined) {
+    const newer = descending && !normal
+    step = newer ? 1 : -1
+    from = newer ? firstAfter(store, query.before) : firstFrom(store, query.before) - 1
+    // A page is always in the order asked, whichever way it was walked.
+    reverse = descending ? newer : !newer
+  } else {
+    step = descending ? -1 : 1
+    from = descending ? store.length - 1 : 0
+  }
+
+  const matches = (event: Stored): boolean =>
+    (query.types === undefined || quirks.ignoreEventsFilter || query.types.has(event.type)) &&
+    (query.organizationId === undefined || event.organizationId === query.organizationId) &&
+    (query.rangeStart === undefined || event.createdAt >= query.rangeStart) &&
+    (query.rangeEnd === undefined || event.createdAt < query.rangeEnd)
+
+  const inBounds = (i: number) => i >= 0 && i < store.length
+  const data: Array<Stored> = []
+  let i = from
+  // The last event the walk took, in walk order: where the next page goes on from.
+  let last: Stored | undefined
+  if (quirks.filterAfterLimit) {
+    // Take `limit` events, then drop those the filters exclude.
+    for (let taken = 0; inBounds(i) && taken < query.limit; i += step, taken++) {
+      last = store[i]!
+      if (matches(last)) data.push(last)
+    }
+  } else {
+    for (; inBounds(i); i += step) {
+      const event = store[i]!
+      if (!matches(event)) continue
+      // A match beyond a full page: there is more, and the page ends here.
+      if (data.length === query.limit) break
+      data.push(event)
+      last = event
+    }
+  }
+  const more = inBounds(i)
+  return {
+    data: reverse ? data.reverse() : data,
+    after: more && last !== undefined ? last.id : null
+  }
+}
