@@ -69,6 +69,8 @@ export interface Faults {
   readonly failRequests?: number
   /** Answers every request with this error (credentials refused, bus missing, ...). */
   readonly rejectRequests?: RequestError
+  /** Lets this many requests through before the whole-request faults above begin. */
+  readonly afterRequests?: number
   /** Waits this many milliseconds before answering each request. */
   readonly delayMillis?: number
 }
@@ -244,12 +246,14 @@ export const make = (
     let faults: Faults = {}
     let throttleLeft = 0
     let failLeft = 0
+    let passLeft = 0
     const random = seededRandom(options.seed ?? 1)
 
     const setFaults = (next: Faults): void => {
       faults = next
       throttleLeft = next.throttleRequests ?? 0
       failLeft = next.failRequests ?? 0
+      passLeft = next.afterRequests ?? 0
     }
 
     const handle = async (request: Http.IncomingMessage, response: Http.ServerResponse) => {
@@ -282,16 +286,17 @@ export const make = (
       }
       const signatureError = checkSignature(request)
       if (signatureError !== undefined) return sendError(response, signatureError)
-      if (faults.rejectRequests !== undefined) return sendError(response, faults.rejectRequests)
-      if (throttleLeft > 0) {
+      if (passLeft > 0) passLeft--
+      else if (faults.rejectRequests !== undefined)
+        return sendError(response, faults.rejectRequests)
+      else if (throttleLeft > 0) {
         throttleLeft--
         return sendError(response, {
           status: 400,
           code: "ThrottlingException",
           message: "Rate exceeded"
         })
-      }
-      if (failLeft > 0) {
+      } else if (failLeft > 0) {
         failLeft--
         return sendError(response, {
           status: 500,

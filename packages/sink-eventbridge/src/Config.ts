@@ -1,0 +1,94 @@
+/**
+ * The options of an `eventbridge` sink: where events go (region, event bus, endpoint),
+ * how each entry looks (source, detail-type, resources, detail) and how to sign in.
+ */
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
+import * as DetailType from "./internal/DetailType.ts"
+
+/** AWS's own sources live under `aws.`; EventBridge refuses any other sender there. */
+export const Source = Schema.String.pipe(
+  Schema.check(
+    Schema.isMinLength(1, { message: "source must not be empty" }),
+    Schema.isMaxLength(256, { message: "source must be at most 256 characters" }),
+    Schema.makeFilter((source: string) =>
+      source.toLowerCase().startsWith("aws.")
+        ? `source must not start with "aws." (reserved for AWS services), got ${JSON.stringify(source)}`
+        : undefined
+    )
+  )
+)
+
+const busName = /^[/.\-_A-Za-z0-9]{1,256}$/
+const busArn = /^arn:aws[a-z-]*:events:[a-z0-9-]+:\d{12}:event-bus\/[/.\-_A-Za-z0-9]{1,256}$/
+
+/** An event bus name (`default`, `workos-events`) or ARN (`arn:aws:events:<region>:<account>:event-bus/<name>`). */
+export const EventBus = Schema.String.pipe(
+  Schema.check(
+    Schema.isMinLength(1, { message: "eventBus must not be empty" }),
+    Schema.makeFilter((bus: string) =>
+      bus === "" || busName.test(bus) || busArn.test(bus)
+        ? undefined
+        : `eventBus must be a bus name (letters, digits, . - _ /) or an event-bus ARN, got ${JSON.stringify(bus)}`
+    )
+  )
+)
+
+/** An AWS region such as `us-east-1`. */
+export const Region = Schema.String.pipe(
+  Schema.check(
+    Schema.isPattern(/^[a-z]{2}(-[a-z]+)+-\d+$/, { message: "region must look like us-east-1" })
+  )
+)
+
+/** A detail-type template: literal text and `{{event}}` (the event type). */
+export const DetailTypeTemplate = Schema.String.pipe(
+  Schema.check(
+    Schema.makeFilter((template: string) => {
+      const parsed = DetailType.parse(template)
+      return typeof parsed === "string" ? parsed : undefined
+    })
+  )
+)
+
+/** Explicit credentials; without them the SDK's standard chain is used (env, profile, SSO, IMDS, ...). */
+export const Credentials = Schema.Struct({
+  accessKeyId: Schema.RedactedFromValue(Schema.NonEmptyString),
+  secretAccessKey: Schema.RedactedFromValue(Schema.NonEmptyString),
+  sessionToken: Schema.optionalKey(Schema.RedactedFromValue(Schema.NonEmptyString))
+})
+export type Credentials = typeof Credentials.Type
+
+export const Config = Schema.Struct({
+  /** The AWS region; when absent, the SDK's standard chain (AWS_REGION, profile) decides. */
+  region: Schema.optionalKey(Region),
+  /** The event bus name or ARN (for another account's bus, the ARN). */
+  eventBus: EventBus,
+  /** The entries' `Source`. */
+  source: Source.pipe(Schema.withDecodingDefaultKey(Effect.succeed("workos"))),
+  /** The entries' `DetailType`: a template over the event, `{{event}}` by default. */
+  detailType: DetailTypeTemplate.pipe(Schema.withDecodingDefaultKey(Effect.succeed("{{event}}"))),
+  /** What goes in `Detail`: the whole event as WorkOS sent it, or only its `data`. */
+  detail: Schema.Literals(["event", "data"]).pipe(
+    Schema.withDecodingDefaultKey(Effect.succeed("event" as const))
+  ),
+  /** ARNs put in every entry's `Resources`. */
+  resources: Schema.Array(Schema.NonEmptyString).pipe(
+    Schema.withDecodingDefaultKey(Effect.succeed([]))
+  ),
+  /** A different endpoint (a VPC endpoint, LocalStack, a stand-in); AWS's regional endpoint when absent. */
+  endpoint: Schema.optionalKey(
+    Schema.String.pipe(
+      Schema.check(
+        Schema.isPattern(/^https?:\/\/\S+$/, { message: "endpoint must be an http(s) URL" })
+      )
+    )
+  ),
+  credentials: Schema.optionalKey(Credentials),
+  /** How long one PutEvents request may take, in milliseconds, before it fails and is retried. */
+  requestTimeoutMillis: Schema.Int.pipe(
+    Schema.check(Schema.isBetween({ minimum: 100, maximum: 300_000 })),
+    Schema.withDecodingDefaultKey(Effect.succeed(10_000))
+  )
+})
+export type Config = typeof Config.Type
