@@ -12,10 +12,7 @@ const allExamples = Object.values(examples) as ReadonlyArray<Event.Any>
 const idOf = (stored: EventBridgeStandIn.StoredEvent): string => JSON.parse(stored.detail).id
 
 /** The sink with the real AWS SDK client pointed at the stand-in, with dummy credentials. */
-const makeSink = (
-  standIn: EventBridgeStandIn.EventBridgeStandIn,
-  options: Record<string, unknown> = {}
-) =>
+const makeSink = (standIn: EventBridgeStandIn.StandIn, options: Record<string, unknown> = {}) =>
   definition.make(
     Schema.decodeUnknownSync(definition.config)({
       region: "us-east-1",

@@ -4,7 +4,7 @@
  * faults a test can switch on (per-entry failures, throttling, 500s, slow answers).
  *
  * ```ts
- * const eventBridge = yield* EventBridgeStandIn.make()
+ * const eventBridge = yield* EventBridgeStandIn.make() // or `await EventBridgeStandIn.start()`
  * const client = new EventBridgeClient({ endpoint: eventBridge.url, region: "us-east-1", credentials })
  * eventBridge.setFaults({ internalFailureRatio: 0.3 })
  * ```
@@ -75,7 +75,7 @@ export interface Faults {
   readonly delayMillis?: number
 }
 
-export interface EventBridgeStandIn {
+export interface StandIn {
   /** `http://127.0.0.1:<port>`: give it to the SDK client as `endpoint`. */
   readonly url: string
   /** Accepted events, in order. */
@@ -88,6 +88,7 @@ export interface EventBridgeStandIn {
   readonly setFaults: (faults: Faults) => void
   /** Forgets stored events, counts and faults. */
   readonly reset: () => void
+  readonly close: () => Promise<void>
 }
 
 export interface Options {
@@ -235,162 +236,161 @@ const send = (
 const sendError = (response: Http.ServerResponse, error: RequestError): void =>
   send(response, error.status, { __type: error.code, message: error.message }, error.code)
 
-/** Starts the stand-in on 127.0.0.1 (a free port); it stops when the scope closes. */
-export const make = (
-  options: Options = {}
-): Effect.Effect<EventBridgeStandIn, never, Scope.Scope> =>
-  Effect.gen(function* () {
-    const events: Array<StoredEvent> = []
-    const entriesPerRequest: Array<number> = []
-    let requests = 0
-    let faults: Faults = {}
-    let throttleLeft = 0
-    let failLeft = 0
-    let passLeft = 0
-    const random = seededRandom(options.seed ?? 1)
+/** Starts the stand-in on 127.0.0.1 (a free port); `close` stops it. */
+export const start = async (options: Options = {}): Promise<StandIn> => {
+  const events: Array<StoredEvent> = []
+  const entriesPerRequest: Array<number> = []
+  let requests = 0
+  let faults: Faults = {}
+  let throttleLeft = 0
+  let failLeft = 0
+  let passLeft = 0
+  const random = seededRandom(options.seed ?? 1)
 
-    const setFaults = (next: Faults): void => {
-      faults = next
-      throttleLeft = next.throttleRequests ?? 0
-      failLeft = next.failRequests ?? 0
-      passLeft = next.afterRequests ?? 0
+  const setFaults = (next: Faults): void => {
+    faults = next
+    throttleLeft = next.throttleRequests ?? 0
+    failLeft = next.failRequests ?? 0
+    passLeft = next.afterRequests ?? 0
+  }
+
+  const handle = async (request: Http.IncomingMessage, response: Http.ServerResponse) => {
+    const body = await readBody(request)
+    requests++
+    if (faults.delayMillis !== undefined && faults.delayMillis > 0) {
+      await new Promise((resolve) => setTimeout(resolve, faults.delayMillis))
+    }
+    if (request.method !== "POST" || (request.url ?? "/") !== "/") {
+      return sendError(response, {
+        status: 404,
+        code: "UnknownOperationException",
+        message: `${request.method} ${request.url}`
+      })
+    }
+    const target = request.headers["x-amz-target"]
+    if (target !== "AWSEvents.PutEvents") {
+      return sendError(response, {
+        status: 400,
+        code: "UnknownOperationException",
+        message: `Only AWSEvents.PutEvents is served here, got X-Amz-Target ${String(target)}`
+      })
+    }
+    if (request.headers["content-type"] !== contentType) {
+      return sendError(response, {
+        status: 400,
+        code: "SerializationException",
+        message: `Content-Type must be ${contentType}, got ${String(request.headers["content-type"])}`
+      })
+    }
+    const signatureError = checkSignature(request)
+    if (signatureError !== undefined) return sendError(response, signatureError)
+    if (passLeft > 0) passLeft--
+    else if (faults.rejectRequests !== undefined) return sendError(response, faults.rejectRequests)
+    else if (throttleLeft > 0) {
+      throttleLeft--
+      return sendError(response, {
+        status: 400,
+        code: "ThrottlingException",
+        message: "Rate exceeded"
+      })
+    } else if (failLeft > 0) {
+      failLeft--
+      return sendError(response, {
+        status: 500,
+        code: "InternalException",
+        message: "An internal error occurred."
+      })
     }
 
-    const handle = async (request: Http.IncomingMessage, response: Http.ServerResponse) => {
-      const body = await readBody(request)
-      requests++
-      if (faults.delayMillis !== undefined && faults.delayMillis > 0) {
-        await new Promise((resolve) => setTimeout(resolve, faults.delayMillis))
-      }
-      if (request.method !== "POST" || (request.url ?? "/") !== "/") {
-        return sendError(response, {
-          status: 404,
-          code: "UnknownOperationException",
-          message: `${request.method} ${request.url}`
-        })
-      }
-      const target = request.headers["x-amz-target"]
-      if (target !== "AWSEvents.PutEvents") {
-        return sendError(response, {
-          status: 400,
-          code: "UnknownOperationException",
-          message: `Only AWSEvents.PutEvents is served here, got X-Amz-Target ${String(target)}`
-        })
-      }
-      if (request.headers["content-type"] !== contentType) {
-        return sendError(response, {
-          status: 400,
-          code: "SerializationException",
-          message: `Content-Type must be ${contentType}, got ${String(request.headers["content-type"])}`
-        })
-      }
-      const signatureError = checkSignature(request)
-      if (signatureError !== undefined) return sendError(response, signatureError)
-      if (passLeft > 0) passLeft--
-      else if (faults.rejectRequests !== undefined)
-        return sendError(response, faults.rejectRequests)
-      else if (throttleLeft > 0) {
-        throttleLeft--
-        return sendError(response, {
-          status: 400,
-          code: "ThrottlingException",
-          message: "Rate exceeded"
-        })
-      } else if (failLeft > 0) {
-        failLeft--
-        return sendError(response, {
-          status: 500,
-          code: "InternalException",
-          message: "An internal error occurred."
-        })
-      }
-
-      let parsed: unknown
-      try {
-        parsed = JSON.parse(body)
-      } catch {
-        return sendError(response, {
-          status: 400,
-          code: "SerializationException",
-          message: "Request body is not valid JSON"
-        })
-      }
-      const entries = (parsed as { Entries?: unknown } | null)?.Entries
-      if (!Array.isArray(entries) || entries.length < 1 || entries.length > maxEntries) {
-        return sendError(response, {
-          status: 400,
-          code: "ValidationException",
-          message: `1 validation error detected: Value at 'entries' failed to satisfy constraint: Member must have length between 1 and ${maxEntries}, got ${Array.isArray(entries) ? entries.length : "none"}`
-        })
-      }
-      const total = (entries as Array<WireEntry>).reduce((sum, entry) => sum + entrySize(entry), 0)
-      if (total > maxRequestBytes) {
-        return sendError(response, {
-          status: 400,
-          code: "ValidationException",
-          message: `Total size of the entries in the request is over the limit: ${total} > ${maxRequestBytes} bytes.`
-        })
-      }
-      entriesPerRequest.push(entries.length)
-
-      let failed = 0
-      const results = (entries as Array<WireEntry>).map((entry) => {
-        const error =
-          checkEntry(entry) ??
-          faults.failEntry?.(entry) ??
-          (faults.internalFailureRatio !== undefined && random() < faults.internalFailureRatio
-            ? { code: "InternalFailure", message: "Internal service error." }
-            : undefined)
-        if (error !== undefined) {
-          failed++
-          return { ErrorCode: error.code, ErrorMessage: error.message }
-        }
-        const eventId = randomUUID()
-        events.push({
-          eventId,
-          source: entry.Source as string,
-          detailType: entry.DetailType as string,
-          detail: entry.Detail as string,
-          eventBusName: typeof entry.EventBusName === "string" ? entry.EventBusName : "default",
-          resources: (entry.Resources as Array<string> | undefined) ?? [],
-          time: entry.Time as number | undefined
-        })
-        return { EventId: eventId }
+    let parsed: unknown
+    try {
+      parsed = JSON.parse(body)
+    } catch {
+      return sendError(response, {
+        status: 400,
+        code: "SerializationException",
+        message: "Request body is not valid JSON"
       })
-      send(response, 200, { FailedEntryCount: failed, Entries: results })
     }
-
-    const server = Http.createServer((request, response) => {
-      handle(request, response).catch((error: unknown) => {
-        if (!response.headersSent) {
-          sendError(response, { status: 500, code: "InternalException", message: String(error) })
-        }
+    const entries = (parsed as { Entries?: unknown } | null)?.Entries
+    if (!Array.isArray(entries) || entries.length < 1 || entries.length > maxEntries) {
+      return sendError(response, {
+        status: 400,
+        code: "ValidationException",
+        message: `1 validation error detected: Value at 'entries' failed to satisfy constraint: Member must have length between 1 and ${maxEntries}, got ${Array.isArray(entries) ? entries.length : "none"}`
       })
+    }
+    const total = (entries as Array<WireEntry>).reduce((sum, entry) => sum + entrySize(entry), 0)
+    if (total > maxRequestBytes) {
+      return sendError(response, {
+        status: 400,
+        code: "ValidationException",
+        message: `Total size of the entries in the request is over the limit: ${total} > ${maxRequestBytes} bytes.`
+      })
+    }
+    entriesPerRequest.push(entries.length)
+
+    let failed = 0
+    const results = (entries as Array<WireEntry>).map((entry) => {
+      const error =
+        checkEntry(entry) ??
+        faults.failEntry?.(entry) ??
+        (faults.internalFailureRatio !== undefined && random() < faults.internalFailureRatio
+          ? { code: "InternalFailure", message: "Internal service error." }
+          : undefined)
+      if (error !== undefined) {
+        failed++
+        return { ErrorCode: error.code, ErrorMessage: error.message }
+      }
+      const eventId = randomUUID()
+      events.push({
+        eventId,
+        source: entry.Source as string,
+        detailType: entry.DetailType as string,
+        detail: entry.Detail as string,
+        eventBusName: typeof entry.EventBusName === "string" ? entry.EventBusName : "default",
+        resources: (entry.Resources as Array<string> | undefined) ?? [],
+        time: entry.Time as number | undefined
+      })
+      return { EventId: eventId }
     })
+    send(response, 200, { FailedEntryCount: failed, Entries: results })
+  }
 
-    yield* Effect.acquireRelease(
-      Effect.callback<void>((resume) => {
-        server.listen(0, "127.0.0.1", () => resume(Effect.void))
-      }),
-      () =>
-        Effect.callback<void>((resume) => {
-          server.closeAllConnections()
-          server.close(() => resume(Effect.void))
-        })
-    )
-    const { port } = server.address() as AddressInfo
-
-    return {
-      url: `http://127.0.0.1:${port}`,
-      events,
-      entriesPerRequest,
-      requestCount: () => requests,
-      setFaults,
-      reset: () => {
-        events.length = 0
-        entriesPerRequest.length = 0
-        requests = 0
-        setFaults({})
+  const server = Http.createServer((request, response) => {
+    handle(request, response).catch((error: unknown) => {
+      if (!response.headersSent) {
+        sendError(response, { status: 500, code: "InternalException", message: String(error) })
       }
-    }
+    })
   })
+
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
+  const { port } = server.address() as AddressInfo
+
+  return {
+    url: `http://127.0.0.1:${port}`,
+    events,
+    entriesPerRequest,
+    requestCount: () => requests,
+    setFaults,
+    reset: () => {
+      events.length = 0
+      entriesPerRequest.length = 0
+      requests = 0
+      setFaults({})
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections()
+        server.close(() => resolve())
+      })
+  }
+}
+
+/** A stand-in for the length of a scope. */
+export const make = (options: Options = {}): Effect.Effect<StandIn, never, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.promise(() => start(options)),
+    (standIn) => Effect.promise(() => standIn.close())
+  )
