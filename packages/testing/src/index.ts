@@ -6,3 +6,4 @@
 export * as EventBridgeStandIn from "./EventBridgeStandIn.ts"
 export * as WorkOSStandIn from "./WorkOSStandIn.ts"
 export * as SinkConformance from "./SinkConformance.ts"
+export * as SlackStandIn from "./SlackStandIn.ts"
