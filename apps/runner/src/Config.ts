@@ -1,0 +1,585 @@
+/**
+ * The config file: YAML (JSON is YAML too), `${VAR}` and `${VAR:-default}` read
+ * from the environment, decoded with Schema. Every problem of a file is reported
+ * at once, each with its path, and a misspelt key with the closest known one.
+ *
+ * A sink entry mixes the runner's keys (type, module, events, organizations, batch,
+ * retry) with the sink's own options, which its definition's `config` Schema decodes.
+ */
+import * as Fs from "node:fs"
+import * as Path from "node:path"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as Redacted from "effect/Redacted"
+import * as Result from "effect/Result"
+import * as Schema from "effect/Schema"
+import type * as SchemaAST from "effect/SchemaAST"
+import * as SchemaIssue from "effect/SchemaIssue"
+import * as Yaml from "yaml"
+import { EventPattern, type Sink } from "@workos-relay/core"
+import { closest, durationPattern, parseDuration } from "./internal/Text.ts"
+import * as Registry from "./Registry.ts"
+
+// ---------------------------------------------------------------------------
+// Schemas of the runner's own keys
+
+const DurationInput = Schema.Union([Schema.String, Schema.Number])
+  .check(
+    Schema.makeFilter((value) =>
+      parseDuration(value) !== undefined
+        ? undefined
+        : `Expected a duration such as "500ms", "5s", "2m" or "1h", got ${JSON.stringify(value)}`
+    )
+  )
+  .annotate({ description: 'A duration: "500ms", "5s", "2m", "1h" (a bare number is milliseconds)' })
+
+const PositiveInt = Schema.Number.check(
+  Schema.makeFilter((n) =>
+    Number.isInteger(n) && n > 0 ? undefined : `Expected a positive integer, got ${n}`
+  )
+)
+
+const Patterns = Schema.Array(Schema.String).annotate({
+  description: 'Event type patterns: "dsync.user.created", "dsync.*", "authentication.*_failed"'
+})
+
+const WorkOSSource = Schema.Struct({
+  type: Schema.Literal("workos"),
+  apiKey: Schema.Redacted(Schema.String).annotate({
+    description: "WorkOS secret key (sk_...); usually ${WORKOS_API_KEY}"
+  }),
+  baseUrl: Schema.optionalKey(Schema.String),
+  events: Schema.optionalKey(Patterns),
+  organization: Schema.optionalKey(Schema.String),
+  start: Schema.optionalKey(
+    Schema.String.annotate({
+      description:
+        'Where a sink with no checkpoint starts: "latest" (default), "earliest", an ISO-8601 time, or an event id'
+    })
+  ),
+  pollInterval: Schema.optionalKey(DurationInput),
+  pageSize: Schema.optionalKey(PositiveInt)
+})
+
+const DemoSource = Schema.Struct({
+  type: Schema.Literal("demo"),
+  /** Events per second the stand-in produces. */
+  rate: Schema.optionalKey(Schema.Number),
+  pollInterval: Schema.optionalKey(DurationInput)
+})
+
+const State = Schema.Struct({
+  sqlite: Schema.optionalKey(
+    Schema.String.annotate({ description: "SQLite file; default ./.workos-relay/state.db" })
+  ),
+  postgres: Schema.optionalKey(
+    Schema.Redacted(Schema.String).annotate({ description: "A Postgres URL; ${DATABASE_URL}" })
+  ),
+  leaseTtl: Schema.optionalKey(DurationInput)
+})
+
+const Batch = Schema.Struct({
+  maxEvents: Schema.optionalKey(PositiveInt),
+  maxBytes: Schema.optionalKey(PositiveInt),
+  maxWait: Schema.optionalKey(DurationInput)
+})
+
+const Retry = Schema.Struct({
+  initialDelay: Schema.optionalKey(DurationInput),
+  maxDelay: Schema.optionalKey(DurationInput),
+  maxDuration: Schema.optionalKey(DurationInput)
+})
+
+/** The runner's keys of a sink entry; every other key belongs to the sink. */
+export const SinkKeys = Schema.Struct({
+  type: Schema.optionalKey(Schema.String),
+  module: Schema.optionalKey(Schema.String),
+  events: Schema.optionalKey(Patterns),
+  organizations: Schema.optionalKey(Schema.Array(Schema.String)),
+  batch: Schema.optionalKey(Batch),
+  retry: Schema.optionalKey(Retry)
+})
+const runnerSinkKeys = ["type", "module", "events", "organizations", "batch", "retry"]
+
+const Http = Schema.Struct({
+  address: Schema.String.annotate({ description: 'host:port for /healthz, /readyz, /metrics; "127.0.0.1:9464"' })
+})
+
+const Log = Schema.Struct({
+  level: Schema.optionalKey(Schema.Literals(["trace", "debug", "info", "warn", "error"])),
+  format: Schema.optionalKey(Schema.Literals(["auto", "json", "logfmt"]))
+})
+
+/** The file, with sinks as raw entries (decoded separately, each with its own Schema). */
+export const File = Schema.Struct({
+  source: Schema.Union([WorkOSSource, DemoSource]),
+  state: Schema.optionalKey(State),
+  events: Schema.optionalKey(Patterns),
+  organizations: Schema.optionalKey(Schema.Array(Schema.String)),
+  http: Schema.optionalKey(Http),
+  log: Schema.optionalKey(Log),
+  shutdownTimeout: Schema.optionalKey(DurationInput),
+  sinks: Schema.Record(Schema.String, Schema.Unknown)
+})
+type FileType = typeof File.Type
+
+// ---------------------------------------------------------------------------
+// The decoded config
+
+export type Source =
+  | {
+      readonly type: "workos"
+      readonly apiKey: Redacted.Redacted<string>
+      readonly baseUrl: string
+      readonly events: ReadonlyArray<string> | undefined
+      readonly organization: string | undefined
+      readonly start: string
+      readonly pollInterval: number
+      readonly pageSize: number
+    }
+  | { readonly type: "demo"; readonly rate: number; readonly pollInterval: number }
+
+export type State =
+  | { readonly type: "sqlite"; readonly path: string; readonly leaseTtl: number }
+  | { readonly type: "postgres"; readonly url: Redacted.Redacted<string>; readonly leaseTtl: number }
+
+export interface RetrySettings {
+  readonly initialDelay: number
+  readonly maxDelay: number
+  /** How long an event is retried before it is dead-lettered. */
+  readonly maxDuration: number
+}
+
+export interface SinkConfig {
+  readonly name: string
+  readonly type: string
+  readonly definition: Sink.Definition
+  /** The sink's own options, decoded by its Schema. */
+  readonly options: unknown
+  /** Every list must select an event for the sink to get it (definition, file, entry). */
+  readonly patterns: ReadonlyArray<ReadonlyArray<string>>
+  readonly organizations: ReadonlyArray<string> | undefined
+  readonly batch: { readonly maxEvents?: number; readonly maxBytes?: number; readonly maxWait?: number }
+  readonly retry: RetrySettings
+}
+
+export interface RelayConfig {
+  /** The file it came from; undefined for embedded configs (demo). */
+  readonly path: string | undefined
+  readonly source: Source
+  readonly state: State
+  readonly http: { readonly host: string; readonly port: number } | undefined
+  readonly log: { readonly level: string; readonly format: "auto" | "json" | "logfmt" }
+  readonly shutdownTimeout: number
+  readonly sinks: ReadonlyArray<SinkConfig>
+}
+
+export const defaults = {
+  statePath: "./.workos-relay/state.db",
+  leaseTtl: 15_000,
+  pollInterval: 5_000,
+  pageSize: 100,
+  demoRate: 4,
+  shutdownTimeout: 30_000,
+  retry: { initialDelay: 500, maxDelay: 60_000, maxDuration: 3_600_000 }
+} as const
+
+// ---------------------------------------------------------------------------
+// Errors
+
+/** One thing wrong with the file, where. */
+export interface Problem {
+  readonly path: string
+  readonly message: string
+}
+
+/** The config cannot be used; the message lists every problem. */
+export class ConfigError extends Data.TaggedError("ConfigError")<{
+  readonly file: string
+  readonly problems: ReadonlyArray<Problem>
+}> {
+  override get message(): string {
+    const n = this.problems.length
+    const lines = this.problems.map((p) => `  - ${p.path === "" ? "" : `${p.path}: `}${p.message}`)
+    return [`${this.file}: ${n} problem${n === 1 ? "" : "s"} in the config`, ...lines].join("\n")
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Interpolation
+
+const interpolation = /\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g
+
+/** Replaces `${VAR}` and `${VAR:-default}` in every string; `$${` is a literal `${`. */
+export const interpolate = (
+  value: unknown,
+  env: Readonly<Record<string, string | undefined>>,
+  path: string,
+  problems: Array<Problem>
+): unknown => {
+  if (typeof value === "string") {
+    return value.replace(interpolation, (match, name: string | undefined, fallback: string | undefined) => {
+      if (match === "$${") return "${"
+      const found = env[name!]
+      if (found !== undefined && found !== "") return found
+      if (fallback !== undefined) return fallback
+      problems.push({
+        path,
+        message: `environment variable ${name} is not set (write \${${name}:-default} for a default)`
+      })
+      return ""
+    })
+  }
+  if (Array.isArray(value)) return value.map((v, i) => interpolate(v, env, `${path}[${i}]`, problems))
+  if (typeof value === "object" && value !== null) {
+    const out: Record<string, unknown> = {}
+    for (const [k, v] of Object.entries(value)) out[k] = interpolate(v, env, joinPath(path, k), problems)
+    return out
+  }
+  return value
+}
+
+// ---------------------------------------------------------------------------
+// Decoding
+
+const joinPath = (base: string, key: PropertyKey): string =>
+  typeof key === "number"
+    ? `${base}[${key}]`
+    : /^[A-Za-z_$][\w$-]*$/.test(String(key))
+      ? base === ""
+        ? String(key)
+        : `${base}.${String(key)}`
+      : `${base}[${JSON.stringify(String(key))}]`
+
+/** The keys a schema accepts at a path, for "did you mean" (through unions, suspends, encodings). */
+const keysAt = (ast: SchemaAST.AST, path: ReadonlyArray<PropertyKey>): Array<string> => {
+  const node: any = ast
+  if (node._tag === "Union") return node.types.flatMap((t: SchemaAST.AST) => keysAt(t, path))
+  if (node._tag === "Suspend") return keysAt(node.thunk(), path)
+  if (node._tag !== "Objects") return []
+  if (path.length === 0) return node.propertySignatures.map((ps: any) => String(ps.name))
+  const [head, ...rest] = path
+  const next = node.propertySignatures.find((ps: any) => ps.name === head)
+  return next === undefined ? [] : keysAt(next.type, rest)
+}
+
+const formatIssues = SchemaIssue.makeFormatterStandardSchemaV1()
+
+/** Decodes with every problem collected, each with its path under `base`. */
+const decodeAll = <A>(
+  schema: Schema.Codec<A, unknown>,
+  ast: SchemaAST.AST,
+  input: unknown,
+  base: string,
+  problems: Array<Problem>
+): A | undefined => {
+  const result = Schema.decodeUnknownResult(Schema.toCodecJson(schema) as Schema.Codec<A, unknown>)(
+    input,
+    { errors: "all", onExcessProperty: "error" }
+  )
+  if (Result.isSuccess(result)) return result.success
+  for (const issue of formatIssues(result.failure.issue).issues) {
+    const keys = (issue.path ?? []).map((k: any) => (typeof k === "object" ? k.key : k)) as Array<PropertyKey>
+    const path = keys.reduce<string>((acc, k) => joinPath(acc, k), base)
+    if (issue.message === "Expected no excess property") {
+      const key = String(keys[keys.length - 1])
+      const hint = closest(key, keysAt(ast, keys.slice(0, -1)))
+      problems.push({ path, message: `unknown key${hint === undefined ? "" : `; did you mean "${hint}"?`}` })
+    } else if (issue.message === "Missing key") {
+      problems.push({ path, message: "required key is missing" })
+    } else {
+      problems.push({ path, message: issue.message })
+    }
+  }
+  return undefined
+}
+
+const checkPatterns = (
+  patterns: ReadonlyArray<string> | undefined,
+  path: string,
+  problems: Array<Problem>
+) =>
+  patterns?.forEach((pattern, i) => {
+    const checked = EventPattern.validate([pattern])
+    if (Result.isFailure(checked)) problems.push({ path: `${path}[${i}]`, message: checked.failure.message })
+  })
+
+const ms = (input: string | number | undefined, fallback: number): number =>
+  input === undefined ? fallback : parseDuration(input)!
+
+const parseAddress = (address: string, problems: Array<Problem>) => {
+  const match = /^(.*):(\d+)$/.exec(address)
+  const port = match === null ? Number.NaN : Number(match[2])
+  if (match === null || port > 65535) {
+    problems.push({ path: "http.address", message: `expected host:port such as "127.0.0.1:9464", got "${address}"` })
+    return undefined
+  }
+  return { host: match[1] === "" ? "127.0.0.1" : match[1]!.replace(/^\[|\]$/g, ""), port }
+}
+
+/**
+ * Decodes a parsed document: interpolation, the runner's keys, each sink's entry
+ * (loading its definition) and options. `file` names the source in errors; relative
+ * sink modules and the SQLite path resolve from `baseDir`.
+ */
+export const decode = (
+  document: unknown,
+  options: {
+    readonly file: string
+    readonly baseDir: string
+    readonly env?: Readonly<Record<string, string | undefined>>
+  }
+): Effect.Effect<RelayConfig, ConfigError> =>
+  Effect.gen(function* () {
+    const problems: Array<Problem> = []
+    const fail = () => Effect.fail(new ConfigError({ file: options.file, problems }))
+    if (typeof document !== "object" || document === null || Array.isArray(document)) {
+      problems.push({ path: "", message: "expected a mapping with source, state and sinks" })
+      return yield* fail()
+    }
+    const interpolated = interpolate(document, options.env ?? process.env, "", problems)
+    const file = decodeAll<FileType>(File as any, File.ast, interpolated, "", problems)
+    if (file === undefined) return yield* fail()
+
+    checkPatterns(file.events, "events", problems)
+    if (file.source.type === "workos") {
+      checkPatterns(file.source.events, "source.events", problems)
+      const start = file.source.start
+      if (
+        start !== undefined &&
+        start !== "latest" &&
+        start !== "earliest" &&
+        !start.startsWith("event_") &&
+        Number.isNaN(Date.parse(start))
+      ) {
+        problems.push({
+          path: "source.start",
+          message: `expected "latest", "earliest", an ISO-8601 time or an event id (event_...), got "${start}"`
+        })
+      }
+    }
+    if (file.state?.sqlite !== undefined && file.state.postgres !== undefined) {
+      problems.push({ path: "state", message: "give either sqlite or postgres, not both" })
+    }
+    const http = file.http === undefined ? undefined : parseAddress(file.http.address, problems)
+    const sinkNames = Object.keys(file.sinks)
+    if (sinkNames.length === 0) problems.push({ path: "sinks", message: "no sinks: add at least one (type: console prints every event)" })
+
+    const sinks: Array<SinkConfig> = []
+    for (const name of sinkNames) {
+      const base = joinPath("sinks", name)
+      const entry = file.sinks[name]
+      if (typeof entry !== "object" || entry === null || Array.isArray(entry)) {
+        problems.push({ path: base, message: "expected a mapping with at least `type`" })
+        continue
+      }
+      const own: Record<string, unknown> = {}
+      const runner: Record<string, unknown> = {}
+      for (const [k, v] of Object.entries(entry)) (runnerSinkKeys.includes(k) ? runner : own)[k] = v
+      const keys = decodeAll(SinkKeys, SinkKeys.ast, runner, base, problems)
+      if (keys === undefined) continue
+      checkPatterns(keys.events, `${base}.events`, problems)
+      const resolved = yield* Effect.result(Registry.resolve(keys, options.baseDir))
+      if (Result.isFailure(resolved)) {
+        problems.push({ path: keys.module !== undefined ? `${base}.module` : `${base}.type`, message: resolved.failure })
+        continue
+      }
+      const definition = resolved.success
+      const before = problems.length
+      const decoded = decodeAll(definition.config, definition.config.ast, own, base, problems)
+      // An unknown key of a sink is reported against the sink's keys and the runner's.
+      for (let i = before; i < problems.length; i++) {
+        const p = problems[i]!
+        if (p.message === "unknown key") {
+          const key = p.path.slice(base.length + 1)
+          const hint = closest(key, [...runnerSinkKeys, ...keysAt(definition.config.ast, [])])
+          if (hint !== undefined) problems[i] = { path: p.path, message: `unknown key; did you mean "${hint}"?` }
+        }
+      }
+      if (problems.length > before) continue
+      const batch = keys.batch ?? {}
+      sinks.push({
+        name,
+        type: definition.type,
+        definition,
+        options: decoded,
+        patterns: [definition.events, file.events, keys.events].filter(
+          (p): p is ReadonlyArray<string> => p !== undefined
+        ),
+        organizations: keys.organizations ?? file.organizations,
+        batch: {
+          ...(batch.maxEvents === undefined ? {} : { maxEvents: batch.maxEvents }),
+          ...(batch.maxBytes === undefined ? {} : { maxBytes: batch.maxBytes }),
+          ...(batch.maxWait === undefined ? {} : { maxWait: parseDuration(batch.maxWait)! })
+        },
+        retry: {
+          initialDelay: ms(keys.retry?.initialDelay, defaults.retry.initialDelay),
+          maxDelay: ms(keys.retry?.maxDelay, defaults.retry.maxDelay),
+          maxDuration: ms(keys.retry?.maxDuration, defaults.retry.maxDuration)
+        }
+      })
+    }
+    if (problems.length > 0) return yield* fail()
+
+    const leaseTtl = ms(file.state?.leaseTtl, defaults.leaseTtl)
+    const source: Source =
+      file.source.type === "workos"
+        ? {
+            type: "workos",
+            apiKey: file.source.apiKey,
+            baseUrl: file.source.baseUrl ?? "https://api.workos.com",
+            events: file.source.events,
+            organization: file.source.organization,
+            start: file.source.start ?? "latest",
+            pollInterval: ms(file.source.pollInterval, defaults.pollInterval),
+            pageSize: file.source.pageSize ?? defaults.pageSize
+          }
+        : {
+            type: "demo",
+            rate: file.source.rate ?? defaults.demoRate,
+            pollInterval: ms(file.source.pollInterval, 250)
+          }
+    return {
+      path: options.file,
+      source,
+      state:
+        file.state?.postgres !== undefined
+          ? { type: "postgres", url: file.state.postgres, leaseTtl }
+          : {
+              type: "sqlite",
+              path: Path.resolve(options.baseDir, file.state?.sqlite ?? defaults.statePath),
+              leaseTtl
+            },
+      http,
+      log: { level: file.log?.level ?? "info", format: file.log?.format ?? "auto" },
+      shutdownTimeout: ms(file.shutdownTimeout, defaults.shutdownTimeout),
+      sinks
+    } satisfies RelayConfig
+  })
+
+/** Parses YAML or JSON text; a syntax error names the line and column. */
+export const parse = (text: string, file: string): Effect.Effect<unknown, ConfigError> =>
+  Effect.try({
+    try: () => Yaml.parse(text, { prettyErrors: true, uniqueKeys: true }) as unknown,
+    catch: (error) => {
+      const e = error as Yaml.YAMLError
+      const where = e.linePos?.[0] === undefined ? "" : `line ${e.linePos[0].line}, column ${e.linePos[0].col}`
+      const first = String(e.message ?? error).split("\n")[0]!.replace(/ at line \d+, column \d+:?$/, "")
+      return new ConfigError({ file, problems: [{ path: where, message: `not valid YAML: ${first}` }] })
+    }
+  })
+
+/** Reads, parses and decodes a config file. */
+export const load = (
+  file: string,
+  env?: Readonly<Record<string, string | undefined>>
+): Effect.Effect<RelayConfig, ConfigError> =>
+  Effect.gen(function* () {
+    const text = yield* Effect.try({
+      try: () => Fs.readFileSync(file, "utf8"),
+      catch: (error) =>
+        new ConfigError({
+          file,
+          problems: [
+            {
+              path: "",
+              message:
+                (error as any)?.code === "ENOENT"
+                  ? "file not found (pass --config <file>; `workos-relay config schema` prints the format)"
+                  : `cannot read the file: ${(error as Error).message}`
+            }
+          ]
+        })
+    })
+    const document = yield* parse(text, file)
+    return yield* decode(document, {
+      file,
+      baseDir: Path.dirname(Path.resolve(file)),
+      ...(env === undefined ? {} : { env })
+    })
+  })
+
+// ---------------------------------------------------------------------------
+// JSON Schema of the whole file
+
+const strict = (node: unknown): unknown => {
+  if (Array.isArray(node)) return node.map(strict)
+  if (typeof node !== "object" || node === null) return node
+  const out: Record<string, unknown> = {}
+  for (const [k, v] of Object.entries(node)) out[k] = strict(v)
+  if (out.type === "object" && out.additionalProperties === true) out.additionalProperties = false
+  return out
+}
+
+const omitSinks = <F extends { readonly sinks: unknown }>(fields: F): Omit<F, "sinks"> => {
+  const { sinks: _, ...rest } = fields
+  return rest
+}
+
+const jsonSchemaOf = (schema: Schema.Top): Record<string, unknown> => {
+  const document = Schema.toJsonSchemaDocument(Schema.toCodecJson(schema as any) as any)
+  return strict({ ...document.schema, ...(Object.keys(document.definitions).length > 0 ? { $defs: document.definitions } : {}) }) as Record<string, unknown>
+}
+
+/**
+ * A JSON Schema (draft 2020-12) of the config file, one sink entry schema per known
+ * definition (the runner's keys plus the sink's own options, selected by `type`).
+ */
+export const jsonSchema = (definitions: ReadonlyArray<Sink.Definition>): Record<string, unknown> => {
+  const root = jsonSchemaOf(Schema.Struct(omitSinks(File.fields)) as any) as any
+  const runnerKeys = (jsonSchemaOf(SinkKeys) as any).properties
+  const entries = definitions.map((definition) => {
+    const own = jsonSchemaOf(definition.config) as any
+    return {
+      type: "object",
+      description: `A sink of type "${definition.type}"`,
+      properties: {
+        ...runnerKeys,
+        ...(own.properties ?? {}),
+        type: { type: "string", enum: [definition.type] }
+      },
+      required: ["type", ...(own.required ?? [])],
+      additionalProperties: false,
+      ...(own.$defs === undefined ? {} : { $defs: own.$defs })
+    }
+  })
+  const custom = {
+    type: "object",
+    description: "A custom sink: `module` is a path relative to this file or a package name",
+    properties: { ...runnerKeys, module: { type: "string" } },
+    required: ["module"],
+    additionalProperties: true
+  }
+  return {
+    $schema: "https://json-schema.org/draft/2020-12/schema",
+    title: "workos-relay config file",
+    ...root,
+    properties: {
+      ...root.properties,
+      sinks: {
+        type: "object",
+        description: "Sinks by name",
+        additionalProperties: {
+          anyOf: [
+            ...entries,
+            custom
+          ]
+        }
+      }
+    },
+    required: [...(root.required ?? []), "sinks"]
+  }
+}
+
+/** `durationPattern` is exported for the CLI's `--duration` flag. */
+export { durationPattern }
+
+/** The embedded config of `workos-relay demo`. */
+export const demo = (options: { readonly statePath: string; readonly rate: number }): unknown => ({
+  source: { type: "demo", rate: options.rate },
+  state: { sqlite: options.statePath },
+  sinks: { console: { type: "console" } }
+})
+
+export const redactedForDisplay = (value: Redacted.Redacted<string>): string =>
+  Redacted.isRedacted(value) ? "<redacted>" : String(value)

@@ -1,0 +1,626 @@
+/**
+ * The pipeline: events from the source to every sink, one lane per sink.
+ *
+ * Each lane has its own buffer, its own checkpoint and its own retries, so a slow or
+ * failing sink never holds back the others.
+ *
+ * Fetching once. One shared fetcher (the hub) reads WorkOS and hands every page to
+ * the buffers of the lanes subscribed to it. A lane whose buffer has no room for a
+ * page (its sink fell behind) is detached: it then reads from its own cursor with
+ * its own requests, at its own pace, and nobody waits for it. When its own reading
+ * catches up with the hub (its last event is the hub's last event), it rejoins.
+ * While every sink keeps up, each event is fetched from WorkOS once. The join is a
+ * comparison of cursors done synchronously between two pages, so a lane never gets
+ * an event twice or misses one when it changes readers.
+ *
+ * In a lane: filter (the sink's patterns, the config's `events` and
+ * `organizations`), batch (maxEvents, maxBytes, maxWait), deliver, then per event:
+ * delivered; retry with jittered exponential backoff (honouring `Retry.after` and
+ * `SinkUnavailable.retryAfter`) until `retry.maxDuration`, then a dead letter;
+ * rejected: a dead letter at once. The checkpoint moves past a batch only once every
+ * event of it was delivered or dead-lettered: a crash at any instant loses nothing
+ * (events after the checkpoint are delivered again: at least once).
+ */
+import * as Cause from "effect/Cause"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Stream from "effect/Stream"
+import { EventPattern, type EventStream, Sink } from "@workos-relay/core"
+import type { RetrySettings } from "./Config.ts"
+import type { Metrics } from "./Observability.ts"
+import type { LeaseLost, NewDeadLetter, Service as Store, StoreError } from "./StateStore.ts"
+
+export type Element = EventStream.Element
+
+/** Where events come from: a stream from a position on; `follow: false` ends once caught up. */
+export interface Source {
+  readonly read: (start: EventStream.Start, follow: boolean) => Stream.Stream<Element, unknown>
+}
+
+export interface LaneSpec {
+  readonly name: string
+  readonly sink: Sink.Sink
+  readonly batch: { readonly maxEvents: number; readonly maxBytes?: number | undefined; readonly maxWait: number }
+  readonly retry: RetrySettings
+  /** Whether the sink takes an event of this type (undefined: unknown) with this payload. */
+  readonly accepts: (type: string | undefined, raw: unknown) => boolean
+}
+
+export interface Options {
+  readonly lanes: ReadonlyArray<LaneSpec>
+  readonly source: Source
+  readonly store: Store
+  /** The fencing token of the lease held now (null: no lease, as in replay). */
+  readonly token: () => number | null
+  readonly metrics: Metrics
+  /** Where a sink without a checkpoint starts. */
+  readonly start: EventStream.Start
+  /**
+   * `live`: follow the stream for ever, committing checkpoints. `replay`: deliver the
+   * events created in [since, until) and stop; checkpoints are not touched.
+   */
+  readonly mode:
+    | { readonly _tag: "live"; readonly pollInterval: number }
+    | { readonly _tag: "replay"; readonly until: number }
+  /** Completes when the runner is asked to stop (first SIGINT/SIGTERM). */
+  readonly stop: Deferred.Deferred<void>
+  /** How long in-flight batches may take to finish once stopping. */
+  readonly shutdownTimeout: number
+  /** Events a lane may hold before it is detached from the shared fetcher (default 5000). */
+  readonly bufferSize?: number | undefined
+}
+
+export interface LaneReport {
+  readonly name: string
+  readonly delivered: number
+  readonly deadLettered: number
+  /** Why the lane stopped early (SinkFatal). */
+  readonly error: string | undefined
+}
+
+// ---------------------------------------------------------------------------
+// Filters
+
+/**
+ * A sink's filter: every list of patterns must select the type (definition, file,
+ * entry: an intersection), and the organization must be one of `organizations`
+ * when the event names one.
+ */
+export const makeFilter = (
+  patterns: ReadonlyArray<ReadonlyArray<string>>,
+  organizations: ReadonlyArray<string> | undefined
+): LaneSpec["accepts"] => {
+  const byType = new Map<string, boolean>()
+  const orgs = organizations === undefined ? undefined : new Set(organizations)
+  return (type, raw) => {
+    if (type !== undefined && patterns.length > 0) {
+      let ok = byType.get(type)
+      if (ok === undefined) {
+        ok = patterns.every((list) => list.some((p) => EventPattern.matchesName(p, type)))
+        byType.set(type, ok)
+      }
+      if (!ok) return false
+    }
+    if (orgs !== undefined) {
+      const org = organizationOf(raw)
+      if (org !== undefined && !orgs.has(org)) return false
+    }
+    return true
+  }
+}
+
+/** The organization an event belongs to, when its payload says. */
+export const organizationOf = (raw: unknown): string | undefined => {
+  const data = (raw as any)?.data
+  if (typeof data !== "object" || data === null) return undefined
+  if (typeof data.organization_id === "string") return data.organization_id
+  const type = (raw as any).event
+  if (typeof type === "string" && type.startsWith("organization.") && !type.startsWith("organization_") && typeof data.id === "string")
+    return data.id
+  return undefined
+}
+
+// ---------------------------------------------------------------------------
+// A lane's buffer: one producer (the hub or the lane's own reader), one consumer.
+
+class LaneBuffer {
+  private items: Array<Element> = []
+  private head = 0
+  private onItems: (() => void) | undefined
+  private onSpace: (() => void) | undefined
+  /** Set once the source will give no more (replay), so the consumer may finish. */
+  ended = false
+  readonly capacity: number
+  constructor(capacity: number) {
+    this.capacity = capacity
+  }
+  get size(): number {
+    return this.items.length - this.head
+  }
+  get free(): number {
+    return this.capacity - this.size
+  }
+  push(elements: ReadonlyArray<Element>): void {
+    for (let i = 0; i < elements.length; i++) this.items.push(elements[i]!)
+    this.wake()
+  }
+  shift(): Element | undefined {
+    if (this.head >= this.items.length) return undefined
+    const element = this.items[this.head]!
+    this.items[this.head++] = undefined as any
+    if (this.head > 4096 && this.head * 2 > this.items.length) {
+      this.items = this.items.slice(this.head)
+      this.head = 0
+    }
+    if (this.onSpace !== undefined) {
+      const f = this.onSpace
+      this.onSpace = undefined
+      f()
+    }
+    return element
+  }
+  /** Puts back an element the batch had no room for. */
+  unshift(element: Element): void {
+    if (this.head > 0) this.items[--this.head] = element
+    else this.items.unshift(element)
+  }
+  wake(): void {
+    if (this.onItems !== undefined) {
+      const f = this.onItems
+      this.onItems = undefined
+      f()
+    }
+  }
+  /** Completes once there is something to take (or the buffer ended, or `wake` is called). */
+  readonly waitItems: Effect.Effect<void> = Effect.callback<void>((resume) => {
+    if (this.size > 0 || this.ended) return resume(Effect.void)
+    this.onItems = () => resume(Effect.void)
+    return Effect.sync(() => {
+      this.onItems = undefined
+    })
+  })
+  /** Completes once `n` more elements fit (or the buffer is empty). */
+  waitSpace(n: number): Effect.Effect<void> {
+    return Effect.callback<void>((resume) => {
+      if (this.free >= n || this.size === 0) return resume(Effect.void)
+      this.onSpace = () => resume(Effect.void)
+      return Effect.sync(() => {
+        this.onSpace = undefined
+      })
+    }).pipe(Effect.repeat({ until: () => this.free >= n || this.size === 0 }))
+  }
+}
+
+/** A position in the stream, comparable: the cursor of the last event read, or the start. */
+const positionKey = (start: EventStream.Start): string =>
+  typeof start === "string" ? start : "after" in start ? `after:${start.after}` : `since:${String(start.since)}`
+
+interface Lane {
+  readonly spec: LaneSpec
+  readonly buffer: LaneBuffer
+  /** Where the lane's reading has got to: the next read starts here. */
+  position: EventStream.Start
+  /** Which reader feeds the buffer. */
+  reader: "hub" | "own" | "none"
+  stopped: boolean
+}
+
+// ---------------------------------------------------------------------------
+// Delivery with retries
+
+const jitter = (ms: number) => ms * (0.8 + Math.random() * 0.4)
+
+interface Delivery {
+  readonly deadLetters: Array<NewDeadLetter>
+  readonly delivered: number
+}
+
+const deadLetter = (event: unknown, error: string, attempts: number, first: number, last: number): NewDeadLetter => ({
+  eventId: String((event as any)?.id ?? "(no id)"),
+  eventType: String((event as any)?.event ?? "(no type)"),
+  event: JSON.stringify(event),
+  error,
+  attempts,
+  firstFailure: first,
+  lastFailure: last
+})
+
+/**
+ * Delivers one batch until every event is delivered or dead-lettered. Fails only
+ * with `SinkFatal`. A defect of the sink (it threw) counts as the sink being
+ * unavailable: retried, then dead-lettered, never a crash.
+ */
+export const deliver = (
+  spec: LaneSpec,
+  events: ReadonlyArray<unknown>,
+  metrics: Metrics,
+  fetchedAt: number
+): Effect.Effect<Delivery, Sink.SinkFatal> =>
+  Effect.gen(function* () {
+    const m = metrics.sink(spec.name)
+    const deadLetters: Array<NewDeadLetter> = []
+    let pending = events
+    let attempts = 0
+    let firstFailure: number | undefined
+    let delivered = 0
+    while (pending.length > 0) {
+      attempts++
+      const outcome = yield* spec.sink.deliver(pending as any).pipe(
+        Effect.map((outcomes): ReadonlyArray<Sink.Outcome> | Sink.SinkUnavailable =>
+          outcomes.length === pending.length
+            ? outcomes
+            : new Sink.SinkUnavailable({
+                reason: `the sink answered ${outcomes.length} outcomes for ${pending.length} events`
+              })
+        ),
+        Effect.catchTag("SinkUnavailable", (e) => Effect.succeed(e)),
+        Effect.catchDefect((defect) =>
+          Effect.succeed(new Sink.SinkUnavailable({ reason: `the sink crashed: ${(defect as Error)?.message ?? String(defect)}` }))
+        )
+      )
+      const now = Date.now()
+      const retry: Array<unknown> = []
+      let reason = ""
+      let after = 0
+      if (outcome instanceof Sink.SinkUnavailable) {
+        retry.push(...pending)
+        reason = outcome.reason
+        if (outcome.retryAfter !== undefined) after = Duration.toMillis(outcome.retryAfter)
+      } else {
+        let ok = 0
+        for (let i = 0; i < outcome.length; i++) {
+          const o = outcome[i]!
+          if (o._tag === "Delivered") ok++
+          else if (o._tag === "Rejected") deadLetters.push(deadLetter(pending[i], `rejected: ${o.reason}`, attempts, firstFailure ?? now, now))
+          else {
+            retry.push(pending[i])
+            reason = o.reason
+            if (o.after !== undefined) after = Math.max(after, Duration.toMillis(o.after))
+          }
+        }
+        delivered += ok
+        m.delivered += ok
+        if (ok > 0) metrics.observeLatency(spec.name, (now - fetchedAt) / 1000, ok)
+      }
+      if (retry.length === 0) break
+      firstFailure ??= now
+      if (now - firstFailure >= spec.retry.maxDuration) {
+        for (const event of retry)
+          deadLetters.push(deadLetter(event, `gave up after ${attempts} attempts: ${reason}`, attempts, firstFailure, now))
+        break
+      }
+      m.retried += retry.length
+      const backoff = jitter(Math.min(spec.retry.maxDelay, spec.retry.initialDelay * 2 ** (attempts - 1)))
+      const wait = Math.min(Math.max(backoff, after), spec.retry.maxDuration - (now - firstFailure) + 1)
+      yield* Effect.logDebug(`sink ${spec.name}: ${retry.length} event(s) to retry in ${Math.round(wait)}ms: ${reason}`)
+      yield* Effect.sleep(wait)
+      pending = retry
+    }
+    m.deadLettered += deadLetters.length
+    return { deadLetters, delivered }
+  })
+
+// ---------------------------------------------------------------------------
+// The run
+
+export const run = (options: Options): Effect.Effect<ReadonlyArray<LaneReport>, LeaseLost | StoreError> =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      const scope = yield* Effect.scope
+      const { metrics, store } = options
+      const live = options.mode._tag === "live"
+      const pollInterval = options.mode._tag === "live" ? options.mode.pollInterval : 0
+      const until = options.mode._tag === "replay" ? options.mode.until : Number.POSITIVE_INFINITY
+      const capacity = Math.max(options.bufferSize ?? 5000, 200)
+      let stopping = false
+
+      const lanes: Array<Lane> = []
+      for (const spec of options.lanes) {
+        const checkpoint = live ? yield* store.checkpoint(spec.name) : undefined
+        const m = metrics.sink(spec.name)
+        m.cursor = checkpoint?.cursor
+        m.checkpointAt = checkpoint?.updatedAt ?? 0
+        lanes.push({
+          spec,
+          buffer: new LaneBuffer(capacity),
+          position: checkpoint === undefined ? options.start : { after: checkpoint.cursor },
+          reader: "none",
+          stopped: false
+        })
+      }
+
+      // Counts what was fetched and, in replay, cuts the stream at `until`.
+      const pastUntil = (element: Element) => {
+        const raw: any = element._tag === "Event" ? element.event : element.error.raw
+        const created = Date.parse(raw?.created_at)
+        return !Number.isNaN(created) && created >= until
+      }
+
+      // -- the hub: one reader shared by every lane that keeps up
+      const hub = {
+        generation: 0,
+        position: undefined as string | undefined,
+        subscribers: new Set<Lane>(),
+        fiber: undefined as Fiber.Fiber<unknown, unknown> | undefined
+      }
+
+      const startOwnReader = (lane: Lane) =>
+        Effect.gen(function* () {
+          lane.reader = "own"
+          metrics.sink(lane.spec.name).state = "detached"
+          yield* ownReader(lane).pipe(Effect.forkIn(scope))
+        })
+
+      /** Subscribes a lane when it stands where the hub stands (or the hub is idle). Synchronous check. */
+      const join = (lane: Lane): Effect.Effect<boolean> =>
+        Effect.suspend(() => {
+          if (lane.stopped || stopping) return Effect.succeed(false)
+          const key = positionKey(lane.position)
+          if (hub.subscribers.size > 0 && hub.position !== key) return Effect.succeed(false)
+          hub.subscribers.add(lane)
+          lane.reader = "hub"
+          const m = metrics.sink(lane.spec.name)
+          if (m.state === "detached" || m.state === "starting") m.state = "running"
+          if (hub.subscribers.size > 1) return Effect.succeed(true)
+          // The hub was idle: it starts reading where this lane stands.
+          const generation = ++hub.generation
+          hub.position = key
+          const previous = hub.fiber
+          return Effect.gen(function* () {
+            if (previous !== undefined) yield* Fiber.interrupt(previous).pipe(Effect.forkIn(scope))
+            hub.fiber = yield* hubReader(lane.position, generation).pipe(Effect.forkIn(scope))
+            return true
+          })
+        })
+
+      const publish = (elements: ReadonlyArray<Element>, generation: number): Effect.Effect<boolean> =>
+        Effect.suspend(() => {
+          if (generation !== hub.generation) return Effect.succeed(false)
+          metrics.fetched += elements.length
+          const last = lastCursor(elements)
+          const detached: Array<Lane> = []
+          for (const lane of hub.subscribers) {
+            if (lane.stopped) {
+              hub.subscribers.delete(lane)
+              continue
+            }
+            if (lane.buffer.free >= elements.length) {
+              lane.buffer.push(elements)
+              if (last !== undefined) lane.position = { after: last }
+            } else {
+              hub.subscribers.delete(lane)
+              detached.push(lane)
+            }
+          }
+          if (last !== undefined) hub.position = positionKey({ after: last })
+          const more = hub.subscribers.size > 0
+          if (!more) hub.generation++
+          return detached.length === 0
+            ? Effect.succeed(more)
+            : Effect.as(
+                Effect.forEach(detached, (lane) =>
+                  Effect.logInfo(`sink ${lane.spec.name} fell behind; it reads on its own until it catches up`).pipe(
+                    Effect.andThen(startOwnReader(lane))
+                  )
+                ),
+                more
+              )
+        })
+
+      const hubReader = (start: EventStream.Start, generation: number) =>
+        options.source.read(start, true).pipe(
+          // Hands each page over as one array; stops when nobody is subscribed any more.
+          Stream.runForEachArray((elements) =>
+            publish(elements, generation).pipe(Effect.flatMap((more) => (more ? Effect.void : Effect.interrupt)))
+          ),
+          Effect.catchCause((cause) =>
+            Cause.hasInterruptsOnly(cause)
+              ? Effect.void
+              : Effect.logError(`reading WorkOS failed; retrying in ${pollInterval}ms`, cause).pipe(
+                  Effect.andThen(Effect.sleep(Math.max(pollInterval, 1000))),
+                  // Whoever is subscribed now rejoins a fresh hub read from where they stand.
+                  Effect.andThen(
+                    Effect.suspend(() => {
+                      const subscribers = [...hub.subscribers]
+                      hub.subscribers.clear()
+                      hub.generation++
+                      return Effect.forEach(subscribers, (lane) =>
+                        join(lane).pipe(Effect.flatMap((ok) => (ok ? Effect.void : startOwnReader(lane))))
+                      )
+                    })
+                  )
+                )
+          )
+        )
+
+      /** A lane reading on its own: pages from its cursor into its buffer, waiting for room, until it can rejoin. */
+      const ownReader = (lane: Lane): Effect.Effect<void> =>
+        Effect.gen(function* () {
+          while (!lane.stopped && !stopping) {
+            let read = 0
+            const result = yield* options.source.read(lane.position, false).pipe(
+              Stream.runForEachWhile((element) =>
+                Effect.gen(function* () {
+                  if (!live && pastUntil(element)) return false
+                  yield* lane.buffer.waitSpace(1)
+                  metrics.fetched++
+                  read++
+                  lane.buffer.push([element])
+                  if (element.cursor !== undefined) lane.position = { after: element.cursor }
+                  return !lane.stopped && !stopping
+                })
+              ),
+              Effect.result
+            )
+            if (result._tag === "Failure") {
+              yield* Effect.logError(`sink ${lane.spec.name}: reading WorkOS failed; retrying`, result.failure)
+              yield* Effect.sleep(Math.max(pollInterval, 1000))
+              continue
+            }
+            if (!live) {
+              // A replay reads once, to the end of the range (or of the stream).
+              lane.buffer.ended = true
+              lane.buffer.wake()
+              return
+            }
+            if (yield* join(lane)) return
+            if (read === 0) yield* Effect.sleep(pollInterval)
+          }
+        })
+
+      // -- the lanes' consumers
+      const commit = (lane: Lane, cursor: string, createdAt: string | null) =>
+        live
+          ? store.commit(lane.spec.name, cursor, createdAt, options.token()).pipe(
+              Effect.tap(() =>
+                Effect.sync(() => {
+                  const m = metrics.sink(lane.spec.name)
+                  m.cursor = cursor
+                  m.checkpointAt = Date.now()
+                  if (createdAt !== null) m.lagMs = Math.max(0, Date.now() - Date.parse(createdAt))
+                })
+              )
+            )
+          : Effect.void
+
+      const consume = (lane: Lane): Effect.Effect<LaneReport, LeaseLost | StoreError> =>
+        Effect.gen(function* () {
+          const { spec, buffer } = lane
+          const m = metrics.sink(spec.name)
+          const maxEvents = spec.batch.maxEvents
+          const maxBytes = spec.batch.maxBytes
+          let delivered = 0
+          let deadLettered = 0
+          let doneCursor: string | undefined
+          let doneCreatedAt: string | null = null
+          let committed: string | undefined = m.cursor
+          while (!stopping) {
+            if (buffer.size === 0) {
+              if (doneCursor !== undefined && doneCursor !== committed) {
+                yield* commit(lane, doneCursor, doneCreatedAt)
+                committed = doneCursor
+              }
+              if (buffer.ended) break
+              m.lagEvents = 0
+              yield* buffer.waitItems
+              continue
+            }
+            const batch: Array<unknown> = []
+            const immediate: Array<NewDeadLetter> = []
+            let bytes = 0
+            let lastCursor: string | undefined
+            let lastCreatedAt: string | null = null
+            const deadline = Date.now() + spec.batch.maxWait
+            const fetchedAt = Date.now()
+            while (batch.length < maxEvents) {
+              const element = buffer.shift()
+              if (element === undefined) {
+                const left = deadline - Date.now()
+                if (left <= 0 || batch.length === 0 || buffer.ended || stopping) break
+                yield* Effect.raceFirst(buffer.waitItems, Effect.sleep(left))
+                continue
+              }
+              if (element._tag === "Undecodable") {
+                const raw = element.error.raw
+                if (spec.accepts(element.error.type, raw)) {
+                  const now = Date.now()
+                  immediate.push({
+                    ...deadLetter(raw, element.error.message, 0, now, now),
+                    eventId: element.error.id ?? "(no id)",
+                    eventType: element.error.type ?? "(no type)",
+                    event: typeof raw === "string" ? raw : JSON.stringify(raw)
+                  })
+                }
+              } else {
+                const event = element.event
+                if (spec.accepts(event.event, event)) {
+                  if (maxBytes !== undefined) {
+                    const size = Buffer_byteLength(event)
+                    if (batch.length > 0 && bytes + size > maxBytes) {
+                      buffer.unshift(element)
+                      break
+                    }
+                    bytes += size
+                  }
+                  batch.push(event)
+                } else m.filtered++
+                lastCreatedAt = event.created_at
+              }
+              if (element.cursor !== undefined) lastCursor = element.cursor
+            }
+            m.lagEvents = buffer.size + batch.length
+            if (batch.length > 0) {
+              m.batches++
+              const result = yield* Effect.result(deliver(spec, batch, metrics, fetchedAt))
+              if (result._tag === "Failure") {
+                // SinkFatal: this lane stops; its checkpoint stays before this batch.
+                lane.stopped = true
+                m.state = "failed"
+                m.error = result.failure.reason
+                yield* Effect.logError(`sink ${spec.name} stopped: ${result.failure.reason}`)
+                return { name: spec.name, delivered, deadLettered, error: result.failure.reason }
+              }
+              delivered += result.success.delivered
+              immediate.push(...result.success.deadLetters)
+            }
+            if (immediate.length > 0) {
+              yield* store.addDeadLetters(spec.name, immediate, live ? options.token() : null)
+              deadLettered += immediate.length
+              if (batch.length === 0) m.deadLettered += immediate.length
+              yield* Effect.logWarning(`sink ${spec.name}: ${immediate.length} event(s) dead-lettered: ${immediate[0]!.error}`)
+            }
+            if (lastCursor !== undefined) {
+              doneCursor = lastCursor
+              doneCreatedAt = lastCreatedAt ?? doneCreatedAt
+              // Commit after every delivered batch; runs of filtered events commit when the buffer drains.
+              if (batch.length > 0 || immediate.length > 0) {
+                yield* commit(lane, doneCursor, doneCreatedAt)
+                committed = doneCursor
+              }
+            }
+          }
+          if (doneCursor !== undefined && doneCursor !== committed) yield* commit(lane, doneCursor, doneCreatedAt)
+          lane.stopped = true
+          if (m.state !== "failed") m.state = "stopped"
+          return { name: spec.name, delivered, deadLettered, error: undefined }
+        })
+
+      // Lanes start detached, each from its own checkpoint, and join the hub as they catch up.
+      yield* Effect.forEach(lanes, (lane) =>
+        live
+          ? join(lane).pipe(Effect.flatMap((ok) => (ok ? Effect.void : startOwnReader(lane))))
+          : startOwnReader(lane)
+      )
+
+      // First stop signal: stop reading, wake idle lanes; busy ones finish their batch.
+      yield* Deferred.await(options.stop).pipe(
+        Effect.andThen(
+          Effect.sync(() => {
+            stopping = true
+            hub.generation++
+            for (const lane of lanes) lane.buffer.wake()
+          })
+        ),
+        Effect.forkIn(scope)
+      )
+      const all = Effect.forEach(lanes, consume, { concurrency: "unbounded" })
+      const deadline = Deferred.await(options.stop).pipe(
+        Effect.andThen(Effect.sleep(options.shutdownTimeout)),
+        Effect.andThen(Effect.logWarning(`in-flight batches did not finish within ${options.shutdownTimeout}ms; stopping anyway`)),
+        Effect.as(lanes.map((lane) => ({ name: lane.spec.name, delivered: 0, deadLettered: 0, error: "interrupted at shutdown" })))
+      )
+      return yield* Effect.raceFirst(all, deadline)
+    })
+  )
+
+const lastCursor = (elements: ReadonlyArray<Element>): string | undefined => {
+  for (let i = elements.length - 1; i >= 0; i--) {
+    const cursor = elements[i]!.cursor
+    if (cursor !== undefined) return cursor
+  }
+  return undefined
+}
+
+const Buffer_byteLength = (event: unknown): number => Buffer.byteLength(JSON.stringify(event), "utf8")

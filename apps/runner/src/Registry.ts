@@ -1,0 +1,132 @@
+/**
+ * Which code runs a sink of the config file.
+ *
+ * - `type: console` is built in.
+ * - `type: slack | eventbridge | audit-log` are the shipped sink packages, loaded by
+ *   dynamic import so that a user installs only those they use.
+ * - `module: ./my-sink.js` (a path relative to the config file) or
+ *   `module: some-package` loads a custom sink: its `definition` export, or its
+ *   default export, must be a `Sink.Definition` from `@workos-relay/core`.
+ */
+import { createRequire } from "node:module"
+import * as Path from "node:path"
+import { pathToFileURL } from "node:url"
+import * as Effect from "effect/Effect"
+import type { Sink } from "@workos-relay/core"
+import * as ConsoleSink from "./ConsoleSink.ts"
+import { closest } from "./internal/Text.ts"
+
+/** Sink types that need no package. */
+export const builtins: Readonly<Record<string, Sink.Definition>> = {
+  console: ConsoleSink.definition
+}
+
+/** The shipped sink types and the package that holds each. */
+export const packages: Readonly<Record<string, string>> = {
+  slack: "@workos-relay/sink-slack",
+  eventbridge: "@workos-relay/sink-eventbridge",
+  "audit-log": "@workos-relay/sink-audit-log"
+}
+
+export const knownTypes: ReadonlyArray<string> = [...Object.keys(builtins), ...Object.keys(packages)]
+
+/** Where a sink's code comes from, as the config file says. */
+export interface Reference {
+  readonly type?: string | undefined
+  readonly module?: string | undefined
+}
+
+const isDefinition = (value: unknown): value is Sink.Definition =>
+  typeof value === "object" &&
+  value !== null &&
+  typeof (value as any).type === "string" &&
+  typeof (value as any).make === "function" &&
+  typeof (value as any).config === "object" &&
+  (value as any).config !== null
+
+const isNotFound = (error: unknown, specifier: string): boolean => {
+  const code = (error as any)?.code
+  return (
+    (code === "ERR_MODULE_NOT_FOUND" || code === "MODULE_NOT_FOUND") &&
+    String((error as any)?.message ?? "").includes(specifier)
+  )
+}
+
+/** Imports a module; `undefined` when the module itself is absent (not one of its imports). */
+const importModule = (specifier: string, label: string) =>
+  Effect.tryPromise({
+    try: () => import(specifier) as Promise<Record<string, unknown>>,
+    catch: (error) =>
+      isNotFound(error, specifier.replace(/^file:\/\//, ""))
+        ? "not-found"
+        : `could not load ${label}: ${(error as Error)?.message ?? String(error)}`
+  })
+
+const definitionOf = (mod: Record<string, unknown>, label: string) => {
+  const candidate = mod.definition ?? mod.default
+  return isDefinition(candidate)
+    ? Effect.succeed(candidate)
+    : Effect.fail(
+        `${label} does not export a sink definition: export \`definition\` (or a default export) made with Sink.define from @workos-relay/core`
+      )
+}
+
+/** Resolves a package name from the config file's folder, so a user's own packages are found. */
+const resolvePackage = (name: string, configDir: string): string => {
+  try {
+    return pathToFileURL(createRequire(Path.join(configDir, "noop.js")).resolve(name)).href
+  } catch {
+    return name
+  }
+}
+
+/** The definition of a sink entry, or why it cannot be had (one sentence, for the config error). */
+export const resolve = (
+  reference: Reference,
+  configDir: string
+): Effect.Effect<Sink.Definition, string> => {
+  if (reference.module !== undefined) {
+    const spec = reference.module
+    const isPath = spec.startsWith(".") || Path.isAbsolute(spec)
+    const target = isPath
+      ? pathToFileURL(Path.resolve(configDir, spec)).href
+      : resolvePackage(spec, configDir)
+    const label = `module "${spec}"`
+    return importModule(target, label).pipe(
+      Effect.mapError((error) =>
+        error === "not-found"
+          ? isPath
+            ? `module "${spec}" not found (looked for ${Path.resolve(configDir, spec)})`
+            : `module "${spec}" not found: install it (npm install ${spec})`
+          : error
+      ),
+      Effect.flatMap((mod) => definitionOf(mod, label)),
+      Effect.flatMap((definition) =>
+        reference.type !== undefined && reference.type !== definition.type
+          ? Effect.fail(
+              `module "${spec}" defines sink type "${definition.type}", not "${reference.type}"`
+            )
+          : Effect.succeed(definition)
+      )
+    )
+  }
+  const type = reference.type
+  if (type === undefined) return Effect.fail(`a sink needs "type" (one of ${knownTypes.join(", ")}) or "module"`)
+  const builtin = builtins[type]
+  if (builtin !== undefined) return Effect.succeed(builtin)
+  const pkg = packages[type]
+  if (pkg === undefined) {
+    const hint = closest(type, knownTypes)
+    return Effect.fail(
+      `unknown sink type "${type}"${hint === undefined ? "" : `; did you mean "${hint}"?`} (known types: ${knownTypes.join(", ")}; a custom sink is loaded with "module:")`
+    )
+  }
+  return importModule(pkg, `package ${pkg}`).pipe(
+    Effect.mapError((error) =>
+      error === "not-found"
+        ? `sink type "${type}" needs the package ${pkg}: install it (npm install ${pkg})`
+        : error
+    ),
+    Effect.flatMap((mod) => definitionOf(mod, `package ${pkg}`))
+  )
+}

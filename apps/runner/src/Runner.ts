@@ -1,0 +1,284 @@
+/**
+ * Puts a decoded config to work: the source (WorkOS, or the in-process stand-in of
+ * the demo), the state store and its lease, the sinks, the pipeline, health and
+ * metrics. `run` holds the lease for as long as it runs; a second runner on the same
+ * store waits as a hot standby and takes over when the first stops renewing.
+ */
+import * as Os from "node:os"
+import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
+import * as Result from "effect/Result"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import { FetchHttpClient } from "effect/http"
+import { EventPattern, EventStream, type Sink, WorkOS } from "@workos-relay/core"
+import type { RelayConfig, SinkConfig, Source as SourceConfig } from "./Config.ts"
+import { formatMillis } from "./internal/Text.ts"
+import { Metrics, serve, summaryLine } from "./Observability.ts"
+import * as Pipeline from "./Pipeline.ts"
+import { LeaseLost, type Service as Store, StoreError } from "./StateStore.ts"
+import * as StateStore from "./StateStore.ts"
+
+// ---------------------------------------------------------------------------
+// The source
+
+/** The event types worth asking WorkOS for: those some sink takes (undefined: every type). */
+export const fetchTypes = (sinks: ReadonlyArray<SinkConfig>, sourceEvents?: ReadonlyArray<string>): ReadonlyArray<string> | undefined => {
+  const lists = (sink: SinkConfig) => [...sink.patterns, ...(sourceEvents === undefined ? [] : [sourceEvents])]
+  if (sinks.some((sink) => lists(sink).every((list) => list.includes("*")))) return sourceEvents
+  const wanted = new Set<string>()
+  for (const sink of sinks) {
+    const ls = lists(sink)
+    for (const type of EventPattern.expand(["*"]))
+      if (ls.every((list) => list.some((p) => EventPattern.matchesName(p, type)))) wanted.add(type)
+  }
+  return [...wanted]
+}
+
+/** The client of a WorkOS source (the real API, or the demo's stand-in). */
+export const workosClient = (options: { readonly apiKey: Redacted.Redacted<string>; readonly baseUrl: string }) =>
+  Layer.build(WorkOS.layer(options).pipe(Layer.provide(FetchHttpClient.layer))).pipe(
+    Effect.map((context) => Context.get(context, WorkOS.WorkOS))
+  )
+
+export interface ResolvedSource {
+  readonly client: WorkOS.Service
+  readonly source: Pipeline.Source
+  readonly start: EventStream.Start
+  readonly pollInterval: number
+}
+
+/** Opens the source a config names (for `demo`, starts the stand-in and its trickle of events). */
+export const openSource = (
+  config: SourceConfig,
+  sinks: ReadonlyArray<SinkConfig>
+): Effect.Effect<ResolvedSource, Error, Scope.Scope> =>
+  Effect.gen(function* () {
+    let apiKey: Redacted.Redacted<string>
+    let baseUrl: string
+    if (config.type === "demo") {
+      const standIn = yield* startDemoStandIn(config.rate)
+      apiKey = Redacted.make(standIn.apiKey)
+      baseUrl = standIn.url
+    } else {
+      apiKey = config.apiKey
+      baseUrl = config.baseUrl
+    }
+    const client = yield* workosClient({ apiKey, baseUrl }).pipe(
+      Effect.mapError((e) => new Error(`WorkOS client: ${(e as Error).message}`))
+    )
+    const events = fetchTypes(sinks, config.type === "workos" ? config.events : undefined)
+    const pollInterval = config.pollInterval
+    const organizationId = config.type === "workos" ? config.organization : undefined
+    const pageSize = config.type === "workos" ? config.pageSize : 100
+    const source: Pipeline.Source = {
+      read: (start, follow) =>
+        EventStream.make({
+          start,
+          follow,
+          pollInterval,
+          pageSize,
+          ...(events === undefined ? {} : { events }),
+          ...(organizationId === undefined ? {} : { organizationId })
+        }).pipe(Stream.provideService(WorkOS.WorkOS, client)) as Stream.Stream<Pipeline.Element, unknown>
+    }
+    const start = yield* resolveStart(config.type === "workos" ? config.start : "earliest", client)
+    return { client, source, start, pollInterval }
+  })
+
+/** `latest` is resolved once, so every new sink starts at the same event. */
+const resolveStart = (start: string, client: WorkOS.Service): Effect.Effect<EventStream.Start, Error> => {
+  if (start === "earliest") return Effect.succeed("earliest")
+  if (start.startsWith("event_")) return Effect.succeed({ after: start })
+  if (start !== "latest") return Effect.succeed({ since: new Date(start).toISOString() })
+  return client.listEvents({ order: "desc", limit: 1 }).pipe(
+    Effect.map((page): EventStream.Start => {
+      const newest = page.data[0]
+      const id = newest === undefined ? undefined : Result.isSuccess(newest) ? newest.success.id : newest.failure.id
+      return id === undefined ? "earliest" : { after: id }
+    }),
+    Effect.mapError((e) => new Error(e.message))
+  )
+}
+
+/** The demo: the WorkOS stand-in in this process, seeded with one event of every type, then a few new ones a second. */
+const startDemoStandIn = (rate: number) =>
+  Effect.gen(function* () {
+    const { WorkOSStandIn } = yield* Effect.promise(() => import("@workos-relay/testing"))
+    const standIn = yield* WorkOSStandIn.make({ seed: Date.now() % 100_000 })
+    if (rate > 0) {
+      yield* Effect.sync(() => standIn.appendGenerated(1)).pipe(
+        Effect.andThen(Effect.sleep(Math.max(1, Math.round(1000 / rate)))),
+        Effect.forever,
+        Effect.forkScoped
+      )
+    }
+    return standIn
+  })
+
+// ---------------------------------------------------------------------------
+// Sinks
+
+export interface MadeSink {
+  readonly config: SinkConfig
+  readonly sink: Sink.Sink | undefined
+  readonly error: string | undefined
+}
+
+const millis = (input: unknown): number => {
+  if (typeof input === "number") return input
+  if (typeof input === "string") {
+    const m = /^(\d+(?:\.\d+)?)\s*(millis|ms|seconds?|s|minutes?|m)$/.exec(input.trim())
+    if (m !== null) return Number(m[1]) * (m[2]!.startsWith("m") && m[2] !== "ms" && !m[2]!.startsWith("millis") ? 60_000 : m[2]!.startsWith("s") ? 1000 : 1)
+  }
+  return 1000
+}
+
+/** Makes every sink; one whose `make` fails with `SinkFatal` is reported, the others go on. */
+export const makeSinks = (sinks: ReadonlyArray<SinkConfig>) =>
+  Effect.forEach(sinks, (config) =>
+    config.definition.make(config.options, { name: config.name }).pipe(
+      Effect.map((sink): MadeSink => ({ config, sink, error: undefined })),
+      Effect.catchTag("SinkFatal", (e) => Effect.succeed<MadeSink>({ config, sink: undefined, error: e.reason })),
+      Effect.catchDefect((d) => Effect.succeed<MadeSink>({ config, sink: undefined, error: `make failed: ${(d as Error)?.message ?? String(d)}` }))
+    )
+  )
+
+export const laneSpec = (made: MadeSink & { readonly sink: Sink.Sink }): Pipeline.LaneSpec => {
+  const preferred = made.sink.batch
+  const wanted = made.config.batch
+  const maxBytes = wanted.maxBytes ?? preferred.maxBytes
+  return {
+    name: made.config.name,
+    sink: made.sink,
+    // The config may lower the sink's limits, never raise them past what the destination takes.
+    batch: {
+      maxEvents: Math.min(wanted.maxEvents ?? preferred.maxEvents, preferred.maxEvents),
+      maxBytes: preferred.maxBytes === undefined ? maxBytes : Math.min(maxBytes ?? preferred.maxBytes, preferred.maxBytes),
+      maxWait: wanted.maxWait ?? millis(preferred.maxWait)
+    },
+    retry: made.config.retry,
+    accepts: Pipeline.makeFilter(made.config.patterns, made.config.organizations)
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Run
+
+export interface RunOptions {
+  readonly stop: Deferred.Deferred<void>
+  /** Print a live summary line on stderr (a terminal). */
+  readonly summary?: boolean | undefined
+  /** Called once the metrics server listens (tests, the demo). */
+  readonly onListening?: ((port: number) => void) | undefined
+  readonly metrics?: Metrics | undefined
+}
+
+export interface RunReport {
+  readonly lanes: ReadonlyArray<Pipeline.LaneReport>
+  readonly metrics: Metrics
+  readonly elapsedMs: number
+}
+
+export const holderId = (): string => `${Os.hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`
+
+/**
+ * Runs until `stop` completes (or the lease is lost: `LeaseLost`). Waits as a hot
+ * standby while another runner holds the lease.
+ */
+export const run = (config: RelayConfig, options: RunOptions): Effect.Effect<RunReport, LeaseLost | StoreError | Error> =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      const started = Date.now()
+      const metrics = options.metrics ?? new Metrics()
+      for (const sink of config.sinks) metrics.sink(sink.name)
+      if (config.http !== undefined) {
+        const port = yield* serve(metrics, config.http)
+        yield* Effect.logInfo(`health and metrics on http://${config.http.host}:${port} (/healthz /readyz /metrics)`)
+        options.onListening?.(port)
+      }
+      const store = yield* StateStore.layer(config.state).pipe(Layer.build, Effect.map((c) => Context.get(c, StateStore.StateStore) as Store))
+
+      // -- the lease: wait as a standby until it is ours
+      const holder = holderId()
+      const ttl = config.state.leaseTtl
+      let lease = yield* store.acquireLease(holder, ttl)
+      if (lease === undefined) {
+        const current = yield* store.lease()
+        yield* Effect.logInfo(
+          `another runner (${current?.holder ?? "?"}) holds the lease; waiting as a hot standby (lease expires in ${formatMillis((current?.expiresAt ?? 0) - Date.now())})`
+        )
+        while (lease === undefined) {
+          const stopped = yield* Effect.raceFirst(Deferred.await(options.stop).pipe(Effect.as(true)), Effect.sleep(Math.max(200, ttl / 5)).pipe(Effect.as(false)))
+          if (stopped) return { lanes: [], metrics, elapsedMs: Date.now() - started }
+          lease = yield* store.acquireLease(holder, ttl)
+        }
+        yield* Effect.logInfo(`took over the lease (token ${lease.token})`)
+      }
+      const held = lease
+      metrics.leaseHeld = true
+      yield* Effect.addFinalizer(() => store.releaseLease(holder, held.token).pipe(Effect.ignore))
+      const renew = Effect.gen(function* () {
+        while (true) {
+          yield* Effect.sleep(ttl / 3)
+          const ok = yield* store.renewLease(holder, held.token, ttl).pipe(Effect.catch(() => Effect.succeed(true)))
+          if (!ok) {
+            metrics.leaseHeld = false
+            return yield* Effect.fail(new LeaseLost({ holder, token: held.token }))
+          }
+        }
+      })
+
+      // -- source and sinks
+      const opened = yield* openSource(config.source, config.sinks)
+      const made = yield* makeSinks(config.sinks)
+      const lanes: Array<Pipeline.LaneSpec> = []
+      for (const m of made) {
+        if (m.sink === undefined) {
+          const sm = metrics.sink(m.config.name)
+          sm.state = "failed"
+          sm.error = m.error
+          yield* Effect.logError(`sink ${m.config.name} could not start: ${m.error}`)
+        } else lanes.push(laneSpec(m as MadeSink & { sink: Sink.Sink }))
+      }
+      metrics.ready = true
+      yield* Effect.logInfo(
+        `relaying to ${lanes.length} sink(s): ${lanes.map((l) => l.name).join(", ")} (state: ${store.description}, lease token ${held.token})`
+      )
+
+      if (options.summary === true) {
+        const previous = new Map<string, number>()
+        let last = Date.now()
+        yield* Effect.sync(() => {
+          const now = Date.now()
+          process.stderr.write(`\r\x1b[K${summaryLine(metrics, previous, now - last)}`)
+          last = now
+        }).pipe(Effect.andThen(Effect.sleep(1000)), Effect.forever, Effect.forkScoped)
+        yield* Effect.addFinalizer(() => Effect.sync(() => process.stderr.write("\r\x1b[K")))
+      }
+
+      const pipeline = Pipeline.run({
+        lanes,
+        source: opened.source,
+        store,
+        token: () => held.token,
+        metrics,
+        start: opened.start,
+        mode: { _tag: "live", pollInterval: opened.pollInterval },
+        stop: options.stop,
+        shutdownTimeout: config.shutdownTimeout
+      })
+      const reports = yield* Effect.raceFirst(pipeline, renew)
+      metrics.ready = false
+      const failedAtStart = made
+        .filter((m) => m.sink === undefined)
+        .map((m) => ({ name: m.config.name, delivered: 0, deadLettered: 0, error: m.error }))
+      return { lanes: [...failedAtStart, ...reports], metrics, elapsedMs: Date.now() - started }
+    })
+  ).pipe(
+    Effect.catchTag("StoreError", (e) => Effect.fail(e)),
+    Effect.mapError((e) => (e instanceof LeaseLost || e instanceof StoreError ? e : e instanceof Error ? e : new Error(String(e))))
+  )

@@ -1,0 +1,28 @@
+#!/usr/bin/env node
+/**
+ * The `workos-relay` executable. Exit codes: 0 ok, 1 runtime failure, 2 bad usage or config.
+ */
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import { Command } from "effect/cli"
+import { NodeServices } from "@effect/platform-node"
+import { exitCode, root } from "./Cli.ts"
+import { version } from "./internal/version.ts"
+
+const program = Command.run(root, { version }).pipe(Effect.provide(NodeServices.layer))
+
+Effect.runPromiseExit(program).then((exit) => {
+  if (Exit.isSuccess(exit)) return process.exit(0)
+  const error = Cause.findErrorOption(exit.cause)
+  if (error._tag === "Some") {
+    const e: any = error.value
+    const tag = e?._tag
+    // effect/cli has already printed its own parse errors (and help).
+    if (!(typeof tag === "string" && exitCode(e) === 2 && tag !== "ConfigError" && tag !== "UsageError"))
+      process.stderr.write(`workos-relay: ${e?.message ?? String(e)}\n`)
+    return process.exit(exitCode(e))
+  }
+  process.stderr.write(`workos-relay: ${Cause.pretty(exit.cause)}\n`)
+  process.exit(1)
+})
