@@ -1,0 +1,224 @@
+/**
+ * Tamper evidence: every record carries a hash chained to the previous record's.
+ *
+ *   hash = lowercase hex of SHA-256( UTF-8( prev_hash + canonical(record) ) )
+ *
+ * where `prev_hash` is the previous record's hash (64 lowercase hex characters; for
+ * the first record ever, 64 zeros; after retention, the last deleted record's hash,
+ * kept as the anchor) and `canonical(record)` is the canonical JSON of the record's
+ * content: the `AuditRecord` fields (id, type, created_at, organization_id, actor,
+ * targets, ip_address, user_agent, event), without `seq`, `prev_hash` and `hash`.
+ *
+ * Canonical JSON (the JSON Canonicalization Scheme of RFC 8785 for the JSON WorkOS
+ * sends): no whitespace; object keys sorted by UTF-16 code units; strings and numbers
+ * written as `JSON.stringify` writes them; arrays keep their order; keys whose value
+ * is `undefined` are left out.
+ *
+ * Changing any byte of a record, or removing, inserting or moving one, breaks the
+ * links from there on, and `walk` names the first record where that shows.
+ */
+import { createHash } from "node:crypto"
+import type { AuditRecord, StoredRecord } from "./Record.ts"
+
+/** The `prev_hash` of the first record of a new store. */
+export const genesis = "0".repeat(64)
+
+/** Canonical JSON of any JSON value (see the module comment). */
+export const canonicalJson = (value: unknown): string => {
+  if (value === null || typeof value !== "object") {
+    // Non-finite numbers are not JSON; JSON.stringify writes them as null, as JCS would refuse them.
+    return JSON.stringify(value) ?? "null"
+  }
+  if (Array.isArray(value)) {
+    return `[${value.map((v) => (v === undefined ? "null" : canonicalJson(v))).join(",")}]`
+  }
+  const entries = Object.keys(value)
+    .filter((k) => (value as Record<string, unknown>)[k] !== undefined)
+    .sort()
+    .map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`)
+  return `{${entries.join(",")}}`
+}
+
+/** The hashed content of a record: everything but its place in the chain. */
+export const content = (record: AuditRecord): AuditRecord => ({
+  id: record.id,
+  type: record.type,
+  created_at: record.created_at,
+  organization_id: record.organization_id,
+  actor: record.actor,
+  targets: record.targets,
+  ip_address: record.ip_address,
+  user_agent: record.user_agent,
+  event: record.event
+})
+
+/** The hash of a record that follows `prevHash`. */
+export const hash = (prevHash: string, record: AuditRecord): string =>
+  createHash("sha256")
+    .update(prevHash + canonicalJson(content(record)), "utf8")
+    .digest("hex")
+
+/** Links new records after the chain's head, giving each its `seq` and hashes. */
+export const link = (
+  head: { readonly seq: number; readonly hash: string },
+  records: ReadonlyArray<AuditRecord>
+): ReadonlyArray<StoredRecord> => {
+  let seq = head.seq
+  let prev = head.hash
+  return records.map((record) => {
+    seq += 1
+    const h = hash(prev, record)
+    const stored: StoredRecord = { ...content(record), seq, prev_hash: prev, hash: h }
+    prev = h
+    return stored
+  })
+}
+
+// ---------------------------------------------------------------------------
+// Verification
+
+/** Where the kept chain starts: the last deleted record (or the genesis). */
+export interface Anchor {
+  /** The `seq` of the last deleted record, 0 when none was deleted. */
+  readonly seq: number
+  readonly hash: string
+}
+
+export const genesisAnchor: Anchor = { seq: 0, hash: genesis }
+
+/** What the store says its newest record is, written with every batch. */
+export interface Head {
+  readonly seq: number
+  readonly hash: string
+  /** How many records the store holds. */
+  readonly count: number
+}
+
+export type ProblemKind = "modified" | "deleted" | "inserted" | "reordered"
+
+/** The first place where the chain does not hold. */
+export interface Problem {
+  readonly kind: ProblemKind
+  /** The record named (its seq as stored, and its event id); null for records missing at the end. */
+  readonly seq: number | null
+  readonly id: string | null
+  readonly message: string
+}
+
+export interface Report {
+  /** How many records were checked. */
+  readonly records: number
+  readonly anchor: Anchor
+  /** The hash of the last record (the anchor's when the store is empty). */
+  readonly headHash: string
+  /** The first problem found; null when the whole chain holds. */
+  readonly problem: Problem | null
+}
+
+const name = (r: StoredRecord): string => `record #${r.seq} (event ${r.id})`
+
+/**
+ * Walks records in chain order (what `records` yields) from the anchor and reports
+ * the first problem. Keeps O(1) memory; only when a link breaks does it read the
+ * records once more (`rest`) to tell a moved record from a missing one.
+ */
+export const walk = async (options: {
+  readonly anchor: Anchor
+  readonly head: Head | null
+  readonly records: AsyncIterable<StoredRecord> | Iterable<StoredRecord>
+  /** The records again, from the start, to look ahead when a link breaks. */
+  readonly again: () => AsyncIterable<StoredRecord> | Iterable<StoredRecord>
+}): Promise<Report> => {
+  const { anchor, head } = options
+  let prev: { seq: number; hash: string; record: StoredRecord | null } = {
+    seq: anchor.seq,
+    hash: anchor.hash,
+    record: null
+  }
+  let beforePrevHash: string | null = null
+  let count = 0
+  const report = (problem: Problem | null): Report => ({
+    records: count,
+    anchor,
+    headHash: prev.hash,
+    problem
+  })
+
+  for await (const r of options.records) {
+    count += 1
+    if (hash(r.prev_hash, r) !== r.hash) {
+      return report({
+        kind: "modified",
+        seq: r.seq,
+        id: r.id,
+        message: `${name(r)} was modified: its content no longer matches its hash`
+      })
+    }
+    if (r.prev_hash !== prev.hash) {
+      const after = prev.record === null ? "the anchor" : name(prev.record)
+      // r links to the record before prev: prev was slipped in between them.
+      if (prev.record !== null && beforePrevHash !== null && r.prev_hash === beforePrevHash) {
+        return report({
+          kind: "inserted",
+          seq: prev.record.seq,
+          id: prev.record.id,
+          message: `${name(prev.record)} was inserted: ${name(r)} links to the record before it`
+        })
+      }
+      // The true successor of prev (or r's true predecessor) is somewhere later: records were moved.
+      let moved = false
+      let seen = 0
+      for await (const other of options.again()) {
+        seen += 1
+        if (seen <= count) continue
+        if (other.prev_hash === prev.hash || other.hash === r.prev_hash) {
+          moved = true
+          break
+        }
+      }
+      if (moved) {
+        return report({
+          kind: "reordered",
+          seq: r.seq,
+          id: r.id,
+          message: `${name(r)} is out of order: it does not follow ${after}, and the record that does comes later`
+        })
+      }
+      return report({
+        kind: "deleted",
+        seq: r.seq,
+        id: r.id,
+        message: `record(s) between ${after} and ${name(r)} were deleted: it links to a hash no kept record has`
+      })
+    }
+    if (r.seq <= prev.seq) {
+      // Hashes link but the numbering goes back: a copy of a record was slipped in.
+      return report({
+        kind: "inserted",
+        seq: r.seq,
+        id: r.id,
+        message: `${name(r)} was inserted: its seq does not follow ${prev.seq}`
+      })
+    }
+    beforePrevHash = prev.hash
+    prev = { seq: r.seq, hash: r.hash, record: r }
+  }
+
+  if (head !== null && (head.hash !== prev.hash || head.count !== count)) {
+    if (head.seq > prev.seq) {
+      return report({
+        kind: "deleted",
+        seq: null,
+        id: null,
+        message: `record(s) after ${prev.record === null ? "the anchor" : name(prev.record)} were deleted: the store's head is record #${head.seq} (${head.hash})`
+      })
+    }
+    return report({
+      kind: count > head.count ? "inserted" : "modified",
+      seq: prev.record?.seq ?? null,
+      id: prev.record?.id ?? null,
+      message: `the store holds ${count} record(s) ending with hash ${prev.hash}, but its head says ${head.count} ending with ${head.hash}`
+    })
+  }
+  return report(null)
+}

@@ -1,0 +1,421 @@
+/**
+ * The JSONL store: a folder of append-only files, one per UTC day of writing
+ * (`2026-11-23.jsonl`), one record per line, with `fsync` after every batch.
+ * Closed days can be gzipped (`2026-11-22.jsonl.gz`).
+ *
+ * A batch's last line carries `"commit":true`. A crash mid-batch leaves lines
+ * after the last commit; opening the store cuts them off, so a batch is all or
+ * nothing. `head.json` says what the newest record is (to tell a cut-off tail);
+ * `meta.json` holds the schema version and the retention anchor.
+ *
+ * Only one process may write a folder at a time. Queries read every file: fine for
+ * thousands of records a day; use SQLite or Postgres for fast queries over millions.
+ */
+import * as fs from "node:fs"
+import * as path from "node:path"
+import * as readline from "node:readline"
+import { pipeline } from "node:stream/promises"
+import * as zlib from "node:zlib"
+import { EventPattern } from "@workos-relay/core"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import type * as Scope from "effect/Scope"
+import * as Semaphore from "effect/Semaphore"
+import * as Chain from "./Chain.ts"
+import { dedupe } from "./internal/Rows.ts"
+import type { AuditRecord, StoredRecord } from "./Record.ts"
+import {
+  defaultLimit,
+  SchemaTooNew,
+  type Shape,
+  Store,
+  StoreError,
+  schemaVersion
+} from "./Store.ts"
+
+export interface Options {
+  readonly directory: string
+  /** Gzip the files of days that are over (default false). */
+  readonly gzip?: boolean
+}
+
+const format = "workos-relay-audit-log-jsonl"
+
+interface Meta {
+  readonly format: string
+  readonly schema_version: number
+  readonly anchor: Chain.Anchor
+}
+
+const dayFile = /^(\d{4}-\d{2}-\d{2})\.jsonl(\.gz)?$/
+
+const today = (): string => new Date().toISOString().slice(0, 10)
+
+/** Writes a small file so that it is either the old or the new content, never half. */
+const writeAtomic = (file: string, text: string): void => {
+  const tmp = `${file}.tmp`
+  const fd = fs.openSync(tmp, "w")
+  try {
+    fs.writeSync(fd, text)
+    fs.fsyncSync(fd)
+  } finally {
+    fs.closeSync(fd)
+  }
+  fs.renameSync(tmp, file)
+  syncDir(path.dirname(file))
+}
+
+const syncDir = (dir: string): void => {
+  const fd = fs.openSync(dir, "r")
+  try {
+    fs.fsyncSync(fd)
+  } finally {
+    fs.closeSync(fd)
+  }
+}
+
+const readJson = <A>(file: string): A | undefined =>
+  fs.existsSync(file) ? (JSON.parse(fs.readFileSync(file, "utf8")) as A) : undefined
+
+/** A line as written: the stored record plus the batch's commit mark. */
+const toLine = (r: StoredRecord, commit: boolean): string =>
+  `${JSON.stringify({
+    seq: r.seq,
+    id: r.id,
+    type: r.type,
+    created_at: r.created_at,
+    organization_id: r.organization_id,
+    actor: r.actor,
+    targets: r.targets,
+    ip_address: r.ip_address,
+    user_agent: r.user_agent,
+    event: r.event,
+    prev_hash: r.prev_hash,
+    hash: r.hash,
+    ...(commit ? { commit: true } : {})
+  })}\n`
+
+/** A line that does not parse is kept as a record no hash matches, so verify names it. */
+const fromLine = (line: string, where: string): StoredRecord => {
+  try {
+    const { commit: _, ...record } = JSON.parse(line) as StoredRecord & { commit?: boolean }
+    return record
+  } catch {
+    return {
+      seq: Number.NaN,
+      id: `(unreadable line at ${where})`,
+      type: "",
+      created_at: "",
+      organization_id: null,
+      actor: null,
+      targets: [],
+      ip_address: null,
+      user_agent: null,
+      event: null,
+      prev_hash: "",
+      hash: ""
+    }
+  }
+}
+
+/** The day files in chain order (oldest first). */
+const listDays = (
+  directory: string
+): ReadonlyArray<{ readonly day: string; readonly file: string; readonly gz: boolean }> =>
+  fs
+    .readdirSync(directory)
+    .flatMap((name) => {
+      const m = dayFile.exec(name)
+      return m === null
+        ? []
+        : [{ day: m[1]!, file: path.join(directory, name), gz: m[2] !== undefined }]
+    })
+    .sort((a, b) => (a.day < b.day ? -1 : a.day > b.day ? 1 : 0))
+
+async function* readRecords(directory: string): AsyncGenerator<StoredRecord> {
+  for (const { file } of listDays(directory)) yield* readFile(file)
+}
+
+/**
+ * Cuts off lines after the last committed batch of the newest plain file (what a
+ * crash mid-batch leaves), and finishes a gzip or a prune a crash interrupted.
+ */
+const recover = (directory: string, anchor: Chain.Anchor): number => {
+  for (const name of fs.readdirSync(directory)) {
+    if (name.endsWith(".tmp")) fs.rmSync(path.join(directory, name))
+  }
+  for (const { day, file, gz } of listDays(directory)) {
+    // The gzip was complete (written, synced, renamed) before the plain file goes.
+    if (!gz && fs.existsSync(path.join(directory, `${day}.jsonl.gz`))) fs.rmSync(file)
+  }
+  const days = listDays(directory)
+  const last = days.at(-1)
+  let cut = 0
+  if (last !== undefined && !last.gz) {
+    const bytes = fs.readFileSync(last.file)
+    let keep = 0
+    let start = 0
+    while (start < bytes.length) {
+      const end = bytes.indexOf(10, start)
+      if (end === -1) break
+      const line = bytes.subarray(start, end).toString("utf8")
+      if (line.endsWith(',"commit":true}')) keep = end + 1
+      start = end + 1
+    }
+    if (keep < bytes.length) {
+      cut = bytes.length - keep
+      fs.truncateSync(last.file, keep)
+      const fd = fs.openSync(last.file, "r+")
+      fs.fsyncSync(fd)
+      fs.closeSync(fd)
+    }
+  }
+  // A prune that moved the anchor but did not get to delete its files.
+  for (const { file } of days) {
+    const lastSeq = lastSeqOf(file)
+    if (lastSeq !== undefined && lastSeq <= anchor.seq) fs.rmSync(file)
+    else break
+  }
+  return cut
+}
+
+const lastSeqOf = (file: string): number | undefined => {
+  const text = file.endsWith(".gz")
+    ? zlib.gunzipSync(fs.readFileSync(file)).toString("utf8")
+    : fs.readFileSync(file, "utf8")
+  const lines = text.trimEnd().split("\n")
+  const last = lines.at(-1)
+  if (last === undefined || last === "") return undefined
+  return fromLine(last, file).seq
+}
+
+const gzipFile = async (file: string): Promise<void> => {
+  const target = `${file}.gz`
+  const tmp = `${target}.tmp`
+  await pipeline(fs.createReadStream(file), zlib.createGzip(), fs.createWriteStream(tmp))
+  const fd = fs.openSync(tmp, "r")
+  fs.fsyncSync(fd)
+  fs.closeSync(fd)
+  fs.renameSync(tmp, target)
+  syncDir(path.dirname(file))
+  fs.rmSync(file)
+}
+
+/** Opens (creating when needed) the store in `directory`. */
+export const make = (
+  options: Options
+): Effect.Effect<Shape, StoreError | SchemaTooNew, Scope.Scope> =>
+  Effect.gen(function* () {
+    const directory = options.directory
+    const where = directory
+    const metaFile = path.join(directory, "meta.json")
+    const headFile = path.join(directory, "head.json")
+    const fail =
+      (what: string) =>
+      (cause: unknown): StoreError =>
+        new StoreError({
+          reason: `audit log ${where}: ${what} failed: ${cause instanceof Error ? cause.message : String(cause)}`,
+          cause
+        })
+
+    const opened = yield* Effect.tryPromise({
+      try: async () => {
+        fs.mkdirSync(directory, { recursive: true })
+        let meta = readJson<Meta>(metaFile)
+        if (meta !== undefined && meta.format !== format) {
+          throw new Error(`${metaFile} is not a ${format} meta file`)
+        }
+        if (meta !== undefined && meta.schema_version > schemaVersion) {
+          return new SchemaTooNew({ where, found: meta.schema_version, supported: schemaVersion })
+        }
+        if (meta === undefined || meta.schema_version < schemaVersion) {
+          // Version 1 is the first layout: nothing to migrate yet, only to stamp.
+          meta = {
+            format,
+            schema_version: schemaVersion,
+            anchor: meta?.anchor ?? Chain.genesisAnchor
+          }
+          writeAtomic(metaFile, JSON.stringify(meta))
+        }
+        recover(directory, meta.anchor)
+        // One pass to learn the ids already kept and the chain's end.
+        const ids = new Set<string>()
+        let end = { seq: meta.anchor.seq, hash: meta.anchor.hash }
+        let count = 0
+        for await (const r of readRecords(directory)) {
+          ids.add(r.id)
+          count += 1
+          end = { seq: r.seq, hash: r.hash }
+        }
+        const head = readJson<Chain.Head>(headFile)
+        // A crash between a batch's fsync and head.json leaves head.json behind: catch it up.
+        // (A head ahead of the files is not touched: verify must report what went missing.)
+        if (head === undefined || head.seq < end.seq) {
+          writeAtomic(headFile, JSON.stringify({ seq: end.seq, hash: end.hash, count }))
+        }
+        return { meta, ids, end, count }
+      },
+      catch: fail("opening")
+    })
+    if (opened instanceof SchemaTooNew) return yield* opened
+    let meta = opened.meta
+    const ids = opened.ids
+    let end = opened.end
+    let count = opened.count
+
+    const lock = yield* Semaphore.make(1)
+
+    const closeOldDays = Effect.tryPromise({
+      try: async () => {
+        if (options.gzip !== true) return
+        const now = today()
+        for (const { day, file, gz } of listDays(directory)) {
+          if (!gz && day < now) await gzipFile(file)
+        }
+      },
+      catch: fail("gzipping closed days")
+    })
+    yield* closeOldDays
+
+    const append = (records: ReadonlyArray<AuditRecord>) =>
+      Semaphore.withPermit(lock)(
+        Effect.gen(function* () {
+          const fresh = dedupe(records).filter((r) => !ids.has(r.id))
+          if (fresh.length === 0) return { inserted: 0, duplicates: records.length }
+          const linked = Chain.link(end, fresh)
+          const text = linked.map((r, i) => toLine(r, i === linked.length - 1)).join("")
+          const day = today()
+          const file = path.join(directory, `${day}.jsonl`)
+          const isNew = !fs.existsSync(file)
+          if (isNew) yield* closeOldDays
+          yield* Effect.try({
+            try: () => {
+              const fd = fs.openSync(file, "a")
+              const size = fs.fstatSync(fd).size
+              try {
+                fs.writeSync(fd, text)
+                fs.fsyncSync(fd)
+              } catch (e) {
+                // Leave no partial batch behind (a full disk, say).
+                fs.ftruncateSync(fd, size)
+                throw e
+              } finally {
+                fs.closeSync(fd)
+              }
+              if (isNew) syncDir(directory)
+              const last = linked.at(-1)!
+              writeAtomic(
+                headFile,
+                JSON.stringify({ seq: last.seq, hash: last.hash, count: count + linked.length })
+              )
+            },
+            catch: fail("appending a batch")
+          })
+          for (const r of linked) ids.add(r.id)
+          const last = linked.at(-1)!
+          end = { seq: last.seq, hash: last.hash }
+          count += linked.length
+          return { inserted: linked.length, duplicates: records.length - linked.length }
+        })
+      )
+
+    const query: Shape["query"] = (q) =>
+      Effect.tryPromise({
+        try: async () => {
+          const types = q.types ?? []
+          const since = q.since?.toISOString()
+          const until = q.until?.toISOString()
+          const found: Array<StoredRecord> = []
+          for await (const r of readRecords(directory)) {
+            if (types.length > 0 && !types.some((t) => EventPattern.matchesName(t, r.type)))
+              continue
+            if (q.org !== undefined && r.organization_id !== q.org) continue
+            if (q.actor !== undefined && r.actor?.id !== q.actor && r.actor?.name !== q.actor)
+              continue
+            if (since !== undefined && r.created_at < since) continue
+            if (until !== undefined && r.created_at >= until) continue
+            found.push(r)
+          }
+          found.sort((a, b) =>
+            a.created_at < b.created_at ? 1 : a.created_at > b.created_at ? -1 : b.seq - a.seq
+          )
+          return found.slice(0, q.limit ?? defaultLimit)
+        },
+        catch: fail("querying")
+      })
+
+    const verify = Semaphore.withPermit(lock)(
+      Effect.tryPromise({
+        try: () =>
+          Chain.walk({
+            anchor: meta.anchor,
+            head: readJson<Chain.Head>(headFile) ?? null,
+            records: readRecords(directory),
+            again: () => readRecords(directory)
+          }),
+        catch: fail("verifying")
+      })
+    )
+
+    // Retention removes whole day files: the oldest ones whose records are all older than the cutoff.
+    const prune = (before: Date) =>
+      Semaphore.withPermit(lock)(
+        Effect.tryPromise({
+          try: async () => {
+            const cutoff = before.toISOString()
+            const doomed: Array<string> = []
+            let anchor = meta.anchor
+            let deleted = 0
+            for (const { file, day } of listDays(directory)) {
+              if (day === today()) break
+              let all = true
+              let last: Chain.Anchor | undefined
+              let n = 0
+              for await (const r of readFile(file)) {
+                if (r.created_at >= cutoff) {
+                  all = false
+                  break
+                }
+                last = { seq: r.seq, hash: r.hash }
+                n += 1
+              }
+              if (!all) break
+              doomed.push(file)
+              if (last !== undefined) anchor = last
+              deleted += n
+            }
+            if (doomed.length === 0) return { deleted: 0, anchor }
+            // The anchor goes first: a crash after it is finished by `recover` on the next open.
+            meta = { ...meta, anchor }
+            writeAtomic(metaFile, JSON.stringify(meta))
+            const head = readJson<Chain.Head>(headFile)
+            if (head !== undefined)
+              writeAtomic(headFile, JSON.stringify({ ...head, count: head.count - deleted }))
+            count -= deleted
+            for (const file of doomed) fs.rmSync(file)
+            syncDir(directory)
+            return { deleted, anchor }
+          },
+          catch: fail("pruning")
+        })
+      )
+
+    return { where, append, query, verify, prune } satisfies Shape
+  })
+
+async function* readFile(file: string): AsyncGenerator<StoredRecord> {
+  const input = fs.createReadStream(file)
+  const lines = readline.createInterface({
+    input: file.endsWith(".gz") ? input.pipe(zlib.createGunzip()) : input,
+    crlfDelay: Number.POSITIVE_INFINITY
+  })
+  let n = 0
+  for await (const line of lines) {
+    n += 1
+    if (line !== "") yield fromLine(line, `${path.basename(file)}:${n}`)
+  }
+}
+
+/** The `Store` service over a folder of JSONL files. */
+export const layer = (options: Options): Layer.Layer<Store, StoreError | SchemaTooNew> =>
+  Layer.effect(Store, make(options))

@@ -1,0 +1,283 @@
+/**
+ * The Postgres store, for several machines or a team's existing database
+ * (`@effect/sql-pg`). A batch is one transaction that first locks the chain's row,
+ * so concurrent writers take turns and the chain never forks.
+ */
+import { PgClient } from "@effect/sql-pg"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
+import type * as Scope from "effect/Scope"
+import { SqlClient } from "effect/sql/SqlClient"
+import * as Chain from "./Chain.ts"
+import { chunks, columns, dedupe, fromRow, type Row, selectSql, toRow } from "./internal/Rows.ts"
+import type { AuditRecord, StoredRecord } from "./Record.ts"
+import {
+  defaultLimit,
+  patternToLike,
+  SchemaTooNew,
+  type Shape,
+  Store,
+  StoreError,
+  schemaVersion
+} from "./Store.ts"
+
+export interface Options {
+  /** `postgres://user:password@host:port/database` */
+  readonly url: Redacted.Redacted<string>
+}
+
+/** Versioned migrations: migration N takes a store from version N-1 to N. */
+const migrations: ReadonlyArray<ReadonlyArray<string>> = [
+  [
+    `CREATE TABLE audit_chain (
+       id integer PRIMARY KEY CHECK (id = 1),
+       anchor_seq bigint NOT NULL, anchor_hash text NOT NULL,
+       head_seq bigint NOT NULL, head_hash text NOT NULL, head_count bigint NOT NULL)`,
+    `INSERT INTO audit_chain VALUES (1, 0, '${Chain.genesis}', 0, '${Chain.genesis}', 0)`,
+    `CREATE TABLE audit_records (
+       seq bigint PRIMARY KEY,
+       id text NOT NULL UNIQUE,
+       type text NOT NULL,
+       created_at text NOT NULL,
+       organization_id text,
+       actor_id text,
+       actor_name text,
+       actor text,
+       targets text NOT NULL,
+       ip_address text,
+       user_agent text,
+       event text NOT NULL,
+       prev_hash text NOT NULL,
+       hash text NOT NULL)`,
+    // text_pattern_ops lets `type LIKE 'dsync.%'` use the index whatever the collation.
+    "CREATE INDEX audit_records_created ON audit_records (created_at, seq)",
+    "CREATE INDEX audit_records_type ON audit_records (type text_pattern_ops, created_at)",
+    "CREATE INDEX audit_records_org ON audit_records (organization_id, created_at)",
+    "CREATE INDEX audit_records_actor_id ON audit_records (actor_id, created_at)",
+    "CREATE INDEX audit_records_actor_name ON audit_records (actor_name, created_at)"
+  ]
+]
+
+/** Where the database is, for messages: host, port and name, never the password. */
+export const describe = (url: Redacted.Redacted<string>): string => {
+  try {
+    const u = new URL(Redacted.value(url))
+    return `postgres://${u.host}${u.pathname}`
+  } catch {
+    return "postgres (unparseable URL)"
+  }
+}
+
+interface ChainRow {
+  anchor_seq: string | number
+  anchor_hash: string
+  head_seq: string | number
+  head_hash: string
+  head_count: string | number
+}
+
+const pageSize = 5_000
+
+/** The store over the `SqlClient` in context (any Postgres client layer). */
+export const make = (where: string): Effect.Effect<Shape, StoreError | SchemaTooNew, SqlClient> =>
+  Effect.gen(function* () {
+    const sql = yield* SqlClient
+    const context = yield* Effect.context<never>()
+    const fail =
+      (what: string) =>
+      (cause: unknown): StoreError =>
+        new StoreError({
+          reason: `audit log ${where}: ${what} failed: ${cause instanceof Error ? cause.message : String(cause)}`,
+          cause
+        })
+    const run = <A extends object>(text: string, params: ReadonlyArray<unknown> = []) =>
+      sql.unsafe<A>(text, params)
+
+    // Migrations, under an advisory lock so that two runners starting together take turns.
+    const migrated = yield* sql
+      .withTransaction(
+        Effect.gen(function* () {
+          yield* run("SELECT pg_advisory_xact_lock(7245031)")
+          yield* run(
+            "CREATE TABLE IF NOT EXISTS audit_meta (key text PRIMARY KEY, value text NOT NULL)"
+          )
+          const rows = yield* run<{ value: string }>(
+            "SELECT value FROM audit_meta WHERE key = 'schema_version'"
+          )
+          const found = rows[0] === undefined ? 0 : Number(rows[0].value)
+          if (found > schemaVersion)
+            return new SchemaTooNew({ where, found, supported: schemaVersion })
+          for (let v = found; v < schemaVersion; v++) {
+            for (const statement of migrations[v]!) yield* run(statement)
+          }
+          yield* run(
+            "INSERT INTO audit_meta (key, value) VALUES ('schema_version', $1) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            [String(schemaVersion)]
+          )
+          return undefined
+        })
+      )
+      .pipe(Effect.mapError(fail("migrating")))
+    if (migrated !== undefined) return yield* migrated
+
+    const chainState = (lock: boolean) =>
+      run<ChainRow>(`SELECT * FROM audit_chain WHERE id = 1${lock ? " FOR UPDATE" : ""}`).pipe(
+        Effect.map((rows) => rows[0]!)
+      )
+
+    const append = (records: ReadonlyArray<AuditRecord>) =>
+      sql
+        .withTransaction(
+          Effect.gen(function* () {
+            // Locking the chain first serializes writers: the id check below cannot race.
+            const state = yield* chainState(true)
+            const unique = dedupe(records)
+            const known = new Set<string>()
+            if (unique.length > 0) {
+              const rows = yield* run<{ id: string }>(
+                "SELECT id FROM audit_records WHERE id = ANY($1)",
+                [unique.map((r) => r.id)]
+              )
+              for (const row of rows) known.add(row.id)
+            }
+            const fresh = unique.filter((r) => !known.has(r.id))
+            const linked = Chain.link({ seq: Number(state.head_seq), hash: state.head_hash }, fresh)
+            for (const part of chunks(linked, 500)) {
+              const params: Array<unknown> = []
+              const values = part.map((record) => {
+                const row = toRow(record)
+                const slots = columns.map((c) => {
+                  params.push(row[c])
+                  return `$${params.length}`
+                })
+                return `(${slots.join(", ")})`
+              })
+              yield* run(
+                `INSERT INTO audit_records (${columns.join(", ")}) VALUES ${values.join(", ")}`,
+                params
+              )
+            }
+            const last = linked.at(-1)
+            if (last !== undefined) {
+              yield* run(
+                "UPDATE audit_chain SET head_seq = $1, head_hash = $2, head_count = head_count + $3 WHERE id = 1",
+                [last.seq, last.hash, linked.length]
+              )
+            }
+            return { inserted: linked.length, duplicates: records.length - linked.length }
+          })
+        )
+        .pipe(Effect.mapError(fail("appending a batch")))
+
+    const query: Shape["query"] = (q) => {
+      const { sql: text, params } = selectSql(q, defaultLimit, patternToLike, (n) => `$${n}`)
+      return run<Row>(text, params).pipe(
+        Effect.map((rows) => rows.map(fromRow)),
+        Effect.mapError(fail("querying"))
+      )
+    }
+
+    const runPromise = Effect.runPromiseWith(context)
+    // Keyset pages keep memory flat over millions of records.
+    async function* ordered(): AsyncGenerator<StoredRecord> {
+      let after = -1
+      while (true) {
+        const rows = await runPromise(
+          run<Row>(
+            `SELECT ${columns.join(", ")} FROM audit_records WHERE seq > $1 ORDER BY seq LIMIT ${pageSize}`,
+            [after]
+          )
+        )
+        for (const row of rows) yield fromRow(row)
+        if (rows.length < pageSize) return
+        after = Number(rows.at(-1)!.seq)
+      }
+    }
+
+    const verify = chainState(false).pipe(
+      Effect.mapError(fail("verifying")),
+      Effect.flatMap((state) =>
+        Effect.tryPromise({
+          try: () =>
+            Chain.walk({
+              anchor: { seq: Number(state.anchor_seq), hash: state.anchor_hash },
+              head: {
+                seq: Number(state.head_seq),
+                hash: state.head_hash,
+                count: Number(state.head_count)
+              },
+              records: ordered(),
+              again: ordered
+            }),
+          catch: fail("verifying")
+        })
+      )
+    )
+
+    const prune = (before: Date) =>
+      sql
+        .withTransaction(
+          Effect.gen(function* () {
+            const state = yield* chainState(true)
+            const cutoff = before.toISOString()
+            // The longest prefix of the chain whose records are all older than the cutoff.
+            const firstKept = yield* run<{ seq: string | number }>(
+              "SELECT min(seq) AS seq FROM audit_records WHERE created_at >= $1",
+              [cutoff]
+            )
+            const keptFrom = firstKept[0]?.seq ?? null
+            const lastRows = yield* run<{ seq: string | number; hash: string }>(
+              keptFrom === null
+                ? "SELECT seq, hash FROM audit_records ORDER BY seq DESC LIMIT 1"
+                : "SELECT seq, hash FROM audit_records WHERE seq < $1 ORDER BY seq DESC LIMIT 1",
+              keptFrom === null ? [] : [keptFrom]
+            )
+            const last = lastRows[0]
+            if (last === undefined) {
+              return {
+                deleted: 0,
+                anchor: { seq: Number(state.anchor_seq), hash: state.anchor_hash }
+              }
+            }
+            const deleted = yield* run<{ n: string | number }>(
+              "WITH d AS (DELETE FROM audit_records WHERE seq <= $1 RETURNING 1) SELECT count(*) AS n FROM d",
+              [last.seq]
+            )
+            const n = Number(deleted[0]?.n ?? 0)
+            yield* run(
+              "UPDATE audit_chain SET anchor_seq = $1, anchor_hash = $2, head_count = head_count - $3 WHERE id = 1",
+              [last.seq, last.hash, n]
+            )
+            return { deleted: n, anchor: { seq: Number(last.seq), hash: last.hash } }
+          })
+        )
+        .pipe(Effect.mapError(fail("pruning")))
+
+    return { where, append, query, verify, prune } satisfies Shape
+  })
+
+/** The client and store for one database URL; the pool is closed with the scope. */
+export const makeFromUrl = (
+  options: Options
+): Effect.Effect<Shape, StoreError | SchemaTooNew, Scope.Scope> =>
+  Effect.gen(function* () {
+    const where = describe(options.url)
+    // Built in the caller's scope: the pool lives as long as the store.
+    const client = yield* Layer.build(
+      PgClient.layer({ url: options.url, connectTimeout: "10 seconds" })
+    ).pipe(
+      Effect.mapError(
+        (cause) =>
+          new StoreError({
+            reason: `audit log ${where}: connecting failed: ${cause.message}`,
+            cause
+          })
+      )
+    )
+    return yield* make(where).pipe(Effect.provideContext(client))
+  })
+
+/** The `Store` service over a Postgres database. */
+export const layer = (options: Options): Layer.Layer<Store, StoreError | SchemaTooNew> =>
+  Layer.effect(Store, makeFromUrl(options))

@@ -1,0 +1,79 @@
+/**
+ * The `audit-log` sink: every event becomes an audit record, appended to the store
+ * in one transaction per batch. Re-delivered events are skipped (the store is
+ * idempotent on the event id), so each event is kept exactly once.
+ */
+import { type Event, Sink } from "@workos-relay/core"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Schedule from "effect/Schedule"
+import type * as Scope from "effect/Scope"
+import * as Config from "./Config.ts"
+import * as JsonlStore from "./JsonlStore.ts"
+import * as PostgresStore from "./PostgresStore.ts"
+import * as Record from "./Record.ts"
+import * as SqliteStore from "./SqliteStore.ts"
+import { type SchemaTooNew, type Shape, Store, type StoreError } from "./Store.ts"
+
+/** Opens the store a config names; closed with the scope. */
+export const openStore = (
+  config: Config.Config
+): Effect.Effect<Shape, StoreError | SchemaTooNew, Scope.Scope> => {
+  switch (config.store) {
+    case "postgres":
+      return PostgresStore.makeFromUrl({ url: config.url })
+    case "jsonl":
+      return JsonlStore.make({ directory: config.directory, gzip: config.gzip })
+    default:
+      return SqliteStore.make({ path: config.path })
+  }
+}
+
+/** The `Store` service for a config. */
+export const layer = (config: Config.Config): Layer.Layer<Store, StoreError | SchemaTooNew> =>
+  Layer.effect(Store, openStore(config))
+
+/** How often retention runs while the sink is up (it also runs at start). */
+export const retentionInterval = Duration.hours(1)
+
+/** Deletes records older than the retention, now and then every hour; failures are logged, never fatal. */
+export const keepRetention = (
+  store: Shape,
+  retention: Duration.Duration
+): Effect.Effect<void, never, Scope.Scope> =>
+  Effect.suspend(() => store.prune(new Date(Date.now() - Duration.toMillis(retention)))).pipe(
+    Effect.tap((r) =>
+      r.deleted > 0
+        ? Effect.logInfo(
+            `audit log ${store.where}: retention deleted ${r.deleted} record(s); chain anchored at #${r.anchor.seq}`
+          )
+        : Effect.void
+    ),
+    Effect.catch((e) => Effect.logWarning(`audit log retention: ${e.message}`)),
+    Effect.repeat(Schedule.spaced(retentionInterval)),
+    Effect.forkScoped,
+    Effect.asVoid
+  )
+
+export const definition = Sink.define({
+  type: "audit-log",
+  config: Config.Config,
+  make: (config, context) =>
+    Effect.gen(function* () {
+      const store = yield* openStore(config).pipe(
+        Effect.mapError((e) => new Sink.SinkFatal({ reason: `sink ${context.name}: ${e.message}` }))
+      )
+      if (config.retention !== undefined) {
+        yield* keepRetention(store, Config.parseRetention(config.retention)!)
+      }
+      return {
+        batch: { maxEvents: 500, maxWait: "1 second" },
+        deliver: (batch: ReadonlyArray<Event.Any>) =>
+          store.append(batch.map(Record.fromEvent)).pipe(
+            Effect.as(batch.map(() => Sink.delivered)),
+            Effect.mapError((e) => new Sink.SinkUnavailable({ reason: e.message }))
+          )
+      }
+    })
+})

@@ -1,0 +1,231 @@
+/**
+ * The SQLite store (the default): one file, `node:sqlite`, WAL, `synchronous=FULL`
+ * so that a committed batch survives a power cut. A batch is one `BEGIN IMMEDIATE`
+ * transaction: a crash at any point leaves either the whole batch or none of it.
+ */
+import { mkdirSync } from "node:fs"
+import { dirname } from "node:path"
+import { DatabaseSync } from "node:sqlite"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import type * as Scope from "effect/Scope"
+import * as Chain from "./Chain.ts"
+import { chunks, columns, dedupe, fromRow, type Row, selectSql, toRow } from "./internal/Rows.ts"
+import type { AuditRecord, StoredRecord } from "./Record.ts"
+import {
+  defaultLimit,
+  patternToLike,
+  SchemaTooNew,
+  type Shape,
+  Store,
+  StoreError,
+  schemaVersion
+} from "./Store.ts"
+
+/** The default path, relative to the working directory. */
+export const defaultPath = "./.workos-relay/audit.db"
+
+export interface Options {
+  readonly path: string
+}
+
+/** Versioned migrations: migration N takes a store from version N-1 to N. */
+const migrations: ReadonlyArray<string> = [
+  `CREATE TABLE audit_chain (
+     id INTEGER PRIMARY KEY CHECK (id = 1),
+     anchor_seq INTEGER NOT NULL, anchor_hash TEXT NOT NULL,
+     head_seq INTEGER NOT NULL, head_hash TEXT NOT NULL, head_count INTEGER NOT NULL);
+   INSERT INTO audit_chain VALUES (1, 0, '${Chain.genesis}', 0, '${Chain.genesis}', 0);
+   CREATE TABLE audit_records (
+     seq INTEGER PRIMARY KEY,
+     id TEXT NOT NULL UNIQUE,
+     type TEXT NOT NULL,
+     created_at TEXT NOT NULL,
+     organization_id TEXT,
+     actor_id TEXT,
+     actor_name TEXT,
+     actor TEXT,
+     targets TEXT NOT NULL,
+     ip_address TEXT,
+     user_agent TEXT,
+     event TEXT NOT NULL,
+     prev_hash TEXT NOT NULL,
+     hash TEXT NOT NULL);
+   CREATE INDEX audit_records_created ON audit_records (created_at, seq);
+   CREATE INDEX audit_records_type ON audit_records (type, created_at);
+   CREATE INDEX audit_records_org ON audit_records (organization_id, created_at);
+   CREATE INDEX audit_records_actor_id ON audit_records (actor_id, created_at);
+   CREATE INDEX audit_records_actor_name ON audit_records (actor_name, created_at);`
+]
+
+const fail = (where: string, what: string) => (cause: unknown) =>
+  new StoreError({
+    reason: `audit log ${where}: ${what} failed: ${cause instanceof Error ? cause.message : String(cause)}`,
+    cause
+  })
+
+/** Runs `f` inside `BEGIN IMMEDIATE` ... `COMMIT`, rolling back on any error. */
+const transaction = <A>(db: DatabaseSync, f: () => A): A => {
+  db.exec("BEGIN IMMEDIATE")
+  try {
+    const a = f()
+    db.exec("COMMIT")
+    return a
+  } catch (e) {
+    if (db.isTransaction) db.exec("ROLLBACK")
+    throw e
+  }
+}
+
+/** Brings the schema up to this package's version, or refuses a newer one. */
+const migrate = (db: DatabaseSync, where: string): SchemaTooNew | undefined =>
+  transaction(db, () => {
+    db.exec("CREATE TABLE IF NOT EXISTS audit_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    const row = db.prepare("SELECT value FROM audit_meta WHERE key = 'schema_version'").get() as
+      | { value: string }
+      | undefined
+    const found = row === undefined ? 0 : Number(row.value)
+    if (found > schemaVersion) return new SchemaTooNew({ where, found, supported: schemaVersion })
+    for (let v = found; v < schemaVersion; v++) db.exec(migrations[v]!)
+    db.prepare(
+      "INSERT INTO audit_meta (key, value) VALUES ('schema_version', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+    ).run(String(schemaVersion))
+    return undefined
+  })
+
+interface ChainRow {
+  anchor_seq: number
+  anchor_hash: string
+  head_seq: number
+  head_hash: string
+  head_count: number
+}
+
+/** Opens (creating when needed) the store at `path`; closed with the scope. */
+export const make = (
+  options: Options
+): Effect.Effect<Shape, StoreError | SchemaTooNew, Scope.Scope> =>
+  Effect.gen(function* () {
+    const where = options.path
+    const db = yield* Effect.acquireRelease(
+      Effect.try({
+        try: () => {
+          if (options.path !== ":memory:") mkdirSync(dirname(options.path), { recursive: true })
+          const db = new DatabaseSync(options.path)
+          db.exec("PRAGMA journal_mode = WAL")
+          db.exec("PRAGMA synchronous = FULL")
+          db.exec("PRAGMA busy_timeout = 10000")
+          return db
+        },
+        catch: fail(where, "opening")
+      }),
+      (db) => Effect.sync(() => db.close())
+    )
+    const tooNew = yield* Effect.try({
+      try: () => migrate(db, where),
+      catch: fail(where, "migrating")
+    })
+    if (tooNew !== undefined) return yield* tooNew
+
+    const readChain = db.prepare("SELECT * FROM audit_chain WHERE id = 1")
+    const insert = db.prepare(
+      `INSERT INTO audit_records (${columns.join(", ")}) VALUES (${columns.map(() => "?").join(", ")})`
+    )
+    const setHead = db.prepare(
+      "UPDATE audit_chain SET head_seq = ?, head_hash = ?, head_count = head_count + ? WHERE id = 1"
+    )
+    const chainState = () => readChain.get() as unknown as ChainRow
+
+    const append = (records: ReadonlyArray<AuditRecord>) =>
+      Effect.try({
+        try: () =>
+          transaction(db, () => {
+            const unique = dedupe(records)
+            const known = new Set<string>()
+            for (const ids of chunks(
+              unique.map((r) => r.id),
+              500
+            )) {
+              const rows = db
+                .prepare(
+                  `SELECT id FROM audit_records WHERE id IN (${ids.map(() => "?").join(",")})`
+                )
+                .all(...ids) as Array<{ id: string }>
+              for (const row of rows) known.add(row.id)
+            }
+            const fresh = unique.filter((r) => !known.has(r.id))
+            const state = chainState()
+            const linked = Chain.link({ seq: state.head_seq, hash: state.head_hash }, fresh)
+            for (const record of linked) {
+              const row = toRow(record)
+              insert.run(...columns.map((c) => row[c] as string | number | null))
+            }
+            const last = linked.at(-1)
+            if (last !== undefined) setHead.run(last.seq, last.hash, linked.length)
+            return { inserted: linked.length, duplicates: records.length - linked.length }
+          }),
+        catch: fail(where, "appending a batch")
+      })
+
+    const query: Shape["query"] = (q) =>
+      Effect.try({
+        try: () => {
+          const { sql, params } = selectSql(q, defaultLimit, patternToLike, () => "?")
+          return (db.prepare(sql).all(...params) as unknown as Array<Row>).map(fromRow)
+        },
+        catch: fail(where, "querying")
+      })
+
+    function* ordered(): Generator<StoredRecord> {
+      const stmt = db.prepare(`SELECT ${columns.join(", ")} FROM audit_records ORDER BY seq`)
+      for (const row of stmt.iterate()) yield fromRow(row as unknown as Row)
+    }
+
+    const verify = Effect.tryPromise({
+      try: () => {
+        const state = chainState()
+        return Chain.walk({
+          anchor: { seq: state.anchor_seq, hash: state.anchor_hash },
+          head: { seq: state.head_seq, hash: state.head_hash, count: state.head_count },
+          records: ordered(),
+          again: ordered
+        })
+      },
+      catch: fail(where, "verifying")
+    })
+
+    const prune = (before: Date) =>
+      Effect.try({
+        try: () =>
+          transaction(db, () => {
+            const cutoff = before.toISOString()
+            // The longest prefix of the chain whose records are all older than the cutoff.
+            let last: { seq: number; hash: string } | undefined
+            let deleted = 0
+            for (const row of db
+              .prepare("SELECT seq, created_at, hash FROM audit_records ORDER BY seq")
+              .iterate()) {
+              const r = row as { seq: number; created_at: string; hash: string }
+              if (r.created_at >= cutoff) break
+              last = { seq: r.seq, hash: r.hash }
+              deleted += 1
+            }
+            if (last === undefined) {
+              const state = chainState()
+              return { deleted: 0, anchor: { seq: state.anchor_seq, hash: state.anchor_hash } }
+            }
+            db.prepare("DELETE FROM audit_records WHERE seq <= ?").run(last.seq)
+            db.prepare(
+              "UPDATE audit_chain SET anchor_seq = ?, anchor_hash = ?, head_count = head_count - ? WHERE id = 1"
+            ).run(last.seq, last.hash, deleted)
+            return { deleted, anchor: last }
+          }),
+        catch: fail(where, "pruning")
+      })
+
+    return { where, append, query, verify, prune } satisfies Shape
+  })
+
+/** The `Store` service over a SQLite file. */
+export const layer = (options: Options): Layer.Layer<Store, StoreError | SchemaTooNew> =>
+  Layer.effect(Store, make(options))

@@ -1,0 +1,92 @@
+/**
+ * The one interface every audit-log store implements (SQLite, Postgres, JSONL).
+ *
+ * `append` is one transaction and idempotent on the event id: records already kept
+ * are skipped and never re-linked, so re-delivering a batch changes nothing and
+ * the chain stays whole. A crash inside `append` leaves the store as it was before.
+ */
+import * as Context from "effect/Context"
+import * as Data from "effect/Data"
+import type * as Effect from "effect/Effect"
+import type * as Chain from "./Chain.ts"
+import type { AuditRecord, StoredRecord } from "./Record.ts"
+
+/** The version of the store layout this package writes (see each store's migrations). */
+export const schemaVersion = 1
+
+/** The store could not be read or written (I/O, connection, lock). */
+export class StoreError extends Data.TaggedError("StoreError")<{
+  readonly reason: string
+  readonly cause?: unknown
+}> {
+  override get message(): string {
+    return this.reason
+  }
+}
+
+/** The store was written by a newer version of this package; reading or writing it could corrupt it. */
+export class SchemaTooNew extends Data.TaggedError("SchemaTooNew")<{
+  /** Which store (a path, a folder, a database). */
+  readonly where: string
+  readonly found: number
+  readonly supported: number
+}> {
+  override get message(): string {
+    return `the audit log at ${this.where} has schema version ${this.found}, but this version of @workos-relay/sink-audit-log knows versions up to ${this.supported}: upgrade @workos-relay/sink-audit-log to read or write it`
+  }
+}
+
+/** What a query selects. Every filter is optional; results are newest first. */
+export interface Query {
+  /** Event type patterns (`"dsync.user.*"`, `"authentication.*_failed"`); any of them matches. */
+  readonly types?: ReadonlyArray<string>
+  /** The organization id. */
+  readonly org?: string
+  /** The actor's id, or its name/email. */
+  readonly actor?: string
+  /** Events created at or after this time. */
+  readonly since?: Date
+  /** Events created before this time. */
+  readonly until?: Date
+  /** At most this many records (100 when absent). */
+  readonly limit?: number
+}
+
+export const defaultLimit = 100
+
+export interface AppendResult {
+  /** Records written now. */
+  readonly inserted: number
+  /** Records skipped because the store already held their event id. */
+  readonly duplicates: number
+}
+
+export interface PruneResult {
+  /** Records deleted. */
+  readonly deleted: number
+  /** Where the kept chain now starts. */
+  readonly anchor: Chain.Anchor
+}
+
+export interface Shape {
+  /** Where the store is, for messages (a path, a folder, a database name; never a password). */
+  readonly where: string
+  /** Appends records in order, as one transaction, skipping event ids already kept. */
+  readonly append: (records: ReadonlyArray<AuditRecord>) => Effect.Effect<AppendResult, StoreError>
+  /** Records matching the query, newest first. */
+  readonly query: (query: Query) => Effect.Effect<ReadonlyArray<StoredRecord>, StoreError>
+  /** Walks the chain from the anchor and reports the first modified, deleted, inserted or moved record. */
+  readonly verify: Effect.Effect<Chain.Report, StoreError>
+  /**
+   * Deletes the oldest records created before `before`, as a prefix of the chain (a
+   * record is kept while an older one after it is kept), and keeps the hash of the
+   * last deleted record as the anchor the chain verifies from.
+   */
+  readonly prune: (before: Date) => Effect.Effect<PruneResult, StoreError>
+}
+
+export class Store extends Context.Service<Store, Shape>()("@workos-relay/sink-audit-log/Store") {}
+
+/** SQL `LIKE` for an event type pattern (`*` is any run of characters; `_` and `%` are literal). */
+export const patternToLike = (pattern: string): string =>
+  pattern.replace(/[\\%_]/g, (c) => `\\${c}`).replace(/\*/g, "%")

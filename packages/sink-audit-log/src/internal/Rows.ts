@@ -1,0 +1,128 @@
+/** How records map to SQL rows (shared by the SQLite and Postgres stores). */
+import type { Actor, AuditRecord, StoredRecord, Target } from "../Record.ts"
+
+export interface Row {
+  readonly seq: number | string | bigint
+  readonly id: string
+  readonly type: string
+  readonly created_at: string
+  readonly organization_id: string | null
+  readonly actor_id: string | null
+  readonly actor_name: string | null
+  readonly actor: string | null
+  readonly targets: string
+  readonly ip_address: string | null
+  readonly user_agent: string | null
+  readonly event: string
+  readonly prev_hash: string
+  readonly hash: string
+}
+
+export const columns = [
+  "seq",
+  "id",
+  "type",
+  "created_at",
+  "organization_id",
+  "actor_id",
+  "actor_name",
+  "actor",
+  "targets",
+  "ip_address",
+  "user_agent",
+  "event",
+  "prev_hash",
+  "hash"
+] as const
+
+export const toRow = (r: StoredRecord): Row => ({
+  seq: r.seq,
+  id: r.id,
+  type: r.type,
+  created_at: r.created_at,
+  organization_id: r.organization_id,
+  actor_id: r.actor?.id ?? null,
+  actor_name: r.actor?.name ?? null,
+  actor: r.actor === null ? null : JSON.stringify(r.actor),
+  targets: JSON.stringify(r.targets),
+  ip_address: r.ip_address,
+  user_agent: r.user_agent,
+  event: JSON.stringify(r.event),
+  prev_hash: r.prev_hash,
+  hash: r.hash
+})
+
+export const fromRow = (row: Row): StoredRecord => ({
+  seq: Number(row.seq),
+  id: row.id,
+  type: row.type,
+  created_at: row.created_at,
+  organization_id: row.organization_id,
+  actor: row.actor === null ? null : (JSON.parse(row.actor) as Actor),
+  targets: JSON.parse(row.targets) as ReadonlyArray<Target>,
+  ip_address: row.ip_address,
+  user_agent: row.user_agent,
+  event: JSON.parse(row.event) as unknown,
+  prev_hash: row.prev_hash,
+  hash: row.hash
+})
+
+/** Keeps the first record of each event id, in order. */
+export const dedupe = (records: ReadonlyArray<AuditRecord>): ReadonlyArray<AuditRecord> => {
+  const seen = new Set<string>()
+  return records.filter((r) => {
+    if (seen.has(r.id)) return false
+    seen.add(r.id)
+    return true
+  })
+}
+
+/** `n` items at a time. */
+export const chunks = <A>(items: ReadonlyArray<A>, n: number): ReadonlyArray<ReadonlyArray<A>> => {
+  const out: Array<ReadonlyArray<A>> = []
+  for (let i = 0; i < items.length; i += n) out.push(items.slice(i, i + n))
+  return out
+}
+
+/** The SQL of a query over `audit_records`, with placeholders made by `at(1)`, `at(2)`, ... */
+export const selectSql = (
+  query: {
+    readonly types?: ReadonlyArray<string>
+    readonly org?: string
+    readonly actor?: string
+    readonly since?: Date
+    readonly until?: Date
+    readonly limit?: number
+  },
+  defaultLimit: number,
+  like: (pattern: string) => string,
+  at: (n: number) => string
+): { readonly sql: string; readonly params: ReadonlyArray<string | number> } => {
+  const params: Array<string | number> = []
+  const param = (v: string | number): string => {
+    params.push(v)
+    return at(params.length)
+  }
+  const where: Array<string> = []
+  const types = query.types ?? []
+  if (types.length > 0 && !types.includes("*")) {
+    where.push(
+      `(${types
+        .map((t) =>
+          t.includes("*") ? `type LIKE ${param(like(t))} ESCAPE '\\'` : `type = ${param(t)}`
+        )
+        .join(" OR ")})`
+    )
+  }
+  if (query.org !== undefined) where.push(`organization_id = ${param(query.org)}`)
+  if (query.actor !== undefined) {
+    where.push(`(actor_id = ${param(query.actor)} OR actor_name = ${param(query.actor)})`)
+  }
+  if (query.since !== undefined) where.push(`created_at >= ${param(query.since.toISOString())}`)
+  if (query.until !== undefined) where.push(`created_at < ${param(query.until.toISOString())}`)
+  const limit = param(query.limit ?? defaultLimit)
+  return {
+    sql: `SELECT ${columns.join(", ")} FROM audit_records${where.length > 0 ? ` WHERE ${where.join(" AND ")}` : ""} ORDER BY created_at DESC, seq DESC LIMIT ${limit}`,
+    params
+  }
+}

@@ -1,0 +1,107 @@
+import { describe, expect, it } from "@effect/vitest"
+import * as Record from "../src/Record.ts"
+import { all, example } from "./fixtures.ts"
+
+describe("Record.fromEvent", () => {
+  it("keeps the event as WorkOS sent it, unknown fields included", () => {
+    const event = { ...example("user.created"), extra: { new: 1 } } as any
+    const record = Record.fromEvent(event)
+    expect(record.event).toBe(event)
+    expect(record.id).toBe(event.id)
+    expect(record.type).toBe("user.created")
+    expect(record.created_at).toBe("2026-01-15T12:00:00.000Z")
+  })
+
+  it("takes the actor from context.actor when WorkOS gives one", () => {
+    const record = Record.fromEvent(example("organization.updated"))
+    expect(record.actor).toEqual({
+      id: "user_01EHWNCE74X7JSDV0X3SZ3KJNY",
+      name: "Jane Doe",
+      source: "api"
+    })
+  })
+
+  it("falls back to the payload's user fields", () => {
+    const event = example("authentication.password_failed") as any
+    delete event.context
+    const record = Record.fromEvent(event)
+    expect(record.actor).toEqual({ id: event.data.user_id, name: event.data.email, source: null })
+    expect(record.targets).toEqual([{ type: "user", id: event.data.user_id }])
+    expect(record.ip_address).toBe(event.data.ip_address)
+    expect(record.user_agent).toBe(event.data.user_agent)
+  })
+
+  it("reads vault actors from actor_* fields and an impersonator as the session's actor", () => {
+    const vault = example("vault.data.read") as any
+    delete vault.context
+    expect(Record.fromEvent(vault).actor).toEqual({
+      id: vault.data.actor_id,
+      name: vault.data.actor_name,
+      source: vault.data.actor_source
+    })
+    expect(Record.fromEvent(vault).targets).toContainEqual({
+      type: "vault_object",
+      id: vault.data.kv_name
+    })
+    const session = example("session.created") as any
+    delete session.context
+    expect(Record.fromEvent(session).actor).toEqual({
+      id: null,
+      name: "admin@foocorp.com",
+      source: "impersonation"
+    })
+  })
+
+  it("names what was acted on per family", () => {
+    const targets = (type: string) => Record.fromEvent(example(type)).targets
+    const user = example("dsync.group.user_added") as any
+    expect(targets("dsync.group.user_added")).toEqual([
+      { type: "directory_user", id: user.data.user.id },
+      { type: "directory_group", id: user.data.group.id },
+      { type: "directory", id: user.data.directory_id }
+    ])
+    const dsyncUser = example("dsync.user.created") as any
+    expect(targets("dsync.user.created")).toEqual([
+      { type: "directory_user", id: dsyncUser.data.id },
+      { type: "directory", id: dsyncUser.data.directory_id }
+    ])
+    const org = example("organization.created") as any
+    expect(targets("organization.created")).toEqual([{ type: "organization", id: org.data.id }])
+    expect(Record.fromEvent(org).organization_id).toBe(org.data.id)
+    const membership = example("organization_membership.created") as any
+    expect(targets("organization_membership.created")).toEqual([
+      { type: "organization_membership", id: membership.data.id },
+      { type: "user", id: membership.data.user_id }
+    ])
+    const cert = example("connection.saml_certificate_renewed") as any
+    expect(targets("connection.saml_certificate_renewed")).toEqual([
+      { type: "connection", id: cert.data.connection.id }
+    ])
+  })
+
+  it("maps every example type without throwing, to well-formed targets", () => {
+    for (const event of all) {
+      const record = Record.fromEvent(event)
+      for (const t of record.targets) {
+        expect(typeof t.type).toBe("string")
+        expect(t.id.length).toBeGreaterThan(0)
+      }
+    }
+    const withTargets = all.filter((e) => Record.fromEvent(e).targets.length > 0).length
+    expect(withTargets).toBeGreaterThan(all.length * 0.9)
+  })
+
+  it("maps an event type the spec does not know yet by its payload object", () => {
+    const record = Record.fromEvent({
+      object: "event",
+      id: "event_x",
+      event: "widget.created",
+      data: { object: "widget", id: "widget_1", organization_id: "org_1" },
+      created_at: "2026-05-01T00:00:00Z"
+    })
+    expect(record.targets).toEqual([{ type: "widget", id: "widget_1" }])
+    expect(record.organization_id).toBe("org_1")
+    expect(record.created_at).toBe("2026-05-01T00:00:00.000Z")
+    expect(record.actor).toBeNull()
+  })
+})

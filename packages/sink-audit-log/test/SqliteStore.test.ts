@@ -1,0 +1,118 @@
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { DatabaseSync } from "node:sqlite"
+import { afterAll, describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import { columns, toRow } from "../src/internal/Rows.ts"
+import * as Record from "../src/Record.ts"
+import * as SqliteStore from "../src/SqliteStore.ts"
+import { events } from "./fixtures.ts"
+import { type Opened, retentionSuite, storeSuite } from "./storeSuite.ts"
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), "audit-sqlite-"))
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }))
+
+let n = 0
+const raw = (file: string, f: (db: DatabaseSync) => void) =>
+  Promise.resolve().then(() => {
+    const db = new DatabaseSync(file)
+    try {
+      f(db)
+    } finally {
+      db.close()
+    }
+  })
+
+const open = (key: string) =>
+  Effect.gen(function* () {
+    const file = path.join(dir, `${key}-${++n}`, "audit.db")
+    const store = yield* SqliteStore.make({ path: file })
+    const opened: Opened = {
+      store,
+      reopen: SqliteStore.make({ path: file }),
+      tamper: {
+        modify: (seq) =>
+          raw(file, (db) =>
+            db.prepare("UPDATE audit_records SET ip_address = '6.6.6.6' WHERE seq = ?").run(seq)
+          ),
+        remove: (seq) =>
+          raw(file, (db) => db.prepare("DELETE FROM audit_records WHERE seq = ?").run(seq)),
+        insertAfter: (seq, record) =>
+          raw(file, (db) => {
+            db.prepare("UPDATE audit_records SET seq = seq + 1000000 WHERE seq > ?").run(seq)
+            db.prepare("UPDATE audit_records SET seq = seq - 999999 WHERE seq > 1000000").run()
+            const row = toRow(record)
+            db.prepare(
+              `INSERT INTO audit_records (${columns.join(", ")}) VALUES (${columns.map(() => "?").join(", ")})`
+            ).run(...columns.map((c) => row[c] as string | number | null))
+          }),
+        swap: (seq) =>
+          raw(file, (db) => {
+            db.prepare("UPDATE audit_records SET seq = -1 WHERE seq = ?").run(seq)
+            db.prepare("UPDATE audit_records SET seq = ? WHERE seq = ?").run(seq, seq + 1)
+            db.prepare("UPDATE audit_records SET seq = ? WHERE seq = -1").run(seq + 1)
+          })
+      }
+    }
+    return opened
+  })
+
+describe("SqliteStore", () => {
+  storeSuite(open)
+  retentionSuite(open)
+
+  it.live("creates its folder, uses WAL, and defaults to ./.workos-relay/audit.db", () =>
+    Effect.gen(function* () {
+      expect(SqliteStore.defaultPath).toBe("./.workos-relay/audit.db")
+      const file = path.join(dir, "new", "deep", "audit.db")
+      yield* SqliteStore.make({ path: file })
+      const db = new DatabaseSync(file)
+      const mode = db.prepare("PRAGMA journal_mode").get() as { journal_mode: string }
+      db.close()
+      expect(mode.journal_mode).toBe("wal")
+    })
+  )
+
+  it.live("refuses a store written by a newer schema version, with a clear error", () =>
+    Effect.gen(function* () {
+      const file = path.join(dir, "newer", "audit.db")
+      yield* Effect.scoped(SqliteStore.make({ path: file }))
+      yield* Effect.promise(() =>
+        raw(file, (db) =>
+          db.prepare("UPDATE audit_meta SET value = '99' WHERE key = 'schema_version'").run()
+        )
+      )
+      const error = yield* Effect.flip(Effect.scoped(SqliteStore.make({ path: file })))
+      expect(error._tag).toBe("SchemaTooNew")
+      expect(error.message).toBe(
+        `the audit log at ${file} has schema version 99, but this version of @workos-relay/sink-audit-log knows versions up to 1: upgrade @workos-relay/sink-audit-log to read or write it`
+      )
+    })
+  )
+
+  it.live("a failure inside the transaction leaves no partial batch", () =>
+    Effect.gen(function* () {
+      const { store } = yield* open("fail")
+      const batch = events(10).map(Record.fromEvent)
+      yield* store.append(batch.slice(0, 3))
+      const file = store.where
+      // A trigger that fails the 7th record of the next batch, after six rows went in.
+      yield* Effect.promise(() =>
+        raw(file, (db) =>
+          db.exec(
+            `CREATE TRIGGER boom BEFORE INSERT ON audit_records WHEN NEW.id = '${batch[8]!.id}' BEGIN SELECT RAISE(ABORT, 'injected failure'); END`
+          )
+        )
+      )
+      const error = yield* Effect.flip(store.append(batch.slice(3)))
+      expect(error.message).toContain("injected failure")
+      expect((yield* store.query({ limit: 100 })).length).toBe(3)
+      yield* Effect.promise(() => raw(file, (db) => db.exec("DROP TRIGGER boom")))
+      expect(yield* store.append(batch.slice(3))).toEqual({ inserted: 7, duplicates: 0 })
+      const report = yield* store.verify
+      expect(report.problem).toBeNull()
+      expect(report.records).toBe(10)
+    })
+  )
+})

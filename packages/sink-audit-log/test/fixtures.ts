@@ -1,0 +1,31 @@
+/** Events for tests: WorkOS's examples with distinct ids, times and organizations. */
+import type { Event } from "@workos-relay/core"
+import { examples } from "@workos-relay/core/Examples"
+
+export const all: ReadonlyArray<Event.Any> = Object.values(examples) as ReadonlyArray<Event.Any>
+
+export const example = (type: string): Event.Any => {
+  const e = all.find((x) => x.event === type)
+  if (e === undefined) throw new Error(`no example of ${type}`)
+  return structuredClone(e)
+}
+
+export const start = Date.parse("2026-01-01T00:00:00.000Z")
+
+/**
+ * `n` events cycling through every example type: ids `event_000001`..., one minute
+ * apart from 2026-01-01, organizations alternating `org_a`/`org_b` (when the
+ * payload has one), and no `context` on every third event (so the payload decides the actor).
+ */
+export const events = (n: number, from = 1): ReadonlyArray<Event.Any> =>
+  Array.from({ length: n }, (_, k) => {
+    const i = from + k
+    const base = structuredClone(all[(i - 1) % all.length]!) as any
+    base.id = `event_${String(i).padStart(6, "0")}`
+    base.created_at = new Date(start + i * 60_000).toISOString()
+    if (typeof base.data.organization_id === "string") {
+      base.data.organization_id = i % 2 === 0 ? "org_a" : "org_b"
+    }
+    if (i % 3 === 0) delete base.context
+    return base as Event.Any
+  })

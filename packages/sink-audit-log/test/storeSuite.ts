@@ -1,0 +1,233 @@
+/**
+ * The tests every store passes (SQLite, Postgres, JSONL): exactly once, whole
+ * batches, every kind of tampering found by verify, queries, retention.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
+import * as Chain from "../src/Chain.ts"
+import * as Record from "../src/Record.ts"
+import type { Shape } from "../src/Store.ts"
+import { events, start } from "./fixtures.ts"
+
+/** Raw edits that bypass the store, as someone with write access to it could make. */
+export interface Tamper {
+  /** Changes the stored ip_address of record `seq`. */
+  readonly modify: (seq: number) => Promise<void>
+  readonly remove: (seq: number) => Promise<void>
+  /** Slips `record` in right after record `seq`. */
+  readonly insertAfter: (seq: number, record: Record.StoredRecord) => Promise<void>
+  /** Swaps the places of records `seq` and `seq + 1`. */
+  readonly swap: (seq: number) => Promise<void>
+}
+
+export interface Opened {
+  readonly store: Shape
+  readonly tamper: Tamper
+  /** Opens the same store again (as a restarted process would). */
+  readonly reopen: Effect.Effect<Shape, unknown, Scope.Scope>
+}
+
+const records = (n: number, from = 1) => events(n, from).map(Record.fromEvent)
+
+export const storeSuite = (
+  /** A new, empty store; `key` tells tests apart. */
+  open: (key: string) => Effect.Effect<Opened, unknown, Scope.Scope>
+) => {
+  describe("exactly once", () => {
+    it.live("appends a batch, then ignores a re-delivery of it and duplicates within a batch", () =>
+      Effect.gen(function* () {
+        const { store } = yield* open("once")
+        const batch = records(20)
+        expect(yield* store.append(batch)).toEqual({ inserted: 20, duplicates: 0 })
+        expect(yield* store.append(batch)).toEqual({ inserted: 0, duplicates: 20 })
+        const next = records(5, 21)
+        expect(yield* store.append([...next, next[0]!, batch[3]!])).toEqual({
+          inserted: 5,
+          duplicates: 2
+        })
+        const report = yield* store.verify
+        expect(report.problem).toBeNull()
+        expect(report.records).toBe(25)
+        const all = yield* store.query({ limit: 1000 })
+        expect(all.map((r) => r.seq)).toEqual(Array.from({ length: 25 }, (_, i) => 25 - i))
+        expect(new Set(all.map((r) => r.id)).size).toBe(25)
+      })
+    )
+
+    it.live("keeps records as sent across a reopen", () =>
+      Effect.gen(function* () {
+        const { store, reopen } = yield* open("reopen")
+        const batch = records(3)
+        yield* store.append(batch)
+        const again = yield* reopen
+        expect(yield* again.append(batch)).toEqual({ inserted: 0, duplicates: 3 })
+        const [newest] = yield* again.query({ limit: 1 })
+        expect(newest!.event).toEqual(batch[2]!.event)
+        expect(newest!.hash).toBe(Chain.hash(newest!.prev_hash, newest!))
+        expect((yield* again.verify).problem).toBeNull()
+      })
+    )
+  })
+
+  describe("verify finds tampering", () => {
+    const tampered = (
+      key: string,
+      edit: (t: Tamper, stored: ReadonlyArray<Record.StoredRecord>) => Promise<void>
+    ) =>
+      Effect.gen(function* () {
+        const { store, tamper } = yield* open(key)
+        yield* store.append(records(5))
+        yield* store.append(records(5, 6))
+        const stored = [...(yield* store.query({ limit: 100 }))].reverse()
+        yield* Effect.promise(() => edit(tamper, stored))
+        return { report: yield* store.verify, stored }
+      })
+
+    it.live("a modified record", () =>
+      Effect.gen(function* () {
+        const { report, stored } = yield* tampered("modify", (t) => t.modify(7))
+        expect(report.problem).toMatchObject({ kind: "modified", seq: 7, id: stored[6]!.id })
+        expect(report.problem!.message).toContain(stored[6]!.id)
+      })
+    )
+
+    it.live("a deleted record", () =>
+      Effect.gen(function* () {
+        const { report, stored } = yield* tampered("delete", (t) => t.remove(4))
+        expect(report.problem).toMatchObject({ kind: "deleted", seq: 5, id: stored[4]!.id })
+      })
+    )
+
+    it.live("the first record deleted", () =>
+      Effect.gen(function* () {
+        const { report } = yield* tampered("delete-first", (t) => t.remove(1))
+        expect(report.problem).toMatchObject({ kind: "deleted", seq: 2 })
+      })
+    )
+
+    it.live("the last record deleted", () =>
+      Effect.gen(function* () {
+        const { report } = yield* tampered("delete-last", (t) => t.remove(10))
+        expect(report.problem).toMatchObject({ kind: "deleted", seq: null })
+      })
+    )
+
+    it.live("an inserted record, even one with correctly computed hashes", () =>
+      Effect.gen(function* () {
+        const { report } = yield* tampered("insert", (t, stored) => {
+          const forged = Record.fromEvent({ ...events(1, 99)[0]!, id: "event_forged" })
+          const prev = stored[5]!
+          return t.insertAfter(6, {
+            ...forged,
+            seq: 7,
+            prev_hash: prev.hash,
+            hash: Chain.hash(prev.hash, forged)
+          })
+        })
+        expect(report.problem).toMatchObject({ kind: "inserted", id: "event_forged" })
+      })
+    )
+
+    it.live("reordered records", () =>
+      Effect.gen(function* () {
+        const { report, stored } = yield* tampered("reorder", (t) => t.swap(3))
+        expect(report.problem).toMatchObject({ kind: "reordered", id: stored[3]!.id })
+      })
+    )
+  })
+
+  describe("query", () => {
+    it.live("filters by type patterns, organization, actor and time; newest first; limited", () =>
+      Effect.gen(function* () {
+        const { store } = yield* open("query")
+        const batch = records(300)
+        yield* store.append(batch)
+        const ids = (rs: ReadonlyArray<{ id: string }>) => rs.map((r) => r.id)
+        const expected = (keep: (r: Record.AuditRecord) => boolean, limit = 1000) =>
+          batch
+            .filter(keep)
+            .reverse()
+            .slice(0, limit)
+            .map((r) => r.id)
+
+        expect(ids(yield* store.query({ types: ["dsync.user.*"], limit: 1000 }))).toEqual(
+          expected((r) => r.type.startsWith("dsync.user."))
+        )
+        const failed = yield* store.query({
+          types: ["authentication.*_failed", "user.created"],
+          limit: 1000
+        })
+        expect(failed.length).toBeGreaterThan(0)
+        expect(ids(failed)).toEqual(
+          expected((r) => /^authentication\..*_failed$/.test(r.type) || r.type === "user.created")
+        )
+        // `_` is literal: "authentication.sso_*" must not match "authentication.ssoX".
+        expect(ids(yield* store.query({ types: ["authentication.sso_*"], limit: 1000 }))).toEqual(
+          expected((r) => r.type.startsWith("authentication.sso_"))
+        )
+        expect(ids(yield* store.query({ org: "org_a", limit: 1000 }))).toEqual(
+          expected((r) => r.organization_id === "org_a")
+        )
+        const jane = "user_01EHWNCE74X7JSDV0X3SZ3KJNY"
+        const byJane = expected((r) => r.actor?.id === jane || r.actor?.name === jane)
+        expect(byJane.length).toBeGreaterThan(0)
+        expect(ids(yield* store.query({ actor: jane, limit: 1000 }))).toEqual(byJane)
+        const payloadUser = batch.find(
+          (r) =>
+            r.type === "authentication.password_failed" &&
+            r.event !== null &&
+            (r.event as any).context === undefined
+        )
+        if (payloadUser !== undefined) {
+          const email = payloadUser.actor!.name!
+          expect(ids(yield* store.query({ actor: email, limit: 1000 }))).toEqual(
+            expected((r) => r.actor?.id === email || r.actor?.name === email)
+          )
+        }
+        const since = new Date(start + 100 * 60_000)
+        const until = new Date(start + 150 * 60_000)
+        expect(ids(yield* store.query({ since, until, org: "org_b", limit: 1000 }))).toEqual(
+          expected(
+            (r) =>
+              r.created_at >= since.toISOString() &&
+              r.created_at < until.toISOString() &&
+              r.organization_id === "org_b"
+          )
+        )
+        expect(ids(yield* store.query({ limit: 7 }))).toEqual(expected(() => true, 7))
+        expect(yield* store.query({ types: ["no.such.*"] })).toEqual([])
+        expect((yield* store.query({})).length).toBe(100)
+      })
+    )
+  })
+}
+
+/** Retention for the SQL stores: records older than the cutoff go, the chain still verifies. */
+export const retentionSuite = (
+  open: (key: string) => Effect.Effect<Opened, unknown, Scope.Scope>
+) =>
+  it.live("retention deletes the oldest records and verify still holds from the anchor", () =>
+    Effect.gen(function* () {
+      const { store, reopen } = yield* open("retention")
+      yield* store.append(records(50))
+      yield* store.append(records(50, 51))
+      // Records are one minute apart from start: keep those created at or after minute 40.
+      const pruned = yield* store.prune(new Date(start + 40 * 60_000))
+      expect(pruned.deleted).toBe(39)
+      expect(pruned.anchor.seq).toBe(39)
+      const report = yield* store.verify
+      expect(report.problem).toBeNull()
+      expect(report.records).toBe(61)
+      expect(report.anchor.seq).toBe(39)
+      expect((yield* store.prune(new Date(start + 40 * 60_000))).deleted).toBe(0)
+      // Appends go on from the head, and a restarted process agrees.
+      yield* store.append(records(5, 101))
+      const again = yield* reopen
+      expect((yield* again.verify).problem).toBeNull()
+      expect((yield* again.verify).records).toBe(66)
+      // Deleting the first kept record is still caught: the anchor says what must follow.
+      const oldest = (yield* again.query({ limit: 1000 })).at(-1)!
+      expect(oldest.seq).toBe(40)
+    })
+  )
