@@ -263,6 +263,9 @@ const keysAt = (ast: SchemaAST.AST, path: ReadonlyArray<PropertyKey>): Array<str
   return next === undefined ? [] : keysAt(next.type, rest)
 }
 
+const isRecord = (v: unknown): v is Record<string, any> => typeof v === "object" && v !== null && !Array.isArray(v)
+const isString = (v: unknown): v is string => typeof v === "string"
+
 const formatIssues = SchemaIssue.makeFormatterStandardSchemaV1()
 
 /** Decodes with every problem collected, each with its path under `base`. */
@@ -339,14 +342,18 @@ export const decode = (
     }
     const interpolated = interpolate(document, options.env ?? process.env, "", problems)
     const file = decodeAll<FileType>(File as any, File.ast, interpolated, "", problems)
-    if (file === undefined) return yield* fail()
-
-    checkPatterns(file.events, "events", problems)
-    if (file.source.type === "workos") {
-      checkPatterns(file.source.events, "source.events", problems)
-      const start = file.source.start
+    // Whether or not the file decoded, every check below runs on what is there, so one
+    // error lists every problem.
+    const raw = interpolated as Record<string, any>
+    const rawSource = isRecord(raw.source) ? raw.source : {}
+    const rawState = isRecord(raw.state) ? raw.state : {}
+    const rawSinks: Record<string, unknown> = isRecord(raw.sinks) ? raw.sinks : {}
+    if (Array.isArray(raw.events)) checkPatterns(raw.events.filter(isString), "events", problems)
+    if (rawSource.type === "workos") {
+      if (Array.isArray(rawSource.events)) checkPatterns(rawSource.events.filter(isString), "source.events", problems)
+      const start = rawSource.start
       if (
-        start !== undefined &&
+        typeof start === "string" &&
         start !== "latest" &&
         start !== "earliest" &&
         !start.startsWith("event_") &&
@@ -358,17 +365,17 @@ export const decode = (
         })
       }
     }
-    if (file.state?.sqlite !== undefined && file.state.postgres !== undefined) {
+    if (rawState.sqlite !== undefined && rawState.postgres !== undefined) {
       problems.push({ path: "state", message: "give either sqlite or postgres, not both" })
     }
-    const http = file.http === undefined ? undefined : parseAddress(file.http.address, problems)
-    const sinkNames = Object.keys(file.sinks)
-    if (sinkNames.length === 0) problems.push({ path: "sinks", message: "no sinks: add at least one (type: console prints every event)" })
+    const http = isRecord(raw.http) && typeof raw.http.address === "string" ? parseAddress(raw.http.address, problems) : undefined
+    const sinkNames = Object.keys(rawSinks)
+    if (isRecord(raw.sinks) && sinkNames.length === 0) problems.push({ path: "sinks", message: "no sinks: add at least one (type: console prints every event)" })
 
     const sinks: Array<SinkConfig> = []
     for (const name of sinkNames) {
       const base = joinPath("sinks", name)
-      const entry = file.sinks[name]
+      const entry = rawSinks[name]
       if (typeof entry !== "object" || entry === null || Array.isArray(entry)) {
         problems.push({ path: base, message: "expected a mapping with at least `type`" })
         continue
@@ -403,10 +410,10 @@ export const decode = (
         type: definition.type,
         definition,
         options: decoded,
-        patterns: [definition.events, file.events, keys.events].filter(
+        patterns: [definition.events, file?.events, keys.events].filter(
           (p): p is ReadonlyArray<string> => p !== undefined
         ),
-        organizations: keys.organizations ?? file.organizations,
+        organizations: keys.organizations ?? file?.organizations,
         batch: {
           ...(batch.maxEvents === undefined ? {} : { maxEvents: batch.maxEvents }),
           ...(batch.maxBytes === undefined ? {} : { maxBytes: batch.maxBytes }),
@@ -419,7 +426,7 @@ export const decode = (
         }
       })
     }
-    if (problems.length > 0) return yield* fail()
+    if (problems.length > 0 || file === undefined) return yield* fail()
 
     const leaseTtl = ms(file.state?.leaseTtl, defaults.leaseTtl)
     const source: Source =

@@ -210,6 +210,12 @@ interface Lane {
 // ---------------------------------------------------------------------------
 // Delivery with retries
 
+/** A whole batch that could not be delivered now (`SinkUnavailable`, or a sink that crashed). */
+interface Unavailable {
+  readonly reason: string
+  readonly retryAfter?: Duration.Duration | undefined
+}
+
 const jitter = (ms: number) => ms * (0.8 + Math.random() * 0.4)
 
 interface Delivery {
@@ -248,14 +254,14 @@ export const deliver = (
     while (pending.length > 0) {
       attempts++
       const outcome = yield* spec.sink.deliver(pending as any).pipe(
-        Effect.map((outcomes): ReadonlyArray<Sink.Outcome> | Sink.SinkUnavailable =>
+        Effect.map((outcomes): ReadonlyArray<Sink.Outcome> | Unavailable =>
           outcomes.length === pending.length
             ? outcomes
             : new Sink.SinkUnavailable({
                 reason: `the sink answered ${outcomes.length} outcomes for ${pending.length} events`
               })
         ),
-        Effect.catchTag("SinkUnavailable", (e) => Effect.succeed(e)),
+        Effect.catchTag("SinkUnavailable", (e): Effect.Effect<Unavailable> => Effect.succeed(e)),
         Effect.catchDefect((defect) =>
           Effect.succeed(new Sink.SinkUnavailable({ reason: `the sink crashed: ${(defect as Error)?.message ?? String(defect)}` }))
         )
@@ -264,14 +270,16 @@ export const deliver = (
       const retry: Array<unknown> = []
       let reason = ""
       let after = 0
-      if (outcome instanceof Sink.SinkUnavailable) {
+      if (!Array.isArray(outcome)) {
+        const unavailable = outcome as Unavailable
         retry.push(...pending)
-        reason = outcome.reason
-        if (outcome.retryAfter !== undefined) after = Duration.toMillis(outcome.retryAfter)
+        reason = unavailable.reason
+        if (unavailable.retryAfter !== undefined) after = Duration.toMillis(unavailable.retryAfter)
       } else {
         let ok = 0
-        for (let i = 0; i < outcome.length; i++) {
-          const o = outcome[i]!
+        const outcomes = outcome as ReadonlyArray<Sink.Outcome>
+        for (let i = 0; i < outcomes.length; i++) {
+          const o = outcomes[i]!
           if (o._tag === "Delivered") ok++
           else if (o._tag === "Rejected") deadLetters.push(deadLetter(pending[i], `rejected: ${o.reason}`, attempts, firstFailure ?? now, now))
           else {

@@ -41,8 +41,9 @@ const isDefinition = (value: unknown): value is Sink.Definition =>
   value !== null &&
   typeof (value as any).type === "string" &&
   typeof (value as any).make === "function" &&
-  typeof (value as any).config === "object" &&
-  (value as any).config !== null
+  (typeof (value as any).config === "object" || typeof (value as any).config === "function") &&
+  (value as any).config !== null &&
+  (value as any).config.ast !== undefined
 
 const isNotFound = (error: unknown, specifier: string): boolean => {
   const code = (error as any)?.code

@@ -1,0 +1,135 @@
+import * as Path from "node:path"
+import { describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Redacted from "effect/Redacted"
+import * as Config from "../src/Config.ts"
+import * as Registry from "../src/Registry.ts"
+
+const fixtures = Path.join(import.meta.dirname, "fixtures")
+const bad = (name: string) => Path.join(fixtures, "bad", name)
+
+const errorOf = (file: string) =>
+  Config.load(file, {}).pipe(
+    Effect.flip,
+    Effect.map((e) => e.message)
+  )
+
+const lines = (file: string, ...problems: Array<string>) =>
+  [`${file}: ${problems.length} problem${problems.length === 1 ? "" : "s"} in the config`, ...problems.map((p) => `  - ${p}`)].join("\n")
+
+const cases: ReadonlyArray<readonly [string, ReadonlyArray<string>]> = [
+  ["01-not-yaml.yaml", ["line 2, column 9: not valid YAML: Nested mappings are not allowed in compact mappings"]],
+  ["02-missing-source.yaml", ["source: required key is missing"]],
+  ["03-unknown-top-key.yaml", ['sink: unknown key; did you mean "sinks"?', "sinks: required key is missing"]],
+  [
+    "04-unknown-sink-type.yaml",
+    [
+      'sinks.out.type: unknown sink type "consol"; did you mean "console"? (known types: console, slack, eventbridge, audit-log; a custom sink is loaded with "module:")'
+    ]
+  ],
+  [
+    "05-missing-env.yaml",
+    ["source.apiKey: environment variable WORKOS_TEST_UNSET_KEY is not set (write ${WORKOS_TEST_UNSET_KEY:-default} for a default)"]
+  ],
+  [
+    "06-bad-pattern.yaml",
+    ['sinks.out.events[0]: event pattern "dsync.user.creatd" matches no WorkOS event type; did you mean "dsync.user.created"?']
+  ],
+  [
+    "07-bad-duration.yaml",
+    [
+      'source.pollInterval: Expected a duration such as "500ms", "5s", "2m" or "1h", got "soon"',
+      "sinks.out.batch.maxEvents: Expected a positive integer, got 0",
+      'sinks.out.batch.maxWait: Expected a duration such as "500ms", "5s", "2m" or "1h", got "5 fortnights"'
+    ]
+  ],
+  ["08-sink-option-typo.yaml", ['sinks.out.fromat: unknown key; did you mean "format"?', 'sinks.out.retyr: unknown key; did you mean "retry"?']],
+  [
+    "09-missing-module.yaml",
+    [`sinks.mine.module: module "./no-such-sink.mjs" not found (looked for ${bad("no-such-sink.mjs")})`]
+  ],
+  [
+    "10-module-not-a-sink.yaml",
+    [
+      'sinks.mine.module: module "../not-a-sink.mjs" does not export a sink definition: export `definition` (or a default export) made with Sink.define from @workos-relay/core'
+    ]
+  ],
+  ["11-no-sinks.yaml", ["sinks: no sinks: add at least one (type: console prints every event)"]],
+  [
+    "12-many-problems.yaml",
+    [
+      'log.level: Expected "trace" | "debug" | "info" | "warn" | "error"',
+      'source.start: expected "latest", "earliest", an ISO-8601 time or an event id (event_...), got "yesterday"',
+      "state: give either sqlite or postgres, not both",
+      'http.address: expected host:port such as "127.0.0.1:9464", got "nowhere"',
+      'sinks.out.format: Expected "line" | "json"',
+      "sinks.rec.path: required key is missing"
+    ]
+  ],
+  [
+    "13-not-installed-package.yaml",
+    ['sinks.mine.module: module "@example/not-installed-sink" not found: install it (npm install @example/not-installed-sink)']
+  ]
+]
+
+describe("Config: bad files, each with its exact error", () => {
+  for (const [name, problems] of cases) {
+    it.effect(name, () =>
+      Effect.gen(function* () {
+        expect(yield* errorOf(bad(name))).toBe(lines(bad(name), ...problems))
+      })
+    )
+  }
+
+  it.effect("a file that does not exist", () =>
+    Effect.gen(function* () {
+      expect(yield* errorOf("/nonexistent/relay.yaml")).toBe(
+        lines("/nonexistent/relay.yaml", "file not found (pass --config <file>; `workos-relay config schema` prints the format)")
+      )
+    })
+  )
+
+  it.effect("a shipped sink whose package is absent says which package to install", () =>
+    Effect.gen(function* () {
+      const error = yield* Registry.resolve({ type: "no-such" }, fixtures).pipe(Effect.flip)
+      expect(error).toContain('unknown sink type "no-such"')
+    })
+  )
+})
+
+describe("Config: good files", () => {
+  it.effect("interpolates ${VAR} and ${VAR:-default}, keeps secrets Redacted, resolves paths", () =>
+    Effect.gen(function* () {
+      const config = yield* Config.decode(
+        {
+          source: { type: "workos", apiKey: "${KEY}", baseUrl: "${BASE:-http://127.0.0.1:1}", start: "earliest" },
+          state: { sqlite: "./state/relay.db" },
+          events: ["dsync.*"],
+          sinks: {
+            rec: { module: "./recording-sink.mjs", path: "/tmp/x", events: ["dsync.user.*"], batch: { maxEvents: 10, maxWait: "2s" }, retry: { maxDuration: "1m" } },
+            out: { type: "console", format: "json" }
+          }
+        },
+        { file: "inline", baseDir: fixtures, env: { KEY: "sk_test_123" } }
+      )
+      expect(config.source.type === "workos" && Redacted.value(config.source.apiKey)).toBe("sk_test_123")
+      expect(config.source.type === "workos" && config.source.baseUrl).toBe("http://127.0.0.1:1")
+      expect(config.state).toEqual({ type: "sqlite", path: Path.join(fixtures, "state/relay.db"), leaseTtl: 15_000 })
+      const rec = config.sinks.find((s) => s.name === "rec")!
+      expect(rec.type).toBe("recording")
+      expect(rec.batch).toEqual({ maxEvents: 10, maxWait: 2000 })
+      expect(rec.retry.maxDuration).toBe(60_000)
+      expect(rec.patterns).toEqual([["dsync.*"], ["dsync.user.*"]])
+      expect(String(config.source.type === "workos" && config.source.apiKey)).not.toContain("sk_test_123")
+    })
+  )
+
+  it("prints a JSON Schema of the whole file, sinks included", () => {
+    const schema: any = Config.jsonSchema(Object.values(Registry.builtins))
+    expect(schema.required).toEqual(["source", "sinks"])
+    const consoleEntry = schema.properties.sinks.additionalProperties.anyOf[0]
+    expect(consoleEntry.properties.type).toEqual({ type: "string", enum: ["console"] })
+    expect(Object.keys(consoleEntry.properties)).toEqual(expect.arrayContaining(["format", "batch", "retry", "events"]))
+    expect(schema.properties.source.anyOf).toHaveLength(2)
+  })
+})
