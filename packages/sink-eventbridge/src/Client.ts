@@ -53,7 +53,7 @@ export class Client extends Context.Service<Client, Shape>()(
 ) {}
 
 /** The client settings of the sink config. */
-export type Settings = Pick<Config, "region" | "endpoint" | "credentials" | "requestTimeoutMillis">
+export type Settings = Pick<Config, "region" | "endpoint" | "credentials" | "requestTimeout">
 
 const throttlingCodes = new Set([
   "ThrottlingException",
@@ -119,7 +119,7 @@ export const classify = (error: unknown): PutEventsError => {
 /** Makes the client; it is destroyed (its sockets closed) when the scope closes. */
 export const make = (settings: Settings): Effect.Effect<Shape, PutEventsError, Scope.Scope> =>
   Effect.gen(function* () {
-    const timeout = settings.requestTimeoutMillis
+    const timeout = settings.requestTimeout
     const sdk = yield* Effect.acquireRelease(
       Effect.sync(
         () =>

@@ -4,6 +4,7 @@
  */
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
+import * as SchemaTransformation from "effect/SchemaTransformation"
 import * as DetailType from "./internal/DetailType.ts"
 
 /** AWS's own sources live under `aws.`; EventBridge refuses any other sender there. */
@@ -59,6 +60,32 @@ export const Credentials = Schema.Struct({
 })
 export type Credentials = typeof Credentials.Type
 
+const durationUnits: Record<string, number> = { ms: 1, s: 1_000, m: 60_000 }
+const parseMillis = (input: string | number): number | undefined => {
+  if (typeof input === "number") return input
+  const match = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*$/.exec(input)
+  return match === null ? undefined : Number(match[1]) * (durationUnits[match[2] ?? "ms"] ?? 1)
+}
+
+/** A request timeout, as "10s", "500ms", "1m" or a number of milliseconds; decoded to milliseconds. */
+export const Timeout = Schema.Union([Schema.Number, Schema.String]).pipe(
+  Schema.check(
+    Schema.makeFilter((input: string | number) => {
+      const millis = parseMillis(input)
+      return millis !== undefined && millis >= 100 && millis <= 300_000
+        ? undefined
+        : `requestTimeout must be a duration between 100ms and 5m ("10s", "500ms" or milliseconds), got ${JSON.stringify(input)}`
+    })
+  ),
+  Schema.decodeTo(
+    Schema.Number,
+    SchemaTransformation.transform({
+      decode: (input) => parseMillis(input)!,
+      encode: (millis) => millis
+    })
+  )
+)
+
 export const Config = Schema.Struct({
   /** The AWS region; when absent, the SDK's standard chain (AWS_REGION, profile) decides. */
   region: Schema.optionalKey(Region),
@@ -85,10 +112,7 @@ export const Config = Schema.Struct({
     )
   ),
   credentials: Schema.optionalKey(Credentials),
-  /** How long one PutEvents request may take, in milliseconds, before it fails and is retried. */
-  requestTimeoutMillis: Schema.Int.pipe(
-    Schema.check(Schema.isBetween({ minimum: 100, maximum: 300_000 })),
-    Schema.withDecodingDefaultKey(Effect.succeed(10_000))
-  )
+  /** How long one PutEvents request may take before it fails (and is retried): "10s", "500ms", or milliseconds. */
+  requestTimeout: Timeout.pipe(Schema.withDecodingDefaultKey(Effect.succeed("10s")))
 })
 export type Config = typeof Config.Type

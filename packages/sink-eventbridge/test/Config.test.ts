@@ -14,6 +14,17 @@ const errorOf = (input: unknown): string => {
 }
 
 describe("Config", () => {
+  it("decodes as the runner does (JSON codec): durations, defaults, secrets from plain strings", () => {
+    const config = Schema.decodeUnknownSync(Schema.toCodecJson(Config.Config))({
+      eventBus: "default",
+      requestTimeout: 500,
+      credentials: { accessKeyId: "AKIDEXAMPLE", secretAccessKey: "secret" }
+    })
+    expect(config.requestTimeout).toBe(500)
+    expect(config.source).toBe("workos")
+    expect(config.credentials && Redacted.value(config.credentials.accessKeyId)).toBe("AKIDEXAMPLE")
+  })
+
   it("fills in defaults", () => {
     expect(decode({ eventBus: "default" })).toEqual({
       eventBus: "default",
@@ -21,7 +32,7 @@ describe("Config", () => {
       detailType: "{{event}}",
       detail: "event",
       resources: [],
-      requestTimeoutMillis: 10_000
+      requestTimeout: 10_000
     })
   })
 
@@ -35,8 +46,9 @@ describe("Config", () => {
       resources: ["arn:aws:iam::123456789012:role/x"],
       endpoint: "https://vpce-123.events.eu-west-1.vpce.amazonaws.com",
       credentials: { accessKeyId: "AKIDEXAMPLE", secretAccessKey: "secret", sessionToken: "token" },
-      requestTimeoutMillis: 2_000
+      requestTimeout: "2s"
     })
+    expect(config.requestTimeout).toBe(2_000)
     expect(config.credentials && Redacted.value(config.credentials.secretAccessKey)).toBe("secret")
     expect(String(config.credentials?.secretAccessKey)).not.toContain("secret")
     expect(config.detail).toBe("data")
@@ -72,6 +84,10 @@ describe("Config", () => {
     expect(errorOf({ eventBus: "b", endpoint: "localhost:4566" })).toMatch(
       /http\(s\) URL[\s\S]*at \["endpoint"\]/
     )
+    expect(errorOf({ eventBus: "b", requestTimeout: "soon" })).toMatch(
+      /between 100ms and 5m[\s\S]*at \["requestTimeout"\]/
+    )
+    expect(errorOf({ eventBus: "b", requestTimeout: 10 })).toMatch(/at \["requestTimeout"\]/)
     expect(errorOf({ eventBus: "b", credentials: { accessKeyId: "AKID" } })).toMatch(
       /at \["credentials"\]\["secretAccessKey"\]/
     )

@@ -199,7 +199,7 @@ describe("eventbridge sink", () => {
     Effect.gen(function* () {
       const standIn = yield* EventBridgeStandIn.make()
       standIn.setFaults({ delayMillis: 1_500 })
-      const sink = yield* makeSink(standIn, { requestTimeoutMillis: 300 })
+      const sink = yield* makeSink(standIn, { requestTimeout: 300 })
       const started = Date.now()
       const error = yield* Effect.flip(sink.deliver(makeEvents(allExamples, 2)))
       expect(error._tag).toBe("SinkUnavailable")
