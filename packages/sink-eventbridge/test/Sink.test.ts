@@ -176,6 +176,99 @@ describe("eventbridge sink", () => {
     })
   )
 
+  it.live("retries entries AWS throttled one by one, and nothing after their request", () =>
+    Effect.gen(function* () {
+      const standIn = yield* EventBridgeStandIn.make()
+      const events = makeEvents(allExamples, 25)
+      standIn.setFaults({
+        failEntry: (entry) =>
+          String(entry.Detail).includes(events[4]!.id)
+            ? { code: "ThrottlingException", message: "Rate exceeded" }
+            : undefined
+      })
+      const sink = yield* makeSink(standIn)
+      const outcomes = yield* sink.deliver(events)
+
+      expect(outcomes[4]).toEqual({
+        _tag: "Retry",
+        reason: "EventBridge ThrottlingException: Rate exceeded"
+      })
+      expect(outcomes.slice(0, 10).filter((o) => o._tag === "Delivered")).toHaveLength(9)
+      expect(outcomes.slice(10).every((o) => o._tag === "Retry")).toBe(true)
+      expect(standIn.requestCount()).toBe(1)
+    })
+  )
+
+  it.live("a request AWS refuses as a whole is resent entry by entry to find what to reject", () =>
+    Effect.gen(function* () {
+      const standIn = yield* EventBridgeStandIn.make()
+      standIn.setFaults({
+        rejectRequests: {
+          status: 400,
+          code: "ValidationException",
+          message: "1 validation error detected"
+        }
+      })
+      const sink = yield* makeSink(standIn)
+      const outcomes = yield* sink.deliver(makeEvents(allExamples, 3))
+      expect(outcomes).toEqual(
+        new Array(3).fill({
+          _tag: "Rejected",
+          reason: "EventBridge ValidationException (HTTP 400): 1 validation error detected"
+        })
+      )
+      expect(standIn.requestCount()).toBe(4)
+    })
+  )
+
+  it.live("takes credentials from the standard AWS chain when none are configured", () =>
+    Effect.gen(function* () {
+      const standIn = yield* EventBridgeStandIn.make()
+      const keys = [
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_EC2_METADATA_DISABLED",
+        "AWS_PROFILE"
+      ]
+      const saved = Object.fromEntries(keys.map((key) => [key, process.env[key]]))
+      yield* Effect.addFinalizer(() =>
+        Effect.sync(() => {
+          for (const key of keys) {
+            if (saved[key] === undefined) delete process.env[key]
+            else process.env[key] = saved[key]
+          }
+        })
+      )
+      const config = (extra: Record<string, unknown> = {}) =>
+        Schema.decodeUnknownSync(definition.config)({
+          region: "us-east-1",
+          eventBus: "default",
+          endpoint: standIn.url,
+          ...extra
+        })
+      // Only the environment: no instance metadata, no profile files of this machine.
+      delete process.env.AWS_PROFILE
+      delete process.env.AWS_SESSION_TOKEN
+      process.env.AWS_EC2_METADATA_DISABLED = "true"
+      process.env.AWS_CONFIG_FILE = "/nonexistent/aws/config"
+      process.env.AWS_SHARED_CREDENTIALS_FILE = "/nonexistent/aws/credentials"
+      process.env.AWS_ACCESS_KEY_ID = "AKIDFROMENVIRONMENT"
+      process.env.AWS_SECRET_ACCESS_KEY = "secret-from-environment"
+      const sink = yield* definition.make(config(), { name: "aws" })
+      expect(yield* sink.deliver(makeEvents(allExamples, 1))).toEqual([{ _tag: "Delivered" }])
+      expect(standIn.accessKeyIds).toEqual(["AKIDFROMENVIRONMENT"])
+
+      // No credentials anywhere: a person must act, so the sink stops.
+      delete process.env.AWS_ACCESS_KEY_ID
+      delete process.env.AWS_SECRET_ACCESS_KEY
+      const lost = yield* definition.make(config(), { name: "aws" })
+      const error = yield* Effect.flip(lost.deliver(makeEvents(allExamples, 1)))
+      expect(error._tag).toBe("SinkFatal")
+      expect(error.message).toMatch(/eventbridge sink "aws"/)
+      expect(standIn.events).toHaveLength(1)
+    })
+  )
+
   it.live("refused credentials stop the sink with SinkFatal", () =>
     Effect.gen(function* () {
       const standIn = yield* EventBridgeStandIn.make()

@@ -84,6 +84,8 @@ export interface StandIn {
   readonly requestCount: () => number
   /** The number of entries of every well-formed request, in order. */
   readonly entriesPerRequest: ReadonlyArray<number>
+  /** The access key id each well-signed request was signed with, in order. */
+  readonly accessKeyIds: ReadonlyArray<string>
   /** Replaces the faults in force. */
   readonly setFaults: (faults: Faults) => void
   /** Forgets stored events, counts and faults. */
@@ -114,7 +116,7 @@ export const entrySize = (entry: WireEntry): number => {
 // A SigV4 Authorization header for the events service:
 // AWS4-HMAC-SHA256 Credential=AKID/20240101/us-east-1/events/aws4_request, SignedHeaders=host;x-amz-date, Signature=<64 hex>
 const sigV4 =
-  /^AWS4-HMAC-SHA256 Credential=[A-Za-z0-9]+\/\d{8}\/[a-z0-9-]+\/events\/aws4_request, ?SignedHeaders=([a-z0-9-]+(?:;[a-z0-9-]+)*), ?Signature=[0-9a-f]{64}$/
+  /^AWS4-HMAC-SHA256 Credential=([A-Za-z0-9]+)\/\d{8}\/[a-z0-9-]+\/events\/aws4_request, ?SignedHeaders=([a-z0-9-]+(?:;[a-z0-9-]+)*), ?Signature=[0-9a-f]{64}$/
 const amzDate = /^\d{8}T\d{6}Z$/
 
 const checkSignature = (request: Http.IncomingMessage): RequestError | undefined => {
@@ -127,7 +129,7 @@ const checkSignature = (request: Http.IncomingMessage): RequestError | undefined
     }
   }
   const match = sigV4.exec(authorization)
-  const signed = match?.[1]?.split(";") ?? []
+  const signed = match?.[2]?.split(";") ?? []
   const date = request.headers["x-amz-date"]
   if (match === null || !signed.includes("host") || !signed.includes("x-amz-date")) {
     return {
@@ -240,6 +242,7 @@ const sendError = (response: Http.ServerResponse, error: RequestError): void =>
 export const start = async (options: Options = {}): Promise<StandIn> => {
   const events: Array<StoredEvent> = []
   const entriesPerRequest: Array<number> = []
+  const accessKeyIds: Array<string> = []
   let requests = 0
   let faults: Faults = {}
   let throttleLeft = 0
@@ -284,6 +287,7 @@ export const start = async (options: Options = {}): Promise<StandIn> => {
     }
     const signatureError = checkSignature(request)
     if (signatureError !== undefined) return sendError(response, signatureError)
+    accessKeyIds.push(sigV4.exec(request.headers.authorization!)![1]!)
     if (passLeft > 0) passLeft--
     else if (faults.rejectRequests !== undefined) return sendError(response, faults.rejectRequests)
     else if (throttleLeft > 0) {
@@ -372,11 +376,13 @@ export const start = async (options: Options = {}): Promise<StandIn> => {
     url: `http://127.0.0.1:${port}`,
     events,
     entriesPerRequest,
+    accessKeyIds,
     requestCount: () => requests,
     setFaults,
     reset: () => {
       events.length = 0
       entriesPerRequest.length = 0
+      accessKeyIds.length = 0
       requests = 0
       setFaults({})
     },

@@ -62,6 +62,7 @@ describe("EventBridge stand-in", () => {
       time: 1_700_000_001
     })
     expect(standIn.entriesPerRequest).toEqual([3])
+    expect(standIn.accessKeyIds).toEqual(["AKIDEXAMPLE"])
     expect(standIn.requestCount()).toBe(1)
   })
 
