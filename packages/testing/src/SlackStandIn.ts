@@ -32,14 +32,20 @@ export interface Channel {
   readonly member?: boolean
 }
 
-/** One fault, served to one call instead of its normal answer. */
+/**
+ * One fault, served to one call instead of its normal answer: to calls of
+ * `method` (default `chat.postMessage`) and, when `channel` is set (an id or a
+ * name), only to messages for that channel.
+ */
 export type Fault =
   /** Answer with this HTTP status (429 sets `Retry-After` to `retryAfter` seconds, default 1). */
-  | { readonly status: number; readonly retryAfter?: number; readonly method?: string }
-  /** Answer HTTP 200 `{ ok: false, error }`. */
-  | { readonly error: string; readonly method?: string }
-  /** Wait this many milliseconds, then answer normally. */
-  | { readonly delay: number; readonly method?: string }
+  (
+    | { readonly status: number; readonly retryAfter?: number }
+    /** Answer HTTP 200 `{ ok: false, error }`. */
+    | { readonly error: string }
+    /** Wait this many milliseconds, then answer normally. */
+    | { readonly delay: number }
+  ) & { readonly method?: string; readonly channel?: string }
 
 export interface RecordedMessage {
   /** The channel's id. */
@@ -360,12 +366,16 @@ export const start = async (options: Options = {}): Promise<SlackStandIn> => {
   let lastTs = 0
   let counter = 0
 
-  const nextFault = (method: string): Fault | undefined => {
+  const nextFault = (method: string, channel: Channel | undefined): Fault | undefined => {
     const now = Date.now()
+    const matches = (f: Fault): boolean =>
+      (f.method ?? "chat.postMessage") === method &&
+      (f.channel === undefined ||
+        (channel !== undefined && findChannel(f.channel)?.id === channel.id))
     timed = timed.filter((t) => t.until > now)
-    const during = timed.find((t) => (t.fault.method ?? "chat.postMessage") === method)
+    const during = timed.find((t) => matches(t.fault))
     if (during !== undefined) return during.fault
-    const i = queue.findIndex((f) => (f.method ?? "chat.postMessage") === method)
+    const i = queue.findIndex(matches)
     if (i === -1) return undefined
     return queue.splice(i, 1)[0]
   }
@@ -441,14 +451,13 @@ export const start = async (options: Options = {}): Promise<SlackStandIn> => {
     }
     if (method !== "chat.postMessage" && method !== "auth.test") return fail("unknown_method")
 
-    const fault = nextFault(method)
+    const ref = typeof params.channel === "string" ? params.channel : ""
+    const channel = ref === "" ? undefined : findChannel(ref)
+    const fault = nextFault(method, channel)
     if (fault !== undefined) {
       if ("delay" in fault) await new Promise((resolve) => setTimeout(resolve, fault.delay))
       else if ("status" in fault) {
-        record(
-          `http ${fault.status}`,
-          typeof params.channel === "string" ? params.channel : undefined
-        )
+        record(`http ${fault.status}`, channel?.id ?? (ref || undefined))
         if (fault.status === 429) {
           return reply(
             429,
@@ -458,7 +467,7 @@ export const start = async (options: Options = {}): Promise<SlackStandIn> => {
         }
         response.writeHead(fault.status, { "content-type": "text/html" })
         return void response.end(`<html><body>${fault.status}</body></html>`)
-      } else return fail(fault.error)
+      } else return fail(fault.error, {}, channel?.id)
     }
 
     // Auth: a bearer token, or (form bodies only) a `token` field.
@@ -483,10 +492,7 @@ export const start = async (options: Options = {}): Promise<SlackStandIn> => {
     }
 
     // chat.postMessage
-    const ref = typeof params.channel === "string" ? params.channel : ""
-    if (ref === "") return fail("channel_not_found")
-    const channel = findChannel(ref)
-    if (channel === undefined) return fail("channel_not_found", {}, ref)
+    if (channel === undefined) return fail("channel_not_found", {}, ref || undefined)
     if (channel.archived === true) return fail("is_archived", {}, channel.id)
     if (channel.member === false) return fail("not_in_channel", {}, channel.id)
 
