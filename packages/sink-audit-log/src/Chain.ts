@@ -26,17 +26,30 @@ export const genesis = "0".repeat(64)
 /** Canonical JSON of any JSON value (see the module comment). */
 export const canonicalJson = (value: unknown): string => {
   if (value === null || typeof value !== "object") {
-    // Non-finite numbers are not JSON; JSON.stringify writes them as null, as JCS would refuse them.
+    // Non-finite numbers are not JSON; JSON.stringify writes them as null.
     return JSON.stringify(value) ?? "null"
   }
   if (Array.isArray(value)) {
-    return `[${value.map((v) => (v === undefined ? "null" : canonicalJson(v))).join(",")}]`
+    let out = "["
+    for (let i = 0; i < value.length; i++) {
+      if (i > 0) out += ","
+      const item: unknown = value[i]
+      out += item === undefined ? "null" : canonicalJson(item)
+    }
+    return `${out}]`
   }
-  const entries = Object.keys(value)
-    .filter((k) => (value as Record<string, unknown>)[k] !== undefined)
-    .sort()
-    .map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`)
-  return `{${entries.join(",")}}`
+  const object = value as Record<string, unknown>
+  // The default sort compares UTF-16 code units, as RFC 8785 asks.
+  const keys = Object.keys(object).sort()
+  let out = "{"
+  let first = true
+  for (const key of keys) {
+    const item = object[key]
+    if (item === undefined) continue
+    out += `${first ? "" : ","}${JSON.stringify(key)}:${canonicalJson(item)}`
+    first = false
+  }
+  return `${out}}`
 }
 
 /** The hashed content of a record: everything but its place in the chain. */

@@ -22,7 +22,7 @@ import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import * as Semaphore from "effect/Semaphore"
 import * as Chain from "./Chain.ts"
-import { dedupe } from "./internal/Rows.ts"
+import { dedupe, describeCause } from "./internal/Rows.ts"
 import type { AuditRecord, StoredRecord } from "./Record.ts"
 import {
   defaultLimit,
@@ -214,7 +214,7 @@ export const make = (
       (what: string) =>
       (cause: unknown): StoreError =>
         new StoreError({
-          reason: `audit log ${where}: ${what} failed: ${cause instanceof Error ? cause.message : String(cause)}`,
+          reason: `audit log ${where}: ${what} failed: ${describeCause(cause)}`,
           cause
         })
 

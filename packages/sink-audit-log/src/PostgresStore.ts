@@ -10,7 +10,16 @@ import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import { SqlClient } from "effect/sql/SqlClient"
 import * as Chain from "./Chain.ts"
-import { chunks, columns, dedupe, fromRow, type Row, selectSql, toRow } from "./internal/Rows.ts"
+import {
+  chunks,
+  columns,
+  dedupe,
+  describeCause,
+  fromRow,
+  type Row,
+  selectSql,
+  toRow
+} from "./internal/Rows.ts"
 import type { AuditRecord, StoredRecord } from "./Record.ts"
 import {
   defaultLimit,
@@ -88,7 +97,7 @@ export const make = (where: string): Effect.Effect<Shape, StoreError | SchemaToo
       (what: string) =>
       (cause: unknown): StoreError =>
         new StoreError({
-          reason: `audit log ${where}: ${what} failed: ${cause instanceof Error ? cause.message : String(cause)}`,
+          reason: `audit log ${where}: ${what} failed: ${describeCause(cause)}`,
           cause
         })
     const run = <A extends object>(text: string, params: ReadonlyArray<unknown> = []) =>
@@ -270,7 +279,7 @@ export const makeFromUrl = (
       Effect.mapError(
         (cause) =>
           new StoreError({
-            reason: `audit log ${where}: connecting failed: ${cause.message}`,
+            reason: `audit log ${where}: connecting failed: ${describeCause(cause)}`,
             cause
           })
       )

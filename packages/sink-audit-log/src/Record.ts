@@ -190,8 +190,17 @@ export const families: ReadonlyArray<Family> = [
   }
 ]
 
-const familyOf = (type: string): Family =>
-  families.find((f) => f.patterns.some((p) => EventPattern.matchesName(p, type)))!
+const familyByType = new Map<string, Family>()
+
+const familyOf = (type: string): Family => {
+  let family = familyByType.get(type)
+  if (family === undefined) {
+    family = families.find((f) => f.patterns.some((p) => EventPattern.matchesName(p, type)))!
+    // Type names are few (about a hundred), so the cache stays small.
+    if (familyByType.size < 10_000) familyByType.set(type, family)
+  }
+  return family
+}
 
 /** The organization an event belongs to, when it names one. */
 const organizationOf = (type: string, data: Data): string | null =>

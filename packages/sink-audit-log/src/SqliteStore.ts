@@ -10,7 +10,16 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import * as Chain from "./Chain.ts"
-import { chunks, columns, dedupe, fromRow, type Row, selectSql, toRow } from "./internal/Rows.ts"
+import {
+  chunks,
+  columns,
+  dedupe,
+  describeCause,
+  fromRow,
+  type Row,
+  selectSql,
+  toRow
+} from "./internal/Rows.ts"
 import type { AuditRecord, StoredRecord } from "./Record.ts"
 import {
   defaultLimit,
@@ -60,7 +69,7 @@ const migrations: ReadonlyArray<string> = [
 
 const fail = (where: string, what: string) => (cause: unknown) =>
   new StoreError({
-    reason: `audit log ${where}: ${what} failed: ${cause instanceof Error ? cause.message : String(cause)}`,
+    reason: `audit log ${where}: ${what} failed: ${describeCause(cause)}`,
     cause
   })
 

@@ -126,3 +126,18 @@ export const selectSql = (
     params
   }
 }
+
+/** The messages of an error and its causes ("Query failed: injected failure"), without repeats. */
+export const describeCause = (cause: unknown): string => {
+  const messages: Array<string> = []
+  let current: unknown = cause
+  for (let depth = 0; depth < 5 && current !== undefined && current !== null; depth++) {
+    const message =
+      current instanceof Error || (typeof current === "object" && "message" in current)
+        ? String((current as { message: unknown }).message)
+        : String(current)
+    if (message !== "" && !messages.some((m) => m.includes(message))) messages.push(message)
+    current = typeof current === "object" ? (current as { cause?: unknown }).cause : undefined
+  }
+  return messages.join(": ")
+}

@@ -1,0 +1,177 @@
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import * as zlib from "node:zlib"
+import { afterAll, describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as JsonlStore from "../src/JsonlStore.ts"
+import * as Record from "../src/Record.ts"
+import { events, start } from "./fixtures.ts"
+import { type Opened, storeSuite } from "./storeSuite.ts"
+
+const root = fs.mkdtempSync(path.join(os.tmpdir(), "audit-jsonl-"))
+afterAll(() => fs.rmSync(root, { recursive: true, force: true }))
+
+const today = () => new Date().toISOString().slice(0, 10)
+
+/** Edits the lines of today's file as a text editor would. */
+const editLines = (directory: string, f: (lines: Array<string>) => Array<string>) =>
+  Promise.resolve().then(() => {
+    const file = path.join(directory, `${today()}.jsonl`)
+    const lines = fs
+      .readFileSync(file, "utf8")
+      .split("\n")
+      .filter((l) => l !== "")
+    fs.writeFileSync(file, `${f(lines).join("\n")}\n`)
+  })
+
+const indexOf = (lines: ReadonlyArray<string>, seq: number) =>
+  lines.findIndex((l) => JSON.parse(l).seq === seq)
+
+let n = 0
+const open = (key: string) =>
+  Effect.gen(function* () {
+    const directory = path.join(root, `${key}-${++n}`)
+    const store = yield* JsonlStore.make({ directory })
+    const opened: Opened = {
+      store,
+      reopen: JsonlStore.make({ directory }),
+      tamper: {
+        modify: (seq) =>
+          editLines(directory, (lines) => {
+            const i = indexOf(lines, seq)
+            lines[i] = JSON.stringify({ ...JSON.parse(lines[i]!), ip_address: "6.6.6.6" })
+            return lines
+          }),
+        remove: (seq) =>
+          editLines(directory, (lines) => lines.filter((_, i) => i !== indexOf(lines, seq))),
+        insertAfter: (seq, record) =>
+          editLines(directory, (lines) => {
+            lines.splice(indexOf(lines, seq) + 1, 0, JSON.stringify(record))
+            return lines
+          }),
+        swap: (seq) =>
+          editLines(directory, (lines) => {
+            const i = indexOf(lines, seq)
+            ;[lines[i], lines[i + 1]] = [lines[i + 1]!, lines[i]!]
+            return lines
+          })
+      }
+    }
+    return opened
+  })
+
+const records = (count: number, from = 1) => events(count, from).map(Record.fromEvent)
+
+describe("JsonlStore", () => {
+  storeSuite(open)
+
+  it.live(
+    "writes one line per record to the file of the UTC day, the batch's last line marked",
+    () =>
+      Effect.gen(function* () {
+        const directory = path.join(root, "layout")
+        const store = yield* JsonlStore.make({ directory })
+        yield* store.append(records(3))
+        const lines = fs
+          .readFileSync(path.join(directory, `${today()}.jsonl`), "utf8")
+          .trimEnd()
+          .split("\n")
+        expect(lines.map((l) => JSON.parse(l).seq)).toEqual([1, 2, 3])
+        expect(lines.map((l) => JSON.parse(l).commit)).toEqual([undefined, undefined, true])
+        expect(JSON.parse(lines[0]!).event).toEqual(events(1)[0])
+      })
+  )
+
+  it.live("a crash mid-batch (a torn write) leaves no partial batch after reopening", () =>
+    Effect.gen(function* () {
+      const directory = path.join(root, "torn")
+      const first = yield* JsonlStore.make({ directory })
+      yield* first.append(records(4))
+      // What a process killed while writing its next batch leaves: whole lines and half a line, no commit.
+      const file = path.join(directory, `${today()}.jsonl`)
+      const complete = fs.readFileSync(file, "utf8")
+      fs.appendFileSync(
+        file,
+        `${JSON.stringify({ seq: 5, id: "event_partial" })}\n{"seq":6,"id":"ev`
+      )
+      const store = yield* JsonlStore.make({ directory })
+      expect(fs.readFileSync(file, "utf8")).toBe(complete)
+      expect((yield* store.verify).problem).toBeNull()
+      expect(yield* store.append(records(3, 4))).toEqual({ inserted: 2, duplicates: 1 })
+      const report = yield* store.verify
+      expect(report.problem).toBeNull()
+      expect(report.records).toBe(6)
+    })
+  )
+
+  it.live("gzips closed days and still reads, verifies and queries them", () =>
+    Effect.gen(function* () {
+      const directory = path.join(root, "gzip")
+      const first = yield* JsonlStore.make({ directory, gzip: true })
+      yield* first.append(records(5))
+      // Make today's file yesterday's, as if the day had passed.
+      fs.renameSync(
+        path.join(directory, `${today()}.jsonl`),
+        path.join(directory, "2026-01-01.jsonl")
+      )
+      const store = yield* JsonlStore.make({ directory, gzip: true })
+      expect(fs.existsSync(path.join(directory, "2026-01-01.jsonl"))).toBe(false)
+      const gz = zlib
+        .gunzipSync(fs.readFileSync(path.join(directory, "2026-01-01.jsonl.gz")))
+        .toString("utf8")
+      expect(gz.trimEnd().split("\n")).toHaveLength(5)
+      yield* store.append(records(5, 6))
+      const report = yield* store.verify
+      expect(report.problem).toBeNull()
+      expect(report.records).toBe(10)
+      expect((yield* store.query({ limit: 100 })).map((r) => r.seq)).toEqual([
+        10, 9, 8, 7, 6, 5, 4, 3, 2, 1
+      ])
+      expect(yield* store.append(records(10))).toEqual({ inserted: 0, duplicates: 10 })
+    })
+  )
+
+  it.live("retention deletes whole closed days and verify holds from the anchor", () =>
+    Effect.gen(function* () {
+      const directory = path.join(root, "retention")
+      const first = yield* JsonlStore.make({ directory })
+      yield* first.append(records(30))
+      fs.renameSync(
+        path.join(directory, `${today()}.jsonl`),
+        path.join(directory, "2026-01-01.jsonl")
+      )
+      const store = yield* JsonlStore.make({ directory })
+      yield* store.append(records(30, 31))
+      // The old day holds records of minutes 1-30; a cutoff at minute 20 keeps it (not all are old).
+      expect((yield* store.prune(new Date(start + 20 * 60_000))).deleted).toBe(0)
+      const pruned = yield* store.prune(new Date(start + 31 * 60_000))
+      expect(pruned.deleted).toBe(30)
+      expect(pruned.anchor.seq).toBe(30)
+      expect(fs.existsSync(path.join(directory, "2026-01-01.jsonl"))).toBe(false)
+      const report = yield* store.verify
+      expect(report.problem).toBeNull()
+      expect(report.records).toBe(30)
+      const again = yield* JsonlStore.make({ directory })
+      expect((yield* again.verify).problem).toBeNull()
+      expect(yield* again.append(records(1, 60))).toEqual({ inserted: 0, duplicates: 1 })
+    })
+  )
+
+  it.live("refuses a folder written by a newer schema version", () =>
+    Effect.gen(function* () {
+      const directory = path.join(root, "newer")
+      yield* Effect.scoped(JsonlStore.make({ directory }))
+      const meta = JSON.parse(fs.readFileSync(path.join(directory, "meta.json"), "utf8"))
+      fs.writeFileSync(
+        path.join(directory, "meta.json"),
+        JSON.stringify({ ...meta, schema_version: 2 })
+      )
+      const error = yield* Effect.flip(Effect.scoped(JsonlStore.make({ directory })))
+      expect(error._tag).toBe("SchemaTooNew")
+      expect(error.message).toContain(
+        "has schema version 2, but this version of @workos-relay/sink-audit-log knows versions up to 1"
+      )
+    })
+  )
+})
