@@ -37,6 +37,8 @@ export const defaultBatch: Sink.BatchSettings = {
   maxWait: "1 second"
 }
 
+const notSentYet = "not sent yet: an earlier event of this batch is being retried first"
+
 interface Pending {
   readonly index: number
   readonly entry: Entries.Entry
@@ -65,51 +67,65 @@ export const make = (config: Config, client: Client.Shape, name: string): Sink.S
       })
 
       let sentAny = false
+      const retryAll = (entries: ReadonlyArray<Pending>, reason: string) => {
+        for (const p of entries) outcomes[p.index] = Sink.retry(reason)
+      }
+
+      /**
+       * Sends one request and records its entries' outcomes. True when what follows
+       * must wait for the pipeline's retry (an entry to retry, AWS unavailable).
+       */
+      const send = (
+        request: ReadonlyArray<Pending>
+      ): Effect.Effect<boolean, Sink.SinkFatal | Sink.SinkUnavailable> =>
+        Effect.gen(function* () {
+          const sent = yield* Effect.result(client.putEvents(request.map((p) => p.entry)))
+          if (Result.isSuccess(sent)) {
+            sentAny = true
+            let mustRetry = false
+            request.forEach((p, i) => {
+              const outcome = entryOutcome(sent.success[i]!)
+              if (outcome._tag === "Retry") mustRetry = true
+              outcomes[p.index] = outcome
+            })
+            return mustRetry
+          }
+          const error = sent.failure
+          switch (error.kind) {
+            case "Unauthorized":
+              return yield* Effect.fail(
+                new Sink.SinkFatal({ reason: `${where}: ${error.message}` })
+              )
+            case "Invalid": {
+              if (request.length === 1) {
+                outcomes[request[0]!.index] = Sink.rejected(`EventBridge ${error.message}`)
+                return false
+              }
+              // AWS refused the request as a whole: send its entries one by one to find the culprit.
+              for (let i = 0; i < request.length; i++) {
+                if (yield* send([request[i]!])) {
+                  retryAll(request.slice(i + 1), notSentYet)
+                  return true
+                }
+              }
+              return false
+            }
+            default:
+              // Throttled or unavailable: with nothing sent yet, the whole batch waits.
+              if (!sentAny) {
+                return yield* Effect.fail(
+                  new Sink.SinkUnavailable({ reason: `${where}: ${error.message}` })
+                )
+              }
+              retryAll(request, `EventBridge ${error.message}`)
+              return true
+          }
+        })
+
       const requests = Entries.pack(pending)
       for (let r = 0; r < requests.length; r++) {
-        const request = requests[r]!
-        const sent = yield* Effect.result(client.putEvents(request.map((p) => p.entry)))
-        if (Result.isFailure(sent)) {
-          const error = sent.failure
-          if (error.kind === "Unauthorized") {
-            return yield* Effect.fail(new Sink.SinkFatal({ reason: `${where}: ${error.message}` }))
-          }
-          if (error.kind === "Invalid") {
-            // AWS refused the request as a whole; send its entries one by one to find the culprit.
-            for (const p of request) {
-              const alone = yield* Effect.result(client.putEvents([p.entry]))
-              if (Result.isSuccess(alone)) outcomes[p.index] = entryOutcome(alone.success[0]!)
-              else if (alone.failure.kind === "Invalid") {
-                outcomes[p.index] = Sink.rejected(`EventBridge ${alone.failure.message}`)
-              } else if (alone.failure.kind === "Unauthorized") {
-                return yield* Effect.fail(
-                  new Sink.SinkFatal({ reason: `${where}: ${alone.failure.message}` })
-                )
-              } else outcomes[p.index] = Sink.retry(`EventBridge ${alone.failure.message}`)
-            }
-            sentAny = true
-            continue
-          }
-          // Throttled or unavailable: nothing sent yet -> the whole batch waits; else the rest does.
-          if (!sentAny) {
-            return yield* Effect.fail(
-              new Sink.SinkUnavailable({ reason: `${where}: ${error.message}` })
-            )
-          }
-          for (const p of requests.slice(r).flat())
-            outcomes[p.index] = Sink.retry(`EventBridge ${error.message}`)
-          break
-        }
-        sentAny = true
-        let mustRetry = false
-        request.forEach((p, i) => {
-          const outcome = entryOutcome(sent.success[i]!)
-          if (outcome._tag === "Retry") mustRetry = true
-          outcomes[p.index] = outcome
-        })
-        if (mustRetry) {
-          const reason = "not sent yet: an earlier event of this batch is being retried first"
-          for (const p of requests.slice(r + 1).flat()) outcomes[p.index] = Sink.retry(reason)
+        if (yield* send(requests[r]!)) {
+          retryAll(requests.slice(r + 1).flat(), notSentYet)
           break
         }
       }

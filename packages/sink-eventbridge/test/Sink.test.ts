@@ -221,6 +221,31 @@ describe("eventbridge sink", () => {
     })
   )
 
+  it.live("only the entry at fault in a refused request is rejected; the others go through", () =>
+    Effect.gen(function* () {
+      const standIn = yield* EventBridgeStandIn.make()
+      const events = makeEvents(allExamples, 3)
+      standIn.setFaults({
+        rejectRequest: (entries) =>
+          entries.some((entry) => String(entry.Detail).includes(events[1]!.id))
+            ? { status: 400, code: "ValidationException", message: "entry 2 is not acceptable" }
+            : undefined
+      })
+      const sink = yield* makeSink(standIn)
+      const outcomes = yield* sink.deliver(events)
+      expect(outcomes).toEqual([
+        { _tag: "Delivered" },
+        {
+          _tag: "Rejected",
+          reason: "EventBridge ValidationException (HTTP 400): entry 2 is not acceptable"
+        },
+        { _tag: "Delivered" }
+      ])
+      expect(standIn.events.map(idOf)).toEqual([events[0]!.id, events[2]!.id])
+      expect(standIn.requestCount()).toBe(4)
+    })
+  )
+
   it.live("takes credentials from the standard AWS chain when none are configured", () =>
     Effect.gen(function* () {
       const standIn = yield* EventBridgeStandIn.make()

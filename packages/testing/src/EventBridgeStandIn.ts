@@ -69,6 +69,8 @@ export interface Faults {
   readonly failRequests?: number
   /** Answers every request with this error (credentials refused, bus missing, ...). */
   readonly rejectRequests?: RequestError
+  /** Refuses the well-formed requests it returns an error for, as a whole (after the checks above). */
+  readonly rejectRequest?: (entries: ReadonlyArray<WireEntry>) => RequestError | undefined
   /** Lets this many requests through before the whole-request faults above begin. */
   readonly afterRequests?: number
   /** Waits this many milliseconds before answering each request. */
@@ -332,6 +334,8 @@ export const start = async (options: Options = {}): Promise<StandIn> => {
         message: `Total size of the entries in the request is over the limit: ${total} > ${maxRequestBytes} bytes.`
       })
     }
+    const refused = faults.rejectRequest?.(entries as Array<WireEntry>)
+    if (refused !== undefined) return sendError(response, refused)
     entriesPerRequest.push(entries.length)
 
     let failed = 0

@@ -197,6 +197,23 @@ describe("EventBridge stand-in", () => {
     expect(denied.message).toBe("not allowed")
   })
 
+  it("refuses chosen requests as a whole", async () => {
+    standIn.setFaults({
+      rejectRequest: (entries) =>
+        entries.length > 1
+          ? { status: 400, code: "ValidationException", message: "too many" }
+          : undefined
+    })
+    const refused = await client
+      .send(new PutEventsCommand({ Entries: [entry(1), entry(2)] }))
+      .catch((e) => e)
+    expect(refused.name).toBe("ValidationException")
+    expect(
+      (await client.send(new PutEventsCommand({ Entries: [entry(1)] }))).FailedEntryCount
+    ).toBe(0)
+    expect(standIn.events).toHaveLength(1)
+  })
+
   it("answers slowly when asked", async () => {
     standIn.setFaults({ delayMillis: 200 })
     const started = Date.now()
