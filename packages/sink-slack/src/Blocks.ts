@@ -175,6 +175,17 @@ const AUTH = /^authentication\.([a-z_]+?)_(failed|succeeded|started|timed_out)$/
 
 /** A short human title for a type name: `dsync.user.updated` -> `Directory user updated`. */
 export const title = (type: string): string => {
+  let cached = titleCache.get(type)
+  if (cached === undefined) {
+    cached = makeTitle(type)
+    titleCache.set(type, cached)
+  }
+  return cached
+}
+
+const titleCache = new Map<string, string>()
+
+const makeTitle = (type: string): string => {
   const fixed = TITLES[type]
   if (fixed !== undefined) return fixed
   const auth = AUTH.exec(type)
@@ -611,7 +622,11 @@ const dashboardLink = (event: Event.Any, base: string): string | undefined => {
   return url !== undefined && url.length <= limits.url ? url : undefined
 }
 
-const byteLength = (message: Message): number => Buffer.byteLength(JSON.stringify(message), "utf8")
+const byteLength = (message: Message): number => {
+  const json = JSON.stringify(message)
+  // A UTF-16 unit is at most 3 bytes of UTF-8: small messages need no count.
+  return json.length * 3 <= limits.payloadBytes ? json.length : Buffer.byteLength(json, "utf8")
+}
 
 /** The summary line from a template, or escaped whole when the template's markup would not fit. */
 const templated = (

@@ -73,8 +73,12 @@ const wrap = (style: Value["style"]): readonly [string, string] =>
 export const renderValue = (v: Value): string => {
   if (v.value.length === 0) return ""
   const [open, close] = wrap(v.style)
+  // Most values have nothing to escape.
+  if (!SPECIAL.test(v.value)) return open + v.value + close
   return open + units(v.value, v.style).join("") + close
 }
+
+const SPECIAL = /[&<>*_~`\n]/
 
 /**
  * A payload value cut to fit `budget` characters (with an ellipsis when cut),
@@ -138,6 +142,7 @@ export const plain = (text: string, limit: number): string => {
 
 /** Plain-text value cut to `max` code points, for pieces that must stay short. */
 export const clip = (text: string, max: number): string => {
+  if (text.length <= max) return text
   const chars = Array.from(text)
   return chars.length <= max ? text : `${chars.slice(0, max - 1).join("")}${ELLIPSIS}`
 }
