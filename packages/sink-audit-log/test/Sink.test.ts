@@ -1,0 +1,94 @@
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { DatabaseSync } from "node:sqlite"
+import { afterAll, describe, expect, it } from "@effect/vitest"
+import { Sink as CoreSink } from "@workos-relay/core"
+import { SinkConformance } from "@workos-relay/testing"
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
+import { definition } from "../src/index.ts"
+import * as SqliteStore from "../src/SqliteStore.ts"
+import { events } from "./fixtures.ts"
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), "audit-sink-"))
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }))
+let n = 0
+let current = ""
+
+const idsIn = (file: string): ReadonlyArray<string> => {
+  const db = new DatabaseSync(file)
+  try {
+    return (
+      db.prepare("SELECT id FROM audit_records ORDER BY seq").all() as Array<{ id: string }>
+    ).map((r) => r.id)
+  } finally {
+    db.close()
+  }
+}
+
+SinkConformance.suite({
+  definition,
+  config: () =>
+    Effect.sync(() => {
+      current = path.join(dir, `conformance-${++n}.db`)
+      return { store: "sqlite", path: current }
+    }),
+  badConfigs: [
+    { config: { retention: "soon" }, path: "retention" },
+    { config: { store: "jsonl" }, path: "directory" },
+    { config: { store: "postgres", url: "http://x" }, path: "url" }
+  ],
+  received: () => Effect.sync(() => idsIn(current))
+})
+
+describe("definition", () => {
+  it.live(
+    "is type audit-log; delivers every event and keeps each exactly once across re-deliveries",
+    () =>
+      Effect.gen(function* () {
+        expect(definition.type).toBe("audit-log")
+        const file = path.join(dir, "exactly-once.db")
+        const config = Schema.decodeUnknownSync(definition.config)({
+          path: file,
+          retention: "400 days"
+        })
+        const sink = yield* definition.make(config, { name: "audit" })
+        const batch = events(30)
+        expect(yield* sink.deliver(batch)).toEqual(batch.map(() => CoreSink.delivered))
+        // The pipeline re-delivers after a crash before its checkpoint: nothing changes.
+        expect(yield* sink.deliver([...batch.slice(20), ...events(5, 31)])).toHaveLength(15)
+        expect(idsIn(file)).toEqual(events(35).map((e) => e.id))
+      })
+  )
+
+  it.live("stops with SinkFatal when the store was written by a newer version", () =>
+    Effect.gen(function* () {
+      const file = path.join(dir, "newer.db")
+      yield* Effect.scoped(SqliteStore.make({ path: file }))
+      const db = new DatabaseSync(file)
+      db.exec("UPDATE audit_meta SET value = '5' WHERE key = 'schema_version'")
+      db.close()
+      const config = Schema.decodeUnknownSync(definition.config)({ path: file })
+      const error = yield* Effect.flip(definition.make(config, { name: "audit" }))
+      expect(error).toBeInstanceOf(CoreSink.SinkFatal)
+      expect(error.message).toContain("sink audit: the audit log at")
+      expect(error.message).toContain("schema version 5")
+    })
+  )
+
+  it.live("reports SinkUnavailable when the store cannot be written", () =>
+    Effect.gen(function* () {
+      const file = path.join(dir, "readonly.db")
+      const config = Schema.decodeUnknownSync(definition.config)({ path: file })
+      const sink = yield* definition.make(config, { name: "audit" })
+      const db = new DatabaseSync(file)
+      // A store that breaks under the sink (here: its table is gone).
+      db.exec("DROP TABLE audit_records")
+      db.close()
+      const error = yield* Effect.flip(sink.deliver(events(1)))
+      expect(error).toBeInstanceOf(CoreSink.SinkUnavailable)
+      expect(error.message).toContain("appending a batch failed")
+    })
+  )
+})
