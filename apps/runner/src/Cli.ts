@@ -130,6 +130,7 @@ const validate = Command.make(
   {
     config: configFlag,
     checkConnections: Flag.Boolean("check-connections").pipe(
+      Flag.withDefault(false),
       Flag.withDescription("Also reach WorkOS, the state store and every sink")
     )
   },
@@ -335,7 +336,7 @@ const deadLettersRetry = Command.make("retry", { config: configFlag, sink: sinkF
 
 const deadLettersDrop = Command.make(
   "drop",
-  { config: configFlag, sink: sinkFlag, id: idsFlag, all: Flag.Boolean("all").pipe(Flag.withDescription("Drop every dead letter (of --sink when given)")) },
+  { config: configFlag, sink: sinkFlag, id: idsFlag, all: Flag.Boolean("all").pipe(Flag.withDefault(false), Flag.withDescription("Drop every dead letter (of --sink when given)")) },
   ({ config: file, sink, id, all }) =>
     Effect.gen(function* () {
       const config = yield* Config.load(file)

@@ -22,7 +22,8 @@ export const waitUntil = (what: string, check: () => boolean, timeout = 15_000) 
     }
   })
 
-export const waitUntilAsync = async (what: string, check: () => boolean, timeout = 15_000) => {
+// Generous: starting a Node process takes seconds on a busy 2-core machine.
+export const waitUntilAsync = async (what: string, check: () => boolean, timeout = 30_000) => {
   const deadline = Date.now() + timeout
   while (!check()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)

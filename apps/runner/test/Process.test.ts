@@ -1,0 +1,184 @@
+/**
+ * The runner as users run it: a child process of `src/bin.ts`, killed with SIGKILL
+ * mid-run and restarted, two of them sharing a store, and the CLI's exit codes.
+ */
+import { type ChildProcess, spawn } from "node:child_process"
+import * as Fs from "node:fs"
+import * as Path from "node:path"
+import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { WorkOSStandIn } from "@workos-relay/testing"
+import { recorded, recordingSink, tempDir, waitUntilAsync } from "./helpers.ts"
+
+const bin = Path.join(import.meta.dirname, "..", "src", "bin.ts")
+
+interface Proc {
+  readonly child: ChildProcess
+  stdout: string
+  stderr: string
+  readonly exited: Promise<number | null>
+}
+
+const start = (args: ReadonlyArray<string>, env: Record<string, string> = {}): Proc => {
+  const child = spawn(process.execPath, ["--conditions=@workos-relay/source", bin, ...args], {
+    env: { ...process.env, TEST_KEY: standIn.apiKey, ...env },
+    stdio: ["ignore", "pipe", "pipe"]
+  })
+  const proc: Proc = {
+    child,
+    stdout: "",
+    stderr: "",
+    exited: new Promise((resolve) => child.on("exit", (code) => resolve(code)))
+  }
+  child.stdout!.on("data", (d) => {
+    proc.stdout += d
+  })
+  child.stderr!.on("data", (d) => {
+    proc.stderr += d
+  })
+  return proc
+}
+
+const runToEnd = async (args: ReadonlyArray<string>) => {
+  const proc = start(args)
+  const code = await proc.exited
+  return { code, stdout: proc.stdout, stderr: proc.stderr }
+}
+
+let standIn: WorkOSStandIn.StandIn
+beforeAll(async () => {
+  standIn = await WorkOSStandIn.start({ events: 400 })
+})
+afterAll(() => standIn.close())
+
+const writeConfig = (dir: string, sinkOptions: Record<string, unknown>, extra = "") => {
+  const file = Path.join(dir, "relay.yaml")
+  const options = Object.entries(sinkOptions)
+    .map(([k, v]) => `    ${k}: ${JSON.stringify(v)}`)
+    .join("\n")
+  Fs.writeFileSync(
+    file,
+    `source:
+  type: workos
+  apiKey: \${TEST_KEY}
+  baseUrl: ${standIn.url}
+  start: earliest
+  pollInterval: 50ms
+state:
+  sqlite: ./state.db
+  leaseTtl: 1s
+log: { format: json }
+shutdownTimeout: 2s
+${extra}sinks:
+  rec:
+    module: ${JSON.stringify(recordingSink)}
+    path: ${JSON.stringify(Path.join(dir, "rec.log"))}
+${options}
+`
+  )
+  return file
+}
+
+/** Every event, each at least once, in event order (a redelivery after a crash may repeat some). */
+const expectAllInOrder = (got: ReadonlyArray<string>, all: ReadonlyArray<string>) => {
+  const firstSeen = [...new Set(got)]
+  expect(firstSeen).toEqual(all)
+}
+
+describe("the runner process", { timeout: 90_000 }, () => {
+  it("kill -9 mid-run, then restart: nothing is lost", async () => {
+    const dir = tempDir()
+    const config = writeConfig(dir, { delayMs: 15, maxEvents: 10 })
+    const env = { TEST_KEY: standIn.apiKey }
+    const all = standIn.events().map((e) => e.id)
+    const log = Path.join(dir, "rec.log")
+    const first = start(["run", "-c", config], env)
+    await waitUntilAsync("some events delivered", () => recorded(log).length >= 100)
+    first.child.kill("SIGKILL")
+    await first.exited
+    const before = recorded(log).length
+    expect(before).toBeLessThan(all.length)
+    const second = start(["run", "-c", config], env)
+    await waitUntilAsync("every event delivered", () => new Set(recorded(log)).size === all.length, 40_000)
+    second.child.kill("SIGTERM")
+    expect(await second.exited).toBe(0)
+    expectAllInOrder(recorded(log), all)
+    expect(second.stdout).toContain("Summary after")
+  })
+
+  it("a second runner waits as a hot standby and takes over when the first dies", async () => {
+    const dir = tempDir()
+    const config = writeConfig(dir, { delayMs: 15, maxEvents: 10 })
+    const env = { TEST_KEY: standIn.apiKey }
+    const all = standIn.events().map((e) => e.id)
+    const log = Path.join(dir, "rec.log")
+    const a = start(["run", "-c", config], env)
+    await waitUntilAsync("a delivers", () => recorded(log).length >= 50)
+    const b = start(["run", "-c", config], env)
+    await waitUntilAsync("b waits as a standby", () => b.stderr.includes("hot standby"))
+    const duringStandby = recorded(log).length
+    a.child.kill("SIGKILL")
+    await a.exited
+    await waitUntilAsync("b takes over", () => b.stderr.includes("took over the lease"), 30_000)
+    await waitUntilAsync("every event delivered", () => new Set(recorded(log)).size === all.length, 40_000)
+    expect(duringStandby).toBeGreaterThan(0)
+    b.child.kill("SIGTERM")
+    expect(await b.exited).toBe(0)
+    expectAllInOrder(recorded(log), all)
+  })
+
+  it("dead letters: list, retry (delivered ones are removed), drop", async () => {
+    const dir = tempDir()
+    const env = { TEST_KEY: standIn.apiKey }
+    const log = Path.join(dir, "rec.log")
+    const rejecting = writeConfig(dir, { failTypes: ["dsync.group.created"], reject: true })
+    const rejected = standIn.events().filter((e) => e.event === "dsync.group.created").map((e) => e.id)
+    const run = start(["run", "-c", rejecting], env)
+    await waitUntilAsync("everything else delivered", () => recorded(log).length === standIn.size() - rejected.length)
+    await waitUntilAsync("dead letters", () => run.stderr.includes("dead-lettered"))
+    run.child.kill("SIGTERM")
+    expect(await run.exited).toBe(0)
+
+    const list = await runToEnd(["dead-letters", "list", "-c", rejecting])
+    expect(list.code).toBe(0)
+    for (const id of rejected) expect(list.stdout).toContain(id)
+    expect(list.stdout).toContain("rejected: no room for dsync.group.created")
+
+    // Still rejected: the retry fails (exit 1) and the dead letters stay.
+    const again = await runToEnd(["dead-letters", "retry", "-c", rejecting])
+    expect(again.code).toBe(1)
+    expect(again.stdout).toContain(`0 delivered and removed, ${rejected.length} still dead-lettered`)
+
+    // The sink is fixed: retry delivers them and removes them.
+    const fixed = writeConfig(dir, {})
+    const retried = await runToEnd(["dead-letters", "retry", "-c", fixed, "--sink", "rec"])
+    expect(retried.stdout).toContain(`retried: ${rejected.length} delivered and removed, 0 still dead-lettered`)
+    expect(retried.code).toBe(0)
+    expect(recorded(log).slice(-rejected.length)).toEqual(rejected)
+    expect((await runToEnd(["dead-letters", "list", "-c", fixed])).stdout).toContain("no dead letters")
+
+    const drop = await runToEnd(["dead-letters", "drop", "-c", fixed])
+    expect(drop.code).toBe(2)
+    expect(drop.stderr).toContain("dead-letters drop: give --id <ids> or --all")
+  })
+
+  it("exit codes: 2 for a bad config or usage, 0 for validate and status", async () => {
+    const dir = tempDir()
+    const bad = Path.join(dir, "bad.yaml")
+    Fs.writeFileSync(bad, "source: { type: demo }\nsinks: { out: { type: consol } }\n")
+    const config = writeConfig(dir, {})
+    const [validateBad, badFlag, ok, status] = await Promise.all([
+      runToEnd(["validate", "-c", bad]),
+      runToEnd(["run", "--no-such-flag"]),
+      runToEnd(["validate", "-c", config]),
+      runToEnd(["status", "-c", config])
+    ])
+    expect(validateBad.code).toBe(2)
+    expect(validateBad.stderr).toContain('sinks.out.type: unknown sink type "consol"; did you mean "console"?')
+    expect(badFlag.code).toBe(2)
+    expect(ok.code, ok.stderr).toBe(0)
+    expect(ok.stdout).toContain("ok (1 sink(s): rec (recording))")
+    expect(status.code, status.stderr).toBe(0)
+    expect(status.stdout).toContain("lease: nobody holds it")
+    expect(status.stdout).toMatch(/rec\s+\(none yet\)/)
+  })
+})
