@@ -297,3 +297,20 @@ describe("Blocks.digest", () => {
     expectWithinLimits(message)
   })
 })
+
+describe("gallery/messages.json", () => {
+  it("holds every type's current message, each a payload the Block Kit checks accept", async () => {
+    const { readFile } = await import("node:fs/promises")
+    const gallery = JSON.parse(
+      await readFile(new URL("../gallery/messages.json", import.meta.url), "utf8")
+    )
+    for (const event of all) {
+      const payload = gallery[event.event]
+      expect(payload).toEqual({
+        blocks: Blocks.render(event, { dashboardUrl: "https://dashboard.workos.com" }).blocks
+      })
+      expect(SlackStandIn.checkBlocks(payload.blocks)).toEqual([])
+    }
+    expect(Object.keys(gallery)).toHaveLength(all.length + 1)
+  })
+})
