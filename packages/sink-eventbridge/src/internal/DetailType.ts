@@ -6,9 +6,12 @@
 /** The placeholders a template may use. */
 export const placeholders = ["event"] as const
 
-export type Part =
-  | { readonly text: string }
-  | { readonly placeholder: (typeof placeholders)[number] }
+export type Placeholder = (typeof placeholders)[number]
+
+export type Part = { readonly text: string } | { readonly placeholder: Placeholder }
+
+const isPlaceholder = (name: string): name is Placeholder =>
+  (placeholders as ReadonlyArray<string>).includes(name)
 
 /** The template's parts, or what is wrong with it. */
 export const parse = (template: string): ReadonlyArray<Part> | string => {
@@ -18,11 +21,11 @@ export const parse = (template: string): ReadonlyArray<Part> | string => {
   let last = 0
   for (const match of template.matchAll(pattern)) {
     const name = match[1] ?? ""
-    if (!(placeholders as ReadonlyArray<string>).includes(name)) {
+    if (!isPlaceholder(name)) {
       return `detailType uses an unknown placeholder {{${name}}}; known: ${placeholders.map((p) => `{{${p}}}`).join(", ")}`
     }
     if (match.index > last) parts.push({ text: template.slice(last, match.index) })
-    parts.push({ placeholder: name as Part extends { placeholder: infer P } ? P : never })
+    parts.push({ placeholder: name })
     last = match.index + match[0].length
   }
   if (last < template.length) parts.push({ text: template.slice(last) })
