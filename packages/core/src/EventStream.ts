@@ -60,8 +60,9 @@ export interface Received<E = Event.Any> {
 
 /**
  * An event that failed to decode. Its cursor resumes right after it, so a consumer
- * can dead-letter it and checkpoint past it. The cursor is `undefined` only for an
- * event without an id that came first: there is nothing to resume after yet.
+ * can dead-letter it and checkpoint past it. An event without an id cannot be
+ * resumed after: it carries the cursor of the event before it (resuming there
+ * yields it again), or `undefined` when it came first.
  */
 export interface Undecodable {
   readonly _tag: "Undecodable"
@@ -165,7 +166,7 @@ export const make = <const Ps extends ReadonlyArray<string> = ReadonlyArray<stri
 const read = (
   page: EventList.EventList,
   state: State,
-  wanted: (id: string | undefined, type: string | undefined, raw: unknown) => boolean
+  wanted: (type: string | undefined, raw: unknown) => boolean
 ): { elements: Array<Element>; next: State } => {
   const elements: Array<Element> = []
   const ids = new Set<string>()
@@ -176,7 +177,7 @@ const read = (
       cursor = event.id
       ids.add(event.id)
       if (state.recent.has(event.id) || event.id === state.cursor) continue
-      if (wanted(event.id, event.event, event)) elements.push({ _tag: "Event", cursor, event })
+      if (wanted(event.event, event)) elements.push({ _tag: "Event", cursor, event })
     } else {
       const error = result.failure
       if (error.id !== undefined) {
@@ -184,8 +185,7 @@ const read = (
         ids.add(error.id)
         if (state.recent.has(error.id) || error.id === state.cursor) continue
       }
-      if (wanted(error.id, error.type, error.raw))
-        elements.push({ _tag: "Undecodable", cursor, error })
+      if (wanted(error.type, error.raw)) elements.push({ _tag: "Undecodable", cursor, error })
     }
   }
   const after = page.list_metadata.after
@@ -206,10 +206,10 @@ const read = (
 const keep = (
   patterns: ReadonlyArray<string> | undefined,
   organizationId: string | undefined
-): ((id: string | undefined, type: string | undefined, raw: unknown) => boolean) => {
+): ((type: string | undefined, raw: unknown) => boolean) => {
   const selected =
     patterns === undefined ? undefined : new Set<string>(EventPattern.expand(patterns))
-  return (_id, type, raw) => {
+  return (type, raw) => {
     if (selected !== undefined && type !== undefined && !selected.has(type)) return false
     if (organizationId !== undefined && isObject(raw) && isObject(raw.data)) {
       const named = raw.data.organization_id
@@ -221,6 +221,7 @@ const keep = (
 
 /** The id of the newest event now, if there is one: `"latest"` starts right after it. */
 const newestId = (workos: WorkOS["Service"]) =>
+  // Unfiltered: the newest event of any type marks "now" as well as the newest match.
   Effect.map(workos.listEvents({ order: "desc", limit: 1 }), (page) => {
     const newest = page.data[0]
     if (newest === undefined) return undefined

@@ -4,7 +4,7 @@
 export * as Event from "./Event.ts"
 export * as EventList from "./EventList.ts"
 export * as EventPattern from "./EventPattern.ts"
-export * as Sink from "./Sink.ts"
 export * as EventStream from "./EventStream.ts"
+export * as Sink from "./Sink.ts"
 export * as Webhook from "./Webhook.ts"
 export * as WorkOS from "./WorkOS.ts"
