@@ -27,6 +27,31 @@ const makeSink = (standIn: EventBridgeStandIn.StandIn, options: Record<string, u
     { name: "aws" }
   )
 
+/** Sets (or, with undefined, removes) environment variables for the rest of the test's scope. */
+const withEnv = (vars: Record<string, string | undefined>) =>
+  Effect.acquireRelease(
+    Effect.sync(() => {
+      const saved = Object.fromEntries(Object.keys(vars).map((key) => [key, process.env[key]]))
+      setEnv(vars)
+      return saved
+    }),
+    (saved) => Effect.sync(() => setEnv(saved))
+  )
+const setEnv = (vars: Record<string, string | undefined>) => {
+  for (const [key, value] of Object.entries(vars)) {
+    if (value === undefined) delete process.env[key]
+    else process.env[key] = value
+  }
+}
+
+/** No instance metadata and none of this machine's AWS profile files: only what a test sets. */
+const isolatedAws = {
+  AWS_PROFILE: undefined,
+  AWS_EC2_METADATA_DISABLED: "true",
+  AWS_CONFIG_FILE: "/nonexistent/aws/config",
+  AWS_SHARED_CREDENTIALS_FILE: "/nonexistent/aws/credentials"
+}
+
 describe("eventbridge sink", () => {
   it.live("delivers 10k events once each, in order, 10 per request", () =>
     Effect.gen(function* () {
@@ -249,47 +274,28 @@ describe("eventbridge sink", () => {
   it.live("takes credentials from the standard AWS chain when none are configured", () =>
     Effect.gen(function* () {
       const standIn = yield* EventBridgeStandIn.make()
-      const keys = [
-        "AWS_ACCESS_KEY_ID",
-        "AWS_SECRET_ACCESS_KEY",
-        "AWS_EC2_METADATA_DISABLED",
-        "AWS_PROFILE"
-      ]
-      const saved = Object.fromEntries(keys.map((key) => [key, process.env[key]]))
-      yield* Effect.addFinalizer(() =>
-        Effect.sync(() => {
-          for (const key of keys) {
-            if (saved[key] === undefined) delete process.env[key]
-            else process.env[key] = saved[key]
-          }
-        })
-      )
-      const config = (extra: Record<string, unknown> = {}) =>
+      const config = () =>
         Schema.decodeUnknownSync(definition.config)({
           region: "us-east-1",
           eventBus: "default",
-          endpoint: standIn.url,
-          ...extra
+          endpoint: standIn.url
         })
-      // Only the environment: no instance metadata, no profile files of this machine.
-      delete process.env.AWS_PROFILE
-      delete process.env.AWS_SESSION_TOKEN
-      process.env.AWS_EC2_METADATA_DISABLED = "true"
-      process.env.AWS_CONFIG_FILE = "/nonexistent/aws/config"
-      process.env.AWS_SHARED_CREDENTIALS_FILE = "/nonexistent/aws/credentials"
-      process.env.AWS_ACCESS_KEY_ID = "AKIDFROMENVIRONMENT"
-      process.env.AWS_SECRET_ACCESS_KEY = "secret-from-environment"
+      yield* withEnv({
+        ...isolatedAws,
+        AWS_ACCESS_KEY_ID: "AKIDFROMENVIRONMENT",
+        AWS_SECRET_ACCESS_KEY: "secret-from-environment",
+        AWS_SESSION_TOKEN: undefined
+      })
       const sink = yield* definition.make(config(), { name: "aws" })
       expect(yield* sink.deliver(makeEvents(allExamples, 1))).toEqual([{ _tag: "Delivered" }])
       expect(standIn.accessKeyIds).toEqual(["AKIDFROMENVIRONMENT"])
 
       // No credentials anywhere: a person must act, so the sink stops.
-      delete process.env.AWS_ACCESS_KEY_ID
-      delete process.env.AWS_SECRET_ACCESS_KEY
+      setEnv({ AWS_ACCESS_KEY_ID: undefined, AWS_SECRET_ACCESS_KEY: undefined })
       const lost = yield* definition.make(config(), { name: "aws" })
       const error = yield* Effect.flip(lost.deliver(makeEvents(allExamples, 1)))
       expect(error._tag).toBe("SinkFatal")
-      expect(error.message).toMatch(/eventbridge sink "aws"/)
+      expect(error.message).toMatch(/eventbridge sink "aws".*CredentialsProviderError/)
       expect(standIn.events).toHaveLength(1)
     })
   )
@@ -349,22 +355,13 @@ describe("eventbridge sink", () => {
 
   it.live("fails to start with SinkFatal when no region can be found", () =>
     Effect.gen(function* () {
-      const saved = {
-        AWS_REGION: process.env.AWS_REGION,
-        AWS_DEFAULT_REGION: process.env.AWS_DEFAULT_REGION
-      }
-      delete process.env.AWS_REGION
-      delete process.env.AWS_DEFAULT_REGION
+      yield* withEnv({ ...isolatedAws, AWS_REGION: undefined, AWS_DEFAULT_REGION: undefined })
       const exit = yield* Effect.exit(
         Effect.scoped(
           definition.make(Schema.decodeUnknownSync(definition.config)({ eventBus: "default" }), {
             name: "aws"
           })
         )
-      )
-      Object.assign(
-        process.env,
-        Object.fromEntries(Object.entries(saved).filter(([, v]) => v !== undefined))
       )
       expect(Exit.isFailure(exit)).toBe(true)
       expect(String(Exit.isFailure(exit) ? exit.cause : "")).toMatch(/no AWS region/)
