@@ -172,6 +172,8 @@ const LEASE = "runner"
 const migrate = (db: Db) =>
   db.transaction(
     Effect.gen(function* () {
+      // Two runners starting together on one Postgres: one migrates, the other waits for it.
+      if (db.dialect === "postgres") yield* db.query("SELECT pg_advisory_xact_lock(727_001)".replace("_", ""))
       yield* db.query(
         "CREATE TABLE IF NOT EXISTS relay_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)"
       )
