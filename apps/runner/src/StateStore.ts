@@ -173,7 +173,7 @@ const migrate = (db: Db) =>
   db.transaction(
     Effect.gen(function* () {
       // Two runners starting together on one Postgres: one migrates, the other waits for it.
-      if (db.dialect === "postgres") yield* db.query("SELECT pg_advisory_xact_lock(727_001)".replace("_", ""))
+      if (db.dialect === "postgres") yield* db.query("SELECT pg_advisory_xact_lock(727001)")
       yield* db.query(
         "CREATE TABLE IF NOT EXISTS relay_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)"
       )
