@@ -86,33 +86,47 @@ export const Timeout = Schema.Union([Schema.Number, Schema.String]).pipe(
   )
 )
 
+const describe = (description: string) => ({ description })
+
 export const Config = Schema.Struct({
-  /** The AWS region; when absent, the SDK's standard chain (AWS_REGION, profile) decides. */
-  region: Schema.optionalKey(Region),
-  /** The event bus name or ARN (for another account's bus, the ARN). */
-  eventBus: EventBus,
-  /** The entries' `Source`. */
-  source: Source.pipe(Schema.withDecodingDefaultKey(Effect.succeed("workos"))),
-  /** The entries' `DetailType`: a template over the event, `{{event}}` by default. */
-  detailType: DetailTypeTemplate.pipe(Schema.withDecodingDefaultKey(Effect.succeed("{{event}}"))),
-  /** What goes in `Detail`: the whole event as WorkOS sent it, or only its `data`. */
-  detail: Schema.Literals(["event", "data"]).pipe(
-    Schema.withDecodingDefaultKey(Effect.succeed("event" as const))
+  region: Schema.optionalKey(
+    Region.annotate(
+      describe("The AWS region; when absent, the SDK's chain (AWS_REGION, profile) decides")
+    )
   ),
-  /** ARNs put in every entry's `Resources`. */
-  resources: Schema.Array(Schema.NonEmptyString).pipe(
-    Schema.withDecodingDefaultKey(Effect.succeed([]))
+  eventBus: EventBus.annotate(
+    describe("The event bus: a name or an ARN (the ARN for another account's bus)")
   ),
-  /** A different endpoint (a VPC endpoint, LocalStack, a stand-in); AWS's regional endpoint when absent. */
+  source: Source.annotate(
+    describe('Every entry\'s Source; not under "aws."; default "workos"')
+  ).pipe(Schema.withDecodingDefaultKey(Effect.succeed("workos"))),
+  detailType: DetailTypeTemplate.annotate(
+    describe('Every entry\'s DetailType; {{event}} is the event type; default "{{event}}"')
+  ).pipe(Schema.withDecodingDefaultKey(Effect.succeed("{{event}}"))),
+  detail: Schema.Literals(["event", "data"])
+    .annotate(
+      describe('Detail: the whole event as WorkOS sent it ("event", default) or only its data')
+    )
+    .pipe(Schema.withDecodingDefaultKey(Effect.succeed("event" as const))),
+  resources: Schema.Array(Schema.NonEmptyString)
+    .annotate(describe("ARNs put in every entry's Resources"))
+    .pipe(Schema.withDecodingDefaultKey(Effect.succeed([]))),
   endpoint: Schema.optionalKey(
     Schema.String.pipe(
       Schema.check(
         Schema.isPattern(/^https?:\/\/\S+$/, { message: "endpoint must be an http(s) URL" })
       )
+    ).annotate(
+      describe("Another endpoint (VPC endpoint, LocalStack); AWS's regional one when absent")
     )
   ),
-  credentials: Schema.optionalKey(Credentials),
-  /** How long one PutEvents request may take before it fails (and is retried): "10s", "500ms", or milliseconds. */
-  requestTimeout: Timeout.pipe(Schema.withDecodingDefaultKey(Effect.succeed("10s")))
+  credentials: Schema.optionalKey(
+    Credentials.annotate(
+      describe("accessKeyId, secretAccessKey, sessionToken; the SDK's standard chain when absent")
+    )
+  ),
+  requestTimeout: Timeout.annotate(
+    describe('How long one PutEvents request may take: "10s" (default), "500ms", or milliseconds')
+  ).pipe(Schema.withDecodingDefaultKey(Effect.succeed("10s")))
 })
 export type Config = typeof Config.Type
