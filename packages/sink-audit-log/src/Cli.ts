@@ -1,0 +1,401 @@
+/**
+ * `workos-relay audit verify` and `workos-relay audit query`: the runner mounts the
+ * `audit` command below with one line. Exit codes (through the runner's bin, or
+ * `Runtime.errorExitCode` when run alone): 0 ok, 1 a broken chain or a runtime
+ * error, 2 bad usage (`UsageError`).
+ *
+ * The store is named by `--sqlite PATH`, `--postgres URL`, `--jsonl DIR`, or
+ * `--config relay.yaml --sink NAME` (the sink entry of a config file); with none,
+ * the default SQLite file `./.workos-relay/audit.db`.
+ */
+import * as fs from "node:fs"
+import * as Console from "effect/Console"
+import { Command, Flag } from "effect/cli"
+import * as Data from "effect/Data"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import type * as Redacted from "effect/Redacted"
+import * as Result from "effect/Result"
+import { errorExitCode } from "effect/Runtime"
+import * as Schema from "effect/Schema"
+import * as SchemaIssue from "effect/SchemaIssue"
+import * as Yaml from "yaml"
+import type * as Chain from "./Chain.ts"
+import * as Config from "./Config.ts"
+import type { StoredRecord } from "./Record.ts"
+import { openStore } from "./Sink.ts"
+import * as SqliteStore from "./SqliteStore.ts"
+import { defaultLimit } from "./Store.ts"
+
+/** The command line was wrong (a missing or conflicting flag, a bad value, a bad config entry): exit 2. */
+export class UsageError extends Data.TaggedError("UsageError")<{ readonly reason: string }> {
+  override readonly [errorExitCode] = 2
+  override get message(): string {
+    return this.reason
+  }
+}
+
+/** `verify` found the chain broken: exit 1. */
+export class VerifyFailed extends Data.TaggedError("VerifyFailed")<{
+  readonly where: string
+  readonly problem: Chain.Problem
+}> {
+  override readonly [errorExitCode] = 1
+  override get message(): string {
+    return `audit log ${this.where} failed verification: ${this.problem.message}`
+  }
+}
+
+/** The exit code of a failure of these commands: 2 for bad usage, 1 for the rest. */
+export const exitCode = (error: unknown): number => {
+  const tag = (error as { _tag?: unknown } | null)?._tag
+  if (tag === "UsageError") return 2
+  if (
+    typeof tag === "string" &&
+    /^(Missing|Unrecognized|Unexpected|Invalid|Duplicate|ShowHelp|UnknownSubcommand|ValidationError)/.test(
+      tag
+    )
+  )
+    return 2
+  return 1
+}
+
+// ---------------------------------------------------------------------------
+// Which store
+
+const storeFlags = {
+  sqlite: Flag.String("sqlite").pipe(
+    Flag.withDescription(`A SQLite audit log file (default ${SqliteStore.defaultPath})`),
+    Flag.optional
+  ),
+  postgres: Flag.Redacted("postgres").pipe(
+    Flag.withDescription("A Postgres URL (postgres://user:password@host:5432/db)"),
+    Flag.optional
+  ),
+  jsonl: Flag.String("jsonl").pipe(Flag.withDescription("A JSONL audit log folder"), Flag.optional),
+  config: Flag.String("config").pipe(
+    Flag.withAlias("c"),
+    Flag.withDescription("A relay config file; with --sink, the audit-log sink entry to use"),
+    Flag.optional
+  ),
+  sink: Flag.String("sink").pipe(
+    Flag.withDescription("The name of the audit-log sink in --config (needed when it has several)"),
+    Flag.optional
+  )
+}
+
+interface StoreFlags {
+  readonly sqlite: Option.Option<string>
+  readonly postgres: Option.Option<Redacted.Redacted<string>>
+  readonly jsonl: Option.Option<string>
+  readonly config: Option.Option<string>
+  readonly sink: Option.Option<string>
+}
+
+/** The runner's own keys of a sink entry; everything else belongs to the sink. */
+const runnerKeys = ["type", "module", "events", "organizations", "batch", "retry"]
+
+/** `${VAR}` and `${VAR:-default}` from the environment, as the runner reads its config file. */
+const interpolate = (value: unknown, env: NodeJS.ProcessEnv): unknown => {
+  if (typeof value === "string") {
+    return value.replace(
+      /\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g,
+      (all, name, fallback) => (all === "$${" ? "${" : (env[name] ?? fallback ?? ""))
+    )
+  }
+  if (Array.isArray(value)) return value.map((v) => interpolate(v, env))
+  if (typeof value === "object" && value !== null) {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, interpolate(v, env)]))
+  }
+  return value
+}
+
+/** The audit-log sink entry `name` of a config file, decoded by this package's schema. */
+export const fromConfigFile = (
+  file: string,
+  name: string | undefined
+): Effect.Effect<Config.Config, UsageError> =>
+  Effect.gen(function* () {
+    const text = yield* Effect.try({
+      try: () => fs.readFileSync(file, "utf8"),
+      catch: (e) =>
+        new UsageError({ reason: `--config ${file}: cannot read it: ${(e as Error).message}` })
+    })
+    const doc = yield* Effect.try({
+      try: () =>
+        interpolate(Yaml.parse(text), process.env) as {
+          sinks?: Record<string, Record<string, unknown>>
+        },
+      catch: (e) =>
+        new UsageError({ reason: `--config ${file}: not valid YAML: ${(e as Error).message}` })
+    })
+    const sinks = Object.entries(doc?.sinks ?? {}).filter(
+      ([, entry]) => entry?.type === "audit-log"
+    )
+    if (sinks.length === 0) {
+      return yield* new UsageError({
+        reason: `--config ${file}: no sink of type audit-log under "sinks"`
+      })
+    }
+    let chosen: [string, Record<string, unknown>] | undefined
+    if (name === undefined) {
+      if (sinks.length > 1) {
+        return yield* new UsageError({
+          reason: `--config ${file} has several audit-log sinks (${sinks.map(([n]) => n).join(", ")}): choose one with --sink NAME`
+        })
+      }
+      chosen = sinks[0]
+    } else {
+      chosen = sinks.find(([n]) => n === name)
+      if (chosen === undefined) {
+        return yield* new UsageError({
+          reason: `--config ${file}: no audit-log sink named "${name}" (audit-log sinks: ${sinks.map(([n]) => n).join(", ")})`
+        })
+      }
+    }
+    const [sinkName, entry] = chosen!
+    const options = Object.fromEntries(
+      Object.entries(entry).filter(([k]) => !runnerKeys.includes(k))
+    )
+    const decoded = Schema.decodeUnknownResult(Schema.toCodecJson(Config.Config))(options, {
+      errors: "all",
+      onExcessProperty: "error"
+    })
+    if (Result.isFailure(decoded)) {
+      return yield* new UsageError({
+        reason: `--config ${file}: sinks.${sinkName}: ${SchemaIssue.makeFormatterDefault()(decoded.failure.issue)}`
+      })
+    }
+    return decoded.success
+  })
+
+/** The store the flags name. */
+export const storeConfig = (flags: StoreFlags): Effect.Effect<Config.Config, UsageError> =>
+  Effect.gen(function* () {
+    const given = (["sqlite", "postgres", "jsonl", "config"] as const).filter((k) =>
+      Option.isSome(flags[k] as Option.Option<unknown>)
+    )
+    if (given.length > 1) {
+      return yield* new UsageError({
+        reason: `choose one store: ${given.map((k) => `--${k}`).join(" and ")} were both given`
+      })
+    }
+    if (Option.isSome(flags.sink) && Option.isNone(flags.config)) {
+      return yield* new UsageError({
+        reason: "--sink names a sink of a config file: give --config too"
+      })
+    }
+    if (Option.isSome(flags.postgres)) return { store: "postgres", url: flags.postgres.value }
+    if (Option.isSome(flags.jsonl))
+      return { store: "jsonl", directory: flags.jsonl.value, gzip: false }
+    if (Option.isSome(flags.config))
+      return yield* fromConfigFile(flags.config.value, Option.getOrUndefined(flags.sink))
+    return { store: "sqlite", path: Option.getOrElse(flags.sqlite, () => SqliteStore.defaultPath) }
+  })
+
+/** Reading must not create: a mistyped path is an error, not an empty, valid log. */
+const mustExist = (config: Config.Config): Effect.Effect<void, UsageError> => {
+  const where =
+    config.store === "jsonl"
+      ? config.directory
+      : config.store === "postgres"
+        ? undefined
+        : config.path
+  return where === undefined || fs.existsSync(where)
+    ? Effect.void
+    : Effect.fail(new UsageError({ reason: `no audit log at ${where}` }))
+}
+
+// ---------------------------------------------------------------------------
+// verify
+
+export const verify = Command.make(
+  "verify",
+  {
+    ...storeFlags,
+    format: Flag.Literals("format", ["text", "json"]).pipe(
+      Flag.withDescription("text (default) or json"),
+      Flag.withDefault("text" as const)
+    )
+  },
+  (flags) =>
+    Effect.gen(function* () {
+      const config = yield* storeConfig(flags)
+      yield* mustExist(config)
+      yield* Effect.scoped(
+        Effect.gen(function* () {
+          const store = yield* openStore(config)
+          const report = yield* store.verify
+          if (flags.format === "json") {
+            yield* Console.log(
+              JSON.stringify({ where: store.where, ok: report.problem === null, ...report })
+            )
+          } else if (report.problem === null) {
+            yield* Console.log(
+              `audit log ${store.where}: OK: ${report.records} record(s) verified from ${
+                report.anchor.seq === 0
+                  ? "the start"
+                  : `the anchor after record #${report.anchor.seq}`
+              }; head hash ${report.headHash}`
+            )
+          } else {
+            yield* Console.error(
+              `audit log ${store.where}: FAILED (${report.problem.kind}): ${report.problem.message}`
+            )
+          }
+          if (report.problem !== null)
+            return yield* new VerifyFailed({ where: store.where, problem: report.problem })
+        })
+      )
+    })
+).pipe(
+  Command.withDescription(
+    "Walk the hash chain of an audit log and report the first modified, deleted, inserted or moved record"
+  )
+)
+
+// ---------------------------------------------------------------------------
+// query
+
+/** An ISO-8601 time, or a duration ago (`24h`, `7d`). */
+export const parseTime = (text: string, now = Date.now()): Date | undefined => {
+  const ago = /^\d{4}-/.test(text) ? undefined : Config.parseRetention(text)
+  if (ago !== undefined) return new Date(now - Duration.toMillis(ago))
+  const ms = Date.parse(text)
+  return Number.isNaN(ms) ? undefined : new Date(ms)
+}
+
+const csvCell = (v: string): string => (/[",\n\r]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v)
+
+const actorText = (r: StoredRecord): string =>
+  r.actor === null ? "" : [r.actor.name, r.actor.id].filter((x) => x !== null).join(" ")
+
+const targetsText = (r: StoredRecord): string => r.targets.map((t) => `${t.type}:${t.id}`).join(" ")
+
+/** Records as a table a person reads, as CSV, or as JSON (one array, every field). */
+export const render = (
+  records: ReadonlyArray<StoredRecord>,
+  format: "table" | "json" | "csv"
+): string => {
+  if (format === "json") return JSON.stringify(records, null, 2)
+  const header = [
+    "created_at",
+    "type",
+    "organization_id",
+    "actor",
+    "targets",
+    "ip_address",
+    "id",
+    "seq"
+  ]
+  const rows = records.map((r) => [
+    r.created_at,
+    r.type,
+    r.organization_id ?? "",
+    actorText(r),
+    targetsText(r),
+    r.ip_address ?? "",
+    r.id,
+    String(r.seq)
+  ])
+  if (format === "csv") return [header, ...rows].map((row) => row.map(csvCell).join(",")).join("\n")
+  const widths = header.map((h, i) =>
+    Math.min(60, Math.max(h.length, ...rows.map((row) => row[i]!.length)))
+  )
+  const line = (row: ReadonlyArray<string>) =>
+    row
+      .map((cell, i) =>
+        cell.length > widths[i]! ? `${cell.slice(0, widths[i]! - 1)}…` : cell.padEnd(widths[i]!)
+      )
+      .join("  ")
+      .trimEnd()
+  return [
+    line(header),
+    ...rows.map(line),
+    `(${records.length} record${records.length === 1 ? "" : "s"})`
+  ].join("\n")
+}
+
+export const query = Command.make(
+  "query",
+  {
+    ...storeFlags,
+    type: Flag.String("type").pipe(
+      Flag.withAlias("t"),
+      Flag.withDescription(
+        'An event type pattern ("dsync.user.*"); repeat or separate with commas'
+      ),
+      Flag.atLeast(0)
+    ),
+    org: Flag.String("org").pipe(Flag.withDescription("An organization id"), Flag.optional),
+    actor: Flag.String("actor").pipe(
+      Flag.withDescription("An actor id, name or email"),
+      Flag.optional
+    ),
+    since: Flag.String("since").pipe(
+      Flag.withDescription('Created at or after: an ISO-8601 time or a duration ago ("24h", "7d")'),
+      Flag.optional
+    ),
+    until: Flag.String("until").pipe(
+      Flag.withDescription('Created before: an ISO-8601 time or a duration ago ("1h")'),
+      Flag.optional
+    ),
+    limit: Flag.Int("limit").pipe(
+      Flag.withDescription(`At most this many records, newest first (default ${defaultLimit})`),
+      Flag.withDefault(defaultLimit)
+    ),
+    format: Flag.Literals("format", ["table", "json", "csv"]).pipe(
+      Flag.withDescription("table (default), json or csv"),
+      Flag.withDefault("table" as const)
+    )
+  },
+  (flags) =>
+    Effect.gen(function* () {
+      const config = yield* storeConfig(flags)
+      const time = (name: string, value: Option.Option<string>) =>
+        Option.isNone(value)
+          ? Effect.succeed(undefined)
+          : Effect.fromNullishOr(parseTime(value.value)).pipe(
+              Effect.mapError(
+                () =>
+                  new UsageError({
+                    reason: `--${name}: expected an ISO-8601 time (2026-01-31T00:00:00Z) or a duration ago (24h, 7d), got "${value.value}"`
+                  })
+              )
+            )
+      const since = yield* time("since", flags.since)
+      const until = yield* time("until", flags.until)
+      if (flags.limit < 1)
+        return yield* new UsageError({
+          reason: `--limit: expected a positive number, got ${flags.limit}`
+        })
+      const types = flags.type
+        .flatMap((t) => t.split(","))
+        .map((t) => t.trim())
+        .filter((t) => t !== "")
+      yield* mustExist(config)
+      const records = yield* Effect.scoped(
+        Effect.gen(function* () {
+          const store = yield* openStore(config)
+          return yield* store.query({
+            types,
+            ...(Option.isSome(flags.org) ? { org: flags.org.value } : {}),
+            ...(Option.isSome(flags.actor) ? { actor: flags.actor.value } : {}),
+            ...(since !== undefined ? { since } : {}),
+            ...(until !== undefined ? { until } : {}),
+            limit: flags.limit
+          })
+        })
+      )
+      yield* Console.log(render(records, flags.format))
+    })
+).pipe(
+  Command.withDescription("Find audit records by type, organization, actor and time; newest first")
+)
+
+/** `workos-relay audit`: mount it in the runner with `Command.withSubcommands([..., audit])`. */
+export const audit = Command.make("audit").pipe(
+  Command.withDescription("Verify and query audit-log sinks"),
+  Command.withSubcommands([verify, query])
+)

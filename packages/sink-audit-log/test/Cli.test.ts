@@ -1,0 +1,228 @@
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { DatabaseSync } from "node:sqlite"
+import { NodeServices } from "@effect/platform-node"
+import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import * as Cause from "effect/Cause"
+import * as Console from "effect/Console"
+import { Command } from "effect/cli"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Cli from "../src/Cli.ts"
+import * as JsonlStore from "../src/JsonlStore.ts"
+import * as Record from "../src/Record.ts"
+import * as SqliteStore from "../src/SqliteStore.ts"
+import { events, start } from "./fixtures.ts"
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), "audit-cli-"))
+const db = path.join(dir, "audit.db")
+const jsonl = path.join(dir, "jsonl")
+
+beforeAll(() =>
+  Effect.runPromise(
+    Effect.scoped(
+      Effect.gen(function* () {
+        const records = events(120).map(Record.fromEvent)
+        yield* (yield* SqliteStore.make({ path: db })).append(records)
+        yield* (yield* JsonlStore.make({ directory: jsonl })).append(records)
+      })
+    )
+  )
+)
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }))
+
+/** Runs `workos-relay audit ...args` in process; what it printed, and its exit code. */
+const run = (...args: ReadonlyArray<string>) =>
+  Effect.gen(function* () {
+    const out: Array<string> = []
+    const err: Array<string> = []
+    const console: Console.Console = {
+      ...globalThis.console,
+      log: (...xs: ReadonlyArray<unknown>) => void out.push(xs.join(" ")),
+      info: (...xs: ReadonlyArray<unknown>) => void out.push(xs.join(" ")),
+      error: (...xs: ReadonlyArray<unknown>) => void err.push(xs.join(" ")),
+      warn: (...xs: ReadonlyArray<unknown>) => void err.push(xs.join(" "))
+    }
+    const exit = yield* Command.runWith(Cli.audit, { version: "0.0.0-test" })(args).pipe(
+      Effect.provide(NodeServices.layer),
+      Effect.provideService(Console.Console, console),
+      Effect.exit
+    )
+    const error = Exit.isFailure(exit) ? Cause.squash(exit.cause) : undefined
+    return {
+      out: out.join("\n"),
+      err: err.join("\n"),
+      code: Exit.isSuccess(exit) ? 0 : Cli.exitCode(error),
+      error: error as { message?: string } | undefined
+    }
+  })
+
+describe("audit verify", () => {
+  it.live("says OK and exits 0 for an intact log, for SQLite and JSONL", () =>
+    Effect.gen(function* () {
+      const sqlite = yield* run("verify", "--sqlite", db)
+      expect(sqlite.code).toBe(0)
+      expect(sqlite.out).toContain(`audit log ${db}: OK: 120 record(s) verified from the start`)
+      const files = yield* run("verify", "--jsonl", jsonl, "--format", "json")
+      expect(files.code).toBe(0)
+      expect(JSON.parse(files.out)).toMatchObject({ ok: true, records: 120, problem: null })
+    })
+  )
+
+  it.live("names the first tampered record and exits 1", () =>
+    Effect.gen(function* () {
+      const copy = path.join(dir, "tampered.db")
+      fs.copyFileSync(db, copy)
+      const raw = new DatabaseSync(copy)
+      raw.prepare("UPDATE audit_records SET organization_id = 'org_evil' WHERE seq = 42").run()
+      raw.close()
+      const result = yield* run("verify", "--sqlite", copy)
+      expect(result.code).toBe(1)
+      expect(result.err).toContain(
+        "FAILED (modified): record #42 (event event_000042) was modified"
+      )
+      expect(result.error?.message).toContain("failed verification")
+    })
+  )
+
+  it.live("exits 2 on bad usage: two stores, --sink without --config, a missing file", () =>
+    Effect.gen(function* () {
+      const both = yield* run("verify", "--sqlite", db, "--jsonl", jsonl)
+      expect(both.code).toBe(2)
+      expect(both.error?.message).toBe("choose one store: --sqlite and --jsonl were both given")
+      expect((yield* run("verify", "--sink", "audit")).code).toBe(2)
+      const missing = yield* run("verify", "--sqlite", path.join(dir, "nope.db"))
+      expect(missing.code).toBe(2)
+      expect(missing.error?.message).toContain("no audit log at")
+      expect(fs.existsSync(path.join(dir, "nope.db"))).toBe(false)
+      expect((yield* run("verify", "--format", "xml")).code).toBe(2)
+      expect((yield* run("verify", "--no-such-flag")).code).toBe(2)
+    })
+  )
+
+  it.live("reads the store from a relay config file's sink entry, with ${VAR}s", () =>
+    Effect.gen(function* () {
+      const config = path.join(dir, "relay.yaml")
+      fs.writeFileSync(
+        config,
+        [
+          "sinks:",
+          "  slack:",
+          "    type: slack",
+          "    token: x",
+          "  audit:",
+          "    type: audit-log",
+          "    events: ['*']",
+          "    batch: { maxEvents: 100 }",
+          "    path: ${AUDIT_TEST_DB}",
+          "    retention: 400 days",
+          "  files:",
+          "    type: audit-log",
+          "    store: jsonl",
+          `    directory: ${jsonl}`,
+          "  broken:",
+          "    type: audit-log",
+          "    store: jsonl",
+          "    gzip: maybe"
+        ].join("\n")
+      )
+      process.env.AUDIT_TEST_DB = db
+      const result = yield* run("verify", "--config", config, "--sink", "audit")
+      expect(result.code).toBe(0)
+      expect(result.out).toContain("120 record(s)")
+      expect((yield* run("verify", "--config", config, "--sink", "files")).code).toBe(0)
+      const several = yield* run("verify", "--config", config)
+      expect(several.code).toBe(2)
+      expect(several.error?.message).toContain("several audit-log sinks (audit, files, broken)")
+      const broken = yield* run("verify", "--config", config, "--sink", "broken")
+      expect(broken.code).toBe(2)
+      expect(broken.error?.message).toContain("sinks.broken")
+      expect(broken.error?.message).toContain('["gzip"]')
+      const unknown = yield* run("verify", "--config", config, "--sink", "slack")
+      expect(unknown.error?.message).toContain('no audit-log sink named "slack"')
+    })
+  )
+})
+
+describe("audit query", () => {
+  it.live("filters and prints JSON, newest first", () =>
+    Effect.gen(function* () {
+      const result = yield* run(
+        "query",
+        "--sqlite",
+        db,
+        "--type",
+        "dsync.user.*",
+        "--org",
+        "org_a",
+        "--format",
+        "json"
+      )
+      expect(result.code).toBe(0)
+      const records = JSON.parse(result.out) as ReadonlyArray<Record.StoredRecord>
+      const expected = events(120)
+        .map(Record.fromEvent)
+        .filter((r) => r.type.startsWith("dsync.user.") && r.organization_id === "org_a")
+        .reverse()
+      expect(records.map((r) => r.id)).toEqual(expected.map((r) => r.id))
+      expect(records[0]!.event).toEqual(expected[0]!.event)
+    })
+  )
+
+  it.live("takes several type patterns, a time window and a limit; prints CSV and a table", () =>
+    Effect.gen(function* () {
+      const since = new Date(start + 10 * 60_000).toISOString()
+      const until = new Date(start + 60 * 60_000).toISOString()
+      const csv = yield* run(
+        "query",
+        "--jsonl",
+        jsonl,
+        "--type",
+        "authentication.*_failed,user.*",
+        "--type",
+        "session.*",
+        "--since",
+        since,
+        "--until",
+        until,
+        "--limit",
+        "5",
+        "--format",
+        "csv"
+      )
+      expect(csv.code).toBe(0)
+      const lines = csv.out.split("\n")
+      expect(lines[0]).toBe("created_at,type,organization_id,actor,targets,ip_address,id,seq")
+      const expected = events(120)
+        .map(Record.fromEvent)
+        .filter((r) => /^(authentication\..*_failed|user\..*|session\..*)$/.test(r.type))
+        .filter((r) => r.created_at >= since && r.created_at < until)
+        .reverse()
+        .slice(0, 5)
+      expect(lines.slice(1).map((l) => l.split(",").at(-2))).toEqual(expected.map((r) => r.id))
+      const table = yield* run("query", "--sqlite", db, "--actor", "Jane Doe", "--limit", "3")
+      expect(table.code).toBe(0)
+      expect(table.out.split("\n")[0]).toMatch(/^created_at\s+type\s+organization_id\s+actor/)
+      expect(table.out).toContain("Jane Doe user_01EHWNCE74X7JSDV0X3SZ3KJNY")
+      expect(table.out).toContain("(3 records)")
+    })
+  )
+
+  it.live("exits 2 on a bad time or limit", () =>
+    Effect.gen(function* () {
+      const time = yield* run("query", "--sqlite", db, "--since", "yesterday-ish")
+      expect(time.code).toBe(2)
+      expect(time.error?.message).toContain("--since: expected an ISO-8601 time")
+      expect((yield* run("query", "--sqlite", db, "--limit", "0")).code).toBe(2)
+      expect((yield* run("query", "--sqlite", db, "--limit", "many")).code).toBe(2)
+    })
+  )
+
+  it("reads relative times as durations ago", () => {
+    const now = Date.parse("2026-06-10T00:00:00Z")
+    expect(Cli.parseTime("7d", now)?.toISOString()).toBe("2026-06-03T00:00:00.000Z")
+    expect(Cli.parseTime("2026-01-31", now)?.toISOString()).toBe("2026-01-31T00:00:00.000Z")
+    expect(Cli.parseTime("nonsense", now)).toBeUndefined()
+  })
+})
