@@ -35,6 +35,12 @@ const eventIds = (elements: ReadonlyArray<EventStream.Element<any>>): Array<stri
     return element.event.id
   })
 
+/** Waits (in real time) until the stand-in has received `count` requests. */
+const requestsReceived = (standIn: WorkOSStandIn.StandIn, count: number) =>
+  Effect.gen(function* () {
+    while (standIn.requests.length < count) yield* Effect.sleep("5 millis")
+  })
+
 /** A stand-in for one test: appends and faults stay in it. */
 const withStandIn = <A, E>(
   options: WorkOSStandIn.Options,
@@ -254,8 +260,11 @@ describe("EventStream", () => {
           EventStream.make({ start: "earliest", follow: true, pollInterval: "20 millis" }),
           250 + 30
         ).pipe(Effect.forkChild)
-        // Several empty polls, then events in three batches.
-        yield* Effect.sleep("150 millis")
+        // Caught up, it polls from the last cursor: wait for three such empty polls.
+        const pollsAfterLast = () =>
+          standIn.requests.filter((r) => r.url.searchParams.get("after") === seeded[249]).length
+        while (pollsAfterLast() < 3) yield* Effect.sleep("5 millis")
+        // Then events in three batches, each picked up by a later poll.
         const appended: Array<string> = []
         for (const count of [1, 9, 20]) {
           appended.push(...standIn.appendGenerated(count).map((e) => e.id))
@@ -263,11 +272,6 @@ describe("EventStream", () => {
         }
         const elements = yield* Fiber.join(fiber)
         expect(eventIds(elements)).toEqual([...seeded, ...appended])
-        // Caught up, it polls from the last cursor.
-        const polls = standIn.requests.filter(
-          (r) => r.url.searchParams.get("after") === seeded[249]
-        )
-        expect(polls.length).toBeGreaterThan(2)
       })
     )
   )
@@ -280,7 +284,8 @@ describe("EventStream", () => {
           EventStream.make({ start: "latest", follow: true, pollInterval: "20 millis" }),
           5
         ).pipe(Effect.forkChild)
-        yield* Effect.sleep("100 millis")
+        // The probe for the newest event, then a first poll after it.
+        yield* requestsReceived(standIn, 2)
         const probe = standIn.requests[0]!.url.searchParams
         expect(probe.get("order")).toBe("desc")
         expect(probe.get("limit")).toBe("1")
@@ -298,7 +303,7 @@ describe("EventStream", () => {
           EventStream.make({ start: "latest", follow: true, pollInterval: "20 millis" }),
           2
         ).pipe(Effect.forkChild)
-        yield* Effect.sleep("80 millis")
+        yield* requestsReceived(standIn, 2)
         const appended = standIn.appendGenerated(2).map((e) => e.id)
         expect(eventIds(yield* Fiber.join(fiber))).toEqual(appended)
       })
