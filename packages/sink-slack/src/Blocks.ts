@@ -679,7 +679,13 @@ const build = (event: Event.Any, options: Options, budget: number): Message => {
   const mentions = options.mentions ?? []
   const mentionPieces: Array<Piece> = mentions.length > 0 ? [`${mentions.join(" ")} `] : []
 
-  const blocks: Array<Block> = [header(headerText), section([...mentionPieces, ...summary])]
+  // The last resort (budget 0) keeps only what identifies the event, in less room.
+  const summaryLimit = budget > 0 ? limits.sectionText : 1000
+  const textLimit = budget > 0 ? limits.text : 500
+  const blocks: Array<Block> = [
+    header(headerText),
+    { type: "section", text: mrkdwn([...mentionPieces, ...summary], summaryLimit) }
+  ]
   if (budget > 0) {
     for (const extra of extraSections(event, budget)) blocks.push(section(extra))
     const fields = facts(factSource(event), budget).slice(0, limits.fields)
@@ -724,7 +730,7 @@ const build = (event: Event.Any, options: Options, budget: number): Message => {
   const lead: Array<Piece> = custom
     ? [Mrkdwn.value(`${Mrkdwn.plain(headerText, limits.headerText)} — `)]
     : []
-  const text = Mrkdwn.render([...mentionPieces, ...lead, ...summary], limits.text)
+  const text = Mrkdwn.render([...mentionPieces, ...lead, ...summary], textLimit)
   return { text, blocks: blocks.slice(0, limits.blocks) }
 }
 

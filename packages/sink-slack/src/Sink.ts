@@ -199,8 +199,12 @@ export const make = (
                 mentions.length > 0 ? { mentions } : {}
               )
               const sent = yield* send(channel, message)
-              for (const i of indexes) outcomes[i] = sent.outcome
-              return
+              // Slack refusing the digest itself is no reason to dead-letter every event
+              // in it: they go one by one instead (a refused channel refuses them all).
+              if (sent.outcome._tag !== "Rejected" || sent.stopChannel) {
+                for (const i of indexes) outcomes[i] = sent.outcome
+                return
+              }
             }
             for (let k = 0; k < indexes.length; k++) {
               const i = indexes[k]!

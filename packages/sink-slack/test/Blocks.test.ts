@@ -116,6 +116,27 @@ describe("Blocks.render", () => {
     }
   })
 
+  it("fits the payload budget even when every character takes three bytes", () => {
+    const wide = "中".repeat(5000)
+    const many = Array.from({ length: 60 }, (_, i) => `{{data.f${i}}}`).join(" ")
+    const template = Template.compile(many) as Template.Template
+    for (const event of [...all, unknownEvent]) {
+      const data = Object.fromEntries(
+        [...Object.keys(event.data), ...Array.from({ length: 60 }, (_, i) => `f${i}`)].map((k) => [
+          k,
+          wide
+        ])
+      )
+      const heavy = {
+        ...event,
+        data,
+        context: { actor: { id: wide, name: wide, source: wide } }
+      } as Event.Any
+      expectWithinLimits(Blocks.render(heavy, { template: { header: template, text: template } }))
+      expectWithinLimits(Blocks.render(heavy))
+    }
+  })
+
   it("gives titles a person can read, for every type", () => {
     expect(Blocks.title("authentication.password_failed")).toBe("Password sign-in failed")
     expect(Blocks.title("authentication.sso_timed_out")).toBe("SSO sign-in timed out")

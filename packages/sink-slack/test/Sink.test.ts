@@ -299,6 +299,19 @@ describe("Slack sink", () => {
     })
   )
 
+  it.live("sends a refused digest's events one by one", () =>
+    Effect.gen(function* () {
+      const standIn = yield* SlackStandIn.make({ channels })
+      const sink = yield* makeSink(standIn, { digest: { threshold: 2 } })
+      standIn.fault({ error: "msg_too_long" })
+      const events = numbered(
+        Array.from({ length: 4 }, () => examples["user.created"] as Event.Any)
+      )
+      expect(yield* sink.deliver(events)).toEqual(events.map(() => Sink.delivered))
+      expect(idsByChannel(standIn)).toEqual({ general: events.map((e) => e.id) })
+    })
+  )
+
   it.live("paces each channel to its rate, with a burst", () =>
     Effect.gen(function* () {
       const standIn = yield* SlackStandIn.make({ channels })
