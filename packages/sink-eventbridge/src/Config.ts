@@ -68,65 +68,67 @@ const parseMillis = (input: string | number): number | undefined => {
 }
 
 /** A request timeout, as "10s", "500ms", "1m" or a number of milliseconds; decoded to milliseconds. */
-export const Timeout = Schema.Union([Schema.Number, Schema.String]).pipe(
-  Schema.check(
-    Schema.makeFilter((input: string | number) => {
-      const millis = parseMillis(input)
-      return millis !== undefined && millis >= 100 && millis <= 300_000
-        ? undefined
-        : `requestTimeout must be a duration between 100ms and 5m ("10s", "500ms" or milliseconds), got ${JSON.stringify(input)}`
-    })
-  ),
-  Schema.decodeTo(
-    Schema.Number,
-    SchemaTransformation.transform({
-      decode: (input) => parseMillis(input)!,
-      encode: (millis) => millis
-    })
+export const Timeout = Schema.Union([Schema.Number, Schema.String])
+  .annotate({
+    description:
+      'How long one PutEvents request may take: "10s" (default), "500ms", or milliseconds'
+  })
+  .pipe(
+    Schema.check(
+      Schema.makeFilter((input: string | number) => {
+        const millis = parseMillis(input)
+        return millis !== undefined && millis >= 100 && millis <= 300_000
+          ? undefined
+          : `requestTimeout must be a duration between 100ms and 5m ("10s", "500ms" or milliseconds), got ${JSON.stringify(input)}`
+      })
+    ),
+    Schema.decodeTo(
+      Schema.Number,
+      SchemaTransformation.transform({
+        decode: (input) => parseMillis(input)!,
+        encode: (millis) => millis
+      })
+    )
   )
-)
-
-const describe = (description: string) => ({ description })
 
 export const Config = Schema.Struct({
   region: Schema.optionalKey(
-    Region.annotate(
-      describe("The AWS region; when absent, the SDK's chain (AWS_REGION, profile) decides")
-    )
+    Region.annotateKey({
+      description: "The AWS region; when absent, the SDK's chain (AWS_REGION, profile) decides"
+    })
   ),
-  eventBus: EventBus.annotate(
-    describe("The event bus: a name or an ARN (the ARN for another account's bus)")
-  ),
-  source: Source.annotate(
-    describe('Every entry\'s Source; not under "aws."; default "workos"')
-  ).pipe(Schema.withDecodingDefaultKey(Effect.succeed("workos"))),
-  detailType: DetailTypeTemplate.annotate(
-    describe('Every entry\'s DetailType; {{event}} is the event type; default "{{event}}"')
-  ).pipe(Schema.withDecodingDefaultKey(Effect.succeed("{{event}}"))),
+  eventBus: EventBus.annotateKey({
+    description: "The event bus: a name or an ARN (the ARN for another account's bus)"
+  }),
+  source: Source.annotateKey({
+    description: 'Every entry\'s Source; not under "aws."; default "workos"'
+  }).pipe(Schema.withDecodingDefaultKey(Effect.succeed("workos"))),
+  detailType: DetailTypeTemplate.annotateKey({
+    description: 'Every entry\'s DetailType; {{event}} is the event type; default "{{event}}"'
+  }).pipe(Schema.withDecodingDefaultKey(Effect.succeed("{{event}}"))),
   detail: Schema.Literals(["event", "data"])
-    .annotate(
-      describe('Detail: the whole event as WorkOS sent it ("event", default) or only its data')
-    )
+    .annotateKey({
+      description: 'Detail: the whole event as WorkOS sent it ("event", default) or only its data'
+    })
     .pipe(Schema.withDecodingDefaultKey(Effect.succeed("event" as const))),
   resources: Schema.Array(Schema.NonEmptyString)
-    .annotate(describe("ARNs put in every entry's Resources"))
+    .annotateKey({ description: "ARNs put in every entry's Resources" })
     .pipe(Schema.withDecodingDefaultKey(Effect.succeed([]))),
   endpoint: Schema.optionalKey(
     Schema.String.pipe(
       Schema.check(
         Schema.isPattern(/^https?:\/\/\S+$/, { message: "endpoint must be an http(s) URL" })
       )
-    ).annotate(
-      describe("Another endpoint (VPC endpoint, LocalStack); AWS's regional one when absent")
-    )
+    ).annotateKey({
+      description: "Another endpoint (VPC endpoint, LocalStack); AWS's regional one when absent"
+    })
   ),
   credentials: Schema.optionalKey(
-    Credentials.annotate(
-      describe("accessKeyId, secretAccessKey, sessionToken; the SDK's standard chain when absent")
-    )
+    Credentials.annotateKey({
+      description:
+        "accessKeyId, secretAccessKey, sessionToken; the SDK's standard chain when absent"
+    })
   ),
-  requestTimeout: Timeout.annotate(
-    describe('How long one PutEvents request may take: "10s" (default), "500ms", or milliseconds')
-  ).pipe(Schema.withDecodingDefaultKey(Effect.succeed("10s")))
+  requestTimeout: Timeout.pipe(Schema.withDecodingDefaultKey(Effect.succeed("10s")))
 })
 export type Config = typeof Config.Type
