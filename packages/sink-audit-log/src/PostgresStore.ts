@@ -145,7 +145,7 @@ export const make = (where: string): Effect.Effect<Shape, StoreError | SchemaToo
             const known = new Set<string>()
             if (unique.length > 0) {
               const rows = yield* run<{ id: string }>(
-                "SELECT id FROM audit_records WHERE id = ANY($1)",
+                "SELECT id FROM audit_records WHERE id = ANY($1::text[])",
                 [unique.map((r) => r.id)]
               )
               for (const row of rows) known.add(row.id)

@@ -101,7 +101,7 @@ describe("audit verify", () => {
     })
   )
 
-  it.live("reads the store from a relay config file's sink entry, with ${VAR}s", () =>
+  it.live("reads the store from a relay config file's sink entry, with environment variables", () =>
     Effect.gen(function* () {
       const config = path.join(dir, "relay.yaml")
       fs.writeFileSync(
@@ -115,6 +115,7 @@ describe("audit verify", () => {
           "    type: audit-log",
           "    events: ['*']",
           "    batch: { maxEvents: 100 }",
+          // biome-ignore lint/suspicious/noTemplateCurlyInString: the config file's own ${VAR} syntax
           "    path: ${AUDIT_TEST_DB}",
           "    retention: 400 days",
           "  files:",
