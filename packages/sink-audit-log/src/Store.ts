@@ -7,7 +7,7 @@
  */
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
-import type * as Effect from "effect/Effect"
+import * as Effect from "effect/Effect"
 import type * as Chain from "./Chain.ts"
 import type { AuditRecord, StoredRecord } from "./Record.ts"
 
@@ -90,3 +90,13 @@ export class Store extends Context.Service<Store, Shape>()("@workos-relay/sink-a
 /** SQL `LIKE` for an event type pattern (`*` is any run of characters; `_` and `%` are literal). */
 export const patternToLike = (pattern: string): string =>
   pattern.replace(/[\\%_]/g, (c) => `\\${c}`).replace(/\*/g, "%")
+
+/** The records of the `Store` in context that match the query, newest first. */
+export const query = (q: Query): Effect.Effect<ReadonlyArray<StoredRecord>, StoreError, Store> =>
+  Effect.flatMap(Store, (store) => store.query(q))
+
+/** Verifies the chain of the `Store` in context. */
+export const verify: Effect.Effect<Chain.Report, StoreError, Store> = Effect.flatMap(
+  Store,
+  (store) => store.verify
+)

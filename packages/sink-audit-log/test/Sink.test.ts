@@ -92,3 +92,41 @@ describe("definition", () => {
     })
   )
 })
+
+describe("retention in the sink", () => {
+  it.live(
+    "deletes records older than the retention when the sink starts; the chain still verifies",
+    () =>
+      Effect.gen(function* () {
+        const file = path.join(dir, "retention.db")
+        const keepAll = yield* definition.make(
+          Schema.decodeUnknownSync(definition.config)({ path: file }),
+          {
+            name: "audit"
+          }
+        )
+        // Events of 2026-01-01 (old) and events of a minute ago (young).
+        const fresh = events(3, 100).map((e, i) => ({
+          ...e,
+          created_at: new Date(Date.now() - 60_000 + i).toISOString()
+        }))
+        yield* keepAll.deliver([...events(10), ...fresh])
+        yield* Effect.scoped(
+          Effect.gen(function* () {
+            yield* definition.make(
+              Schema.decodeUnknownSync(definition.config)({ path: file, retention: "30 days" }),
+              { name: "audit" }
+            )
+            // Retention runs in the background as the sink starts.
+            for (let i = 0; i < 100 && idsIn(file).length > 3; i++) yield* Effect.sleep("20 millis")
+          })
+        )
+        expect(idsIn(file)).toEqual(fresh.map((e) => e.id))
+        const report = yield* Effect.scoped(
+          Effect.flatMap(SqliteStore.make({ path: file }), (store) => store.verify)
+        )
+        expect(report.problem).toBeNull()
+        expect(report.anchor.seq).toBe(10)
+      })
+  )
+})
