@@ -8,15 +8,15 @@
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
+import type { Sink } from "@workos-relay/core"
 import * as Context from "effect/Context"
+import { Command, Flag } from "effect/cli"
 import * as Data from "effect/Data"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Result from "effect/Result"
-import { Command, Flag } from "effect/cli"
-import type { Sink } from "@workos-relay/core"
 import * as Config from "./Config.ts"
 import { formatMillis, parseDuration } from "./internal/Text.ts"
 import { logLayer, Metrics } from "./Observability.ts"
@@ -47,7 +47,10 @@ const configFlag = Flag.String("config").pipe(
 
 const out = (text: string) => Effect.sync(() => process.stdout.write(`${text}\n`))
 
-const withStore = <A, E>(config: Config.RelayConfig, f: (store: StateStore.Service) => Effect.Effect<A, E>) =>
+const withStore = <A, E>(
+  config: Config.RelayConfig,
+  f: (store: StateStore.Service) => Effect.Effect<A, E>
+) =>
   Effect.scoped(
     Layer.build(StateStore.layer(config.state)).pipe(
       Effect.flatMap((context) => f(Context.get(context, StateStore.StateStore)))
@@ -55,7 +58,10 @@ const withStore = <A, E>(config: Config.RelayConfig, f: (store: StateStore.Servi
   )
 
 /** Runs with signals: the first SIGINT/SIGTERM stops gracefully, a second exits at once. */
-const runWithSignals = (config: Config.RelayConfig, options: { readonly summary: boolean; readonly duration?: number | undefined }) =>
+const runWithSignals = (
+  config: Config.RelayConfig,
+  options: { readonly summary: boolean; readonly duration?: number | undefined }
+) =>
   Effect.gen(function* () {
     const stop = yield* Deferred.make<void>()
     let signals = 0
@@ -65,7 +71,9 @@ const runWithSignals = (config: Config.RelayConfig, options: { readonly summary:
         process.stderr.write(`\n${signal} again: exiting now\n`)
         process.exit(130)
       }
-      process.stderr.write(`\n${signal}: stopping; finishing in-flight batches (${signal} again to exit now)\n`)
+      process.stderr.write(
+        `\n${signal}: stopping; finishing in-flight batches (${signal} again to exit now)\n`
+      )
       Deferred.doneUnsafe(stop, Effect.void)
     }
     const sigint = () => onSignal("SIGINT")
@@ -82,7 +90,10 @@ const runWithSignals = (config: Config.RelayConfig, options: { readonly summary:
         })
     )
     if (options.duration !== undefined && options.duration > 0) {
-      yield* Effect.sleep(options.duration).pipe(Effect.andThen(Deferred.succeed(stop, undefined)), Effect.forkScoped)
+      yield* Effect.sleep(options.duration).pipe(
+        Effect.andThen(Deferred.succeed(stop, undefined)),
+        Effect.forkScoped
+      )
     }
     return yield* Runner.run(config, { stop, summary: options.summary })
   }).pipe(Effect.scoped)
@@ -90,28 +101,52 @@ const runWithSignals = (config: Config.RelayConfig, options: { readonly summary:
 const printReport = (report: Runner.RunReport) =>
   Effect.gen(function* () {
     const m = report.metrics
-    yield* out(`\nSummary after ${formatMillis(report.elapsedMs)}: ${m.fetched} events fetched from WorkOS`)
+    yield* out(
+      `\nSummary after ${formatMillis(report.elapsedMs)}: ${m.fetched} events fetched from WorkOS`
+    )
     const rows = [["sink", "delivered", "retried", "dead-lettered", "filtered", "state"]]
     for (const [name, s] of m.sinks) {
-      rows.push([name, String(s.delivered), String(s.retried), String(s.deadLettered), String(s.filtered), s.state === "failed" ? `failed: ${s.error}` : s.state])
+      rows.push([
+        name,
+        String(s.delivered),
+        String(s.retried),
+        String(s.deadLettered),
+        String(s.filtered),
+        s.state === "failed" ? `failed: ${s.error}` : s.state
+      ])
     }
     yield* out(table(rows))
   })
 
 const table = (rows: ReadonlyArray<ReadonlyArray<string>>): string => {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)))
-  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd()).join("\n")
+  return rows
+    .map((r) =>
+      r
+        .map((c, i) => c.padEnd(widths[i]!))
+        .join("  ")
+        .trimEnd()
+    )
+    .join("\n")
 }
 
 const failIfLanesFailed = (report: Runner.RunReport) => {
-  const failed = report.lanes.filter((l) => l.error !== undefined && l.error !== "interrupted at shutdown")
+  const failed = report.lanes.filter(
+    (l) => l.error !== undefined && l.error !== "interrupted at shutdown"
+  )
   return failed.length === 0
     ? Effect.void
-    : Effect.fail(new RunFailed({ reason: `sink(s) stopped on errors: ${failed.map((l) => `${l.name}: ${l.error}`).join("; ")}` }))
+    : Effect.fail(
+        new RunFailed({
+          reason: `sink(s) stopped on errors: ${failed.map((l) => `${l.name}: ${l.error}`).join("; ")}`
+        })
+      )
 }
 
-const withLogs = (config: Config.RelayConfig) => <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-  Effect.provide(effect, logLayer(config.log))
+const withLogs =
+  (config: Config.RelayConfig) =>
+  <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+    Effect.provide(effect, logLayer(config.log))
 
 // ---------------------------------------------------------------------------
 // Commands
@@ -119,11 +154,17 @@ const withLogs = (config: Config.RelayConfig) => <A, E, R>(effect: Effect.Effect
 const run = Command.make("run", { config: configFlag }, ({ config: file }) =>
   Effect.gen(function* () {
     const config = yield* Config.load(file)
-    const report = yield* runWithSignals(config, { summary: process.stderr.isTTY === true }).pipe(withLogs(config))
+    const report = yield* runWithSignals(config, { summary: process.stderr.isTTY === true }).pipe(
+      withLogs(config)
+    )
     yield* printReport(report)
     yield* failIfLanesFailed(report)
   })
-).pipe(Command.withDescription("Relay events from WorkOS to the sinks of a config file until stopped (SIGINT/SIGTERM)"))
+).pipe(
+  Command.withDescription(
+    "Relay events from WorkOS to the sinks of a config file until stopped (SIGINT/SIGTERM)"
+  )
+)
 
 const validate = Command.make(
   "validate",
@@ -137,7 +178,9 @@ const validate = Command.make(
   ({ config: file, checkConnections }) =>
     Effect.gen(function* () {
       const config = yield* Config.load(file)
-      yield* out(`${file}: ok (${config.sinks.length} sink(s): ${config.sinks.map((s) => `${s.name} (${s.type})`).join(", ")})`)
+      yield* out(
+        `${file}: ok (${config.sinks.length} sink(s): ${config.sinks.map((s) => `${s.name} (${s.type})`).join(", ")})`
+      )
       if (!checkConnections) return
       const problems: Array<string> = []
       const check = (label: string, effect: Effect.Effect<unknown, unknown, any>) =>
@@ -149,24 +192,43 @@ const validate = Command.make(
             return out(`  FAIL  ${label}: ${reason}`)
           })
         )
-      yield* check(`state store (${config.state.type})`, withStore(config, (s) => s.lease()))
+      yield* check(
+        `state store (${config.state.type})`,
+        withStore(config, (s) => s.lease())
+      )
       yield* check(
         "WorkOS",
-        Runner.openSource(config.source, config.sinks).pipe(Effect.flatMap((s) => s.client.listEvents({ limit: 1 })))
+        Runner.openSource(config.source, config.sinks).pipe(
+          Effect.flatMap((s) => s.client.listEvents({ limit: 1 }))
+        )
       )
       const made = yield* Effect.scoped(Runner.makeSinks(config.sinks))
       for (const m of made) {
-        yield* m.error === undefined ? out(`  ok    sink ${m.config.name}`) : out(`  FAIL  sink ${m.config.name}: ${m.error}`)
+        yield* m.error === undefined
+          ? out(`  ok    sink ${m.config.name}`)
+          : out(`  FAIL  sink ${m.config.name}: ${m.error}`)
         if (m.error !== undefined) problems.push(`sink ${m.config.name}: ${m.error}`)
       }
-      if (problems.length > 0) return yield* Effect.fail(new RunFailed({ reason: `${problems.length} connection check(s) failed` }))
+      if (problems.length > 0)
+        return yield* Effect.fail(
+          new RunFailed({ reason: `${problems.length} connection check(s) failed` })
+        )
     })
-).pipe(Command.withDescription("Check a config file (and, with --check-connections, what it points at)"))
+).pipe(
+  Command.withDescription("Check a config file (and, with --check-connections, what it points at)")
+)
 
 const status = Command.make("status", { config: configFlag }, ({ config: file }) =>
   Effect.gen(function* () {
     const config = yield* Config.load(file)
-    const source = config.source.type === "workos" ? yield* Effect.result(Effect.scoped(Runner.openSource(config.source, config.sinks).pipe(Effect.map((s) => s.client)))) : undefined
+    const source =
+      config.source.type === "workos"
+        ? yield* Effect.result(
+            Effect.scoped(
+              Runner.openSource(config.source, config.sinks).pipe(Effect.map((s) => s.client))
+            )
+          )
+        : undefined
     yield* withStore(config, (store) =>
       Effect.gen(function* () {
         const checkpoints = yield* store.checkpoints()
@@ -181,18 +243,28 @@ const status = Command.make("status", { config: configFlag }, ({ config: file })
               ? `lease: held by ${lease.holder} (token ${lease.token}), renewed until ${new Date(lease.expiresAt).toISOString()}`
               : `lease: free (last held by ${lease.holder}, expired ${formatMillis(now - lease.expiresAt)} ago)`
         )
-        const rows = [["sink", "cursor", "checkpoint age", "lag (events)", "lag (time)", "dead letters"]]
+        const rows = [
+          ["sink", "cursor", "checkpoint age", "lag (events)", "lag (time)", "dead letters"]
+        ]
         for (const sink of config.sinks) {
           const c = checkpoints.find((x) => x.sink === sink.name)
           let lagEvents = "?"
           let lagTime = "?"
           if (source !== undefined && Result.isSuccess(source) && c !== undefined) {
-            const page = yield* Effect.result(source.success.listEvents({ after: c.cursor, order: "asc", limit: 100 }))
+            const page = yield* Effect.result(
+              source.success.listEvents({ after: c.cursor, order: "asc", limit: 100 })
+            )
             if (Result.isSuccess(page)) {
               const n = page.success.data.length
-              lagEvents = n === 100 && page.success.list_metadata.after !== null ? "100+" : String(n)
+              lagEvents =
+                n === 100 && page.success.list_metadata.after !== null ? "100+" : String(n)
               const first = page.success.data[0]
-              lagTime = first === undefined ? "0s" : Result.isSuccess(first) ? formatMillis(now - Date.parse(first.success.created_at)) : "?"
+              lagTime =
+                first === undefined
+                  ? "0s"
+                  : Result.isSuccess(first)
+                    ? formatMillis(now - Date.parse(first.success.created_at))
+                    : "?"
             }
           }
           rows.push([
@@ -208,21 +280,36 @@ const status = Command.make("status", { config: configFlag }, ({ config: file })
       })
     )
   })
-).pipe(Command.withDescription("Per sink: cursor, lag in events and time, dead letters; and who holds the lease"))
+).pipe(
+  Command.withDescription(
+    "Per sink: cursor, lag in events and time, dead letters; and who holds the lease"
+  )
+)
 
 const parseTime = (flag: string, value: string) => {
   const t = Date.parse(value)
   return Number.isNaN(t)
-    ? Effect.fail(new UsageError({ reason: `--${flag}: expected an ISO-8601 time such as 2026-11-01T00:00:00Z, got "${value}"` }))
+    ? Effect.fail(
+        new UsageError({
+          reason: `--${flag}: expected an ISO-8601 time such as 2026-11-01T00:00:00Z, got "${value}"`
+        })
+      )
     : Effect.succeed(t)
 }
 
 const chooseSinks = (config: Config.RelayConfig, names: Option.Option<string>) => {
   if (Option.isNone(names)) return Effect.succeed(config.sinks)
-  const wanted = names.value.split(",").map((s) => s.trim()).filter((s) => s !== "")
+  const wanted = names.value
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s !== "")
   const unknown = wanted.filter((n) => !config.sinks.some((s) => s.name === n))
   return unknown.length > 0
-    ? Effect.fail(new UsageError({ reason: `--sink: no sink named ${unknown.join(", ")} in the config (sinks: ${config.sinks.map((s) => s.name).join(", ")})` }))
+    ? Effect.fail(
+        new UsageError({
+          reason: `--sink: no sink named ${unknown.join(", ")} in the config (sinks: ${config.sinks.map((s) => s.name).join(", ")})`
+        })
+      )
     : Effect.succeed(config.sinks.filter((s) => wanted.includes(s.name)))
 }
 
@@ -230,9 +317,17 @@ const replay = Command.make(
   "replay",
   {
     config: configFlag,
-    since: Flag.String("since").pipe(Flag.withDescription("Events created at or after this time (ISO-8601)")),
-    until: Flag.String("until").pipe(Flag.optional, Flag.withDescription("Events created before this time (default now)")),
-    sink: Flag.String("sink").pipe(Flag.optional, Flag.withDescription("Sink name(s), comma-separated (default every sink)"))
+    since: Flag.String("since").pipe(
+      Flag.withDescription("Events created at or after this time (ISO-8601)")
+    ),
+    until: Flag.String("until").pipe(
+      Flag.optional,
+      Flag.withDescription("Events created before this time (default now)")
+    ),
+    sink: Flag.String("sink").pipe(
+      Flag.optional,
+      Flag.withDescription("Sink name(s), comma-separated (default every sink)")
+    )
   },
   ({ config: file, since, until, sink }) =>
     Effect.gen(function* () {
@@ -244,10 +339,15 @@ const replay = Command.make(
       const stop = yield* Deferred.make<void>()
       const reports = yield* Effect.scoped(
         Effect.gen(function* () {
-          const store = Context.get(yield* Layer.build(StateStore.layer(config.state)), StateStore.StateStore)
+          const store = Context.get(
+            yield* Layer.build(StateStore.layer(config.state)),
+            StateStore.StateStore
+          )
           const opened = yield* Runner.openSource(config.source, sinks)
           const made = yield* Runner.makeSinks(sinks)
-          const lanes = made.filter((m) => m.sink !== undefined).map((m) => Runner.laneSpec(m as any))
+          const lanes = made
+            .filter((m) => m.sink !== undefined)
+            .map((m) => Runner.laneSpec(m as any))
           return yield* Pipeline.run({
             lanes,
             source: opened.source,
@@ -261,89 +361,163 @@ const replay = Command.make(
           })
         })
       ).pipe(withLogs(config))
-      yield* out(`Replayed events created from ${new Date(from).toISOString()} to ${new Date(to).toISOString()} (live checkpoints untouched):`)
-      yield* out(table([["sink", "delivered", "dead-lettered", "error"], ...reports.map((r) => [r.name, String(r.delivered), String(r.deadLettered), r.error ?? ""])]))
+      yield* out(
+        `Replayed events created from ${new Date(from).toISOString()} to ${new Date(to).toISOString()} (live checkpoints untouched):`
+      )
+      yield* out(
+        table([
+          ["sink", "delivered", "dead-lettered", "error"],
+          ...reports.map((r) => [
+            r.name,
+            String(r.delivered),
+            String(r.deadLettered),
+            r.error ?? ""
+          ])
+        ])
+      )
     })
-).pipe(Command.withDescription("Deliver again the events of a time range to chosen sinks, without moving live cursors"))
+).pipe(
+  Command.withDescription(
+    "Deliver again the events of a time range to chosen sinks, without moving live cursors"
+  )
+)
 
-const idsFlag = Flag.String("id").pipe(Flag.optional, Flag.withDescription("Dead letter id(s), comma-separated"))
-const sinkFlag = Flag.String("sink").pipe(Flag.optional, Flag.withDescription("Only this sink's dead letters"))
+const idsFlag = Flag.String("id").pipe(
+  Flag.optional,
+  Flag.withDescription("Dead letter id(s), comma-separated")
+)
+const sinkFlag = Flag.String("sink").pipe(
+  Flag.optional,
+  Flag.withDescription("Only this sink's dead letters")
+)
 const parseIds = (ids: Option.Option<string>) =>
   Option.isNone(ids)
     ? Effect.succeed(undefined)
     : Effect.forEach(ids.value.split(","), (s) =>
-        /^\d+$/.test(s.trim()) ? Effect.succeed(Number(s.trim())) : Effect.fail(new UsageError({ reason: `--id: expected numbers, got "${s}"` }))
+        /^\d+$/.test(s.trim())
+          ? Effect.succeed(Number(s.trim()))
+          : Effect.fail(new UsageError({ reason: `--id: expected numbers, got "${s}"` }))
       )
 
 const deadLettersList = Command.make(
   "list",
-  { config: configFlag, sink: sinkFlag, limit: Flag.Int("limit").pipe(Flag.withDefault(50), Flag.withDescription("At most this many")) },
+  {
+    config: configFlag,
+    sink: sinkFlag,
+    limit: Flag.Int("limit").pipe(Flag.withDefault(50), Flag.withDescription("At most this many"))
+  },
   ({ config: file, sink, limit }) =>
     Effect.gen(function* () {
       const config = yield* Config.load(file)
-      const letters = yield* withStore(config, (s) => s.deadLetters({ sink: Option.getOrUndefined(sink), limit }))
+      const letters = yield* withStore(config, (s) =>
+        s.deadLetters({ sink: Option.getOrUndefined(sink), limit })
+      )
       if (letters.length === 0) return yield* out("no dead letters")
       yield* out(
         table([
           ["id", "sink", "event", "type", "attempts", "last failure", "error"],
-          ...letters.map((l) => [String(l.id), l.sink, l.eventId, l.eventType, String(l.attempts), new Date(l.lastFailure).toISOString(), l.error.slice(0, 120)])
+          ...letters.map((l) => [
+            String(l.id),
+            l.sink,
+            l.eventId,
+            l.eventType,
+            String(l.attempts),
+            new Date(l.lastFailure).toISOString(),
+            l.error.slice(0, 120)
+          ])
         ])
       )
     })
 ).pipe(Command.withDescription("List dead letters"))
 
-const deadLettersRetry = Command.make("retry", { config: configFlag, sink: sinkFlag, id: idsFlag }, ({ config: file, sink, id }) =>
-  Effect.gen(function* () {
-    const config = yield* Config.load(file)
-    const ids = yield* parseIds(id)
-    const summary = yield* Effect.scoped(
-      Effect.gen(function* () {
-        const store = Context.get(yield* Layer.build(StateStore.layer(config.state)), StateStore.StateStore)
-        const letters = yield* store.deadLetters({ sink: Option.getOrUndefined(sink), ids })
-        const made = yield* Runner.makeSinks(config.sinks)
-        const metrics = new Metrics()
-        let delivered = 0
-        let failed = 0
-        for (const letter of letters) {
-          const m = made.find((x) => x.config.name === letter.sink)
-          if (m?.sink === undefined) {
-            failed++
-            yield* out(`  ${letter.id}: sink ${letter.sink} is ${m === undefined ? "not in the config" : `unavailable: ${m.error}`}`)
-            continue
-          }
-          const spec = Runner.laneSpec(m as Runner.MadeSink & { sink: Sink.Sink })
-          // One short round of retries: the dead letter stays if it still fails.
-          const result = yield* Effect.result(
-            Pipeline.deliver({ ...spec, retry: { ...spec.retry, maxDuration: Math.min(spec.retry.maxDuration, 10_000) } }, [JSON.parse(letter.event)], metrics, Date.now())
+const deadLettersRetry = Command.make(
+  "retry",
+  { config: configFlag, sink: sinkFlag, id: idsFlag },
+  ({ config: file, sink, id }) =>
+    Effect.gen(function* () {
+      const config = yield* Config.load(file)
+      const ids = yield* parseIds(id)
+      const summary = yield* Effect.scoped(
+        Effect.gen(function* () {
+          const store = Context.get(
+            yield* Layer.build(StateStore.layer(config.state)),
+            StateStore.StateStore
           )
-          if (Result.isSuccess(result) && result.success.delivered === 1) {
-            yield* store.dropDeadLetters([letter.id])
-            delivered++
-          } else {
-            failed++
-            const reason = Result.isSuccess(result) ? (result.success.deadLetters[0]?.error ?? "not delivered") : result.failure.reason
-            yield* store.updateDeadLetter(letter.id, reason, letter.attempts + 1, Date.now())
-            yield* out(`  ${letter.id}: still failing: ${reason}`)
+          const letters = yield* store.deadLetters({ sink: Option.getOrUndefined(sink), ids })
+          const made = yield* Runner.makeSinks(config.sinks)
+          const metrics = new Metrics()
+          let delivered = 0
+          let failed = 0
+          for (const letter of letters) {
+            const m = made.find((x) => x.config.name === letter.sink)
+            if (m?.sink === undefined) {
+              failed++
+              yield* out(
+                `  ${letter.id}: sink ${letter.sink} is ${m === undefined ? "not in the config" : `unavailable: ${m.error}`}`
+              )
+              continue
+            }
+            const spec = Runner.laneSpec(m as Runner.MadeSink & { sink: Sink.Sink })
+            // One short round of retries: the dead letter stays if it still fails.
+            const result = yield* Effect.result(
+              Pipeline.deliver(
+                {
+                  ...spec,
+                  retry: { ...spec.retry, maxDuration: Math.min(spec.retry.maxDuration, 10_000) }
+                },
+                [JSON.parse(letter.event)],
+                metrics,
+                Date.now()
+              )
+            )
+            if (Result.isSuccess(result) && result.success.delivered === 1) {
+              yield* store.dropDeadLetters([letter.id])
+              delivered++
+            } else {
+              failed++
+              const reason = Result.isSuccess(result)
+                ? (result.success.deadLetters[0]?.error ?? "not delivered")
+                : result.failure.reason
+              yield* store.updateDeadLetter(letter.id, reason, letter.attempts + 1, Date.now())
+              yield* out(`  ${letter.id}: still failing: ${reason}`)
+            }
           }
-        }
-        return { delivered, failed }
-      })
-    ).pipe(withLogs(config))
-    yield* out(`retried: ${summary.delivered} delivered and removed, ${summary.failed} still dead-lettered`)
-    if (summary.failed > 0) return yield* Effect.fail(new RunFailed({ reason: `${summary.failed} dead letter(s) could not be delivered` }))
-  })
+          return { delivered, failed }
+        })
+      ).pipe(withLogs(config))
+      yield* out(
+        `retried: ${summary.delivered} delivered and removed, ${summary.failed} still dead-lettered`
+      )
+      if (summary.failed > 0)
+        return yield* Effect.fail(
+          new RunFailed({ reason: `${summary.failed} dead letter(s) could not be delivered` })
+        )
+    })
 ).pipe(Command.withDescription("Deliver dead letters again; those delivered are removed"))
 
 const deadLettersDrop = Command.make(
   "drop",
-  { config: configFlag, sink: sinkFlag, id: idsFlag, all: Flag.Boolean("all").pipe(Flag.withDefault(false), Flag.withDescription("Drop every dead letter (of --sink when given)")) },
+  {
+    config: configFlag,
+    sink: sinkFlag,
+    id: idsFlag,
+    all: Flag.Boolean("all").pipe(
+      Flag.withDefault(false),
+      Flag.withDescription("Drop every dead letter (of --sink when given)")
+    )
+  },
   ({ config: file, sink, id, all }) =>
     Effect.gen(function* () {
       const config = yield* Config.load(file)
       const ids = yield* parseIds(id)
-      if (ids === undefined && !all) return yield* Effect.fail(new UsageError({ reason: "dead-letters drop: give --id <ids> or --all" }))
+      if (ids === undefined && !all)
+        return yield* Effect.fail(
+          new UsageError({ reason: "dead-letters drop: give --id <ids> or --all" })
+        )
       const dropped = yield* withStore(config, (s) =>
-        s.deadLetters({ sink: Option.getOrUndefined(sink), ids }).pipe(Effect.flatMap((letters) => s.dropDeadLetters(letters.map((l) => l.id))))
+        s
+          .deadLetters({ sink: Option.getOrUndefined(sink), ids })
+          .pipe(Effect.flatMap((letters) => s.dropDeadLetters(letters.map((l) => l.id))))
       )
       yield* out(`dropped ${dropped} dead letter(s)`)
     })
@@ -374,27 +548,49 @@ const configCommand = Command.make("config").pipe(
 const demo = Command.make(
   "demo",
   {
-    duration: Flag.String("duration").pipe(Flag.withDefault("20s"), Flag.withDescription('How long to run ("20s"; 0 runs until Ctrl-C)')),
-    rate: Flag.Finite("rate").pipe(Flag.withDefault(4), Flag.withDescription("New events per second"))
+    duration: Flag.String("duration").pipe(
+      Flag.withDefault("20s"),
+      Flag.withDescription('How long to run ("20s"; 0 runs until Ctrl-C)')
+    ),
+    rate: Flag.Finite("rate").pipe(
+      Flag.withDefault(4),
+      Flag.withDescription("New events per second")
+    )
   },
   ({ duration, rate }) =>
     Effect.gen(function* () {
       const ms = parseDuration(duration)
-      if (ms === undefined) return yield* Effect.fail(new UsageError({ reason: `--duration: expected "20s", "2m" or 0, got "${duration}"` }))
+      if (ms === undefined)
+        return yield* Effect.fail(
+          new UsageError({ reason: `--duration: expected "20s", "2m" or 0, got "${duration}"` })
+        )
       const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "workos-relay-demo-"))
-      const config = yield* Config.decode(Config.demo({ statePath: Path.join(dir, "state.db"), rate }), { file: "(demo)", baseDir: dir })
+      const config = yield* Config.decode(
+        Config.demo({ statePath: Path.join(dir, "state.db"), rate }),
+        { file: "(demo)", baseDir: dir }
+      )
       yield* out(
         `workos-relay demo: a WorkOS stand-in on 127.0.0.1 with one event of every type, then ${rate} new event(s) a second,\nread through the real WorkOS client into the console sink, ${ms > 0 ? `for ${formatMillis(ms)}` : "until Ctrl-C"}.\n`
       )
-      const report = yield* runWithSignals(config, { summary: false, duration: ms }).pipe(withLogs({ ...config, log: { level: "warn", format: "auto" } }))
+      const report = yield* runWithSignals(config, { summary: false, duration: ms }).pipe(
+        withLogs({ ...config, log: { level: "warn", format: "auto" } })
+      )
       yield* printReport(report)
       Fs.rmSync(dir, { recursive: true, force: true })
-      yield* out("\nTo relay your own WorkOS events: write a relay.yaml (see examples/relay.yaml), then\n  WORKOS_API_KEY=sk_... workos-relay run --config relay.yaml")
+      yield* out(
+        "\nTo relay your own WorkOS events: write a relay.yaml (see examples/relay.yaml), then\n  WORKOS_API_KEY=sk_... workos-relay run --config relay.yaml"
+      )
     })
-).pipe(Command.withDescription("Run the whole relay against an in-process WorkOS stand-in (no config, no API key)"))
+).pipe(
+  Command.withDescription(
+    "Run the whole relay against an in-process WorkOS stand-in (no config, no API key)"
+  )
+)
 
 export const root = Command.make("workos-relay").pipe(
-  Command.withDescription("Relay WorkOS events to Slack, EventBridge, audit logs and your own sinks"),
+  Command.withDescription(
+    "Relay WorkOS events to Slack, EventBridge, audit logs and your own sinks"
+  ),
   Command.withSubcommands([run, validate, status, replay, deadLetters, configCommand, demo])
 )
 
@@ -402,6 +598,12 @@ export const root = Command.make("workos-relay").pipe(
 export const exitCode = (error: unknown): number => {
   const tag = (error as any)?._tag
   if (tag === "ConfigError" || tag === "UsageError") return 2
-  if (typeof tag === "string" && /^(Missing|Unrecognized|Unexpected|Invalid|Duplicate|ShowHelp|UnknownSubcommand|ValidationError)/.test(tag)) return 2
+  if (
+    typeof tag === "string" &&
+    /^(Missing|Unrecognized|Unexpected|Invalid|Duplicate|ShowHelp|UnknownSubcommand|ValidationError)/.test(
+      tag
+    )
+  )
+    return 2
   return 1
 }

@@ -8,6 +8,7 @@
  */
 import * as Fs from "node:fs"
 import * as Path from "node:path"
+import { EventPattern, type Sink } from "@workos-relay/core"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
@@ -16,7 +17,6 @@ import * as Schema from "effect/Schema"
 import type * as SchemaAST from "effect/SchemaAST"
 import * as SchemaIssue from "effect/SchemaIssue"
 import * as Yaml from "yaml"
-import { EventPattern, type Sink } from "@workos-relay/core"
 import { closest, durationPattern, parseDuration } from "./internal/Text.ts"
 import * as Registry from "./Registry.ts"
 
@@ -31,7 +31,9 @@ const DurationInput = Schema.Union([Schema.String, Schema.Number])
         : `Expected a duration such as "500ms", "5s", "2m" or "1h", got ${JSON.stringify(value)}`
     )
   )
-  .annotate({ description: 'A duration: "500ms", "5s", "2m", "1h" (a bare number is milliseconds)' })
+  .annotate({
+    description: 'A duration: "500ms", "5s", "2m", "1h" (a bare number is milliseconds)'
+  })
 
 const PositiveInt = Schema.Number.check(
   Schema.makeFilter((n) =>
@@ -102,7 +104,9 @@ export const SinkKeys = Schema.Struct({
 const runnerSinkKeys = ["type", "module", "events", "organizations", "batch", "retry"]
 
 const Http = Schema.Struct({
-  address: Schema.String.annotate({ description: 'host:port for /healthz, /readyz, /metrics; "127.0.0.1:9464"' })
+  address: Schema.String.annotate({
+    description: 'host:port for /healthz, /readyz, /metrics; "127.0.0.1:9464"'
+  })
 })
 
 const Log = Schema.Struct({
@@ -141,7 +145,11 @@ export type Source =
 
 export type State =
   | { readonly type: "sqlite"; readonly path: string; readonly leaseTtl: number }
-  | { readonly type: "postgres"; readonly url: Redacted.Redacted<string>; readonly leaseTtl: number }
+  | {
+      readonly type: "postgres"
+      readonly url: Redacted.Redacted<string>
+      readonly leaseTtl: number
+    }
 
 export interface RetrySettings {
   readonly initialDelay: number
@@ -159,7 +167,11 @@ export interface SinkConfig {
   /** Every list must select an event for the sink to get it (definition, file, entry). */
   readonly patterns: ReadonlyArray<ReadonlyArray<string>>
   readonly organizations: ReadonlyArray<string> | undefined
-  readonly batch: { readonly maxEvents?: number; readonly maxBytes?: number; readonly maxWait?: number }
+  readonly batch: {
+    readonly maxEvents?: number
+    readonly maxBytes?: number
+    readonly maxWait?: number
+  }
   readonly retry: RetrySettings
 }
 
@@ -218,22 +230,27 @@ export const interpolate = (
   problems: Array<Problem>
 ): unknown => {
   if (typeof value === "string") {
-    return value.replace(interpolation, (match, name: string | undefined, fallback: string | undefined) => {
-      if (match === "$${") return "${"
-      const found = env[name!]
-      if (found !== undefined && found !== "") return found
-      if (fallback !== undefined) return fallback
-      problems.push({
-        path,
-        message: `environment variable ${name} is not set (write \${${name}:-default} for a default)`
-      })
-      return ""
-    })
+    return value.replace(
+      interpolation,
+      (match, name: string | undefined, fallback: string | undefined) => {
+        if (match === "$${") return "${"
+        const found = env[name!]
+        if (found !== undefined && found !== "") return found
+        if (fallback !== undefined) return fallback
+        problems.push({
+          path,
+          message: `environment variable ${name} is not set (write \${${name}:-default} for a default)`
+        })
+        return ""
+      }
+    )
   }
-  if (Array.isArray(value)) return value.map((v, i) => interpolate(v, env, `${path}[${i}]`, problems))
+  if (Array.isArray(value))
+    return value.map((v, i) => interpolate(v, env, `${path}[${i}]`, problems))
   if (typeof value === "object" && value !== null) {
     const out: Record<string, unknown> = {}
-    for (const [k, v] of Object.entries(value)) out[k] = interpolate(v, env, joinPath(path, k), problems)
+    for (const [k, v] of Object.entries(value))
+      out[k] = interpolate(v, env, joinPath(path, k), problems)
     return out
   }
   return value
@@ -263,7 +280,8 @@ const keysAt = (ast: SchemaAST.AST, path: ReadonlyArray<PropertyKey>): Array<str
   return next === undefined ? [] : keysAt(next.type, rest)
 }
 
-const isRecord = (v: unknown): v is Record<string, any> => typeof v === "object" && v !== null && !Array.isArray(v)
+const isRecord = (v: unknown): v is Record<string, any> =>
+  typeof v === "object" && v !== null && !Array.isArray(v)
 const isString = (v: unknown): v is string => typeof v === "string"
 
 const formatIssues = SchemaIssue.makeFormatterStandardSchemaV1()
@@ -282,12 +300,17 @@ const decodeAll = <A>(
   )
   if (Result.isSuccess(result)) return result.success
   for (const issue of formatIssues(result.failure.issue).issues) {
-    const keys = (issue.path ?? []).map((k: any) => (typeof k === "object" ? k.key : k)) as Array<PropertyKey>
+    const keys = (issue.path ?? []).map((k: any) =>
+      typeof k === "object" ? k.key : k
+    ) as Array<PropertyKey>
     const path = keys.reduce<string>((acc, k) => joinPath(acc, k), base)
     if (issue.message === "Expected no excess property") {
       const key = String(keys[keys.length - 1])
       const hint = closest(key, keysAt(ast, keys.slice(0, -1)))
-      problems.push({ path, message: `unknown key${hint === undefined ? "" : `; did you mean "${hint}"?`}` })
+      problems.push({
+        path,
+        message: `unknown key${hint === undefined ? "" : `; did you mean "${hint}"?`}`
+      })
     } else if (issue.message === "Missing key") {
       problems.push({ path, message: "required key is missing" })
     } else {
@@ -304,7 +327,8 @@ const checkPatterns = (
 ) =>
   patterns?.forEach((pattern, i) => {
     const checked = EventPattern.validate([pattern])
-    if (Result.isFailure(checked)) problems.push({ path: `${path}[${i}]`, message: checked.failure.message })
+    if (Result.isFailure(checked))
+      problems.push({ path: `${path}[${i}]`, message: checked.failure.message })
   })
 
 const ms = (input: string | number | undefined, fallback: number): number =>
@@ -314,7 +338,10 @@ const parseAddress = (address: string, problems: Array<Problem>) => {
   const match = /^(.*):(\d+)$/.exec(address)
   const port = match === null ? Number.NaN : Number(match[2])
   if (match === null || port > 65535) {
-    problems.push({ path: "http.address", message: `expected host:port such as "127.0.0.1:9464", got "${address}"` })
+    problems.push({
+      path: "http.address",
+      message: `expected host:port such as "127.0.0.1:9464", got "${address}"`
+    })
     return undefined
   }
   return { host: match[1] === "" ? "127.0.0.1" : match[1]!.replace(/^\[|\]$/g, ""), port }
@@ -350,7 +377,8 @@ export const decode = (
     const rawSinks: Record<string, unknown> = isRecord(raw.sinks) ? raw.sinks : {}
     if (Array.isArray(raw.events)) checkPatterns(raw.events.filter(isString), "events", problems)
     if (rawSource.type === "workos") {
-      if (Array.isArray(rawSource.events)) checkPatterns(rawSource.events.filter(isString), "source.events", problems)
+      if (Array.isArray(rawSource.events))
+        checkPatterns(rawSource.events.filter(isString), "source.events", problems)
       const start = rawSource.start
       if (
         typeof start === "string" &&
@@ -368,9 +396,16 @@ export const decode = (
     if (rawState.sqlite !== undefined && rawState.postgres !== undefined) {
       problems.push({ path: "state", message: "give either sqlite or postgres, not both" })
     }
-    const http = isRecord(raw.http) && typeof raw.http.address === "string" ? parseAddress(raw.http.address, problems) : undefined
+    const http =
+      isRecord(raw.http) && typeof raw.http.address === "string"
+        ? parseAddress(raw.http.address, problems)
+        : undefined
     const sinkNames = Object.keys(rawSinks)
-    if (isRecord(raw.sinks) && sinkNames.length === 0) problems.push({ path: "sinks", message: "no sinks: add at least one (type: console prints every event)" })
+    if (isRecord(raw.sinks) && sinkNames.length === 0)
+      problems.push({
+        path: "sinks",
+        message: "no sinks: add at least one (type: console prints every event)"
+      })
 
     const sinks: Array<SinkConfig> = []
     for (const name of sinkNames) {
@@ -388,7 +423,10 @@ export const decode = (
       checkPatterns(keys.events, `${base}.events`, problems)
       const resolved = yield* Effect.result(Registry.resolve(keys, options.baseDir))
       if (Result.isFailure(resolved)) {
-        problems.push({ path: keys.module !== undefined ? `${base}.module` : `${base}.type`, message: resolved.failure })
+        problems.push({
+          path: keys.module !== undefined ? `${base}.module` : `${base}.type`,
+          message: resolved.failure
+        })
         continue
       }
       const definition = resolved.success
@@ -400,7 +438,8 @@ export const decode = (
         if (p.message === "unknown key") {
           const key = p.path.slice(base.length + 1)
           const hint = closest(key, [...runnerSinkKeys, ...keysAt(definition.config.ast, [])])
-          if (hint !== undefined) problems[i] = { path: p.path, message: `unknown key; did you mean "${hint}"?` }
+          if (hint !== undefined)
+            problems[i] = { path: p.path, message: `unknown key; did you mean "${hint}"?` }
         }
       }
       if (problems.length > before) continue
@@ -470,9 +509,15 @@ export const parse = (text: string, file: string): Effect.Effect<unknown, Config
     try: () => Yaml.parse(text, { prettyErrors: true, uniqueKeys: true }) as unknown,
     catch: (error) => {
       const e = error as Yaml.YAMLError
-      const where = e.linePos?.[0] === undefined ? "" : `line ${e.linePos[0].line}, column ${e.linePos[0].col}`
-      const first = String(e.message ?? error).split("\n")[0]!.replace(/ at line \d+, column \d+:?$/, "")
-      return new ConfigError({ file, problems: [{ path: where, message: `not valid YAML: ${first}` }] })
+      const where =
+        e.linePos?.[0] === undefined ? "" : `line ${e.linePos[0].line}, column ${e.linePos[0].col}`
+      const first = String(e.message ?? error)
+        .split("\n")[0]!
+        .replace(/ at line \d+, column \d+:?$/, "")
+      return new ConfigError({
+        file,
+        problems: [{ path: where, message: `not valid YAML: ${first}` }]
+      })
     }
   })
 
@@ -525,14 +570,19 @@ const omitSinks = <F extends { readonly sinks: unknown }>(fields: F): Omit<F, "s
 
 const jsonSchemaOf = (schema: Schema.Top): Record<string, unknown> => {
   const document = Schema.toJsonSchemaDocument(Schema.toCodecJson(schema as any) as any)
-  return strict({ ...document.schema, ...(Object.keys(document.definitions).length > 0 ? { $defs: document.definitions } : {}) }) as Record<string, unknown>
+  return strict({
+    ...document.schema,
+    ...(Object.keys(document.definitions).length > 0 ? { $defs: document.definitions } : {})
+  }) as Record<string, unknown>
 }
 
 /**
  * A JSON Schema (draft 2020-12) of the config file, one sink entry schema per known
  * definition (the runner's keys plus the sink's own options, selected by `type`).
  */
-export const jsonSchema = (definitions: ReadonlyArray<Sink.Definition>): Record<string, unknown> => {
+export const jsonSchema = (
+  definitions: ReadonlyArray<Sink.Definition>
+): Record<string, unknown> => {
   const root = jsonSchemaOf(Schema.Struct(omitSinks(File.fields)) as any) as any
   const runnerKeys = (jsonSchemaOf(SinkKeys) as any).properties
   const entries = definitions.map((definition) => {
@@ -567,10 +617,7 @@ export const jsonSchema = (definitions: ReadonlyArray<Sink.Definition>): Record<
         type: "object",
         description: "Sinks by name",
         additionalProperties: {
-          anyOf: [
-            ...entries,
-            custom
-          ]
+          anyOf: [...entries, custom]
         }
       }
     },

@@ -5,9 +5,10 @@
  *
  * It is what the demo prints to, and a handy way to see what a filter selects.
  */
+
+import { type Event, Sink } from "@workos-relay/core"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
-import { type Event, Sink } from "@workos-relay/core"
 
 export const Config = Schema.Struct({
   /** `line` (default): one readable line per event; `json`: the event as WorkOS sent it, one JSON per line. */
@@ -22,7 +23,11 @@ const summary = (event: Event.Any): string => {
   const parts: Array<string> = []
   const email = data.email ?? (data.user as any)?.email ?? (data.emails as any)?.[0]?.value
   if (typeof email === "string") parts.push(email)
-  const name = data.name ?? (data.first_name !== undefined ? `${data.first_name} ${data.last_name ?? ""}`.trim() : undefined)
+  const name =
+    data.name ??
+    (data.first_name !== undefined
+      ? `${data.first_name} ${data.last_name ?? ""}`.trim()
+      : undefined)
   if (typeof name === "string" && name !== "") parts.push(JSON.stringify(name))
   const state = data.state ?? data.status
   if (typeof state === "string") parts.push(`state=${state}`)
@@ -51,7 +56,10 @@ export const definition = Sink.define({
         Effect.sync(() => {
           const prefix = config.showSink === true ? `[${context.name}] ` : ""
           const text = batch
-            .map((event) => prefix + (config.format === "json" ? JSON.stringify(event) : formatLine(event)))
+            .map(
+              (event) =>
+                prefix + (config.format === "json" ? JSON.stringify(event) : formatLine(event))
+            )
             .join("\n")
           process.stdout.write(`${text}\n`)
           return batch.map(() => Sink.delivered)

@@ -13,7 +13,7 @@ import type { AddressInfo } from "node:net"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
-import * as LogLevel from "effect/LogLevel"
+import type * as LogLevel from "effect/LogLevel"
 import * as References from "effect/References"
 import type * as Scope from "effect/Scope"
 import { formatMillis } from "./internal/Text.ts"
@@ -78,7 +78,8 @@ export class Metrics {
 
   observeLatency(name: string, seconds: number, events: number): void {
     const m = this.sink(name)
-    for (let i = 0; i < latencyBuckets.length; i++) if (seconds <= latencyBuckets[i]!) m.latencyCounts[i]! += events
+    for (let i = 0; i < latencyBuckets.length; i++)
+      if (seconds <= latencyBuckets[i]!) m.latencyCounts[i]! += events
     m.latencySum += seconds * events
     m.latencyCount += events
   }
@@ -86,32 +87,84 @@ export class Metrics {
   /** Prometheus text exposition format. */
   render(now = Date.now()): string {
     const out: Array<string> = []
-    const metric = (name: string, type: string, help: string) => out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`)
+    const metric = (name: string, type: string, help: string) =>
+      out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`)
     const label = (sink: string) => `sink="${sink.replace(/["\\\n]/g, "_")}"`
     metric("workos_relay_events_fetched_total", "counter", "Events fetched from WorkOS.")
     out.push(`workos_relay_events_fetched_total ${this.fetched}`)
     metric("workos_relay_fetch_requests_total", "counter", "Pages requested from WorkOS.")
     out.push(`workos_relay_fetch_requests_total ${this.fetchRequests}`)
-    const perSink = (name: string, type: string, help: string, value: (m: SinkMetrics) => number) => {
+    const perSink = (
+      name: string,
+      type: string,
+      help: string,
+      value: (m: SinkMetrics) => number
+    ) => {
       metric(name, type, help)
       for (const [sink, m] of this.sinks) out.push(`${name}{${label(sink)}} ${value(m)}`)
     }
-    perSink("workos_relay_events_delivered_total", "counter", "Events a sink accepted.", (m) => m.delivered)
-    perSink("workos_relay_events_retried_total", "counter", "Event deliveries retried.", (m) => m.retried)
-    perSink("workos_relay_events_dead_lettered_total", "counter", "Events dead-lettered.", (m) => m.deadLettered)
-    perSink("workos_relay_events_filtered_total", "counter", "Events a sink's filters left out.", (m) => m.filtered)
-    perSink("workos_relay_lag_events", "gauge", "Events fetched and not yet done with by the sink.", (m) => m.lagEvents)
-    perSink("workos_relay_lag_seconds", "gauge", "Age of the newest event the sink is done with, when done.", (m) => m.lagMs / 1000)
-    perSink("workos_relay_checkpoint_age_seconds", "gauge", "Time since the sink's checkpoint last moved.", (m) =>
-      m.checkpointAt === 0 ? 0 : (now - m.checkpointAt) / 1000
+    perSink(
+      "workos_relay_events_delivered_total",
+      "counter",
+      "Events a sink accepted.",
+      (m) => m.delivered
     )
-    perSink("workos_relay_sink_up", "gauge", "1 while the sink's lane runs, 0 once it stopped.", (m) =>
-      m.state === "failed" || m.state === "stopped" ? 0 : 1
+    perSink(
+      "workos_relay_events_retried_total",
+      "counter",
+      "Event deliveries retried.",
+      (m) => m.retried
     )
-    metric("workos_relay_delivery_latency_seconds", "histogram", "Time from fetch to a sink accepting the event.")
+    perSink(
+      "workos_relay_events_dead_lettered_total",
+      "counter",
+      "Events dead-lettered.",
+      (m) => m.deadLettered
+    )
+    perSink(
+      "workos_relay_events_filtered_total",
+      "counter",
+      "Events a sink's filters left out.",
+      (m) => m.filtered
+    )
+    perSink(
+      "workos_relay_lag_events",
+      "gauge",
+      "Events fetched and not yet done with by the sink.",
+      (m) => m.lagEvents
+    )
+    perSink(
+      "workos_relay_lag_seconds",
+      "gauge",
+      "Age of the newest event the sink is done with, when done.",
+      (m) => m.lagMs / 1000
+    )
+    perSink(
+      "workos_relay_checkpoint_age_seconds",
+      "gauge",
+      "Time since the sink's checkpoint last moved.",
+      (m) => (m.checkpointAt === 0 ? 0 : (now - m.checkpointAt) / 1000)
+    )
+    perSink(
+      "workos_relay_sink_up",
+      "gauge",
+      "1 while the sink's lane runs, 0 once it stopped.",
+      (m) => (m.state === "failed" || m.state === "stopped" ? 0 : 1)
+    )
+    metric(
+      "workos_relay_delivery_latency_seconds",
+      "histogram",
+      "Time from fetch to a sink accepting the event."
+    )
     for (const [sink, m] of this.sinks) {
-      latencyBuckets.forEach((le, i) => out.push(`workos_relay_delivery_latency_seconds_bucket{${label(sink)},le="${le}"} ${m.latencyCounts[i]}`))
-      out.push(`workos_relay_delivery_latency_seconds_bucket{${label(sink)},le="+Inf"} ${m.latencyCount}`)
+      for (let i = 0; i < latencyBuckets.length; i++) {
+        out.push(
+          `workos_relay_delivery_latency_seconds_bucket{${label(sink)},le="${latencyBuckets[i]}"} ${m.latencyCounts[i]}`
+        )
+      }
+      out.push(
+        `workos_relay_delivery_latency_seconds_bucket{${label(sink)},le="+Inf"} ${m.latencyCount}`
+      )
       out.push(`workos_relay_delivery_latency_seconds_sum{${label(sink)}} ${m.latencySum}`)
       out.push(`workos_relay_delivery_latency_seconds_count{${label(sink)}} ${m.latencyCount}`)
     }
@@ -133,19 +186,36 @@ export const serve = (
     Effect.callback<Http.Server, Error>((resume) => {
       const server = Http.createServer((request, response) => {
         const path = (request.url ?? "/").split("?")[0]
-        if (path === "/healthz") return void response.writeHead(200, { "content-type": "text/plain" }).end("ok\n")
+        if (path === "/healthz")
+          return void response.writeHead(200, { "content-type": "text/plain" }).end("ok\n")
         if (path === "/readyz") {
           const failed = [...metrics.sinks].filter(([, m]) => m.state === "failed").map(([n]) => n)
           const ready = metrics.ready && failed.length === 0
           return void response
             .writeHead(ready ? 200 : 503, { "content-type": "text/plain" })
-            .end(ready ? "ready\n" : !metrics.ready ? "not ready: waiting for the lease\n" : `not ready: sinks failed: ${failed.join(", ")}\n`)
+            .end(
+              ready
+                ? "ready\n"
+                : !metrics.ready
+                  ? "not ready: waiting for the lease\n"
+                  : `not ready: sinks failed: ${failed.join(", ")}\n`
+            )
         }
         if (path === "/metrics")
-          return void response.writeHead(200, { "content-type": "text/plain; version=0.0.4" }).end(metrics.render())
-        response.writeHead(404, { "content-type": "text/plain" }).end("not found: try /healthz, /readyz or /metrics\n")
+          return void response
+            .writeHead(200, { "content-type": "text/plain; version=0.0.4" })
+            .end(metrics.render())
+        response
+          .writeHead(404, { "content-type": "text/plain" })
+          .end("not found: try /healthz, /readyz or /metrics\n")
       })
-      server.once("error", (error) => resume(Effect.fail(new Error(`cannot listen on ${address.host}:${address.port}: ${error.message}`))))
+      server.once("error", (error) =>
+        resume(
+          Effect.fail(
+            new Error(`cannot listen on ${address.host}:${address.port}: ${error.message}`)
+          )
+        )
+      )
       server.listen(address.port, address.host, () => resume(Effect.succeed(server)))
     }),
     (server) => Effect.callback<void>((resume) => void server.close(() => resume(Effect.void)))
@@ -163,8 +233,12 @@ const levels: Record<string, LogLevel.LogLevel> = {
 }
 
 /** The logger: logfmt on a terminal (or when asked), JSON lines otherwise; on stderr, so stdout stays the data. */
-export const logLayer = (options: { readonly level: string; readonly format: "auto" | "json" | "logfmt" }) => {
-  const logfmt = options.format === "logfmt" || (options.format === "auto" && process.stderr.isTTY === true)
+export const logLayer = (options: {
+  readonly level: string
+  readonly format: "auto" | "json" | "logfmt"
+}) => {
+  const logfmt =
+    options.format === "logfmt" || (options.format === "auto" && process.stderr.isTTY === true)
   const logger = Logger.withConsoleError(logfmt ? Logger.formatLogFmt : Logger.formatJson)
   return Layer.mergeAll(
     Logger.layer([logger]),
@@ -176,14 +250,20 @@ export const logLayer = (options: { readonly level: string; readonly format: "au
 // The live summary line
 
 /** `events/s` since the last call, per sink, plus lag: one line, redrawn in place on a terminal. */
-export const summaryLine = (metrics: Metrics, previous: Map<string, number>, elapsedMs: number): string => {
+export const summaryLine = (
+  metrics: Metrics,
+  previous: Map<string, number>,
+  elapsedMs: number
+): string => {
   const parts: Array<string> = []
   for (const [name, m] of metrics.sinks) {
     const done = m.delivered + m.deadLettered + m.filtered
     const rate = ((done - (previous.get(name) ?? done)) * 1000) / Math.max(1, elapsedMs)
     previous.set(name, done)
     const state = m.state === "failed" ? " FAILED" : m.state === "detached" ? " (catching up)" : ""
-    parts.push(`${name}: ${rate.toFixed(0)}/s lag ${m.lagEvents} ev ${formatMillis(m.lagMs)}${m.deadLettered > 0 ? ` dlq ${m.deadLettered}` : ""}${state}`)
+    parts.push(
+      `${name}: ${rate.toFixed(0)}/s lag ${m.lagEvents} ev ${formatMillis(m.lagMs)}${m.deadLettered > 0 ? ` dlq ${m.deadLettered}` : ""}${state}`
+    )
   }
   return `fetched ${metrics.fetched} | ${parts.join(" | ")}`
 }

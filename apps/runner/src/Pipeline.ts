@@ -21,13 +21,14 @@
  * event of it was delivered or dead-lettered: a crash at any instant loses nothing
  * (events after the checkpoint are delivered again: at least once).
  */
+
+import { EventPattern, type EventStream, Sink } from "@workos-relay/core"
 import * as Cause from "effect/Cause"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Stream from "effect/Stream"
-import { EventPattern, type EventStream, Sink } from "@workos-relay/core"
 import type { RetrySettings } from "./Config.ts"
 import type { Metrics } from "./Observability.ts"
 import type { LeaseLost, NewDeadLetter, Service as Store, StoreError } from "./StateStore.ts"
@@ -42,7 +43,11 @@ export interface Source {
 export interface LaneSpec {
   readonly name: string
   readonly sink: Sink.Sink
-  readonly batch: { readonly maxEvents: number; readonly maxBytes?: number | undefined; readonly maxWait: number }
+  readonly batch: {
+    readonly maxEvents: number
+    readonly maxBytes?: number | undefined
+    readonly maxWait: number
+  }
   readonly retry: RetrySettings
   /** Whether the sink takes an event of this type (undefined: unknown) with this payload. */
   readonly accepts: (type: string | undefined, raw: unknown) => boolean
@@ -117,7 +122,12 @@ export const organizationOf = (raw: unknown): string | undefined => {
   if (typeof data !== "object" || data === null) return undefined
   if (typeof data.organization_id === "string") return data.organization_id
   const type = (raw as any).event
-  if (typeof type === "string" && type.startsWith("organization.") && !type.startsWith("organization_") && typeof data.id === "string")
+  if (
+    typeof type === "string" &&
+    type.startsWith("organization.") &&
+    !type.startsWith("organization_") &&
+    typeof data.id === "string"
+  )
     return data.id
   return undefined
 }
@@ -195,7 +205,11 @@ class LaneBuffer {
 
 /** A position in the stream, comparable: the cursor of the last event read, or the start. */
 const positionKey = (start: EventStream.Start): string =>
-  typeof start === "string" ? start : "after" in start ? `after:${start.after}` : `since:${String(start.since)}`
+  typeof start === "string"
+    ? start
+    : "after" in start
+      ? `after:${start.after}`
+      : `since:${String(start.since)}`
 
 interface Lane {
   readonly spec: LaneSpec
@@ -223,7 +237,13 @@ interface Delivery {
   readonly delivered: number
 }
 
-const deadLetter = (event: unknown, error: string, attempts: number, first: number, last: number): NewDeadLetter => ({
+const deadLetter = (
+  event: unknown,
+  error: string,
+  attempts: number,
+  first: number,
+  last: number
+): NewDeadLetter => ({
   eventId: String((event as any)?.id ?? "(no id)"),
   eventType: String((event as any)?.event ?? "(no type)"),
   event: JSON.stringify(event),
@@ -263,7 +283,11 @@ export const deliver = (
         ),
         Effect.catchTag("SinkUnavailable", (e): Effect.Effect<Unavailable> => Effect.succeed(e)),
         Effect.catchDefect((defect) =>
-          Effect.succeed(new Sink.SinkUnavailable({ reason: `the sink crashed: ${(defect as Error)?.message ?? String(defect)}` }))
+          Effect.succeed(
+            new Sink.SinkUnavailable({
+              reason: `the sink crashed: ${(defect as Error)?.message ?? String(defect)}`
+            })
+          )
         )
       )
       const now = Date.now()
@@ -281,7 +305,10 @@ export const deliver = (
         for (let i = 0; i < outcomes.length; i++) {
           const o = outcomes[i]!
           if (o._tag === "Delivered") ok++
-          else if (o._tag === "Rejected") deadLetters.push(deadLetter(pending[i], `rejected: ${o.reason}`, attempts, firstFailure ?? now, now))
+          else if (o._tag === "Rejected")
+            deadLetters.push(
+              deadLetter(pending[i], `rejected: ${o.reason}`, attempts, firstFailure ?? now, now)
+            )
           else {
             retry.push(pending[i])
             reason = o.reason
@@ -296,13 +323,28 @@ export const deliver = (
       firstFailure ??= now
       if (now - firstFailure >= spec.retry.maxDuration) {
         for (const event of retry)
-          deadLetters.push(deadLetter(event, `gave up after ${attempts} attempts: ${reason}`, attempts, firstFailure, now))
+          deadLetters.push(
+            deadLetter(
+              event,
+              `gave up after ${attempts} attempts: ${reason}`,
+              attempts,
+              firstFailure,
+              now
+            )
+          )
         break
       }
       m.retried += retry.length
-      const backoff = jitter(Math.min(spec.retry.maxDelay, spec.retry.initialDelay * 2 ** (attempts - 1)))
-      const wait = Math.min(Math.max(backoff, after), spec.retry.maxDuration - (now - firstFailure) + 1)
-      yield* Effect.logDebug(`sink ${spec.name}: ${retry.length} event(s) to retry in ${Math.round(wait)}ms: ${reason}`)
+      const backoff = jitter(
+        Math.min(spec.retry.maxDelay, spec.retry.initialDelay * 2 ** (attempts - 1))
+      )
+      const wait = Math.min(
+        Math.max(backoff, after),
+        spec.retry.maxDuration - (now - firstFailure) + 1
+      )
+      yield* Effect.logDebug(
+        `sink ${spec.name}: ${retry.length} event(s) to retry in ${Math.round(wait)}ms: ${reason}`
+      )
       yield* Effect.sleep(wait)
       pending = retry
     }
@@ -313,7 +355,9 @@ export const deliver = (
 // ---------------------------------------------------------------------------
 // The run
 
-export const run = (options: Options): Effect.Effect<ReadonlyArray<LaneReport>, LeaseLost | StoreError> =>
+export const run = (
+  options: Options
+): Effect.Effect<ReadonlyArray<LaneReport>, LeaseLost | StoreError> =>
   Effect.scoped(
     Effect.gen(function* () {
       const scope = yield* Effect.scope
@@ -383,7 +427,10 @@ export const run = (options: Options): Effect.Effect<ReadonlyArray<LaneReport>, 
           })
         })
 
-      const publish = (elements: ReadonlyArray<Element>, generation: number): Effect.Effect<boolean> =>
+      const publish = (
+        elements: ReadonlyArray<Element>,
+        generation: number
+      ): Effect.Effect<boolean> =>
         Effect.suspend(() => {
           if (generation !== hub.generation) return Effect.succeed(false)
           metrics.fetched += elements.length
@@ -409,9 +456,9 @@ export const run = (options: Options): Effect.Effect<ReadonlyArray<LaneReport>, 
             ? Effect.succeed(more)
             : Effect.as(
                 Effect.forEach(detached, (lane) =>
-                  Effect.logInfo(`sink ${lane.spec.name} fell behind; it reads on its own until it catches up`).pipe(
-                    Effect.andThen(startOwnReader(lane))
-                  )
+                  Effect.logInfo(
+                    `sink ${lane.spec.name} fell behind; it reads on its own until it catches up`
+                  ).pipe(Effect.andThen(startOwnReader(lane)))
                 ),
                 more
               )
@@ -421,7 +468,9 @@ export const run = (options: Options): Effect.Effect<ReadonlyArray<LaneReport>, 
         options.source.read(start, true).pipe(
           // Hands each page over as one array; stops when nobody is subscribed any more.
           Stream.runForEachArray((elements) =>
-            publish(elements, generation).pipe(Effect.flatMap((more) => (more ? Effect.void : Effect.interrupt)))
+            publish(elements, generation).pipe(
+              Effect.flatMap((more) => (more ? Effect.void : Effect.interrupt))
+            )
           ),
           Effect.catchCause((cause) =>
             Cause.hasInterruptsOnly(cause)
@@ -435,7 +484,9 @@ export const run = (options: Options): Effect.Effect<ReadonlyArray<LaneReport>, 
                       hub.subscribers.clear()
                       hub.generation++
                       return Effect.forEach(subscribers, (lane) =>
-                        join(lane).pipe(Effect.flatMap((ok) => (ok ? Effect.void : startOwnReader(lane))))
+                        join(lane).pipe(
+                          Effect.flatMap((ok) => (ok ? Effect.void : startOwnReader(lane)))
+                        )
                       )
                     })
                   )
@@ -463,7 +514,10 @@ export const run = (options: Options): Effect.Effect<ReadonlyArray<LaneReport>, 
               Effect.result
             )
             if (result._tag === "Failure") {
-              yield* Effect.logError(`sink ${lane.spec.name}: reading WorkOS failed; retrying`, result.failure)
+              yield* Effect.logError(
+                `sink ${lane.spec.name}: reading WorkOS failed; retrying`,
+                result.failure
+              )
               yield* Effect.sleep(Math.max(pollInterval, 1000))
               continue
             }
@@ -577,7 +631,9 @@ export const run = (options: Options): Effect.Effect<ReadonlyArray<LaneReport>, 
               yield* store.addDeadLetters(spec.name, immediate, live ? options.token() : null)
               deadLettered += immediate.length
               if (batch.length === 0) m.deadLettered += immediate.length
-              yield* Effect.logWarning(`sink ${spec.name}: ${immediate.length} event(s) dead-lettered: ${immediate[0]!.error}`)
+              yield* Effect.logWarning(
+                `sink ${spec.name}: ${immediate.length} event(s) dead-lettered: ${immediate[0]!.error}`
+              )
             }
             if (lastCursor !== undefined) {
               doneCursor = lastCursor
@@ -589,7 +645,8 @@ export const run = (options: Options): Effect.Effect<ReadonlyArray<LaneReport>, 
               }
             }
           }
-          if (doneCursor !== undefined && doneCursor !== committed) yield* commit(lane, doneCursor, doneCreatedAt)
+          if (doneCursor !== undefined && doneCursor !== committed)
+            yield* commit(lane, doneCursor, doneCreatedAt)
           lane.stopped = true
           if (m.state !== "failed") m.state = "stopped"
           return { name: spec.name, delivered, deadLettered, error: undefined }
@@ -616,8 +673,19 @@ export const run = (options: Options): Effect.Effect<ReadonlyArray<LaneReport>, 
       const all = Effect.forEach(lanes, consume, { concurrency: "unbounded" })
       const deadline = Deferred.await(options.stop).pipe(
         Effect.andThen(Effect.sleep(options.shutdownTimeout)),
-        Effect.andThen(Effect.logWarning(`in-flight batches did not finish within ${options.shutdownTimeout}ms; stopping anyway`)),
-        Effect.as(lanes.map((lane) => ({ name: lane.spec.name, delivered: 0, deadLettered: 0, error: "interrupted at shutdown" })))
+        Effect.andThen(
+          Effect.logWarning(
+            `in-flight batches did not finish within ${options.shutdownTimeout}ms; stopping anyway`
+          )
+        ),
+        Effect.as(
+          lanes.map((lane) => ({
+            name: lane.spec.name,
+            delivered: 0,
+            deadLettered: 0,
+            error: "interrupted at shutdown"
+          }))
+        )
       )
       return yield* Effect.raceFirst(all, deadline)
     })
@@ -631,4 +699,5 @@ const lastCursor = (elements: ReadonlyArray<Element>): string | undefined => {
   return undefined
 }
 
-const Buffer_byteLength = (event: unknown): number => Buffer.byteLength(JSON.stringify(event), "utf8")
+const Buffer_byteLength = (event: unknown): number =>
+  Buffer.byteLength(JSON.stringify(event), "utf8")

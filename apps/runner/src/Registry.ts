@@ -11,8 +11,8 @@
 import { createRequire } from "node:module"
 import * as Path from "node:path"
 import { pathToFileURL } from "node:url"
-import * as Effect from "effect/Effect"
 import type { Sink } from "@workos-relay/core"
+import * as Effect from "effect/Effect"
 import * as ConsoleSink from "./ConsoleSink.ts"
 import { closest } from "./internal/Text.ts"
 
@@ -28,7 +28,10 @@ export const packages: Readonly<Record<string, string>> = {
   "audit-log": "@workos-relay/sink-audit-log"
 }
 
-export const knownTypes: ReadonlyArray<string> = [...Object.keys(builtins), ...Object.keys(packages)]
+export const knownTypes: ReadonlyArray<string> = [
+  ...Object.keys(builtins),
+  ...Object.keys(packages)
+]
 
 /** Where a sink's code comes from, as the config file says. */
 export interface Reference {
@@ -112,7 +115,8 @@ export const resolve = (
     )
   }
   const type = reference.type
-  if (type === undefined) return Effect.fail(`a sink needs "type" (one of ${knownTypes.join(", ")}) or "module"`)
+  if (type === undefined)
+    return Effect.fail(`a sink needs "type" (one of ${knownTypes.join(", ")}) or "module"`)
   const builtin = builtins[type]
   if (builtin !== undefined) return Effect.succeed(builtin)
   const pkg = packages[type]

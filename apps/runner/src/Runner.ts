@@ -5,29 +5,35 @@
  * store waits as a hot standby and takes over when the first stops renewing.
  */
 import * as Os from "node:os"
+import { EventPattern, EventStream, type Sink, WorkOS } from "@workos-relay/core"
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import { FetchHttpClient } from "effect/http"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as Result from "effect/Result"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import { FetchHttpClient } from "effect/http"
-import { EventPattern, EventStream, type Sink, WorkOS } from "@workos-relay/core"
 import type { RelayConfig, SinkConfig, Source as SourceConfig } from "./Config.ts"
 import { formatMillis } from "./internal/Text.ts"
 import { Metrics, serve, summaryLine } from "./Observability.ts"
 import * as Pipeline from "./Pipeline.ts"
-import { LeaseLost, type Service as Store, StoreError } from "./StateStore.ts"
 import * as StateStore from "./StateStore.ts"
+import { LeaseLost, type Service as Store, StoreError } from "./StateStore.ts"
 
 // ---------------------------------------------------------------------------
 // The source
 
 /** The event types worth asking WorkOS for: those some sink takes (undefined: every type). */
-export const fetchTypes = (sinks: ReadonlyArray<SinkConfig>, sourceEvents?: ReadonlyArray<string>): ReadonlyArray<string> | undefined => {
-  const lists = (sink: SinkConfig) => [...sink.patterns, ...(sourceEvents === undefined ? [] : [sourceEvents])]
+export const fetchTypes = (
+  sinks: ReadonlyArray<SinkConfig>,
+  sourceEvents?: ReadonlyArray<string>
+): ReadonlyArray<string> | undefined => {
+  const lists = (sink: SinkConfig) => [
+    ...sink.patterns,
+    ...(sourceEvents === undefined ? [] : [sourceEvents])
+  ]
   if (sinks.some((sink) => lists(sink).every((list) => list.includes("*")))) return sourceEvents
   const wanted = new Set<string>()
   for (const sink of sinks) {
@@ -39,7 +45,10 @@ export const fetchTypes = (sinks: ReadonlyArray<SinkConfig>, sourceEvents?: Read
 }
 
 /** The client of a WorkOS source (the real API, or the demo's stand-in). */
-export const workosClient = (options: { readonly apiKey: Redacted.Redacted<string>; readonly baseUrl: string }) =>
+export const workosClient = (options: {
+  readonly apiKey: Redacted.Redacted<string>
+  readonly baseUrl: string
+}) =>
   Layer.build(WorkOS.layer(options).pipe(Layer.provide(FetchHttpClient.layer))).pipe(
     Effect.map((context) => Context.get(context, WorkOS.WorkOS))
   )
@@ -83,21 +92,32 @@ export const openSource = (
           pageSize,
           ...(events === undefined ? {} : { events }),
           ...(organizationId === undefined ? {} : { organizationId })
-        }).pipe(Stream.provideService(WorkOS.WorkOS, client)) as Stream.Stream<Pipeline.Element, unknown>
+        }).pipe(Stream.provideService(WorkOS.WorkOS, client)) as Stream.Stream<
+          Pipeline.Element,
+          unknown
+        >
     }
     const start = yield* resolveStart(config.type === "workos" ? config.start : "earliest", client)
     return { client, source, start, pollInterval }
   })
 
 /** `latest` is resolved once, so every new sink starts at the same event. */
-const resolveStart = (start: string, client: WorkOS.Service): Effect.Effect<EventStream.Start, Error> => {
+const resolveStart = (
+  start: string,
+  client: WorkOS.Service
+): Effect.Effect<EventStream.Start, Error> => {
   if (start === "earliest") return Effect.succeed("earliest")
   if (start.startsWith("event_")) return Effect.succeed({ after: start })
   if (start !== "latest") return Effect.succeed({ since: new Date(start).toISOString() })
   return client.listEvents({ order: "desc", limit: 1 }).pipe(
     Effect.map((page): EventStream.Start => {
       const newest = page.data[0]
-      const id = newest === undefined ? undefined : Result.isSuccess(newest) ? newest.success.id : newest.failure.id
+      const id =
+        newest === undefined
+          ? undefined
+          : Result.isSuccess(newest)
+            ? newest.success.id
+            : newest.failure.id
       return id === undefined ? "earliest" : { after: id }
     }),
     Effect.mapError((e) => new Error(e.message))
@@ -132,7 +152,15 @@ const millis = (input: unknown): number => {
   if (typeof input === "number") return input
   if (typeof input === "string") {
     const m = /^(\d+(?:\.\d+)?)\s*(millis|ms|seconds?|s|minutes?|m)$/.exec(input.trim())
-    if (m !== null) return Number(m[1]) * (m[2]!.startsWith("m") && m[2] !== "ms" && !m[2]!.startsWith("millis") ? 60_000 : m[2]!.startsWith("s") ? 1000 : 1)
+    if (m !== null)
+      return (
+        Number(m[1]) *
+        (m[2]!.startsWith("m") && m[2] !== "ms" && !m[2]!.startsWith("millis")
+          ? 60_000
+          : m[2]!.startsWith("s")
+            ? 1000
+            : 1)
+      )
   }
   return 1000
 }
@@ -142,8 +170,16 @@ export const makeSinks = (sinks: ReadonlyArray<SinkConfig>) =>
   Effect.forEach(sinks, (config) =>
     config.definition.make(config.options, { name: config.name }).pipe(
       Effect.map((sink): MadeSink => ({ config, sink, error: undefined })),
-      Effect.catchTag("SinkFatal", (e) => Effect.succeed<MadeSink>({ config, sink: undefined, error: e.reason })),
-      Effect.catchDefect((d) => Effect.succeed<MadeSink>({ config, sink: undefined, error: `make failed: ${(d as Error)?.message ?? String(d)}` }))
+      Effect.catchTag("SinkFatal", (e) =>
+        Effect.succeed<MadeSink>({ config, sink: undefined, error: e.reason })
+      ),
+      Effect.catchDefect((d) =>
+        Effect.succeed<MadeSink>({
+          config,
+          sink: undefined,
+          error: `make failed: ${(d as Error)?.message ?? String(d)}`
+        })
+      )
     )
   )
 
@@ -157,7 +193,10 @@ export const laneSpec = (made: MadeSink & { readonly sink: Sink.Sink }): Pipelin
     // The config may lower the sink's limits, never raise them past what the destination takes.
     batch: {
       maxEvents: Math.min(wanted.maxEvents ?? preferred.maxEvents, preferred.maxEvents),
-      maxBytes: preferred.maxBytes === undefined ? maxBytes : Math.min(maxBytes ?? preferred.maxBytes, preferred.maxBytes),
+      maxBytes:
+        preferred.maxBytes === undefined
+          ? maxBytes
+          : Math.min(maxBytes ?? preferred.maxBytes, preferred.maxBytes),
       maxWait: wanted.maxWait ?? millis(preferred.maxWait)
     },
     retry: made.config.retry,
@@ -183,13 +222,17 @@ export interface RunReport {
   readonly elapsedMs: number
 }
 
-export const holderId = (): string => `${Os.hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`
+export const holderId = (): string =>
+  `${Os.hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`
 
 /**
  * Runs until `stop` completes (or the lease is lost: `LeaseLost`). Waits as a hot
  * standby while another runner holds the lease.
  */
-export const run = (config: RelayConfig, options: RunOptions): Effect.Effect<RunReport, LeaseLost | StoreError | Error> =>
+export const run = (
+  config: RelayConfig,
+  options: RunOptions
+): Effect.Effect<RunReport, LeaseLost | StoreError | Error> =>
   Effect.scoped(
     Effect.gen(function* () {
       const started = Date.now()
@@ -197,10 +240,15 @@ export const run = (config: RelayConfig, options: RunOptions): Effect.Effect<Run
       for (const sink of config.sinks) metrics.sink(sink.name)
       if (config.http !== undefined) {
         const port = yield* serve(metrics, config.http)
-        yield* Effect.logInfo(`health and metrics on http://${config.http.host}:${port} (/healthz /readyz /metrics)`)
+        yield* Effect.logInfo(
+          `health and metrics on http://${config.http.host}:${port} (/healthz /readyz /metrics)`
+        )
         options.onListening?.(port)
       }
-      const store = yield* StateStore.layer(config.state).pipe(Layer.build, Effect.map((c) => Context.get(c, StateStore.StateStore) as Store))
+      const store = yield* StateStore.layer(config.state).pipe(
+        Layer.build,
+        Effect.map((c) => Context.get(c, StateStore.StateStore) as Store)
+      )
 
       // -- the lease: wait as a standby until it is ours
       const holder = holderId()
@@ -212,7 +260,10 @@ export const run = (config: RelayConfig, options: RunOptions): Effect.Effect<Run
           `another runner (${current?.holder ?? "?"}) holds the lease; waiting as a hot standby (lease expires in ${formatMillis((current?.expiresAt ?? 0) - Date.now())})`
         )
         while (lease === undefined) {
-          const stopped = yield* Effect.raceFirst(Deferred.await(options.stop).pipe(Effect.as(true)), Effect.sleep(Math.max(200, ttl / 5)).pipe(Effect.as(false)))
+          const stopped = yield* Effect.raceFirst(
+            Deferred.await(options.stop).pipe(Effect.as(true)),
+            Effect.sleep(Math.max(200, ttl / 5)).pipe(Effect.as(false))
+          )
           if (stopped) return { lanes: [], metrics, elapsedMs: Date.now() - started }
           lease = yield* store.acquireLease(holder, ttl)
         }
@@ -224,7 +275,9 @@ export const run = (config: RelayConfig, options: RunOptions): Effect.Effect<Run
       const renew = Effect.gen(function* () {
         while (true) {
           yield* Effect.sleep(ttl / 3)
-          const ok = yield* store.renewLease(holder, held.token, ttl).pipe(Effect.catch(() => Effect.succeed(true)))
+          const ok = yield* store
+            .renewLease(holder, held.token, ttl)
+            .pipe(Effect.catch(() => Effect.succeed(true)))
           if (!ok) {
             metrics.leaseHeld = false
             return yield* Effect.fail(new LeaseLost({ holder, token: held.token }))
@@ -280,5 +333,11 @@ export const run = (config: RelayConfig, options: RunOptions): Effect.Effect<Run
     })
   ).pipe(
     Effect.catchTag("StoreError", (e) => Effect.fail(e)),
-    Effect.mapError((e) => (e instanceof LeaseLost || e instanceof StoreError ? e : e instanceof Error ? e : new Error(String(e))))
+    Effect.mapError((e) =>
+      e instanceof LeaseLost || e instanceof StoreError
+        ? e
+        : e instanceof Error
+          ? e
+          : new Error(String(e))
+    )
   )

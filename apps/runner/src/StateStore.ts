@@ -15,13 +15,13 @@
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { DatabaseSync } from "node:sqlite"
+import { PgClient } from "@effect/sql-pg"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
-import { PgClient } from "@effect/sql-pg"
 import { SqlClient } from "effect/sql"
 
 // ---------------------------------------------------------------------------
@@ -109,9 +109,16 @@ export interface Service {
     lastFailure: number
   ) => Effect.Effect<void, StoreError>
   /** Takes the lease when free or expired (or renews it when `holder` has it); the lease when held. */
-  readonly acquireLease: (holder: string, ttl: number) => Effect.Effect<Lease | undefined, StoreError>
+  readonly acquireLease: (
+    holder: string,
+    ttl: number
+  ) => Effect.Effect<Lease | undefined, StoreError>
   /** Extends a held lease; false when it was lost. */
-  readonly renewLease: (holder: string, token: number, ttl: number) => Effect.Effect<boolean, StoreError>
+  readonly renewLease: (
+    holder: string,
+    token: number,
+    ttl: number
+  ) => Effect.Effect<boolean, StoreError>
   readonly releaseLease: (holder: string, token: number) => Effect.Effect<void, StoreError>
   readonly lease: () => Effect.Effect<Lease | undefined, StoreError>
 }
@@ -123,7 +130,10 @@ export class StateStore extends Context.Service<StateStore, Service>()(
 // ---------------------------------------------------------------------------
 // Migrations: append only; each runs once, in order, in a transaction.
 
-export const migrations: ReadonlyArray<{ readonly version: number; readonly statements: ReadonlyArray<string> }> = [
+export const migrations: ReadonlyArray<{
+  readonly version: number
+  readonly statements: ReadonlyArray<string>
+}> = [
   {
     version: 1,
     statements: [
@@ -162,7 +172,10 @@ type Row = Record<string, unknown>
 
 interface Db {
   readonly dialect: "sqlite" | "postgres"
-  readonly query: (sql: string, params?: ReadonlyArray<unknown>) => Effect.Effect<ReadonlyArray<Row>, StoreError>
+  readonly query: (
+    sql: string,
+    params?: ReadonlyArray<unknown>
+  ) => Effect.Effect<ReadonlyArray<Row>, StoreError>
   /** Runs `body` in one transaction that takes the write lock at once. */
   readonly transaction: <A, E>(body: Effect.Effect<A, E>) => Effect.Effect<A, E | StoreError>
 }
@@ -185,7 +198,9 @@ const migrate = (db: Db) =>
           yield* db.query(
             statement.replace(
               "__SERIAL__",
-              db.dialect === "sqlite" ? "INTEGER PRIMARY KEY AUTOINCREMENT" : "BIGSERIAL PRIMARY KEY"
+              db.dialect === "sqlite"
+                ? "INTEGER PRIMARY KEY AUTOINCREMENT"
+                : "BIGSERIAL PRIMARY KEY"
             )
           )
         }
@@ -210,12 +225,17 @@ const toDeadLetter = (r: Row): DeadLetter => ({
 })
 
 const toLease = (r: Row | undefined): Lease | undefined =>
-  r === undefined ? undefined : { holder: String(r.holder), token: Number(r.token), expiresAt: Number(r.expires_at) }
+  r === undefined
+    ? undefined
+    : { holder: String(r.holder), token: Number(r.token), expiresAt: Number(r.expires_at) }
 
 const makeService = (db: Db, description: string): Effect.Effect<Service, StoreError> =>
   Effect.gen(function* () {
     yield* migrate(db)
-    const lease = () => db.query("SELECT holder, token, expires_at FROM relay_lease WHERE name = ?", [LEASE]).pipe(Effect.map((rows) => toLease(rows[0])))
+    const lease = () =>
+      db
+        .query("SELECT holder, token, expires_at FROM relay_lease WHERE name = ?", [LEASE])
+        .pipe(Effect.map((rows) => toLease(rows[0])))
     // Inside a write transaction: the row is locked (SQLite: the database; Postgres: FOR UPDATE).
     const fence = (token: number | null) =>
       token === null
@@ -237,16 +257,20 @@ const makeService = (db: Db, description: string): Effect.Effect<Service, StoreE
     const service: Service = {
       description,
       checkpoints: () =>
-        db.query("SELECT sink, cursor, event_created_at, updated_at FROM relay_checkpoints ORDER BY sink").pipe(
-          Effect.map((rows) =>
-            rows.map((r) => ({
-              sink: String(r.sink),
-              cursor: String(r.cursor),
-              eventCreatedAt: r.event_created_at === null ? null : String(r.event_created_at),
-              updatedAt: Number(r.updated_at)
-            }))
+        db
+          .query(
+            "SELECT sink, cursor, event_created_at, updated_at FROM relay_checkpoints ORDER BY sink"
           )
-        ),
+          .pipe(
+            Effect.map((rows) =>
+              rows.map((r) => ({
+                sink: String(r.sink),
+                cursor: String(r.cursor),
+                eventCreatedAt: r.event_created_at === null ? null : String(r.event_created_at),
+                updatedAt: Number(r.updated_at)
+              }))
+            )
+          ),
       checkpoint: (sink) =>
         service.checkpoints().pipe(Effect.map((all) => all.find((c) => c.sink === sink))),
       commit: (sink, cursor, eventCreatedAt, token) =>
@@ -271,7 +295,16 @@ const makeService = (db: Db, description: string): Effect.Effect<Service, StoreE
                   yield* db.query(
                     `INSERT INTO relay_dead_letters (sink, event_id, event_type, event, error, attempts, first_failure, last_failure)
                      VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-                    [sink, l.eventId, l.eventType, l.event, l.error, l.attempts, l.firstFailure, l.lastFailure]
+                    [
+                      sink,
+                      l.eventId,
+                      l.eventType,
+                      l.event,
+                      l.error,
+                      l.attempts,
+                      l.firstFailure,
+                      l.lastFailure
+                    ]
                   )
                 }
               })
@@ -296,23 +329,26 @@ const makeService = (db: Db, description: string): Effect.Effect<Service, StoreE
           .pipe(Effect.map((rows) => rows.map(toDeadLetter)))
       },
       deadLetterCounts: () =>
-        db.query("SELECT sink, COUNT(*) AS n FROM relay_dead_letters GROUP BY sink").pipe(
-          Effect.map((rows) => Object.fromEntries(rows.map((r) => [String(r.sink), Number(r.n)])))
-        ),
+        db
+          .query("SELECT sink, COUNT(*) AS n FROM relay_dead_letters GROUP BY sink")
+          .pipe(
+            Effect.map((rows) => Object.fromEntries(rows.map((r) => [String(r.sink), Number(r.n)])))
+          ),
       dropDeadLetters: (ids) =>
         ids.length === 0
           ? Effect.succeed(0)
           : db
-              .query(`DELETE FROM relay_dead_letters WHERE id IN (${ids.map(() => "?").join(", ")}) RETURNING id`, ids)
+              .query(
+                `DELETE FROM relay_dead_letters WHERE id IN (${ids.map(() => "?").join(", ")}) RETURNING id`,
+                ids
+              )
               .pipe(Effect.map((rows) => rows.length)),
       updateDeadLetter: (id, error, attempts, lastFailure) =>
         db
-          .query("UPDATE relay_dead_letters SET error = ?, attempts = ?, last_failure = ? WHERE id = ?", [
-            error,
-            attempts,
-            lastFailure,
-            id
-          ])
+          .query(
+            "UPDATE relay_dead_letters SET error = ?, attempts = ?, last_failure = ? WHERE id = ?",
+            [error, attempts, lastFailure, id]
+          )
           .pipe(Effect.asVoid),
       acquireLease: (holder, ttl) =>
         db.transaction(
@@ -324,41 +360,35 @@ const makeService = (db: Db, description: string): Effect.Effect<Service, StoreE
             )
             const current = toLease(rows[0])
             if (current === undefined) {
-              yield* db.query("INSERT INTO relay_lease (name, holder, token, expires_at) VALUES (?, ?, 1, ?)", [
-                LEASE,
-                holder,
-                now + ttl
-              ])
+              yield* db.query(
+                "INSERT INTO relay_lease (name, holder, token, expires_at) VALUES (?, ?, 1, ?)",
+                [LEASE, holder, now + ttl]
+              )
               return { holder, token: 1, expiresAt: now + ttl }
             }
             if (current.holder !== holder && current.expiresAt > now) return undefined
             // A new holder (or the same one after a restart) gets a new token: it fences the old.
             const token = current.token + 1
-            yield* db.query("UPDATE relay_lease SET holder = ?, token = ?, expires_at = ? WHERE name = ?", [
-              holder,
-              token,
-              now + ttl,
-              LEASE
-            ])
+            yield* db.query(
+              "UPDATE relay_lease SET holder = ?, token = ?, expires_at = ? WHERE name = ?",
+              [holder, token, now + ttl, LEASE]
+            )
             return { holder, token, expiresAt: now + ttl }
           })
         ),
       renewLease: (holder, token, ttl) =>
         db
-          .query("UPDATE relay_lease SET expires_at = ? WHERE name = ? AND holder = ? AND token = ? RETURNING token", [
-            Date.now() + ttl,
-            LEASE,
-            holder,
-            token
-          ])
+          .query(
+            "UPDATE relay_lease SET expires_at = ? WHERE name = ? AND holder = ? AND token = ? RETURNING token",
+            [Date.now() + ttl, LEASE, holder, token]
+          )
           .pipe(Effect.map((rows) => rows.length === 1)),
       releaseLease: (holder, token) =>
         db
-          .query("UPDATE relay_lease SET expires_at = 0 WHERE name = ? AND holder = ? AND token = ?", [
-            LEASE,
-            holder,
-            token
-          ])
+          .query(
+            "UPDATE relay_lease SET expires_at = 0 WHERE name = ? AND holder = ? AND token = ?",
+            [LEASE, holder, token]
+          )
           .pipe(Effect.asVoid),
       lease
     }
@@ -374,7 +404,9 @@ const sqliteDb = (path: string): Effect.Effect<Db, StoreError, Scope.Scope> =>
       try: () => {
         if (path !== ":memory:") Fs.mkdirSync(Path.dirname(path), { recursive: true })
         const db = new DatabaseSync(path)
-        db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;")
+        db.exec(
+          "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;"
+        )
         return db
       },
       catch: (cause) => new StoreError({ operation: `open ${path}`, cause })
@@ -393,7 +425,8 @@ const sqliteDb = (path: string): Effect.Effect<Db, StoreError, Scope.Scope> =>
             }
             return statement.all(...(params as Array<any>)) as ReadonlyArray<Row>
           },
-          catch: (cause) => new StoreError({ operation: sql.trim().split(/\s+/).slice(0, 3).join(" "), cause })
+          catch: (cause) =>
+            new StoreError({ operation: sql.trim().split(/\s+/).slice(0, 3).join(" "), cause })
         })
       let depth = 0
       return {
@@ -436,7 +469,9 @@ const numbered = (sql: string): string => {
 }
 
 /** The Postgres store at `url`. */
-export const postgres = (url: Redacted.Redacted<string>): Effect.Effect<Service, StoreError, Scope.Scope> =>
+export const postgres = (
+  url: Redacted.Redacted<string>
+): Effect.Effect<Service, StoreError, Scope.Scope> =>
   Effect.gen(function* () {
     const context = yield* Layer.build(PgClient.layer({ url, maxConnections: 4 })).pipe(
       Effect.mapError((cause) => new StoreError({ operation: "connect to Postgres", cause }))
@@ -445,19 +480,30 @@ export const postgres = (url: Redacted.Redacted<string>): Effect.Effect<Service,
     const db: Db = {
       dialect: "postgres",
       query: (text, params = []) =>
-        sql.unsafe<Row>(numbered(text), params as Array<any>).pipe(
-          Effect.mapError((cause) => new StoreError({ operation: text.trim().split(/\s+/).slice(0, 3).join(" "), cause }))
-        ),
+        sql
+          .unsafe<Row>(numbered(text), params as Array<any>)
+          .pipe(
+            Effect.mapError(
+              (cause) =>
+                new StoreError({ operation: text.trim().split(/\s+/).slice(0, 3).join(" "), cause })
+            )
+          ),
       transaction: (body) =>
-        sql.withTransaction(body).pipe(
-          Effect.mapError((e: any) => (e?._tag === "SqlError" ? new StoreError({ operation: "transaction", cause: e }) : e))
-        ) as any
+        sql
+          .withTransaction(body)
+          .pipe(
+            Effect.mapError((e: any) =>
+              e?._tag === "SqlError" ? new StoreError({ operation: "transaction", cause: e }) : e
+            )
+          ) as any
     }
     return yield* makeService(db, "postgres")
   })
 
 /** The store a config's `state` names. */
 export const layer = (
-  state: { readonly type: "sqlite"; readonly path: string } | { readonly type: "postgres"; readonly url: Redacted.Redacted<string> }
+  state:
+    | { readonly type: "sqlite"; readonly path: string }
+    | { readonly type: "postgres"; readonly url: Redacted.Redacted<string> }
 ): Layer.Layer<StateStore, StoreError> =>
   Layer.effect(StateStore, state.type === "sqlite" ? sqlite(state.path) : postgres(state.url))

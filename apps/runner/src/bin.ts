@@ -1,12 +1,12 @@
 #!/usr/bin/env node
+import { NodeServices } from "@effect/platform-node"
 /**
  * The `workos-relay` executable. Exit codes: 0 ok, 1 runtime failure, 2 bad usage or config.
  */
 import * as Cause from "effect/Cause"
+import { Command } from "effect/cli"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import { Command } from "effect/cli"
-import { NodeServices } from "@effect/platform-node"
 import { exitCode, root } from "./Cli.ts"
 import { version } from "./internal/version.ts"
 
@@ -19,7 +19,14 @@ Effect.runPromiseExit(program).then((exit) => {
     const e: any = error.value
     const tag = e?._tag
     // effect/cli has already printed its own parse errors (and help).
-    if (!(typeof tag === "string" && exitCode(e) === 2 && tag !== "ConfigError" && tag !== "UsageError"))
+    if (
+      !(
+        typeof tag === "string" &&
+        exitCode(e) === 2 &&
+        tag !== "ConfigError" &&
+        tag !== "UsageError"
+      )
+    )
       process.stderr.write(`workos-relay: ${e?.message ?? String(e)}\n`)
     return process.exit(exitCode(e))
   }

@@ -15,12 +15,21 @@ const errorOf = (file: string) =>
   )
 
 const lines = (file: string, ...problems: Array<string>) =>
-  [`${file}: ${problems.length} problem${problems.length === 1 ? "" : "s"} in the config`, ...problems.map((p) => `  - ${p}`)].join("\n")
+  [
+    `${file}: ${problems.length} problem${problems.length === 1 ? "" : "s"} in the config`,
+    ...problems.map((p) => `  - ${p}`)
+  ].join("\n")
 
 const cases: ReadonlyArray<readonly [string, ReadonlyArray<string>]> = [
-  ["01-not-yaml.yaml", ["line 2, column 9: not valid YAML: Nested mappings are not allowed in compact mappings"]],
+  [
+    "01-not-yaml.yaml",
+    ["line 2, column 9: not valid YAML: Nested mappings are not allowed in compact mappings"]
+  ],
   ["02-missing-source.yaml", ["source: required key is missing"]],
-  ["03-unknown-top-key.yaml", ['sink: unknown key; did you mean "sinks"?', "sinks: required key is missing"]],
+  [
+    "03-unknown-top-key.yaml",
+    ['sink: unknown key; did you mean "sinks"?', "sinks: required key is missing"]
+  ],
   [
     "04-unknown-sink-type.yaml",
     [
@@ -29,11 +38,15 @@ const cases: ReadonlyArray<readonly [string, ReadonlyArray<string>]> = [
   ],
   [
     "05-missing-env.yaml",
-    ["source.apiKey: environment variable WORKOS_TEST_UNSET_KEY is not set (write ${WORKOS_TEST_UNSET_KEY:-default} for a default)"]
+    [
+      "source.apiKey: environment variable WORKOS_TEST_UNSET_KEY is not set (write ${WORKOS_TEST_UNSET_KEY:-default} for a default)"
+    ]
   ],
   [
     "06-bad-pattern.yaml",
-    ['sinks.out.events[0]: event pattern "dsync.user.creatd" matches no WorkOS event type; did you mean "dsync.user.created"?']
+    [
+      'sinks.out.events[0]: event pattern "dsync.user.creatd" matches no WorkOS event type; did you mean "dsync.user.created"?'
+    ]
   ],
   [
     "07-bad-duration.yaml",
@@ -43,10 +56,18 @@ const cases: ReadonlyArray<readonly [string, ReadonlyArray<string>]> = [
       'sinks.out.batch.maxWait: Expected a duration such as "500ms", "5s", "2m" or "1h", got "5 fortnights"'
     ]
   ],
-  ["08-sink-option-typo.yaml", ['sinks.out.fromat: unknown key; did you mean "format"?', 'sinks.out.retyr: unknown key; did you mean "retry"?']],
+  [
+    "08-sink-option-typo.yaml",
+    [
+      'sinks.out.fromat: unknown key; did you mean "format"?',
+      'sinks.out.retyr: unknown key; did you mean "retry"?'
+    ]
+  ],
   [
     "09-missing-module.yaml",
-    [`sinks.mine.module: module "./no-such-sink.mjs" not found (looked for ${bad("no-such-sink.mjs")})`]
+    [
+      `sinks.mine.module: module "./no-such-sink.mjs" not found (looked for ${bad("no-such-sink.mjs")})`
+    ]
   ],
   [
     "10-module-not-a-sink.yaml",
@@ -68,7 +89,9 @@ const cases: ReadonlyArray<readonly [string, ReadonlyArray<string>]> = [
   ],
   [
     "13-not-installed-package.yaml",
-    ['sinks.mine.module: module "@example/not-installed-sink" not found: install it (npm install @example/not-installed-sink)']
+    [
+      'sinks.mine.module: module "@example/not-installed-sink" not found: install it (npm install @example/not-installed-sink)'
+    ]
   ]
 ]
 
@@ -84,7 +107,10 @@ describe("Config: bad files, each with its exact error", () => {
   it.effect("a file that does not exist", () =>
     Effect.gen(function* () {
       expect(yield* errorOf("/nonexistent/relay.yaml")).toBe(
-        lines("/nonexistent/relay.yaml", "file not found (pass --config <file>; `workos-relay config schema` prints the format)")
+        lines(
+          "/nonexistent/relay.yaml",
+          "file not found (pass --config <file>; `workos-relay config schema` prints the format)"
+        )
       )
     })
   )
@@ -102,25 +128,44 @@ describe("Config: good files", () => {
     Effect.gen(function* () {
       const config = yield* Config.decode(
         {
-          source: { type: "workos", apiKey: "${KEY}", baseUrl: "${BASE:-http://127.0.0.1:1}", start: "earliest" },
+          source: {
+            type: "workos",
+            apiKey: "${KEY}",
+            baseUrl: "${BASE:-http://127.0.0.1:1}",
+            start: "earliest"
+          },
           state: { sqlite: "./state/relay.db" },
           events: ["dsync.*"],
           sinks: {
-            rec: { module: "./recording-sink.mjs", path: "/tmp/x", events: ["dsync.user.*"], batch: { maxEvents: 10, maxWait: "2s" }, retry: { maxDuration: "1m" } },
+            rec: {
+              module: "./recording-sink.mjs",
+              path: "/tmp/x",
+              events: ["dsync.user.*"],
+              batch: { maxEvents: 10, maxWait: "2s" },
+              retry: { maxDuration: "1m" }
+            },
             out: { type: "console", format: "json" }
           }
         },
         { file: "inline", baseDir: fixtures, env: { KEY: "sk_test_123" } }
       )
-      expect(config.source.type === "workos" && Redacted.value(config.source.apiKey)).toBe("sk_test_123")
+      expect(config.source.type === "workos" && Redacted.value(config.source.apiKey)).toBe(
+        "sk_test_123"
+      )
       expect(config.source.type === "workos" && config.source.baseUrl).toBe("http://127.0.0.1:1")
-      expect(config.state).toEqual({ type: "sqlite", path: Path.join(fixtures, "state/relay.db"), leaseTtl: 15_000 })
+      expect(config.state).toEqual({
+        type: "sqlite",
+        path: Path.join(fixtures, "state/relay.db"),
+        leaseTtl: 15_000
+      })
       const rec = config.sinks.find((s) => s.name === "rec")!
       expect(rec.type).toBe("recording")
       expect(rec.batch).toEqual({ maxEvents: 10, maxWait: 2000 })
       expect(rec.retry.maxDuration).toBe(60_000)
       expect(rec.patterns).toEqual([["dsync.*"], ["dsync.user.*"]])
-      expect(String(config.source.type === "workos" && config.source.apiKey)).not.toContain("sk_test_123")
+      expect(String(config.source.type === "workos" && config.source.apiKey)).not.toContain(
+        "sk_test_123"
+      )
     })
   )
 
@@ -129,7 +174,9 @@ describe("Config: good files", () => {
     expect(schema.required).toEqual(["source", "sinks"])
     const consoleEntry = schema.properties.sinks.additionalProperties.anyOf[0]
     expect(consoleEntry.properties.type).toEqual({ type: "string", enum: ["console"] })
-    expect(Object.keys(consoleEntry.properties)).toEqual(expect.arrayContaining(["format", "batch", "retry", "events"]))
+    expect(Object.keys(consoleEntry.properties)).toEqual(
+      expect.arrayContaining(["format", "batch", "retry", "events"])
+    )
     expect(schema.properties.source.anyOf).toHaveLength(2)
   })
 })

@@ -1,9 +1,9 @@
 import * as Path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
+import { WorkOSStandIn } from "@workos-relay/testing"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
-import { WorkOSStandIn } from "@workos-relay/testing"
 import * as Config from "../src/Config.ts"
 import { Metrics } from "../src/Observability.ts"
 import * as Pipeline from "../src/Pipeline.ts"
@@ -14,7 +14,13 @@ import { fixtures, recorded, tempDir, waitUntil } from "./helpers.ts"
 const configFor = (standIn: WorkOSStandIn.StandIn, dir: string, sinks: Record<string, unknown>) =>
   Config.decode(
     {
-      source: { type: "workos", apiKey: standIn.apiKey, baseUrl: standIn.url, start: "earliest", pollInterval: "50ms" },
+      source: {
+        type: "workos",
+        apiKey: standIn.apiKey,
+        baseUrl: standIn.url,
+        start: "earliest",
+        pollInterval: "50ms"
+      },
       state: { sqlite: Path.join(dir, "state.db") },
       shutdownTimeout: "2s",
       sinks
@@ -35,128 +41,178 @@ const ids = (standIn: WorkOSStandIn.StandIn, filter: (type: string) => boolean =
     .map((e) => e.id)
 
 describe("Pipeline", () => {
-  it.live("fetches each event once while sinks keep up; filters per sink; checkpoints in order", () =>
-    Effect.gen(function* () {
-      const standIn = yield* WorkOSStandIn.make({ events: 600 })
-      const dir = tempDir()
-      const config = yield* configFor(standIn, dir, {
-        a: rec(dir, "a"),
-        b: rec(dir, "b"),
-        dsync: rec(dir, "dsync", { events: ["dsync.*"] })
-      })
-      const stop = yield* Deferred.make<void>()
-      const metrics = new Metrics()
-      const running = yield* Runner.run(config, { stop, metrics }).pipe(Effect.forkChild)
-      const all = ids(standIn)
-      yield* waitUntil("every event in a and b", () => recorded(Path.join(dir, "a.log")).length >= all.length && recorded(Path.join(dir, "b.log")).length >= all.length)
-      yield* waitUntil("the checkpoint of dsync", () => metrics.sink("dsync").cursor === all[all.length - 1])
-      expect(recorded(Path.join(dir, "a.log"))).toEqual(all)
-      expect(recorded(Path.join(dir, "b.log"))).toEqual(all)
-      expect(recorded(Path.join(dir, "dsync.log"))).toEqual(ids(standIn, (t) => t.startsWith("dsync.")))
-      // One shared reader: every event fetched once, not once per sink.
-      expect(metrics.fetched).toBe(all.length)
-      // New events while running reach everyone, still fetched once.
-      const more = standIn.appendGenerated(50).map((e) => e.id)
-      yield* waitUntil("the new events", () => recorded(Path.join(dir, "b.log")).length === all.length + 50)
-      expect(recorded(Path.join(dir, "a.log")).slice(-50)).toEqual(more)
-      expect(metrics.fetched).toBe(all.length + 50)
-      yield* Deferred.succeed(stop, undefined)
-      const report = yield* Fiber.join(running)
-      expect(report.lanes.every((l) => l.error === undefined)).toBe(true)
-      const store = yield* StateStore.sqlite(Path.join(dir, "state.db"))
-      expect((yield* store.checkpoint("a"))?.cursor).toBe(more[more.length - 1])
-      expect((yield* store.checkpoint("dsync"))?.cursor).toBe(more[more.length - 1])
-    }).pipe(Effect.scoped)
+  it.live(
+    "fetches each event once while sinks keep up; filters per sink; checkpoints in order",
+    () =>
+      Effect.gen(function* () {
+        const standIn = yield* WorkOSStandIn.make({ events: 600 })
+        const dir = tempDir()
+        const config = yield* configFor(standIn, dir, {
+          a: rec(dir, "a"),
+          b: rec(dir, "b"),
+          dsync: rec(dir, "dsync", { events: ["dsync.*"] })
+        })
+        const stop = yield* Deferred.make<void>()
+        const metrics = new Metrics()
+        const running = yield* Runner.run(config, { stop, metrics }).pipe(Effect.forkChild)
+        const all = ids(standIn)
+        yield* waitUntil(
+          "every event in a and b",
+          () =>
+            recorded(Path.join(dir, "a.log")).length >= all.length &&
+            recorded(Path.join(dir, "b.log")).length >= all.length
+        )
+        yield* waitUntil(
+          "the checkpoint of dsync",
+          () => metrics.sink("dsync").cursor === all[all.length - 1]
+        )
+        expect(recorded(Path.join(dir, "a.log"))).toEqual(all)
+        expect(recorded(Path.join(dir, "b.log"))).toEqual(all)
+        expect(recorded(Path.join(dir, "dsync.log"))).toEqual(
+          ids(standIn, (t) => t.startsWith("dsync."))
+        )
+        // One shared reader: every event fetched once, not once per sink.
+        expect(metrics.fetched).toBe(all.length)
+        // New events while running reach everyone, still fetched once.
+        const more = standIn.appendGenerated(50).map((e) => e.id)
+        yield* waitUntil(
+          "the new events",
+          () => recorded(Path.join(dir, "b.log")).length === all.length + 50
+        )
+        expect(recorded(Path.join(dir, "a.log")).slice(-50)).toEqual(more)
+        expect(metrics.fetched).toBe(all.length + 50)
+        yield* Deferred.succeed(stop, undefined)
+        const report = yield* Fiber.join(running)
+        expect(report.lanes.every((l) => l.error === undefined)).toBe(true)
+        const store = yield* StateStore.sqlite(Path.join(dir, "state.db"))
+        expect((yield* store.checkpoint("a"))?.cursor).toBe(more[more.length - 1])
+        expect((yield* store.checkpoint("dsync"))?.cursor).toBe(more[more.length - 1])
+      }).pipe(Effect.scoped)
   )
 
-  it.live("a failing sink leaves the others flowing; retries then dead letters; rejected at once; SinkFatal stops one lane", () =>
-    Effect.gen(function* () {
-      const standIn = yield* WorkOSStandIn.make({ events: 300 })
-      const dir = tempDir()
-      const fast = { retry: { initialDelay: "10ms", maxDelay: "50ms", maxDuration: "300ms" } }
-      const config = yield* configFor(standIn, dir, {
-        ok: rec(dir, "ok"),
-        down: rec(dir, "down", { unavailable: true, ...fast }),
-        picky: rec(dir, "picky", { failTypes: ["dsync.user.created"], reject: true }),
-        flaky: rec(dir, "flaky", { failTypes: ["user.created"], ...fast }),
-        revoked: rec(dir, "revoked", { fatal: true })
-      })
-      const stop = yield* Deferred.make<void>()
-      const metrics = new Metrics()
-      const running = yield* Runner.run(config, { stop, metrics }).pipe(Effect.forkChild)
-      const all = ids(standIn)
-      yield* waitUntil("ok has everything", () => recorded(Path.join(dir, "ok.log")).length === all.length)
-      yield* waitUntil("down has dead-lettered everything", () => metrics.sink("down").deadLettered === all.length, 20_000)
-      yield* waitUntil("picky and flaky are done", () => metrics.sink("picky").cursor === all.at(-1) && metrics.sink("flaky").cursor === all.at(-1))
-      expect(recorded(Path.join(dir, "ok.log"))).toEqual(all)
-      expect(recorded(Path.join(dir, "picky.log"))).toEqual(ids(standIn, (t) => t !== "dsync.user.created"))
-      expect(recorded(Path.join(dir, "flaky.log"))).toEqual(ids(standIn, (t) => t !== "user.created"))
-      expect(metrics.sink("revoked").state).toBe("failed")
-      expect(metrics.sink("revoked").error).toBe("token revoked")
-      yield* Deferred.succeed(stop, undefined)
-      const report = yield* Fiber.join(running)
-      expect(report.lanes.find((l) => l.name === "revoked")?.error).toBe("token revoked")
+  it.live(
+    "a failing sink leaves the others flowing; retries then dead letters; rejected at once; SinkFatal stops one lane",
+    () =>
+      Effect.gen(function* () {
+        const standIn = yield* WorkOSStandIn.make({ events: 300 })
+        const dir = tempDir()
+        const fast = { retry: { initialDelay: "10ms", maxDelay: "50ms", maxDuration: "300ms" } }
+        const config = yield* configFor(standIn, dir, {
+          ok: rec(dir, "ok"),
+          down: rec(dir, "down", { unavailable: true, ...fast }),
+          picky: rec(dir, "picky", { failTypes: ["dsync.user.created"], reject: true }),
+          flaky: rec(dir, "flaky", { failTypes: ["user.created"], ...fast }),
+          revoked: rec(dir, "revoked", { fatal: true })
+        })
+        const stop = yield* Deferred.make<void>()
+        const metrics = new Metrics()
+        const running = yield* Runner.run(config, { stop, metrics }).pipe(Effect.forkChild)
+        const all = ids(standIn)
+        yield* waitUntil(
+          "ok has everything",
+          () => recorded(Path.join(dir, "ok.log")).length === all.length
+        )
+        yield* waitUntil(
+          "down has dead-lettered everything",
+          () => metrics.sink("down").deadLettered === all.length,
+          20_000
+        )
+        yield* waitUntil(
+          "picky and flaky are done",
+          () =>
+            metrics.sink("picky").cursor === all.at(-1) &&
+            metrics.sink("flaky").cursor === all.at(-1)
+        )
+        expect(recorded(Path.join(dir, "ok.log"))).toEqual(all)
+        expect(recorded(Path.join(dir, "picky.log"))).toEqual(
+          ids(standIn, (t) => t !== "dsync.user.created")
+        )
+        expect(recorded(Path.join(dir, "flaky.log"))).toEqual(
+          ids(standIn, (t) => t !== "user.created")
+        )
+        expect(metrics.sink("revoked").state).toBe("failed")
+        expect(metrics.sink("revoked").error).toBe("token revoked")
+        yield* Deferred.succeed(stop, undefined)
+        const report = yield* Fiber.join(running)
+        expect(report.lanes.find((l) => l.name === "revoked")?.error).toBe("token revoked")
 
-      const store = yield* StateStore.sqlite(Path.join(dir, "state.db"))
-      const picky = yield* store.deadLetters({ sink: "picky" })
-      expect(picky.map((l) => l.eventId)).toEqual(ids(standIn, (t) => t === "dsync.user.created"))
-      expect(picky[0]?.error).toBe("rejected: no room for dsync.user.created")
-      expect(picky[0]?.attempts).toBe(1)
-      const flaky = yield* store.deadLetters({ sink: "flaky" })
-      expect(flaky.map((l) => l.eventId)).toEqual(ids(standIn, (t) => t === "user.created"))
-      expect(flaky[0]?.error).toMatch(/^gave up after \d+ attempts: busy with user.created$/)
-      expect(flaky[0]!.attempts).toBeGreaterThan(2)
-      expect(flaky[0]!.lastFailure - flaky[0]!.firstFailure).toBeGreaterThanOrEqual(300)
-      expect((yield* store.deadLetters({ sink: "down" })).length).toBe(all.length)
-      // The dead event is stored whole.
-      expect(JSON.parse(picky[0]!.event)).toEqual(standIn.events().find((e) => e.id === picky[0]!.eventId))
-      // The fatal sink never moved its checkpoint.
-      expect(yield* store.checkpoint("revoked")).toBeUndefined()
-    }).pipe(Effect.scoped)
+        const store = yield* StateStore.sqlite(Path.join(dir, "state.db"))
+        const picky = yield* store.deadLetters({ sink: "picky" })
+        expect(picky.map((l) => l.eventId)).toEqual(ids(standIn, (t) => t === "dsync.user.created"))
+        expect(picky[0]?.error).toBe("rejected: no room for dsync.user.created")
+        expect(picky[0]?.attempts).toBe(1)
+        const flaky = yield* store.deadLetters({ sink: "flaky" })
+        expect(flaky.map((l) => l.eventId)).toEqual(ids(standIn, (t) => t === "user.created"))
+        expect(flaky[0]?.error).toMatch(/^gave up after \d+ attempts: busy with user.created$/)
+        expect(flaky[0]!.attempts).toBeGreaterThan(2)
+        expect(flaky[0]!.lastFailure - flaky[0]!.firstFailure).toBeGreaterThanOrEqual(300)
+        expect((yield* store.deadLetters({ sink: "down" })).length).toBe(all.length)
+        // The dead event is stored whole.
+        expect(JSON.parse(picky[0]!.event)).toEqual(
+          standIn.events().find((e) => e.id === picky[0]!.eventId)
+        )
+        // The fatal sink never moved its checkpoint.
+        expect(yield* store.checkpoint("revoked")).toBeUndefined()
+      }).pipe(Effect.scoped)
   )
 
-  it.live("a lane that falls behind reads on its own, never holds back the others, and rejoins", () =>
-    Effect.gen(function* () {
-      const standIn = yield* WorkOSStandIn.make({ events: 1500 })
-      const dir = tempDir()
-      const store = yield* StateStore.sqlite(Path.join(dir, "state.db"))
-      const lease = (yield* store.acquireLease("test", 60_000))!
-      const config = yield* configFor(standIn, dir, {
-        fast: rec(dir, "fast"),
-        slow: rec(dir, "slow", { delayMs: 40, maxEvents: 20 })
-      })
-      const opened = yield* Runner.openSource(config.source, config.sinks)
-      const made = yield* Runner.makeSinks(config.sinks)
-      const metrics = new Metrics()
-      const stop = yield* Deferred.make<void>()
-      const running = yield* Pipeline.run({
-        lanes: made.map((m) => Runner.laneSpec(m as any)),
-        source: opened.source,
-        store,
-        token: () => lease.token,
-        metrics,
-        start: "earliest",
-        mode: { _tag: "live", pollInterval: 50 },
-        stop,
-        shutdownTimeout: 2000,
-        bufferSize: 200
-      }).pipe(Effect.forkChild)
-      const all = ids(standIn)
-      yield* waitUntil("fast has everything", () => recorded(Path.join(dir, "fast.log")).length === all.length)
-      // The slow sink (20 events per 40 ms) is far behind when the fast one is done.
-      expect(recorded(Path.join(dir, "slow.log")).length).toBeLessThan(all.length / 2)
-      yield* waitUntil("slow has everything", () => recorded(Path.join(dir, "slow.log")).length === all.length, 20_000)
-      expect(recorded(Path.join(dir, "slow.log"))).toEqual(all)
-      expect(metrics.fetched).toBeGreaterThan(all.length)
-      // Both caught up: they share one reader again, so new events are fetched once.
-      yield* waitUntil("slow rejoins", () => metrics.sink("slow").state === "running", 5000)
-      const before = metrics.fetched
-      standIn.appendGenerated(30)
-      yield* waitUntil("the new events", () => recorded(Path.join(dir, "slow.log")).length === all.length + 30)
-      yield* waitUntil("fast too", () => recorded(Path.join(dir, "fast.log")).length === all.length + 30)
-      expect(metrics.fetched - before).toBe(30)
-      yield* Deferred.succeed(stop, undefined)
-      yield* Fiber.join(running)
-    }).pipe(Effect.scoped)
+  it.live(
+    "a lane that falls behind reads on its own, never holds back the others, and rejoins",
+    () =>
+      Effect.gen(function* () {
+        const standIn = yield* WorkOSStandIn.make({ events: 1500 })
+        const dir = tempDir()
+        const store = yield* StateStore.sqlite(Path.join(dir, "state.db"))
+        const lease = (yield* store.acquireLease("test", 60_000))!
+        const config = yield* configFor(standIn, dir, {
+          fast: rec(dir, "fast"),
+          slow: rec(dir, "slow", { delayMs: 40, maxEvents: 20 })
+        })
+        const opened = yield* Runner.openSource(config.source, config.sinks)
+        const made = yield* Runner.makeSinks(config.sinks)
+        const metrics = new Metrics()
+        const stop = yield* Deferred.make<void>()
+        const running = yield* Pipeline.run({
+          lanes: made.map((m) => Runner.laneSpec(m as any)),
+          source: opened.source,
+          store,
+          token: () => lease.token,
+          metrics,
+          start: "earliest",
+          mode: { _tag: "live", pollInterval: 50 },
+          stop,
+          shutdownTimeout: 2000,
+          bufferSize: 200
+        }).pipe(Effect.forkChild)
+        const all = ids(standIn)
+        yield* waitUntil(
+          "fast has everything",
+          () => recorded(Path.join(dir, "fast.log")).length === all.length
+        )
+        // The slow sink (20 events per 40 ms) is far behind when the fast one is done.
+        expect(recorded(Path.join(dir, "slow.log")).length).toBeLessThan(all.length / 2)
+        yield* waitUntil(
+          "slow has everything",
+          () => recorded(Path.join(dir, "slow.log")).length === all.length,
+          20_000
+        )
+        expect(recorded(Path.join(dir, "slow.log"))).toEqual(all)
+        expect(metrics.fetched).toBeGreaterThan(all.length)
+        // Both caught up: they share one reader again, so new events are fetched once.
+        yield* waitUntil("slow rejoins", () => metrics.sink("slow").state === "running", 5000)
+        const before = metrics.fetched
+        standIn.appendGenerated(30)
+        yield* waitUntil(
+          "the new events",
+          () => recorded(Path.join(dir, "slow.log")).length === all.length + 30
+        )
+        yield* waitUntil(
+          "fast too",
+          () => recorded(Path.join(dir, "fast.log")).length === all.length + 30
+        )
+        expect(metrics.fetched - before).toBe(30)
+        yield* Deferred.succeed(stop, undefined)
+        yield* Fiber.join(running)
+      }).pipe(Effect.scoped)
   )
 })

@@ -6,9 +6,9 @@ import { type ChildProcess, spawn } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { Postgres, WorkOSStandIn } from "@workos-relay/testing"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
-import { Postgres, WorkOSStandIn } from "@workos-relay/testing"
 import * as StateStore from "../src/StateStore.ts"
 import { recorded, recordingSink, tempDir, waitUntilAsync } from "./helpers.ts"
 
@@ -46,7 +46,9 @@ describe("StateStore (Postgres)", { timeout: 90_000 }, () => {
       yield* Effect.sleep(350)
       const leaseB = (yield* b.acquireLease("runner-b", 10_000))!
       expect(leaseB.token).toBe(leaseA.token + 1)
-      expect((yield* a.commit("slack", "event_0", null, leaseA.token).pipe(Effect.flip))._tag).toBe("LeaseLost")
+      expect((yield* a.commit("slack", "event_0", null, leaseA.token).pipe(Effect.flip))._tag).toBe(
+        "LeaseLost"
+      )
       expect(yield* a.renewLease("runner-a", leaseA.token, 300)).toBe(false)
       yield* b.commit("slack", "event_2", null, leaseB.token)
       expect((yield* a.checkpoint("slack"))?.cursor).toBe("event_2")
@@ -60,7 +62,13 @@ describe("StateStore (Postgres)", { timeout: 90_000 }, () => {
 const start = (config: string) => {
   const child: ChildProcess = spawn(
     process.execPath,
-    ["--conditions=@workos-relay/source", Path.join(import.meta.dirname, "..", "src", "bin.ts"), "run", "-c", config],
+    [
+      "--conditions=@workos-relay/source",
+      Path.join(import.meta.dirname, "..", "src", "bin.ts"),
+      "run",
+      "-c",
+      config
+    ],
     { env: { ...process.env, PG_URL: db.url }, stdio: ["ignore", "pipe", "pipe"] }
   )
   const proc = { child, stderr: "", exited: new Promise<number | null>((r) => child.on("exit", r)) }
@@ -97,7 +105,11 @@ sinks:
     a.child.kill("SIGKILL")
     await a.exited
     await waitUntilAsync("b takes over", () => b.stderr.includes("took over the lease"))
-    await waitUntilAsync("every event delivered", () => new Set(recorded(log)).size === all.length, 40_000)
+    await waitUntilAsync(
+      "every event delivered",
+      () => new Set(recorded(log)).size === all.length,
+      40_000
+    )
     b.child.kill("SIGTERM")
     expect(await b.exited).toBe(0)
     expect([...new Set(recorded(log))]).toEqual(all)

@@ -98,7 +98,11 @@ describe("the runner process", { timeout: 90_000 }, () => {
     const before = recorded(log).length
     expect(before).toBeLessThan(all.length)
     const second = start(["run", "-c", config], env)
-    await waitUntilAsync("every event delivered", () => new Set(recorded(log)).size === all.length, 40_000)
+    await waitUntilAsync(
+      "every event delivered",
+      () => new Set(recorded(log)).size === all.length,
+      40_000
+    )
     second.child.kill("SIGTERM")
     expect(await second.exited).toBe(0)
     expectAllInOrder(recorded(log), all)
@@ -119,7 +123,11 @@ describe("the runner process", { timeout: 90_000 }, () => {
     a.child.kill("SIGKILL")
     await a.exited
     await waitUntilAsync("b takes over", () => b.stderr.includes("took over the lease"), 30_000)
-    await waitUntilAsync("every event delivered", () => new Set(recorded(log)).size === all.length, 40_000)
+    await waitUntilAsync(
+      "every event delivered",
+      () => new Set(recorded(log)).size === all.length,
+      40_000
+    )
     expect(duringStandby).toBeGreaterThan(0)
     b.child.kill("SIGTERM")
     expect(await b.exited).toBe(0)
@@ -131,9 +139,15 @@ describe("the runner process", { timeout: 90_000 }, () => {
     const env = { TEST_KEY: standIn.apiKey }
     const log = Path.join(dir, "rec.log")
     const rejecting = writeConfig(dir, { failTypes: ["dsync.group.created"], reject: true })
-    const rejected = standIn.events().filter((e) => e.event === "dsync.group.created").map((e) => e.id)
+    const rejected = standIn
+      .events()
+      .filter((e) => e.event === "dsync.group.created")
+      .map((e) => e.id)
     const run = start(["run", "-c", rejecting], env)
-    await waitUntilAsync("everything else delivered", () => recorded(log).length === standIn.size() - rejected.length)
+    await waitUntilAsync(
+      "everything else delivered",
+      () => recorded(log).length === standIn.size() - rejected.length
+    )
     await waitUntilAsync("dead letters", () => run.stderr.includes("dead-lettered"))
     run.child.kill("SIGTERM")
     expect(await run.exited).toBe(0)
@@ -146,15 +160,21 @@ describe("the runner process", { timeout: 90_000 }, () => {
     // Still rejected: the retry fails (exit 1) and the dead letters stay.
     const again = await runToEnd(["dead-letters", "retry", "-c", rejecting])
     expect(again.code).toBe(1)
-    expect(again.stdout).toContain(`0 delivered and removed, ${rejected.length} still dead-lettered`)
+    expect(again.stdout).toContain(
+      `0 delivered and removed, ${rejected.length} still dead-lettered`
+    )
 
     // The sink is fixed: retry delivers them and removes them.
     const fixed = writeConfig(dir, {})
     const retried = await runToEnd(["dead-letters", "retry", "-c", fixed, "--sink", "rec"])
-    expect(retried.stdout).toContain(`retried: ${rejected.length} delivered and removed, 0 still dead-lettered`)
+    expect(retried.stdout).toContain(
+      `retried: ${rejected.length} delivered and removed, 0 still dead-lettered`
+    )
     expect(retried.code).toBe(0)
     expect(recorded(log).slice(-rejected.length)).toEqual(rejected)
-    expect((await runToEnd(["dead-letters", "list", "-c", fixed])).stdout).toContain("no dead letters")
+    expect((await runToEnd(["dead-letters", "list", "-c", fixed])).stdout).toContain(
+      "no dead letters"
+    )
 
     const drop = await runToEnd(["dead-letters", "drop", "-c", fixed])
     expect(drop.code).toBe(2)
@@ -173,7 +193,9 @@ describe("the runner process", { timeout: 90_000 }, () => {
       runToEnd(["status", "-c", config])
     ])
     expect(validateBad.code).toBe(2)
-    expect(validateBad.stderr).toContain('sinks.out.type: unknown sink type "consol"; did you mean "console"?')
+    expect(validateBad.stderr).toContain(
+      'sinks.out.type: unknown sink type "consol"; did you mean "console"?'
+    )
     expect(badFlag.code).toBe(2)
     expect(ok.code, ok.stderr).toBe(0)
     expect(ok.stdout).toContain("ok (1 sink(s): rec (recording))")

@@ -39,9 +39,17 @@ describe("StateStore (SQLite)", () => {
           expect(yield* store.deadLetterCounts()).toEqual({ slack: 2 })
           const letters = yield* store.deadLetters({ sink: "slack" })
           expect(letters.map((l) => l.eventId)).toEqual(["event_9", "event_10"])
-          expect(letters[0]).toMatchObject({ attempts: 3, firstFailure: 1000, lastFailure: 2000, error: "rejected: too large" })
+          expect(letters[0]).toMatchObject({
+            attempts: 3,
+            firstFailure: 1000,
+            lastFailure: 2000,
+            error: "rejected: too large"
+          })
           yield* store.updateDeadLetter(letters[0]!.id, "still failing", 4, 3000)
-          expect((yield* store.deadLetters({ ids: [letters[0]!.id] }))[0]).toMatchObject({ attempts: 4, error: "still failing" })
+          expect((yield* store.deadLetters({ ids: [letters[0]!.id] }))[0]).toMatchObject({
+            attempts: 4,
+            error: "still failing"
+          })
           expect(yield* store.dropDeadLetters([letters[0]!.id])).toBe(1)
           expect(yield* store.deadLetterCounts()).toEqual({ slack: 1 })
         })
@@ -69,7 +77,9 @@ describe("StateStore (SQLite)", () => {
           expect(yield* a.renewLease("runner-a", leaseA.token, 150)).toBe(false)
           const lost = yield* a.commit("slack", "event_old", null, leaseA.token).pipe(Effect.flip)
           expect(lost._tag).toBe("LeaseLost")
-          expect((yield* a.addDeadLetters("slack", [letter("x")], leaseA.token).pipe(Effect.flip))._tag).toBe("LeaseLost")
+          expect(
+            (yield* a.addDeadLetters("slack", [letter("x")], leaseA.token).pipe(Effect.flip))._tag
+          ).toBe("LeaseLost")
           yield* b.commit("slack", "event_new", null, leaseB.token)
           expect((yield* a.checkpoint("slack"))?.cursor).toBe("event_new")
           // Releasing hands it over at once.

@@ -10,14 +10,19 @@ export const tempDir = (prefix = "relay-test-") => Fs.mkdtempSync(Path.join(Os.t
 
 /** The ids a recording sink wrote, in order. */
 export const recorded = (file: string): Array<string> =>
-  Fs.existsSync(file) ? Fs.readFileSync(file, "utf8").split("\n").filter((l) => l !== "") : []
+  Fs.existsSync(file)
+    ? Fs.readFileSync(file, "utf8")
+        .split("\n")
+        .filter((l) => l !== "")
+    : []
 
 /** Waits (real time) until `check` holds, or fails with `what` after `timeout` ms. */
 export const waitUntil = (what: string, check: () => boolean, timeout = 15_000) =>
   Effect.gen(function* () {
     const deadline = Date.now() + timeout
     while (!check()) {
-      if (Date.now() > deadline) return yield* Effect.die(new Error(`timed out waiting for ${what}`))
+      if (Date.now() > deadline)
+        return yield* Effect.die(new Error(`timed out waiting for ${what}`))
       yield* Effect.sleep(25)
     }
   })
