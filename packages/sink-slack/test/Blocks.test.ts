@@ -117,12 +117,12 @@ describe("Blocks.render", () => {
   })
 
   it("fits the payload budget even when every character takes three bytes", () => {
-    const wide = "中".repeat(5000)
-    const many = Array.from({ length: 60 }, (_, i) => `{{data.f${i}}}`).join(" ")
+    const wide = "中".repeat(2000)
+    const many = Array.from({ length: 30 }, (_, i) => `{{data.f${i}}}`).join(" ")
     const template = Template.compile(many) as Template.Template
     for (const event of [...all, unknownEvent]) {
       const data = Object.fromEntries(
-        [...Object.keys(event.data), ...Array.from({ length: 60 }, (_, i) => `f${i}`)].map((k) => [
+        [...Object.keys(event.data), ...Array.from({ length: 30 }, (_, i) => `f${i}`)].map((k) => [
           k,
           wide
         ])

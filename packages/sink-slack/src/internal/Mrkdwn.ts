@@ -86,7 +86,9 @@ const SPECIAL = /[&<>*_~`\n]/
  */
 export const fitValue = (v: Value, budget: number): string | undefined => {
   const [open, close] = wrap(v.style)
-  const parts = units(v.value, v.style)
+  // Each character takes at least one unit of room: no need to look further than `budget`.
+  const text = v.value.length > budget ? v.value.slice(0, budget + 1) : v.value
+  const parts = units(text, v.style)
   const whole = parts.reduce((n, u) => n + u.length, 0)
   if (open.length + whole + close.length <= budget) return open + parts.join("") + close
   let room = budget - open.length - close.length - ELLIPSIS.length
@@ -114,8 +116,9 @@ export const render = (pieces: ReadonlyArray<Piece>, limit: number): string => {
       if (piece.length > room) break
       out += piece
     } else {
-      const whole = renderValue(piece)
-      if (whole.length <= room) {
+      // A value longer than the room cannot fit whole: skip escaping all of it.
+      const whole = piece.value.length <= room ? renderValue(piece) : undefined
+      if (whole !== undefined && whole.length <= room) {
         out += whole
         continue
       }
@@ -143,6 +146,13 @@ export const plain = (text: string, limit: number): string => {
 /** Plain-text value cut to `max` code points, for pieces that must stay short. */
 export const clip = (text: string, max: number): string => {
   if (text.length <= max) return text
-  const chars = Array.from(text)
-  return chars.length <= max ? text : `${chars.slice(0, max - 1).join("")}${ELLIPSIS}`
+  // Walk code points only as far as needed: values can be long.
+  let count = 0
+  let keep = 0
+  for (const c of text) {
+    count++
+    if (count > max) return `${text.slice(0, keep)}${ELLIPSIS}`
+    if (count < max) keep += c.length
+  }
+  return text
 }
