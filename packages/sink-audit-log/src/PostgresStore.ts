@@ -92,7 +92,6 @@ const pageSize = 5_000
 export const make = (where: string): Effect.Effect<Shape, StoreError | SchemaTooNew, SqlClient> =>
   Effect.gen(function* () {
     const sql = yield* SqlClient
-    const context = yield* Effect.context<never>()
     const fail =
       (what: string) =>
       (cause: unknown): StoreError =>
@@ -187,42 +186,50 @@ export const make = (where: string): Effect.Effect<Shape, StoreError | SchemaToo
       )
     }
 
-    const runPromise = Effect.runPromiseWith(context)
     // Keyset pages keep memory flat over millions of records.
-    async function* ordered(): AsyncGenerator<StoredRecord> {
-      let after = -1
-      while (true) {
-        const rows = await runPromise(
-          run<Row>(
-            `SELECT ${columns.join(", ")} FROM audit_records WHERE seq > $1 ORDER BY seq LIMIT ${pageSize}`,
-            [after]
+    const ordered = (runPromise: <A, E>(effect: Effect.Effect<A, E>) => Promise<A>) =>
+      async function* (): AsyncGenerator<StoredRecord> {
+        let after = -1
+        while (true) {
+          const rows = await runPromise(
+            run<Row>(
+              `SELECT ${columns.join(", ")} FROM audit_records WHERE seq > $1 ORDER BY seq LIMIT ${pageSize}`,
+              [after]
+            )
           )
-        )
-        for (const row of rows) yield fromRow(row)
-        if (rows.length < pageSize) return
-        after = Number(rows.at(-1)!.seq)
+          for (const row of rows) yield fromRow(row)
+          if (rows.length < pageSize) return
+          after = Number(rows.at(-1)!.seq)
+        }
       }
-    }
 
-    const verify = chainState(false).pipe(
-      Effect.mapError(fail("verifying")),
-      Effect.flatMap((state) =>
-        Effect.tryPromise({
-          try: () =>
-            Chain.walk({
-              anchor: { seq: Number(state.anchor_seq), hash: state.anchor_hash },
-              head: {
-                seq: Number(state.head_seq),
-                hash: state.head_hash,
-                count: Number(state.head_count)
-              },
-              records: ordered(),
-              again: ordered
-            }),
-          catch: fail("verifying")
+    // One REPEATABLE READ transaction on one connection: the head and every page come
+    // from the same snapshot, so a writer appending meanwhile cannot look like an insertion.
+    const verify = sql
+      .withTransaction(
+        Effect.gen(function* () {
+          yield* run("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+          const state = yield* chainState(false)
+          // The transaction's connection is in this context: the pages must run in it.
+          const inTransaction = yield* Effect.context<never>()
+          const records = ordered(Effect.runPromiseWith(inTransaction))
+          return yield* Effect.tryPromise({
+            try: () =>
+              Chain.walk({
+                anchor: { seq: Number(state.anchor_seq), hash: state.anchor_hash },
+                head: {
+                  seq: Number(state.head_seq),
+                  hash: state.head_hash,
+                  count: Number(state.head_count)
+                },
+                records: records(),
+                again: records
+              }),
+            catch: fail("verifying")
+          })
         })
       )
-    )
+      .pipe(Effect.mapError((e) => (e instanceof StoreError ? e : fail("verifying")(e))))
 
     const prune = (before: Date) =>
       sql

@@ -190,15 +190,22 @@ export const make = (
       for (const row of stmt.iterate()) yield fromRow(row as unknown as Row)
     }
 
+    // One read transaction: the head and the records come from the same snapshot,
+    // so a writer appending meanwhile (the runner) cannot look like an insertion.
     const verify = Effect.tryPromise({
-      try: () => {
-        const state = chainState()
-        return Chain.walk({
-          anchor: { seq: state.anchor_seq, hash: state.anchor_hash },
-          head: { seq: state.head_seq, hash: state.head_hash, count: state.head_count },
-          records: ordered(),
-          again: ordered
-        })
+      try: async () => {
+        db.exec("BEGIN")
+        try {
+          const state = chainState()
+          return await Chain.walk({
+            anchor: { seq: state.anchor_seq, hash: state.anchor_hash },
+            head: { seq: state.head_seq, hash: state.head_hash, count: state.head_count },
+            records: ordered(),
+            again: ordered
+          })
+        } finally {
+          db.exec("COMMIT")
+        }
       },
       catch: fail(where, "verifying")
     })

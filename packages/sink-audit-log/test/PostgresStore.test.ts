@@ -132,4 +132,23 @@ describe("PostgresStore", () => {
       expect(report.records).toBe(330)
     })
   )
+
+  it.live("verify while another writer appends sees one consistent snapshot", () =>
+    Effect.gen(function* () {
+      const { store, reopen } = yield* open("snapshot")
+      const writer = yield* reopen
+      yield* store.append(events(600).map(Record.fromEvent))
+      const reports = yield* Effect.all(
+        [
+          Effect.forEach([0, 1, 2, 3, 4, 5], (k) =>
+            writer.append(events(100, 601 + k * 100).map(Record.fromEvent))
+          ),
+          Effect.forEach([0, 1, 2, 3, 4, 5], () => store.verify)
+        ],
+        { concurrency: "unbounded" }
+      )
+      for (const report of reports[1]) expect(report.problem).toBeNull()
+      expect((yield* store.verify).records).toBe(1200)
+    })
+  )
 })
