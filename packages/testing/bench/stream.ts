@@ -1,13 +1,15 @@
 /**
  * How fast events stream from the WorkOS stand-in over loopback: our `EventStream`
  * against a loop over `@workos-inc/node`'s `events.listEvents`, the same pages
- * (100 events, ascending, following `after`), in the same run.
+ * (100 events, ascending, following `after`), in the same run. A third row, plain
+ * `fetch` and `JSON.parse` with no checks, is the floor both stand on.
  *
  *   node bench/stream.ts [events]      (default 100000)
  *
- * The stand-in runs in a process of its own, and each measurement in a fresh
- * process, so a client's peak RSS is its own, measured from start to end: it
- * must not grow with the number of events streamed.
+ * The stand-in runs in a process of its own (walked once before measuring, so no
+ * client pays for its warm-up), and each measurement in a fresh process, so a
+ * client's peak RSS is its own: it must not grow with the number of events. CPU
+ * time is reported beside wall time, as it says more on a busy machine.
  */
 import { spawn } from "node:child_process"
 import { fileURLToPath } from "node:url"
@@ -17,10 +19,18 @@ const API_KEY = "sk_test_bench"
 const PAGE = 100
 const ROUNDS = 3
 
+const clients = {
+  ours: "EventStream (effect/http, fetch)",
+  sdk: "@workos-inc/node listEvents loop",
+  floor: "fetch + JSON.parse, no checks"
+} as const
+type Client = keyof typeof clients
+
 interface Measurement {
-  readonly client: string
+  readonly client: Client
   readonly events: number
   readonly ms: number
+  readonly cpuMs: number
   readonly peakRssMiB: number
   /** The heap still in use after the run and a full GC: what the client kept. */
   readonly retainedHeapMiB: number
@@ -31,9 +41,7 @@ const child = (args: ReadonlyArray<string>, onLine?: (line: string) => void) => 
   const process_ = spawn(
     process.execPath,
     ["--expose-gc", "--conditions=@workos-relay/source", self, ...args],
-    {
-      stdio: ["pipe", "pipe", "inherit"]
-    }
+    { stdio: ["pipe", "pipe", "inherit"] }
   )
   let output = ""
   process_.stdout.setEncoding("utf8")
@@ -54,7 +62,7 @@ const child = (args: ReadonlyArray<string>, onLine?: (line: string) => void) => 
   return { process: process_, done }
 }
 
-const measure = async (client: string, url: string, events: number): Promise<Measurement> => {
+const measure = async (client: Client, url: string, events: number): Promise<Measurement> => {
   let result: Measurement | undefined
   await child(["measure", client, url, String(events)], (line) => {
     result = JSON.parse(line) as Measurement
@@ -76,10 +84,10 @@ const serve = async (events: number) => {
 }
 
 // ---------------------------------------------------------------------------
-// Child: one client, one measurement
+// Child: one client, one measurement. Each loads its modules, then gives the
+// run to time: module loading is not counted.
 
-/** Loads the client, then gives the run to time: module loading is not counted. */
-const streamOurs = async (url: string, events: number): Promise<() => Promise<number>> => {
+const streamOurs = async (url: string, events: number) => {
   const { EventStream, WorkOS } = await import("@workos-relay/core")
   const { Effect, Layer, Redacted, Stream } = await import("effect")
   const { FetchHttpClient } = await import("effect/http")
@@ -102,7 +110,7 @@ const streamOurs = async (url: string, events: number): Promise<() => Promise<nu
     )
 }
 
-const streamSdk = async (url: string, events: number): Promise<() => Promise<number>> => {
+const streamSdk = async (url: string, events: number) => {
   const { WorkOS } = await import("@workos-inc/node")
   const { hostname, port } = new URL(url)
   const workos = new WorkOS(API_KEY, { apiHostname: hostname, port: Number(port), https: false })
@@ -126,17 +134,40 @@ const streamSdk = async (url: string, events: number): Promise<() => Promise<num
   }
 }
 
-const measureHere = async (client: string, url: string, events: number) => {
-  const run = client === "ours" ? await streamOurs(url, events) : await streamSdk(url, events)
+const streamFloor = async (url: string, events: number) => async () => {
+  let count = 0
+  let after: string | null = null
+  while (count < events) {
+    const query = `order=asc&limit=${PAGE}${after === null ? "" : `&after=${after}`}`
+    const response = await fetch(`${url}/events?${query}`, {
+      headers: { authorization: `Bearer ${API_KEY}` }
+    })
+    const page = JSON.parse(await response.text()) as {
+      data: Array<unknown>
+      list_metadata: { after: string | null }
+    }
+    count += page.data.length
+    after = page.list_metadata.after
+    if (after === null) break
+  }
+  return Math.min(count, events)
+}
+
+const measureHere = async (client: Client, url: string, events: number) => {
+  const load = { ours: streamOurs, sdk: streamSdk, floor: streamFloor }[client]
+  const run = await load(url, events)
+  const cpu = process.cpuUsage()
   const started = performance.now()
   const count = await run()
   const ms = performance.now() - started
+  const cpuUsed = process.cpuUsage(cpu)
   if (count !== events) throw new Error(`${client} streamed ${count} events, not ${events}`)
   ;(globalThis as { gc?: () => void }).gc?.()
   const measurement: Measurement = {
     client,
     events,
     ms,
+    cpuMs: (cpuUsed.user + cpuUsed.system) / 1000,
     peakRssMiB: process.resourceUsage().maxRSS / 1024,
     retainedHeapMiB: process.memoryUsage().heapUsed / 2 ** 20
   }
@@ -145,6 +176,27 @@ const measureHere = async (client: string, url: string, events: number) => {
 
 // ---------------------------------------------------------------------------
 // Parent
+
+const table = (rows: ReadonlyArray<Measurement>): string => {
+  const header =
+    "| client                           |  events |   events/s |   wall ms |    CPU ms | peak RSS, MiB | heap after GC, MiB |\n" +
+    "| -------------------------------- | ------: | ---------: | --------: | --------: | ------------: | -----------------: |"
+  const lines = rows.map((m) => {
+    const cells = [
+      clients[m.client].padEnd(32),
+      m.events.toLocaleString("en").padStart(7),
+      Math.round((m.events / m.ms) * 1000)
+        .toLocaleString("en")
+        .padStart(10),
+      m.ms.toFixed(0).padStart(9),
+      m.cpuMs.toFixed(0).padStart(9),
+      m.peakRssMiB.toFixed(1).padStart(13),
+      m.retainedHeapMiB.toFixed(1).padStart(18)
+    ]
+    return `| ${cells.join(" | ")} |`
+  })
+  return [header, ...lines].join("\n")
+}
 
 const main = async (total: number) => {
   const small = Math.max(1, Math.floor(total / 10))
@@ -160,10 +212,11 @@ const main = async (total: number) => {
   })
   await ready
   try {
+    await measure("floor", url, total)
     const best = new Map<string, Measurement>()
     // Rounds alternate the clients, so neither always runs on a colder or busier machine.
     for (let round = 0; round < ROUNDS; round++) {
-      for (const client of ["ours", "sdk"]) {
+      for (const client of ["ours", "sdk", "floor"] as const) {
         for (const events of [small, total]) {
           const m = await measure(client, url, events)
           const key = `${client}:${events}`
@@ -171,48 +224,31 @@ const main = async (total: number) => {
           best.set(key, {
             ...m,
             ms: Math.min(m.ms, previous?.ms ?? Infinity),
+            cpuMs: Math.min(m.cpuMs, previous?.cpuMs ?? Infinity),
             peakRssMiB: Math.max(m.peakRssMiB, previous?.peakRssMiB ?? 0),
             retainedHeapMiB: Math.max(m.retainedHeapMiB, previous?.retainedHeapMiB ?? 0)
           })
         }
       }
     }
-    const row = (label: string, m: Measurement) => {
-      const cells = [
-        label.padEnd(34),
-        m.events.toLocaleString("en").padStart(7),
-        Math.round((m.events / m.ms) * 1000)
-          .toLocaleString("en")
-          .padStart(10),
-        m.ms.toFixed(0).padStart(7),
-        m.peakRssMiB.toFixed(1).padStart(13),
-        m.retainedHeapMiB.toFixed(1).padStart(18)
-      ]
-      return `| ${cells.join(" | ")} |`
-    }
-    const get = (key: string) => best.get(key)!
-    const lines = [
-      "",
-      `Streaming from the WorkOS stand-in over loopback, ${PAGE} events a page (best time of ${ROUNDS} runs; memory: the largest)`,
-      "",
-      "| client                             |  events |   events/s |      ms | peak RSS, MiB | heap after GC, MiB |",
-      "| ---------------------------------- | ------: | ---------: | ------: | ------------: | -----------------: |",
-      row("EventStream (effect/http, fetch)", get(`ours:${small}`)),
-      row("EventStream (effect/http, fetch)", get(`ours:${total}`)),
-      row("@workos-inc/node listEvents loop", get(`sdk:${small}`)),
-      row("@workos-inc/node listEvents loop", get(`sdk:${total}`)),
-      ""
-    ]
-    const rate = (m: Measurement) => m.events / m.ms
-    const ours = get(`ours:${total}`)
-    const sdk = get(`sdk:${total}`)
-    lines.push(
-      `EventStream / SDK loop at ${total.toLocaleString("en")} events: ${(rate(ours) / rate(sdk)).toFixed(2)}x`,
-      `Peak RSS of EventStream: ${get(`ours:${small}`).peakRssMiB.toFixed(1)} MiB at ${small.toLocaleString("en")} events, ${ours.peakRssMiB.toFixed(1)} MiB at ${total.toLocaleString("en")} (${(ours.peakRssMiB - get(`ours:${small}`).peakRssMiB).toFixed(1)} MiB more for ${(total - small).toLocaleString("en")} more events)`,
-      `Peak RSS of the SDK loop: ${get(`sdk:${small}`).peakRssMiB.toFixed(1)} MiB at ${small.toLocaleString("en")} events, ${sdk.peakRssMiB.toFixed(1)} MiB at ${total.toLocaleString("en")}`,
-      ""
+    const get = (client: Client, events: number) => best.get(`${client}:${events}`)!
+    const rows = (["ours", "sdk", "floor"] as const).flatMap((c) => [get(c, small), get(c, total)])
+    const ours = get("ours", total)
+    const sdk = get("sdk", total)
+    const mib = (m: Measurement) => `${m.peakRssMiB.toFixed(1)} MiB`
+    process.stdout.write(
+      [
+        "",
+        `Streaming from the WorkOS stand-in over loopback, ${PAGE} events a page: best times of ${ROUNDS} runs, largest memory.`,
+        "",
+        table(rows),
+        "",
+        `EventStream / SDK loop at ${total.toLocaleString("en")} events: ${(sdk.ms / ours.ms).toFixed(2)}x the events/s, ${(sdk.cpuMs / ours.cpuMs).toFixed(2)}x the events per CPU second`,
+        `Peak RSS of EventStream: ${mib(get("ours", small))} at ${small.toLocaleString("en")} events, ${mib(ours)} at ${total.toLocaleString("en")}; heap kept after GC: ${get("ours", small).retainedHeapMiB.toFixed(1)} and ${ours.retainedHeapMiB.toFixed(1)} MiB`,
+        `Peak RSS of the SDK loop: ${mib(get("sdk", small))} at ${small.toLocaleString("en")} events, ${mib(sdk)} at ${total.toLocaleString("en")}`,
+        ""
+      ].join("\n")
     )
-    process.stdout.write(lines.join("\n"))
   } finally {
     server.process.stdin?.end()
     await server.done
@@ -221,5 +257,5 @@ const main = async (total: number) => {
 
 const [mode, ...args] = process.argv.slice(2)
 if (mode === "serve") await serve(Number(args[0]))
-else if (mode === "measure") await measureHere(args[0]!, args[1]!, Number(args[2]))
+else if (mode === "measure") await measureHere(args[0] as Client, args[1]!, Number(args[2]))
 else await main(Number(mode ?? 100_000))
