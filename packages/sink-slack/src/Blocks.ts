@@ -533,17 +533,17 @@ const MAX_CHANGES = 15
 const changed = (event: Event.Any, budget: number): ReadonlyArray<Piece> | undefined => {
   const data = event.data as Json
   const eventContext = event.context as Json | undefined
-  const previous = isObject(data.previous_attributes)
-    ? data.previous_attributes
-    : isObject(eventContext?.previous_attributes)
-      ? eventContext.previous_attributes
-      : undefined
-  if (previous === undefined) return undefined
+  // WorkOS puts them in the payload for some types and in the context for others.
+  const fromContext = isObject(eventContext?.previous_attributes)
+    ? eventContext.previous_attributes
+    : {}
+  const fromData = isObject(data.previous_attributes) ? data.previous_attributes : {}
+  const previous = { ...fromContext, ...fromData }
   // An API key's change log could name fields it must not show.
   const keys = Object.keys(previous).filter((k) =>
     event.event.startsWith("api_key.")
       ? API_KEY_FIELDS.includes(k)
-      : isShown(k) || k === "role" || k === "emails"
+      : isShown(k) || k === "role" || k === "emails" || k === "custom_attributes"
   )
   if (keys.length === 0) return undefined
   const show = (v: unknown): Piece => {
@@ -553,7 +553,8 @@ const changed = (event: Event.Any, budget: number): ReadonlyArray<Piece> | undef
   }
   const pieces: Array<Piece> = [":pencil2: *What changed*"]
   for (const key of keys.slice(0, MAX_CHANGES)) {
-    pieces.push(`\n• *${label(key)}*: `, show(previous[key]), " → ", show(data[key]))
+    // Keys come from the payload too: escaped like any value.
+    pieces.push("\n• ", Mrkdwn.bold(label(key)), ": ", show(previous[key]), " → ", show(data[key]))
   }
   if (keys.length > MAX_CHANGES) pieces.push(`\n_…and ${keys.length - MAX_CHANGES} more_`)
   return pieces
@@ -692,7 +693,9 @@ const build = (event: Event.Any, options: Options, budget: number): Message => {
     if (fields.length > 0) {
       blocks.push({
         type: "section",
-        fields: fields.map((fact) => mrkdwn([`*${fact.label}*\n`, ...fact.value], limits.fieldText))
+        fields: fields.map((fact) =>
+          mrkdwn([Mrkdwn.bold(fact.label), "\n", ...fact.value], limits.fieldText)
+        )
       })
     }
   }

@@ -176,6 +176,15 @@ describe("Blocks.render", () => {
     expect(json).toContain("*State*: `suspended` → `active`")
   })
 
+  it("reads what changed from the event's context too", () => {
+    const example = examples["organization_membership.updated"]
+    const event = {
+      ...example,
+      context: { ...example.context, previous_attributes: { status: "pending" } }
+    } as Event.Any
+    expect(JSON.stringify(Blocks.render(event).blocks)).toContain("*Status*: `pending` → `active`")
+  })
+
   it("never shows more of an API key than its obfuscated value", () => {
     const example = examples["api_key.created"]
     const event = {
@@ -250,6 +259,17 @@ describe("Blocks.render", () => {
       if (block.type === "section" && block.text !== undefined)
         expect(block.text.verbatim).toBe(true)
     }
+  })
+
+  it("escapes payload keys as well as values", () => {
+    const nasty = "<!channel> *x*"
+    const event = {
+      ...unknownEvent,
+      data: { [nasty]: "v", previous_attributes: { [nasty]: "old" } }
+    } as Event.Any
+    const markup = expectWithinLimits(Blocks.render(event))
+    expect(markup.mentions).toEqual([])
+    expect(JSON.stringify(Blocks.render(event))).toContain("&lt;!channel&gt;")
   })
 
   it("puts configured mentions before the summary, and only those", () => {
