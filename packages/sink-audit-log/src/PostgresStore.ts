@@ -281,7 +281,13 @@ export const makeFromUrl = (
     const where = describe(options.url)
     // Built in the caller's scope: the pool lives as long as the store.
     const client = yield* Layer.build(
-      PgClient.layer({ url: options.url, connectTimeout: "10 seconds" })
+      PgClient.layer({
+        url: options.url,
+        connectTimeout: "10 seconds",
+        // Prepared statements planned while the table was small keep a generic plan (a
+        // sequential scan) as it grows to millions of rows: plan each execution instead.
+        startupParameters: { plan_cache_mode: "force_custom_plan" }
+      })
     ).pipe(
       Effect.mapError(
         (cause) =>
