@@ -4,7 +4,7 @@
  */
 
 export * as EventBridgeStandIn from "./EventBridgeStandIn.ts"
-export * as WorkOSStandIn from "./WorkOSStandIn.ts"
+export * as Postgres from "./Postgres.ts"
 export * as SinkConformance from "./SinkConformance.ts"
 export * as SlackStandIn from "./SlackStandIn.ts"
-export * as Postgres from "./Postgres.ts"
+export * as WorkOSStandIn from "./WorkOSStandIn.ts"
