@@ -11,6 +11,8 @@ export const definition = {
     Effect.sync(() => {
       let seen = 0
       let started
+      // What the process holds before the first event: Node, effect, the event model.
+      const startRssMiB = process.memoryUsage().rss / 2 ** 20
       return {
         batch: { maxEvents: 1000, maxWait: "50 millis" },
         deliver: (batch) =>
@@ -30,7 +32,8 @@ export const definition = {
               const line = {
                 events: seen,
                 ms: performance.now() - started,
-                peakRssMiB: process.resourceUsage().maxRSS / 1024
+                peakRssMiB: process.resourceUsage().maxRSS / 1024,
+                startRssMiB
               }
               process.stdout.write(`BENCH ${JSON.stringify(line)}\n`)
             }

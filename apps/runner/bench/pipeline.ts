@@ -26,6 +26,8 @@ interface Measurement {
   readonly events: number
   readonly ms: number
   readonly peakRssMiB: number
+  /** RSS once loaded, before the first event (the runner only). */
+  readonly startRssMiB?: number
 }
 
 const node = (args: ReadonlyArray<string>, onLine: (line: string, kill: () => void) => void) => {
@@ -140,14 +142,23 @@ sinks:
 
   const rate = (m: Measurement) => (m.events * 1000) / m.ms
   const rows = [
-    ["client", "events", "seconds", "events/s", "vs SDK loop", "peak RSS (MiB)"],
+    [
+      "client",
+      "events",
+      "seconds",
+      "events/s",
+      "vs SDK loop",
+      "peak RSS (MiB)",
+      "RSS before 1st event"
+    ],
     [
       "@workos-inc/node listEvents + for-await",
       String(sdk.events),
       (sdk.ms / 1000).toFixed(1),
       rate(sdk).toFixed(0),
       "1.00x",
-      sdk.peakRssMiB.toFixed(0)
+      sdk.peakRssMiB.toFixed(0),
+      "-"
     ],
     [
       "workos-relay runner -> no-op sink",
@@ -155,7 +166,8 @@ sinks:
       (runner.ms / 1000).toFixed(1),
       rate(runner).toFixed(0),
       `${(rate(runner) / rate(sdk)).toFixed(2)}x`,
-      runner.peakRssMiB.toFixed(0)
+      runner.peakRssMiB.toFixed(0),
+      runner.startRssMiB?.toFixed(0) ?? "-"
     ]
   ]
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)))

@@ -46,7 +46,6 @@ export interface SinkMetrics {
 
 export class Metrics {
   fetched = 0
-  fetchRequests = 0
   ready = false
   leaseHeld = false
   readonly sinks = new Map<string, SinkMetrics>()
@@ -92,8 +91,6 @@ export class Metrics {
     const label = (sink: string) => `sink="${sink.replace(/["\\\n]/g, "_")}"`
     metric("workos_relay_events_fetched_total", "counter", "Events fetched from WorkOS.")
     out.push(`workos_relay_events_fetched_total ${this.fetched}`)
-    metric("workos_relay_fetch_requests_total", "counter", "Pages requested from WorkOS.")
-    out.push(`workos_relay_fetch_requests_total ${this.fetchRequests}`)
     const perSink = (
       name: string,
       type: string,

@@ -15,7 +15,6 @@
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { DatabaseSync } from "node:sqlite"
-import { PgClient } from "@effect/sql-pg"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
@@ -473,6 +472,8 @@ export const postgres = (
   url: Redacted.Redacted<string>
 ): Effect.Effect<Service, StoreError, Scope.Scope> =>
   Effect.gen(function* () {
+    // Loaded only when used: most runners keep their state in SQLite.
+    const { PgClient } = yield* Effect.promise(() => import("@effect/sql-pg"))
     const context = yield* Layer.build(PgClient.layer({ url, maxConnections: 4 })).pipe(
       Effect.mapError((cause) => new StoreError({ operation: "connect to Postgres", cause }))
     )

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-import { NodeServices } from "@effect/platform-node"
+// The one module, not the package index: the index loads cluster, redis and workers too.
+import * as NodeServices from "@effect/platform-node/NodeServices"
 /**
  * The `workos-relay` executable. Exit codes: 0 ok, 1 runtime failure, 2 bad usage or config.
  */

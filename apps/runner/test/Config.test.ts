@@ -169,19 +169,24 @@ describe("Config: good files", () => {
     })
   )
 
-  it.effect("examples/relay.yaml is valid, with the three shipped sinks loaded from their packages", () =>
-    Effect.gen(function* () {
-      const config = yield* Config.load(Path.join(import.meta.dirname, "..", "..", "..", "examples", "relay.yaml"), {
-        WORKOS_API_KEY: "sk_test_example",
-        SLACK_BOT_TOKEN: "xoxb-example"
+  it.effect(
+    "examples/relay.yaml is valid, with the three shipped sinks loaded from their packages",
+    () =>
+      Effect.gen(function* () {
+        const config = yield* Config.load(
+          Path.join(import.meta.dirname, "..", "..", "..", "examples", "relay.yaml"),
+          {
+            WORKOS_API_KEY: "sk_test_example",
+            SLACK_BOT_TOKEN: "xoxb-example"
+          }
+        )
+        expect(config.sinks.map((s) => [s.name, s.type])).toEqual([
+          ["security-slack", "slack"],
+          ["eventbridge", "eventbridge"],
+          ["audit", "audit-log"]
+        ])
+        expect(config.http).toEqual({ host: "127.0.0.1", port: 9464 })
       })
-      expect(config.sinks.map((s) => [s.name, s.type])).toEqual([
-        ["security-slack", "slack"],
-        ["eventbridge", "eventbridge"],
-        ["audit", "audit-log"]
-      ])
-      expect(config.http).toEqual({ host: "127.0.0.1", port: 9464 })
-    })
   )
 
   it("prints a JSON Schema of the whole file, sinks included", () => {

@@ -54,7 +54,17 @@ describe("Pipeline", () => {
         })
         const stop = yield* Deferred.make<void>()
         const metrics = new Metrics()
-        const running = yield* Runner.run(config, { stop, metrics }).pipe(Effect.forkChild)
+        let port = 0
+        const running = yield* Runner.run(
+          { ...config, http: { host: "127.0.0.1", port: 0 } },
+          {
+            stop,
+            metrics,
+            onListening: (p) => {
+              port = p
+            }
+          }
+        ).pipe(Effect.forkChild)
         const all = ids(standIn)
         yield* waitUntil(
           "every event in a and b",
@@ -81,6 +91,24 @@ describe("Pipeline", () => {
         )
         expect(recorded(Path.join(dir, "a.log")).slice(-50)).toEqual(more)
         expect(metrics.fetched).toBe(all.length + 50)
+        // Health and metrics over HTTP.
+        const get = (path: string) =>
+          Effect.promise(() =>
+            fetch(`http://127.0.0.1:${port}${path}`).then(async (r) => ({
+              status: r.status,
+              text: await r.text()
+            }))
+          )
+        expect((yield* get("/healthz")).status).toBe(200)
+        expect(yield* get("/readyz")).toEqual({ status: 200, text: "ready\n" })
+        const text = (yield* get("/metrics")).text
+        expect(text).toContain(`workos_relay_events_fetched_total ${all.length + 50}`)
+        expect(text).toContain(`workos_relay_events_delivered_total{sink="a"} ${all.length + 50}`)
+        expect(text).toContain(
+          `workos_relay_delivery_latency_seconds_count{sink="b"} ${all.length + 50}`
+        )
+        expect(text).toMatch(/workos_relay_checkpoint_age_seconds\{sink="dsync"\} [\d.]+/)
+        expect(text).toContain("workos_relay_lease_held 1")
         yield* Deferred.succeed(stop, undefined)
         const report = yield* Fiber.join(running)
         expect(report.lanes.every((l) => l.error === undefined)).toBe(true)
@@ -213,6 +241,44 @@ describe("Pipeline", () => {
         expect(metrics.fetched - before).toBe(30)
         yield* Deferred.succeed(stop, undefined)
         yield* Fiber.join(running)
+      }).pipe(Effect.scoped)
+  )
+
+  it.live(
+    "replay delivers a time range to the chosen sinks and leaves live checkpoints alone",
+    () =>
+      Effect.gen(function* () {
+        const standIn = yield* WorkOSStandIn.make({ events: 400 })
+        const dir = tempDir()
+        const store = yield* StateStore.sqlite(Path.join(dir, "state.db"))
+        const lease = (yield* store.acquireLease("live", 60_000))!
+        yield* store.commit("again", "event_live_cursor", null, lease.token)
+        const config = yield* configFor(standIn, dir, { again: rec(dir, "again") })
+        const opened = yield* Runner.openSource(config.source, config.sinks)
+        const made = yield* Runner.makeSinks(config.sinks)
+        const events = standIn.events()
+        const since = events[100]!.created_at
+        const until = events[250]!.created_at
+        const reports = yield* Pipeline.run({
+          lanes: made.map((m) => Runner.laneSpec(m as any)),
+          source: opened.source,
+          store,
+          token: () => null,
+          metrics: new Metrics(),
+          start: { since },
+          mode: { _tag: "replay", until: Date.parse(until) },
+          stop: yield* Deferred.make<void>(),
+          shutdownTimeout: 2000
+        })
+        const expected = events
+          .filter((e) => e.created_at >= since && e.created_at < until)
+          .map((e) => e.id)
+        expect(expected.length).toBeGreaterThanOrEqual(150)
+        expect(recorded(Path.join(dir, "again.log"))).toEqual(expected)
+        expect(reports).toEqual([
+          { name: "again", delivered: expected.length, deadLettered: 0, error: undefined }
+        ])
+        expect((yield* store.checkpoint("again"))?.cursor).toBe("event_live_cursor")
       }).pipe(Effect.scoped)
   )
 })
