@@ -9,6 +9,7 @@
 import { type Event, Sink } from "@workos-relay/core"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
+import { organizationOf } from "./Pipeline.ts"
 
 export const Config = Schema.Struct({
   /** `line` (default): one readable line per event; `json`: the event as WorkOS sent it, one JSON per line. */
@@ -34,15 +35,9 @@ const summary = (event: Event.Any): string => {
   return parts.join("  ")
 }
 
-const organizationOf = (event: Event.Any): string => {
-  const data = event.data as Record<string, unknown>
-  const id = data.organization_id
-  return typeof id === "string" ? id : "-"
-}
-
 /** Formats one event as a line. */
 export const formatLine = (event: Event.Any): string =>
-  [event.created_at, event.event.padEnd(34), event.id, organizationOf(event), summary(event)]
+  [event.created_at, event.event.padEnd(34), event.id, organizationOf(event) ?? "-", summary(event)]
     .join("  ")
     .trimEnd()
 
