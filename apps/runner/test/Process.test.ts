@@ -186,12 +186,17 @@ describe("the runner process", { timeout: 90_000 }, () => {
     const bad = Path.join(dir, "bad.yaml")
     Fs.writeFileSync(bad, "source: { type: demo }\nsinks: { out: { type: consol } }\n")
     const config = writeConfig(dir, {})
-    const [validateBad, badFlag, ok, status] = await Promise.all([
+    const [validateBad, badFlag, ok, status, connections] = await Promise.all([
       runToEnd(["validate", "-c", bad]),
       runToEnd(["run", "--no-such-flag"]),
       runToEnd(["validate", "-c", config]),
-      runToEnd(["status", "-c", config])
+      runToEnd(["status", "-c", config]),
+      runToEnd(["validate", "-c", config, "--check-connections"])
     ])
+    expect(connections.code, connections.stderr).toBe(0)
+    expect(connections.stdout).toContain("ok    state store (sqlite)")
+    expect(connections.stdout).toContain("ok    WorkOS")
+    expect(connections.stdout).toContain("ok    sink rec")
     expect(validateBad.code).toBe(2)
     expect(validateBad.stderr).toContain(
       'sinks.out.type: unknown sink type "consol"; did you mean "console"?'
@@ -202,5 +207,25 @@ describe("the runner process", { timeout: 90_000 }, () => {
     expect(status.code, status.stderr).toBe(0)
     expect(status.stdout).toContain("lease: nobody holds it")
     expect(status.stdout).toMatch(/rec\s+\(none yet\)/)
+  })
+
+  it("SIGTERM waits for the batch in flight; a second SIGTERM exits at once with 130", async () => {
+    const dir = tempDir()
+    const config = writeConfig(dir, { delayMs: 20_000, maxEvents: 5 })
+    const proc = start(["run", "-c", config])
+    await waitUntilAsync("the runner runs", () => proc.stderr.includes("relaying to 1 sink(s)"))
+    await new Promise((r) => setTimeout(r, 300))
+    proc.child.kill("SIGTERM")
+    await waitUntilAsync("it says it is stopping", () =>
+      proc.stderr.includes("finishing in-flight batches")
+    )
+    const stillRunning = await Promise.race([
+      proc.exited.then(() => false),
+      new Promise((r) => setTimeout(() => r(true), 500))
+    ])
+    expect(stillRunning).toBe(true)
+    proc.child.kill("SIGTERM")
+    expect(await proc.exited).toBe(130)
+    expect(proc.stderr).toContain("SIGTERM again: exiting now")
   })
 })
