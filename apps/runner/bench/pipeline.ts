@@ -92,8 +92,95 @@ const sdkLoop = async (url: string, events: number) => {
   process.stdout.write(`BENCH ${JSON.stringify(line)}\n`)
 }
 
+/** The same loop, awaiting one insert per event into SQLite (WAL), as a user would write an audit log. */
+const sdkSqliteLoop = async (url: string, events: number, file: string) => {
+  const { WorkOS } = await import("@workos-inc/node")
+  const { DatabaseSync } = await import("node:sqlite")
+  const db = new DatabaseSync(file)
+  db.exec(
+    "PRAGMA journal_mode = WAL; CREATE TABLE IF NOT EXISTS events (id TEXT PRIMARY KEY, type TEXT, created_at TEXT, json TEXT)"
+  )
+  const insert = db.prepare("INSERT OR IGNORE INTO events VALUES (?, ?, ?, ?)")
+  const save = async (event: any) => {
+    insert.run(event.id, event.event, String(event.createdAt), JSON.stringify(event))
+  }
+  const { hostname, port } = new URL(url)
+  const workos = new WorkOS(API_KEY, { apiHostname: hostname, port: Number(port), https: false })
+  const started = performance.now()
+  let count = 0
+  let after: string | undefined
+  while (count < events) {
+    const page = await workos.events.listEvents({
+      events: [],
+      order: "asc",
+      limit: 100,
+      ...(after === undefined ? {} : { after })
+    })
+    for (const event of page.data) {
+      if (count >= events) break
+      await save(event)
+      count++
+    }
+    const next = page.listMetadata.after
+    if (next === null || next === undefined) break
+    after = next
+  }
+  const line: Measurement = {
+    events: count,
+    ms: performance.now() - started,
+    peakRssMiB: process.resourceUsage().maxRSS / 1024
+  }
+  process.stdout.write(`BENCH ${JSON.stringify(line)}\n`)
+}
+
 // ---------------------------------------------------------------------------
 // Parent
+
+/** Runs the runner on a config with `http` on `port` until `sink` has delivered `events`; timed from its first delivery. */
+const measureByMetrics = async (
+  config: string,
+  port: number,
+  sink: string,
+  events: number
+): Promise<Measurement> => {
+  const run = node([Path.join(root, "src", "bin.ts"), "run", "-c", config], () => {})
+  const delivered = async () => {
+    try {
+      const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()
+      const match = new RegExp(
+        `workos_relay_events_delivered_total\\{sink="${sink}"\\} (\\d+)`
+      ).exec(text)
+      return match === null ? 0 : Number(match[1])
+    } catch {
+      return 0
+    }
+  }
+  let first = 0
+  let started = 0
+  while (true) {
+    const n = await delivered()
+    if (n > 0 && started === 0) {
+      started = performance.now()
+      first = n
+    }
+    if (n >= events) break
+    await new Promise((r) => setTimeout(r, 20))
+  }
+  const ms = performance.now() - started
+  run.child.kill("SIGTERM")
+  await run.done
+  return { events: events - first, ms, peakRssMiB: Number.NaN }
+}
+
+const freePort = async () => {
+  const { createServer } = await import("node:net")
+  return new Promise<number>((resolve) => {
+    const server = createServer().listen(0, "127.0.0.1", () => {
+      const port = (server.address() as { port: number }).port
+      server.close(() => resolve(port))
+    })
+  })
+}
 
 const measure = async (args: ReadonlyArray<string>): Promise<Measurement> => {
   let result: Measurement | undefined
@@ -136,6 +223,30 @@ sinks:
   const baselineEvents = Math.min(events, 100_000)
   const sdk = await measure([self, "sdk", url, String(baselineEvents)])
   const runner = await measure([Path.join(root, "src", "bin.ts"), "run", "-c", config])
+
+  // To an audit log in SQLite: the audit-log sink against the SDK loop with one insert per event.
+  const auditEvents = Math.min(events, 100_000)
+  const naiveEvents = Math.min(events, 20_000)
+  const port = await freePort()
+  const auditConfig = Path.join(dir, "audit.yaml")
+  Fs.writeFileSync(
+    auditConfig,
+    `source: { type: workos, apiKey: ${API_KEY}, baseUrl: ${JSON.stringify(url)}, start: earliest }
+state: { sqlite: ${JSON.stringify(Path.join(dir, "audit-state.db"))} }
+http: { address: "127.0.0.1:${port}" }
+log: { level: warn, format: json }
+sinks:
+  audit: { type: audit-log, path: ${JSON.stringify(Path.join(dir, "audit.db"))} }
+`
+  )
+  const sdkAudit = await measure([
+    self,
+    "sdk-sqlite",
+    url,
+    String(naiveEvents),
+    Path.join(dir, "naive.db")
+  ])
+  const runnerAudit = await measureByMetrics(auditConfig, port, "audit", auditEvents)
   standIn.child.stdin?.end()
   await standIn.done
   Fs.rmSync(dir, { recursive: true, force: true })
@@ -170,17 +281,40 @@ sinks:
       runner.startRssMiB?.toFixed(0) ?? "-"
     ]
   ]
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)))
+  const auditRows = [
+    ["to an audit log in SQLite", "events", "seconds", "events/s", "vs SDK loop"],
+    [
+      "@workos-inc/node listEvents + for-await insert (WAL)",
+      String(sdkAudit.events),
+      (sdkAudit.ms / 1000).toFixed(1),
+      rate(sdkAudit).toFixed(0),
+      "1.00x"
+    ],
+    [
+      "workos-relay runner -> audit-log sink (SQLite)",
+      String(runnerAudit.events),
+      (runnerAudit.ms / 1000).toFixed(1),
+      rate(runnerAudit).toFixed(0),
+      `${(rate(runnerAudit) / rate(sdkAudit)).toFixed(2)}x`
+    ]
+  ]
   console.log(
     `\nEnd to end from the WorkOS stand-in (${Os.cpus().length} cores, Node ${process.version}); targets: >= 20000 events/s, peak RSS < 150 MiB\n`
   )
-  for (const r of rows)
-    console.log(
-      r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ")
-    )
+  const print = (table: ReadonlyArray<ReadonlyArray<string>>) => {
+    const w = table[0]!.map((_, i) => Math.max(...table.map((r) => r[i]!.length)))
+    for (const r of table)
+      console.log(r.map((c, i) => (i === 0 ? c.padEnd(w[i]!) : c.padStart(w[i]!))).join("  "))
+  }
+  print(rows)
+  console.log(
+    "\nTarget: the runner to an audit log at least 5x the SDK loop with an insert per event\n"
+  )
+  print(auditRows)
 }
 
 const [mode, ...rest] = process.argv.slice(2)
 if (mode === "serve") await serve(Number(rest[0]))
 else if (mode === "sdk") await sdkLoop(rest[0]!, Number(rest[1]))
+else if (mode === "sdk-sqlite") await sdkSqliteLoop(rest[0]!, Number(rest[1]), rest[2]!)
 else await main(Number(mode ?? 1_000_000))
