@@ -1,0 +1,24 @@
+import * as Fs from "node:fs"
+import * as Path from "node:path"
+import { describe, expect, it } from "@effect/vitest"
+import { exitCode } from "../src/Cli.ts"
+import { ConfigError } from "../src/Config.ts"
+import { version } from "../src/internal/version.ts"
+import { LeaseLost } from "../src/StateStore.ts"
+
+describe("Cli", () => {
+  it("--version is the package's version", () => {
+    const pkg = JSON.parse(
+      Fs.readFileSync(Path.join(import.meta.dirname, "..", "package.json"), "utf8")
+    )
+    expect(version).toBe(pkg.version)
+  })
+
+  it("exit codes: 2 for bad config or usage, 1 for runtime failures", () => {
+    expect(exitCode(new ConfigError({ file: "x", problems: [] }))).toBe(2)
+    expect(exitCode({ _tag: "UsageError" })).toBe(2)
+    expect(exitCode({ _tag: "UnrecognizedOption" })).toBe(2)
+    expect(exitCode(new LeaseLost({ holder: "a", token: 1 }))).toBe(1)
+    expect(exitCode(new Error("boom"))).toBe(1)
+  })
+})
