@@ -587,12 +587,49 @@ const demo = Command.make(
   )
 )
 
-export const root = Command.make("workos-relay").pipe(
-  Command.withDescription(
-    "Relay WorkOS events to Slack, EventBridge, audit logs and your own sinks"
-  ),
-  Command.withSubcommands([run, validate, status, replay, deadLetters, configCommand, demo])
-)
+/**
+ * `workos-relay audit verify|query` come with @workos-relay/sink-audit-log; without
+ * it, `audit` says what to install.
+ */
+// Typed loosely on purpose: the audit package is optional, so its types must not leak here.
+type AuditCommand = Command.Command<"audit", any, any, any, never>
+
+export const loadAuditCommand = async (): Promise<AuditCommand> => {
+  try {
+    return (await import("@workos-relay/sink-audit-log/Cli")).audit
+  } catch (error) {
+    if ((error as { code?: string }).code !== "ERR_MODULE_NOT_FOUND") throw error
+    return Command.make("audit", {}, () =>
+      Effect.fail(
+        new UsageError({
+          reason:
+            "the audit commands come with the audit-log sink: npm install @workos-relay/sink-audit-log"
+        })
+      )
+    ).pipe(
+      Command.withDescription(
+        "Verify and query audit-log sinks (needs @workos-relay/sink-audit-log)"
+      )
+    )
+  }
+}
+
+export const makeRoot = (audit: AuditCommand) =>
+  Command.make("workos-relay").pipe(
+    Command.withDescription(
+      "Relay WorkOS events to Slack, EventBridge, audit logs and your own sinks"
+    ),
+    Command.withSubcommands([
+      run,
+      validate,
+      status,
+      replay,
+      deadLetters,
+      configCommand,
+      demo,
+      audit
+    ])
+  )
 
 /** The exit code of an error: 2 for bad usage or config, 1 for the rest. */
 export const exitCode = (error: unknown): number => {

@@ -8,10 +8,12 @@ import * as Cause from "effect/Cause"
 import { Command } from "effect/cli"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import { exitCode, root } from "./Cli.ts"
+import { exitCode, loadAuditCommand, makeRoot } from "./Cli.ts"
 import { version } from "./internal/version.ts"
 
-const program = Command.run(root, { version }).pipe(Effect.provide(NodeServices.layer))
+const program = Command.run(makeRoot(await loadAuditCommand()), { version }).pipe(
+  Effect.provide(NodeServices.layer)
+)
 
 Effect.runPromiseExit(program).then((exit) => {
   if (Exit.isSuccess(exit)) return process.exit(0)

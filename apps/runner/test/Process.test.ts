@@ -5,6 +5,7 @@
 import { type ChildProcess, spawn } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
+import { DatabaseSync } from "node:sqlite"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { WorkOSStandIn } from "@workos-relay/testing"
 import { recorded, recordingSink, tempDir, waitUntilAsync } from "./helpers.ts"
@@ -207,6 +208,53 @@ describe("the runner process", { timeout: 90_000 }, () => {
     expect(status.code, status.stderr).toBe(0)
     expect(status.stdout).toContain("lease: nobody holds it")
     expect(status.stdout).toMatch(/rec\s+\(none yet\)/)
+  })
+
+  it("mounts the audit-log commands: verify and query what the audit sink wrote", async () => {
+    const dir = tempDir()
+    const database = Path.join(dir, "audit.db")
+    const config = writeConfig(dir, {})
+    // A second sink beside the recording one: the audit log, in its own SQLite file.
+    Fs.writeFileSync(
+      config,
+      Fs.readFileSync(config, "utf8").replace(
+        "sinks:\n",
+        `sinks:\n  audit:\n    type: audit-log\n    path: ${JSON.stringify(database)}\n`
+      )
+    )
+    const relay = start(["run", "-c", config])
+    const audited = () => {
+      if (!Fs.existsSync(database)) return 0
+      const db = new DatabaseSync(database, { readOnly: true })
+      try {
+        return (db.prepare("SELECT count(*) AS n FROM audit_records").get() as { n: number }).n
+      } catch {
+        return 0 // the sink has not created its tables yet
+      } finally {
+        db.close()
+      }
+    }
+    await waitUntilAsync("every event in the audit log", () => audited() === 400)
+    relay.child.kill("SIGTERM")
+    expect(await relay.exited, relay.stderr).toBe(0)
+
+    const verified = await runToEnd(["audit", "verify", "--sqlite", database])
+    expect(verified.code, verified.stderr).toBe(0)
+    expect(verified.stdout).toContain("OK: 400 record(s) verified from the start")
+    const queried = await runToEnd([
+      "audit",
+      "query",
+      "--sqlite",
+      database,
+      "--type",
+      "user.*",
+      "--format",
+      "json"
+    ])
+    expect(queried.code, queried.stderr).toBe(0)
+    const rows = JSON.parse(queried.stdout) as Array<{ type: string }>
+    expect(rows.length).toBeGreaterThan(0)
+    expect(rows.every((row) => row.type.startsWith("user."))).toBe(true)
   })
 
   it("SIGTERM waits for the batch in flight; a second SIGTERM exits at once with 130", async () => {

@@ -1,6 +1,6 @@
 import * as http from "node:http"
 import type { AddressInfo } from "node:net"
-import { SinkConformance } from "@workos-relay/testing"
+import * as SinkConformance from "@workos-relay/testing/SinkConformance"
 import * as Effect from "effect/Effect"
 import { definition } from "../src/index.ts"
 

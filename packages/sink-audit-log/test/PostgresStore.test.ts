@@ -1,6 +1,6 @@
 import { PgClient } from "@effect/sql-pg"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
-import { Postgres } from "@workos-relay/testing"
+import * as Postgres from "@workos-relay/testing/Postgres"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import { columns, toRow } from "../src/internal/Rows.ts"

@@ -1,4 +1,5 @@
-import { SinkConformance, SlackStandIn } from "@workos-relay/testing"
+import { SlackStandIn } from "@workos-relay/testing"
+import * as SinkConformance from "@workos-relay/testing/SinkConformance"
 import * as Effect from "effect/Effect"
 import { definition } from "../src/index.ts"
 

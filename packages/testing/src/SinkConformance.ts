@@ -3,7 +3,7 @@
  * the vitest tests:
  *
  * ```ts
- * import { SinkConformance } from "@workos-relay/testing"
+ * import * as SinkConformance from "@workos-relay/testing/SinkConformance"
  * import { definition } from "../src/index.ts"
  *
  * SinkConformance.suite({
