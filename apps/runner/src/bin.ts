@@ -15,8 +15,15 @@ const program = Command.run(makeRoot(await loadAuditCommand()), { version }).pip
   Effect.provide(NodeServices.layer)
 )
 
+// process.exit drops what a pipe has not taken yet (a long `audit query --format json`
+// was cut at 64 KiB): exit once stdout and stderr have flushed everything written before.
+const exitAfterFlush = (code: number) => {
+  process.exitCode = code
+  process.stdout.write("", () => process.stderr.write("", () => process.exit(code)))
+}
+
 Effect.runPromiseExit(program).then((exit) => {
-  if (Exit.isSuccess(exit)) return process.exit(0)
+  if (Exit.isSuccess(exit)) return exitAfterFlush(0)
   const error = Cause.findErrorOption(exit.cause)
   if (error._tag === "Some") {
     const e: any = error.value
@@ -31,8 +38,8 @@ Effect.runPromiseExit(program).then((exit) => {
       )
     )
       process.stderr.write(`workos-relay: ${e?.message ?? String(e)}\n`)
-    return process.exit(exitCode(e))
+    return exitAfterFlush(exitCode(e))
   }
   process.stderr.write(`workos-relay: ${Cause.pretty(exit.cause)}\n`)
-  process.exit(1)
+  exitAfterFlush(1)
 })
