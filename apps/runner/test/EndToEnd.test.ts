@@ -253,10 +253,8 @@ const deadLetters = async (config: string) => {
 
 describe("end to end: the runner process against the stand-ins", { timeout: 180_000 }, () => {
   it("steady state: every event reaches Slack, EventBridge and the audit log (SQLite and Postgres)", async () => {
-    // 4,000 events rather than the issue's 10k: Slack, the slowest lane (one HTTP call per
-    // message, ~150 messages/s on the 2-core machine with everything else running), takes
-    // 60-80 s for 10k, which would put this file well over three minutes.
-    const N = 4_000
+    // 10k events, as the issue asks.
+    const N = 10_000
     const pg = await Postgres.start()
     cleanups.push(() => pg.stop())
     const w = await world({
@@ -311,7 +309,7 @@ describe("end to end: the runner process against the stand-ins", { timeout: 180_
       relay.child.kill("SIGKILL")
       await relay.exited
     }
-    expect(auditCount(w.auditDb)).toBeLessThan(N) // the crashes came mid-run
+    expect(new Set(slackIds(w.slack)).size).toBeLessThan(N) // the crashes came mid-run
     const last = start(["run", "-c", w.config])
     await waitUntilAsync("every event in every sink", everySinkHas(w, N), 60_000)
     await stop(last)
@@ -333,11 +331,11 @@ describe("end to end: the runner process against the stand-ins", { timeout: 180_
     expect(await deadLetters(w.config)).toContain("no dead letters")
   })
 
-  it("Slack answers 503 for 8 s: EventBridge and the audit log go on; Slack catches up in order", async () => {
-    // 8 s rather than the issue's 60 s: it proves the same (the Slack lane retries with
+  it("Slack answers 503 for 10 s: EventBridge and the audit log go on; Slack catches up in order", async () => {
+    // 10 s rather than the issue's 60 s: it proves the same (the Slack lane retries with
     // backoff while the others finish) in a fraction of the time.
-    const N = 1_000
-    const outage = 8_000
+    const N = 600
+    const outage = 10_000
     const w = await world({ events: N })
     const all = idsOf(w.workos)
     w.slack.faultFor(outage, { status: 503 })
