@@ -1,0 +1,45 @@
+/**
+ * The command line itself (loaded by ../bin.ts once the heap is set up). Exit codes:
+ * 0 ok, 1 runtime failure, 2 bad usage or config.
+ */
+// The one module, not the package index: the index loads cluster, redis and workers too.
+import * as NodeServices from "@effect/platform-node/NodeServices"
+import * as Cause from "effect/Cause"
+import { Command } from "effect/cli"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import { exitCode, loadAuditCommand, makeRoot } from "../Cli.ts"
+import { version } from "./version.ts"
+
+const program = Command.run(makeRoot(await loadAuditCommand()), { version }).pipe(
+  Effect.provide(NodeServices.layer)
+)
+
+// process.exit drops what a pipe has not taken yet (a long `audit query --format json`
+// was cut at 64 KiB): exit once stdout and stderr have flushed everything written before.
+const exitAfterFlush = (code: number) => {
+  process.exitCode = code
+  process.stdout.write("", () => process.stderr.write("", () => process.exit(code)))
+}
+
+Effect.runPromiseExit(program).then((exit) => {
+  if (Exit.isSuccess(exit)) return exitAfterFlush(0)
+  const error = Cause.findErrorOption(exit.cause)
+  if (error._tag === "Some") {
+    const e: any = error.value
+    const tag = e?._tag
+    // effect/cli has already printed its own parse errors (and help).
+    if (
+      !(
+        typeof tag === "string" &&
+        exitCode(e) === 2 &&
+        tag !== "ConfigError" &&
+        tag !== "UsageError"
+      )
+    )
+      process.stderr.write(`workos-relay: ${e?.message ?? String(e)}\n`)
+    return exitAfterFlush(exitCode(e))
+  }
+  process.stderr.write(`workos-relay: ${Cause.pretty(exit.cause)}\n`)
+  exitAfterFlush(1)
+})
