@@ -17,14 +17,96 @@
  * Changing any byte of a record, or removing, inserting or moving one, breaks the
  * links from there on, and `walk` names the first record where that shows.
  */
-import { createHash } from "node:crypto"
+import { hash as digest } from "node:crypto"
 import type { AuditRecord, StoredRecord } from "./Record.ts"
 
 /** The `prev_hash` of the first record of a new store. */
 export const genesis = "0".repeat(64)
 
-/** Canonical JSON of any JSON value (see the module comment). */
+/**
+ * Canonical JSON of any JSON value (see the module comment).
+ *
+ * Fast path: the value with every object's keys in canonical order (objects copied
+ * only where their keys are out of order), written by the engine's `JSON.stringify`,
+ * which then writes exactly what `writeCanonical` would. Values where the two could
+ * differ (a `toJSON`, a class instance, a function, a key that is an array index or
+ * `__proto__` in an object that needs reordering) take `writeCanonical`.
+ */
 export const canonicalJson = (value: unknown): string => {
+  const ordered = inCanonicalOrder(value)
+  return ordered === notPlain ? writeCanonical(value) : (JSON.stringify(ordered) ?? "null")
+}
+
+const notPlain: unique symbol = Symbol("notPlain")
+
+const inCanonicalOrder = (value: unknown): unknown => {
+  switch (typeof value) {
+    case "string":
+    case "number":
+    case "boolean":
+    case "undefined":
+      return value
+    case "object":
+      break
+    default:
+      return notPlain
+  }
+  if (value === null) return value
+  if (typeof (value as { toJSON?: unknown }).toJSON === "function") return notPlain
+  if (Array.isArray(value)) {
+    if (Object.getPrototypeOf(value) !== Array.prototype) return notPlain
+    let copy: Array<unknown> | undefined
+    for (let i = 0; i < value.length; i++) {
+      const item: unknown = value[i]
+      const ordered = inCanonicalOrder(item)
+      if (ordered === notPlain) return notPlain
+      if (ordered !== item) {
+        copy ??= value.slice()
+        copy[i] = ordered
+      }
+    }
+    return copy ?? value
+  }
+  const proto: unknown = Object.getPrototypeOf(value)
+  if (proto !== Object.prototype && proto !== null) return notPlain
+  const object = value as Record<string, unknown>
+  const keys = Object.keys(object)
+  let sorted = true
+  let changed = false
+  const values: Array<unknown> = new Array(keys.length)
+  for (let i = 0; i < keys.length; i++) {
+    if (i > 0 && keys[i - 1]! >= keys[i]!) sorted = false
+    const item = object[keys[i]!]
+    const ordered = inCanonicalOrder(item)
+    if (ordered === notPlain) return notPlain
+    if (ordered !== item) changed = true
+    values[i] = ordered
+  }
+  if (sorted && !changed) return value
+  if (sorted) {
+    const copy: Record<string, unknown> = {}
+    for (let i = 0; i < keys.length; i++) {
+      // An own "__proto__" key would set the copy's prototype instead.
+      if (keys[i] === "__proto__") return notPlain
+      copy[keys[i]!] = values[i]
+    }
+    return copy
+  }
+  const order = keys.map((_, i) => i).sort((a, b) => (keys[a]! < keys[b]! ? -1 : 1))
+  const copy: Record<string, unknown> = {}
+  for (const i of order) {
+    const key = keys[i]!
+    // Engines list array-index keys ("0", "12") first, in numeric order, whatever the
+    // insertion order: a copy could not hold them in text order.
+    const c = key.charCodeAt(0)
+    if ((c >= 48 && c <= 57) || key === "__proto__") return notPlain
+    copy[key] = values[i]
+  }
+  return copy
+}
+
+/** Canonical JSON written out piece by piece: the definition, for any value. */
+const writeCanonical = (value: unknown): string => {
   if (value === null || typeof value !== "object") {
     // Non-finite numbers are not JSON; JSON.stringify writes them as null.
     return JSON.stringify(value) ?? "null"
@@ -34,7 +116,7 @@ export const canonicalJson = (value: unknown): string => {
     for (let i = 0; i < value.length; i++) {
       if (i > 0) out += ","
       const item: unknown = value[i]
-      out += item === undefined ? "null" : canonicalJson(item)
+      out += item === undefined ? "null" : writeCanonical(item)
     }
     return `${out}]`
   }
@@ -46,7 +128,7 @@ export const canonicalJson = (value: unknown): string => {
   for (const key of keys) {
     const item = object[key]
     if (item === undefined) continue
-    out += `${first ? "" : ","}${JSON.stringify(key)}:${canonicalJson(item)}`
+    out += `${first ? "" : ","}${JSON.stringify(key)}:${writeCanonical(item)}`
     first = false
   }
   return `${out}}`
@@ -67,9 +149,21 @@ export const content = (record: AuditRecord): AuditRecord => ({
 
 /** The hash of a record that follows `prevHash`. */
 export const hash = (prevHash: string, record: AuditRecord): string =>
-  createHash("sha256")
-    .update(prevHash + canonicalJson(content(record)), "utf8")
-    .digest("hex")
+  // The one-shot digest: no Hash object per record.
+  digest("sha256", prevHash + canonicalJson(sortedContent(record)), "hex")
+
+/** `content` with its keys already in canonical order, so that only the event may need a copy. */
+const sortedContent = (record: AuditRecord) => ({
+  actor: record.actor,
+  created_at: record.created_at,
+  event: record.event,
+  id: record.id,
+  ip_address: record.ip_address,
+  organization_id: record.organization_id,
+  targets: record.targets,
+  type: record.type,
+  user_agent: record.user_agent
+})
 
 /** Links new records after the chain's head, giving each its `seq` and hashes. */
 export const link = (

@@ -5,22 +5,14 @@
  */
 import { mkdirSync } from "node:fs"
 import { dirname } from "node:path"
-import { DatabaseSync } from "node:sqlite"
+import type { DatabaseSync } from "node:sqlite"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import * as Chain from "./Chain.ts"
-import {
-  chunks,
-  columns,
-  dedupe,
-  describeCause,
-  fromRow,
-  type Row,
-  selectSql,
-  toRow
-} from "./internal/Rows.ts"
-import type { AuditRecord, StoredRecord } from "./Record.ts"
+import { columns, describeCause, fromRow, type Row, selectSql } from "./internal/Rows.ts"
+import { appender, open, transaction } from "./internal/SqliteAppend.ts"
+import type { StoredRecord } from "./Record.ts"
 import {
   defaultLimit,
   patternToLike,
@@ -73,19 +65,6 @@ const fail = (where: string, what: string) => (cause: unknown) =>
     cause
   })
 
-/** Runs `f` inside `BEGIN IMMEDIATE` ... `COMMIT`, rolling back on any error. */
-const transaction = <A>(db: DatabaseSync, f: () => A): A => {
-  db.exec("BEGIN IMMEDIATE")
-  try {
-    const a = f()
-    db.exec("COMMIT")
-    return a
-  } catch (e) {
-    if (db.isTransaction) db.exec("ROLLBACK")
-    throw e
-  }
-}
-
 /** Brings the schema up to this package's version, or refuses a newer one. */
 const migrate = (db: DatabaseSync, where: string): SchemaTooNew | undefined =>
   transaction(db, () => {
@@ -120,11 +99,7 @@ export const make = (
       Effect.try({
         try: () => {
           if (options.path !== ":memory:") mkdirSync(dirname(options.path), { recursive: true })
-          const db = new DatabaseSync(options.path)
-          db.exec("PRAGMA journal_mode = WAL")
-          db.exec("PRAGMA synchronous = FULL")
-          db.exec("PRAGMA busy_timeout = 10000")
-          return db
+          return open(options.path)
         },
         catch: fail(where, "opening")
       }),
@@ -137,42 +112,12 @@ export const make = (
     if (tooNew !== undefined) return yield* tooNew
 
     const readChain = db.prepare("SELECT * FROM audit_chain WHERE id = 1")
-    const insert = db.prepare(
-      `INSERT INTO audit_records (${columns.join(", ")}) VALUES (${columns.map(() => "?").join(", ")})`
-    )
-    const setHead = db.prepare(
-      "UPDATE audit_chain SET head_seq = ?, head_hash = ?, head_count = head_count + ? WHERE id = 1"
-    )
     const chainState = () => readChain.get() as unknown as ChainRow
 
-    const append = (records: ReadonlyArray<AuditRecord>) =>
+    const appendHere = appender(db)
+    const append: Shape["append"] = (records) =>
       Effect.try({
-        try: () =>
-          transaction(db, () => {
-            const unique = dedupe(records)
-            const known = new Set<string>()
-            for (const ids of chunks(
-              unique.map((r) => r.id),
-              500
-            )) {
-              const rows = db
-                .prepare(
-                  `SELECT id FROM audit_records WHERE id IN (${ids.map(() => "?").join(",")})`
-                )
-                .all(...ids) as Array<{ id: string }>
-              for (const row of rows) known.add(row.id)
-            }
-            const fresh = unique.filter((r) => !known.has(r.id))
-            const state = chainState()
-            const linked = Chain.link({ seq: state.head_seq, hash: state.head_hash }, fresh)
-            for (const record of linked) {
-              const row = toRow(record)
-              insert.run(...columns.map((c) => row[c] as string | number | null))
-            }
-            const last = linked.at(-1)
-            if (last !== undefined) setHead.run(last.seq, last.hash, linked.length)
-            return { inserted: linked.length, duplicates: records.length - linked.length }
-          }),
+        try: () => appendHere(records),
         catch: fail(where, "appending a batch")
       })
 

@@ -13,6 +13,39 @@ describe("Chain", () => {
     expect(Chain.canonicalJson(1.5e21)).toBe("1.5e+21")
   })
 
+  it("canonical JSON is the same on the fast path and the definition's, for every kind of value", () => {
+    // The definition (RFC 8785 for JSON values), written out piece by piece.
+    const reference = (value: unknown): string => {
+      if (value === null || typeof value !== "object") return JSON.stringify(value) ?? "null"
+      if (Array.isArray(value))
+        return `[${Array.from(value, (v) => (v === undefined ? "null" : reference(v))).join(",")}]`
+      const object = value as { [key: string]: unknown }
+      return `{${Object.keys(object)
+        .sort()
+        .filter((k) => object[k] !== undefined)
+        .map((k) => `${JSON.stringify(k)}:${reference(object[k])}`)
+        .join(",")}}`
+    }
+    const tricky: ReadonlyArray<unknown> = [
+      ...events(120).map((e) => Chain.content(Record.fromEvent(e))),
+      { b: { z: 1, a: [{ y: 2, x: undefined }, undefined, null] }, a: "\u2028\ud83d\ude00" },
+      { "10": "ten", "9": "nine", a: 1 },
+      { b: 1, "2": 2, "1": 1, "-1": 0, $: 3 },
+      { z: 1, ["__proto__"]: { b: 2, a: 1 } },
+      JSON.parse('{"z":1,"__proto__":{"b":2,"a":1}}'),
+      { é: 1, z: 2, Z: 3, "😀": 4, "\uffff": 5 },
+      { d: new Date(0), n: Number.NaN, i: Number.POSITIVE_INFINITY, m: -0 },
+      { f: () => 1, s: Symbol("s"), a: [() => 1] },
+      { t: { toJSON: () => "x", a: 1 } },
+      Object.assign(Object.create(null), { b: 1, a: 2 }),
+      [1, [2, [3, { c: 3, b: 2 }]], "x", true, false, 1.5e21, 1e-7],
+      "text",
+      undefined,
+      null
+    ]
+    for (const value of tricky) expect(Chain.canonicalJson(value)).toBe(reference(value))
+  })
+
   it("hashes SHA-256 over the previous hash and the canonical JSON", () => {
     const record = Record.fromEvent(events(1)[0]!)
     const expected = createHash("sha256")
