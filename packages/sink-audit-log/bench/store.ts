@@ -1,5 +1,5 @@
 /**
- * Audit-log store benchmark: inserts per second, batched (one transaction per 500
+ * Audit-log store benchmark: inserts per second, batched (one transaction per 2,000
  * events, as the sink writes) against one transaction per event (the baseline, in
  * the same run), for SQLite and Postgres; then query latency over a large SQLite
  * store (1M records by default).
@@ -31,7 +31,7 @@ const batchedCount = env("BENCH_BATCHED", 20_000)
 const singleCount = env("BENCH_SINGLE", 1_000)
 const queryRecords = env("BENCH_QUERY_RECORDS", 1_000_000)
 const pgQueryRecords = env("BENCH_PG_QUERY_RECORDS", 0)
-const batchSize = 500
+const batchSize = 2000
 
 const types = [
   "authentication.password_succeeded",
@@ -99,7 +99,7 @@ const measureInserts = (store: Shape, name: string): Effect.Effect<ReadonlyArray
     let start = process.hrtime.bigint()
     for (const r of single) yield* store.append([r])
     const singleSeconds = seconds(start)
-    // Batched: one transaction per 500 events, as this sink writes.
+    // Batched: one transaction per 2,000 events, as this sink writes.
     start = process.hrtime.bigint()
     for (let i = 0; i < batchedCount; i += batchSize) {
       yield* store.append(records(singleCount + 1 + i, Math.min(batchSize, batchedCount - i)))

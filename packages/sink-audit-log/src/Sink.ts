@@ -68,7 +68,7 @@ export const definition = Sink.define({
         yield* keepRetention(store, Config.parseRetention(config.retention)!)
       }
       return {
-        batch: { maxEvents: 500, maxWait: "1 second" },
+        batch: { maxEvents: 2000, maxWait: "1 second" },
         deliver: (batch: ReadonlyArray<Event.Any>) =>
           store.append(batch.map(Record.fromEvent)).pipe(
             Effect.as(batch.map(() => Sink.delivered)),
