@@ -296,19 +296,48 @@ for (const event of events)
 
 const files = new Map<string, string>()
 
+/**
+ * A module whose schemas are built by one function, on first use: building every
+ * schema at import costs ~10 MiB that most processes never need.
+ */
+const lazyModule = (body: string, names: ReadonlyArray<string>): string =>
+  `/** Builds the Effect Schemas of this module; see \`schemas\`. */
+const build = () => {
+${body}
+  return { ${names.join(", ")} }
+}
+
+type Built = ReturnType<typeof build>
+let built: Built | undefined
+
+/** The Effect Schemas of this module, built on first use. */
+export const schemas = (): Built => (built ??= build())
+`
+
 // Event schemas, one file per family.
 for (const [family, list] of families) {
   usedComponents.clear()
   const bodies = list.map(({ name, id, member }) => {
-    const code = schemaCode(member, "")
-    return `/** \`${name}\` */\nexport const ${id} = ${code}.annotate({ identifier: ${JSON.stringify(id)} })\nexport type ${id} = typeof ${id}.Type\n`
+    const code = schemaCode(member, "  ")
+    return `  /** \`${name}\` */\n  const ${id} = ${code}.annotate({ identifier: ${JSON.stringify(id)} })\n`
   })
+  const types = list.map(
+    ({ name, id }) => `/** \`${name}\` */\nexport type ${id} = Built["${id}"]["Type"]\n`
+  )
   const imports = [`import * as Schema from "effect/Schema"`]
   if (bodies.some((b) => b.includes("DateTimeString")))
     imports.push(`import { DateTimeString } from "../../internal/DateTime.ts"`)
-  if (usedComponents.size)
-    imports.push(`import { ${[...usedComponents].sort().join(", ")} } from "../Components.ts"`)
-  files.set(`events/${family}.ts`, `${header}${imports.join("\n")}\n\n${bodies.join("\n")}`)
+  const components = usedComponents.size
+    ? `  const { ${[...usedComponents].sort().join(", ")} } = Components.schemas()\n`
+    : ""
+  if (usedComponents.size) imports.push(`import * as Components from "../Components.ts"`)
+  files.set(
+    `events/${family}.ts`,
+    `${header}${imports.join("\n")}\n\n${lazyModule(
+      `${components}${bodies.join("\n")}`,
+      list.map(({ id }) => id)
+    )}\n${types.join("\n")}`
+  )
 }
 
 // Payload components.
@@ -326,11 +355,14 @@ for (const [family, list] of families) {
   for (const { member } of events) for (const ref of refsOf(member)) visit(ref)
   const bodies = names.map((name) => {
     const node = components[name]!
-    return `${docComment(node, "")}export const ${name} = ${schemaCode(node, "")}.annotate({ identifier: ${JSON.stringify(name)} })\nexport type ${name} = typeof ${name}.Type\n`
+    return `${docComment(node, "  ")}  const ${name} = ${schemaCode(node, "  ")}.annotate({ identifier: ${JSON.stringify(name)} })\n`
   })
+  const types = names.map(
+    (name) => `${docComment(components[name]!, "")}export type ${name} = Built["${name}"]["Type"]\n`
+  )
   files.set(
     "Components.ts",
-    `${header}import * as Schema from "effect/Schema"\nimport { DateTimeString } from "../internal/DateTime.ts"\n\n${bodies.join("\n")}`
+    `${header}import * as Schema from "effect/Schema"\nimport { DateTimeString } from "../internal/DateTime.ts"\n\n${lazyModule(bodies.join("\n"), names)}\n${types.join("\n")}`
   )
 
   // Lean checks.
@@ -363,10 +395,14 @@ files.set(
   `${header}import * as Schema from "effect/Schema"
 ${[...families.keys()].map((family) => `import * as ${pascal(family)} from "./events/${family}.ts"`).join("\n")}
 
-/** The Effect Schema of every known event type, by name. */
+/**
+ * The Effect Schema of every known event type, by name. Each is built on first use
+ * (with the rest of its family): decoding checks events with the lean checks in
+ * ./Checks.ts and needs a schema only to explain a failure.
+ */
 export const schemas = {
-${events.map(({ name, id, family }) => `  ${JSON.stringify(name)}: ${pascal(family)}.${id}`).join(",\n")}
-} as const
+${events.map(({ name, id, family }) => `  get ${JSON.stringify(name)}() {\n    return ${pascal(family)}.schemas().${id}\n  }`).join(",\n")}
+}
 
 /** Every event type name in the spec, sorted. */
 export const eventTypes = [
@@ -380,10 +416,12 @@ export type EventType = (typeof eventTypes)[number]
 export type KnownEvent =
 ${events.map(({ id, family }) => `  | ${pascal(family)}.${id}`).join("\n")}
 
-/** The union of every known event's schema; decoding picks the member by \`event\`. */
-export const KnownEvent = Schema.Union([
-${events.map(({ id, family }) => `  ${pascal(family)}.${id}`).join(",\n")}
-])
+/** The union of every known event's schema (built on first use); decoding picks the member by \`event\`. */
+export const KnownEvent = Schema.suspend(() =>
+  Schema.Union([
+${events.map(({ id, family }) => `    ${pascal(family)}.schemas().${id}`).join(",\n")}
+  ])
+)
 
 export { ${[...families.keys()].map(pascal).join(", ")} }
 `

@@ -68,7 +68,9 @@ export class EventDecodeError extends Data.TaggedError("EventDecodeError")<{
 }
 
 const checkByType: ReadonlyMap<string, (v: unknown) => boolean> = new Map(Object.entries(checks))
-const schemaByType: ReadonlyMap<string, Schema.Top> = new Map(Object.entries(schemas))
+/** The schema of a known type; reads only that getter of `schemas`, so only its family is built. */
+const schemaOf = (type: string): Schema.Top | undefined =>
+  Object.hasOwn(schemas, type) ? (schemas[type as EventType] as Schema.Top) : undefined
 
 /** Whether the spec knows this type name. */
 export const isType = (name: string): name is Type => checkByType.has(name)
@@ -103,7 +105,7 @@ const formatIssue = SchemaIssue.makeFormatterStandardSchemaV1()
 const explain = (input: unknown): Result.Result<Any, EventDecodeError> => {
   const type = isObject(input) && typeof input.event === "string" ? input.event : undefined
   const id = isObject(input) && typeof input.id === "string" ? input.id : undefined
-  const schema = (type !== undefined && schemaByType.get(type)) || UnknownEvent
+  const schema = (type !== undefined && schemaOf(type)) || UnknownEvent
   const decoded = Schema.decodeUnknownResult(schema as typeof UnknownEvent)(input)
   // The lean check and the schema accept the same values (a test holds them to it);
   // should they ever disagree, the schema is the reference.

@@ -1,5 +1,6 @@
 import { describe, expect, expectTypeOf, it } from "@effect/vitest"
 import * as Result from "effect/Result"
+import * as Schema from "effect/Schema"
 import { examples } from "../src/Examples.ts"
 import { Event } from "../src/index.ts"
 
@@ -155,5 +156,15 @@ describe("Event.decode", () => {
     const handle = (event: Event.Event) =>
       event.event === "user.created" ? event.data.email : undefined
     expectTypeOf(handle).returns.toEqualTypeOf<string | undefined>()
+  })
+})
+
+describe("Event.schemas and Event.Schema (built on first use)", () => {
+  it("gives the same schema every time, and the union decodes every example", () => {
+    expect(Event.schemas["dsync.user.created"]).toBe(Event.schemas["dsync.user.created"])
+    expect(Object.keys(Event.schemas)).toEqual([...Event.eventTypes])
+    for (const [, example] of exampleEntries)
+      expect(Schema.is(Event.Schema)(clone(example))).toBe(true)
+    expect(Schema.is(Event.Schema)({ object: "event", event: "dsync.user.created" })).toBe(false)
   })
 })

@@ -26,120 +26,346 @@ import * as User from "./events/user.ts"
 import * as Vault from "./events/vault.ts"
 import * as WaitlistUser from "./events/waitlist_user.ts"
 
-/** The Effect Schema of every known event type, by name. */
+/**
+ * The Effect Schema of every known event type, by name. Each is built on first use
+ * (with the rest of its family): decoding checks events with the lean checks in
+ * ./Checks.ts and needs a schema only to explain a failure.
+ */
 export const schemas = {
-  "action.authentication.denied": Action.ActionAuthenticationDenied,
-  "action.user_registration.denied": Action.ActionUserRegistrationDenied,
-  "agent.registration.claim.attempt.created": Agent.AgentRegistrationClaimAttemptCreated,
-  "agent.registration.claim.completed": Agent.AgentRegistrationClaimCompleted,
-  "agent.registration.created": Agent.AgentRegistrationCreated,
-  "agent.registration.credential.issued": Agent.AgentRegistrationCredentialIssued,
-  "agent.registration.deleted": Agent.AgentRegistrationDeleted,
-  "agent.registration.expired": Agent.AgentRegistrationExpired,
-  "agent.registration.organization.switched": Agent.AgentRegistrationOrganizationSwitched,
-  "agent.registration.refreshed": Agent.AgentRegistrationRefreshed,
-  "agent.registration.revoked": Agent.AgentRegistrationRevoked,
-  "api_key.created": ApiKey.ApiKeyCreated,
-  "api_key.revoked": ApiKey.ApiKeyRevoked,
-  "api_key.updated": ApiKey.ApiKeyUpdated,
-  "authentication.email_verification_failed": Authentication.AuthenticationEmailVerificationFailed,
-  "authentication.email_verification_succeeded": Authentication.AuthenticationEmailVerificationSucceeded,
-  "authentication.magic_auth_failed": Authentication.AuthenticationMagicAuthFailed,
-  "authentication.magic_auth_succeeded": Authentication.AuthenticationMagicAuthSucceeded,
-  "authentication.mfa_failed": Authentication.AuthenticationMfaFailed,
-  "authentication.mfa_succeeded": Authentication.AuthenticationMfaSucceeded,
-  "authentication.oauth_failed": Authentication.AuthenticationOauthFailed,
-  "authentication.oauth_succeeded": Authentication.AuthenticationOauthSucceeded,
-  "authentication.passkey_failed": Authentication.AuthenticationPasskeyFailed,
-  "authentication.passkey_succeeded": Authentication.AuthenticationPasskeySucceeded,
-  "authentication.password_failed": Authentication.AuthenticationPasswordFailed,
-  "authentication.password_succeeded": Authentication.AuthenticationPasswordSucceeded,
-  "authentication.radar_risk_detected": Authentication.AuthenticationRadarRiskDetected,
-  "authentication.reauthentication_succeeded": Authentication.AuthenticationReauthenticationSucceeded,
-  "authentication.sso_failed": Authentication.AuthenticationSsoFailed,
-  "authentication.sso_started": Authentication.AuthenticationSsoStarted,
-  "authentication.sso_succeeded": Authentication.AuthenticationSsoSucceeded,
-  "authentication.sso_timed_out": Authentication.AuthenticationSsoTimedOut,
-  "connection.activated": Connection.ConnectionActivated,
-  "connection.deactivated": Connection.ConnectionDeactivated,
-  "connection.deleted": Connection.ConnectionDeleted,
-  "connection.saml_certificate_renewal_required": Connection.ConnectionSamlCertificateRenewalRequired,
-  "connection.saml_certificate_renewed": Connection.ConnectionSamlCertificateRenewed,
-  "dsync.activated": Dsync.DsyncActivated,
-  "dsync.deleted": Dsync.DsyncDeleted,
-  "dsync.group.created": Dsync.DsyncGroupCreated,
-  "dsync.group.deleted": Dsync.DsyncGroupDeleted,
-  "dsync.group.updated": Dsync.DsyncGroupUpdated,
-  "dsync.group.user_added": Dsync.DsyncGroupUserAdded,
-  "dsync.group.user_removed": Dsync.DsyncGroupUserRemoved,
-  "dsync.token.created": Dsync.DsyncTokenCreated,
-  "dsync.token.revoked": Dsync.DsyncTokenRevoked,
-  "dsync.user.created": Dsync.DsyncUserCreated,
-  "dsync.user.deleted": Dsync.DsyncUserDeleted,
-  "dsync.user.updated": Dsync.DsyncUserUpdated,
-  "email_verification.created": EmailVerification.EmailVerificationCreated,
-  "flag.created": Flag.FlagCreated,
-  "flag.deleted": Flag.FlagDeleted,
-  "flag.rule_updated": Flag.FlagRuleUpdated,
-  "flag.updated": Flag.FlagUpdated,
-  "group.created": Group.GroupCreated,
-  "group.deleted": Group.GroupDeleted,
-  "group.member_added": Group.GroupMemberAdded,
-  "group.member_removed": Group.GroupMemberRemoved,
-  "group.updated": Group.GroupUpdated,
-  "invitation.accepted": Invitation.InvitationAccepted,
-  "invitation.created": Invitation.InvitationCreated,
-  "invitation.resent": Invitation.InvitationResent,
-  "invitation.revoked": Invitation.InvitationRevoked,
-  "magic_auth.created": MagicAuth.MagicAuthCreated,
-  "organization_domain.created": OrganizationDomain.OrganizationDomainCreated,
-  "organization_domain.deleted": OrganizationDomain.OrganizationDomainDeleted,
-  "organization_domain.updated": OrganizationDomain.OrganizationDomainUpdated,
-  "organization_domain.verification_failed": OrganizationDomain.OrganizationDomainVerificationFailed,
-  "organization_domain.verified": OrganizationDomain.OrganizationDomainVerified,
-  "organization_membership.created": OrganizationMembership.OrganizationMembershipCreated,
-  "organization_membership.deleted": OrganizationMembership.OrganizationMembershipDeleted,
-  "organization_membership.updated": OrganizationMembership.OrganizationMembershipUpdated,
-  "organization_role.created": OrganizationRole.OrganizationRoleCreated,
-  "organization_role.deleted": OrganizationRole.OrganizationRoleDeleted,
-  "organization_role.updated": OrganizationRole.OrganizationRoleUpdated,
-  "organization.created": Organization.OrganizationCreated,
-  "organization.deleted": Organization.OrganizationDeleted,
-  "organization.updated": Organization.OrganizationUpdated,
-  "password_reset.created": PasswordReset.PasswordResetCreated,
-  "password_reset.succeeded": PasswordReset.PasswordResetSucceeded,
-  "permission.created": Permission.PermissionCreated,
-  "permission.deleted": Permission.PermissionDeleted,
-  "permission.updated": Permission.PermissionUpdated,
-  "pipes.connected_account.connected": Pipes.PipesConnectedAccountConnected,
-  "pipes.connected_account.connection_failed": Pipes.PipesConnectedAccountConnectionFailed,
-  "pipes.connected_account.disconnected": Pipes.PipesConnectedAccountDisconnected,
-  "pipes.connected_account.reauthorization_needed": Pipes.PipesConnectedAccountReauthorizationNeeded,
-  "radar.challenge_created": Radar.RadarChallengeCreated,
-  "role.created": Role.RoleCreated,
-  "role.deleted": Role.RoleDeleted,
-  "role.updated": Role.RoleUpdated,
-  "session.created": Session.SessionCreated,
-  "session.revoked": Session.SessionRevoked,
-  "user.created": User.UserCreated,
-  "user.deleted": User.UserDeleted,
-  "user.updated": User.UserUpdated,
-  "vault.byok_key.deleted": Vault.VaultByokKeyDeleted,
-  "vault.byok_key.verification_completed": Vault.VaultByokKeyVerificationCompleted,
-  "vault.data.created": Vault.VaultDataCreated,
-  "vault.data.deleted": Vault.VaultDataDeleted,
-  "vault.data.read": Vault.VaultDataRead,
-  "vault.data.updated": Vault.VaultDataUpdated,
-  "vault.dek.decrypted": Vault.VaultDekDecrypted,
-  "vault.dek.read": Vault.VaultDekRead,
-  "vault.kek.created": Vault.VaultKekCreated,
-  "vault.kek.deleted": Vault.VaultKekDeleted,
-  "vault.metadata.read": Vault.VaultMetadataRead,
-  "vault.names.listed": Vault.VaultNamesListed,
-  "waitlist_user.approved": WaitlistUser.WaitlistUserApproved,
-  "waitlist_user.created": WaitlistUser.WaitlistUserCreated,
-  "waitlist_user.denied": WaitlistUser.WaitlistUserDenied
-} as const
+  get "action.authentication.denied"() {
+    return Action.schemas().ActionAuthenticationDenied
+  },
+  get "action.user_registration.denied"() {
+    return Action.schemas().ActionUserRegistrationDenied
+  },
+  get "agent.registration.claim.attempt.created"() {
+    return Agent.schemas().AgentRegistrationClaimAttemptCreated
+  },
+  get "agent.registration.claim.completed"() {
+    return Agent.schemas().AgentRegistrationClaimCompleted
+  },
+  get "agent.registration.created"() {
+    return Agent.schemas().AgentRegistrationCreated
+  },
+  get "agent.registration.credential.issued"() {
+    return Agent.schemas().AgentRegistrationCredentialIssued
+  },
+  get "agent.registration.deleted"() {
+    return Agent.schemas().AgentRegistrationDeleted
+  },
+  get "agent.registration.expired"() {
+    return Agent.schemas().AgentRegistrationExpired
+  },
+  get "agent.registration.organization.switched"() {
+    return Agent.schemas().AgentRegistrationOrganizationSwitched
+  },
+  get "agent.registration.refreshed"() {
+    return Agent.schemas().AgentRegistrationRefreshed
+  },
+  get "agent.registration.revoked"() {
+    return Agent.schemas().AgentRegistrationRevoked
+  },
+  get "api_key.created"() {
+    return ApiKey.schemas().ApiKeyCreated
+  },
+  get "api_key.revoked"() {
+    return ApiKey.schemas().ApiKeyRevoked
+  },
+  get "api_key.updated"() {
+    return ApiKey.schemas().ApiKeyUpdated
+  },
+  get "authentication.email_verification_failed"() {
+    return Authentication.schemas().AuthenticationEmailVerificationFailed
+  },
+  get "authentication.email_verification_succeeded"() {
+    return Authentication.schemas().AuthenticationEmailVerificationSucceeded
+  },
+  get "authentication.magic_auth_failed"() {
+    return Authentication.schemas().AuthenticationMagicAuthFailed
+  },
+  get "authentication.magic_auth_succeeded"() {
+    return Authentication.schemas().AuthenticationMagicAuthSucceeded
+  },
+  get "authentication.mfa_failed"() {
+    return Authentication.schemas().AuthenticationMfaFailed
+  },
+  get "authentication.mfa_succeeded"() {
+    return Authentication.schemas().AuthenticationMfaSucceeded
+  },
+  get "authentication.oauth_failed"() {
+    return Authentication.schemas().AuthenticationOauthFailed
+  },
+  get "authentication.oauth_succeeded"() {
+    return Authentication.schemas().AuthenticationOauthSucceeded
+  },
+  get "authentication.passkey_failed"() {
+    return Authentication.schemas().AuthenticationPasskeyFailed
+  },
+  get "authentication.passkey_succeeded"() {
+    return Authentication.schemas().AuthenticationPasskeySucceeded
+  },
+  get "authentication.password_failed"() {
+    return Authentication.schemas().AuthenticationPasswordFailed
+  },
+  get "authentication.password_succeeded"() {
+    return Authentication.schemas().AuthenticationPasswordSucceeded
+  },
+  get "authentication.radar_risk_detected"() {
+    return Authentication.schemas().AuthenticationRadarRiskDetected
+  },
+  get "authentication.reauthentication_succeeded"() {
+    return Authentication.schemas().AuthenticationReauthenticationSucceeded
+  },
+  get "authentication.sso_failed"() {
+    return Authentication.schemas().AuthenticationSsoFailed
+  },
+  get "authentication.sso_started"() {
+    return Authentication.schemas().AuthenticationSsoStarted
+  },
+  get "authentication.sso_succeeded"() {
+    return Authentication.schemas().AuthenticationSsoSucceeded
+  },
+  get "authentication.sso_timed_out"() {
+    return Authentication.schemas().AuthenticationSsoTimedOut
+  },
+  get "connection.activated"() {
+    return Connection.schemas().ConnectionActivated
+  },
+  get "connection.deactivated"() {
+    return Connection.schemas().ConnectionDeactivated
+  },
+  get "connection.deleted"() {
+    return Connection.schemas().ConnectionDeleted
+  },
+  get "connection.saml_certificate_renewal_required"() {
+    return Connection.schemas().ConnectionSamlCertificateRenewalRequired
+  },
+  get "connection.saml_certificate_renewed"() {
+    return Connection.schemas().ConnectionSamlCertificateRenewed
+  },
+  get "dsync.activated"() {
+    return Dsync.schemas().DsyncActivated
+  },
+  get "dsync.deleted"() {
+    return Dsync.schemas().DsyncDeleted
+  },
+  get "dsync.group.created"() {
+    return Dsync.schemas().DsyncGroupCreated
+  },
+  get "dsync.group.deleted"() {
+    return Dsync.schemas().DsyncGroupDeleted
+  },
+  get "dsync.group.updated"() {
+    return Dsync.schemas().DsyncGroupUpdated
+  },
+  get "dsync.group.user_added"() {
+    return Dsync.schemas().DsyncGroupUserAdded
+  },
+  get "dsync.group.user_removed"() {
+    return Dsync.schemas().DsyncGroupUserRemoved
+  },
+  get "dsync.token.created"() {
+    return Dsync.schemas().DsyncTokenCreated
+  },
+  get "dsync.token.revoked"() {
+    return Dsync.schemas().DsyncTokenRevoked
+  },
+  get "dsync.user.created"() {
+    return Dsync.schemas().DsyncUserCreated
+  },
+  get "dsync.user.deleted"() {
+    return Dsync.schemas().DsyncUserDeleted
+  },
+  get "dsync.user.updated"() {
+    return Dsync.schemas().DsyncUserUpdated
+  },
+  get "email_verification.created"() {
+    return EmailVerification.schemas().EmailVerificationCreated
+  },
+  get "flag.created"() {
+    return Flag.schemas().FlagCreated
+  },
+  get "flag.deleted"() {
+    return Flag.schemas().FlagDeleted
+  },
+  get "flag.rule_updated"() {
+    return Flag.schemas().FlagRuleUpdated
+  },
+  get "flag.updated"() {
+    return Flag.schemas().FlagUpdated
+  },
+  get "group.created"() {
+    return Group.schemas().GroupCreated
+  },
+  get "group.deleted"() {
+    return Group.schemas().GroupDeleted
+  },
+  get "group.member_added"() {
+    return Group.schemas().GroupMemberAdded
+  },
+  get "group.member_removed"() {
+    return Group.schemas().GroupMemberRemoved
+  },
+  get "group.updated"() {
+    return Group.schemas().GroupUpdated
+  },
+  get "invitation.accepted"() {
+    return Invitation.schemas().InvitationAccepted
+  },
+  get "invitation.created"() {
+    return Invitation.schemas().InvitationCreated
+  },
+  get "invitation.resent"() {
+    return Invitation.schemas().InvitationResent
+  },
+  get "invitation.revoked"() {
+    return Invitation.schemas().InvitationRevoked
+  },
+  get "magic_auth.created"() {
+    return MagicAuth.schemas().MagicAuthCreated
+  },
+  get "organization_domain.created"() {
+    return OrganizationDomain.schemas().OrganizationDomainCreated
+  },
+  get "organization_domain.deleted"() {
+    return OrganizationDomain.schemas().OrganizationDomainDeleted
+  },
+  get "organization_domain.updated"() {
+    return OrganizationDomain.schemas().OrganizationDomainUpdated
+  },
+  get "organization_domain.verification_failed"() {
+    return OrganizationDomain.schemas().OrganizationDomainVerificationFailed
+  },
+  get "organization_domain.verified"() {
+    return OrganizationDomain.schemas().OrganizationDomainVerified
+  },
+  get "organization_membership.created"() {
+    return OrganizationMembership.schemas().OrganizationMembershipCreated
+  },
+  get "organization_membership.deleted"() {
+    return OrganizationMembership.schemas().OrganizationMembershipDeleted
+  },
+  get "organization_membership.updated"() {
+    return OrganizationMembership.schemas().OrganizationMembershipUpdated
+  },
+  get "organization_role.created"() {
+    return OrganizationRole.schemas().OrganizationRoleCreated
+  },
+  get "organization_role.deleted"() {
+    return OrganizationRole.schemas().OrganizationRoleDeleted
+  },
+  get "organization_role.updated"() {
+    return OrganizationRole.schemas().OrganizationRoleUpdated
+  },
+  get "organization.created"() {
+    return Organization.schemas().OrganizationCreated
+  },
+  get "organization.deleted"() {
+    return Organization.schemas().OrganizationDeleted
+  },
+  get "organization.updated"() {
+    return Organization.schemas().OrganizationUpdated
+  },
+  get "password_reset.created"() {
+    return PasswordReset.schemas().PasswordResetCreated
+  },
+  get "password_reset.succeeded"() {
+    return PasswordReset.schemas().PasswordResetSucceeded
+  },
+  get "permission.created"() {
+    return Permission.schemas().PermissionCreated
+  },
+  get "permission.deleted"() {
+    return Permission.schemas().PermissionDeleted
+  },
+  get "permission.updated"() {
+    return Permission.schemas().PermissionUpdated
+  },
+  get "pipes.connected_account.connected"() {
+    return Pipes.schemas().PipesConnectedAccountConnected
+  },
+  get "pipes.connected_account.connection_failed"() {
+    return Pipes.schemas().PipesConnectedAccountConnectionFailed
+  },
+  get "pipes.connected_account.disconnected"() {
+    return Pipes.schemas().PipesConnectedAccountDisconnected
+  },
+  get "pipes.connected_account.reauthorization_needed"() {
+    return Pipes.schemas().PipesConnectedAccountReauthorizationNeeded
+  },
+  get "radar.challenge_created"() {
+    return Radar.schemas().RadarChallengeCreated
+  },
+  get "role.created"() {
+    return Role.schemas().RoleCreated
+  },
+  get "role.deleted"() {
+    return Role.schemas().RoleDeleted
+  },
+  get "role.updated"() {
+    return Role.schemas().RoleUpdated
+  },
+  get "session.created"() {
+    return Session.schemas().SessionCreated
+  },
+  get "session.revoked"() {
+    return Session.schemas().SessionRevoked
+  },
+  get "user.created"() {
+    return User.schemas().UserCreated
+  },
+  get "user.deleted"() {
+    return User.schemas().UserDeleted
+  },
+  get "user.updated"() {
+    return User.schemas().UserUpdated
+  },
+  get "vault.byok_key.deleted"() {
+    return Vault.schemas().VaultByokKeyDeleted
+  },
+  get "vault.byok_key.verification_completed"() {
+    return Vault.schemas().VaultByokKeyVerificationCompleted
+  },
+  get "vault.data.created"() {
+    return Vault.schemas().VaultDataCreated
+  },
+  get "vault.data.deleted"() {
+    return Vault.schemas().VaultDataDeleted
+  },
+  get "vault.data.read"() {
+    return Vault.schemas().VaultDataRead
+  },
+  get "vault.data.updated"() {
+    return Vault.schemas().VaultDataUpdated
+  },
+  get "vault.dek.decrypted"() {
+    return Vault.schemas().VaultDekDecrypted
+  },
+  get "vault.dek.read"() {
+    return Vault.schemas().VaultDekRead
+  },
+  get "vault.kek.created"() {
+    return Vault.schemas().VaultKekCreated
+  },
+  get "vault.kek.deleted"() {
+    return Vault.schemas().VaultKekDeleted
+  },
+  get "vault.metadata.read"() {
+    return Vault.schemas().VaultMetadataRead
+  },
+  get "vault.names.listed"() {
+    return Vault.schemas().VaultNamesListed
+  },
+  get "waitlist_user.approved"() {
+    return WaitlistUser.schemas().WaitlistUserApproved
+  },
+  get "waitlist_user.created"() {
+    return WaitlistUser.schemas().WaitlistUserCreated
+  },
+  get "waitlist_user.denied"() {
+    return WaitlistUser.schemas().WaitlistUserDenied
+  }
+}
 
 /** Every event type name in the spec, sorted. */
 export const eventTypes = [
@@ -373,119 +599,121 @@ export type KnownEvent =
   | WaitlistUser.WaitlistUserCreated
   | WaitlistUser.WaitlistUserDenied
 
-/** The union of every known event's schema; decoding picks the member by `event`. */
-export const KnownEvent = Schema.Union([
-  Action.ActionAuthenticationDenied,
-  Action.ActionUserRegistrationDenied,
-  Agent.AgentRegistrationClaimAttemptCreated,
-  Agent.AgentRegistrationClaimCompleted,
-  Agent.AgentRegistrationCreated,
-  Agent.AgentRegistrationCredentialIssued,
-  Agent.AgentRegistrationDeleted,
-  Agent.AgentRegistrationExpired,
-  Agent.AgentRegistrationOrganizationSwitched,
-  Agent.AgentRegistrationRefreshed,
-  Agent.AgentRegistrationRevoked,
-  ApiKey.ApiKeyCreated,
-  ApiKey.ApiKeyRevoked,
-  ApiKey.ApiKeyUpdated,
-  Authentication.AuthenticationEmailVerificationFailed,
-  Authentication.AuthenticationEmailVerificationSucceeded,
-  Authentication.AuthenticationMagicAuthFailed,
-  Authentication.AuthenticationMagicAuthSucceeded,
-  Authentication.AuthenticationMfaFailed,
-  Authentication.AuthenticationMfaSucceeded,
-  Authentication.AuthenticationOauthFailed,
-  Authentication.AuthenticationOauthSucceeded,
-  Authentication.AuthenticationPasskeyFailed,
-  Authentication.AuthenticationPasskeySucceeded,
-  Authentication.AuthenticationPasswordFailed,
-  Authentication.AuthenticationPasswordSucceeded,
-  Authentication.AuthenticationRadarRiskDetected,
-  Authentication.AuthenticationReauthenticationSucceeded,
-  Authentication.AuthenticationSsoFailed,
-  Authentication.AuthenticationSsoStarted,
-  Authentication.AuthenticationSsoSucceeded,
-  Authentication.AuthenticationSsoTimedOut,
-  Connection.ConnectionActivated,
-  Connection.ConnectionDeactivated,
-  Connection.ConnectionDeleted,
-  Connection.ConnectionSamlCertificateRenewalRequired,
-  Connection.ConnectionSamlCertificateRenewed,
-  Dsync.DsyncActivated,
-  Dsync.DsyncDeleted,
-  Dsync.DsyncGroupCreated,
-  Dsync.DsyncGroupDeleted,
-  Dsync.DsyncGroupUpdated,
-  Dsync.DsyncGroupUserAdded,
-  Dsync.DsyncGroupUserRemoved,
-  Dsync.DsyncTokenCreated,
-  Dsync.DsyncTokenRevoked,
-  Dsync.DsyncUserCreated,
-  Dsync.DsyncUserDeleted,
-  Dsync.DsyncUserUpdated,
-  EmailVerification.EmailVerificationCreated,
-  Flag.FlagCreated,
-  Flag.FlagDeleted,
-  Flag.FlagRuleUpdated,
-  Flag.FlagUpdated,
-  Group.GroupCreated,
-  Group.GroupDeleted,
-  Group.GroupMemberAdded,
-  Group.GroupMemberRemoved,
-  Group.GroupUpdated,
-  Invitation.InvitationAccepted,
-  Invitation.InvitationCreated,
-  Invitation.InvitationResent,
-  Invitation.InvitationRevoked,
-  MagicAuth.MagicAuthCreated,
-  OrganizationDomain.OrganizationDomainCreated,
-  OrganizationDomain.OrganizationDomainDeleted,
-  OrganizationDomain.OrganizationDomainUpdated,
-  OrganizationDomain.OrganizationDomainVerificationFailed,
-  OrganizationDomain.OrganizationDomainVerified,
-  OrganizationMembership.OrganizationMembershipCreated,
-  OrganizationMembership.OrganizationMembershipDeleted,
-  OrganizationMembership.OrganizationMembershipUpdated,
-  OrganizationRole.OrganizationRoleCreated,
-  OrganizationRole.OrganizationRoleDeleted,
-  OrganizationRole.OrganizationRoleUpdated,
-  Organization.OrganizationCreated,
-  Organization.OrganizationDeleted,
-  Organization.OrganizationUpdated,
-  PasswordReset.PasswordResetCreated,
-  PasswordReset.PasswordResetSucceeded,
-  Permission.PermissionCreated,
-  Permission.PermissionDeleted,
-  Permission.PermissionUpdated,
-  Pipes.PipesConnectedAccountConnected,
-  Pipes.PipesConnectedAccountConnectionFailed,
-  Pipes.PipesConnectedAccountDisconnected,
-  Pipes.PipesConnectedAccountReauthorizationNeeded,
-  Radar.RadarChallengeCreated,
-  Role.RoleCreated,
-  Role.RoleDeleted,
-  Role.RoleUpdated,
-  Session.SessionCreated,
-  Session.SessionRevoked,
-  User.UserCreated,
-  User.UserDeleted,
-  User.UserUpdated,
-  Vault.VaultByokKeyDeleted,
-  Vault.VaultByokKeyVerificationCompleted,
-  Vault.VaultDataCreated,
-  Vault.VaultDataDeleted,
-  Vault.VaultDataRead,
-  Vault.VaultDataUpdated,
-  Vault.VaultDekDecrypted,
-  Vault.VaultDekRead,
-  Vault.VaultKekCreated,
-  Vault.VaultKekDeleted,
-  Vault.VaultMetadataRead,
-  Vault.VaultNamesListed,
-  WaitlistUser.WaitlistUserApproved,
-  WaitlistUser.WaitlistUserCreated,
-  WaitlistUser.WaitlistUserDenied
-])
+/** The union of every known event's schema (built on first use); decoding picks the member by `event`. */
+export const KnownEvent = Schema.suspend(() =>
+  Schema.Union([
+    Action.schemas().ActionAuthenticationDenied,
+    Action.schemas().ActionUserRegistrationDenied,
+    Agent.schemas().AgentRegistrationClaimAttemptCreated,
+    Agent.schemas().AgentRegistrationClaimCompleted,
+    Agent.schemas().AgentRegistrationCreated,
+    Agent.schemas().AgentRegistrationCredentialIssued,
+    Agent.schemas().AgentRegistrationDeleted,
+    Agent.schemas().AgentRegistrationExpired,
+    Agent.schemas().AgentRegistrationOrganizationSwitched,
+    Agent.schemas().AgentRegistrationRefreshed,
+    Agent.schemas().AgentRegistrationRevoked,
+    ApiKey.schemas().ApiKeyCreated,
+    ApiKey.schemas().ApiKeyRevoked,
+    ApiKey.schemas().ApiKeyUpdated,
+    Authentication.schemas().AuthenticationEmailVerificationFailed,
+    Authentication.schemas().AuthenticationEmailVerificationSucceeded,
+    Authentication.schemas().AuthenticationMagicAuthFailed,
+    Authentication.schemas().AuthenticationMagicAuthSucceeded,
+    Authentication.schemas().AuthenticationMfaFailed,
+    Authentication.schemas().AuthenticationMfaSucceeded,
+    Authentication.schemas().AuthenticationOauthFailed,
+    Authentication.schemas().AuthenticationOauthSucceeded,
+    Authentication.schemas().AuthenticationPasskeyFailed,
+    Authentication.schemas().AuthenticationPasskeySucceeded,
+    Authentication.schemas().AuthenticationPasswordFailed,
+    Authentication.schemas().AuthenticationPasswordSucceeded,
+    Authentication.schemas().AuthenticationRadarRiskDetected,
+    Authentication.schemas().AuthenticationReauthenticationSucceeded,
+    Authentication.schemas().AuthenticationSsoFailed,
+    Authentication.schemas().AuthenticationSsoStarted,
+    Authentication.schemas().AuthenticationSsoSucceeded,
+    Authentication.schemas().AuthenticationSsoTimedOut,
+    Connection.schemas().ConnectionActivated,
+    Connection.schemas().ConnectionDeactivated,
+    Connection.schemas().ConnectionDeleted,
+    Connection.schemas().ConnectionSamlCertificateRenewalRequired,
+    Connection.schemas().ConnectionSamlCertificateRenewed,
+    Dsync.schemas().DsyncActivated,
+    Dsync.schemas().DsyncDeleted,
+    Dsync.schemas().DsyncGroupCreated,
+    Dsync.schemas().DsyncGroupDeleted,
+    Dsync.schemas().DsyncGroupUpdated,
+    Dsync.schemas().DsyncGroupUserAdded,
+    Dsync.schemas().DsyncGroupUserRemoved,
+    Dsync.schemas().DsyncTokenCreated,
+    Dsync.schemas().DsyncTokenRevoked,
+    Dsync.schemas().DsyncUserCreated,
+    Dsync.schemas().DsyncUserDeleted,
+    Dsync.schemas().DsyncUserUpdated,
+    EmailVerification.schemas().EmailVerificationCreated,
+    Flag.schemas().FlagCreated,
+    Flag.schemas().FlagDeleted,
+    Flag.schemas().FlagRuleUpdated,
+    Flag.schemas().FlagUpdated,
+    Group.schemas().GroupCreated,
+    Group.schemas().GroupDeleted,
+    Group.schemas().GroupMemberAdded,
+    Group.schemas().GroupMemberRemoved,
+    Group.schemas().GroupUpdated,
+    Invitation.schemas().InvitationAccepted,
+    Invitation.schemas().InvitationCreated,
+    Invitation.schemas().InvitationResent,
+    Invitation.schemas().InvitationRevoked,
+    MagicAuth.schemas().MagicAuthCreated,
+    OrganizationDomain.schemas().OrganizationDomainCreated,
+    OrganizationDomain.schemas().OrganizationDomainDeleted,
+    OrganizationDomain.schemas().OrganizationDomainUpdated,
+    OrganizationDomain.schemas().OrganizationDomainVerificationFailed,
+    OrganizationDomain.schemas().OrganizationDomainVerified,
+    OrganizationMembership.schemas().OrganizationMembershipCreated,
+    OrganizationMembership.schemas().OrganizationMembershipDeleted,
+    OrganizationMembership.schemas().OrganizationMembershipUpdated,
+    OrganizationRole.schemas().OrganizationRoleCreated,
+    OrganizationRole.schemas().OrganizationRoleDeleted,
+    OrganizationRole.schemas().OrganizationRoleUpdated,
+    Organization.schemas().OrganizationCreated,
+    Organization.schemas().OrganizationDeleted,
+    Organization.schemas().OrganizationUpdated,
+    PasswordReset.schemas().PasswordResetCreated,
+    PasswordReset.schemas().PasswordResetSucceeded,
+    Permission.schemas().PermissionCreated,
+    Permission.schemas().PermissionDeleted,
+    Permission.schemas().PermissionUpdated,
+    Pipes.schemas().PipesConnectedAccountConnected,
+    Pipes.schemas().PipesConnectedAccountConnectionFailed,
+    Pipes.schemas().PipesConnectedAccountDisconnected,
+    Pipes.schemas().PipesConnectedAccountReauthorizationNeeded,
+    Radar.schemas().RadarChallengeCreated,
+    Role.schemas().RoleCreated,
+    Role.schemas().RoleDeleted,
+    Role.schemas().RoleUpdated,
+    Session.schemas().SessionCreated,
+    Session.schemas().SessionRevoked,
+    User.schemas().UserCreated,
+    User.schemas().UserDeleted,
+    User.schemas().UserUpdated,
+    Vault.schemas().VaultByokKeyDeleted,
+    Vault.schemas().VaultByokKeyVerificationCompleted,
+    Vault.schemas().VaultDataCreated,
+    Vault.schemas().VaultDataDeleted,
+    Vault.schemas().VaultDataRead,
+    Vault.schemas().VaultDataUpdated,
+    Vault.schemas().VaultDekDecrypted,
+    Vault.schemas().VaultDekRead,
+    Vault.schemas().VaultKekCreated,
+    Vault.schemas().VaultKekDeleted,
+    Vault.schemas().VaultMetadataRead,
+    Vault.schemas().VaultNamesListed,
+    WaitlistUser.schemas().WaitlistUserApproved,
+    WaitlistUser.schemas().WaitlistUserCreated,
+    WaitlistUser.schemas().WaitlistUserDenied
+  ])
+)
 
 export { Action, Agent, ApiKey, Authentication, Connection, Dsync, EmailVerification, Flag, Group, Invitation, MagicAuth, OrganizationDomain, OrganizationMembership, OrganizationRole, Organization, PasswordReset, Permission, Pipes, Radar, Role, Session, User, Vault, WaitlistUser }

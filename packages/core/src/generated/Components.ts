@@ -3,224 +3,250 @@
 import * as Schema from "effect/Schema"
 import { DateTimeString } from "../internal/DateTime.ts"
 
+/** Builds the Effect Schemas of this module; see `schemas`. */
+const build = () => {
+  /** The actor who performed the action. */
+  const EventContextActorDto = Schema.Struct({
+    /** Unique identifier of the actor. */
+    id: Schema.String,
+    /** The source of the actor that performed the action. */
+    source: Schema.Literals(["api", "dashboard", "admin_portal", "system"]),
+    /** The name of the actor. */
+    name: Schema.NullOr(Schema.String)
+  }).annotate({ identifier: "EventContextActorDto" })
+
+  /** Additional context about the event. */
+  const EventContextDto = Schema.Struct({
+    /** The Google Analytics client ID. */
+    google_analytics_client_id: Schema.optionalKey(Schema.String),
+    /** The Google Analytics sessions associated with the event. */
+    google_analytics_sessions: Schema.optionalKey(Schema.Array(Schema.Struct({
+      /** The Google Analytics container ID. */
+      containerId: Schema.String,
+      /** The Google Analytics session ID. */
+      sessionId: Schema.optionalKey(Schema.String),
+      /** The Google Analytics session number. */
+      sessionNumber: Schema.optionalKey(Schema.String)
+    }))),
+    /** The anonymous ID from analytics. */
+    ajs_anonymous_id: Schema.optionalKey(Schema.String),
+    /** The client ID associated with the event. */
+    client_id: Schema.optionalKey(Schema.String),
+    actor: Schema.optionalKey(EventContextActorDto),
+    /** Attributes that changed from their previous values. */
+    previous_attributes: Schema.optionalKey(Schema.Record(Schema.String, Schema.Unknown))
+  }).annotate({ identifier: "EventContextDto" })
+
+  const DirectoryGroup = Schema.Struct({
+    /** Distinguishes the Directory Group object. */
+    object: Schema.Literal("directory_group"),
+    /** Unique identifier for the Directory Group. */
+    id: Schema.String,
+    /** Unique identifier for the group, assigned by the Directory Provider. Different Directory Providers use different ID formats. */
+    idp_id: Schema.String,
+    /** The identifier of the Directory the Directory Group belongs to. */
+    directory_id: Schema.String,
+    /** The identifier for the Organization in which the Directory resides. */
+    organization_id: Schema.String,
+    /** The name of the Directory Group. */
+    name: Schema.String,
+    /** The raw attributes received from the directory provider. */
+    raw_attributes: Schema.optionalKey(Schema.Record(Schema.String, Schema.Unknown)),
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    /** An ISO 8601 timestamp. */
+    updated_at: DateTimeString
+  }).annotate({ identifier: "DirectoryGroup" })
+
+  /** The primary role assigned to the user. */
+  const SlimRole = Schema.Struct({
+    /** The slug of the assigned role. */
+    slug: Schema.String
+  }).annotate({ identifier: "SlimRole" })
+
+  const DirectoryUser = Schema.Struct({
+    /** Distinguishes the Directory User object. */
+    object: Schema.Literal("directory_user"),
+    /** Unique identifier for the Directory User. */
+    id: Schema.String,
+    /** The identifier of the Directory the Directory User belongs to. */
+    directory_id: Schema.String,
+    /** The identifier for the Organization in which the Directory resides. */
+    organization_id: Schema.String,
+    /** Unique identifier for the user, assigned by the Directory Provider. Different Directory Providers use different ID formats. */
+    idp_id: Schema.String,
+    /** The email address of the user. */
+    email: Schema.NullOr(Schema.String),
+    /** The first name of the user. */
+    first_name: Schema.optionalKey(Schema.NullOr(Schema.String)),
+    /** The last name of the user. */
+    last_name: Schema.optionalKey(Schema.NullOr(Schema.String)),
+    /** The full name of the user. */
+    name: Schema.optionalKey(Schema.NullOr(Schema.String)),
+    /**
+     * A list of email addresses for the user.
+     * @deprecated
+     */
+    emails: Schema.optionalKey(Schema.Array(Schema.Struct({
+      /** Whether this is the primary email address. */
+      primary: Schema.optionalKey(Schema.Boolean),
+      /** The type of email address. */
+      type: Schema.optionalKey(Schema.String),
+      /** The email address value. */
+      value: Schema.optionalKey(Schema.NullOr(Schema.String))
+    }))),
+    /**
+     * The job title of the user.
+     * @deprecated
+     */
+    job_title: Schema.optionalKey(Schema.NullOr(Schema.String)),
+    /**
+     * The username of the user.
+     * @deprecated
+     */
+    username: Schema.optionalKey(Schema.NullOr(Schema.String)),
+    /** The state of the user. */
+    state: Schema.Literals(["active", "suspended", "inactive"]),
+    /**
+     * The raw attributes received from the directory provider.
+     * @deprecated
+     */
+    raw_attributes: Schema.Record(Schema.String, Schema.Unknown),
+    /** An object containing the custom attribute mapping for the Directory Provider. */
+    custom_attributes: Schema.Record(Schema.String, Schema.Unknown),
+    role: Schema.optionalKey(SlimRole),
+    /** All roles assigned to the user. */
+    roles: Schema.optionalKey(Schema.Array(SlimRole)),
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    /** An ISO 8601 timestamp. */
+    updated_at: DateTimeString
+  }).annotate({ identifier: "DirectoryUser" })
+
+  const Group = Schema.Struct({
+    /** The Group object. */
+    object: Schema.Literal("group"),
+    /** The unique ID of the Group. */
+    id: Schema.String,
+    /** The ID of the Organization the Group belongs to. */
+    organization_id: Schema.String,
+    /** The name of the Group. */
+    name: Schema.String,
+    /** An optional description of the Group. */
+    description: Schema.NullOr(Schema.String),
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    /** An ISO 8601 timestamp. */
+    updated_at: DateTimeString
+  }).annotate({ identifier: "Group" })
+
+  const PipesConnectedAccount = Schema.Struct({
+    /** The connected account object. */
+    object: Schema.Literal("connected_account"),
+    /** The unique ID of the connected account. */
+    id: Schema.String,
+    /** The unique ID of the data integration. */
+    data_integration_id: Schema.String,
+    /** The provider slug for this connected account. */
+    provider_slug: Schema.String,
+    /** The ID of the User the connected account belongs to. */
+    user_id: Schema.NullOr(Schema.String),
+    /** The ID of the Organization the connected account belongs to. */
+    organization_id: Schema.NullOr(Schema.String),
+    /** The OAuth scopes granted for this connected account. */
+    scopes: Schema.Array(Schema.String),
+    /** The state of the connected account. */
+    state: Schema.Literals(["connected", "needs_reauthorization"]),
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    /** An ISO 8601 timestamp. */
+    updated_at: DateTimeString
+  }).annotate({ identifier: "PipesConnectedAccount" })
+
+  /** The user object. */
+  const UserlandUser = Schema.Struct({
+    /** Distinguishes the user object. */
+    object: Schema.Literal("user"),
+    /** The unique ID of the user. */
+    id: Schema.String,
+    /** The first name of the user. */
+    first_name: Schema.NullOr(Schema.String),
+    /** The last name of the user. */
+    last_name: Schema.NullOr(Schema.String),
+    /** The user's full name. */
+    name: Schema.optionalKey(Schema.NullOr(Schema.String)),
+    /** A URL reference to an image representing the user. */
+    profile_picture_url: Schema.NullOr(Schema.String),
+    /** The email address of the user. */
+    email: Schema.String,
+    /** Whether the user's email has been verified. */
+    email_verified: Schema.Boolean,
+    /** The external ID of the user. */
+    external_id: Schema.NullOr(Schema.String),
+    /** Object containing metadata key/value pairs associated with the user. */
+    metadata: Schema.optionalKey(Schema.Record(Schema.String, Schema.String.check(Schema.isMaxLength(600))).check(Schema.isPropertyNames(Schema.String.check(Schema.isMaxLength(40))), Schema.isMaxProperties(50))),
+    /** The timestamp when the user last signed in. */
+    last_sign_in_at: Schema.NullOr(DateTimeString),
+    /** The user's preferred locale. */
+    locale: Schema.optionalKey(Schema.NullOr(Schema.String)),
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    /** An ISO 8601 timestamp. */
+    updated_at: DateTimeString
+  }).annotate({ identifier: "UserlandUser" })
+
+  /** The external key provider used for BYOK. */
+  const VaultByokKeyProvider = Schema.Literals(["AWS_KMS", "GCP_KMS", "AZURE_KEY_VAULT"]).annotate({ identifier: "VaultByokKeyProvider" })
+
+  const WaitlistUser = Schema.Struct({
+    /** Distinguishes the Waitlist User object. */
+    object: Schema.Literal("waitlist_user"),
+    /** The unique ID of the Waitlist User. */
+    id: Schema.String,
+    /** The email address of the Waitlist User. */
+    email: Schema.String,
+    /** The state of the Waitlist User. */
+    state: Schema.Literals(["pending", "approved", "denied"]),
+    /** The timestamp when the Waitlist User was approved, or null if not yet approved. */
+    approved_at: Schema.NullOr(DateTimeString),
+    /** The unique ID of the Waitlist that the Waitlist User joined. */
+    waitlist_id: Schema.optionalKey(Schema.NullOr(Schema.String)),
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    /** An ISO 8601 timestamp. */
+    updated_at: DateTimeString
+  }).annotate({ identifier: "WaitlistUser" })
+
+  return { EventContextActorDto, EventContextDto, DirectoryGroup, SlimRole, DirectoryUser, Group, PipesConnectedAccount, UserlandUser, VaultByokKeyProvider, WaitlistUser }
+}
+
+type Built = ReturnType<typeof build>
+let built: Built | undefined
+
+/** The Effect Schemas of this module, built on first use. */
+export const schemas = (): Built => (built ??= build())
+
 /** The actor who performed the action. */
-export const EventContextActorDto = Schema.Struct({
-  /** Unique identifier of the actor. */
-  id: Schema.String,
-  /** The source of the actor that performed the action. */
-  source: Schema.Literals(["api", "dashboard", "admin_portal", "system"]),
-  /** The name of the actor. */
-  name: Schema.NullOr(Schema.String)
-}).annotate({ identifier: "EventContextActorDto" })
-export type EventContextActorDto = typeof EventContextActorDto.Type
+export type EventContextActorDto = Built["EventContextActorDto"]["Type"]
 
 /** Additional context about the event. */
-export const EventContextDto = Schema.Struct({
-  /** The Google Analytics client ID. */
-  google_analytics_client_id: Schema.optionalKey(Schema.String),
-  /** The Google Analytics sessions associated with the event. */
-  google_analytics_sessions: Schema.optionalKey(Schema.Array(Schema.Struct({
-    /** The Google Analytics container ID. */
-    containerId: Schema.String,
-    /** The Google Analytics session ID. */
-    sessionId: Schema.optionalKey(Schema.String),
-    /** The Google Analytics session number. */
-    sessionNumber: Schema.optionalKey(Schema.String)
-  }))),
-  /** The anonymous ID from analytics. */
-  ajs_anonymous_id: Schema.optionalKey(Schema.String),
-  /** The client ID associated with the event. */
-  client_id: Schema.optionalKey(Schema.String),
-  actor: Schema.optionalKey(EventContextActorDto),
-  /** Attributes that changed from their previous values. */
-  previous_attributes: Schema.optionalKey(Schema.Record(Schema.String, Schema.Unknown))
-}).annotate({ identifier: "EventContextDto" })
-export type EventContextDto = typeof EventContextDto.Type
+export type EventContextDto = Built["EventContextDto"]["Type"]
 
-export const DirectoryGroup = Schema.Struct({
-  /** Distinguishes the Directory Group object. */
-  object: Schema.Literal("directory_group"),
-  /** Unique identifier for the Directory Group. */
-  id: Schema.String,
-  /** Unique identifier for the group, assigned by the Directory Provider. Different Directory Providers use different ID formats. */
-  idp_id: Schema.String,
-  /** The identifier of the Directory the Directory Group belongs to. */
-  directory_id: Schema.String,
-  /** The identifier for the Organization in which the Directory resides. */
-  organization_id: Schema.String,
-  /** The name of the Directory Group. */
-  name: Schema.String,
-  /** The raw attributes received from the directory provider. */
-  raw_attributes: Schema.optionalKey(Schema.Record(Schema.String, Schema.Unknown)),
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  /** An ISO 8601 timestamp. */
-  updated_at: DateTimeString
-}).annotate({ identifier: "DirectoryGroup" })
-export type DirectoryGroup = typeof DirectoryGroup.Type
+export type DirectoryGroup = Built["DirectoryGroup"]["Type"]
 
 /** The primary role assigned to the user. */
-export const SlimRole = Schema.Struct({
-  /** The slug of the assigned role. */
-  slug: Schema.String
-}).annotate({ identifier: "SlimRole" })
-export type SlimRole = typeof SlimRole.Type
+export type SlimRole = Built["SlimRole"]["Type"]
 
-export const DirectoryUser = Schema.Struct({
-  /** Distinguishes the Directory User object. */
-  object: Schema.Literal("directory_user"),
-  /** Unique identifier for the Directory User. */
-  id: Schema.String,
-  /** The identifier of the Directory the Directory User belongs to. */
-  directory_id: Schema.String,
-  /** The identifier for the Organization in which the Directory resides. */
-  organization_id: Schema.String,
-  /** Unique identifier for the user, assigned by the Directory Provider. Different Directory Providers use different ID formats. */
-  idp_id: Schema.String,
-  /** The email address of the user. */
-  email: Schema.NullOr(Schema.String),
-  /** The first name of the user. */
-  first_name: Schema.optionalKey(Schema.NullOr(Schema.String)),
-  /** The last name of the user. */
-  last_name: Schema.optionalKey(Schema.NullOr(Schema.String)),
-  /** The full name of the user. */
-  name: Schema.optionalKey(Schema.NullOr(Schema.String)),
-  /**
-   * A list of email addresses for the user.
-   * @deprecated
-   */
-  emails: Schema.optionalKey(Schema.Array(Schema.Struct({
-    /** Whether this is the primary email address. */
-    primary: Schema.optionalKey(Schema.Boolean),
-    /** The type of email address. */
-    type: Schema.optionalKey(Schema.String),
-    /** The email address value. */
-    value: Schema.optionalKey(Schema.NullOr(Schema.String))
-  }))),
-  /**
-   * The job title of the user.
-   * @deprecated
-   */
-  job_title: Schema.optionalKey(Schema.NullOr(Schema.String)),
-  /**
-   * The username of the user.
-   * @deprecated
-   */
-  username: Schema.optionalKey(Schema.NullOr(Schema.String)),
-  /** The state of the user. */
-  state: Schema.Literals(["active", "suspended", "inactive"]),
-  /**
-   * The raw attributes received from the directory provider.
-   * @deprecated
-   */
-  raw_attributes: Schema.Record(Schema.String, Schema.Unknown),
-  /** An object containing the custom attribute mapping for the Directory Provider. */
-  custom_attributes: Schema.Record(Schema.String, Schema.Unknown),
-  role: Schema.optionalKey(SlimRole),
-  /** All roles assigned to the user. */
-  roles: Schema.optionalKey(Schema.Array(SlimRole)),
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  /** An ISO 8601 timestamp. */
-  updated_at: DateTimeString
-}).annotate({ identifier: "DirectoryUser" })
-export type DirectoryUser = typeof DirectoryUser.Type
+export type DirectoryUser = Built["DirectoryUser"]["Type"]
 
-export const Group = Schema.Struct({
-  /** The Group object. */
-  object: Schema.Literal("group"),
-  /** The unique ID of the Group. */
-  id: Schema.String,
-  /** The ID of the Organization the Group belongs to. */
-  organization_id: Schema.String,
-  /** The name of the Group. */
-  name: Schema.String,
-  /** An optional description of the Group. */
-  description: Schema.NullOr(Schema.String),
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  /** An ISO 8601 timestamp. */
-  updated_at: DateTimeString
-}).annotate({ identifier: "Group" })
-export type Group = typeof Group.Type
+export type Group = Built["Group"]["Type"]
 
-export const PipesConnectedAccount = Schema.Struct({
-  /** The connected account object. */
-  object: Schema.Literal("connected_account"),
-  /** The unique ID of the connected account. */
-  id: Schema.String,
-  /** The unique ID of the data integration. */
-  data_integration_id: Schema.String,
-  /** The provider slug for this connected account. */
-  provider_slug: Schema.String,
-  /** The ID of the User the connected account belongs to. */
-  user_id: Schema.NullOr(Schema.String),
-  /** The ID of the Organization the connected account belongs to. */
-  organization_id: Schema.NullOr(Schema.String),
-  /** The OAuth scopes granted for this connected account. */
-  scopes: Schema.Array(Schema.String),
-  /** The state of the connected account. */
-  state: Schema.Literals(["connected", "needs_reauthorization"]),
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  /** An ISO 8601 timestamp. */
-  updated_at: DateTimeString
-}).annotate({ identifier: "PipesConnectedAccount" })
-export type PipesConnectedAccount = typeof PipesConnectedAccount.Type
+export type PipesConnectedAccount = Built["PipesConnectedAccount"]["Type"]
 
 /** The user object. */
-export const UserlandUser = Schema.Struct({
-  /** Distinguishes the user object. */
-  object: Schema.Literal("user"),
-  /** The unique ID of the user. */
-  id: Schema.String,
-  /** The first name of the user. */
-  first_name: Schema.NullOr(Schema.String),
-  /** The last name of the user. */
-  last_name: Schema.NullOr(Schema.String),
-  /** The user's full name. */
-  name: Schema.optionalKey(Schema.NullOr(Schema.String)),
-  /** A URL reference to an image representing the user. */
-  profile_picture_url: Schema.NullOr(Schema.String),
-  /** The email address of the user. */
-  email: Schema.String,
-  /** Whether the user's email has been verified. */
-  email_verified: Schema.Boolean,
-  /** The external ID of the user. */
-  external_id: Schema.NullOr(Schema.String),
-  /** Object containing metadata key/value pairs associated with the user. */
-  metadata: Schema.optionalKey(Schema.Record(Schema.String, Schema.String.check(Schema.isMaxLength(600))).check(Schema.isPropertyNames(Schema.String.check(Schema.isMaxLength(40))), Schema.isMaxProperties(50))),
-  /** The timestamp when the user last signed in. */
-  last_sign_in_at: Schema.NullOr(DateTimeString),
-  /** The user's preferred locale. */
-  locale: Schema.optionalKey(Schema.NullOr(Schema.String)),
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  /** An ISO 8601 timestamp. */
-  updated_at: DateTimeString
-}).annotate({ identifier: "UserlandUser" })
-export type UserlandUser = typeof UserlandUser.Type
+export type UserlandUser = Built["UserlandUser"]["Type"]
 
 /** The external key provider used for BYOK. */
-export const VaultByokKeyProvider = Schema.Literals(["AWS_KMS", "GCP_KMS", "AZURE_KEY_VAULT"]).annotate({ identifier: "VaultByokKeyProvider" })
-export type VaultByokKeyProvider = typeof VaultByokKeyProvider.Type
+export type VaultByokKeyProvider = Built["VaultByokKeyProvider"]["Type"]
 
-export const WaitlistUser = Schema.Struct({
-  /** Distinguishes the Waitlist User object. */
-  object: Schema.Literal("waitlist_user"),
-  /** The unique ID of the Waitlist User. */
-  id: Schema.String,
-  /** The email address of the Waitlist User. */
-  email: Schema.String,
-  /** The state of the Waitlist User. */
-  state: Schema.Literals(["pending", "approved", "denied"]),
-  /** The timestamp when the Waitlist User was approved, or null if not yet approved. */
-  approved_at: Schema.NullOr(DateTimeString),
-  /** The unique ID of the Waitlist that the Waitlist User joined. */
-  waitlist_id: Schema.optionalKey(Schema.NullOr(Schema.String)),
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  /** An ISO 8601 timestamp. */
-  updated_at: DateTimeString
-}).annotate({ identifier: "WaitlistUser" })
-export type WaitlistUser = typeof WaitlistUser.Type
+export type WaitlistUser = Built["WaitlistUser"]["Type"]

@@ -2,70 +2,86 @@
 // Do not edit: change the generator or the spec, then run `pnpm --filter @workos-relay/core generate`.
 import * as Schema from "effect/Schema"
 import { DateTimeString } from "../../internal/DateTime.ts"
-import { EventContextDto } from "../Components.ts"
+import * as Components from "../Components.ts"
+
+/** Builds the Effect Schemas of this module; see `schemas`. */
+const build = () => {
+  const { EventContextDto } = Components.schemas()
+  /** `action.authentication.denied` */
+  const ActionAuthenticationDenied = Schema.Struct({
+    /** Unique identifier for the event. */
+    id: Schema.String,
+    event: Schema.Literal("action.authentication.denied"),
+    /** The event payload. */
+    data: Schema.Struct({
+      /** The ID of the action endpoint. */
+      action_endpoint_id: Schema.String,
+      /** The ID of the action execution. */
+      action_execution_id: Schema.String,
+      /** The type of action that was denied. */
+      type: Schema.Literal("authentication"),
+      /** The verdict of the action. */
+      verdict: Schema.Literal("Deny"),
+      /** The ID of the user. */
+      user_id: Schema.String,
+      /** The ID of the organization. */
+      organization_id: Schema.NullOr(Schema.String),
+      /** The email address of the user. */
+      email: Schema.String,
+      /** The IP address of the request. */
+      ip_address: Schema.NullOr(Schema.String),
+      /** The user agent of the request. */
+      user_agent: Schema.NullOr(Schema.String)
+    }),
+    context: Schema.optionalKey(EventContextDto),
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "ActionAuthenticationDenied" })
+
+  /** `action.user_registration.denied` */
+  const ActionUserRegistrationDenied = Schema.Struct({
+    /** Unique identifier for the event. */
+    id: Schema.String,
+    event: Schema.Literal("action.user_registration.denied"),
+    /** The event payload. */
+    data: Schema.Struct({
+      /** The ID of the action endpoint. */
+      action_endpoint_id: Schema.String,
+      /** The ID of the action execution. */
+      action_execution_id: Schema.String,
+      /** The type of action that was denied. */
+      type: Schema.Literal("user_registration"),
+      /** The verdict of the action. */
+      verdict: Schema.Literal("Deny"),
+      /** The ID of the organization. */
+      organization_id: Schema.NullOr(Schema.String),
+      /** The email address of the user. */
+      email: Schema.String,
+      /** The IP address of the request. */
+      ip_address: Schema.NullOr(Schema.String),
+      /** The user agent of the request. */
+      user_agent: Schema.NullOr(Schema.String)
+    }),
+    context: Schema.optionalKey(EventContextDto),
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "ActionUserRegistrationDenied" })
+
+  return { ActionAuthenticationDenied, ActionUserRegistrationDenied }
+}
+
+type Built = ReturnType<typeof build>
+let built: Built | undefined
+
+/** The Effect Schemas of this module, built on first use. */
+export const schemas = (): Built => (built ??= build())
 
 /** `action.authentication.denied` */
-export const ActionAuthenticationDenied = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("action.authentication.denied"),
-  /** The event payload. */
-  data: Schema.Struct({
-    /** The ID of the action endpoint. */
-    action_endpoint_id: Schema.String,
-    /** The ID of the action execution. */
-    action_execution_id: Schema.String,
-    /** The type of action that was denied. */
-    type: Schema.Literal("authentication"),
-    /** The verdict of the action. */
-    verdict: Schema.Literal("Deny"),
-    /** The ID of the user. */
-    user_id: Schema.String,
-    /** The ID of the organization. */
-    organization_id: Schema.NullOr(Schema.String),
-    /** The email address of the user. */
-    email: Schema.String,
-    /** The IP address of the request. */
-    ip_address: Schema.NullOr(Schema.String),
-    /** The user agent of the request. */
-    user_agent: Schema.NullOr(Schema.String)
-  }),
-  context: Schema.optionalKey(EventContextDto),
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "ActionAuthenticationDenied" })
-export type ActionAuthenticationDenied = typeof ActionAuthenticationDenied.Type
+export type ActionAuthenticationDenied = Built["ActionAuthenticationDenied"]["Type"]
 
 /** `action.user_registration.denied` */
-export const ActionUserRegistrationDenied = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("action.user_registration.denied"),
-  /** The event payload. */
-  data: Schema.Struct({
-    /** The ID of the action endpoint. */
-    action_endpoint_id: Schema.String,
-    /** The ID of the action execution. */
-    action_execution_id: Schema.String,
-    /** The type of action that was denied. */
-    type: Schema.Literal("user_registration"),
-    /** The verdict of the action. */
-    verdict: Schema.Literal("Deny"),
-    /** The ID of the organization. */
-    organization_id: Schema.NullOr(Schema.String),
-    /** The email address of the user. */
-    email: Schema.String,
-    /** The IP address of the request. */
-    ip_address: Schema.NullOr(Schema.String),
-    /** The user agent of the request. */
-    user_agent: Schema.NullOr(Schema.String)
-  }),
-  context: Schema.optionalKey(EventContextDto),
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "ActionUserRegistrationDenied" })
-export type ActionUserRegistrationDenied = typeof ActionUserRegistrationDenied.Type
+export type ActionUserRegistrationDenied = Built["ActionUserRegistrationDenied"]["Type"]

@@ -2,248 +2,278 @@
 // Do not edit: change the generator or the spec, then run `pnpm --filter @workos-relay/core generate`.
 import * as Schema from "effect/Schema"
 import { DateTimeString } from "../../internal/DateTime.ts"
-import { EventContextDto } from "../Components.ts"
+import * as Components from "../Components.ts"
+
+/** Builds the Effect Schemas of this module; see `schemas`. */
+const build = () => {
+  const { EventContextDto } = Components.schemas()
+  /** `agent.registration.claim.attempt.created` */
+  const AgentRegistrationClaimAttemptCreated = Schema.Struct({
+    /** Unique identifier for the event. */
+    id: Schema.String,
+    event: Schema.Literal("agent.registration.claim.attempt.created"),
+    /** The event payload. */
+    data: Schema.Struct({
+      /** Distinguishes the agent registration claim attempt object. */
+      object: Schema.Literal("agent_registration_claim_attempt"),
+      /** Unique identifier of the agent registration claim attempt. */
+      id: Schema.String,
+      /** The ID of the agent registration. */
+      agent_registration_id: Schema.String,
+      /** The ID of the agent registration claim. */
+      agent_registration_claim_id: Schema.String,
+      /** The login hint for the claim attempt. */
+      login_hint: Schema.String,
+      /** The timestamp when the claim attempt expires. */
+      expires_at: Schema.String,
+      /** The timestamp when the claim attempt was created. */
+      created_at: Schema.String,
+      /** The timestamp when the claim attempt was last updated. */
+      updated_at: Schema.String
+    }),
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    context: Schema.optionalKey(EventContextDto),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "AgentRegistrationClaimAttemptCreated" })
+
+  /** `agent.registration.claim.completed` */
+  const AgentRegistrationClaimCompleted = Schema.Struct({
+    /** Unique identifier for the event. */
+    id: Schema.String,
+    event: Schema.Literal("agent.registration.claim.completed"),
+    /** The event payload. */
+    data: Schema.Struct({
+      /** Distinguishes the agent registration claim object. */
+      object: Schema.Literal("agent_registration_claim"),
+      /** Unique identifier of the agent registration claim. */
+      id: Schema.String,
+      /** The ID of the agent registration. */
+      agent_registration_id: Schema.String,
+      /** The ID of the claim attempt that completed the claim. */
+      completed_by_attempt_id: Schema.String,
+      /** The user who completed the claim. */
+      claimed_by: Schema.Struct({
+        /** The ID of the user who completed the claim. */
+        user_id: Schema.String,
+        /** The ID of the organization the claiming user belongs to. */
+        organization_id: Schema.NullOr(Schema.String)
+      }),
+      /** The timestamp when the claim was completed. */
+      completed_at: Schema.String,
+      /** The timestamp when the claim was created. */
+      created_at: Schema.String,
+      /** The timestamp when the claim was last updated. */
+      updated_at: Schema.String
+    }),
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    context: Schema.optionalKey(EventContextDto),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "AgentRegistrationClaimCompleted" })
+
+  /** `agent.registration.created` */
+  const AgentRegistrationCreated = Schema.Struct({
+    /** Unique identifier for the event. */
+    id: Schema.String,
+    event: Schema.Literal("agent.registration.created"),
+    /** The event payload. */
+    data: Schema.Struct({
+      /** Distinguishes the agent registration object. */
+      object: Schema.Literal("agent_registration"),
+      /** Unique identifier of the agent registration. */
+      id: Schema.String,
+      /** The agent identity for this registration. */
+      agent_identity: Schema.Struct({
+        /** Distinguishes the agent identity object. */
+        object: Schema.Literal("agent_identity"),
+        /** Unique identifier of the agent identity. */
+        id: Schema.String,
+        /** The ID of the userland user bound to this agent identity. */
+        userland_user_id: Schema.NullOr(Schema.String)
+      }),
+      /** The ID of the organization the registration belongs to. */
+      organization_id: Schema.String,
+      /** The current status of the registration. */
+      status: Schema.Literals(["unverified", "verified", "expired", "revoked"]),
+      /** The kind of the registration. */
+      kind: Schema.Literals(["anonymous", "service_auth", "identity_assertion"]),
+      /** The authentication method of the registration. */
+      method: Schema.Literals(["anonymous", "service_auth", "id_jag"]),
+      /** The timestamp when the registration was created. */
+      created_at: Schema.String,
+      /** The timestamp when the registration was last updated. */
+      updated_at: Schema.String
+    }),
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    context: Schema.optionalKey(EventContextDto),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "AgentRegistrationCreated" })
+
+  /** `agent.registration.credential.issued` */
+  const AgentRegistrationCredentialIssued = Schema.Struct({
+    /** Unique identifier for the event. */
+    id: Schema.String,
+    event: Schema.Literal("agent.registration.credential.issued"),
+    /** The event payload. */
+    data: Schema.Struct({
+      /** Distinguishes the agent registration credential object. */
+      object: Schema.Literal("agent_registration_credential"),
+      /** Unique identifier of the agent registration credential. */
+      id: Schema.String,
+      /** The ID of the agent registration. */
+      agent_registration_id: Schema.String,
+      /** Details of the issued credential. */
+      detail: Schema.Union([Schema.Struct({
+        /** The kind of credential issued. */
+        kind: Schema.Literal("api_key"),
+        /** The ID of the issued API key. */
+        api_key_id: Schema.String
+      }), Schema.Struct({
+        /** The kind of credential issued. */
+        kind: Schema.Literal("access_token"),
+        /** The JWT ID of the issued access token. */
+        jti: Schema.String,
+        /** The timestamp when the access token expires. */
+        expires_at: Schema.NullOr(Schema.String)
+      })]),
+      /** The timestamp when the credential was issued. */
+      created_at: Schema.String,
+      /** The timestamp when the credential was last updated. */
+      updated_at: Schema.String
+    }),
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    context: Schema.optionalKey(EventContextDto),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "AgentRegistrationCredentialIssued" })
+
+  /** `agent.registration.deleted` */
+  const AgentRegistrationDeleted = Schema.Struct({
+    /** Unique identifier for the event. */
+    id: Schema.String,
+    event: Schema.Literal("agent.registration.deleted"),
+    /** The event payload. */
+    data: Schema.Struct({
+      /** The agent registration that was deleted. */
+      agent_registration_id: Schema.String
+    }),
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    context: Schema.optionalKey(EventContextDto),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "AgentRegistrationDeleted" })
+
+  /** `agent.registration.expired` */
+  const AgentRegistrationExpired = Schema.Struct({
+    /** Unique identifier for the event. */
+    id: Schema.String,
+    event: Schema.Literal("agent.registration.expired"),
+    /** The event payload. */
+    data: Schema.Struct({
+      /** The agent registration that expired. */
+      agent_registration_id: Schema.String
+    }),
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    context: Schema.optionalKey(EventContextDto),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "AgentRegistrationExpired" })
+
+  /** `agent.registration.organization.switched` */
+  const AgentRegistrationOrganizationSwitched = Schema.Struct({
+    /** Unique identifier for the event. */
+    id: Schema.String,
+    event: Schema.Literal("agent.registration.organization.switched"),
+    /** The event payload. */
+    data: Schema.Struct({
+      /** The agent registration that was moved. */
+      agent_registration_id: Schema.String,
+      /** The agent-created organization the registration is moving off of. Migrate its resources to `to_organization_id`, then delete it. */
+      from_organization_id: Schema.String,
+      /** The organization the registration now belongs to. */
+      to_organization_id: Schema.String
+    }),
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    context: Schema.optionalKey(EventContextDto),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "AgentRegistrationOrganizationSwitched" })
+
+  /** `agent.registration.refreshed` */
+  const AgentRegistrationRefreshed = Schema.Struct({
+    /** Unique identifier for the event. */
+    id: Schema.String,
+    event: Schema.Literal("agent.registration.refreshed"),
+    /** The event payload. */
+    data: Schema.Struct({
+      /** The agent registration whose identity assertion was refreshed. */
+      agent_registration_id: Schema.String
+    }),
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    context: Schema.optionalKey(EventContextDto),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "AgentRegistrationRefreshed" })
+
+  /** `agent.registration.revoked` */
+  const AgentRegistrationRevoked = Schema.Struct({
+    /** Unique identifier for the event. */
+    id: Schema.String,
+    event: Schema.Literal("agent.registration.revoked"),
+    /** The event payload. */
+    data: Schema.Struct({
+      /** The agent registration that was revoked. */
+      agent_registration_id: Schema.String
+    }),
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    context: Schema.optionalKey(EventContextDto),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "AgentRegistrationRevoked" })
+
+  return { AgentRegistrationClaimAttemptCreated, AgentRegistrationClaimCompleted, AgentRegistrationCreated, AgentRegistrationCredentialIssued, AgentRegistrationDeleted, AgentRegistrationExpired, AgentRegistrationOrganizationSwitched, AgentRegistrationRefreshed, AgentRegistrationRevoked }
+}
+
+type Built = ReturnType<typeof build>
+let built: Built | undefined
+
+/** The Effect Schemas of this module, built on first use. */
+export const schemas = (): Built => (built ??= build())
 
 /** `agent.registration.claim.attempt.created` */
-export const AgentRegistrationClaimAttemptCreated = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("agent.registration.claim.attempt.created"),
-  /** The event payload. */
-  data: Schema.Struct({
-    /** Distinguishes the agent registration claim attempt object. */
-    object: Schema.Literal("agent_registration_claim_attempt"),
-    /** Unique identifier of the agent registration claim attempt. */
-    id: Schema.String,
-    /** The ID of the agent registration. */
-    agent_registration_id: Schema.String,
-    /** The ID of the agent registration claim. */
-    agent_registration_claim_id: Schema.String,
-    /** The login hint for the claim attempt. */
-    login_hint: Schema.String,
-    /** The timestamp when the claim attempt expires. */
-    expires_at: Schema.String,
-    /** The timestamp when the claim attempt was created. */
-    created_at: Schema.String,
-    /** The timestamp when the claim attempt was last updated. */
-    updated_at: Schema.String
-  }),
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  context: Schema.optionalKey(EventContextDto),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "AgentRegistrationClaimAttemptCreated" })
-export type AgentRegistrationClaimAttemptCreated = typeof AgentRegistrationClaimAttemptCreated.Type
+export type AgentRegistrationClaimAttemptCreated = Built["AgentRegistrationClaimAttemptCreated"]["Type"]
 
 /** `agent.registration.claim.completed` */
-export const AgentRegistrationClaimCompleted = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("agent.registration.claim.completed"),
-  /** The event payload. */
-  data: Schema.Struct({
-    /** Distinguishes the agent registration claim object. */
-    object: Schema.Literal("agent_registration_claim"),
-    /** Unique identifier of the agent registration claim. */
-    id: Schema.String,
-    /** The ID of the agent registration. */
-    agent_registration_id: Schema.String,
-    /** The ID of the claim attempt that completed the claim. */
-    completed_by_attempt_id: Schema.String,
-    /** The user who completed the claim. */
-    claimed_by: Schema.Struct({
-      /** The ID of the user who completed the claim. */
-      user_id: Schema.String,
-      /** The ID of the organization the claiming user belongs to. */
-      organization_id: Schema.NullOr(Schema.String)
-    }),
-    /** The timestamp when the claim was completed. */
-    completed_at: Schema.String,
-    /** The timestamp when the claim was created. */
-    created_at: Schema.String,
-    /** The timestamp when the claim was last updated. */
-    updated_at: Schema.String
-  }),
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  context: Schema.optionalKey(EventContextDto),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "AgentRegistrationClaimCompleted" })
-export type AgentRegistrationClaimCompleted = typeof AgentRegistrationClaimCompleted.Type
+export type AgentRegistrationClaimCompleted = Built["AgentRegistrationClaimCompleted"]["Type"]
 
 /** `agent.registration.created` */
-export const AgentRegistrationCreated = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("agent.registration.created"),
-  /** The event payload. */
-  data: Schema.Struct({
-    /** Distinguishes the agent registration object. */
-    object: Schema.Literal("agent_registration"),
-    /** Unique identifier of the agent registration. */
-    id: Schema.String,
-    /** The agent identity for this registration. */
-    agent_identity: Schema.Struct({
-      /** Distinguishes the agent identity object. */
-      object: Schema.Literal("agent_identity"),
-      /** Unique identifier of the agent identity. */
-      id: Schema.String,
-      /** The ID of the userland user bound to this agent identity. */
-      userland_user_id: Schema.NullOr(Schema.String)
-    }),
-    /** The ID of the organization the registration belongs to. */
-    organization_id: Schema.String,
-    /** The current status of the registration. */
-    status: Schema.Literals(["unverified", "verified", "expired", "revoked"]),
-    /** The kind of the registration. */
-    kind: Schema.Literals(["anonymous", "service_auth", "identity_assertion"]),
-    /** The authentication method of the registration. */
-    method: Schema.Literals(["anonymous", "service_auth", "id_jag"]),
-    /** The timestamp when the registration was created. */
-    created_at: Schema.String,
-    /** The timestamp when the registration was last updated. */
-    updated_at: Schema.String
-  }),
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  context: Schema.optionalKey(EventContextDto),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "AgentRegistrationCreated" })
-export type AgentRegistrationCreated = typeof AgentRegistrationCreated.Type
+export type AgentRegistrationCreated = Built["AgentRegistrationCreated"]["Type"]
 
 /** `agent.registration.credential.issued` */
-export const AgentRegistrationCredentialIssued = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("agent.registration.credential.issued"),
-  /** The event payload. */
-  data: Schema.Struct({
-    /** Distinguishes the agent registration credential object. */
-    object: Schema.Literal("agent_registration_credential"),
-    /** Unique identifier of the agent registration credential. */
-    id: Schema.String,
-    /** The ID of the agent registration. */
-    agent_registration_id: Schema.String,
-    /** Details of the issued credential. */
-    detail: Schema.Union([Schema.Struct({
-      /** The kind of credential issued. */
-      kind: Schema.Literal("api_key"),
-      /** The ID of the issued API key. */
-      api_key_id: Schema.String
-    }), Schema.Struct({
-      /** The kind of credential issued. */
-      kind: Schema.Literal("access_token"),
-      /** The JWT ID of the issued access token. */
-      jti: Schema.String,
-      /** The timestamp when the access token expires. */
-      expires_at: Schema.NullOr(Schema.String)
-    })]),
-    /** The timestamp when the credential was issued. */
-    created_at: Schema.String,
-    /** The timestamp when the credential was last updated. */
-    updated_at: Schema.String
-  }),
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  context: Schema.optionalKey(EventContextDto),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "AgentRegistrationCredentialIssued" })
-export type AgentRegistrationCredentialIssued = typeof AgentRegistrationCredentialIssued.Type
+export type AgentRegistrationCredentialIssued = Built["AgentRegistrationCredentialIssued"]["Type"]
 
 /** `agent.registration.deleted` */
-export const AgentRegistrationDeleted = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("agent.registration.deleted"),
-  /** The event payload. */
-  data: Schema.Struct({
-    /** The agent registration that was deleted. */
-    agent_registration_id: Schema.String
-  }),
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  context: Schema.optionalKey(EventContextDto),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "AgentRegistrationDeleted" })
-export type AgentRegistrationDeleted = typeof AgentRegistrationDeleted.Type
+export type AgentRegistrationDeleted = Built["AgentRegistrationDeleted"]["Type"]
 
 /** `agent.registration.expired` */
-export const AgentRegistrationExpired = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("agent.registration.expired"),
-  /** The event payload. */
-  data: Schema.Struct({
-    /** The agent registration that expired. */
-    agent_registration_id: Schema.String
-  }),
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  context: Schema.optionalKey(EventContextDto),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "AgentRegistrationExpired" })
-export type AgentRegistrationExpired = typeof AgentRegistrationExpired.Type
+export type AgentRegistrationExpired = Built["AgentRegistrationExpired"]["Type"]
 
 /** `agent.registration.organization.switched` */
-export const AgentRegistrationOrganizationSwitched = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("agent.registration.organization.switched"),
-  /** The event payload. */
-  data: Schema.Struct({
-    /** The agent registration that was moved. */
-    agent_registration_id: Schema.String,
-    /** The agent-created organization the registration is moving off of. Migrate its resources to `to_organization_id`, then delete it. */
-    from_organization_id: Schema.String,
-    /** The organization the registration now belongs to. */
-    to_organization_id: Schema.String
-  }),
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  context: Schema.optionalKey(EventContextDto),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "AgentRegistrationOrganizationSwitched" })
-export type AgentRegistrationOrganizationSwitched = typeof AgentRegistrationOrganizationSwitched.Type
+export type AgentRegistrationOrganizationSwitched = Built["AgentRegistrationOrganizationSwitched"]["Type"]
 
 /** `agent.registration.refreshed` */
-export const AgentRegistrationRefreshed = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("agent.registration.refreshed"),
-  /** The event payload. */
-  data: Schema.Struct({
-    /** The agent registration whose identity assertion was refreshed. */
-    agent_registration_id: Schema.String
-  }),
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  context: Schema.optionalKey(EventContextDto),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "AgentRegistrationRefreshed" })
-export type AgentRegistrationRefreshed = typeof AgentRegistrationRefreshed.Type
+export type AgentRegistrationRefreshed = Built["AgentRegistrationRefreshed"]["Type"]
 
 /** `agent.registration.revoked` */
-export const AgentRegistrationRevoked = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("agent.registration.revoked"),
-  /** The event payload. */
-  data: Schema.Struct({
-    /** The agent registration that was revoked. */
-    agent_registration_id: Schema.String
-  }),
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  context: Schema.optionalKey(EventContextDto),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "AgentRegistrationRevoked" })
-export type AgentRegistrationRevoked = typeof AgentRegistrationRevoked.Type
+export type AgentRegistrationRevoked = Built["AgentRegistrationRevoked"]["Type"]

@@ -2,153 +2,171 @@
 // Do not edit: change the generator or the spec, then run `pnpm --filter @workos-relay/core generate`.
 import * as Schema from "effect/Schema"
 import { DateTimeString } from "../../internal/DateTime.ts"
-import { EventContextDto } from "../Components.ts"
+import * as Components from "../Components.ts"
+
+/** Builds the Effect Schemas of this module; see `schemas`. */
+const build = () => {
+  const { EventContextDto } = Components.schemas()
+  /** `api_key.created` */
+  const ApiKeyCreated = Schema.Struct({
+    /** Unique identifier for the event. */
+    id: Schema.String,
+    event: Schema.Literal("api_key.created"),
+    /** The event payload. */
+    data: Schema.Struct({
+      /** Distinguishes the API key object. */
+      object: Schema.Literal("api_key"),
+      /** Unique identifier of the API key. */
+      id: Schema.String,
+      /** The owner of the API key. */
+      owner: Schema.Union([Schema.Struct({
+        /** The type of the API key owner. */
+        type: Schema.Literal("organization"),
+        /** The unique identifier of the API key owner. */
+        id: Schema.String
+      }), Schema.Struct({
+        /** The type of the API key owner. */
+        type: Schema.Literal("user"),
+        /** The unique identifier of the user who owns the API key. */
+        id: Schema.String,
+        /** The unique identifier of the organization the API key belongs to. */
+        organization_id: Schema.String
+      })]),
+      /** The name of the API key. */
+      name: Schema.String,
+      /** The obfuscated value of the API key. */
+      obfuscated_value: Schema.String,
+      /** The timestamp when the API key was last used. */
+      last_used_at: Schema.NullOr(Schema.String),
+      /** Timestamp when the API Key expires. Null means the key does not expire. */
+      expires_at: Schema.NullOr(DateTimeString),
+      /** The permissions granted to the API key. */
+      permissions: Schema.Array(Schema.String),
+      /** The timestamp when the API key was created. */
+      created_at: Schema.String,
+      /** The timestamp when the API key was last updated. */
+      updated_at: Schema.String
+    }),
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    context: Schema.optionalKey(EventContextDto),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "ApiKeyCreated" })
+
+  /** `api_key.revoked` */
+  const ApiKeyRevoked = Schema.Struct({
+    /** Unique identifier for the event. */
+    id: Schema.String,
+    event: Schema.Literal("api_key.revoked"),
+    /** The event payload. */
+    data: Schema.Struct({
+      /** Distinguishes the API key object. */
+      object: Schema.Literal("api_key"),
+      /** Unique identifier of the API key. */
+      id: Schema.String,
+      /** The owner of the API key. */
+      owner: Schema.Union([Schema.Struct({
+        /** The type of the API key owner. */
+        type: Schema.Literal("organization"),
+        /** The unique identifier of the API key owner. */
+        id: Schema.String
+      }), Schema.Struct({
+        /** The type of the API key owner. */
+        type: Schema.Literal("user"),
+        /** The unique identifier of the user who owns the API key. */
+        id: Schema.String,
+        /** The unique identifier of the organization the API key belongs to. */
+        organization_id: Schema.String
+      })]),
+      /** The name of the API key. */
+      name: Schema.String,
+      /** The obfuscated value of the API key. */
+      obfuscated_value: Schema.String,
+      /** The timestamp when the API key was last used. */
+      last_used_at: Schema.NullOr(Schema.String),
+      /** Timestamp when the API Key expires. Null means the key does not expire. */
+      expires_at: Schema.NullOr(DateTimeString),
+      /** The permissions granted to the API key. */
+      permissions: Schema.Array(Schema.String),
+      /** The timestamp when the API key was created. */
+      created_at: Schema.String,
+      /** The timestamp when the API key was last updated. */
+      updated_at: Schema.String
+    }),
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    context: Schema.optionalKey(EventContextDto),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "ApiKeyRevoked" })
+
+  /** `api_key.updated` */
+  const ApiKeyUpdated = Schema.Struct({
+    /** Unique identifier for the event. */
+    id: Schema.String,
+    event: Schema.Literal("api_key.updated"),
+    /** The event payload. */
+    data: Schema.Struct({
+      /** Distinguishes the API key object. */
+      object: Schema.Literal("api_key"),
+      /** Unique identifier of the API key. */
+      id: Schema.String,
+      /** The owner of the API key. */
+      owner: Schema.Union([Schema.Struct({
+        /** The type of the API key owner. */
+        type: Schema.Literal("organization"),
+        /** The unique identifier of the API key owner. */
+        id: Schema.String
+      }), Schema.Struct({
+        /** The type of the API key owner. */
+        type: Schema.Literal("user"),
+        /** The unique identifier of the user who owns the API key. */
+        id: Schema.String,
+        /** The unique identifier of the organization the API key belongs to. */
+        organization_id: Schema.String
+      })]),
+      /** The name of the API key. */
+      name: Schema.String,
+      /** The obfuscated value of the API key. */
+      obfuscated_value: Schema.String,
+      /** The timestamp when the API key was last used. */
+      last_used_at: Schema.NullOr(Schema.String),
+      /** Timestamp when the API Key expires. Null means the key does not expire. */
+      expires_at: Schema.NullOr(DateTimeString),
+      /** The permissions granted to the API key. */
+      permissions: Schema.Array(Schema.String),
+      /** The timestamp when the API key was created. */
+      created_at: Schema.String,
+      /** The timestamp when the API key was last updated. */
+      updated_at: Schema.String,
+      /** Previous API key attributes before the update. */
+      previous_attributes: Schema.Struct({
+        /** The previous timestamp when the API Key expired. Null means the key did not expire. */
+        expires_at: Schema.NullOr(DateTimeString)
+      })
+    }),
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    context: Schema.optionalKey(EventContextDto),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "ApiKeyUpdated" })
+
+  return { ApiKeyCreated, ApiKeyRevoked, ApiKeyUpdated }
+}
+
+type Built = ReturnType<typeof build>
+let built: Built | undefined
+
+/** The Effect Schemas of this module, built on first use. */
+export const schemas = (): Built => (built ??= build())
 
 /** `api_key.created` */
-export const ApiKeyCreated = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("api_key.created"),
-  /** The event payload. */
-  data: Schema.Struct({
-    /** Distinguishes the API key object. */
-    object: Schema.Literal("api_key"),
-    /** Unique identifier of the API key. */
-    id: Schema.String,
-    /** The owner of the API key. */
-    owner: Schema.Union([Schema.Struct({
-      /** The type of the API key owner. */
-      type: Schema.Literal("organization"),
-      /** The unique identifier of the API key owner. */
-      id: Schema.String
-    }), Schema.Struct({
-      /** The type of the API key owner. */
-      type: Schema.Literal("user"),
-      /** The unique identifier of the user who owns the API key. */
-      id: Schema.String,
-      /** The unique identifier of the organization the API key belongs to. */
-      organization_id: Schema.String
-    })]),
-    /** The name of the API key. */
-    name: Schema.String,
-    /** The obfuscated value of the API key. */
-    obfuscated_value: Schema.String,
-    /** The timestamp when the API key was last used. */
-    last_used_at: Schema.NullOr(Schema.String),
-    /** Timestamp when the API Key expires. Null means the key does not expire. */
-    expires_at: Schema.NullOr(DateTimeString),
-    /** The permissions granted to the API key. */
-    permissions: Schema.Array(Schema.String),
-    /** The timestamp when the API key was created. */
-    created_at: Schema.String,
-    /** The timestamp when the API key was last updated. */
-    updated_at: Schema.String
-  }),
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  context: Schema.optionalKey(EventContextDto),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "ApiKeyCreated" })
-export type ApiKeyCreated = typeof ApiKeyCreated.Type
+export type ApiKeyCreated = Built["ApiKeyCreated"]["Type"]
 
 /** `api_key.revoked` */
-export const ApiKeyRevoked = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("api_key.revoked"),
-  /** The event payload. */
-  data: Schema.Struct({
-    /** Distinguishes the API key object. */
-    object: Schema.Literal("api_key"),
-    /** Unique identifier of the API key. */
-    id: Schema.String,
-    /** The owner of the API key. */
-    owner: Schema.Union([Schema.Struct({
-      /** The type of the API key owner. */
-      type: Schema.Literal("organization"),
-      /** The unique identifier of the API key owner. */
-      id: Schema.String
-    }), Schema.Struct({
-      /** The type of the API key owner. */
-      type: Schema.Literal("user"),
-      /** The unique identifier of the user who owns the API key. */
-      id: Schema.String,
-      /** The unique identifier of the organization the API key belongs to. */
-      organization_id: Schema.String
-    })]),
-    /** The name of the API key. */
-    name: Schema.String,
-    /** The obfuscated value of the API key. */
-    obfuscated_value: Schema.String,
-    /** The timestamp when the API key was last used. */
-    last_used_at: Schema.NullOr(Schema.String),
-    /** Timestamp when the API Key expires. Null means the key does not expire. */
-    expires_at: Schema.NullOr(DateTimeString),
-    /** The permissions granted to the API key. */
-    permissions: Schema.Array(Schema.String),
-    /** The timestamp when the API key was created. */
-    created_at: Schema.String,
-    /** The timestamp when the API key was last updated. */
-    updated_at: Schema.String
-  }),
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  context: Schema.optionalKey(EventContextDto),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "ApiKeyRevoked" })
-export type ApiKeyRevoked = typeof ApiKeyRevoked.Type
+export type ApiKeyRevoked = Built["ApiKeyRevoked"]["Type"]
 
 /** `api_key.updated` */
-export const ApiKeyUpdated = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("api_key.updated"),
-  /** The event payload. */
-  data: Schema.Struct({
-    /** Distinguishes the API key object. */
-    object: Schema.Literal("api_key"),
-    /** Unique identifier of the API key. */
-    id: Schema.String,
-    /** The owner of the API key. */
-    owner: Schema.Union([Schema.Struct({
-      /** The type of the API key owner. */
-      type: Schema.Literal("organization"),
-      /** The unique identifier of the API key owner. */
-      id: Schema.String
-    }), Schema.Struct({
-      /** The type of the API key owner. */
-      type: Schema.Literal("user"),
-      /** The unique identifier of the user who owns the API key. */
-      id: Schema.String,
-      /** The unique identifier of the organization the API key belongs to. */
-      organization_id: Schema.String
-    })]),
-    /** The name of the API key. */
-    name: Schema.String,
-    /** The obfuscated value of the API key. */
-    obfuscated_value: Schema.String,
-    /** The timestamp when the API key was last used. */
-    last_used_at: Schema.NullOr(Schema.String),
-    /** Timestamp when the API Key expires. Null means the key does not expire. */
-    expires_at: Schema.NullOr(DateTimeString),
-    /** The permissions granted to the API key. */
-    permissions: Schema.Array(Schema.String),
-    /** The timestamp when the API key was created. */
-    created_at: Schema.String,
-    /** The timestamp when the API key was last updated. */
-    updated_at: Schema.String,
-    /** Previous API key attributes before the update. */
-    previous_attributes: Schema.Struct({
-      /** The previous timestamp when the API Key expired. Null means the key did not expire. */
-      expires_at: Schema.NullOr(DateTimeString)
-    })
-  }),
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  context: Schema.optionalKey(EventContextDto),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "ApiKeyUpdated" })
-export type ApiKeyUpdated = typeof ApiKeyUpdated.Type
+export type ApiKeyUpdated = Built["ApiKeyUpdated"]["Type"]

@@ -2,569 +2,617 @@
 // Do not edit: change the generator or the spec, then run `pnpm --filter @workos-relay/core generate`.
 import * as Schema from "effect/Schema"
 import { DateTimeString } from "../../internal/DateTime.ts"
-import { EventContextDto } from "../Components.ts"
+import * as Components from "../Components.ts"
+
+/** Builds the Effect Schemas of this module; see `schemas`. */
+const build = () => {
+  const { EventContextDto } = Components.schemas()
+  /** `authentication.email_verification_failed` */
+  const AuthenticationEmailVerificationFailed = Schema.Struct({
+    /** Unique identifier for the event. */
+    id: Schema.String,
+    event: Schema.Literal("authentication.email_verification_failed"),
+    /** The event payload. */
+    data: Schema.Struct({
+      type: Schema.Literal("email_verification"),
+      status: Schema.Literal("failed"),
+      /** The IP address of the request. */
+      ip_address: Schema.NullOr(Schema.String),
+      /** The user agent of the request. */
+      user_agent: Schema.NullOr(Schema.String),
+      /** The ID of the user. */
+      user_id: Schema.NullOr(Schema.String),
+      /** The email address of the user. */
+      email: Schema.NullOr(Schema.String),
+      /** Details about the authentication error. */
+      error: Schema.Struct({
+        /** The error code. */
+        code: Schema.String,
+        /** A human-readable error message. */
+        message: Schema.String
+      })
+    }),
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    context: Schema.optionalKey(EventContextDto),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "AuthenticationEmailVerificationFailed" })
+
+  /** `authentication.email_verification_succeeded` */
+  const AuthenticationEmailVerificationSucceeded = Schema.Struct({
+    /** Unique identifier for the event. */
+    id: Schema.String,
+    event: Schema.Literal("authentication.email_verification_succeeded"),
+    /** The event payload. */
+    data: Schema.Struct({
+      type: Schema.Literal("email_verification"),
+      status: Schema.Literal("succeeded"),
+      /** The IP address of the request. */
+      ip_address: Schema.NullOr(Schema.String),
+      /** The user agent of the request. */
+      user_agent: Schema.NullOr(Schema.String),
+      /** The ID of the user. */
+      user_id: Schema.String,
+      /** The email address of the user. */
+      email: Schema.String
+    }),
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    context: Schema.optionalKey(EventContextDto),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "AuthenticationEmailVerificationSucceeded" })
+
+  /** `authentication.magic_auth_failed` */
+  const AuthenticationMagicAuthFailed = Schema.Struct({
+    /** Unique identifier for the event. */
+    id: Schema.String,
+    event: Schema.Literal("authentication.magic_auth_failed"),
+    /** The event payload. */
+    data: Schema.Struct({
+      type: Schema.Literal("magic_auth"),
+      status: Schema.Literal("failed"),
+      /** The IP address of the request. */
+      ip_address: Schema.NullOr(Schema.String),
+      /** The user agent of the request. */
+      user_agent: Schema.NullOr(Schema.String),
+      /** The ID of the user. */
+      user_id: Schema.NullOr(Schema.String),
+      /** The email address of the user. */
+      email: Schema.NullOr(Schema.String),
+      /** Details about the authentication error. */
+      error: Schema.Struct({
+        /** The error code. */
+        code: Schema.String,
+        /** A human-readable error message. */
+        message: Schema.String
+      })
+    }),
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    context: Schema.optionalKey(EventContextDto),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "AuthenticationMagicAuthFailed" })
+
+  /** `authentication.magic_auth_succeeded` */
+  const AuthenticationMagicAuthSucceeded = Schema.Struct({
+    /** Unique identifier for the event. */
+    id: Schema.String,
+    event: Schema.Literal("authentication.magic_auth_succeeded"),
+    /** The event payload. */
+    data: Schema.Struct({
+      type: Schema.Literal("magic_auth"),
+      status: Schema.Literal("succeeded"),
+      /** The IP address of the request. */
+      ip_address: Schema.NullOr(Schema.String),
+      /** The user agent of the request. */
+      user_agent: Schema.NullOr(Schema.String),
+      /** The ID of the user. */
+      user_id: Schema.String,
+      /** The email address of the user. */
+      email: Schema.String
+    }),
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    context: Schema.optionalKey(EventContextDto),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "AuthenticationMagicAuthSucceeded" })
+
+  /** `authentication.mfa_failed` */
+  const AuthenticationMfaFailed = Schema.Struct({
+    /** Unique identifier for the event. */
+    id: Schema.String,
+    event: Schema.Literal("authentication.mfa_failed"),
+    /** The event payload. */
+    data: Schema.Struct({
+      type: Schema.Literal("mfa"),
+      status: Schema.Literal("failed"),
+      /** The IP address of the request. */
+      ip_address: Schema.NullOr(Schema.String),
+      /** The user agent of the request. */
+      user_agent: Schema.NullOr(Schema.String),
+      /** The ID of the user. */
+      user_id: Schema.NullOr(Schema.String),
+      /** The email address of the user. */
+      email: Schema.NullOr(Schema.String),
+      /** Details about the authentication error. */
+      error: Schema.Struct({
+        /** The error code. */
+        code: Schema.String,
+        /** A human-readable error message. */
+        message: Schema.String
+      })
+    }),
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    context: Schema.optionalKey(EventContextDto),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "AuthenticationMfaFailed" })
+
+  /** `authentication.mfa_succeeded` */
+  const AuthenticationMfaSucceeded = Schema.Struct({
+    /** Unique identifier for the event. */
+    id: Schema.String,
+    event: Schema.Literal("authentication.mfa_succeeded"),
+    /** The event payload. */
+    data: Schema.Struct({
+      type: Schema.Literal("mfa"),
+      status: Schema.Literal("succeeded"),
+      /** The IP address of the request. */
+      ip_address: Schema.NullOr(Schema.String),
+      /** The user agent of the request. */
+      user_agent: Schema.NullOr(Schema.String),
+      /** The ID of the user. */
+      user_id: Schema.String,
+      /** The email address of the user. */
+      email: Schema.String
+    }),
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    context: Schema.optionalKey(EventContextDto),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "AuthenticationMfaSucceeded" })
+
+  /** `authentication.oauth_failed` */
+  const AuthenticationOauthFailed = Schema.Struct({
+    /** Unique identifier for the event. */
+    id: Schema.String,
+    event: Schema.Literal("authentication.oauth_failed"),
+    /** The event payload. */
+    data: Schema.Struct({
+      type: Schema.Literal("oauth"),
+      status: Schema.Literal("failed"),
+      /** The IP address of the request. */
+      ip_address: Schema.NullOr(Schema.String),
+      /** The user agent of the request. */
+      user_agent: Schema.NullOr(Schema.String),
+      /** The ID of the user. */
+      user_id: Schema.NullOr(Schema.String),
+      /** The email address of the user. */
+      email: Schema.NullOr(Schema.String),
+      /** Details about the authentication error. */
+      error: Schema.Struct({
+        /** The error code. */
+        code: Schema.String,
+        /** A human-readable error message. */
+        message: Schema.String
+      })
+    }),
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    context: Schema.optionalKey(EventContextDto),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "AuthenticationOauthFailed" })
+
+  /** `authentication.oauth_succeeded` */
+  const AuthenticationOauthSucceeded = Schema.Struct({
+    /** Unique identifier for the event. */
+    id: Schema.String,
+    event: Schema.Literal("authentication.oauth_succeeded"),
+    /** The event payload. */
+    data: Schema.Struct({
+      type: Schema.Literal("oauth"),
+      status: Schema.Literal("succeeded"),
+      /** The IP address of the request. */
+      ip_address: Schema.NullOr(Schema.String),
+      /** The user agent of the request. */
+      user_agent: Schema.NullOr(Schema.String),
+      /** The ID of the user. */
+      user_id: Schema.NullOr(Schema.String),
+      /** The email address of the user. */
+      email: Schema.String
+    }),
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    context: Schema.optionalKey(EventContextDto),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "AuthenticationOauthSucceeded" })
+
+  /** `authentication.passkey_failed` */
+  const AuthenticationPasskeyFailed = Schema.Struct({
+    /** Unique identifier for the event. */
+    id: Schema.String,
+    event: Schema.Literal("authentication.passkey_failed"),
+    /** The event payload. */
+    data: Schema.Struct({
+      type: Schema.Literal("passkey"),
+      status: Schema.Literal("failed"),
+      /** The IP address of the request. */
+      ip_address: Schema.NullOr(Schema.String),
+      /** The user agent of the request. */
+      user_agent: Schema.NullOr(Schema.String),
+      /** The ID of the user. */
+      user_id: Schema.NullOr(Schema.String),
+      /** The email address of the user. */
+      email: Schema.NullOr(Schema.String),
+      /** Details about the authentication error. */
+      error: Schema.Struct({
+        /** The error code. */
+        code: Schema.String,
+        /** A human-readable error message. */
+        message: Schema.String
+      })
+    }),
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    context: Schema.optionalKey(EventContextDto),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "AuthenticationPasskeyFailed" })
+
+  /** `authentication.passkey_succeeded` */
+  const AuthenticationPasskeySucceeded = Schema.Struct({
+    /** Unique identifier for the event. */
+    id: Schema.String,
+    event: Schema.Literal("authentication.passkey_succeeded"),
+    /** The event payload. */
+    data: Schema.Struct({
+      type: Schema.Literal("passkey"),
+      status: Schema.Literal("succeeded"),
+      /** The IP address of the request. */
+      ip_address: Schema.NullOr(Schema.String),
+      /** The user agent of the request. */
+      user_agent: Schema.NullOr(Schema.String),
+      /** The ID of the user. */
+      user_id: Schema.String,
+      /** The email address of the user. */
+      email: Schema.String
+    }),
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    context: Schema.optionalKey(EventContextDto),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "AuthenticationPasskeySucceeded" })
+
+  /** `authentication.password_failed` */
+  const AuthenticationPasswordFailed = Schema.Struct({
+    /** Unique identifier for the event. */
+    id: Schema.String,
+    event: Schema.Literal("authentication.password_failed"),
+    /** The event payload. */
+    data: Schema.Struct({
+      type: Schema.Literal("password"),
+      status: Schema.Literal("failed"),
+      /** The IP address of the request. */
+      ip_address: Schema.NullOr(Schema.String),
+      /** The user agent of the request. */
+      user_agent: Schema.NullOr(Schema.String),
+      /** The ID of the user. */
+      user_id: Schema.NullOr(Schema.String),
+      /** The email address of the user. */
+      email: Schema.NullOr(Schema.String),
+      /** Details about the authentication error. */
+      error: Schema.Struct({
+        /** The error code. */
+        code: Schema.String,
+        /** A human-readable error message. */
+        message: Schema.String
+      })
+    }),
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    context: Schema.optionalKey(EventContextDto),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "AuthenticationPasswordFailed" })
+
+  /** `authentication.password_succeeded` */
+  const AuthenticationPasswordSucceeded = Schema.Struct({
+    /** Unique identifier for the event. */
+    id: Schema.String,
+    event: Schema.Literal("authentication.password_succeeded"),
+    /** The event payload. */
+    data: Schema.Struct({
+      type: Schema.Literal("password"),
+      status: Schema.Literal("succeeded"),
+      /** The IP address of the request. */
+      ip_address: Schema.NullOr(Schema.String),
+      /** The user agent of the request. */
+      user_agent: Schema.NullOr(Schema.String),
+      /** The ID of the user. */
+      user_id: Schema.String,
+      /** The email address of the user. */
+      email: Schema.String
+    }),
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    context: Schema.optionalKey(EventContextDto),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "AuthenticationPasswordSucceeded" })
+
+  /** `authentication.radar_risk_detected` */
+  const AuthenticationRadarRiskDetected = Schema.Struct({
+    /** Unique identifier for the event. */
+    id: Schema.String,
+    event: Schema.Literal("authentication.radar_risk_detected"),
+    /** The event payload. */
+    data: Schema.Struct({
+      /** The authentication method used. */
+      auth_method: Schema.String,
+      action: Schema.Literals(["signup", "login"]),
+      /** The control action taken for the detected risk. */
+      control: Schema.NullOr(Schema.String),
+      /** The type of blocklist that triggered the risk detection. */
+      blocklist_type: Schema.NullOr(Schema.String),
+      /** The IP address of the request. */
+      ip_address: Schema.NullOr(Schema.String),
+      /** The user agent of the request. */
+      user_agent: Schema.NullOr(Schema.String),
+      /** The ID of the user. */
+      user_id: Schema.String,
+      /** The email address of the user. */
+      email: Schema.String
+    }),
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    context: Schema.optionalKey(EventContextDto),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "AuthenticationRadarRiskDetected" })
+
+  /** `authentication.reauthentication_succeeded` */
+  const AuthenticationReauthenticationSucceeded = Schema.Struct({
+    /** Unique identifier for the event. */
+    id: Schema.String,
+    event: Schema.Literal("authentication.reauthentication_succeeded"),
+    /** The event payload. */
+    data: Schema.Struct({
+      type: Schema.Literal("reauthentication"),
+      status: Schema.Literal("succeeded"),
+      /** The IP address of the request. */
+      ip_address: Schema.NullOr(Schema.String),
+      /** The user agent of the request. */
+      user_agent: Schema.NullOr(Schema.String),
+      /** The ID of the user. */
+      user_id: Schema.String,
+      /** The email address of the user. */
+      email: Schema.String
+    }),
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    context: Schema.optionalKey(EventContextDto),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "AuthenticationReauthenticationSucceeded" })
+
+  /** `authentication.sso_failed` */
+  const AuthenticationSsoFailed = Schema.Struct({
+    /** Unique identifier for the event. */
+    id: Schema.String,
+    event: Schema.Literal("authentication.sso_failed"),
+    /** The event payload. */
+    data: Schema.Struct({
+      type: Schema.Literal("sso"),
+      status: Schema.Literal("failed"),
+      /** The IP address of the request. */
+      ip_address: Schema.NullOr(Schema.String),
+      /** The user agent of the request. */
+      user_agent: Schema.NullOr(Schema.String),
+      /** The ID of the user. */
+      user_id: Schema.NullOr(Schema.String),
+      /** The email address of the user. */
+      email: Schema.NullOr(Schema.String),
+      /** SSO connection details. */
+      sso: Schema.Struct({
+        /** The ID of the organization. */
+        organization_id: Schema.NullOr(Schema.String),
+        /** The ID of the SSO connection. */
+        connection_id: Schema.NullOr(Schema.String),
+        /** The ID of the SSO session. */
+        session_id: Schema.NullOr(Schema.String)
+      }),
+      /** Details about the authentication error. */
+      error: Schema.Struct({
+        /** The error code. */
+        code: Schema.String,
+        /** A human-readable error message. */
+        message: Schema.String
+      })
+    }),
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    context: Schema.optionalKey(EventContextDto),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "AuthenticationSsoFailed" })
+
+  /** `authentication.sso_started` */
+  const AuthenticationSsoStarted = Schema.Struct({
+    /** Unique identifier for the event. */
+    id: Schema.String,
+    event: Schema.Literal("authentication.sso_started"),
+    /** The event payload. */
+    data: Schema.Struct({
+      type: Schema.Literal("sso"),
+      status: Schema.Literal("started"),
+      /** The IP address of the request. */
+      ip_address: Schema.NullOr(Schema.String),
+      /** The user agent of the request. */
+      user_agent: Schema.NullOr(Schema.String),
+      /** The ID of the user. */
+      user_id: Schema.NullOr(Schema.String),
+      /** The email address of the user. */
+      email: Schema.NullOr(Schema.String),
+      /** SSO connection details. */
+      sso: Schema.Struct({
+        /** The ID of the organization. */
+        organization_id: Schema.NullOr(Schema.String),
+        /** The ID of the SSO connection. */
+        connection_id: Schema.NullOr(Schema.String),
+        /** The ID of the SSO session. */
+        session_id: Schema.NullOr(Schema.String)
+      })
+    }),
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    context: Schema.optionalKey(EventContextDto),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "AuthenticationSsoStarted" })
+
+  /** `authentication.sso_succeeded` */
+  const AuthenticationSsoSucceeded = Schema.Struct({
+    /** Unique identifier for the event. */
+    id: Schema.String,
+    event: Schema.Literal("authentication.sso_succeeded"),
+    /** The event payload. */
+    data: Schema.Struct({
+      type: Schema.Literal("sso"),
+      status: Schema.Literal("succeeded"),
+      /** The IP address of the request. */
+      ip_address: Schema.NullOr(Schema.String),
+      /** The user agent of the request. */
+      user_agent: Schema.NullOr(Schema.String),
+      /** The ID of the user. */
+      user_id: Schema.NullOr(Schema.String),
+      /** The email address of the user. */
+      email: Schema.String,
+      /** SSO connection details. */
+      sso: Schema.Struct({
+        /** The ID of the organization. */
+        organization_id: Schema.NullOr(Schema.String),
+        /** The ID of the SSO connection. */
+        connection_id: Schema.NullOr(Schema.String),
+        /** The ID of the SSO session. */
+        session_id: Schema.NullOr(Schema.String)
+      })
+    }),
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    context: Schema.optionalKey(EventContextDto),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "AuthenticationSsoSucceeded" })
+
+  /** `authentication.sso_timed_out` */
+  const AuthenticationSsoTimedOut = Schema.Struct({
+    /** Unique identifier for the event. */
+    id: Schema.String,
+    event: Schema.Literal("authentication.sso_timed_out"),
+    /** The event payload. */
+    data: Schema.Struct({
+      type: Schema.Literal("sso"),
+      status: Schema.Literal("timed_out"),
+      /** The IP address of the request. */
+      ip_address: Schema.NullOr(Schema.String),
+      /** The user agent of the request. */
+      user_agent: Schema.NullOr(Schema.String),
+      /** The ID of the user. */
+      user_id: Schema.NullOr(Schema.String),
+      /** The email address of the user. */
+      email: Schema.NullOr(Schema.String),
+      /** SSO connection details. */
+      sso: Schema.Struct({
+        /** The ID of the organization. */
+        organization_id: Schema.NullOr(Schema.String),
+        /** The ID of the SSO connection. */
+        connection_id: Schema.NullOr(Schema.String),
+        /** The ID of the SSO session. */
+        session_id: Schema.NullOr(Schema.String)
+      }),
+      /** Details about the authentication error. */
+      error: Schema.Struct({
+        /** The error code. */
+        code: Schema.String,
+        /** A human-readable error message. */
+        message: Schema.String
+      })
+    }),
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    context: Schema.optionalKey(EventContextDto),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "AuthenticationSsoTimedOut" })
+
+  return { AuthenticationEmailVerificationFailed, AuthenticationEmailVerificationSucceeded, AuthenticationMagicAuthFailed, AuthenticationMagicAuthSucceeded, AuthenticationMfaFailed, AuthenticationMfaSucceeded, AuthenticationOauthFailed, AuthenticationOauthSucceeded, AuthenticationPasskeyFailed, AuthenticationPasskeySucceeded, AuthenticationPasswordFailed, AuthenticationPasswordSucceeded, AuthenticationRadarRiskDetected, AuthenticationReauthenticationSucceeded, AuthenticationSsoFailed, AuthenticationSsoStarted, AuthenticationSsoSucceeded, AuthenticationSsoTimedOut }
+}
+
+type Built = ReturnType<typeof build>
+let built: Built | undefined
+
+/** The Effect Schemas of this module, built on first use. */
+export const schemas = (): Built => (built ??= build())
 
 /** `authentication.email_verification_failed` */
-export const AuthenticationEmailVerificationFailed = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("authentication.email_verification_failed"),
-  /** The event payload. */
-  data: Schema.Struct({
-    type: Schema.Literal("email_verification"),
-    status: Schema.Literal("failed"),
-    /** The IP address of the request. */
-    ip_address: Schema.NullOr(Schema.String),
-    /** The user agent of the request. */
-    user_agent: Schema.NullOr(Schema.String),
-    /** The ID of the user. */
-    user_id: Schema.NullOr(Schema.String),
-    /** The email address of the user. */
-    email: Schema.NullOr(Schema.String),
-    /** Details about the authentication error. */
-    error: Schema.Struct({
-      /** The error code. */
-      code: Schema.String,
-      /** A human-readable error message. */
-      message: Schema.String
-    })
-  }),
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  context: Schema.optionalKey(EventContextDto),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "AuthenticationEmailVerificationFailed" })
-export type AuthenticationEmailVerificationFailed = typeof AuthenticationEmailVerificationFailed.Type
+export type AuthenticationEmailVerificationFailed = Built["AuthenticationEmailVerificationFailed"]["Type"]
 
 /** `authentication.email_verification_succeeded` */
-export const AuthenticationEmailVerificationSucceeded = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("authentication.email_verification_succeeded"),
-  /** The event payload. */
-  data: Schema.Struct({
-    type: Schema.Literal("email_verification"),
-    status: Schema.Literal("succeeded"),
-    /** The IP address of the request. */
-    ip_address: Schema.NullOr(Schema.String),
-    /** The user agent of the request. */
-    user_agent: Schema.NullOr(Schema.String),
-    /** The ID of the user. */
-    user_id: Schema.String,
-    /** The email address of the user. */
-    email: Schema.String
-  }),
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  context: Schema.optionalKey(EventContextDto),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "AuthenticationEmailVerificationSucceeded" })
-export type AuthenticationEmailVerificationSucceeded = typeof AuthenticationEmailVerificationSucceeded.Type
+export type AuthenticationEmailVerificationSucceeded = Built["AuthenticationEmailVerificationSucceeded"]["Type"]
 
 /** `authentication.magic_auth_failed` */
-export const AuthenticationMagicAuthFailed = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("authentication.magic_auth_failed"),
-  /** The event payload. */
-  data: Schema.Struct({
-    type: Schema.Literal("magic_auth"),
-    status: Schema.Literal("failed"),
-    /** The IP address of the request. */
-    ip_address: Schema.NullOr(Schema.String),
-    /** The user agent of the request. */
-    user_agent: Schema.NullOr(Schema.String),
-    /** The ID of the user. */
-    user_id: Schema.NullOr(Schema.String),
-    /** The email address of the user. */
-    email: Schema.NullOr(Schema.String),
-    /** Details about the authentication error. */
-    error: Schema.Struct({
-      /** The error code. */
-      code: Schema.String,
-      /** A human-readable error message. */
-      message: Schema.String
-    })
-  }),
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  context: Schema.optionalKey(EventContextDto),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "AuthenticationMagicAuthFailed" })
-export type AuthenticationMagicAuthFailed = typeof AuthenticationMagicAuthFailed.Type
+export type AuthenticationMagicAuthFailed = Built["AuthenticationMagicAuthFailed"]["Type"]
 
 /** `authentication.magic_auth_succeeded` */
-export const AuthenticationMagicAuthSucceeded = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("authentication.magic_auth_succeeded"),
-  /** The event payload. */
-  data: Schema.Struct({
-    type: Schema.Literal("magic_auth"),
-    status: Schema.Literal("succeeded"),
-    /** The IP address of the request. */
-    ip_address: Schema.NullOr(Schema.String),
-    /** The user agent of the request. */
-    user_agent: Schema.NullOr(Schema.String),
-    /** The ID of the user. */
-    user_id: Schema.String,
-    /** The email address of the user. */
-    email: Schema.String
-  }),
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  context: Schema.optionalKey(EventContextDto),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "AuthenticationMagicAuthSucceeded" })
-export type AuthenticationMagicAuthSucceeded = typeof AuthenticationMagicAuthSucceeded.Type
+export type AuthenticationMagicAuthSucceeded = Built["AuthenticationMagicAuthSucceeded"]["Type"]
 
 /** `authentication.mfa_failed` */
-export const AuthenticationMfaFailed = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("authentication.mfa_failed"),
-  /** The event payload. */
-  data: Schema.Struct({
-    type: Schema.Literal("mfa"),
-    status: Schema.Literal("failed"),
-    /** The IP address of the request. */
-    ip_address: Schema.NullOr(Schema.String),
-    /** The user agent of the request. */
-    user_agent: Schema.NullOr(Schema.String),
-    /** The ID of the user. */
-    user_id: Schema.NullOr(Schema.String),
-    /** The email address of the user. */
-    email: Schema.NullOr(Schema.String),
-    /** Details about the authentication error. */
-    error: Schema.Struct({
-      /** The error code. */
-      code: Schema.String,
-      /** A human-readable error message. */
-      message: Schema.String
-    })
-  }),
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  context: Schema.optionalKey(EventContextDto),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "AuthenticationMfaFailed" })
-export type AuthenticationMfaFailed = typeof AuthenticationMfaFailed.Type
+export type AuthenticationMfaFailed = Built["AuthenticationMfaFailed"]["Type"]
 
 /** `authentication.mfa_succeeded` */
-export const AuthenticationMfaSucceeded = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("authentication.mfa_succeeded"),
-  /** The event payload. */
-  data: Schema.Struct({
-    type: Schema.Literal("mfa"),
-    status: Schema.Literal("succeeded"),
-    /** The IP address of the request. */
-    ip_address: Schema.NullOr(Schema.String),
-    /** The user agent of the request. */
-    user_agent: Schema.NullOr(Schema.String),
-    /** The ID of the user. */
-    user_id: Schema.String,
-    /** The email address of the user. */
-    email: Schema.String
-  }),
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  context: Schema.optionalKey(EventContextDto),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "AuthenticationMfaSucceeded" })
-export type AuthenticationMfaSucceeded = typeof AuthenticationMfaSucceeded.Type
+export type AuthenticationMfaSucceeded = Built["AuthenticationMfaSucceeded"]["Type"]
 
 /** `authentication.oauth_failed` */
-export const AuthenticationOauthFailed = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("authentication.oauth_failed"),
-  /** The event payload. */
-  data: Schema.Struct({
-    type: Schema.Literal("oauth"),
-    status: Schema.Literal("failed"),
-    /** The IP address of the request. */
-    ip_address: Schema.NullOr(Schema.String),
-    /** The user agent of the request. */
-    user_agent: Schema.NullOr(Schema.String),
-    /** The ID of the user. */
-    user_id: Schema.NullOr(Schema.String),
-    /** The email address of the user. */
-    email: Schema.NullOr(Schema.String),
-    /** Details about the authentication error. */
-    error: Schema.Struct({
-      /** The error code. */
-      code: Schema.String,
-      /** A human-readable error message. */
-      message: Schema.String
-    })
-  }),
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  context: Schema.optionalKey(EventContextDto),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "AuthenticationOauthFailed" })
-export type AuthenticationOauthFailed = typeof AuthenticationOauthFailed.Type
+export type AuthenticationOauthFailed = Built["AuthenticationOauthFailed"]["Type"]
 
 /** `authentication.oauth_succeeded` */
-export const AuthenticationOauthSucceeded = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("authentication.oauth_succeeded"),
-  /** The event payload. */
-  data: Schema.Struct({
-    type: Schema.Literal("oauth"),
-    status: Schema.Literal("succeeded"),
-    /** The IP address of the request. */
-    ip_address: Schema.NullOr(Schema.String),
-    /** The user agent of the request. */
-    user_agent: Schema.NullOr(Schema.String),
-    /** The ID of the user. */
-    user_id: Schema.NullOr(Schema.String),
-    /** The email address of the user. */
-    email: Schema.String
-  }),
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  context: Schema.optionalKey(EventContextDto),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "AuthenticationOauthSucceeded" })
-export type AuthenticationOauthSucceeded = typeof AuthenticationOauthSucceeded.Type
+export type AuthenticationOauthSucceeded = Built["AuthenticationOauthSucceeded"]["Type"]
 
 /** `authentication.passkey_failed` */
-export const AuthenticationPasskeyFailed = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("authentication.passkey_failed"),
-  /** The event payload. */
-  data: Schema.Struct({
-    type: Schema.Literal("passkey"),
-    status: Schema.Literal("failed"),
-    /** The IP address of the request. */
-    ip_address: Schema.NullOr(Schema.String),
-    /** The user agent of the request. */
-    user_agent: Schema.NullOr(Schema.String),
-    /** The ID of the user. */
-    user_id: Schema.NullOr(Schema.String),
-    /** The email address of the user. */
-    email: Schema.NullOr(Schema.String),
-    /** Details about the authentication error. */
-    error: Schema.Struct({
-      /** The error code. */
-      code: Schema.String,
-      /** A human-readable error message. */
-      message: Schema.String
-    })
-  }),
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  context: Schema.optionalKey(EventContextDto),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "AuthenticationPasskeyFailed" })
-export type AuthenticationPasskeyFailed = typeof AuthenticationPasskeyFailed.Type
+export type AuthenticationPasskeyFailed = Built["AuthenticationPasskeyFailed"]["Type"]
 
 /** `authentication.passkey_succeeded` */
-export const AuthenticationPasskeySucceeded = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("authentication.passkey_succeeded"),
-  /** The event payload. */
-  data: Schema.Struct({
-    type: Schema.Literal("passkey"),
-    status: Schema.Literal("succeeded"),
-    /** The IP address of the request. */
-    ip_address: Schema.NullOr(Schema.String),
-    /** The user agent of the request. */
-    user_agent: Schema.NullOr(Schema.String),
-    /** The ID of the user. */
-    user_id: Schema.String,
-    /** The email address of the user. */
-    email: Schema.String
-  }),
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  context: Schema.optionalKey(EventContextDto),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "AuthenticationPasskeySucceeded" })
-export type AuthenticationPasskeySucceeded = typeof AuthenticationPasskeySucceeded.Type
+export type AuthenticationPasskeySucceeded = Built["AuthenticationPasskeySucceeded"]["Type"]
 
 /** `authentication.password_failed` */
-export const AuthenticationPasswordFailed = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("authentication.password_failed"),
-  /** The event payload. */
-  data: Schema.Struct({
-    type: Schema.Literal("password"),
-    status: Schema.Literal("failed"),
-    /** The IP address of the request. */
-    ip_address: Schema.NullOr(Schema.String),
-    /** The user agent of the request. */
-    user_agent: Schema.NullOr(Schema.String),
-    /** The ID of the user. */
-    user_id: Schema.NullOr(Schema.String),
-    /** The email address of the user. */
-    email: Schema.NullOr(Schema.String),
-    /** Details about the authentication error. */
-    error: Schema.Struct({
-      /** The error code. */
-      code: Schema.String,
-      /** A human-readable error message. */
-      message: Schema.String
-    })
-  }),
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  context: Schema.optionalKey(EventContextDto),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "AuthenticationPasswordFailed" })
-export type AuthenticationPasswordFailed = typeof AuthenticationPasswordFailed.Type
+export type AuthenticationPasswordFailed = Built["AuthenticationPasswordFailed"]["Type"]
 
 /** `authentication.password_succeeded` */
-export const AuthenticationPasswordSucceeded = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("authentication.password_succeeded"),
-  /** The event payload. */
-  data: Schema.Struct({
-    type: Schema.Literal("password"),
-    status: Schema.Literal("succeeded"),
-    /** The IP address of the request. */
-    ip_address: Schema.NullOr(Schema.String),
-    /** The user agent of the request. */
-    user_agent: Schema.NullOr(Schema.String),
-    /** The ID of the user. */
-    user_id: Schema.String,
-    /** The email address of the user. */
-    email: Schema.String
-  }),
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  context: Schema.optionalKey(EventContextDto),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "AuthenticationPasswordSucceeded" })
-export type AuthenticationPasswordSucceeded = typeof AuthenticationPasswordSucceeded.Type
+export type AuthenticationPasswordSucceeded = Built["AuthenticationPasswordSucceeded"]["Type"]
 
 /** `authentication.radar_risk_detected` */
-export const AuthenticationRadarRiskDetected = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("authentication.radar_risk_detected"),
-  /** The event payload. */
-  data: Schema.Struct({
-    /** The authentication method used. */
-    auth_method: Schema.String,
-    action: Schema.Literals(["signup", "login"]),
-    /** The control action taken for the detected risk. */
-    control: Schema.NullOr(Schema.String),
-    /** The type of blocklist that triggered the risk detection. */
-    blocklist_type: Schema.NullOr(Schema.String),
-    /** The IP address of the request. */
-    ip_address: Schema.NullOr(Schema.String),
-    /** The user agent of the request. */
-    user_agent: Schema.NullOr(Schema.String),
-    /** The ID of the user. */
-    user_id: Schema.String,
-    /** The email address of the user. */
-    email: Schema.String
-  }),
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  context: Schema.optionalKey(EventContextDto),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "AuthenticationRadarRiskDetected" })
-export type AuthenticationRadarRiskDetected = typeof AuthenticationRadarRiskDetected.Type
+export type AuthenticationRadarRiskDetected = Built["AuthenticationRadarRiskDetected"]["Type"]
 
 /** `authentication.reauthentication_succeeded` */
-export const AuthenticationReauthenticationSucceeded = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("authentication.reauthentication_succeeded"),
-  /** The event payload. */
-  data: Schema.Struct({
-    type: Schema.Literal("reauthentication"),
-    status: Schema.Literal("succeeded"),
-    /** The IP address of the request. */
-    ip_address: Schema.NullOr(Schema.String),
-    /** The user agent of the request. */
-    user_agent: Schema.NullOr(Schema.String),
-    /** The ID of the user. */
-    user_id: Schema.String,
-    /** The email address of the user. */
-    email: Schema.String
-  }),
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  context: Schema.optionalKey(EventContextDto),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "AuthenticationReauthenticationSucceeded" })
-export type AuthenticationReauthenticationSucceeded = typeof AuthenticationReauthenticationSucceeded.Type
+export type AuthenticationReauthenticationSucceeded = Built["AuthenticationReauthenticationSucceeded"]["Type"]
 
 /** `authentication.sso_failed` */
-export const AuthenticationSsoFailed = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("authentication.sso_failed"),
-  /** The event payload. */
-  data: Schema.Struct({
-    type: Schema.Literal("sso"),
-    status: Schema.Literal("failed"),
-    /** The IP address of the request. */
-    ip_address: Schema.NullOr(Schema.String),
-    /** The user agent of the request. */
-    user_agent: Schema.NullOr(Schema.String),
-    /** The ID of the user. */
-    user_id: Schema.NullOr(Schema.String),
-    /** The email address of the user. */
-    email: Schema.NullOr(Schema.String),
-    /** SSO connection details. */
-    sso: Schema.Struct({
-      /** The ID of the organization. */
-      organization_id: Schema.NullOr(Schema.String),
-      /** The ID of the SSO connection. */
-      connection_id: Schema.NullOr(Schema.String),
-      /** The ID of the SSO session. */
-      session_id: Schema.NullOr(Schema.String)
-    }),
-    /** Details about the authentication error. */
-    error: Schema.Struct({
-      /** The error code. */
-      code: Schema.String,
-      /** A human-readable error message. */
-      message: Schema.String
-    })
-  }),
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  context: Schema.optionalKey(EventContextDto),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "AuthenticationSsoFailed" })
-export type AuthenticationSsoFailed = typeof AuthenticationSsoFailed.Type
+export type AuthenticationSsoFailed = Built["AuthenticationSsoFailed"]["Type"]
 
 /** `authentication.sso_started` */
-export const AuthenticationSsoStarted = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("authentication.sso_started"),
-  /** The event payload. */
-  data: Schema.Struct({
-    type: Schema.Literal("sso"),
-    status: Schema.Literal("started"),
-    /** The IP address of the request. */
-    ip_address: Schema.NullOr(Schema.String),
-    /** The user agent of the request. */
-    user_agent: Schema.NullOr(Schema.String),
-    /** The ID of the user. */
-    user_id: Schema.NullOr(Schema.String),
-    /** The email address of the user. */
-    email: Schema.NullOr(Schema.String),
-    /** SSO connection details. */
-    sso: Schema.Struct({
-      /** The ID of the organization. */
-      organization_id: Schema.NullOr(Schema.String),
-      /** The ID of the SSO connection. */
-      connection_id: Schema.NullOr(Schema.String),
-      /** The ID of the SSO session. */
-      session_id: Schema.NullOr(Schema.String)
-    })
-  }),
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  context: Schema.optionalKey(EventContextDto),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "AuthenticationSsoStarted" })
-export type AuthenticationSsoStarted = typeof AuthenticationSsoStarted.Type
+export type AuthenticationSsoStarted = Built["AuthenticationSsoStarted"]["Type"]
 
 /** `authentication.sso_succeeded` */
-export const AuthenticationSsoSucceeded = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("authentication.sso_succeeded"),
-  /** The event payload. */
-  data: Schema.Struct({
-    type: Schema.Literal("sso"),
-    status: Schema.Literal("succeeded"),
-    /** The IP address of the request. */
-    ip_address: Schema.NullOr(Schema.String),
-    /** The user agent of the request. */
-    user_agent: Schema.NullOr(Schema.String),
-    /** The ID of the user. */
-    user_id: Schema.NullOr(Schema.String),
-    /** The email address of the user. */
-    email: Schema.String,
-    /** SSO connection details. */
-    sso: Schema.Struct({
-      /** The ID of the organization. */
-      organization_id: Schema.NullOr(Schema.String),
-      /** The ID of the SSO connection. */
-      connection_id: Schema.NullOr(Schema.String),
-      /** The ID of the SSO session. */
-      session_id: Schema.NullOr(Schema.String)
-    })
-  }),
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  context: Schema.optionalKey(EventContextDto),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "AuthenticationSsoSucceeded" })
-export type AuthenticationSsoSucceeded = typeof AuthenticationSsoSucceeded.Type
+export type AuthenticationSsoSucceeded = Built["AuthenticationSsoSucceeded"]["Type"]
 
 /** `authentication.sso_timed_out` */
-export const AuthenticationSsoTimedOut = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("authentication.sso_timed_out"),
-  /** The event payload. */
-  data: Schema.Struct({
-    type: Schema.Literal("sso"),
-    status: Schema.Literal("timed_out"),
-    /** The IP address of the request. */
-    ip_address: Schema.NullOr(Schema.String),
-    /** The user agent of the request. */
-    user_agent: Schema.NullOr(Schema.String),
-    /** The ID of the user. */
-    user_id: Schema.NullOr(Schema.String),
-    /** The email address of the user. */
-    email: Schema.NullOr(Schema.String),
-    /** SSO connection details. */
-    sso: Schema.Struct({
-      /** The ID of the organization. */
-      organization_id: Schema.NullOr(Schema.String),
-      /** The ID of the SSO connection. */
-      connection_id: Schema.NullOr(Schema.String),
-      /** The ID of the SSO session. */
-      session_id: Schema.NullOr(Schema.String)
-    }),
-    /** Details about the authentication error. */
-    error: Schema.Struct({
-      /** The error code. */
-      code: Schema.String,
-      /** A human-readable error message. */
-      message: Schema.String
-    })
-  }),
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  context: Schema.optionalKey(EventContextDto),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "AuthenticationSsoTimedOut" })
-export type AuthenticationSsoTimedOut = typeof AuthenticationSsoTimedOut.Type
+export type AuthenticationSsoTimedOut = Built["AuthenticationSsoTimedOut"]["Type"]

@@ -2,192 +2,214 @@
 // Do not edit: change the generator or the spec, then run `pnpm --filter @workos-relay/core generate`.
 import * as Schema from "effect/Schema"
 import { DateTimeString } from "../../internal/DateTime.ts"
-import { EventContextDto } from "../Components.ts"
+import * as Components from "../Components.ts"
+
+/** Builds the Effect Schemas of this module; see `schemas`. */
+const build = () => {
+  const { EventContextDto } = Components.schemas()
+  /** `connection.activated` */
+  const ConnectionActivated = Schema.Struct({
+    /** Unique identifier for the event. */
+    id: Schema.String,
+    event: Schema.Literal("connection.activated"),
+    /** The event payload. */
+    data: Schema.Struct({
+      /** Distinguishes the connection object. */
+      object: Schema.Literal("connection"),
+      /** Unique identifier of the connection. */
+      id: Schema.String,
+      /** The current state of the connection. */
+      state: Schema.Literals(["draft", "active", "validating", "inactive", "deleting"]),
+      /** The name of the connection. */
+      name: Schema.String,
+      /** The type of the connection. */
+      connection_type: Schema.Literals(["ADFSSAML", "AdpOidc", "AppleOAuth", "Auth0Migration", "Auth0SAML", "AzureSAML", "BitbucketOAuth", "CasSAML", "ClassLinkSAML", "CleverOIDC", "CloudflareSAML", "CyberArkSAML", "DiscordOAuth", "DuoSAML", "EntraIdOIDC", "GenericOIDC", "GenericSAML", "GitHubOAuth", "GitLabOAuth", "GoogleOAuth", "GoogleOIDC", "GoogleSAML", "GrokOAuth", "XOAuth", "IntuitOAuth", "JumpCloudSAML", "KeycloakSAML", "LastPassSAML", "LinkedInOAuth", "LoginGovOidc", "MagicLink", "MicrosoftOAuth", "MiniOrangeSAML", "NetIqSAML", "OktaOIDC", "OktaSAML", "OneLoginSAML", "OracleSAML", "PingFederateSAML", "PingOneSAML", "RipplingSAML", "SalesforceSAML", "ShibbolethGenericSAML", "ShibbolethSAML", "SimpleSamlPhpSAML", "SalesforceOAuth", "SlackOAuth", "TestIdp", "VercelMarketplaceOAuth", "VercelOAuth", "VMwareSAML", "XeroOAuth"]),
+      /** The ID of the organization the connection belongs to. */
+      organization_id: Schema.optionalKey(Schema.String),
+      /** An ISO 8601 timestamp. */
+      created_at: DateTimeString,
+      /** An ISO 8601 timestamp. */
+      updated_at: DateTimeString,
+      /** The external key of the connection. */
+      external_key: Schema.String,
+      /** Deprecated. Use state instead. */
+      status: Schema.Literals(["linked", "unlinked"]),
+      /** The domains associated with the connection. */
+      domains: Schema.Array(Schema.Struct({
+        /** Distinguishes the connection domain object. */
+        object: Schema.Literal("connection_domain"),
+        /** Unique identifier of the connection domain. */
+        id: Schema.String,
+        /** The domain value. */
+        domain: Schema.String
+      }))
+    }),
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    context: Schema.optionalKey(EventContextDto),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "ConnectionActivated" })
+
+  /** `connection.deactivated` */
+  const ConnectionDeactivated = Schema.Struct({
+    /** Unique identifier for the event. */
+    id: Schema.String,
+    event: Schema.Literal("connection.deactivated"),
+    /** The event payload. */
+    data: Schema.Struct({
+      /** Distinguishes the connection object. */
+      object: Schema.Literal("connection"),
+      /** Unique identifier of the connection. */
+      id: Schema.String,
+      /** The current state of the connection. */
+      state: Schema.Literals(["draft", "active", "validating", "inactive", "deleting"]),
+      /** The name of the connection. */
+      name: Schema.String,
+      /** The type of the connection. */
+      connection_type: Schema.Literals(["ADFSSAML", "AdpOidc", "AppleOAuth", "Auth0Migration", "Auth0SAML", "AzureSAML", "BitbucketOAuth", "CasSAML", "ClassLinkSAML", "CleverOIDC", "CloudflareSAML", "CyberArkSAML", "DiscordOAuth", "DuoSAML", "EntraIdOIDC", "GenericOIDC", "GenericSAML", "GitHubOAuth", "GitLabOAuth", "GoogleOAuth", "GoogleOIDC", "GoogleSAML", "GrokOAuth", "XOAuth", "IntuitOAuth", "JumpCloudSAML", "KeycloakSAML", "LastPassSAML", "LinkedInOAuth", "LoginGovOidc", "MagicLink", "MicrosoftOAuth", "MiniOrangeSAML", "NetIqSAML", "OktaOIDC", "OktaSAML", "OneLoginSAML", "OracleSAML", "PingFederateSAML", "PingOneSAML", "RipplingSAML", "SalesforceSAML", "ShibbolethGenericSAML", "ShibbolethSAML", "SimpleSamlPhpSAML", "SalesforceOAuth", "SlackOAuth", "TestIdp", "VercelMarketplaceOAuth", "VercelOAuth", "VMwareSAML", "XeroOAuth"]),
+      /** The ID of the organization the connection belongs to. */
+      organization_id: Schema.optionalKey(Schema.String),
+      /** An ISO 8601 timestamp. */
+      created_at: DateTimeString,
+      /** An ISO 8601 timestamp. */
+      updated_at: DateTimeString,
+      /** The external key of the connection. */
+      external_key: Schema.String,
+      /** Deprecated. Use state instead. */
+      status: Schema.Literals(["linked", "unlinked"]),
+      /** The domains associated with the connection. */
+      domains: Schema.Array(Schema.Struct({
+        /** Distinguishes the connection domain object. */
+        object: Schema.Literal("connection_domain"),
+        /** Unique identifier of the connection domain. */
+        id: Schema.String,
+        /** The domain value. */
+        domain: Schema.String
+      }))
+    }),
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    context: Schema.optionalKey(EventContextDto),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "ConnectionDeactivated" })
+
+  /** `connection.deleted` */
+  const ConnectionDeleted = Schema.Struct({
+    /** Unique identifier for the event. */
+    id: Schema.String,
+    event: Schema.Literal("connection.deleted"),
+    /** The event payload. */
+    data: Schema.Struct({
+      /** Distinguishes the connection object. */
+      object: Schema.Literal("connection"),
+      /** Unique identifier of the connection. */
+      id: Schema.String,
+      /** The current state of the connection. */
+      state: Schema.Literals(["draft", "active", "validating", "inactive", "deleting"]),
+      /** The name of the connection. */
+      name: Schema.String,
+      /** The type of the connection. */
+      connection_type: Schema.Literals(["ADFSSAML", "AdpOidc", "AppleOAuth", "Auth0Migration", "Auth0SAML", "AzureSAML", "BitbucketOAuth", "CasSAML", "ClassLinkSAML", "CleverOIDC", "CloudflareSAML", "CyberArkSAML", "DiscordOAuth", "DuoSAML", "EntraIdOIDC", "GenericOIDC", "GenericSAML", "GitHubOAuth", "GitLabOAuth", "GoogleOAuth", "GoogleOIDC", "GoogleSAML", "GrokOAuth", "XOAuth", "IntuitOAuth", "JumpCloudSAML", "KeycloakSAML", "LastPassSAML", "LinkedInOAuth", "LoginGovOidc", "MagicLink", "MicrosoftOAuth", "MiniOrangeSAML", "NetIqSAML", "OktaOIDC", "OktaSAML", "OneLoginSAML", "OracleSAML", "PingFederateSAML", "PingOneSAML", "RipplingSAML", "SalesforceSAML", "ShibbolethGenericSAML", "ShibbolethSAML", "SimpleSamlPhpSAML", "SalesforceOAuth", "SlackOAuth", "TestIdp", "VercelMarketplaceOAuth", "VercelOAuth", "VMwareSAML", "XeroOAuth"]),
+      /** The ID of the organization the connection belongs to. */
+      organization_id: Schema.optionalKey(Schema.String),
+      /** An ISO 8601 timestamp. */
+      created_at: DateTimeString,
+      /** An ISO 8601 timestamp. */
+      updated_at: DateTimeString
+    }),
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    context: Schema.optionalKey(EventContextDto),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "ConnectionDeleted" })
+
+  /** `connection.saml_certificate_renewal_required` */
+  const ConnectionSamlCertificateRenewalRequired = Schema.Struct({
+    /** Unique identifier for the event. */
+    id: Schema.String,
+    event: Schema.Literal("connection.saml_certificate_renewal_required"),
+    /** The event payload. */
+    data: Schema.Struct({
+      /** The connection with the expiring certificate. */
+      connection: Schema.Struct({
+        /** Unique identifier of the connection. */
+        id: Schema.String,
+        /** The ID of the organization the connection belongs to. */
+        organization_id: Schema.optionalKey(Schema.String)
+      }),
+      /** The SAML certificate details. */
+      certificate: Schema.Struct({
+        /** The type of the SAML certificate. */
+        certificate_type: Schema.Literals(["ResponseSigning", "RequestSigning", "ResponseEncryption"]),
+        /** An ISO 8601 timestamp. */
+        expiry_date: DateTimeString,
+        /** Whether the certificate has already expired. */
+        is_expired: Schema.Boolean
+      }),
+      /** The number of days until the certificate expires. */
+      days_until_expiry: Schema.Int
+    }),
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    context: Schema.optionalKey(EventContextDto),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "ConnectionSamlCertificateRenewalRequired" })
+
+  /** `connection.saml_certificate_renewed` */
+  const ConnectionSamlCertificateRenewed = Schema.Struct({
+    /** Unique identifier for the event. */
+    id: Schema.String,
+    event: Schema.Literal("connection.saml_certificate_renewed"),
+    /** The event payload. */
+    data: Schema.Struct({
+      /** The connection with the renewed certificate. */
+      connection: Schema.Struct({
+        /** Unique identifier of the connection. */
+        id: Schema.String,
+        /** The ID of the organization the connection belongs to. */
+        organization_id: Schema.optionalKey(Schema.String)
+      }),
+      /** The renewed SAML certificate details. */
+      certificate: Schema.Struct({
+        /** The type of the SAML certificate. */
+        certificate_type: Schema.Literals(["ResponseSigning", "RequestSigning", "ResponseEncryption"]),
+        /** An ISO 8601 timestamp. */
+        expiry_date: DateTimeString
+      }),
+      /** An ISO 8601 timestamp. */
+      renewed_at: DateTimeString
+    }),
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    context: Schema.optionalKey(EventContextDto),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "ConnectionSamlCertificateRenewed" })
+
+  return { ConnectionActivated, ConnectionDeactivated, ConnectionDeleted, ConnectionSamlCertificateRenewalRequired, ConnectionSamlCertificateRenewed }
+}
+
+type Built = ReturnType<typeof build>
+let built: Built | undefined
+
+/** The Effect Schemas of this module, built on first use. */
+export const schemas = (): Built => (built ??= build())
 
 /** `connection.activated` */
-export const ConnectionActivated = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("connection.activated"),
-  /** The event payload. */
-  data: Schema.Struct({
-    /** Distinguishes the connection object. */
-    object: Schema.Literal("connection"),
-    /** Unique identifier of the connection. */
-    id: Schema.String,
-    /** The current state of the connection. */
-    state: Schema.Literals(["draft", "active", "validating", "inactive", "deleting"]),
-    /** The name of the connection. */
-    name: Schema.String,
-    /** The type of the connection. */
-    connection_type: Schema.Literals(["ADFSSAML", "AdpOidc", "AppleOAuth", "Auth0Migration", "Auth0SAML", "AzureSAML", "BitbucketOAuth", "CasSAML", "ClassLinkSAML", "CleverOIDC", "CloudflareSAML", "CyberArkSAML", "DiscordOAuth", "DuoSAML", "EntraIdOIDC", "GenericOIDC", "GenericSAML", "GitHubOAuth", "GitLabOAuth", "GoogleOAuth", "GoogleOIDC", "GoogleSAML", "GrokOAuth", "XOAuth", "IntuitOAuth", "JumpCloudSAML", "KeycloakSAML", "LastPassSAML", "LinkedInOAuth", "LoginGovOidc", "MagicLink", "MicrosoftOAuth", "MiniOrangeSAML", "NetIqSAML", "OktaOIDC", "OktaSAML", "OneLoginSAML", "OracleSAML", "PingFederateSAML", "PingOneSAML", "RipplingSAML", "SalesforceSAML", "ShibbolethGenericSAML", "ShibbolethSAML", "SimpleSamlPhpSAML", "SalesforceOAuth", "SlackOAuth", "TestIdp", "VercelMarketplaceOAuth", "VercelOAuth", "VMwareSAML", "XeroOAuth"]),
-    /** The ID of the organization the connection belongs to. */
-    organization_id: Schema.optionalKey(Schema.String),
-    /** An ISO 8601 timestamp. */
-    created_at: DateTimeString,
-    /** An ISO 8601 timestamp. */
-    updated_at: DateTimeString,
-    /** The external key of the connection. */
-    external_key: Schema.String,
-    /** Deprecated. Use state instead. */
-    status: Schema.Literals(["linked", "unlinked"]),
-    /** The domains associated with the connection. */
-    domains: Schema.Array(Schema.Struct({
-      /** Distinguishes the connection domain object. */
-      object: Schema.Literal("connection_domain"),
-      /** Unique identifier of the connection domain. */
-      id: Schema.String,
-      /** The domain value. */
-      domain: Schema.String
-    }))
-  }),
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  context: Schema.optionalKey(EventContextDto),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "ConnectionActivated" })
-export type ConnectionActivated = typeof ConnectionActivated.Type
+export type ConnectionActivated = Built["ConnectionActivated"]["Type"]
 
 /** `connection.deactivated` */
-export const ConnectionDeactivated = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("connection.deactivated"),
-  /** The event payload. */
-  data: Schema.Struct({
-    /** Distinguishes the connection object. */
-    object: Schema.Literal("connection"),
-    /** Unique identifier of the connection. */
-    id: Schema.String,
-    /** The current state of the connection. */
-    state: Schema.Literals(["draft", "active", "validating", "inactive", "deleting"]),
-    /** The name of the connection. */
-    name: Schema.String,
-    /** The type of the connection. */
-    connection_type: Schema.Literals(["ADFSSAML", "AdpOidc", "AppleOAuth", "Auth0Migration", "Auth0SAML", "AzureSAML", "BitbucketOAuth", "CasSAML", "ClassLinkSAML", "CleverOIDC", "CloudflareSAML", "CyberArkSAML", "DiscordOAuth", "DuoSAML", "EntraIdOIDC", "GenericOIDC", "GenericSAML", "GitHubOAuth", "GitLabOAuth", "GoogleOAuth", "GoogleOIDC", "GoogleSAML", "GrokOAuth", "XOAuth", "IntuitOAuth", "JumpCloudSAML", "KeycloakSAML", "LastPassSAML", "LinkedInOAuth", "LoginGovOidc", "MagicLink", "MicrosoftOAuth", "MiniOrangeSAML", "NetIqSAML", "OktaOIDC", "OktaSAML", "OneLoginSAML", "OracleSAML", "PingFederateSAML", "PingOneSAML", "RipplingSAML", "SalesforceSAML", "ShibbolethGenericSAML", "ShibbolethSAML", "SimpleSamlPhpSAML", "SalesforceOAuth", "SlackOAuth", "TestIdp", "VercelMarketplaceOAuth", "VercelOAuth", "VMwareSAML", "XeroOAuth"]),
-    /** The ID of the organization the connection belongs to. */
-    organization_id: Schema.optionalKey(Schema.String),
-    /** An ISO 8601 timestamp. */
-    created_at: DateTimeString,
-    /** An ISO 8601 timestamp. */
-    updated_at: DateTimeString,
-    /** The external key of the connection. */
-    external_key: Schema.String,
-    /** Deprecated. Use state instead. */
-    status: Schema.Literals(["linked", "unlinked"]),
-    /** The domains associated with the connection. */
-    domains: Schema.Array(Schema.Struct({
-      /** Distinguishes the connection domain object. */
-      object: Schema.Literal("connection_domain"),
-      /** Unique identifier of the connection domain. */
-      id: Schema.String,
-      /** The domain value. */
-      domain: Schema.String
-    }))
-  }),
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  context: Schema.optionalKey(EventContextDto),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "ConnectionDeactivated" })
-export type ConnectionDeactivated = typeof ConnectionDeactivated.Type
+export type ConnectionDeactivated = Built["ConnectionDeactivated"]["Type"]
 
 /** `connection.deleted` */
-export const ConnectionDeleted = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("connection.deleted"),
-  /** The event payload. */
-  data: Schema.Struct({
-    /** Distinguishes the connection object. */
-    object: Schema.Literal("connection"),
-    /** Unique identifier of the connection. */
-    id: Schema.String,
-    /** The current state of the connection. */
-    state: Schema.Literals(["draft", "active", "validating", "inactive", "deleting"]),
-    /** The name of the connection. */
-    name: Schema.String,
-    /** The type of the connection. */
-    connection_type: Schema.Literals(["ADFSSAML", "AdpOidc", "AppleOAuth", "Auth0Migration", "Auth0SAML", "AzureSAML", "BitbucketOAuth", "CasSAML", "ClassLinkSAML", "CleverOIDC", "CloudflareSAML", "CyberArkSAML", "DiscordOAuth", "DuoSAML", "EntraIdOIDC", "GenericOIDC", "GenericSAML", "GitHubOAuth", "GitLabOAuth", "GoogleOAuth", "GoogleOIDC", "GoogleSAML", "GrokOAuth", "XOAuth", "IntuitOAuth", "JumpCloudSAML", "KeycloakSAML", "LastPassSAML", "LinkedInOAuth", "LoginGovOidc", "MagicLink", "MicrosoftOAuth", "MiniOrangeSAML", "NetIqSAML", "OktaOIDC", "OktaSAML", "OneLoginSAML", "OracleSAML", "PingFederateSAML", "PingOneSAML", "RipplingSAML", "SalesforceSAML", "ShibbolethGenericSAML", "ShibbolethSAML", "SimpleSamlPhpSAML", "SalesforceOAuth", "SlackOAuth", "TestIdp", "VercelMarketplaceOAuth", "VercelOAuth", "VMwareSAML", "XeroOAuth"]),
-    /** The ID of the organization the connection belongs to. */
-    organization_id: Schema.optionalKey(Schema.String),
-    /** An ISO 8601 timestamp. */
-    created_at: DateTimeString,
-    /** An ISO 8601 timestamp. */
-    updated_at: DateTimeString
-  }),
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  context: Schema.optionalKey(EventContextDto),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "ConnectionDeleted" })
-export type ConnectionDeleted = typeof ConnectionDeleted.Type
+export type ConnectionDeleted = Built["ConnectionDeleted"]["Type"]
 
 /** `connection.saml_certificate_renewal_required` */
-export const ConnectionSamlCertificateRenewalRequired = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("connection.saml_certificate_renewal_required"),
-  /** The event payload. */
-  data: Schema.Struct({
-    /** The connection with the expiring certificate. */
-    connection: Schema.Struct({
-      /** Unique identifier of the connection. */
-      id: Schema.String,
-      /** The ID of the organization the connection belongs to. */
-      organization_id: Schema.optionalKey(Schema.String)
-    }),
-    /** The SAML certificate details. */
-    certificate: Schema.Struct({
-      /** The type of the SAML certificate. */
-      certificate_type: Schema.Literals(["ResponseSigning", "RequestSigning", "ResponseEncryption"]),
-      /** An ISO 8601 timestamp. */
-      expiry_date: DateTimeString,
-      /** Whether the certificate has already expired. */
-      is_expired: Schema.Boolean
-    }),
-    /** The number of days until the certificate expires. */
-    days_until_expiry: Schema.Int
-  }),
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  context: Schema.optionalKey(EventContextDto),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "ConnectionSamlCertificateRenewalRequired" })
-export type ConnectionSamlCertificateRenewalRequired = typeof ConnectionSamlCertificateRenewalRequired.Type
+export type ConnectionSamlCertificateRenewalRequired = Built["ConnectionSamlCertificateRenewalRequired"]["Type"]
 
 /** `connection.saml_certificate_renewed` */
-export const ConnectionSamlCertificateRenewed = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("connection.saml_certificate_renewed"),
-  /** The event payload. */
-  data: Schema.Struct({
-    /** The connection with the renewed certificate. */
-    connection: Schema.Struct({
-      /** Unique identifier of the connection. */
-      id: Schema.String,
-      /** The ID of the organization the connection belongs to. */
-      organization_id: Schema.optionalKey(Schema.String)
-    }),
-    /** The renewed SAML certificate details. */
-    certificate: Schema.Struct({
-      /** The type of the SAML certificate. */
-      certificate_type: Schema.Literals(["ResponseSigning", "RequestSigning", "ResponseEncryption"]),
-      /** An ISO 8601 timestamp. */
-      expiry_date: DateTimeString
-    }),
-    /** An ISO 8601 timestamp. */
-    renewed_at: DateTimeString
-  }),
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  context: Schema.optionalKey(EventContextDto),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "ConnectionSamlCertificateRenewed" })
-export type ConnectionSamlCertificateRenewed = typeof ConnectionSamlCertificateRenewed.Type
+export type ConnectionSamlCertificateRenewed = Built["ConnectionSamlCertificateRenewed"]["Type"]

@@ -2,347 +2,383 @@
 // Do not edit: change the generator or the spec, then run `pnpm --filter @workos-relay/core generate`.
 import * as Schema from "effect/Schema"
 import { DateTimeString } from "../../internal/DateTime.ts"
-import { DirectoryGroup, DirectoryUser, EventContextDto, SlimRole } from "../Components.ts"
+import * as Components from "../Components.ts"
+
+/** Builds the Effect Schemas of this module; see `schemas`. */
+const build = () => {
+  const { DirectoryGroup, DirectoryUser, EventContextDto, SlimRole } = Components.schemas()
+  /** `dsync.activated` */
+  const DsyncActivated = Schema.Struct({
+    /** Unique identifier for the event. */
+    id: Schema.String,
+    event: Schema.Literal("dsync.activated"),
+    /** The event payload. */
+    data: Schema.Struct({
+      /** Distinguishes the directory object. */
+      object: Schema.Literal("directory"),
+      /** Unique identifier of the directory. */
+      id: Schema.String,
+      /** The ID of the organization the directory belongs to. */
+      organization_id: Schema.optionalKey(Schema.String),
+      /** The type of the directory. */
+      type: Schema.Literals(["azure scim v2.0", "bamboohr", "breathe hr", "cezanne hr", "cyberark scim v2.0", "fourth hr", "generic scim v2.0", "gsuite directory", "gusto", "hibob", "jump cloud scim v2.0", "okta scim v2.0", "onelogin scim v2.0", "people hr", "personio", "pingfederate scim v2.0", "rippling scim v2.0", "rippling", "sailpoint scim v2.0", "s3", "sftp", "sftp workday", "workday"]),
+      /** The current state of the directory. */
+      state: Schema.Literals(["active", "validating", "invalid_credentials", "inactive", "deleting"]),
+      /** The name of the directory. */
+      name: Schema.String,
+      /** An ISO 8601 timestamp. */
+      created_at: DateTimeString,
+      /** An ISO 8601 timestamp. */
+      updated_at: DateTimeString,
+      /** The external key of the directory. */
+      external_key: Schema.String,
+      /** The domains associated with the directory. */
+      domains: Schema.Array(Schema.Struct({
+        /** Distinguishes the organization domain object. */
+        object: Schema.Literal("organization_domain"),
+        /** Unique identifier of the organization domain. */
+        id: Schema.String,
+        /** The domain value. */
+        domain: Schema.String
+      }))
+    }),
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    context: Schema.optionalKey(EventContextDto),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "DsyncActivated" })
+
+  /** `dsync.deleted` */
+  const DsyncDeleted = Schema.Struct({
+    /** Unique identifier for the event. */
+    id: Schema.String,
+    event: Schema.Literal("dsync.deleted"),
+    /** The event payload. */
+    data: Schema.Struct({
+      /** Distinguishes the directory object. */
+      object: Schema.Literal("directory"),
+      /** Unique identifier of the directory. */
+      id: Schema.String,
+      /** The ID of the organization the directory belongs to. */
+      organization_id: Schema.optionalKey(Schema.String),
+      /** The type of the directory. */
+      type: Schema.Literals(["azure scim v2.0", "bamboohr", "breathe hr", "cezanne hr", "cyberark scim v2.0", "fourth hr", "generic scim v2.0", "gsuite directory", "gusto", "hibob", "jump cloud scim v2.0", "okta scim v2.0", "onelogin scim v2.0", "people hr", "personio", "pingfederate scim v2.0", "rippling scim v2.0", "rippling", "sailpoint scim v2.0", "s3", "sftp", "sftp workday", "workday"]),
+      /** The current state of the directory. */
+      state: Schema.Literals(["active", "validating", "invalid_credentials", "inactive", "deleting"]),
+      /** The name of the directory. */
+      name: Schema.String,
+      /** An ISO 8601 timestamp. */
+      created_at: DateTimeString,
+      /** An ISO 8601 timestamp. */
+      updated_at: DateTimeString
+    }),
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    context: Schema.optionalKey(EventContextDto),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "DsyncDeleted" })
+
+  /** `dsync.group.created` */
+  const DsyncGroupCreated = Schema.Struct({
+    /** Unique identifier for the event. */
+    id: Schema.String,
+    event: Schema.Literal("dsync.group.created"),
+    /** The event payload. */
+    data: DirectoryGroup,
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    context: Schema.optionalKey(EventContextDto),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "DsyncGroupCreated" })
+
+  /** `dsync.group.deleted` */
+  const DsyncGroupDeleted = Schema.Struct({
+    /** Unique identifier for the event. */
+    id: Schema.String,
+    event: Schema.Literal("dsync.group.deleted"),
+    /** The event payload. */
+    data: DirectoryGroup,
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    context: Schema.optionalKey(EventContextDto),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "DsyncGroupDeleted" })
+
+  /** `dsync.group.updated` */
+  const DsyncGroupUpdated = Schema.Struct({
+    /** Unique identifier for the event. */
+    id: Schema.String,
+    event: Schema.Literal("dsync.group.updated"),
+    /** The event payload. */
+    data: Schema.Struct({
+      /** Distinguishes the Directory Group object. */
+      object: Schema.Literal("directory_group"),
+      /** Unique identifier for the Directory Group. */
+      id: Schema.String,
+      /** Unique identifier for the group, assigned by the Directory Provider. Different Directory Providers use different ID formats. */
+      idp_id: Schema.String,
+      /** The identifier of the Directory the Directory Group belongs to. */
+      directory_id: Schema.String,
+      /** The identifier for the Organization in which the Directory resides. */
+      organization_id: Schema.String,
+      /** The name of the Directory Group. */
+      name: Schema.String,
+      /** The raw attributes received from the directory provider. */
+      raw_attributes: Schema.optionalKey(Schema.Record(Schema.String, Schema.Unknown)),
+      /** An ISO 8601 timestamp. */
+      created_at: DateTimeString,
+      /** An ISO 8601 timestamp. */
+      updated_at: DateTimeString,
+      previous_attributes: Schema.optionalKey(Schema.Record(Schema.String, Schema.Unknown))
+    }),
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    context: Schema.optionalKey(EventContextDto),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "DsyncGroupUpdated" })
+
+  /** `dsync.group.user_added` */
+  const DsyncGroupUserAdded = Schema.Struct({
+    /** Unique identifier for the event. */
+    id: Schema.String,
+    event: Schema.Literal("dsync.group.user_added"),
+    /** The event payload. */
+    data: Schema.Struct({
+      /** The ID of the directory. */
+      directory_id: Schema.String,
+      /** The directory user added to the group. */
+      user: DirectoryUser,
+      /** The directory group the user was added to. */
+      group: DirectoryGroup
+    }),
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    context: Schema.optionalKey(EventContextDto),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "DsyncGroupUserAdded" })
+
+  /** `dsync.group.user_removed` */
+  const DsyncGroupUserRemoved = Schema.Struct({
+    /** Unique identifier for the event. */
+    id: Schema.String,
+    event: Schema.Literal("dsync.group.user_removed"),
+    /** The event payload. */
+    data: Schema.Struct({
+      /** The ID of the directory. */
+      directory_id: Schema.String,
+      /** The directory user removed from the group. */
+      user: DirectoryUser,
+      /** The directory group the user was removed from. */
+      group: DirectoryGroup
+    }),
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    context: Schema.optionalKey(EventContextDto),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "DsyncGroupUserRemoved" })
+
+  /** `dsync.token.created` */
+  const DsyncTokenCreated = Schema.Struct({
+    /** Unique identifier for the event. */
+    id: Schema.String,
+    event: Schema.Literal("dsync.token.created"),
+    /** The event payload. */
+    data: Schema.Struct({
+      /** Distinguishes the directory token object. */
+      object: Schema.Literal("directory_token"),
+      /** Unique identifier of the directory token. */
+      id: Schema.String,
+      /** The ID of the directory the token authenticates to. */
+      directory_id: Schema.String,
+      /** The ID of the organization the directory belongs to. */
+      organization_id: Schema.optionalKey(Schema.String),
+      /** The trailing characters of the bearer token, for identification only. The full token value is never included in events. */
+      token_suffix: Schema.String,
+      /** An ISO 8601 timestamp. */
+      created_at: DateTimeString
+    }),
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    context: Schema.optionalKey(EventContextDto),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "DsyncTokenCreated" })
+
+  /** `dsync.token.revoked` */
+  const DsyncTokenRevoked = Schema.Struct({
+    /** Unique identifier for the event. */
+    id: Schema.String,
+    event: Schema.Literal("dsync.token.revoked"),
+    /** The event payload. */
+    data: Schema.Struct({
+      /** Distinguishes the directory token object. */
+      object: Schema.Literal("directory_token"),
+      /** Unique identifier of the directory token. */
+      id: Schema.String,
+      /** The ID of the directory the token authenticates to. */
+      directory_id: Schema.String,
+      /** The ID of the organization the directory belongs to. */
+      organization_id: Schema.optionalKey(Schema.String),
+      /** The trailing characters of the bearer token, for identification only. The full token value is never included in events. */
+      token_suffix: Schema.String,
+      /** An ISO 8601 timestamp. */
+      created_at: DateTimeString
+    }),
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    context: Schema.optionalKey(EventContextDto),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "DsyncTokenRevoked" })
+
+  /** `dsync.user.created` */
+  const DsyncUserCreated = Schema.Struct({
+    /** Unique identifier for the event. */
+    id: Schema.String,
+    event: Schema.Literal("dsync.user.created"),
+    /** The event payload. */
+    data: DirectoryUser,
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    context: Schema.optionalKey(EventContextDto),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "DsyncUserCreated" })
+
+  /** `dsync.user.deleted` */
+  const DsyncUserDeleted = Schema.Struct({
+    /** Unique identifier for the event. */
+    id: Schema.String,
+    event: Schema.Literal("dsync.user.deleted"),
+    /** The event payload. */
+    data: DirectoryUser,
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    context: Schema.optionalKey(EventContextDto),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "DsyncUserDeleted" })
+
+  /** `dsync.user.updated` */
+  const DsyncUserUpdated = Schema.Struct({
+    /** Unique identifier for the event. */
+    id: Schema.String,
+    event: Schema.Literal("dsync.user.updated"),
+    /** The event payload. */
+    data: Schema.Struct({
+      /** Distinguishes the Directory User object. */
+      object: Schema.Literal("directory_user"),
+      /** Unique identifier for the Directory User. */
+      id: Schema.String,
+      /** The identifier of the Directory the Directory User belongs to. */
+      directory_id: Schema.String,
+      /** The identifier for the Organization in which the Directory resides. */
+      organization_id: Schema.String,
+      /** Unique identifier for the user, assigned by the Directory Provider. Different Directory Providers use different ID formats. */
+      idp_id: Schema.String,
+      /** The email address of the user. */
+      email: Schema.NullOr(Schema.String),
+      /** The first name of the user. */
+      first_name: Schema.optionalKey(Schema.NullOr(Schema.String)),
+      /** The last name of the user. */
+      last_name: Schema.optionalKey(Schema.NullOr(Schema.String)),
+      /** The full name of the user. */
+      name: Schema.optionalKey(Schema.NullOr(Schema.String)),
+      /**
+       * A list of email addresses for the user.
+       * @deprecated
+       */
+      emails: Schema.optionalKey(Schema.Array(Schema.Struct({
+        /** Whether this is the primary email address. */
+        primary: Schema.optionalKey(Schema.Boolean),
+        /** The type of email address. */
+        type: Schema.optionalKey(Schema.String),
+        /** The email address value. */
+        value: Schema.optionalKey(Schema.NullOr(Schema.String))
+      }))),
+      /**
+       * The job title of the user.
+       * @deprecated
+       */
+      job_title: Schema.optionalKey(Schema.NullOr(Schema.String)),
+      /**
+       * The username of the user.
+       * @deprecated
+       */
+      username: Schema.optionalKey(Schema.NullOr(Schema.String)),
+      /** The state of the user. */
+      state: Schema.Literals(["active", "suspended", "inactive"]),
+      /**
+       * The raw attributes received from the directory provider.
+       * @deprecated
+       */
+      raw_attributes: Schema.Record(Schema.String, Schema.Unknown),
+      /** An object containing the custom attribute mapping for the Directory Provider. */
+      custom_attributes: Schema.Record(Schema.String, Schema.Unknown),
+      role: Schema.optionalKey(SlimRole),
+      /** All roles assigned to the user. */
+      roles: Schema.optionalKey(Schema.Array(SlimRole)),
+      /** An ISO 8601 timestamp. */
+      created_at: DateTimeString,
+      /** An ISO 8601 timestamp. */
+      updated_at: DateTimeString,
+      previous_attributes: Schema.optionalKey(Schema.Record(Schema.String, Schema.Unknown))
+    }),
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    context: Schema.optionalKey(EventContextDto),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "DsyncUserUpdated" })
+
+  return { DsyncActivated, DsyncDeleted, DsyncGroupCreated, DsyncGroupDeleted, DsyncGroupUpdated, DsyncGroupUserAdded, DsyncGroupUserRemoved, DsyncTokenCreated, DsyncTokenRevoked, DsyncUserCreated, DsyncUserDeleted, DsyncUserUpdated }
+}
+
+type Built = ReturnType<typeof build>
+let built: Built | undefined
+
+/** The Effect Schemas of this module, built on first use. */
+export const schemas = (): Built => (built ??= build())
 
 /** `dsync.activated` */
-export const DsyncActivated = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("dsync.activated"),
-  /** The event payload. */
-  data: Schema.Struct({
-    /** Distinguishes the directory object. */
-    object: Schema.Literal("directory"),
-    /** Unique identifier of the directory. */
-    id: Schema.String,
-    /** The ID of the organization the directory belongs to. */
-    organization_id: Schema.optionalKey(Schema.String),
-    /** The type of the directory. */
-    type: Schema.Literals(["azure scim v2.0", "bamboohr", "breathe hr", "cezanne hr", "cyberark scim v2.0", "fourth hr", "generic scim v2.0", "gsuite directory", "gusto", "hibob", "jump cloud scim v2.0", "okta scim v2.0", "onelogin scim v2.0", "people hr", "personio", "pingfederate scim v2.0", "rippling scim v2.0", "rippling", "sailpoint scim v2.0", "s3", "sftp", "sftp workday", "workday"]),
-    /** The current state of the directory. */
-    state: Schema.Literals(["active", "validating", "invalid_credentials", "inactive", "deleting"]),
-    /** The name of the directory. */
-    name: Schema.String,
-    /** An ISO 8601 timestamp. */
-    created_at: DateTimeString,
-    /** An ISO 8601 timestamp. */
-    updated_at: DateTimeString,
-    /** The external key of the directory. */
-    external_key: Schema.String,
-    /** The domains associated with the directory. */
-    domains: Schema.Array(Schema.Struct({
-      /** Distinguishes the organization domain object. */
-      object: Schema.Literal("organization_domain"),
-      /** Unique identifier of the organization domain. */
-      id: Schema.String,
-      /** The domain value. */
-      domain: Schema.String
-    }))
-  }),
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  context: Schema.optionalKey(EventContextDto),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "DsyncActivated" })
-export type DsyncActivated = typeof DsyncActivated.Type
+export type DsyncActivated = Built["DsyncActivated"]["Type"]
 
 /** `dsync.deleted` */
-export const DsyncDeleted = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("dsync.deleted"),
-  /** The event payload. */
-  data: Schema.Struct({
-    /** Distinguishes the directory object. */
-    object: Schema.Literal("directory"),
-    /** Unique identifier of the directory. */
-    id: Schema.String,
-    /** The ID of the organization the directory belongs to. */
-    organization_id: Schema.optionalKey(Schema.String),
-    /** The type of the directory. */
-    type: Schema.Literals(["azure scim v2.0", "bamboohr", "breathe hr", "cezanne hr", "cyberark scim v2.0", "fourth hr", "generic scim v2.0", "gsuite directory", "gusto", "hibob", "jump cloud scim v2.0", "okta scim v2.0", "onelogin scim v2.0", "people hr", "personio", "pingfederate scim v2.0", "rippling scim v2.0", "rippling", "sailpoint scim v2.0", "s3", "sftp", "sftp workday", "workday"]),
-    /** The current state of the directory. */
-    state: Schema.Literals(["active", "validating", "invalid_credentials", "inactive", "deleting"]),
-    /** The name of the directory. */
-    name: Schema.String,
-    /** An ISO 8601 timestamp. */
-    created_at: DateTimeString,
-    /** An ISO 8601 timestamp. */
-    updated_at: DateTimeString
-  }),
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  context: Schema.optionalKey(EventContextDto),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "DsyncDeleted" })
-export type DsyncDeleted = typeof DsyncDeleted.Type
+export type DsyncDeleted = Built["DsyncDeleted"]["Type"]
 
 /** `dsync.group.created` */
-export const DsyncGroupCreated = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("dsync.group.created"),
-  /** The event payload. */
-  data: DirectoryGroup,
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  context: Schema.optionalKey(EventContextDto),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "DsyncGroupCreated" })
-export type DsyncGroupCreated = typeof DsyncGroupCreated.Type
+export type DsyncGroupCreated = Built["DsyncGroupCreated"]["Type"]
 
 /** `dsync.group.deleted` */
-export const DsyncGroupDeleted = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("dsync.group.deleted"),
-  /** The event payload. */
-  data: DirectoryGroup,
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  context: Schema.optionalKey(EventContextDto),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "DsyncGroupDeleted" })
-export type DsyncGroupDeleted = typeof DsyncGroupDeleted.Type
+export type DsyncGroupDeleted = Built["DsyncGroupDeleted"]["Type"]
 
 /** `dsync.group.updated` */
-export const DsyncGroupUpdated = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("dsync.group.updated"),
-  /** The event payload. */
-  data: Schema.Struct({
-    /** Distinguishes the Directory Group object. */
-    object: Schema.Literal("directory_group"),
-    /** Unique identifier for the Directory Group. */
-    id: Schema.String,
-    /** Unique identifier for the group, assigned by the Directory Provider. Different Directory Providers use different ID formats. */
-    idp_id: Schema.String,
-    /** The identifier of the Directory the Directory Group belongs to. */
-    directory_id: Schema.String,
-    /** The identifier for the Organization in which the Directory resides. */
-    organization_id: Schema.String,
-    /** The name of the Directory Group. */
-    name: Schema.String,
-    /** The raw attributes received from the directory provider. */
-    raw_attributes: Schema.optionalKey(Schema.Record(Schema.String, Schema.Unknown)),
-    /** An ISO 8601 timestamp. */
-    created_at: DateTimeString,
-    /** An ISO 8601 timestamp. */
-    updated_at: DateTimeString,
-    previous_attributes: Schema.optionalKey(Schema.Record(Schema.String, Schema.Unknown))
-  }),
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  context: Schema.optionalKey(EventContextDto),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "DsyncGroupUpdated" })
-export type DsyncGroupUpdated = typeof DsyncGroupUpdated.Type
+export type DsyncGroupUpdated = Built["DsyncGroupUpdated"]["Type"]
 
 /** `dsync.group.user_added` */
-export const DsyncGroupUserAdded = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("dsync.group.user_added"),
-  /** The event payload. */
-  data: Schema.Struct({
-    /** The ID of the directory. */
-    directory_id: Schema.String,
-    /** The directory user added to the group. */
-    user: DirectoryUser,
-    /** The directory group the user was added to. */
-    group: DirectoryGroup
-  }),
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  context: Schema.optionalKey(EventContextDto),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "DsyncGroupUserAdded" })
-export type DsyncGroupUserAdded = typeof DsyncGroupUserAdded.Type
+export type DsyncGroupUserAdded = Built["DsyncGroupUserAdded"]["Type"]
 
 /** `dsync.group.user_removed` */
-export const DsyncGroupUserRemoved = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("dsync.group.user_removed"),
-  /** The event payload. */
-  data: Schema.Struct({
-    /** The ID of the directory. */
-    directory_id: Schema.String,
-    /** The directory user removed from the group. */
-    user: DirectoryUser,
-    /** The directory group the user was removed from. */
-    group: DirectoryGroup
-  }),
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  context: Schema.optionalKey(EventContextDto),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "DsyncGroupUserRemoved" })
-export type DsyncGroupUserRemoved = typeof DsyncGroupUserRemoved.Type
+export type DsyncGroupUserRemoved = Built["DsyncGroupUserRemoved"]["Type"]
 
 /** `dsync.token.created` */
-export const DsyncTokenCreated = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("dsync.token.created"),
-  /** The event payload. */
-  data: Schema.Struct({
-    /** Distinguishes the directory token object. */
-    object: Schema.Literal("directory_token"),
-    /** Unique identifier of the directory token. */
-    id: Schema.String,
-    /** The ID of the directory the token authenticates to. */
-    directory_id: Schema.String,
-    /** The ID of the organization the directory belongs to. */
-    organization_id: Schema.optionalKey(Schema.String),
-    /** The trailing characters of the bearer token, for identification only. The full token value is never included in events. */
-    token_suffix: Schema.String,
-    /** An ISO 8601 timestamp. */
-    created_at: DateTimeString
-  }),
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  context: Schema.optionalKey(EventContextDto),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "DsyncTokenCreated" })
-export type DsyncTokenCreated = typeof DsyncTokenCreated.Type
+export type DsyncTokenCreated = Built["DsyncTokenCreated"]["Type"]
 
 /** `dsync.token.revoked` */
-export const DsyncTokenRevoked = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("dsync.token.revoked"),
-  /** The event payload. */
-  data: Schema.Struct({
-    /** Distinguishes the directory token object. */
-    object: Schema.Literal("directory_token"),
-    /** Unique identifier of the directory token. */
-    id: Schema.String,
-    /** The ID of the directory the token authenticates to. */
-    directory_id: Schema.String,
-    /** The ID of the organization the directory belongs to. */
-    organization_id: Schema.optionalKey(Schema.String),
-    /** The trailing characters of the bearer token, for identification only. The full token value is never included in events. */
-    token_suffix: Schema.String,
-    /** An ISO 8601 timestamp. */
-    created_at: DateTimeString
-  }),
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  context: Schema.optionalKey(EventContextDto),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "DsyncTokenRevoked" })
-export type DsyncTokenRevoked = typeof DsyncTokenRevoked.Type
+export type DsyncTokenRevoked = Built["DsyncTokenRevoked"]["Type"]
 
 /** `dsync.user.created` */
-export const DsyncUserCreated = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("dsync.user.created"),
-  /** The event payload. */
-  data: DirectoryUser,
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  context: Schema.optionalKey(EventContextDto),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "DsyncUserCreated" })
-export type DsyncUserCreated = typeof DsyncUserCreated.Type
+export type DsyncUserCreated = Built["DsyncUserCreated"]["Type"]
 
 /** `dsync.user.deleted` */
-export const DsyncUserDeleted = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("dsync.user.deleted"),
-  /** The event payload. */
-  data: DirectoryUser,
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  context: Schema.optionalKey(EventContextDto),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "DsyncUserDeleted" })
-export type DsyncUserDeleted = typeof DsyncUserDeleted.Type
+export type DsyncUserDeleted = Built["DsyncUserDeleted"]["Type"]
 
 /** `dsync.user.updated` */
-export const DsyncUserUpdated = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("dsync.user.updated"),
-  /** The event payload. */
-  data: Schema.Struct({
-    /** Distinguishes the Directory User object. */
-    object: Schema.Literal("directory_user"),
-    /** Unique identifier for the Directory User. */
-    id: Schema.String,
-    /** The identifier of the Directory the Directory User belongs to. */
-    directory_id: Schema.String,
-    /** The identifier for the Organization in which the Directory resides. */
-    organization_id: Schema.String,
-    /** Unique identifier for the user, assigned by the Directory Provider. Different Directory Providers use different ID formats. */
-    idp_id: Schema.String,
-    /** The email address of the user. */
-    email: Schema.NullOr(Schema.String),
-    /** The first name of the user. */
-    first_name: Schema.optionalKey(Schema.NullOr(Schema.String)),
-    /** The last name of the user. */
-    last_name: Schema.optionalKey(Schema.NullOr(Schema.String)),
-    /** The full name of the user. */
-    name: Schema.optionalKey(Schema.NullOr(Schema.String)),
-    /**
-     * A list of email addresses for the user.
-     * @deprecated
-     */
-    emails: Schema.optionalKey(Schema.Array(Schema.Struct({
-      /** Whether this is the primary email address. */
-      primary: Schema.optionalKey(Schema.Boolean),
-      /** The type of email address. */
-      type: Schema.optionalKey(Schema.String),
-      /** The email address value. */
-      value: Schema.optionalKey(Schema.NullOr(Schema.String))
-    }))),
-    /**
-     * The job title of the user.
-     * @deprecated
-     */
-    job_title: Schema.optionalKey(Schema.NullOr(Schema.String)),
-    /**
-     * The username of the user.
-     * @deprecated
-     */
-    username: Schema.optionalKey(Schema.NullOr(Schema.String)),
-    /** The state of the user. */
-    state: Schema.Literals(["active", "suspended", "inactive"]),
-    /**
-     * The raw attributes received from the directory provider.
-     * @deprecated
-     */
-    raw_attributes: Schema.Record(Schema.String, Schema.Unknown),
-    /** An object containing the custom attribute mapping for the Directory Provider. */
-    custom_attributes: Schema.Record(Schema.String, Schema.Unknown),
-    role: Schema.optionalKey(SlimRole),
-    /** All roles assigned to the user. */
-    roles: Schema.optionalKey(Schema.Array(SlimRole)),
-    /** An ISO 8601 timestamp. */
-    created_at: DateTimeString,
-    /** An ISO 8601 timestamp. */
-    updated_at: DateTimeString,
-    previous_attributes: Schema.optionalKey(Schema.Record(Schema.String, Schema.Unknown))
-  }),
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  context: Schema.optionalKey(EventContextDto),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "DsyncUserUpdated" })
-export type DsyncUserUpdated = typeof DsyncUserUpdated.Type
+export type DsyncUserUpdated = Built["DsyncUserUpdated"]["Type"]

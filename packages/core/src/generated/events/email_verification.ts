@@ -2,34 +2,48 @@
 // Do not edit: change the generator or the spec, then run `pnpm --filter @workos-relay/core generate`.
 import * as Schema from "effect/Schema"
 import { DateTimeString } from "../../internal/DateTime.ts"
-import { EventContextDto } from "../Components.ts"
+import * as Components from "../Components.ts"
 
-/** `email_verification.created` */
-export const EmailVerificationCreated = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("email_verification.created"),
-  /** The event payload. */
-  data: Schema.Struct({
-    /** Distinguishes the email verification object. */
-    object: Schema.Literal("email_verification"),
-    /** The unique ID of the email verification code. */
+/** Builds the Effect Schemas of this module; see `schemas`. */
+const build = () => {
+  const { EventContextDto } = Components.schemas()
+  /** `email_verification.created` */
+  const EmailVerificationCreated = Schema.Struct({
+    /** Unique identifier for the event. */
     id: Schema.String,
-    /** The unique ID of the user. */
-    user_id: Schema.String,
-    /** The email address of the user. */
-    email: Schema.String,
-    /** The timestamp when the email verification code expires. */
-    expires_at: DateTimeString,
+    event: Schema.Literal("email_verification.created"),
+    /** The event payload. */
+    data: Schema.Struct({
+      /** Distinguishes the email verification object. */
+      object: Schema.Literal("email_verification"),
+      /** The unique ID of the email verification code. */
+      id: Schema.String,
+      /** The unique ID of the user. */
+      user_id: Schema.String,
+      /** The email address of the user. */
+      email: Schema.String,
+      /** The timestamp when the email verification code expires. */
+      expires_at: DateTimeString,
+      /** An ISO 8601 timestamp. */
+      created_at: DateTimeString,
+      /** An ISO 8601 timestamp. */
+      updated_at: DateTimeString
+    }),
     /** An ISO 8601 timestamp. */
     created_at: DateTimeString,
-    /** An ISO 8601 timestamp. */
-    updated_at: DateTimeString
-  }),
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  context: Schema.optionalKey(EventContextDto),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "EmailVerificationCreated" })
-export type EmailVerificationCreated = typeof EmailVerificationCreated.Type
+    context: Schema.optionalKey(EventContextDto),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "EmailVerificationCreated" })
+
+  return { EmailVerificationCreated }
+}
+
+type Built = ReturnType<typeof build>
+let built: Built | undefined
+
+/** The Effect Schemas of this module, built on first use. */
+export const schemas = (): Built => (built ??= build())
+
+/** `email_verification.created` */
+export type EmailVerificationCreated = Built["EmailVerificationCreated"]["Type"]

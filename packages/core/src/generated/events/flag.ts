@@ -3,304 +3,323 @@
 import * as Schema from "effect/Schema"
 import { DateTimeString } from "../../internal/DateTime.ts"
 
-/** `flag.created` */
-export const FlagCreated = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("flag.created"),
-  /** The event payload. */
-  data: Schema.Struct({
-    object: Schema.Literal("feature_flag"),
-    /** Unique identifier of the Feature Flag. */
+/** Builds the Effect Schemas of this module; see `schemas`. */
+const build = () => {
+  /** `flag.created` */
+  const FlagCreated = Schema.Struct({
+    /** Unique identifier for the event. */
     id: Schema.String,
-    /** The ID of the environment the Feature Flag belongs to. */
-    environment_id: Schema.String,
-    /** A unique key to reference the Feature Flag. */
-    slug: Schema.String,
-    /** A descriptive name for the Feature Flag. */
-    name: Schema.String,
-    /** A description for the Feature Flag. */
-    description: Schema.NullOr(Schema.String),
-    /** The owner of the Feature Flag. */
-    owner: Schema.NullOr(Schema.Struct({
-      /** The email address of the flag owner. */
-      email: Schema.String,
-      /** The first name of the flag owner. */
-      first_name: Schema.NullOr(Schema.String),
-      /** The last name of the flag owner. */
-      last_name: Schema.NullOr(Schema.String)
-    })),
-    /** Labels assigned to the Feature Flag for categorizing and filtering. */
-    tags: Schema.Array(Schema.String),
-    /** Specifies whether the Feature Flag is active for the current environment. */
-    enabled: Schema.Boolean,
-    /** The value returned for users and organizations who don't match any configured targeting rules. */
-    default_value: Schema.Boolean,
-    /** An ISO 8601 timestamp. */
-    created_at: DateTimeString,
-    /** An ISO 8601 timestamp. */
-    updated_at: DateTimeString
-  }),
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  /** Additional context about the event. */
-  context: Schema.Struct({
-    /** The client ID associated with the flag event. */
-    client_id: Schema.String,
-    /** The actor who performed the action. */
-    actor: Schema.Struct({
-      /** Unique identifier of the actor. */
+    event: Schema.Literal("flag.created"),
+    /** The event payload. */
+    data: Schema.Struct({
+      object: Schema.Literal("feature_flag"),
+      /** Unique identifier of the Feature Flag. */
       id: Schema.String,
-      /** The source of the actor that performed the action. */
-      source: Schema.Literals(["api", "dashboard", "admin_portal", "system"]),
-      /** The name of the actor. */
-      name: Schema.NullOr(Schema.String)
-    })
-  }),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "FlagCreated" })
-export type FlagCreated = typeof FlagCreated.Type
-
-/** `flag.deleted` */
-export const FlagDeleted = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("flag.deleted"),
-  /** The event payload. */
-  data: Schema.Struct({
-    object: Schema.Literal("feature_flag"),
-    /** Unique identifier of the Feature Flag. */
-    id: Schema.String,
-    /** The ID of the environment the Feature Flag belongs to. */
-    environment_id: Schema.String,
-    /** A unique key to reference the Feature Flag. */
-    slug: Schema.String,
-    /** A descriptive name for the Feature Flag. */
-    name: Schema.String,
-    /** A description for the Feature Flag. */
-    description: Schema.NullOr(Schema.String),
-    /** The owner of the Feature Flag. */
-    owner: Schema.NullOr(Schema.Struct({
-      /** The email address of the flag owner. */
-      email: Schema.String,
-      /** The first name of the flag owner. */
-      first_name: Schema.NullOr(Schema.String),
-      /** The last name of the flag owner. */
-      last_name: Schema.NullOr(Schema.String)
-    })),
-    /** Labels assigned to the Feature Flag for categorizing and filtering. */
-    tags: Schema.Array(Schema.String),
-    /** Specifies whether the Feature Flag is active for the current environment. */
-    enabled: Schema.Boolean,
-    /** The value returned for users and organizations who don't match any configured targeting rules. */
-    default_value: Schema.Boolean,
-    /** An ISO 8601 timestamp. */
-    created_at: DateTimeString,
-    /** An ISO 8601 timestamp. */
-    updated_at: DateTimeString
-  }),
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  /** Additional context about the event. */
-  context: Schema.Struct({
-    /** The client ID associated with the flag event. */
-    client_id: Schema.String,
-    /** The actor who performed the action. */
-    actor: Schema.Struct({
-      /** Unique identifier of the actor. */
-      id: Schema.String,
-      /** The source of the actor that performed the action. */
-      source: Schema.Literals(["api", "dashboard", "admin_portal", "system"]),
-      /** The name of the actor. */
-      name: Schema.NullOr(Schema.String)
-    })
-  }),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "FlagDeleted" })
-export type FlagDeleted = typeof FlagDeleted.Type
-
-/** `flag.rule_updated` */
-export const FlagRuleUpdated = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("flag.rule_updated"),
-  /** The event payload. */
-  data: Schema.Struct({
-    object: Schema.Literal("feature_flag"),
-    /** Unique identifier of the Feature Flag. */
-    id: Schema.String,
-    /** The ID of the environment the Feature Flag belongs to. */
-    environment_id: Schema.String,
-    /** A unique key to reference the Feature Flag. */
-    slug: Schema.String,
-    /** A descriptive name for the Feature Flag. */
-    name: Schema.String,
-    /** A description for the Feature Flag. */
-    description: Schema.NullOr(Schema.String),
-    /** The owner of the Feature Flag. */
-    owner: Schema.NullOr(Schema.Struct({
-      /** The email address of the flag owner. */
-      email: Schema.String,
-      /** The first name of the flag owner. */
-      first_name: Schema.NullOr(Schema.String),
-      /** The last name of the flag owner. */
-      last_name: Schema.NullOr(Schema.String)
-    })),
-    /** Labels assigned to the Feature Flag for categorizing and filtering. */
-    tags: Schema.Array(Schema.String),
-    /** Specifies whether the Feature Flag is active for the current environment. */
-    enabled: Schema.Boolean,
-    /** The value returned for users and organizations who don't match any configured targeting rules. */
-    default_value: Schema.Boolean,
-    /** An ISO 8601 timestamp. */
-    created_at: DateTimeString,
-    /** An ISO 8601 timestamp. */
-    updated_at: DateTimeString
-  }),
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  /** Additional context about the event. */
-  context: Schema.Struct({
-    /** The client ID associated with the flag event. */
-    client_id: Schema.String,
-    /** The actor who performed the action. */
-    actor: Schema.Struct({
-      /** Unique identifier of the actor. */
-      id: Schema.String,
-      source: Schema.Literals(["api", "dashboard", "admin_portal", "system"]),
-      /** The name of the actor. */
-      name: Schema.NullOr(Schema.String)
-    }),
-    /** The access type of the flag rule. */
-    access_type: Schema.Literals(["none", "some", "all"]),
-    /** The configured targets for the flag rule. */
-    configured_targets: Schema.Struct({
-      /** The organizations targeted by the flag rule. */
-      organizations: Schema.Array(Schema.Struct({
-        /** The ID of the organization. */
-        id: Schema.String,
-        /** The name of the organization. */
-        name: Schema.String
+      /** The ID of the environment the Feature Flag belongs to. */
+      environment_id: Schema.String,
+      /** A unique key to reference the Feature Flag. */
+      slug: Schema.String,
+      /** A descriptive name for the Feature Flag. */
+      name: Schema.String,
+      /** A description for the Feature Flag. */
+      description: Schema.NullOr(Schema.String),
+      /** The owner of the Feature Flag. */
+      owner: Schema.NullOr(Schema.Struct({
+        /** The email address of the flag owner. */
+        email: Schema.String,
+        /** The first name of the flag owner. */
+        first_name: Schema.NullOr(Schema.String),
+        /** The last name of the flag owner. */
+        last_name: Schema.NullOr(Schema.String)
       })),
-      /** The users targeted by the flag rule. */
-      users: Schema.Array(Schema.Struct({
-        /** The ID of the user. */
-        id: Schema.String,
-        /** The email of the user. */
-        email: Schema.String
-      }))
+      /** Labels assigned to the Feature Flag for categorizing and filtering. */
+      tags: Schema.Array(Schema.String),
+      /** Specifies whether the Feature Flag is active for the current environment. */
+      enabled: Schema.Boolean,
+      /** The value returned for users and organizations who don't match any configured targeting rules. */
+      default_value: Schema.Boolean,
+      /** An ISO 8601 timestamp. */
+      created_at: DateTimeString,
+      /** An ISO 8601 timestamp. */
+      updated_at: DateTimeString
     }),
-    /** Attributes that changed from their previous values. */
-    previous_attributes: Schema.Struct({
-      /** The previous data attributes of the flag. */
-      data: Schema.optionalKey(Schema.Struct({
-        /** Whether the flag was previously enabled. */
-        enabled: Schema.optionalKey(Schema.Boolean),
-        /** The previous default value of the flag. */
-        default_value: Schema.optionalKey(Schema.Boolean)
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    /** Additional context about the event. */
+    context: Schema.Struct({
+      /** The client ID associated with the flag event. */
+      client_id: Schema.String,
+      /** The actor who performed the action. */
+      actor: Schema.Struct({
+        /** Unique identifier of the actor. */
+        id: Schema.String,
+        /** The source of the actor that performed the action. */
+        source: Schema.Literals(["api", "dashboard", "admin_portal", "system"]),
+        /** The name of the actor. */
+        name: Schema.NullOr(Schema.String)
+      })
+    }),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "FlagCreated" })
+
+  /** `flag.deleted` */
+  const FlagDeleted = Schema.Struct({
+    /** Unique identifier for the event. */
+    id: Schema.String,
+    event: Schema.Literal("flag.deleted"),
+    /** The event payload. */
+    data: Schema.Struct({
+      object: Schema.Literal("feature_flag"),
+      /** Unique identifier of the Feature Flag. */
+      id: Schema.String,
+      /** The ID of the environment the Feature Flag belongs to. */
+      environment_id: Schema.String,
+      /** A unique key to reference the Feature Flag. */
+      slug: Schema.String,
+      /** A descriptive name for the Feature Flag. */
+      name: Schema.String,
+      /** A description for the Feature Flag. */
+      description: Schema.NullOr(Schema.String),
+      /** The owner of the Feature Flag. */
+      owner: Schema.NullOr(Schema.Struct({
+        /** The email address of the flag owner. */
+        email: Schema.String,
+        /** The first name of the flag owner. */
+        first_name: Schema.NullOr(Schema.String),
+        /** The last name of the flag owner. */
+        last_name: Schema.NullOr(Schema.String)
       })),
-      /** The previous context attributes of the flag rule. */
-      context: Schema.optionalKey(Schema.Struct({
-        /** The previous access type of the flag rule. */
-        access_type: Schema.optionalKey(Schema.Literals(["none", "some", "all"])),
-        /** The previous configured targets for the flag rule. */
-        configured_targets: Schema.optionalKey(Schema.Struct({
-          /** The organizations targeted by the flag rule. */
-          organizations: Schema.Array(Schema.Struct({
-            /** The ID of the organization. */
-            id: Schema.String,
-            /** The name of the organization. */
-            name: Schema.String
-          })),
-          /** The users targeted by the flag rule. */
-          users: Schema.Array(Schema.Struct({
-            /** The ID of the user. */
-            id: Schema.String,
-            /** The email of the user. */
-            email: Schema.String
+      /** Labels assigned to the Feature Flag for categorizing and filtering. */
+      tags: Schema.Array(Schema.String),
+      /** Specifies whether the Feature Flag is active for the current environment. */
+      enabled: Schema.Boolean,
+      /** The value returned for users and organizations who don't match any configured targeting rules. */
+      default_value: Schema.Boolean,
+      /** An ISO 8601 timestamp. */
+      created_at: DateTimeString,
+      /** An ISO 8601 timestamp. */
+      updated_at: DateTimeString
+    }),
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    /** Additional context about the event. */
+    context: Schema.Struct({
+      /** The client ID associated with the flag event. */
+      client_id: Schema.String,
+      /** The actor who performed the action. */
+      actor: Schema.Struct({
+        /** Unique identifier of the actor. */
+        id: Schema.String,
+        /** The source of the actor that performed the action. */
+        source: Schema.Literals(["api", "dashboard", "admin_portal", "system"]),
+        /** The name of the actor. */
+        name: Schema.NullOr(Schema.String)
+      })
+    }),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "FlagDeleted" })
+
+  /** `flag.rule_updated` */
+  const FlagRuleUpdated = Schema.Struct({
+    /** Unique identifier for the event. */
+    id: Schema.String,
+    event: Schema.Literal("flag.rule_updated"),
+    /** The event payload. */
+    data: Schema.Struct({
+      object: Schema.Literal("feature_flag"),
+      /** Unique identifier of the Feature Flag. */
+      id: Schema.String,
+      /** The ID of the environment the Feature Flag belongs to. */
+      environment_id: Schema.String,
+      /** A unique key to reference the Feature Flag. */
+      slug: Schema.String,
+      /** A descriptive name for the Feature Flag. */
+      name: Schema.String,
+      /** A description for the Feature Flag. */
+      description: Schema.NullOr(Schema.String),
+      /** The owner of the Feature Flag. */
+      owner: Schema.NullOr(Schema.Struct({
+        /** The email address of the flag owner. */
+        email: Schema.String,
+        /** The first name of the flag owner. */
+        first_name: Schema.NullOr(Schema.String),
+        /** The last name of the flag owner. */
+        last_name: Schema.NullOr(Schema.String)
+      })),
+      /** Labels assigned to the Feature Flag for categorizing and filtering. */
+      tags: Schema.Array(Schema.String),
+      /** Specifies whether the Feature Flag is active for the current environment. */
+      enabled: Schema.Boolean,
+      /** The value returned for users and organizations who don't match any configured targeting rules. */
+      default_value: Schema.Boolean,
+      /** An ISO 8601 timestamp. */
+      created_at: DateTimeString,
+      /** An ISO 8601 timestamp. */
+      updated_at: DateTimeString
+    }),
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    /** Additional context about the event. */
+    context: Schema.Struct({
+      /** The client ID associated with the flag event. */
+      client_id: Schema.String,
+      /** The actor who performed the action. */
+      actor: Schema.Struct({
+        /** Unique identifier of the actor. */
+        id: Schema.String,
+        source: Schema.Literals(["api", "dashboard", "admin_portal", "system"]),
+        /** The name of the actor. */
+        name: Schema.NullOr(Schema.String)
+      }),
+      /** The access type of the flag rule. */
+      access_type: Schema.Literals(["none", "some", "all"]),
+      /** The configured targets for the flag rule. */
+      configured_targets: Schema.Struct({
+        /** The organizations targeted by the flag rule. */
+        organizations: Schema.Array(Schema.Struct({
+          /** The ID of the organization. */
+          id: Schema.String,
+          /** The name of the organization. */
+          name: Schema.String
+        })),
+        /** The users targeted by the flag rule. */
+        users: Schema.Array(Schema.Struct({
+          /** The ID of the user. */
+          id: Schema.String,
+          /** The email of the user. */
+          email: Schema.String
+        }))
+      }),
+      /** Attributes that changed from their previous values. */
+      previous_attributes: Schema.Struct({
+        /** The previous data attributes of the flag. */
+        data: Schema.optionalKey(Schema.Struct({
+          /** Whether the flag was previously enabled. */
+          enabled: Schema.optionalKey(Schema.Boolean),
+          /** The previous default value of the flag. */
+          default_value: Schema.optionalKey(Schema.Boolean)
+        })),
+        /** The previous context attributes of the flag rule. */
+        context: Schema.optionalKey(Schema.Struct({
+          /** The previous access type of the flag rule. */
+          access_type: Schema.optionalKey(Schema.Literals(["none", "some", "all"])),
+          /** The previous configured targets for the flag rule. */
+          configured_targets: Schema.optionalKey(Schema.Struct({
+            /** The organizations targeted by the flag rule. */
+            organizations: Schema.Array(Schema.Struct({
+              /** The ID of the organization. */
+              id: Schema.String,
+              /** The name of the organization. */
+              name: Schema.String
+            })),
+            /** The users targeted by the flag rule. */
+            users: Schema.Array(Schema.Struct({
+              /** The ID of the user. */
+              id: Schema.String,
+              /** The email of the user. */
+              email: Schema.String
+            }))
           }))
         }))
-      }))
-    })
-  }),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "FlagRuleUpdated" })
-export type FlagRuleUpdated = typeof FlagRuleUpdated.Type
+      })
+    }),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "FlagRuleUpdated" })
 
-/** `flag.updated` */
-export const FlagUpdated = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("flag.updated"),
-  /** The event payload. */
-  data: Schema.Struct({
-    object: Schema.Literal("feature_flag"),
-    /** Unique identifier of the Feature Flag. */
+  /** `flag.updated` */
+  const FlagUpdated = Schema.Struct({
+    /** Unique identifier for the event. */
     id: Schema.String,
-    /** The ID of the environment the Feature Flag belongs to. */
-    environment_id: Schema.String,
-    /** A unique key to reference the Feature Flag. */
-    slug: Schema.String,
-    /** A descriptive name for the Feature Flag. */
-    name: Schema.String,
-    /** A description for the Feature Flag. */
-    description: Schema.NullOr(Schema.String),
-    /** The owner of the Feature Flag. */
-    owner: Schema.NullOr(Schema.Struct({
-      /** The email address of the flag owner. */
-      email: Schema.String,
-      /** The first name of the flag owner. */
-      first_name: Schema.NullOr(Schema.String),
-      /** The last name of the flag owner. */
-      last_name: Schema.NullOr(Schema.String)
-    })),
-    /** Labels assigned to the Feature Flag for categorizing and filtering. */
-    tags: Schema.Array(Schema.String),
-    /** Specifies whether the Feature Flag is active for the current environment. */
-    enabled: Schema.Boolean,
-    /** The value returned for users and organizations who don't match any configured targeting rules. */
-    default_value: Schema.Boolean,
+    event: Schema.Literal("flag.updated"),
+    /** The event payload. */
+    data: Schema.Struct({
+      object: Schema.Literal("feature_flag"),
+      /** Unique identifier of the Feature Flag. */
+      id: Schema.String,
+      /** The ID of the environment the Feature Flag belongs to. */
+      environment_id: Schema.String,
+      /** A unique key to reference the Feature Flag. */
+      slug: Schema.String,
+      /** A descriptive name for the Feature Flag. */
+      name: Schema.String,
+      /** A description for the Feature Flag. */
+      description: Schema.NullOr(Schema.String),
+      /** The owner of the Feature Flag. */
+      owner: Schema.NullOr(Schema.Struct({
+        /** The email address of the flag owner. */
+        email: Schema.String,
+        /** The first name of the flag owner. */
+        first_name: Schema.NullOr(Schema.String),
+        /** The last name of the flag owner. */
+        last_name: Schema.NullOr(Schema.String)
+      })),
+      /** Labels assigned to the Feature Flag for categorizing and filtering. */
+      tags: Schema.Array(Schema.String),
+      /** Specifies whether the Feature Flag is active for the current environment. */
+      enabled: Schema.Boolean,
+      /** The value returned for users and organizations who don't match any configured targeting rules. */
+      default_value: Schema.Boolean,
+      /** An ISO 8601 timestamp. */
+      created_at: DateTimeString,
+      /** An ISO 8601 timestamp. */
+      updated_at: DateTimeString
+    }),
     /** An ISO 8601 timestamp. */
     created_at: DateTimeString,
-    /** An ISO 8601 timestamp. */
-    updated_at: DateTimeString
-  }),
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  /** Additional context about the event. */
-  context: Schema.Struct({
-    /** The client ID associated with the flag event. */
-    client_id: Schema.String,
-    /** The actor who performed the action. */
-    actor: Schema.Struct({
-      /** Unique identifier of the actor. */
-      id: Schema.String,
-      /** The source of the actor that performed the action. */
-      source: Schema.Literals(["api", "dashboard", "admin_portal", "system"]),
-      /** The name of the actor. */
-      name: Schema.NullOr(Schema.String)
-    }),
-    /** Attributes that changed from their previous values. */
-    previous_attributes: Schema.optionalKey(Schema.Struct({
-      /** The previous data attributes of the flag. */
-      data: Schema.optionalKey(Schema.Struct({
-        /** The previous name of the flag. */
-        name: Schema.optionalKey(Schema.String),
-        /** The previous description of the flag. */
-        description: Schema.optionalKey(Schema.NullOr(Schema.String)),
-        /** The previous tags of the flag. */
-        tags: Schema.optionalKey(Schema.Array(Schema.String)),
-        /** Whether the flag was previously enabled. */
-        enabled: Schema.optionalKey(Schema.Boolean),
-        /** The previous default value of the flag. */
-        default_value: Schema.optionalKey(Schema.Boolean)
+    /** Additional context about the event. */
+    context: Schema.Struct({
+      /** The client ID associated with the flag event. */
+      client_id: Schema.String,
+      /** The actor who performed the action. */
+      actor: Schema.Struct({
+        /** Unique identifier of the actor. */
+        id: Schema.String,
+        /** The source of the actor that performed the action. */
+        source: Schema.Literals(["api", "dashboard", "admin_portal", "system"]),
+        /** The name of the actor. */
+        name: Schema.NullOr(Schema.String)
+      }),
+      /** Attributes that changed from their previous values. */
+      previous_attributes: Schema.optionalKey(Schema.Struct({
+        /** The previous data attributes of the flag. */
+        data: Schema.optionalKey(Schema.Struct({
+          /** The previous name of the flag. */
+          name: Schema.optionalKey(Schema.String),
+          /** The previous description of the flag. */
+          description: Schema.optionalKey(Schema.NullOr(Schema.String)),
+          /** The previous tags of the flag. */
+          tags: Schema.optionalKey(Schema.Array(Schema.String)),
+          /** Whether the flag was previously enabled. */
+          enabled: Schema.optionalKey(Schema.Boolean),
+          /** The previous default value of the flag. */
+          default_value: Schema.optionalKey(Schema.Boolean)
+        }))
       }))
-    }))
-  }),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "FlagUpdated" })
-export type FlagUpdated = typeof FlagUpdated.Type
+    }),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "FlagUpdated" })
+
+  return { FlagCreated, FlagDeleted, FlagRuleUpdated, FlagUpdated }
+}
+
+type Built = ReturnType<typeof build>
+let built: Built | undefined
+
+/** The Effect Schemas of this module, built on first use. */
+export const schemas = (): Built => (built ??= build())
+
+/** `flag.created` */
+export type FlagCreated = Built["FlagCreated"]["Type"]
+
+/** `flag.deleted` */
+export type FlagDeleted = Built["FlagDeleted"]["Type"]
+
+/** `flag.rule_updated` */
+export type FlagRuleUpdated = Built["FlagRuleUpdated"]["Type"]
+
+/** `flag.updated` */
+export type FlagUpdated = Built["FlagUpdated"]["Type"]

@@ -2,89 +2,111 @@
 // Do not edit: change the generator or the spec, then run `pnpm --filter @workos-relay/core generate`.
 import * as Schema from "effect/Schema"
 import { DateTimeString } from "../../internal/DateTime.ts"
-import { EventContextDto, Group } from "../Components.ts"
+import * as Components from "../Components.ts"
+
+/** Builds the Effect Schemas of this module; see `schemas`. */
+const build = () => {
+  const { EventContextDto, Group } = Components.schemas()
+  /** `group.created` */
+  const GroupCreated = Schema.Struct({
+    /** Unique identifier for the event. */
+    id: Schema.String,
+    event: Schema.Literal("group.created"),
+    /** The event payload. */
+    data: Group,
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    context: Schema.optionalKey(EventContextDto),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "GroupCreated" })
+
+  /** `group.deleted` */
+  const GroupDeleted = Schema.Struct({
+    /** Unique identifier for the event. */
+    id: Schema.String,
+    event: Schema.Literal("group.deleted"),
+    /** The event payload. */
+    data: Group,
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    context: Schema.optionalKey(EventContextDto),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "GroupDeleted" })
+
+  /** `group.member_added` */
+  const GroupMemberAdded = Schema.Struct({
+    /** Unique identifier for the event. */
+    id: Schema.String,
+    event: Schema.Literal("group.member_added"),
+    /** The event payload. */
+    data: Schema.Struct({
+      /** The ID of the Group. */
+      group_id: Schema.String,
+      /** The ID of the OrganizationMembership. */
+      organization_membership_id: Schema.String
+    }),
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    context: Schema.optionalKey(EventContextDto),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "GroupMemberAdded" })
+
+  /** `group.member_removed` */
+  const GroupMemberRemoved = Schema.Struct({
+    /** Unique identifier for the event. */
+    id: Schema.String,
+    event: Schema.Literal("group.member_removed"),
+    /** The event payload. */
+    data: Schema.Struct({
+      /** The ID of the Group. */
+      group_id: Schema.String,
+      /** The ID of the OrganizationMembership. */
+      organization_membership_id: Schema.String
+    }),
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    context: Schema.optionalKey(EventContextDto),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "GroupMemberRemoved" })
+
+  /** `group.updated` */
+  const GroupUpdated = Schema.Struct({
+    /** Unique identifier for the event. */
+    id: Schema.String,
+    event: Schema.Literal("group.updated"),
+    /** The event payload. */
+    data: Group,
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    context: Schema.optionalKey(EventContextDto),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "GroupUpdated" })
+
+  return { GroupCreated, GroupDeleted, GroupMemberAdded, GroupMemberRemoved, GroupUpdated }
+}
+
+type Built = ReturnType<typeof build>
+let built: Built | undefined
+
+/** The Effect Schemas of this module, built on first use. */
+export const schemas = (): Built => (built ??= build())
 
 /** `group.created` */
-export const GroupCreated = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("group.created"),
-  /** The event payload. */
-  data: Group,
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  context: Schema.optionalKey(EventContextDto),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "GroupCreated" })
-export type GroupCreated = typeof GroupCreated.Type
+export type GroupCreated = Built["GroupCreated"]["Type"]
 
 /** `group.deleted` */
-export const GroupDeleted = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("group.deleted"),
-  /** The event payload. */
-  data: Group,
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  context: Schema.optionalKey(EventContextDto),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "GroupDeleted" })
-export type GroupDeleted = typeof GroupDeleted.Type
+export type GroupDeleted = Built["GroupDeleted"]["Type"]
 
 /** `group.member_added` */
-export const GroupMemberAdded = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("group.member_added"),
-  /** The event payload. */
-  data: Schema.Struct({
-    /** The ID of the Group. */
-    group_id: Schema.String,
-    /** The ID of the OrganizationMembership. */
-    organization_membership_id: Schema.String
-  }),
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  context: Schema.optionalKey(EventContextDto),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "GroupMemberAdded" })
-export type GroupMemberAdded = typeof GroupMemberAdded.Type
+export type GroupMemberAdded = Built["GroupMemberAdded"]["Type"]
 
 /** `group.member_removed` */
-export const GroupMemberRemoved = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("group.member_removed"),
-  /** The event payload. */
-  data: Schema.Struct({
-    /** The ID of the Group. */
-    group_id: Schema.String,
-    /** The ID of the OrganizationMembership. */
-    organization_membership_id: Schema.String
-  }),
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  context: Schema.optionalKey(EventContextDto),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "GroupMemberRemoved" })
-export type GroupMemberRemoved = typeof GroupMemberRemoved.Type
+export type GroupMemberRemoved = Built["GroupMemberRemoved"]["Type"]
 
 /** `group.updated` */
-export const GroupUpdated = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("group.updated"),
-  /** The event payload. */
-  data: Group,
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  context: Schema.optionalKey(EventContextDto),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "GroupUpdated" })
-export type GroupUpdated = typeof GroupUpdated.Type
+export type GroupUpdated = Built["GroupUpdated"]["Type"]

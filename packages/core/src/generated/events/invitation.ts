@@ -2,172 +2,192 @@
 // Do not edit: change the generator or the spec, then run `pnpm --filter @workos-relay/core generate`.
 import * as Schema from "effect/Schema"
 import { DateTimeString } from "../../internal/DateTime.ts"
-import { EventContextDto } from "../Components.ts"
+import * as Components from "../Components.ts"
+
+/** Builds the Effect Schemas of this module; see `schemas`. */
+const build = () => {
+  const { EventContextDto } = Components.schemas()
+  /** `invitation.accepted` */
+  const InvitationAccepted = Schema.Struct({
+    /** Unique identifier for the event. */
+    id: Schema.String,
+    event: Schema.Literal("invitation.accepted"),
+    /** The event payload. */
+    data: Schema.Struct({
+      /** Distinguishes the invitation object. */
+      object: Schema.Literal("invitation"),
+      /** The unique ID of the invitation. */
+      id: Schema.String,
+      /** The email address of the recipient. */
+      email: Schema.String,
+      /** The state of the invitation. */
+      state: Schema.Literals(["pending", "accepted", "expired", "revoked"]),
+      /** The timestamp when the invitation was accepted, or null if not yet accepted. */
+      accepted_at: Schema.NullOr(DateTimeString),
+      /** The timestamp when the invitation was revoked, or null if not revoked. */
+      revoked_at: Schema.NullOr(DateTimeString),
+      /** The timestamp when the invitation expires. */
+      expires_at: DateTimeString,
+      /** The ID of the [organization](/reference/organization) that the recipient will join. */
+      organization_id: Schema.NullOr(Schema.String),
+      /** The ID of the user who invited the recipient, if provided. */
+      inviter_user_id: Schema.NullOr(Schema.String),
+      /** The ID of the user who accepted the invitation, once accepted. */
+      accepted_user_id: Schema.NullOr(Schema.String),
+      /** Slug of the role the invitee will be assigned on acceptance. Reflects the current role on the invitee's organization membership. null when the invitation has no associated organization. */
+      role_slug: Schema.NullOr(Schema.String),
+      /** An ISO 8601 timestamp. */
+      created_at: DateTimeString,
+      /** An ISO 8601 timestamp. */
+      updated_at: DateTimeString
+    }),
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    context: Schema.optionalKey(EventContextDto),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "InvitationAccepted" })
+
+  /** `invitation.created` */
+  const InvitationCreated = Schema.Struct({
+    /** Unique identifier for the event. */
+    id: Schema.String,
+    event: Schema.Literal("invitation.created"),
+    /** The event payload. */
+    data: Schema.Struct({
+      /** Distinguishes the invitation object. */
+      object: Schema.Literal("invitation"),
+      /** The unique ID of the invitation. */
+      id: Schema.String,
+      /** The email address of the recipient. */
+      email: Schema.String,
+      /** The state of the invitation. */
+      state: Schema.Literals(["pending", "accepted", "expired", "revoked"]),
+      /** The timestamp when the invitation was accepted, or null if not yet accepted. */
+      accepted_at: Schema.NullOr(DateTimeString),
+      /** The timestamp when the invitation was revoked, or null if not revoked. */
+      revoked_at: Schema.NullOr(DateTimeString),
+      /** The timestamp when the invitation expires. */
+      expires_at: DateTimeString,
+      /** The ID of the [organization](/reference/organization) that the recipient will join. */
+      organization_id: Schema.NullOr(Schema.String),
+      /** The ID of the user who invited the recipient, if provided. */
+      inviter_user_id: Schema.NullOr(Schema.String),
+      /** The ID of the user who accepted the invitation, once accepted. */
+      accepted_user_id: Schema.NullOr(Schema.String),
+      /** Slug of the role the invitee will be assigned on acceptance. Reflects the current role on the invitee's organization membership. null when the invitation has no associated organization. */
+      role_slug: Schema.NullOr(Schema.String),
+      /** An ISO 8601 timestamp. */
+      created_at: DateTimeString,
+      /** An ISO 8601 timestamp. */
+      updated_at: DateTimeString
+    }),
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    context: Schema.optionalKey(EventContextDto),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "InvitationCreated" })
+
+  /** `invitation.resent` */
+  const InvitationResent = Schema.Struct({
+    /** Unique identifier for the event. */
+    id: Schema.String,
+    event: Schema.Literal("invitation.resent"),
+    /** The event payload. */
+    data: Schema.Struct({
+      /** Distinguishes the invitation object. */
+      object: Schema.Literal("invitation"),
+      /** The unique ID of the invitation. */
+      id: Schema.String,
+      /** The email address of the recipient. */
+      email: Schema.String,
+      /** The state of the invitation. */
+      state: Schema.Literals(["pending", "accepted", "expired", "revoked"]),
+      /** The timestamp when the invitation was accepted, or null if not yet accepted. */
+      accepted_at: Schema.NullOr(DateTimeString),
+      /** The timestamp when the invitation was revoked, or null if not revoked. */
+      revoked_at: Schema.NullOr(DateTimeString),
+      /** The timestamp when the invitation expires. */
+      expires_at: DateTimeString,
+      /** The ID of the [organization](/reference/organization) that the recipient will join. */
+      organization_id: Schema.NullOr(Schema.String),
+      /** The ID of the user who invited the recipient, if provided. */
+      inviter_user_id: Schema.NullOr(Schema.String),
+      /** The ID of the user who accepted the invitation, once accepted. */
+      accepted_user_id: Schema.NullOr(Schema.String),
+      /** Slug of the role the invitee will be assigned on acceptance. Reflects the current role on the invitee's organization membership. null when the invitation has no associated organization. */
+      role_slug: Schema.NullOr(Schema.String),
+      /** An ISO 8601 timestamp. */
+      created_at: DateTimeString,
+      /** An ISO 8601 timestamp. */
+      updated_at: DateTimeString
+    }),
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    context: Schema.optionalKey(EventContextDto),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "InvitationResent" })
+
+  /** `invitation.revoked` */
+  const InvitationRevoked = Schema.Struct({
+    /** Unique identifier for the event. */
+    id: Schema.String,
+    event: Schema.Literal("invitation.revoked"),
+    /** The event payload. */
+    data: Schema.Struct({
+      /** Distinguishes the invitation object. */
+      object: Schema.Literal("invitation"),
+      /** The unique ID of the invitation. */
+      id: Schema.String,
+      /** The email address of the recipient. */
+      email: Schema.String,
+      /** The state of the invitation. */
+      state: Schema.Literals(["pending", "accepted", "expired", "revoked"]),
+      /** The timestamp when the invitation was accepted, or null if not yet accepted. */
+      accepted_at: Schema.NullOr(DateTimeString),
+      /** The timestamp when the invitation was revoked, or null if not revoked. */
+      revoked_at: Schema.NullOr(DateTimeString),
+      /** The timestamp when the invitation expires. */
+      expires_at: DateTimeString,
+      /** The ID of the [organization](/reference/organization) that the recipient will join. */
+      organization_id: Schema.NullOr(Schema.String),
+      /** The ID of the user who invited the recipient, if provided. */
+      inviter_user_id: Schema.NullOr(Schema.String),
+      /** The ID of the user who accepted the invitation, once accepted. */
+      accepted_user_id: Schema.NullOr(Schema.String),
+      /** Slug of the role the invitee will be assigned on acceptance. Reflects the current role on the invitee's organization membership. null when the invitation has no associated organization. */
+      role_slug: Schema.NullOr(Schema.String),
+      /** An ISO 8601 timestamp. */
+      created_at: DateTimeString,
+      /** An ISO 8601 timestamp. */
+      updated_at: DateTimeString
+    }),
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    context: Schema.optionalKey(EventContextDto),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "InvitationRevoked" })
+
+  return { InvitationAccepted, InvitationCreated, InvitationResent, InvitationRevoked }
+}
+
+type Built = ReturnType<typeof build>
+let built: Built | undefined
+
+/** The Effect Schemas of this module, built on first use. */
+export const schemas = (): Built => (built ??= build())
 
 /** `invitation.accepted` */
-export const InvitationAccepted = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("invitation.accepted"),
-  /** The event payload. */
-  data: Schema.Struct({
-    /** Distinguishes the invitation object. */
-    object: Schema.Literal("invitation"),
-    /** The unique ID of the invitation. */
-    id: Schema.String,
-    /** The email address of the recipient. */
-    email: Schema.String,
-    /** The state of the invitation. */
-    state: Schema.Literals(["pending", "accepted", "expired", "revoked"]),
-    /** The timestamp when the invitation was accepted, or null if not yet accepted. */
-    accepted_at: Schema.NullOr(DateTimeString),
-    /** The timestamp when the invitation was revoked, or null if not revoked. */
-    revoked_at: Schema.NullOr(DateTimeString),
-    /** The timestamp when the invitation expires. */
-    expires_at: DateTimeString,
-    /** The ID of the [organization](/reference/organization) that the recipient will join. */
-    organization_id: Schema.NullOr(Schema.String),
-    /** The ID of the user who invited the recipient, if provided. */
-    inviter_user_id: Schema.NullOr(Schema.String),
-    /** The ID of the user who accepted the invitation, once accepted. */
-    accepted_user_id: Schema.NullOr(Schema.String),
-    /** Slug of the role the invitee will be assigned on acceptance. Reflects the current role on the invitee's organization membership. null when the invitation has no associated organization. */
-    role_slug: Schema.NullOr(Schema.String),
-    /** An ISO 8601 timestamp. */
-    created_at: DateTimeString,
-    /** An ISO 8601 timestamp. */
-    updated_at: DateTimeString
-  }),
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  context: Schema.optionalKey(EventContextDto),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "InvitationAccepted" })
-export type InvitationAccepted = typeof InvitationAccepted.Type
+export type InvitationAccepted = Built["InvitationAccepted"]["Type"]
 
 /** `invitation.created` */
-export const InvitationCreated = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("invitation.created"),
-  /** The event payload. */
-  data: Schema.Struct({
-    /** Distinguishes the invitation object. */
-    object: Schema.Literal("invitation"),
-    /** The unique ID of the invitation. */
-    id: Schema.String,
-    /** The email address of the recipient. */
-    email: Schema.String,
-    /** The state of the invitation. */
-    state: Schema.Literals(["pending", "accepted", "expired", "revoked"]),
-    /** The timestamp when the invitation was accepted, or null if not yet accepted. */
-    accepted_at: Schema.NullOr(DateTimeString),
-    /** The timestamp when the invitation was revoked, or null if not revoked. */
-    revoked_at: Schema.NullOr(DateTimeString),
-    /** The timestamp when the invitation expires. */
-    expires_at: DateTimeString,
-    /** The ID of the [organization](/reference/organization) that the recipient will join. */
-    organization_id: Schema.NullOr(Schema.String),
-    /** The ID of the user who invited the recipient, if provided. */
-    inviter_user_id: Schema.NullOr(Schema.String),
-    /** The ID of the user who accepted the invitation, once accepted. */
-    accepted_user_id: Schema.NullOr(Schema.String),
-    /** Slug of the role the invitee will be assigned on acceptance. Reflects the current role on the invitee's organization membership. null when the invitation has no associated organization. */
-    role_slug: Schema.NullOr(Schema.String),
-    /** An ISO 8601 timestamp. */
-    created_at: DateTimeString,
-    /** An ISO 8601 timestamp. */
-    updated_at: DateTimeString
-  }),
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  context: Schema.optionalKey(EventContextDto),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "InvitationCreated" })
-export type InvitationCreated = typeof InvitationCreated.Type
+export type InvitationCreated = Built["InvitationCreated"]["Type"]
 
 /** `invitation.resent` */
-export const InvitationResent = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("invitation.resent"),
-  /** The event payload. */
-  data: Schema.Struct({
-    /** Distinguishes the invitation object. */
-    object: Schema.Literal("invitation"),
-    /** The unique ID of the invitation. */
-    id: Schema.String,
-    /** The email address of the recipient. */
-    email: Schema.String,
-    /** The state of the invitation. */
-    state: Schema.Literals(["pending", "accepted", "expired", "revoked"]),
-    /** The timestamp when the invitation was accepted, or null if not yet accepted. */
-    accepted_at: Schema.NullOr(DateTimeString),
-    /** The timestamp when the invitation was revoked, or null if not revoked. */
-    revoked_at: Schema.NullOr(DateTimeString),
-    /** The timestamp when the invitation expires. */
-    expires_at: DateTimeString,
-    /** The ID of the [organization](/reference/organization) that the recipient will join. */
-    organization_id: Schema.NullOr(Schema.String),
-    /** The ID of the user who invited the recipient, if provided. */
-    inviter_user_id: Schema.NullOr(Schema.String),
-    /** The ID of the user who accepted the invitation, once accepted. */
-    accepted_user_id: Schema.NullOr(Schema.String),
-    /** Slug of the role the invitee will be assigned on acceptance. Reflects the current role on the invitee's organization membership. null when the invitation has no associated organization. */
-    role_slug: Schema.NullOr(Schema.String),
-    /** An ISO 8601 timestamp. */
-    created_at: DateTimeString,
-    /** An ISO 8601 timestamp. */
-    updated_at: DateTimeString
-  }),
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  context: Schema.optionalKey(EventContextDto),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "InvitationResent" })
-export type InvitationResent = typeof InvitationResent.Type
+export type InvitationResent = Built["InvitationResent"]["Type"]
 
 /** `invitation.revoked` */
-export const InvitationRevoked = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("invitation.revoked"),
-  /** The event payload. */
-  data: Schema.Struct({
-    /** Distinguishes the invitation object. */
-    object: Schema.Literal("invitation"),
-    /** The unique ID of the invitation. */
-    id: Schema.String,
-    /** The email address of the recipient. */
-    email: Schema.String,
-    /** The state of the invitation. */
-    state: Schema.Literals(["pending", "accepted", "expired", "revoked"]),
-    /** The timestamp when the invitation was accepted, or null if not yet accepted. */
-    accepted_at: Schema.NullOr(DateTimeString),
-    /** The timestamp when the invitation was revoked, or null if not revoked. */
-    revoked_at: Schema.NullOr(DateTimeString),
-    /** The timestamp when the invitation expires. */
-    expires_at: DateTimeString,
-    /** The ID of the [organization](/reference/organization) that the recipient will join. */
-    organization_id: Schema.NullOr(Schema.String),
-    /** The ID of the user who invited the recipient, if provided. */
-    inviter_user_id: Schema.NullOr(Schema.String),
-    /** The ID of the user who accepted the invitation, once accepted. */
-    accepted_user_id: Schema.NullOr(Schema.String),
-    /** Slug of the role the invitee will be assigned on acceptance. Reflects the current role on the invitee's organization membership. null when the invitation has no associated organization. */
-    role_slug: Schema.NullOr(Schema.String),
-    /** An ISO 8601 timestamp. */
-    created_at: DateTimeString,
-    /** An ISO 8601 timestamp. */
-    updated_at: DateTimeString
-  }),
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  context: Schema.optionalKey(EventContextDto),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "InvitationRevoked" })
-export type InvitationRevoked = typeof InvitationRevoked.Type
+export type InvitationRevoked = Built["InvitationRevoked"]["Type"]

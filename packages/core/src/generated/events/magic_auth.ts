@@ -2,34 +2,48 @@
 // Do not edit: change the generator or the spec, then run `pnpm --filter @workos-relay/core generate`.
 import * as Schema from "effect/Schema"
 import { DateTimeString } from "../../internal/DateTime.ts"
-import { EventContextDto } from "../Components.ts"
+import * as Components from "../Components.ts"
 
-/** `magic_auth.created` */
-export const MagicAuthCreated = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("magic_auth.created"),
-  /** The event payload. */
-  data: Schema.Struct({
-    /** Distinguishes the Magic Auth object. */
-    object: Schema.Literal("magic_auth"),
-    /** The unique ID of the Magic Auth code. */
+/** Builds the Effect Schemas of this module; see `schemas`. */
+const build = () => {
+  const { EventContextDto } = Components.schemas()
+  /** `magic_auth.created` */
+  const MagicAuthCreated = Schema.Struct({
+    /** Unique identifier for the event. */
     id: Schema.String,
-    /** The unique ID of the user. */
-    user_id: Schema.String,
-    /** The email address of the user. */
-    email: Schema.String,
-    /** The timestamp when the Magic Auth code expires. */
-    expires_at: DateTimeString,
+    event: Schema.Literal("magic_auth.created"),
+    /** The event payload. */
+    data: Schema.Struct({
+      /** Distinguishes the Magic Auth object. */
+      object: Schema.Literal("magic_auth"),
+      /** The unique ID of the Magic Auth code. */
+      id: Schema.String,
+      /** The unique ID of the user. */
+      user_id: Schema.String,
+      /** The email address of the user. */
+      email: Schema.String,
+      /** The timestamp when the Magic Auth code expires. */
+      expires_at: DateTimeString,
+      /** An ISO 8601 timestamp. */
+      created_at: DateTimeString,
+      /** An ISO 8601 timestamp. */
+      updated_at: DateTimeString
+    }),
     /** An ISO 8601 timestamp. */
     created_at: DateTimeString,
-    /** An ISO 8601 timestamp. */
-    updated_at: DateTimeString
-  }),
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  context: Schema.optionalKey(EventContextDto),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "MagicAuthCreated" })
-export type MagicAuthCreated = typeof MagicAuthCreated.Type
+    context: Schema.optionalKey(EventContextDto),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "MagicAuthCreated" })
+
+  return { MagicAuthCreated }
+}
+
+type Built = ReturnType<typeof build>
+let built: Built | undefined
+
+/** The Effect Schemas of this module, built on first use. */
+export const schemas = (): Built => (built ??= build())
+
+/** `magic_auth.created` */
+export type MagicAuthCreated = Built["MagicAuthCreated"]["Type"]

@@ -2,169 +2,187 @@
 // Do not edit: change the generator or the spec, then run `pnpm --filter @workos-relay/core generate`.
 import * as Schema from "effect/Schema"
 import { DateTimeString } from "../../internal/DateTime.ts"
-import { EventContextDto } from "../Components.ts"
+import * as Components from "../Components.ts"
+
+/** Builds the Effect Schemas of this module; see `schemas`. */
+const build = () => {
+  const { EventContextDto } = Components.schemas()
+  /** `organization.created` */
+  const OrganizationCreated = Schema.Struct({
+    /** Unique identifier for the event. */
+    id: Schema.String,
+    event: Schema.Literal("organization.created"),
+    /** The event payload. */
+    data: Schema.Struct({
+      /** Distinguishes the Organization object. */
+      object: Schema.Literal("organization"),
+      /** Unique identifier of the Organization. */
+      id: Schema.String,
+      /** A descriptive name for the Organization. This field does not need to be unique. */
+      name: Schema.String,
+      /** List of Organization Domains. */
+      domains: Schema.Array(Schema.Struct({
+        /** Distinguishes the organization domain object. */
+        object: Schema.Literal("organization_domain"),
+        /** Unique identifier of the organization domain. */
+        id: Schema.String,
+        /** ID of the parent Organization. */
+        organization_id: Schema.String,
+        /** Domain for the organization domain. */
+        domain: Schema.String,
+        /** Verification state of the domain. */
+        state: Schema.optionalKey(Schema.Literals(["failed", "legacy_verified", "pending", "unverified", "verified"])),
+        /** The prefix used in DNS verification. */
+        verification_prefix: Schema.optionalKey(Schema.String),
+        /** Validation token to be used in DNS TXT record. */
+        verification_token: Schema.optionalKey(Schema.String),
+        /** Strategy used to verify the domain. */
+        verification_strategy: Schema.optionalKey(Schema.Literals(["dns", "manual"])),
+        /** An ISO 8601 timestamp. */
+        created_at: DateTimeString,
+        /** An ISO 8601 timestamp. */
+        updated_at: DateTimeString
+      })),
+      /** Object containing [metadata](/authkit/metadata) key/value pairs associated with the Organization. */
+      metadata: Schema.Record(Schema.String, Schema.String.check(Schema.isMaxLength(600))).check(Schema.isPropertyNames(Schema.String.check(Schema.isMaxLength(40))), Schema.isMaxProperties(50)),
+      /** The external ID of the Organization. */
+      external_id: Schema.NullOr(Schema.String),
+      /** The Stripe customer ID of the Organization. */
+      stripe_customer_id: Schema.optionalKey(Schema.String),
+      /** An ISO 8601 timestamp. */
+      created_at: DateTimeString,
+      /** An ISO 8601 timestamp. */
+      updated_at: DateTimeString
+    }),
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    context: Schema.optionalKey(EventContextDto),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "OrganizationCreated" })
+
+  /** `organization.deleted` */
+  const OrganizationDeleted = Schema.Struct({
+    /** Unique identifier for the event. */
+    id: Schema.String,
+    event: Schema.Literal("organization.deleted"),
+    /** The event payload. */
+    data: Schema.Struct({
+      /** Distinguishes the Organization object. */
+      object: Schema.Literal("organization"),
+      /** Unique identifier of the Organization. */
+      id: Schema.String,
+      /** A descriptive name for the Organization. This field does not need to be unique. */
+      name: Schema.String,
+      /** List of Organization Domains. */
+      domains: Schema.Array(Schema.Struct({
+        /** Distinguishes the organization domain object. */
+        object: Schema.Literal("organization_domain"),
+        /** Unique identifier of the organization domain. */
+        id: Schema.String,
+        /** ID of the parent Organization. */
+        organization_id: Schema.String,
+        /** Domain for the organization domain. */
+        domain: Schema.String,
+        /** Verification state of the domain. */
+        state: Schema.optionalKey(Schema.Literals(["failed", "legacy_verified", "pending", "unverified", "verified"])),
+        /** The prefix used in DNS verification. */
+        verification_prefix: Schema.optionalKey(Schema.String),
+        /** Validation token to be used in DNS TXT record. */
+        verification_token: Schema.optionalKey(Schema.String),
+        /** Strategy used to verify the domain. */
+        verification_strategy: Schema.optionalKey(Schema.Literals(["dns", "manual"])),
+        /** An ISO 8601 timestamp. */
+        created_at: DateTimeString,
+        /** An ISO 8601 timestamp. */
+        updated_at: DateTimeString
+      })),
+      /** Object containing [metadata](/authkit/metadata) key/value pairs associated with the Organization. */
+      metadata: Schema.Record(Schema.String, Schema.String.check(Schema.isMaxLength(600))).check(Schema.isPropertyNames(Schema.String.check(Schema.isMaxLength(40))), Schema.isMaxProperties(50)),
+      /** The external ID of the Organization. */
+      external_id: Schema.NullOr(Schema.String),
+      /** The Stripe customer ID of the Organization. */
+      stripe_customer_id: Schema.optionalKey(Schema.String),
+      /** An ISO 8601 timestamp. */
+      created_at: DateTimeString,
+      /** An ISO 8601 timestamp. */
+      updated_at: DateTimeString
+    }),
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    context: Schema.optionalKey(EventContextDto),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "OrganizationDeleted" })
+
+  /** `organization.updated` */
+  const OrganizationUpdated = Schema.Struct({
+    /** Unique identifier for the event. */
+    id: Schema.String,
+    event: Schema.Literal("organization.updated"),
+    /** The event payload. */
+    data: Schema.Struct({
+      /** Distinguishes the Organization object. */
+      object: Schema.Literal("organization"),
+      /** Unique identifier of the Organization. */
+      id: Schema.String,
+      /** A descriptive name for the Organization. This field does not need to be unique. */
+      name: Schema.String,
+      /** List of Organization Domains. */
+      domains: Schema.Array(Schema.Struct({
+        /** Distinguishes the organization domain object. */
+        object: Schema.Literal("organization_domain"),
+        /** Unique identifier of the organization domain. */
+        id: Schema.String,
+        /** ID of the parent Organization. */
+        organization_id: Schema.String,
+        /** Domain for the organization domain. */
+        domain: Schema.String,
+        /** Verification state of the domain. */
+        state: Schema.optionalKey(Schema.Literals(["failed", "legacy_verified", "pending", "unverified", "verified"])),
+        /** The prefix used in DNS verification. */
+        verification_prefix: Schema.optionalKey(Schema.String),
+        /** Validation token to be used in DNS TXT record. */
+        verification_token: Schema.optionalKey(Schema.String),
+        /** Strategy used to verify the domain. */
+        verification_strategy: Schema.optionalKey(Schema.Literals(["dns", "manual"])),
+        /** An ISO 8601 timestamp. */
+        created_at: DateTimeString,
+        /** An ISO 8601 timestamp. */
+        updated_at: DateTimeString
+      })),
+      /** Object containing [metadata](/authkit/metadata) key/value pairs associated with the Organization. */
+      metadata: Schema.Record(Schema.String, Schema.String.check(Schema.isMaxLength(600))).check(Schema.isPropertyNames(Schema.String.check(Schema.isMaxLength(40))), Schema.isMaxProperties(50)),
+      /** The external ID of the Organization. */
+      external_id: Schema.NullOr(Schema.String),
+      /** The Stripe customer ID of the Organization. */
+      stripe_customer_id: Schema.optionalKey(Schema.String),
+      /** An ISO 8601 timestamp. */
+      created_at: DateTimeString,
+      /** An ISO 8601 timestamp. */
+      updated_at: DateTimeString
+    }),
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    context: Schema.optionalKey(EventContextDto),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "OrganizationUpdated" })
+
+  return { OrganizationCreated, OrganizationDeleted, OrganizationUpdated }
+}
+
+type Built = ReturnType<typeof build>
+let built: Built | undefined
+
+/** The Effect Schemas of this module, built on first use. */
+export const schemas = (): Built => (built ??= build())
 
 /** `organization.created` */
-export const OrganizationCreated = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("organization.created"),
-  /** The event payload. */
-  data: Schema.Struct({
-    /** Distinguishes the Organization object. */
-    object: Schema.Literal("organization"),
-    /** Unique identifier of the Organization. */
-    id: Schema.String,
-    /** A descriptive name for the Organization. This field does not need to be unique. */
-    name: Schema.String,
-    /** List of Organization Domains. */
-    domains: Schema.Array(Schema.Struct({
-      /** Distinguishes the organization domain object. */
-      object: Schema.Literal("organization_domain"),
-      /** Unique identifier of the organization domain. */
-      id: Schema.String,
-      /** ID of the parent Organization. */
-      organization_id: Schema.String,
-      /** Domain for the organization domain. */
-      domain: Schema.String,
-      /** Verification state of the domain. */
-      state: Schema.optionalKey(Schema.Literals(["failed", "legacy_verified", "pending", "unverified", "verified"])),
-      /** The prefix used in DNS verification. */
-      verification_prefix: Schema.optionalKey(Schema.String),
-      /** Validation token to be used in DNS TXT record. */
-      verification_token: Schema.optionalKey(Schema.String),
-      /** Strategy used to verify the domain. */
-      verification_strategy: Schema.optionalKey(Schema.Literals(["dns", "manual"])),
-      /** An ISO 8601 timestamp. */
-      created_at: DateTimeString,
-      /** An ISO 8601 timestamp. */
-      updated_at: DateTimeString
-    })),
-    /** Object containing [metadata](/authkit/metadata) key/value pairs associated with the Organization. */
-    metadata: Schema.Record(Schema.String, Schema.String.check(Schema.isMaxLength(600))).check(Schema.isPropertyNames(Schema.String.check(Schema.isMaxLength(40))), Schema.isMaxProperties(50)),
-    /** The external ID of the Organization. */
-    external_id: Schema.NullOr(Schema.String),
-    /** The Stripe customer ID of the Organization. */
-    stripe_customer_id: Schema.optionalKey(Schema.String),
-    /** An ISO 8601 timestamp. */
-    created_at: DateTimeString,
-    /** An ISO 8601 timestamp. */
-    updated_at: DateTimeString
-  }),
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  context: Schema.optionalKey(EventContextDto),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "OrganizationCreated" })
-export type OrganizationCreated = typeof OrganizationCreated.Type
+export type OrganizationCreated = Built["OrganizationCreated"]["Type"]
 
 /** `organization.deleted` */
-export const OrganizationDeleted = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("organization.deleted"),
-  /** The event payload. */
-  data: Schema.Struct({
-    /** Distinguishes the Organization object. */
-    object: Schema.Literal("organization"),
-    /** Unique identifier of the Organization. */
-    id: Schema.String,
-    /** A descriptive name for the Organization. This field does not need to be unique. */
-    name: Schema.String,
-    /** List of Organization Domains. */
-    domains: Schema.Array(Schema.Struct({
-      /** Distinguishes the organization domain object. */
-      object: Schema.Literal("organization_domain"),
-      /** Unique identifier of the organization domain. */
-      id: Schema.String,
-      /** ID of the parent Organization. */
-      organization_id: Schema.String,
-      /** Domain for the organization domain. */
-      domain: Schema.String,
-      /** Verification state of the domain. */
-      state: Schema.optionalKey(Schema.Literals(["failed", "legacy_verified", "pending", "unverified", "verified"])),
-      /** The prefix used in DNS verification. */
-      verification_prefix: Schema.optionalKey(Schema.String),
-      /** Validation token to be used in DNS TXT record. */
-      verification_token: Schema.optionalKey(Schema.String),
-      /** Strategy used to verify the domain. */
-      verification_strategy: Schema.optionalKey(Schema.Literals(["dns", "manual"])),
-      /** An ISO 8601 timestamp. */
-      created_at: DateTimeString,
-      /** An ISO 8601 timestamp. */
-      updated_at: DateTimeString
-    })),
-    /** Object containing [metadata](/authkit/metadata) key/value pairs associated with the Organization. */
-    metadata: Schema.Record(Schema.String, Schema.String.check(Schema.isMaxLength(600))).check(Schema.isPropertyNames(Schema.String.check(Schema.isMaxLength(40))), Schema.isMaxProperties(50)),
-    /** The external ID of the Organization. */
-    external_id: Schema.NullOr(Schema.String),
-    /** The Stripe customer ID of the Organization. */
-    stripe_customer_id: Schema.optionalKey(Schema.String),
-    /** An ISO 8601 timestamp. */
-    created_at: DateTimeString,
-    /** An ISO 8601 timestamp. */
-    updated_at: DateTimeString
-  }),
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  context: Schema.optionalKey(EventContextDto),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "OrganizationDeleted" })
-export type OrganizationDeleted = typeof OrganizationDeleted.Type
+export type OrganizationDeleted = Built["OrganizationDeleted"]["Type"]
 
 /** `organization.updated` */
-export const OrganizationUpdated = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("organization.updated"),
-  /** The event payload. */
-  data: Schema.Struct({
-    /** Distinguishes the Organization object. */
-    object: Schema.Literal("organization"),
-    /** Unique identifier of the Organization. */
-    id: Schema.String,
-    /** A descriptive name for the Organization. This field does not need to be unique. */
-    name: Schema.String,
-    /** List of Organization Domains. */
-    domains: Schema.Array(Schema.Struct({
-      /** Distinguishes the organization domain object. */
-      object: Schema.Literal("organization_domain"),
-      /** Unique identifier of the organization domain. */
-      id: Schema.String,
-      /** ID of the parent Organization. */
-      organization_id: Schema.String,
-      /** Domain for the organization domain. */
-      domain: Schema.String,
-      /** Verification state of the domain. */
-      state: Schema.optionalKey(Schema.Literals(["failed", "legacy_verified", "pending", "unverified", "verified"])),
-      /** The prefix used in DNS verification. */
-      verification_prefix: Schema.optionalKey(Schema.String),
-      /** Validation token to be used in DNS TXT record. */
-      verification_token: Schema.optionalKey(Schema.String),
-      /** Strategy used to verify the domain. */
-      verification_strategy: Schema.optionalKey(Schema.Literals(["dns", "manual"])),
-      /** An ISO 8601 timestamp. */
-      created_at: DateTimeString,
-      /** An ISO 8601 timestamp. */
-      updated_at: DateTimeString
-    })),
-    /** Object containing [metadata](/authkit/metadata) key/value pairs associated with the Organization. */
-    metadata: Schema.Record(Schema.String, Schema.String.check(Schema.isMaxLength(600))).check(Schema.isPropertyNames(Schema.String.check(Schema.isMaxLength(40))), Schema.isMaxProperties(50)),
-    /** The external ID of the Organization. */
-    external_id: Schema.NullOr(Schema.String),
-    /** The Stripe customer ID of the Organization. */
-    stripe_customer_id: Schema.optionalKey(Schema.String),
-    /** An ISO 8601 timestamp. */
-    created_at: DateTimeString,
-    /** An ISO 8601 timestamp. */
-    updated_at: DateTimeString
-  }),
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  context: Schema.optionalKey(EventContextDto),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "OrganizationUpdated" })
-export type OrganizationUpdated = typeof OrganizationUpdated.Type
+export type OrganizationUpdated = Built["OrganizationUpdated"]["Type"]

@@ -2,127 +2,18 @@
 // Do not edit: change the generator or the spec, then run `pnpm --filter @workos-relay/core generate`.
 import * as Schema from "effect/Schema"
 import { DateTimeString } from "../../internal/DateTime.ts"
-import { EventContextDto } from "../Components.ts"
+import * as Components from "../Components.ts"
 
-/** `organization_domain.created` */
-export const OrganizationDomainCreated = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("organization_domain.created"),
-  /** The event payload. */
-  data: Schema.Struct({
-    /** Distinguishes the organization domain object. */
-    object: Schema.Literal("organization_domain"),
-    /** Unique identifier of the organization domain. */
+/** Builds the Effect Schemas of this module; see `schemas`. */
+const build = () => {
+  const { EventContextDto } = Components.schemas()
+  /** `organization_domain.created` */
+  const OrganizationDomainCreated = Schema.Struct({
+    /** Unique identifier for the event. */
     id: Schema.String,
-    /** ID of the parent Organization. */
-    organization_id: Schema.String,
-    /** Domain for the organization domain. */
-    domain: Schema.String,
-    /** Verification state of the domain. */
-    state: Schema.optionalKey(Schema.Literals(["failed", "legacy_verified", "pending", "unverified", "verified"])),
-    /** The prefix used in DNS verification. */
-    verification_prefix: Schema.optionalKey(Schema.String),
-    /** Validation token to be used in DNS TXT record. */
-    verification_token: Schema.optionalKey(Schema.String),
-    /** Strategy used to verify the domain. */
-    verification_strategy: Schema.optionalKey(Schema.Literals(["dns", "manual"])),
-    /** An ISO 8601 timestamp. */
-    created_at: DateTimeString,
-    /** An ISO 8601 timestamp. */
-    updated_at: DateTimeString
-  }),
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  context: Schema.optionalKey(EventContextDto),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "OrganizationDomainCreated" })
-export type OrganizationDomainCreated = typeof OrganizationDomainCreated.Type
-
-/** `organization_domain.deleted` */
-export const OrganizationDomainDeleted = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("organization_domain.deleted"),
-  /** The event payload. */
-  data: Schema.Struct({
-    /** Distinguishes the organization domain object. */
-    object: Schema.Literal("organization_domain"),
-    /** Unique identifier of the organization domain. */
-    id: Schema.String,
-    /** ID of the parent Organization. */
-    organization_id: Schema.String,
-    /** Domain for the organization domain. */
-    domain: Schema.String,
-    /** Verification state of the domain. */
-    state: Schema.optionalKey(Schema.Literals(["failed", "legacy_verified", "pending", "unverified", "verified"])),
-    /** The prefix used in DNS verification. */
-    verification_prefix: Schema.optionalKey(Schema.String),
-    /** Validation token to be used in DNS TXT record. */
-    verification_token: Schema.optionalKey(Schema.String),
-    /** Strategy used to verify the domain. */
-    verification_strategy: Schema.optionalKey(Schema.Literals(["dns", "manual"])),
-    /** An ISO 8601 timestamp. */
-    created_at: DateTimeString,
-    /** An ISO 8601 timestamp. */
-    updated_at: DateTimeString
-  }),
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  context: Schema.optionalKey(EventContextDto),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "OrganizationDomainDeleted" })
-export type OrganizationDomainDeleted = typeof OrganizationDomainDeleted.Type
-
-/** `organization_domain.updated` */
-export const OrganizationDomainUpdated = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("organization_domain.updated"),
-  /** The event payload. */
-  data: Schema.Struct({
-    /** Distinguishes the organization domain object. */
-    object: Schema.Literal("organization_domain"),
-    /** Unique identifier of the organization domain. */
-    id: Schema.String,
-    /** ID of the parent Organization. */
-    organization_id: Schema.String,
-    /** Domain for the organization domain. */
-    domain: Schema.String,
-    /** Verification state of the domain. */
-    state: Schema.optionalKey(Schema.Literals(["failed", "legacy_verified", "pending", "unverified", "verified"])),
-    /** The prefix used in DNS verification. */
-    verification_prefix: Schema.optionalKey(Schema.String),
-    /** Validation token to be used in DNS TXT record. */
-    verification_token: Schema.optionalKey(Schema.String),
-    /** Strategy used to verify the domain. */
-    verification_strategy: Schema.optionalKey(Schema.Literals(["dns", "manual"])),
-    /** An ISO 8601 timestamp. */
-    created_at: DateTimeString,
-    /** An ISO 8601 timestamp. */
-    updated_at: DateTimeString
-  }),
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  context: Schema.optionalKey(EventContextDto),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "OrganizationDomainUpdated" })
-export type OrganizationDomainUpdated = typeof OrganizationDomainUpdated.Type
-
-/** `organization_domain.verification_failed` */
-export const OrganizationDomainVerificationFailed = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("organization_domain.verification_failed"),
-  /** The event payload. */
-  data: Schema.Struct({
-    /** The reason the domain verification failed. */
-    reason: Schema.Literals(["domain_verification_period_expired", "domain_verified_by_other_organization"]),
-    /** The organization domain that failed verification. */
-    organization_domain: Schema.Struct({
+    event: Schema.Literal("organization_domain.created"),
+    /** The event payload. */
+    data: Schema.Struct({
       /** Distinguishes the organization domain object. */
       object: Schema.Literal("organization_domain"),
       /** Unique identifier of the organization domain. */
@@ -143,48 +34,179 @@ export const OrganizationDomainVerificationFailed = Schema.Struct({
       created_at: DateTimeString,
       /** An ISO 8601 timestamp. */
       updated_at: DateTimeString
-    })
-  }),
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  context: Schema.optionalKey(EventContextDto),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "OrganizationDomainVerificationFailed" })
-export type OrganizationDomainVerificationFailed = typeof OrganizationDomainVerificationFailed.Type
-
-/** `organization_domain.verified` */
-export const OrganizationDomainVerified = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("organization_domain.verified"),
-  /** The event payload. */
-  data: Schema.Struct({
-    /** Distinguishes the organization domain object. */
-    object: Schema.Literal("organization_domain"),
-    /** Unique identifier of the organization domain. */
-    id: Schema.String,
-    /** ID of the parent Organization. */
-    organization_id: Schema.String,
-    /** Domain for the organization domain. */
-    domain: Schema.String,
-    /** Verification state of the domain. */
-    state: Schema.optionalKey(Schema.Literals(["failed", "legacy_verified", "pending", "unverified", "verified"])),
-    /** The prefix used in DNS verification. */
-    verification_prefix: Schema.optionalKey(Schema.String),
-    /** Validation token to be used in DNS TXT record. */
-    verification_token: Schema.optionalKey(Schema.String),
-    /** Strategy used to verify the domain. */
-    verification_strategy: Schema.optionalKey(Schema.Literals(["dns", "manual"])),
+    }),
     /** An ISO 8601 timestamp. */
     created_at: DateTimeString,
+    context: Schema.optionalKey(EventContextDto),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "OrganizationDomainCreated" })
+
+  /** `organization_domain.deleted` */
+  const OrganizationDomainDeleted = Schema.Struct({
+    /** Unique identifier for the event. */
+    id: Schema.String,
+    event: Schema.Literal("organization_domain.deleted"),
+    /** The event payload. */
+    data: Schema.Struct({
+      /** Distinguishes the organization domain object. */
+      object: Schema.Literal("organization_domain"),
+      /** Unique identifier of the organization domain. */
+      id: Schema.String,
+      /** ID of the parent Organization. */
+      organization_id: Schema.String,
+      /** Domain for the organization domain. */
+      domain: Schema.String,
+      /** Verification state of the domain. */
+      state: Schema.optionalKey(Schema.Literals(["failed", "legacy_verified", "pending", "unverified", "verified"])),
+      /** The prefix used in DNS verification. */
+      verification_prefix: Schema.optionalKey(Schema.String),
+      /** Validation token to be used in DNS TXT record. */
+      verification_token: Schema.optionalKey(Schema.String),
+      /** Strategy used to verify the domain. */
+      verification_strategy: Schema.optionalKey(Schema.Literals(["dns", "manual"])),
+      /** An ISO 8601 timestamp. */
+      created_at: DateTimeString,
+      /** An ISO 8601 timestamp. */
+      updated_at: DateTimeString
+    }),
     /** An ISO 8601 timestamp. */
-    updated_at: DateTimeString
-  }),
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  context: Schema.optionalKey(EventContextDto),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "OrganizationDomainVerified" })
-export type OrganizationDomainVerified = typeof OrganizationDomainVerified.Type
+    created_at: DateTimeString,
+    context: Schema.optionalKey(EventContextDto),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "OrganizationDomainDeleted" })
+
+  /** `organization_domain.updated` */
+  const OrganizationDomainUpdated = Schema.Struct({
+    /** Unique identifier for the event. */
+    id: Schema.String,
+    event: Schema.Literal("organization_domain.updated"),
+    /** The event payload. */
+    data: Schema.Struct({
+      /** Distinguishes the organization domain object. */
+      object: Schema.Literal("organization_domain"),
+      /** Unique identifier of the organization domain. */
+      id: Schema.String,
+      /** ID of the parent Organization. */
+      organization_id: Schema.String,
+      /** Domain for the organization domain. */
+      domain: Schema.String,
+      /** Verification state of the domain. */
+      state: Schema.optionalKey(Schema.Literals(["failed", "legacy_verified", "pending", "unverified", "verified"])),
+      /** The prefix used in DNS verification. */
+      verification_prefix: Schema.optionalKey(Schema.String),
+      /** Validation token to be used in DNS TXT record. */
+      verification_token: Schema.optionalKey(Schema.String),
+      /** Strategy used to verify the domain. */
+      verification_strategy: Schema.optionalKey(Schema.Literals(["dns", "manual"])),
+      /** An ISO 8601 timestamp. */
+      created_at: DateTimeString,
+      /** An ISO 8601 timestamp. */
+      updated_at: DateTimeString
+    }),
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    context: Schema.optionalKey(EventContextDto),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "OrganizationDomainUpdated" })
+
+  /** `organization_domain.verification_failed` */
+  const OrganizationDomainVerificationFailed = Schema.Struct({
+    /** Unique identifier for the event. */
+    id: Schema.String,
+    event: Schema.Literal("organization_domain.verification_failed"),
+    /** The event payload. */
+    data: Schema.Struct({
+      /** The reason the domain verification failed. */
+      reason: Schema.Literals(["domain_verification_period_expired", "domain_verified_by_other_organization"]),
+      /** The organization domain that failed verification. */
+      organization_domain: Schema.Struct({
+        /** Distinguishes the organization domain object. */
+        object: Schema.Literal("organization_domain"),
+        /** Unique identifier of the organization domain. */
+        id: Schema.String,
+        /** ID of the parent Organization. */
+        organization_id: Schema.String,
+        /** Domain for the organization domain. */
+        domain: Schema.String,
+        /** Verification state of the domain. */
+        state: Schema.optionalKey(Schema.Literals(["failed", "legacy_verified", "pending", "unverified", "verified"])),
+        /** The prefix used in DNS verification. */
+        verification_prefix: Schema.optionalKey(Schema.String),
+        /** Validation token to be used in DNS TXT record. */
+        verification_token: Schema.optionalKey(Schema.String),
+        /** Strategy used to verify the domain. */
+        verification_strategy: Schema.optionalKey(Schema.Literals(["dns", "manual"])),
+        /** An ISO 8601 timestamp. */
+        created_at: DateTimeString,
+        /** An ISO 8601 timestamp. */
+        updated_at: DateTimeString
+      })
+    }),
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    context: Schema.optionalKey(EventContextDto),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "OrganizationDomainVerificationFailed" })
+
+  /** `organization_domain.verified` */
+  const OrganizationDomainVerified = Schema.Struct({
+    /** Unique identifier for the event. */
+    id: Schema.String,
+    event: Schema.Literal("organization_domain.verified"),
+    /** The event payload. */
+    data: Schema.Struct({
+      /** Distinguishes the organization domain object. */
+      object: Schema.Literal("organization_domain"),
+      /** Unique identifier of the organization domain. */
+      id: Schema.String,
+      /** ID of the parent Organization. */
+      organization_id: Schema.String,
+      /** Domain for the organization domain. */
+      domain: Schema.String,
+      /** Verification state of the domain. */
+      state: Schema.optionalKey(Schema.Literals(["failed", "legacy_verified", "pending", "unverified", "verified"])),
+      /** The prefix used in DNS verification. */
+      verification_prefix: Schema.optionalKey(Schema.String),
+      /** Validation token to be used in DNS TXT record. */
+      verification_token: Schema.optionalKey(Schema.String),
+      /** Strategy used to verify the domain. */
+      verification_strategy: Schema.optionalKey(Schema.Literals(["dns", "manual"])),
+      /** An ISO 8601 timestamp. */
+      created_at: DateTimeString,
+      /** An ISO 8601 timestamp. */
+      updated_at: DateTimeString
+    }),
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    context: Schema.optionalKey(EventContextDto),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "OrganizationDomainVerified" })
+
+  return { OrganizationDomainCreated, OrganizationDomainDeleted, OrganizationDomainUpdated, OrganizationDomainVerificationFailed, OrganizationDomainVerified }
+}
+
+type Built = ReturnType<typeof build>
+let built: Built | undefined
+
+/** The Effect Schemas of this module, built on first use. */
+export const schemas = (): Built => (built ??= build())
+
+/** `organization_domain.created` */
+export type OrganizationDomainCreated = Built["OrganizationDomainCreated"]["Type"]
+
+/** `organization_domain.deleted` */
+export type OrganizationDomainDeleted = Built["OrganizationDomainDeleted"]["Type"]
+
+/** `organization_domain.updated` */
+export type OrganizationDomainUpdated = Built["OrganizationDomainUpdated"]["Type"]
+
+/** `organization_domain.verification_failed` */
+export type OrganizationDomainVerificationFailed = Built["OrganizationDomainVerificationFailed"]["Type"]
+
+/** `organization_domain.verified` */
+export type OrganizationDomainVerified = Built["OrganizationDomainVerified"]["Type"]

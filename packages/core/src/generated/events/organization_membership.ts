@@ -2,118 +2,136 @@
 // Do not edit: change the generator or the spec, then run `pnpm --filter @workos-relay/core generate`.
 import * as Schema from "effect/Schema"
 import { DateTimeString } from "../../internal/DateTime.ts"
-import { EventContextDto, SlimRole } from "../Components.ts"
+import * as Components from "../Components.ts"
+
+/** Builds the Effect Schemas of this module; see `schemas`. */
+const build = () => {
+  const { EventContextDto, SlimRole } = Components.schemas()
+  /** `organization_membership.created` */
+  const OrganizationMembershipCreated = Schema.Struct({
+    /** Unique identifier for the event. */
+    id: Schema.String,
+    event: Schema.Literal("organization_membership.created"),
+    /** The event payload. */
+    data: Schema.Struct({
+      /** Distinguishes the organization membership object. */
+      object: Schema.Literal("organization_membership"),
+      /** Unique identifier of the organization membership. */
+      id: Schema.String,
+      /** The ID of the user. */
+      user_id: Schema.String,
+      /** The ID of the organization. */
+      organization_id: Schema.String,
+      /** The status of the organization membership. */
+      status: Schema.Literals(["active", "inactive", "pending"]),
+      /** The role associated with the membership. */
+      role: SlimRole,
+      /** The roles associated with the membership. */
+      roles: Schema.optionalKey(Schema.Array(SlimRole)),
+      /** Custom attributes associated with the membership. */
+      custom_attributes: Schema.Record(Schema.String, Schema.Unknown),
+      /** Whether the membership is managed by a directory sync provider. */
+      directory_managed: Schema.Boolean,
+      /** An ISO 8601 timestamp. */
+      created_at: DateTimeString,
+      /** An ISO 8601 timestamp. */
+      updated_at: DateTimeString
+    }),
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    context: Schema.optionalKey(EventContextDto),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "OrganizationMembershipCreated" })
+
+  /** `organization_membership.deleted` */
+  const OrganizationMembershipDeleted = Schema.Struct({
+    /** Unique identifier for the event. */
+    id: Schema.String,
+    event: Schema.Literal("organization_membership.deleted"),
+    /** The event payload. */
+    data: Schema.Struct({
+      /** Distinguishes the organization membership object. */
+      object: Schema.Literal("organization_membership"),
+      /** Unique identifier of the organization membership. */
+      id: Schema.String,
+      /** The ID of the user. */
+      user_id: Schema.String,
+      /** The ID of the organization. */
+      organization_id: Schema.String,
+      /** The status of the organization membership. */
+      status: Schema.Literals(["active", "inactive", "pending"]),
+      /** The role associated with the membership. */
+      role: SlimRole,
+      /** The roles associated with the membership. */
+      roles: Schema.optionalKey(Schema.Array(SlimRole)),
+      /** Custom attributes associated with the membership. */
+      custom_attributes: Schema.Record(Schema.String, Schema.Unknown),
+      /** Whether the membership is managed by a directory sync provider. */
+      directory_managed: Schema.Boolean,
+      /** An ISO 8601 timestamp. */
+      created_at: DateTimeString,
+      /** An ISO 8601 timestamp. */
+      updated_at: DateTimeString
+    }),
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    context: Schema.optionalKey(EventContextDto),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "OrganizationMembershipDeleted" })
+
+  /** `organization_membership.updated` */
+  const OrganizationMembershipUpdated = Schema.Struct({
+    /** Unique identifier for the event. */
+    id: Schema.String,
+    event: Schema.Literal("organization_membership.updated"),
+    /** The event payload. */
+    data: Schema.Struct({
+      /** Distinguishes the organization membership object. */
+      object: Schema.Literal("organization_membership"),
+      /** Unique identifier of the organization membership. */
+      id: Schema.String,
+      /** The ID of the user. */
+      user_id: Schema.String,
+      /** The ID of the organization. */
+      organization_id: Schema.String,
+      /** The status of the organization membership. */
+      status: Schema.Literals(["active", "inactive", "pending"]),
+      /** The role associated with the membership. */
+      role: SlimRole,
+      /** The roles associated with the membership. */
+      roles: Schema.optionalKey(Schema.Array(SlimRole)),
+      /** Custom attributes associated with the membership. */
+      custom_attributes: Schema.Record(Schema.String, Schema.Unknown),
+      /** Whether the membership is managed by a directory sync provider. */
+      directory_managed: Schema.Boolean,
+      /** An ISO 8601 timestamp. */
+      created_at: DateTimeString,
+      /** An ISO 8601 timestamp. */
+      updated_at: DateTimeString
+    }),
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    context: Schema.optionalKey(EventContextDto),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "OrganizationMembershipUpdated" })
+
+  return { OrganizationMembershipCreated, OrganizationMembershipDeleted, OrganizationMembershipUpdated }
+}
+
+type Built = ReturnType<typeof build>
+let built: Built | undefined
+
+/** The Effect Schemas of this module, built on first use. */
+export const schemas = (): Built => (built ??= build())
 
 /** `organization_membership.created` */
-export const OrganizationMembershipCreated = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("organization_membership.created"),
-  /** The event payload. */
-  data: Schema.Struct({
-    /** Distinguishes the organization membership object. */
-    object: Schema.Literal("organization_membership"),
-    /** Unique identifier of the organization membership. */
-    id: Schema.String,
-    /** The ID of the user. */
-    user_id: Schema.String,
-    /** The ID of the organization. */
-    organization_id: Schema.String,
-    /** The status of the organization membership. */
-    status: Schema.Literals(["active", "inactive", "pending"]),
-    /** The role associated with the membership. */
-    role: SlimRole,
-    /** The roles associated with the membership. */
-    roles: Schema.optionalKey(Schema.Array(SlimRole)),
-    /** Custom attributes associated with the membership. */
-    custom_attributes: Schema.Record(Schema.String, Schema.Unknown),
-    /** Whether the membership is managed by a directory sync provider. */
-    directory_managed: Schema.Boolean,
-    /** An ISO 8601 timestamp. */
-    created_at: DateTimeString,
-    /** An ISO 8601 timestamp. */
-    updated_at: DateTimeString
-  }),
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  context: Schema.optionalKey(EventContextDto),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "OrganizationMembershipCreated" })
-export type OrganizationMembershipCreated = typeof OrganizationMembershipCreated.Type
+export type OrganizationMembershipCreated = Built["OrganizationMembershipCreated"]["Type"]
 
 /** `organization_membership.deleted` */
-export const OrganizationMembershipDeleted = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("organization_membership.deleted"),
-  /** The event payload. */
-  data: Schema.Struct({
-    /** Distinguishes the organization membership object. */
-    object: Schema.Literal("organization_membership"),
-    /** Unique identifier of the organization membership. */
-    id: Schema.String,
-    /** The ID of the user. */
-    user_id: Schema.String,
-    /** The ID of the organization. */
-    organization_id: Schema.String,
-    /** The status of the organization membership. */
-    status: Schema.Literals(["active", "inactive", "pending"]),
-    /** The role associated with the membership. */
-    role: SlimRole,
-    /** The roles associated with the membership. */
-    roles: Schema.optionalKey(Schema.Array(SlimRole)),
-    /** Custom attributes associated with the membership. */
-    custom_attributes: Schema.Record(Schema.String, Schema.Unknown),
-    /** Whether the membership is managed by a directory sync provider. */
-    directory_managed: Schema.Boolean,
-    /** An ISO 8601 timestamp. */
-    created_at: DateTimeString,
-    /** An ISO 8601 timestamp. */
-    updated_at: DateTimeString
-  }),
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  context: Schema.optionalKey(EventContextDto),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "OrganizationMembershipDeleted" })
-export type OrganizationMembershipDeleted = typeof OrganizationMembershipDeleted.Type
+export type OrganizationMembershipDeleted = Built["OrganizationMembershipDeleted"]["Type"]
 
 /** `organization_membership.updated` */
-export const OrganizationMembershipUpdated = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("organization_membership.updated"),
-  /** The event payload. */
-  data: Schema.Struct({
-    /** Distinguishes the organization membership object. */
-    object: Schema.Literal("organization_membership"),
-    /** Unique identifier of the organization membership. */
-    id: Schema.String,
-    /** The ID of the user. */
-    user_id: Schema.String,
-    /** The ID of the organization. */
-    organization_id: Schema.String,
-    /** The status of the organization membership. */
-    status: Schema.Literals(["active", "inactive", "pending"]),
-    /** The role associated with the membership. */
-    role: SlimRole,
-    /** The roles associated with the membership. */
-    roles: Schema.optionalKey(Schema.Array(SlimRole)),
-    /** Custom attributes associated with the membership. */
-    custom_attributes: Schema.Record(Schema.String, Schema.Unknown),
-    /** Whether the membership is managed by a directory sync provider. */
-    directory_managed: Schema.Boolean,
-    /** An ISO 8601 timestamp. */
-    created_at: DateTimeString,
-    /** An ISO 8601 timestamp. */
-    updated_at: DateTimeString
-  }),
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  context: Schema.optionalKey(EventContextDto),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "OrganizationMembershipUpdated" })
-export type OrganizationMembershipUpdated = typeof OrganizationMembershipUpdated.Type
+export type OrganizationMembershipUpdated = Built["OrganizationMembershipUpdated"]["Type"]

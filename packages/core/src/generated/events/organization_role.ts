@@ -2,106 +2,124 @@
 // Do not edit: change the generator or the spec, then run `pnpm --filter @workos-relay/core generate`.
 import * as Schema from "effect/Schema"
 import { DateTimeString } from "../../internal/DateTime.ts"
-import { EventContextDto } from "../Components.ts"
+import * as Components from "../Components.ts"
+
+/** Builds the Effect Schemas of this module; see `schemas`. */
+const build = () => {
+  const { EventContextDto } = Components.schemas()
+  /** `organization_role.created` */
+  const OrganizationRoleCreated = Schema.Struct({
+    /** Unique identifier for the event. */
+    id: Schema.String,
+    event: Schema.Literal("organization_role.created"),
+    /** The event payload. */
+    data: Schema.Struct({
+      /** Distinguishes the organization role object. */
+      object: Schema.Literal("organization_role"),
+      /** The ID of the organization the role belongs to. */
+      organization_id: Schema.String,
+      /** The slug identifier of the role. */
+      slug: Schema.String,
+      /** The name of the role. */
+      name: Schema.String,
+      /** A description of the role. */
+      description: Schema.NullOr(Schema.String),
+      /** The slug of the resource type the role applies to. */
+      resource_type_slug: Schema.String,
+      /** The permissions granted by the role. */
+      permissions: Schema.Array(Schema.String),
+      /** An ISO 8601 timestamp. */
+      created_at: DateTimeString,
+      /** An ISO 8601 timestamp. */
+      updated_at: DateTimeString
+    }),
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    context: Schema.optionalKey(EventContextDto),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "OrganizationRoleCreated" })
+
+  /** `organization_role.deleted` */
+  const OrganizationRoleDeleted = Schema.Struct({
+    /** Unique identifier for the event. */
+    id: Schema.String,
+    event: Schema.Literal("organization_role.deleted"),
+    /** The event payload. */
+    data: Schema.Struct({
+      /** Distinguishes the organization role object. */
+      object: Schema.Literal("organization_role"),
+      /** The ID of the organization the role belongs to. */
+      organization_id: Schema.String,
+      /** The slug identifier of the role. */
+      slug: Schema.String,
+      /** The name of the role. */
+      name: Schema.String,
+      /** A description of the role. */
+      description: Schema.NullOr(Schema.String),
+      /** The slug of the resource type the role applies to. */
+      resource_type_slug: Schema.String,
+      /** The permissions granted by the role. */
+      permissions: Schema.Array(Schema.String),
+      /** An ISO 8601 timestamp. */
+      created_at: DateTimeString,
+      /** An ISO 8601 timestamp. */
+      updated_at: DateTimeString
+    }),
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    context: Schema.optionalKey(EventContextDto),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "OrganizationRoleDeleted" })
+
+  /** `organization_role.updated` */
+  const OrganizationRoleUpdated = Schema.Struct({
+    /** Unique identifier for the event. */
+    id: Schema.String,
+    event: Schema.Literal("organization_role.updated"),
+    /** The event payload. */
+    data: Schema.Struct({
+      /** Distinguishes the organization role object. */
+      object: Schema.Literal("organization_role"),
+      /** The ID of the organization the role belongs to. */
+      organization_id: Schema.String,
+      /** The slug identifier of the role. */
+      slug: Schema.String,
+      /** The name of the role. */
+      name: Schema.String,
+      /** A description of the role. */
+      description: Schema.NullOr(Schema.String),
+      /** The slug of the resource type the role applies to. */
+      resource_type_slug: Schema.String,
+      /** The permissions granted by the role. */
+      permissions: Schema.Array(Schema.String),
+      /** An ISO 8601 timestamp. */
+      created_at: DateTimeString,
+      /** An ISO 8601 timestamp. */
+      updated_at: DateTimeString
+    }),
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    context: Schema.optionalKey(EventContextDto),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "OrganizationRoleUpdated" })
+
+  return { OrganizationRoleCreated, OrganizationRoleDeleted, OrganizationRoleUpdated }
+}
+
+type Built = ReturnType<typeof build>
+let built: Built | undefined
+
+/** The Effect Schemas of this module, built on first use. */
+export const schemas = (): Built => (built ??= build())
 
 /** `organization_role.created` */
-export const OrganizationRoleCreated = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("organization_role.created"),
-  /** The event payload. */
-  data: Schema.Struct({
-    /** Distinguishes the organization role object. */
-    object: Schema.Literal("organization_role"),
-    /** The ID of the organization the role belongs to. */
-    organization_id: Schema.String,
-    /** The slug identifier of the role. */
-    slug: Schema.String,
-    /** The name of the role. */
-    name: Schema.String,
-    /** A description of the role. */
-    description: Schema.NullOr(Schema.String),
-    /** The slug of the resource type the role applies to. */
-    resource_type_slug: Schema.String,
-    /** The permissions granted by the role. */
-    permissions: Schema.Array(Schema.String),
-    /** An ISO 8601 timestamp. */
-    created_at: DateTimeString,
-    /** An ISO 8601 timestamp. */
-    updated_at: DateTimeString
-  }),
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  context: Schema.optionalKey(EventContextDto),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "OrganizationRoleCreated" })
-export type OrganizationRoleCreated = typeof OrganizationRoleCreated.Type
+export type OrganizationRoleCreated = Built["OrganizationRoleCreated"]["Type"]
 
 /** `organization_role.deleted` */
-export const OrganizationRoleDeleted = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("organization_role.deleted"),
-  /** The event payload. */
-  data: Schema.Struct({
-    /** Distinguishes the organization role object. */
-    object: Schema.Literal("organization_role"),
-    /** The ID of the organization the role belongs to. */
-    organization_id: Schema.String,
-    /** The slug identifier of the role. */
-    slug: Schema.String,
-    /** The name of the role. */
-    name: Schema.String,
-    /** A description of the role. */
-    description: Schema.NullOr(Schema.String),
-    /** The slug of the resource type the role applies to. */
-    resource_type_slug: Schema.String,
-    /** The permissions granted by the role. */
-    permissions: Schema.Array(Schema.String),
-    /** An ISO 8601 timestamp. */
-    created_at: DateTimeString,
-    /** An ISO 8601 timestamp. */
-    updated_at: DateTimeString
-  }),
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  context: Schema.optionalKey(EventContextDto),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "OrganizationRoleDeleted" })
-export type OrganizationRoleDeleted = typeof OrganizationRoleDeleted.Type
+export type OrganizationRoleDeleted = Built["OrganizationRoleDeleted"]["Type"]
 
 /** `organization_role.updated` */
-export const OrganizationRoleUpdated = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("organization_role.updated"),
-  /** The event payload. */
-  data: Schema.Struct({
-    /** Distinguishes the organization role object. */
-    object: Schema.Literal("organization_role"),
-    /** The ID of the organization the role belongs to. */
-    organization_id: Schema.String,
-    /** The slug identifier of the role. */
-    slug: Schema.String,
-    /** The name of the role. */
-    name: Schema.String,
-    /** A description of the role. */
-    description: Schema.NullOr(Schema.String),
-    /** The slug of the resource type the role applies to. */
-    resource_type_slug: Schema.String,
-    /** The permissions granted by the role. */
-    permissions: Schema.Array(Schema.String),
-    /** An ISO 8601 timestamp. */
-    created_at: DateTimeString,
-    /** An ISO 8601 timestamp. */
-    updated_at: DateTimeString
-  }),
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  context: Schema.optionalKey(EventContextDto),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "OrganizationRoleUpdated" })
-export type OrganizationRoleUpdated = typeof OrganizationRoleUpdated.Type
+export type OrganizationRoleUpdated = Built["OrganizationRoleUpdated"]["Type"]

@@ -2,60 +2,76 @@
 // Do not edit: change the generator or the spec, then run `pnpm --filter @workos-relay/core generate`.
 import * as Schema from "effect/Schema"
 import { DateTimeString } from "../../internal/DateTime.ts"
-import { EventContextDto } from "../Components.ts"
+import * as Components from "../Components.ts"
+
+/** Builds the Effect Schemas of this module; see `schemas`. */
+const build = () => {
+  const { EventContextDto } = Components.schemas()
+  /** `password_reset.created` */
+  const PasswordResetCreated = Schema.Struct({
+    /** Unique identifier for the event. */
+    id: Schema.String,
+    event: Schema.Literal("password_reset.created"),
+    /** The event payload. */
+    data: Schema.Struct({
+      /** Distinguishes the password reset object. */
+      object: Schema.Literal("password_reset"),
+      /** The unique ID of the password reset object. */
+      id: Schema.String,
+      /** The unique ID of the user. */
+      user_id: Schema.String,
+      /** The email address of the user. */
+      email: Schema.String,
+      /** The timestamp when the password reset token expires. */
+      expires_at: DateTimeString,
+      /** The timestamp when the password reset token was created. */
+      created_at: DateTimeString
+    }),
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    context: Schema.optionalKey(EventContextDto),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "PasswordResetCreated" })
+
+  /** `password_reset.succeeded` */
+  const PasswordResetSucceeded = Schema.Struct({
+    /** Unique identifier for the event. */
+    id: Schema.String,
+    event: Schema.Literal("password_reset.succeeded"),
+    /** The event payload. */
+    data: Schema.Struct({
+      /** Distinguishes the password reset object. */
+      object: Schema.Literal("password_reset"),
+      /** The unique ID of the password reset object. */
+      id: Schema.String,
+      /** The unique ID of the user. */
+      user_id: Schema.String,
+      /** The email address of the user. */
+      email: Schema.String,
+      /** The timestamp when the password reset token expires. */
+      expires_at: DateTimeString,
+      /** The timestamp when the password reset token was created. */
+      created_at: DateTimeString
+    }),
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    context: Schema.optionalKey(EventContextDto),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "PasswordResetSucceeded" })
+
+  return { PasswordResetCreated, PasswordResetSucceeded }
+}
+
+type Built = ReturnType<typeof build>
+let built: Built | undefined
+
+/** The Effect Schemas of this module, built on first use. */
+export const schemas = (): Built => (built ??= build())
 
 /** `password_reset.created` */
-export const PasswordResetCreated = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("password_reset.created"),
-  /** The event payload. */
-  data: Schema.Struct({
-    /** Distinguishes the password reset object. */
-    object: Schema.Literal("password_reset"),
-    /** The unique ID of the password reset object. */
-    id: Schema.String,
-    /** The unique ID of the user. */
-    user_id: Schema.String,
-    /** The email address of the user. */
-    email: Schema.String,
-    /** The timestamp when the password reset token expires. */
-    expires_at: DateTimeString,
-    /** The timestamp when the password reset token was created. */
-    created_at: DateTimeString
-  }),
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  context: Schema.optionalKey(EventContextDto),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "PasswordResetCreated" })
-export type PasswordResetCreated = typeof PasswordResetCreated.Type
+export type PasswordResetCreated = Built["PasswordResetCreated"]["Type"]
 
 /** `password_reset.succeeded` */
-export const PasswordResetSucceeded = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("password_reset.succeeded"),
-  /** The event payload. */
-  data: Schema.Struct({
-    /** Distinguishes the password reset object. */
-    object: Schema.Literal("password_reset"),
-    /** The unique ID of the password reset object. */
-    id: Schema.String,
-    /** The unique ID of the user. */
-    user_id: Schema.String,
-    /** The email address of the user. */
-    email: Schema.String,
-    /** The timestamp when the password reset token expires. */
-    expires_at: DateTimeString,
-    /** The timestamp when the password reset token was created. */
-    created_at: DateTimeString
-  }),
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  context: Schema.optionalKey(EventContextDto),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "PasswordResetSucceeded" })
-export type PasswordResetSucceeded = typeof PasswordResetSucceeded.Type
+export type PasswordResetSucceeded = Built["PasswordResetSucceeded"]["Type"]

@@ -2,106 +2,124 @@
 // Do not edit: change the generator or the spec, then run `pnpm --filter @workos-relay/core generate`.
 import * as Schema from "effect/Schema"
 import { DateTimeString } from "../../internal/DateTime.ts"
-import { EventContextDto } from "../Components.ts"
+import * as Components from "../Components.ts"
+
+/** Builds the Effect Schemas of this module; see `schemas`. */
+const build = () => {
+  const { EventContextDto } = Components.schemas()
+  /** `permission.created` */
+  const PermissionCreated = Schema.Struct({
+    /** Unique identifier for the event. */
+    id: Schema.String,
+    event: Schema.Literal("permission.created"),
+    /** The event payload. */
+    data: Schema.Struct({
+      /** Distinguishes the permission object. */
+      object: Schema.Literal("permission"),
+      /** Unique identifier of the permission. */
+      id: Schema.String,
+      /** The slug identifier of the permission. */
+      slug: Schema.String,
+      /** The name of the permission. */
+      name: Schema.String,
+      /** A description of the permission. */
+      description: Schema.NullOr(Schema.String),
+      /** Whether the permission is a system permission. */
+      system: Schema.Boolean,
+      /** The slug of the resource type the permission applies to. */
+      resource_type_slug: Schema.String,
+      /** An ISO 8601 timestamp. */
+      created_at: DateTimeString,
+      /** An ISO 8601 timestamp. */
+      updated_at: DateTimeString
+    }),
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    context: Schema.optionalKey(EventContextDto),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "PermissionCreated" })
+
+  /** `permission.deleted` */
+  const PermissionDeleted = Schema.Struct({
+    /** Unique identifier for the event. */
+    id: Schema.String,
+    event: Schema.Literal("permission.deleted"),
+    /** The event payload. */
+    data: Schema.Struct({
+      /** Distinguishes the permission object. */
+      object: Schema.Literal("permission"),
+      /** Unique identifier of the permission. */
+      id: Schema.String,
+      /** The slug identifier of the permission. */
+      slug: Schema.String,
+      /** The name of the permission. */
+      name: Schema.String,
+      /** A description of the permission. */
+      description: Schema.NullOr(Schema.String),
+      /** Whether the permission is a system permission. */
+      system: Schema.Boolean,
+      /** The slug of the resource type the permission applies to. */
+      resource_type_slug: Schema.String,
+      /** An ISO 8601 timestamp. */
+      created_at: DateTimeString,
+      /** An ISO 8601 timestamp. */
+      updated_at: DateTimeString
+    }),
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    context: Schema.optionalKey(EventContextDto),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "PermissionDeleted" })
+
+  /** `permission.updated` */
+  const PermissionUpdated = Schema.Struct({
+    /** Unique identifier for the event. */
+    id: Schema.String,
+    event: Schema.Literal("permission.updated"),
+    /** The event payload. */
+    data: Schema.Struct({
+      /** Distinguishes the permission object. */
+      object: Schema.Literal("permission"),
+      /** Unique identifier of the permission. */
+      id: Schema.String,
+      /** The slug identifier of the permission. */
+      slug: Schema.String,
+      /** The name of the permission. */
+      name: Schema.String,
+      /** A description of the permission. */
+      description: Schema.NullOr(Schema.String),
+      /** Whether the permission is a system permission. */
+      system: Schema.Boolean,
+      /** The slug of the resource type the permission applies to. */
+      resource_type_slug: Schema.String,
+      /** An ISO 8601 timestamp. */
+      created_at: DateTimeString,
+      /** An ISO 8601 timestamp. */
+      updated_at: DateTimeString
+    }),
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    context: Schema.optionalKey(EventContextDto),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "PermissionUpdated" })
+
+  return { PermissionCreated, PermissionDeleted, PermissionUpdated }
+}
+
+type Built = ReturnType<typeof build>
+let built: Built | undefined
+
+/** The Effect Schemas of this module, built on first use. */
+export const schemas = (): Built => (built ??= build())
 
 /** `permission.created` */
-export const PermissionCreated = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("permission.created"),
-  /** The event payload. */
-  data: Schema.Struct({
-    /** Distinguishes the permission object. */
-    object: Schema.Literal("permission"),
-    /** Unique identifier of the permission. */
-    id: Schema.String,
-    /** The slug identifier of the permission. */
-    slug: Schema.String,
-    /** The name of the permission. */
-    name: Schema.String,
-    /** A description of the permission. */
-    description: Schema.NullOr(Schema.String),
-    /** Whether the permission is a system permission. */
-    system: Schema.Boolean,
-    /** The slug of the resource type the permission applies to. */
-    resource_type_slug: Schema.String,
-    /** An ISO 8601 timestamp. */
-    created_at: DateTimeString,
-    /** An ISO 8601 timestamp. */
-    updated_at: DateTimeString
-  }),
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  context: Schema.optionalKey(EventContextDto),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "PermissionCreated" })
-export type PermissionCreated = typeof PermissionCreated.Type
+export type PermissionCreated = Built["PermissionCreated"]["Type"]
 
 /** `permission.deleted` */
-export const PermissionDeleted = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("permission.deleted"),
-  /** The event payload. */
-  data: Schema.Struct({
-    /** Distinguishes the permission object. */
-    object: Schema.Literal("permission"),
-    /** Unique identifier of the permission. */
-    id: Schema.String,
-    /** The slug identifier of the permission. */
-    slug: Schema.String,
-    /** The name of the permission. */
-    name: Schema.String,
-    /** A description of the permission. */
-    description: Schema.NullOr(Schema.String),
-    /** Whether the permission is a system permission. */
-    system: Schema.Boolean,
-    /** The slug of the resource type the permission applies to. */
-    resource_type_slug: Schema.String,
-    /** An ISO 8601 timestamp. */
-    created_at: DateTimeString,
-    /** An ISO 8601 timestamp. */
-    updated_at: DateTimeString
-  }),
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  context: Schema.optionalKey(EventContextDto),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "PermissionDeleted" })
-export type PermissionDeleted = typeof PermissionDeleted.Type
+export type PermissionDeleted = Built["PermissionDeleted"]["Type"]
 
 /** `permission.updated` */
-export const PermissionUpdated = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("permission.updated"),
-  /** The event payload. */
-  data: Schema.Struct({
-    /** Distinguishes the permission object. */
-    object: Schema.Literal("permission"),
-    /** Unique identifier of the permission. */
-    id: Schema.String,
-    /** The slug identifier of the permission. */
-    slug: Schema.String,
-    /** The name of the permission. */
-    name: Schema.String,
-    /** A description of the permission. */
-    description: Schema.NullOr(Schema.String),
-    /** Whether the permission is a system permission. */
-    system: Schema.Boolean,
-    /** The slug of the resource type the permission applies to. */
-    resource_type_slug: Schema.String,
-    /** An ISO 8601 timestamp. */
-    created_at: DateTimeString,
-    /** An ISO 8601 timestamp. */
-    updated_at: DateTimeString
-  }),
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  context: Schema.optionalKey(EventContextDto),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "PermissionUpdated" })
-export type PermissionUpdated = typeof PermissionUpdated.Type
+export type PermissionUpdated = Built["PermissionUpdated"]["Type"]

@@ -2,85 +2,105 @@
 // Do not edit: change the generator or the spec, then run `pnpm --filter @workos-relay/core generate`.
 import * as Schema from "effect/Schema"
 import { DateTimeString } from "../../internal/DateTime.ts"
-import { EventContextDto, PipesConnectedAccount } from "../Components.ts"
+import * as Components from "../Components.ts"
+
+/** Builds the Effect Schemas of this module; see `schemas`. */
+const build = () => {
+  const { EventContextDto, PipesConnectedAccount } = Components.schemas()
+  /** `pipes.connected_account.connected` */
+  const PipesConnectedAccountConnected = Schema.Struct({
+    /** Unique identifier for the event. */
+    id: Schema.String,
+    event: Schema.Literal("pipes.connected_account.connected"),
+    /** The event payload. */
+    data: PipesConnectedAccount,
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    context: Schema.optionalKey(EventContextDto),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "PipesConnectedAccountConnected" })
+
+  /** `pipes.connected_account.connection_failed` */
+  const PipesConnectedAccountConnectionFailed = Schema.Struct({
+    /** Unique identifier for the event. */
+    id: Schema.String,
+    event: Schema.Literal("pipes.connected_account.connection_failed"),
+    /** The event payload. */
+    data: Schema.Struct({
+      /** The object type. */
+      object: Schema.Literal("connection_failed"),
+      /** The unique ID of the data integration. */
+      data_integration_id: Schema.String,
+      /** The provider slug for this connection attempt. */
+      provider_slug: Schema.String,
+      /** The ID of the User the connection attempt belongs to. */
+      user_id: Schema.NullOr(Schema.String),
+      /** The ID of the Organization the connection attempt belongs to. */
+      organization_id: Schema.NullOr(Schema.String),
+      /** A machine-readable error code for the failure. */
+      error_code: Schema.String,
+      /** A human-readable explanation of the failure. */
+      error_reason: Schema.NullOr(Schema.String),
+      /** The raw error code returned by the OAuth provider. */
+      provider_error: Schema.NullOr(Schema.String),
+      /** The raw error description returned by the OAuth provider. */
+      provider_error_description: Schema.NullOr(Schema.String),
+      /** An ISO 8601 timestamp. */
+      created_at: DateTimeString
+    }),
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    context: Schema.optionalKey(EventContextDto),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "PipesConnectedAccountConnectionFailed" })
+
+  /** `pipes.connected_account.disconnected` */
+  const PipesConnectedAccountDisconnected = Schema.Struct({
+    /** Unique identifier for the event. */
+    id: Schema.String,
+    event: Schema.Literal("pipes.connected_account.disconnected"),
+    /** The event payload. */
+    data: PipesConnectedAccount,
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    context: Schema.optionalKey(EventContextDto),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "PipesConnectedAccountDisconnected" })
+
+  /** `pipes.connected_account.reauthorization_needed` */
+  const PipesConnectedAccountReauthorizationNeeded = Schema.Struct({
+    /** Unique identifier for the event. */
+    id: Schema.String,
+    event: Schema.Literal("pipes.connected_account.reauthorization_needed"),
+    /** The event payload. */
+    data: PipesConnectedAccount,
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    context: Schema.optionalKey(EventContextDto),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "PipesConnectedAccountReauthorizationNeeded" })
+
+  return { PipesConnectedAccountConnected, PipesConnectedAccountConnectionFailed, PipesConnectedAccountDisconnected, PipesConnectedAccountReauthorizationNeeded }
+}
+
+type Built = ReturnType<typeof build>
+let built: Built | undefined
+
+/** The Effect Schemas of this module, built on first use. */
+export const schemas = (): Built => (built ??= build())
 
 /** `pipes.connected_account.connected` */
-export const PipesConnectedAccountConnected = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("pipes.connected_account.connected"),
-  /** The event payload. */
-  data: PipesConnectedAccount,
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  context: Schema.optionalKey(EventContextDto),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "PipesConnectedAccountConnected" })
-export type PipesConnectedAccountConnected = typeof PipesConnectedAccountConnected.Type
+export type PipesConnectedAccountConnected = Built["PipesConnectedAccountConnected"]["Type"]
 
 /** `pipes.connected_account.connection_failed` */
-export const PipesConnectedAccountConnectionFailed = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("pipes.connected_account.connection_failed"),
-  /** The event payload. */
-  data: Schema.Struct({
-    /** The object type. */
-    object: Schema.Literal("connection_failed"),
-    /** The unique ID of the data integration. */
-    data_integration_id: Schema.String,
-    /** The provider slug for this connection attempt. */
-    provider_slug: Schema.String,
-    /** The ID of the User the connection attempt belongs to. */
-    user_id: Schema.NullOr(Schema.String),
-    /** The ID of the Organization the connection attempt belongs to. */
-    organization_id: Schema.NullOr(Schema.String),
-    /** A machine-readable error code for the failure. */
-    error_code: Schema.String,
-    /** A human-readable explanation of the failure. */
-    error_reason: Schema.NullOr(Schema.String),
-    /** The raw error code returned by the OAuth provider. */
-    provider_error: Schema.NullOr(Schema.String),
-    /** The raw error description returned by the OAuth provider. */
-    provider_error_description: Schema.NullOr(Schema.String),
-    /** An ISO 8601 timestamp. */
-    created_at: DateTimeString
-  }),
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  context: Schema.optionalKey(EventContextDto),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "PipesConnectedAccountConnectionFailed" })
-export type PipesConnectedAccountConnectionFailed = typeof PipesConnectedAccountConnectionFailed.Type
+export type PipesConnectedAccountConnectionFailed = Built["PipesConnectedAccountConnectionFailed"]["Type"]
 
 /** `pipes.connected_account.disconnected` */
-export const PipesConnectedAccountDisconnected = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("pipes.connected_account.disconnected"),
-  /** The event payload. */
-  data: PipesConnectedAccount,
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  context: Schema.optionalKey(EventContextDto),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "PipesConnectedAccountDisconnected" })
-export type PipesConnectedAccountDisconnected = typeof PipesConnectedAccountDisconnected.Type
+export type PipesConnectedAccountDisconnected = Built["PipesConnectedAccountDisconnected"]["Type"]
 
 /** `pipes.connected_account.reauthorization_needed` */
-export const PipesConnectedAccountReauthorizationNeeded = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("pipes.connected_account.reauthorization_needed"),
-  /** The event payload. */
-  data: PipesConnectedAccount,
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  context: Schema.optionalKey(EventContextDto),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "PipesConnectedAccountReauthorizationNeeded" })
-export type PipesConnectedAccountReauthorizationNeeded = typeof PipesConnectedAccountReauthorizationNeeded.Type
+export type PipesConnectedAccountReauthorizationNeeded = Built["PipesConnectedAccountReauthorizationNeeded"]["Type"]

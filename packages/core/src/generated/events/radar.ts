@@ -2,28 +2,42 @@
 // Do not edit: change the generator or the spec, then run `pnpm --filter @workos-relay/core generate`.
 import * as Schema from "effect/Schema"
 import { DateTimeString } from "../../internal/DateTime.ts"
-import { EventContextDto } from "../Components.ts"
+import * as Components from "../Components.ts"
+
+/** Builds the Effect Schemas of this module; see `schemas`. */
+const build = () => {
+  const { EventContextDto } = Components.schemas()
+  /** `radar.challenge_created` */
+  const RadarChallengeCreated = Schema.Struct({
+    /** Unique identifier for the event. */
+    id: Schema.String,
+    event: Schema.Literal("radar.challenge_created"),
+    /** The event payload. */
+    data: Schema.Struct({
+      /** The type of the Radar challenge. */
+      type: Schema.Literal("email"),
+      /** The ID of the Radar challenge. */
+      radar_challenge_id: Schema.String,
+      /** The ID of the user. */
+      user_id: Schema.String,
+      /** The email address of the user. */
+      email: Schema.String
+    }),
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    context: Schema.optionalKey(EventContextDto),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "RadarChallengeCreated" })
+
+  return { RadarChallengeCreated }
+}
+
+type Built = ReturnType<typeof build>
+let built: Built | undefined
+
+/** The Effect Schemas of this module, built on first use. */
+export const schemas = (): Built => (built ??= build())
 
 /** `radar.challenge_created` */
-export const RadarChallengeCreated = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("radar.challenge_created"),
-  /** The event payload. */
-  data: Schema.Struct({
-    /** The type of the Radar challenge. */
-    type: Schema.Literal("email"),
-    /** The ID of the Radar challenge. */
-    radar_challenge_id: Schema.String,
-    /** The ID of the user. */
-    user_id: Schema.String,
-    /** The email address of the user. */
-    email: Schema.String
-  }),
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  context: Schema.optionalKey(EventContextDto),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "RadarChallengeCreated" })
-export type RadarChallengeCreated = typeof RadarChallengeCreated.Type
+export type RadarChallengeCreated = Built["RadarChallengeCreated"]["Type"]

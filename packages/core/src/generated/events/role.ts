@@ -2,88 +2,106 @@
 // Do not edit: change the generator or the spec, then run `pnpm --filter @workos-relay/core generate`.
 import * as Schema from "effect/Schema"
 import { DateTimeString } from "../../internal/DateTime.ts"
-import { EventContextDto } from "../Components.ts"
+import * as Components from "../Components.ts"
+
+/** Builds the Effect Schemas of this module; see `schemas`. */
+const build = () => {
+  const { EventContextDto } = Components.schemas()
+  /** `role.created` */
+  const RoleCreated = Schema.Struct({
+    /** Unique identifier for the event. */
+    id: Schema.String,
+    event: Schema.Literal("role.created"),
+    /** The event payload. */
+    data: Schema.Struct({
+      /** Distinguishes the role object. */
+      object: Schema.Literal("role"),
+      /** The slug identifier of the role. */
+      slug: Schema.String,
+      /** The slug of the resource type the role applies to. */
+      resource_type_slug: Schema.String,
+      /** The permissions granted by the role. */
+      permissions: Schema.optionalKey(Schema.Array(Schema.String)),
+      /** An ISO 8601 timestamp. */
+      created_at: DateTimeString,
+      /** An ISO 8601 timestamp. */
+      updated_at: DateTimeString
+    }),
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    context: Schema.optionalKey(EventContextDto),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "RoleCreated" })
+
+  /** `role.deleted` */
+  const RoleDeleted = Schema.Struct({
+    /** Unique identifier for the event. */
+    id: Schema.String,
+    event: Schema.Literal("role.deleted"),
+    /** The event payload. */
+    data: Schema.Struct({
+      /** Distinguishes the role object. */
+      object: Schema.Literal("role"),
+      /** The slug identifier of the role. */
+      slug: Schema.String,
+      /** The slug of the resource type the role applies to. */
+      resource_type_slug: Schema.String,
+      /** The permissions granted by the role. */
+      permissions: Schema.optionalKey(Schema.Array(Schema.String)),
+      /** An ISO 8601 timestamp. */
+      created_at: DateTimeString,
+      /** An ISO 8601 timestamp. */
+      updated_at: DateTimeString
+    }),
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    context: Schema.optionalKey(EventContextDto),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "RoleDeleted" })
+
+  /** `role.updated` */
+  const RoleUpdated = Schema.Struct({
+    /** Unique identifier for the event. */
+    id: Schema.String,
+    event: Schema.Literal("role.updated"),
+    /** The event payload. */
+    data: Schema.Struct({
+      /** Distinguishes the role object. */
+      object: Schema.Literal("role"),
+      /** The slug identifier of the role. */
+      slug: Schema.String,
+      /** The slug of the resource type the role applies to. */
+      resource_type_slug: Schema.String,
+      /** The permissions granted by the role. */
+      permissions: Schema.optionalKey(Schema.Array(Schema.String)),
+      /** An ISO 8601 timestamp. */
+      created_at: DateTimeString,
+      /** An ISO 8601 timestamp. */
+      updated_at: DateTimeString
+    }),
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    context: Schema.optionalKey(EventContextDto),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "RoleUpdated" })
+
+  return { RoleCreated, RoleDeleted, RoleUpdated }
+}
+
+type Built = ReturnType<typeof build>
+let built: Built | undefined
+
+/** The Effect Schemas of this module, built on first use. */
+export const schemas = (): Built => (built ??= build())
 
 /** `role.created` */
-export const RoleCreated = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("role.created"),
-  /** The event payload. */
-  data: Schema.Struct({
-    /** Distinguishes the role object. */
-    object: Schema.Literal("role"),
-    /** The slug identifier of the role. */
-    slug: Schema.String,
-    /** The slug of the resource type the role applies to. */
-    resource_type_slug: Schema.String,
-    /** The permissions granted by the role. */
-    permissions: Schema.optionalKey(Schema.Array(Schema.String)),
-    /** An ISO 8601 timestamp. */
-    created_at: DateTimeString,
-    /** An ISO 8601 timestamp. */
-    updated_at: DateTimeString
-  }),
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  context: Schema.optionalKey(EventContextDto),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "RoleCreated" })
-export type RoleCreated = typeof RoleCreated.Type
+export type RoleCreated = Built["RoleCreated"]["Type"]
 
 /** `role.deleted` */
-export const RoleDeleted = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("role.deleted"),
-  /** The event payload. */
-  data: Schema.Struct({
-    /** Distinguishes the role object. */
-    object: Schema.Literal("role"),
-    /** The slug identifier of the role. */
-    slug: Schema.String,
-    /** The slug of the resource type the role applies to. */
-    resource_type_slug: Schema.String,
-    /** The permissions granted by the role. */
-    permissions: Schema.optionalKey(Schema.Array(Schema.String)),
-    /** An ISO 8601 timestamp. */
-    created_at: DateTimeString,
-    /** An ISO 8601 timestamp. */
-    updated_at: DateTimeString
-  }),
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  context: Schema.optionalKey(EventContextDto),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "RoleDeleted" })
-export type RoleDeleted = typeof RoleDeleted.Type
+export type RoleDeleted = Built["RoleDeleted"]["Type"]
 
 /** `role.updated` */
-export const RoleUpdated = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("role.updated"),
-  /** The event payload. */
-  data: Schema.Struct({
-    /** Distinguishes the role object. */
-    object: Schema.Literal("role"),
-    /** The slug identifier of the role. */
-    slug: Schema.String,
-    /** The slug of the resource type the role applies to. */
-    resource_type_slug: Schema.String,
-    /** The permissions granted by the role. */
-    permissions: Schema.optionalKey(Schema.Array(Schema.String)),
-    /** An ISO 8601 timestamp. */
-    created_at: DateTimeString,
-    /** An ISO 8601 timestamp. */
-    updated_at: DateTimeString
-  }),
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  context: Schema.optionalKey(EventContextDto),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "RoleUpdated" })
-export type RoleUpdated = typeof RoleUpdated.Type
+export type RoleUpdated = Built["RoleUpdated"]["Type"]

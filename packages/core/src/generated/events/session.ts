@@ -2,98 +2,114 @@
 // Do not edit: change the generator or the spec, then run `pnpm --filter @workos-relay/core generate`.
 import * as Schema from "effect/Schema"
 import { DateTimeString } from "../../internal/DateTime.ts"
-import { EventContextDto } from "../Components.ts"
+import * as Components from "../Components.ts"
+
+/** Builds the Effect Schemas of this module; see `schemas`. */
+const build = () => {
+  const { EventContextDto } = Components.schemas()
+  /** `session.created` */
+  const SessionCreated = Schema.Struct({
+    /** Unique identifier for the event. */
+    id: Schema.String,
+    event: Schema.Literal("session.created"),
+    /** The event payload. */
+    data: Schema.Struct({
+      /** Distinguishes the session object. */
+      object: Schema.Literal("session"),
+      /** The unique ID of the session. */
+      id: Schema.String,
+      /** Information about the impersonator if this session was created via impersonation. */
+      impersonator: Schema.optionalKey(Schema.Struct({
+        /** The email address of the WorkOS Dashboard user who is impersonating the user. */
+        email: Schema.String,
+        /** The justification the impersonator gave for impersonating the user. */
+        reason: Schema.NullOr(Schema.String)
+      })),
+      /** The IP address from which the session was created. */
+      ip_address: Schema.NullOr(Schema.String),
+      /** The ID of the organization this session is associated with. */
+      organization_id: Schema.optionalKey(Schema.String),
+      /** The user agent string from the device that created the session. */
+      user_agent: Schema.NullOr(Schema.String),
+      /** The ID of the user this session belongs to. */
+      user_id: Schema.String,
+      /** The authentication method used to create this session. */
+      auth_method: Schema.Literals(["cross_app_auth", "external_auth", "impersonation", "magic_code", "migrated_session", "oauth", "passkey", "password", "sso", "unknown"]),
+      /** The current status of the session. */
+      status: Schema.Literals(["active", "expired", "revoked"]),
+      /** The timestamp when the session expires. */
+      expires_at: DateTimeString,
+      /** The timestamp when the session ended. */
+      ended_at: Schema.NullOr(DateTimeString),
+      /** An ISO 8601 timestamp. */
+      created_at: DateTimeString,
+      /** An ISO 8601 timestamp. */
+      updated_at: DateTimeString
+    }),
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    context: Schema.optionalKey(EventContextDto),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "SessionCreated" })
+
+  /** `session.revoked` */
+  const SessionRevoked = Schema.Struct({
+    /** Unique identifier for the event. */
+    id: Schema.String,
+    event: Schema.Literal("session.revoked"),
+    /** The event payload. */
+    data: Schema.Struct({
+      /** Distinguishes the session object. */
+      object: Schema.Literal("session"),
+      /** The unique ID of the session. */
+      id: Schema.String,
+      /** Information about the impersonator if this session was created via impersonation. */
+      impersonator: Schema.optionalKey(Schema.Struct({
+        /** The email address of the WorkOS Dashboard user who is impersonating the user. */
+        email: Schema.String,
+        /** The justification the impersonator gave for impersonating the user. */
+        reason: Schema.NullOr(Schema.String)
+      })),
+      /** The IP address from which the session was created. */
+      ip_address: Schema.NullOr(Schema.String),
+      /** The ID of the organization this session is associated with. */
+      organization_id: Schema.optionalKey(Schema.String),
+      /** The user agent string from the device that created the session. */
+      user_agent: Schema.NullOr(Schema.String),
+      /** The ID of the user this session belongs to. */
+      user_id: Schema.String,
+      /** The authentication method used to create this session. */
+      auth_method: Schema.Literals(["cross_app_auth", "external_auth", "impersonation", "magic_code", "migrated_session", "oauth", "passkey", "password", "sso", "unknown"]),
+      /** The current status of the session. */
+      status: Schema.Literals(["active", "expired", "revoked"]),
+      /** The timestamp when the session expires. */
+      expires_at: DateTimeString,
+      /** The timestamp when the session ended. */
+      ended_at: Schema.NullOr(DateTimeString),
+      /** An ISO 8601 timestamp. */
+      created_at: DateTimeString,
+      /** An ISO 8601 timestamp. */
+      updated_at: DateTimeString
+    }),
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    context: Schema.optionalKey(EventContextDto),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "SessionRevoked" })
+
+  return { SessionCreated, SessionRevoked }
+}
+
+type Built = ReturnType<typeof build>
+let built: Built | undefined
+
+/** The Effect Schemas of this module, built on first use. */
+export const schemas = (): Built => (built ??= build())
 
 /** `session.created` */
-export const SessionCreated = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("session.created"),
-  /** The event payload. */
-  data: Schema.Struct({
-    /** Distinguishes the session object. */
-    object: Schema.Literal("session"),
-    /** The unique ID of the session. */
-    id: Schema.String,
-    /** Information about the impersonator if this session was created via impersonation. */
-    impersonator: Schema.optionalKey(Schema.Struct({
-      /** The email address of the WorkOS Dashboard user who is impersonating the user. */
-      email: Schema.String,
-      /** The justification the impersonator gave for impersonating the user. */
-      reason: Schema.NullOr(Schema.String)
-    })),
-    /** The IP address from which the session was created. */
-    ip_address: Schema.NullOr(Schema.String),
-    /** The ID of the organization this session is associated with. */
-    organization_id: Schema.optionalKey(Schema.String),
-    /** The user agent string from the device that created the session. */
-    user_agent: Schema.NullOr(Schema.String),
-    /** The ID of the user this session belongs to. */
-    user_id: Schema.String,
-    /** The authentication method used to create this session. */
-    auth_method: Schema.Literals(["cross_app_auth", "external_auth", "impersonation", "magic_code", "migrated_session", "oauth", "passkey", "password", "sso", "unknown"]),
-    /** The current status of the session. */
-    status: Schema.Literals(["active", "expired", "revoked"]),
-    /** The timestamp when the session expires. */
-    expires_at: DateTimeString,
-    /** The timestamp when the session ended. */
-    ended_at: Schema.NullOr(DateTimeString),
-    /** An ISO 8601 timestamp. */
-    created_at: DateTimeString,
-    /** An ISO 8601 timestamp. */
-    updated_at: DateTimeString
-  }),
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  context: Schema.optionalKey(EventContextDto),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "SessionCreated" })
-export type SessionCreated = typeof SessionCreated.Type
+export type SessionCreated = Built["SessionCreated"]["Type"]
 
 /** `session.revoked` */
-export const SessionRevoked = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("session.revoked"),
-  /** The event payload. */
-  data: Schema.Struct({
-    /** Distinguishes the session object. */
-    object: Schema.Literal("session"),
-    /** The unique ID of the session. */
-    id: Schema.String,
-    /** Information about the impersonator if this session was created via impersonation. */
-    impersonator: Schema.optionalKey(Schema.Struct({
-      /** The email address of the WorkOS Dashboard user who is impersonating the user. */
-      email: Schema.String,
-      /** The justification the impersonator gave for impersonating the user. */
-      reason: Schema.NullOr(Schema.String)
-    })),
-    /** The IP address from which the session was created. */
-    ip_address: Schema.NullOr(Schema.String),
-    /** The ID of the organization this session is associated with. */
-    organization_id: Schema.optionalKey(Schema.String),
-    /** The user agent string from the device that created the session. */
-    user_agent: Schema.NullOr(Schema.String),
-    /** The ID of the user this session belongs to. */
-    user_id: Schema.String,
-    /** The authentication method used to create this session. */
-    auth_method: Schema.Literals(["cross_app_auth", "external_auth", "impersonation", "magic_code", "migrated_session", "oauth", "passkey", "password", "sso", "unknown"]),
-    /** The current status of the session. */
-    status: Schema.Literals(["active", "expired", "revoked"]),
-    /** The timestamp when the session expires. */
-    expires_at: DateTimeString,
-    /** The timestamp when the session ended. */
-    ended_at: Schema.NullOr(DateTimeString),
-    /** An ISO 8601 timestamp. */
-    created_at: DateTimeString,
-    /** An ISO 8601 timestamp. */
-    updated_at: DateTimeString
-  }),
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  context: Schema.optionalKey(EventContextDto),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "SessionRevoked" })
-export type SessionRevoked = typeof SessionRevoked.Type
+export type SessionRevoked = Built["SessionRevoked"]["Type"]

@@ -2,49 +2,67 @@
 // Do not edit: change the generator or the spec, then run `pnpm --filter @workos-relay/core generate`.
 import * as Schema from "effect/Schema"
 import { DateTimeString } from "../../internal/DateTime.ts"
-import { EventContextDto, UserlandUser } from "../Components.ts"
+import * as Components from "../Components.ts"
+
+/** Builds the Effect Schemas of this module; see `schemas`. */
+const build = () => {
+  const { EventContextDto, UserlandUser } = Components.schemas()
+  /** `user.created` */
+  const UserCreated = Schema.Struct({
+    /** Unique identifier for the event. */
+    id: Schema.String,
+    event: Schema.Literal("user.created"),
+    /** The event payload. */
+    data: UserlandUser,
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    context: Schema.optionalKey(EventContextDto),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "UserCreated" })
+
+  /** `user.deleted` */
+  const UserDeleted = Schema.Struct({
+    /** Unique identifier for the event. */
+    id: Schema.String,
+    event: Schema.Literal("user.deleted"),
+    /** The event payload. */
+    data: UserlandUser,
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    context: Schema.optionalKey(EventContextDto),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "UserDeleted" })
+
+  /** `user.updated` */
+  const UserUpdated = Schema.Struct({
+    /** Unique identifier for the event. */
+    id: Schema.String,
+    event: Schema.Literal("user.updated"),
+    /** The event payload. */
+    data: UserlandUser,
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    context: Schema.optionalKey(EventContextDto),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "UserUpdated" })
+
+  return { UserCreated, UserDeleted, UserUpdated }
+}
+
+type Built = ReturnType<typeof build>
+let built: Built | undefined
+
+/** The Effect Schemas of this module, built on first use. */
+export const schemas = (): Built => (built ??= build())
 
 /** `user.created` */
-export const UserCreated = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("user.created"),
-  /** The event payload. */
-  data: UserlandUser,
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  context: Schema.optionalKey(EventContextDto),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "UserCreated" })
-export type UserCreated = typeof UserCreated.Type
+export type UserCreated = Built["UserCreated"]["Type"]
 
 /** `user.deleted` */
-export const UserDeleted = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("user.deleted"),
-  /** The event payload. */
-  data: UserlandUser,
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  context: Schema.optionalKey(EventContextDto),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "UserDeleted" })
-export type UserDeleted = typeof UserDeleted.Type
+export type UserDeleted = Built["UserDeleted"]["Type"]
 
 /** `user.updated` */
-export const UserUpdated = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("user.updated"),
-  /** The event payload. */
-  data: UserlandUser,
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  context: Schema.optionalKey(EventContextDto),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "UserUpdated" })
-export type UserUpdated = typeof UserUpdated.Type
+export type UserUpdated = Built["UserUpdated"]["Type"]

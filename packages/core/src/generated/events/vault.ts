@@ -2,285 +2,321 @@
 // Do not edit: change the generator or the spec, then run `pnpm --filter @workos-relay/core generate`.
 import * as Schema from "effect/Schema"
 import { DateTimeString } from "../../internal/DateTime.ts"
-import { EventContextDto, VaultByokKeyProvider } from "../Components.ts"
+import * as Components from "../Components.ts"
+
+/** Builds the Effect Schemas of this module; see `schemas`. */
+const build = () => {
+  const { EventContextDto, VaultByokKeyProvider } = Components.schemas()
+  /** `vault.byok_key.deleted` */
+  const VaultByokKeyDeleted = Schema.Struct({
+    /** Unique identifier for the event. */
+    id: Schema.String,
+    event: Schema.Literal("vault.byok_key.deleted"),
+    /** The event payload. */
+    data: Schema.Struct({
+      /** The unique identifier of the organization. */
+      organization_id: Schema.String,
+      key_provider: VaultByokKeyProvider
+    }),
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    context: Schema.optionalKey(EventContextDto),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "VaultByokKeyDeleted" })
+
+  /** `vault.byok_key.verification_completed` */
+  const VaultByokKeyVerificationCompleted = Schema.Struct({
+    /** Unique identifier for the event. */
+    id: Schema.String,
+    event: Schema.Literal("vault.byok_key.verification_completed"),
+    /** The event payload. */
+    data: Schema.Struct({
+      /** The unique identifier of the organization. */
+      organization_id: Schema.String,
+      key_provider: VaultByokKeyProvider,
+      /** Whether the BYOK key verification completed successfully. */
+      verified: Schema.Boolean
+    }),
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    context: Schema.optionalKey(EventContextDto),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "VaultByokKeyVerificationCompleted" })
+
+  /** `vault.data.created` */
+  const VaultDataCreated = Schema.Struct({
+    /** Unique identifier for the event. */
+    id: Schema.String,
+    event: Schema.Literal("vault.data.created"),
+    /** The event payload. */
+    data: Schema.Struct({
+      /** The unique identifier of the actor. */
+      actor_id: Schema.String,
+      actor_source: Schema.Literals(["api", "dashboard"]),
+      /** The name of the actor. */
+      actor_name: Schema.String,
+      /** The name of the key-value store. */
+      kv_name: Schema.String,
+      /** The unique identifier of the encryption key. */
+      key_id: Schema.String,
+      key_context: Schema.Record(Schema.String, Schema.String)
+    }),
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    context: Schema.optionalKey(EventContextDto),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "VaultDataCreated" })
+
+  /** `vault.data.deleted` */
+  const VaultDataDeleted = Schema.Struct({
+    /** Unique identifier for the event. */
+    id: Schema.String,
+    event: Schema.Literal("vault.data.deleted"),
+    /** The event payload. */
+    data: Schema.Struct({
+      /** The unique identifier of the actor. */
+      actor_id: Schema.String,
+      actor_source: Schema.Literals(["api", "dashboard"]),
+      /** The name of the actor. */
+      actor_name: Schema.String,
+      /** The name of the key-value store. */
+      kv_name: Schema.String
+    }),
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    context: Schema.optionalKey(EventContextDto),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "VaultDataDeleted" })
+
+  /** `vault.data.read` */
+  const VaultDataRead = Schema.Struct({
+    /** Unique identifier for the event. */
+    id: Schema.String,
+    event: Schema.Literal("vault.data.read"),
+    /** The event payload. */
+    data: Schema.Struct({
+      /** The unique identifier of the actor. */
+      actor_id: Schema.String,
+      actor_source: Schema.Literals(["api", "dashboard"]),
+      /** The name of the actor. */
+      actor_name: Schema.String,
+      /** The name of the key-value store. */
+      kv_name: Schema.String,
+      /** The unique identifier of the encryption key. */
+      key_id: Schema.String
+    }),
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    context: Schema.optionalKey(EventContextDto),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "VaultDataRead" })
+
+  /** `vault.data.updated` */
+  const VaultDataUpdated = Schema.Struct({
+    /** Unique identifier for the event. */
+    id: Schema.String,
+    event: Schema.Literal("vault.data.updated"),
+    /** The event payload. */
+    data: Schema.Struct({
+      /** The unique identifier of the actor. */
+      actor_id: Schema.String,
+      actor_source: Schema.Literals(["api", "dashboard"]),
+      /** The name of the actor. */
+      actor_name: Schema.String,
+      /** The name of the key-value store. */
+      kv_name: Schema.String,
+      /** The unique identifier of the encryption key. */
+      key_id: Schema.String,
+      key_context: Schema.Record(Schema.String, Schema.String)
+    }),
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    context: Schema.optionalKey(EventContextDto),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "VaultDataUpdated" })
+
+  /** `vault.dek.decrypted` */
+  const VaultDekDecrypted = Schema.Struct({
+    /** Unique identifier for the event. */
+    id: Schema.String,
+    event: Schema.Literal("vault.dek.decrypted"),
+    /** The event payload. */
+    data: Schema.Struct({
+      /** The unique identifier of the actor. */
+      actor_id: Schema.String,
+      actor_source: Schema.Literals(["api", "dashboard"]),
+      /** The name of the actor. */
+      actor_name: Schema.String,
+      /** The unique identifier of the data encryption key. */
+      key_id: Schema.String
+    }),
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    context: Schema.optionalKey(EventContextDto),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "VaultDekDecrypted" })
+
+  /** `vault.dek.read` */
+  const VaultDekRead = Schema.Struct({
+    /** Unique identifier for the event. */
+    id: Schema.String,
+    event: Schema.Literal("vault.dek.read"),
+    /** The event payload. */
+    data: Schema.Struct({
+      /** The unique identifier of the actor. */
+      actor_id: Schema.String,
+      actor_source: Schema.Literals(["api", "dashboard"]),
+      /** The name of the actor. */
+      actor_name: Schema.String,
+      /** The unique identifiers of the data encryption keys. */
+      key_ids: Schema.Array(Schema.String),
+      key_context: Schema.Record(Schema.String, Schema.String)
+    }),
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    context: Schema.optionalKey(EventContextDto),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "VaultDekRead" })
+
+  /** `vault.kek.created` */
+  const VaultKekCreated = Schema.Struct({
+    /** Unique identifier for the event. */
+    id: Schema.String,
+    event: Schema.Literal("vault.kek.created"),
+    /** The event payload. */
+    data: Schema.Struct({
+      /** The unique identifier of the actor. */
+      actor_id: Schema.String,
+      actor_source: Schema.Literals(["api", "dashboard"]),
+      /** The name of the actor. */
+      actor_name: Schema.String,
+      /** The name of the key encryption key. */
+      key_name: Schema.String,
+      /** The unique identifier of the key encryption key. */
+      key_id: Schema.String
+    }),
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    context: Schema.optionalKey(EventContextDto),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "VaultKekCreated" })
+
+  /** `vault.kek.deleted` */
+  const VaultKekDeleted = Schema.Struct({
+    /** Unique identifier for the event. */
+    id: Schema.String,
+    event: Schema.Literal("vault.kek.deleted"),
+    /** The event payload. */
+    data: Schema.Struct({
+      /** The unique identifier of the actor. */
+      actor_id: Schema.String,
+      actor_source: Schema.Literals(["api", "dashboard"]),
+      /** The name of the actor. */
+      actor_name: Schema.String,
+      /** The name of the key encryption key. */
+      key_name: Schema.String,
+      /** The unique identifier of the key encryption key. */
+      key_id: Schema.String
+    }),
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    context: Schema.optionalKey(EventContextDto),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "VaultKekDeleted" })
+
+  /** `vault.metadata.read` */
+  const VaultMetadataRead = Schema.Struct({
+    /** Unique identifier for the event. */
+    id: Schema.String,
+    event: Schema.Literal("vault.metadata.read"),
+    /** The event payload. */
+    data: Schema.Struct({
+      /** The unique identifier of the actor. */
+      actor_id: Schema.String,
+      actor_source: Schema.Literals(["api", "dashboard"]),
+      /** The name of the actor. */
+      actor_name: Schema.String,
+      /** The name of the key-value store. */
+      kv_name: Schema.String
+    }),
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    context: Schema.optionalKey(EventContextDto),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "VaultMetadataRead" })
+
+  /** `vault.names.listed` */
+  const VaultNamesListed = Schema.Struct({
+    /** Unique identifier for the event. */
+    id: Schema.String,
+    event: Schema.Literal("vault.names.listed"),
+    /** The event payload. */
+    data: Schema.Struct({
+      /** The unique identifier of the actor. */
+      actor_id: Schema.String,
+      actor_source: Schema.Literals(["api", "dashboard"]),
+      /** The name of the actor. */
+      actor_name: Schema.String
+    }),
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    context: Schema.optionalKey(EventContextDto),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "VaultNamesListed" })
+
+  return { VaultByokKeyDeleted, VaultByokKeyVerificationCompleted, VaultDataCreated, VaultDataDeleted, VaultDataRead, VaultDataUpdated, VaultDekDecrypted, VaultDekRead, VaultKekCreated, VaultKekDeleted, VaultMetadataRead, VaultNamesListed }
+}
+
+type Built = ReturnType<typeof build>
+let built: Built | undefined
+
+/** The Effect Schemas of this module, built on first use. */
+export const schemas = (): Built => (built ??= build())
 
 /** `vault.byok_key.deleted` */
-export const VaultByokKeyDeleted = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("vault.byok_key.deleted"),
-  /** The event payload. */
-  data: Schema.Struct({
-    /** The unique identifier of the organization. */
-    organization_id: Schema.String,
-    key_provider: VaultByokKeyProvider
-  }),
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  context: Schema.optionalKey(EventContextDto),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "VaultByokKeyDeleted" })
-export type VaultByokKeyDeleted = typeof VaultByokKeyDeleted.Type
+export type VaultByokKeyDeleted = Built["VaultByokKeyDeleted"]["Type"]
 
 /** `vault.byok_key.verification_completed` */
-export const VaultByokKeyVerificationCompleted = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("vault.byok_key.verification_completed"),
-  /** The event payload. */
-  data: Schema.Struct({
-    /** The unique identifier of the organization. */
-    organization_id: Schema.String,
-    key_provider: VaultByokKeyProvider,
-    /** Whether the BYOK key verification completed successfully. */
-    verified: Schema.Boolean
-  }),
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  context: Schema.optionalKey(EventContextDto),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "VaultByokKeyVerificationCompleted" })
-export type VaultByokKeyVerificationCompleted = typeof VaultByokKeyVerificationCompleted.Type
+export type VaultByokKeyVerificationCompleted = Built["VaultByokKeyVerificationCompleted"]["Type"]
 
 /** `vault.data.created` */
-export const VaultDataCreated = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("vault.data.created"),
-  /** The event payload. */
-  data: Schema.Struct({
-    /** The unique identifier of the actor. */
-    actor_id: Schema.String,
-    actor_source: Schema.Literals(["api", "dashboard"]),
-    /** The name of the actor. */
-    actor_name: Schema.String,
-    /** The name of the key-value store. */
-    kv_name: Schema.String,
-    /** The unique identifier of the encryption key. */
-    key_id: Schema.String,
-    key_context: Schema.Record(Schema.String, Schema.String)
-  }),
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  context: Schema.optionalKey(EventContextDto),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "VaultDataCreated" })
-export type VaultDataCreated = typeof VaultDataCreated.Type
+export type VaultDataCreated = Built["VaultDataCreated"]["Type"]
 
 /** `vault.data.deleted` */
-export const VaultDataDeleted = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("vault.data.deleted"),
-  /** The event payload. */
-  data: Schema.Struct({
-    /** The unique identifier of the actor. */
-    actor_id: Schema.String,
-    actor_source: Schema.Literals(["api", "dashboard"]),
-    /** The name of the actor. */
-    actor_name: Schema.String,
-    /** The name of the key-value store. */
-    kv_name: Schema.String
-  }),
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  context: Schema.optionalKey(EventContextDto),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "VaultDataDeleted" })
-export type VaultDataDeleted = typeof VaultDataDeleted.Type
+export type VaultDataDeleted = Built["VaultDataDeleted"]["Type"]
 
 /** `vault.data.read` */
-export const VaultDataRead = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("vault.data.read"),
-  /** The event payload. */
-  data: Schema.Struct({
-    /** The unique identifier of the actor. */
-    actor_id: Schema.String,
-    actor_source: Schema.Literals(["api", "dashboard"]),
-    /** The name of the actor. */
-    actor_name: Schema.String,
-    /** The name of the key-value store. */
-    kv_name: Schema.String,
-    /** The unique identifier of the encryption key. */
-    key_id: Schema.String
-  }),
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  context: Schema.optionalKey(EventContextDto),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "VaultDataRead" })
-export type VaultDataRead = typeof VaultDataRead.Type
+export type VaultDataRead = Built["VaultDataRead"]["Type"]
 
 /** `vault.data.updated` */
-export const VaultDataUpdated = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("vault.data.updated"),
-  /** The event payload. */
-  data: Schema.Struct({
-    /** The unique identifier of the actor. */
-    actor_id: Schema.String,
-    actor_source: Schema.Literals(["api", "dashboard"]),
-    /** The name of the actor. */
-    actor_name: Schema.String,
-    /** The name of the key-value store. */
-    kv_name: Schema.String,
-    /** The unique identifier of the encryption key. */
-    key_id: Schema.String,
-    key_context: Schema.Record(Schema.String, Schema.String)
-  }),
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  context: Schema.optionalKey(EventContextDto),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "VaultDataUpdated" })
-export type VaultDataUpdated = typeof VaultDataUpdated.Type
+export type VaultDataUpdated = Built["VaultDataUpdated"]["Type"]
 
 /** `vault.dek.decrypted` */
-export const VaultDekDecrypted = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("vault.dek.decrypted"),
-  /** The event payload. */
-  data: Schema.Struct({
-    /** The unique identifier of the actor. */
-    actor_id: Schema.String,
-    actor_source: Schema.Literals(["api", "dashboard"]),
-    /** The name of the actor. */
-    actor_name: Schema.String,
-    /** The unique identifier of the data encryption key. */
-    key_id: Schema.String
-  }),
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  context: Schema.optionalKey(EventContextDto),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "VaultDekDecrypted" })
-export type VaultDekDecrypted = typeof VaultDekDecrypted.Type
+export type VaultDekDecrypted = Built["VaultDekDecrypted"]["Type"]
 
 /** `vault.dek.read` */
-export const VaultDekRead = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("vault.dek.read"),
-  /** The event payload. */
-  data: Schema.Struct({
-    /** The unique identifier of the actor. */
-    actor_id: Schema.String,
-    actor_source: Schema.Literals(["api", "dashboard"]),
-    /** The name of the actor. */
-    actor_name: Schema.String,
-    /** The unique identifiers of the data encryption keys. */
-    key_ids: Schema.Array(Schema.String),
-    key_context: Schema.Record(Schema.String, Schema.String)
-  }),
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  context: Schema.optionalKey(EventContextDto),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "VaultDekRead" })
-export type VaultDekRead = typeof VaultDekRead.Type
+export type VaultDekRead = Built["VaultDekRead"]["Type"]
 
 /** `vault.kek.created` */
-export const VaultKekCreated = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("vault.kek.created"),
-  /** The event payload. */
-  data: Schema.Struct({
-    /** The unique identifier of the actor. */
-    actor_id: Schema.String,
-    actor_source: Schema.Literals(["api", "dashboard"]),
-    /** The name of the actor. */
-    actor_name: Schema.String,
-    /** The name of the key encryption key. */
-    key_name: Schema.String,
-    /** The unique identifier of the key encryption key. */
-    key_id: Schema.String
-  }),
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  context: Schema.optionalKey(EventContextDto),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "VaultKekCreated" })
-export type VaultKekCreated = typeof VaultKekCreated.Type
+export type VaultKekCreated = Built["VaultKekCreated"]["Type"]
 
 /** `vault.kek.deleted` */
-export const VaultKekDeleted = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("vault.kek.deleted"),
-  /** The event payload. */
-  data: Schema.Struct({
-    /** The unique identifier of the actor. */
-    actor_id: Schema.String,
-    actor_source: Schema.Literals(["api", "dashboard"]),
-    /** The name of the actor. */
-    actor_name: Schema.String,
-    /** The name of the key encryption key. */
-    key_name: Schema.String,
-    /** The unique identifier of the key encryption key. */
-    key_id: Schema.String
-  }),
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  context: Schema.optionalKey(EventContextDto),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "VaultKekDeleted" })
-export type VaultKekDeleted = typeof VaultKekDeleted.Type
+export type VaultKekDeleted = Built["VaultKekDeleted"]["Type"]
 
 /** `vault.metadata.read` */
-export const VaultMetadataRead = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("vault.metadata.read"),
-  /** The event payload. */
-  data: Schema.Struct({
-    /** The unique identifier of the actor. */
-    actor_id: Schema.String,
-    actor_source: Schema.Literals(["api", "dashboard"]),
-    /** The name of the actor. */
-    actor_name: Schema.String,
-    /** The name of the key-value store. */
-    kv_name: Schema.String
-  }),
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  context: Schema.optionalKey(EventContextDto),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "VaultMetadataRead" })
-export type VaultMetadataRead = typeof VaultMetadataRead.Type
+export type VaultMetadataRead = Built["VaultMetadataRead"]["Type"]
 
 /** `vault.names.listed` */
-export const VaultNamesListed = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("vault.names.listed"),
-  /** The event payload. */
-  data: Schema.Struct({
-    /** The unique identifier of the actor. */
-    actor_id: Schema.String,
-    actor_source: Schema.Literals(["api", "dashboard"]),
-    /** The name of the actor. */
-    actor_name: Schema.String
-  }),
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  context: Schema.optionalKey(EventContextDto),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "VaultNamesListed" })
-export type VaultNamesListed = typeof VaultNamesListed.Type
+export type VaultNamesListed = Built["VaultNamesListed"]["Type"]

@@ -2,49 +2,67 @@
 // Do not edit: change the generator or the spec, then run `pnpm --filter @workos-relay/core generate`.
 import * as Schema from "effect/Schema"
 import { DateTimeString } from "../../internal/DateTime.ts"
-import { EventContextDto, WaitlistUser } from "../Components.ts"
+import * as Components from "../Components.ts"
+
+/** Builds the Effect Schemas of this module; see `schemas`. */
+const build = () => {
+  const { EventContextDto, WaitlistUser } = Components.schemas()
+  /** `waitlist_user.approved` */
+  const WaitlistUserApproved = Schema.Struct({
+    /** Unique identifier for the event. */
+    id: Schema.String,
+    event: Schema.Literal("waitlist_user.approved"),
+    /** The event payload. */
+    data: WaitlistUser,
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    context: Schema.optionalKey(EventContextDto),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "WaitlistUserApproved" })
+
+  /** `waitlist_user.created` */
+  const WaitlistUserCreated = Schema.Struct({
+    /** Unique identifier for the event. */
+    id: Schema.String,
+    event: Schema.Literal("waitlist_user.created"),
+    /** The event payload. */
+    data: WaitlistUser,
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    context: Schema.optionalKey(EventContextDto),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "WaitlistUserCreated" })
+
+  /** `waitlist_user.denied` */
+  const WaitlistUserDenied = Schema.Struct({
+    /** Unique identifier for the event. */
+    id: Schema.String,
+    event: Schema.Literal("waitlist_user.denied"),
+    /** The event payload. */
+    data: WaitlistUser,
+    /** An ISO 8601 timestamp. */
+    created_at: DateTimeString,
+    context: Schema.optionalKey(EventContextDto),
+    /** Distinguishes the Event object. */
+    object: Schema.Literal("event")
+  }).annotate({ identifier: "WaitlistUserDenied" })
+
+  return { WaitlistUserApproved, WaitlistUserCreated, WaitlistUserDenied }
+}
+
+type Built = ReturnType<typeof build>
+let built: Built | undefined
+
+/** The Effect Schemas of this module, built on first use. */
+export const schemas = (): Built => (built ??= build())
 
 /** `waitlist_user.approved` */
-export const WaitlistUserApproved = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("waitlist_user.approved"),
-  /** The event payload. */
-  data: WaitlistUser,
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  context: Schema.optionalKey(EventContextDto),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "WaitlistUserApproved" })
-export type WaitlistUserApproved = typeof WaitlistUserApproved.Type
+export type WaitlistUserApproved = Built["WaitlistUserApproved"]["Type"]
 
 /** `waitlist_user.created` */
-export const WaitlistUserCreated = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("waitlist_user.created"),
-  /** The event payload. */
-  data: WaitlistUser,
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  context: Schema.optionalKey(EventContextDto),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "WaitlistUserCreated" })
-export type WaitlistUserCreated = typeof WaitlistUserCreated.Type
+export type WaitlistUserCreated = Built["WaitlistUserCreated"]["Type"]
 
 /** `waitlist_user.denied` */
-export const WaitlistUserDenied = Schema.Struct({
-  /** Unique identifier for the event. */
-  id: Schema.String,
-  event: Schema.Literal("waitlist_user.denied"),
-  /** The event payload. */
-  data: WaitlistUser,
-  /** An ISO 8601 timestamp. */
-  created_at: DateTimeString,
-  context: Schema.optionalKey(EventContextDto),
-  /** Distinguishes the Event object. */
-  object: Schema.Literal("event")
-}).annotate({ identifier: "WaitlistUserDenied" })
-export type WaitlistUserDenied = typeof WaitlistUserDenied.Type
+export type WaitlistUserDenied = Built["WaitlistUserDenied"]["Type"]
