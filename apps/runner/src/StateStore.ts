@@ -402,10 +402,10 @@ const sqliteDb = (path: string): Effect.Effect<Db, StoreError, Scope.Scope> =>
     Effect.try({
       try: () => {
         if (path !== ":memory:") Fs.mkdirSync(Path.dirname(path), { recursive: true })
-        const db = new DatabaseSync(path)
-        db.exec(
-          "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;"
-        )
+        // The busy timeout first: switching to WAL takes a lock too, and another
+        // process (a standby, `status`) may be opening the same file right now.
+        const db = new DatabaseSync(path, { timeout: 5000 })
+        db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")
         return db
       },
       catch: (cause) => new StoreError({ operation: `open ${path}`, cause })

@@ -14,10 +14,11 @@ import { chunks, columns, dedupe, toRow } from "./Rows.ts"
  * already moved past them: those events would be lost. The fsync is once per batch.)
  */
 export const open = (path: string): DatabaseSync => {
-  const db = new DatabaseSync(path)
+  // The busy timeout first: switching to WAL takes a lock too, and `audit verify` or
+  // another writer may be opening the same file right now.
+  const db = new DatabaseSync(path, { timeout: 10_000 })
   db.exec("PRAGMA journal_mode = WAL")
   db.exec("PRAGMA synchronous = FULL")
-  db.exec("PRAGMA busy_timeout = 10000")
   return db
 }
 
