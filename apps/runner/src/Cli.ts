@@ -60,7 +60,11 @@ const withStore = <A, E>(
 /** Runs with signals: the first SIGINT/SIGTERM stops gracefully, a second exits at once. */
 const runWithSignals = (
   config: Config.RelayConfig,
-  options: { readonly summary: boolean; readonly duration?: number | undefined }
+  options: {
+    readonly summary: boolean
+    readonly duration?: number | undefined
+    readonly metrics?: Metrics | undefined
+  }
 ) =>
   Effect.gen(function* () {
     const stop = yield* Deferred.make<void>()
@@ -95,7 +99,7 @@ const runWithSignals = (
         Effect.forkScoped
       )
     }
-    return yield* Runner.run(config, { stop, summary: options.summary })
+    return yield* Runner.run(config, { stop, summary: options.summary, metrics: options.metrics })
   }).pipe(Effect.scoped)
 
 const printReport = (report: Runner.RunReport) =>
@@ -154,8 +158,17 @@ const withLogs =
 const run = Command.make("run", { config: configFlag }, ({ config: file }) =>
   Effect.gen(function* () {
     const config = yield* Config.load(file)
-    const report = yield* runWithSignals(config, { summary: process.stderr.isTTY === true }).pipe(
-      withLogs(config)
+    const metrics = new Metrics()
+    const started = Date.now()
+    const report = yield* runWithSignals(config, {
+      summary: process.stderr.isTTY === true,
+      metrics
+    }).pipe(
+      withLogs(config),
+      // WorkOS refused us: show what was delivered (and committed) before; the error follows.
+      Effect.tapErrorTag("SourceRejected", () =>
+        printReport({ lanes: [], metrics, elapsedMs: Date.now() - started })
+      )
     )
     yield* printReport(report)
     yield* failIfLanesFailed(report)
@@ -187,7 +200,10 @@ const validate = Command.make(
         Effect.result(Effect.scoped(effect as Effect.Effect<unknown, unknown, never>)).pipe(
           Effect.flatMap((r) => {
             if (Result.isSuccess(r)) return out(`  ok    ${label}`)
-            const reason = (r.failure as any)?.message ?? String(r.failure)
+            const reason =
+              Pipeline.rejectionOf(r.failure)?.message ??
+              (r.failure as any)?.message ??
+              String(r.failure)
             problems.push(`${label}: ${reason}`)
             return out(`  FAIL  ${label}: ${reason}`)
           })

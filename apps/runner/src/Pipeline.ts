@@ -20,10 +20,17 @@
  * rejected: a dead letter at once. The checkpoint moves past a batch only once every
  * event of it was delivered or dead-lettered: a crash at any instant loses nothing
  * (events after the checkpoint are delivered again: at least once).
+ *
+ * Reading failures that retrying can fix (429, 5xx, a broken connection) are retried
+ * for as long as it takes. An answer that retrying cannot fix (WorkOS rejects the
+ * key or the query: `WorkOSApiError`) stops the run as a stop signal would, then
+ * fails it with `SourceRejected`.
  */
 
-import { EventPattern, type EventStream, Sink } from "@workos-relay/core"
+import * as Http from "node:http"
+import { EventPattern, type EventStream, Sink, WorkOS } from "@workos-relay/core"
 import * as Cause from "effect/Cause"
+import * as Data from "effect/Data"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -76,6 +83,51 @@ export interface Options {
   /** Events a lane may hold before it is detached from the shared fetcher (default 5000). */
   readonly bufferSize?: number | undefined
 }
+
+/**
+ * WorkOS refused to give events in a way that asking again cannot fix (400, 401, 403,
+ * 404, 422: a wrong key, a key without access, a bad query). The run stops rather
+ * than ask for ever; what was delivered is committed first.
+ */
+export class SourceRejected extends Data.TaggedError("SourceRejected")<{
+  readonly error: WorkOS.WorkOSApiError
+}> {
+  override get message(): string {
+    return explainRejection(this.error)
+  }
+}
+
+/** What WorkOS answered, and which setting of the config file to look at. */
+export const explainRejection = (error: WorkOS.WorkOSApiError): string => {
+  const name = Http.STATUS_CODES[error.status]
+  const fields =
+    error.errors.length === 0
+      ? ""
+      : `; ${error.errors.map((e) => `${e.field}: ${e.code}`).join(", ")}`
+  const requestId = error.requestId === undefined ? "" : `; request id ${error.requestId}`
+  const answer = `${error.status}${name === undefined ? "" : ` ${name}`}: ${error.detail}${error.code === undefined ? "" : ` (${error.code})`}${fields}${requestId}`
+  switch (error.status) {
+    case 401:
+      return `WorkOS rejected the API key (${answer}): check source.apiKey / WORKOS_API_KEY (missing, wrong, revoked, or from another environment)`
+    case 403:
+      return `WorkOS refused the API key access to events (${answer}): check what the key may read in the WorkOS dashboard, or set another key in source.apiKey`
+    case 404:
+      return `WorkOS has no ${error.request} here (${answer}): check source.baseUrl (default https://api.workos.com)`
+    case 400:
+    case 422:
+      return `WorkOS rejected the query of ${error.request} (${answer}): check source.events, source.organization, source.start and the sinks' events`
+    default:
+      return `WorkOS refused ${error.request} (${answer}); asking again cannot fix this`
+  }
+}
+
+/** The rejection in a failure of the source, when it is one that retrying cannot fix. */
+export const rejectionOf = (failure: unknown): SourceRejected | undefined =>
+  failure instanceof SourceRejected
+    ? failure
+    : failure instanceof WorkOS.WorkOSApiError
+      ? new SourceRejected({ error: failure })
+      : undefined
 
 export interface LaneReport {
   readonly name: string
@@ -357,10 +409,22 @@ export const deliver = (
 
 export const run = (
   options: Options
-): Effect.Effect<ReadonlyArray<LaneReport>, LeaseLost | StoreError> =>
+): Effect.Effect<ReadonlyArray<LaneReport>, LeaseLost | StoreError | SourceRejected> =>
   Effect.scoped(
     Effect.gen(function* () {
       const scope = yield* Effect.scope
+      // Completes on the caller's stop signal, or when WorkOS rejects what we ask.
+      const halt = yield* Deferred.make<void>()
+      yield* Deferred.await(options.stop).pipe(
+        Effect.andThen(Deferred.succeed(halt, undefined)),
+        Effect.forkIn(scope)
+      )
+      let rejected: SourceRejected | undefined
+      const reject = (rejection: SourceRejected) =>
+        Effect.suspend(() => {
+          rejected ??= rejection
+          return Deferred.succeed(halt, undefined)
+        })
       const { metrics, store } = options
       const live = options.mode._tag === "live"
       const pollInterval = options.mode._tag === "live" ? options.mode.pollInterval : 0
@@ -472,26 +536,31 @@ export const run = (
               Effect.flatMap((more) => (more ? Effect.void : Effect.interrupt))
             )
           ),
-          Effect.catchCause((cause) =>
-            Cause.hasInterruptsOnly(cause)
-              ? Effect.void
-              : Effect.logError(`reading WorkOS failed; retrying in ${pollInterval}ms`, cause).pipe(
-                  Effect.andThen(Effect.sleep(Math.max(pollInterval, 1000))),
-                  // Whoever is subscribed now rejoins a fresh hub read from where they stand.
-                  Effect.andThen(
-                    Effect.suspend(() => {
-                      const subscribers = [...hub.subscribers]
-                      hub.subscribers.clear()
-                      hub.generation++
-                      return Effect.forEach(subscribers, (lane) =>
-                        join(lane).pipe(
-                          Effect.flatMap((ok) => (ok ? Effect.void : startOwnReader(lane)))
-                        )
-                      )
-                    })
+          Effect.catchCause((cause) => {
+            if (Cause.hasInterruptsOnly(cause)) return Effect.void
+            const failure = Cause.findErrorOption(cause)
+            const rejection = failure._tag === "Some" ? rejectionOf(failure.value) : undefined
+            if (rejection !== undefined) return reject(rejection)
+            return Effect.logError(
+              `reading WorkOS failed; retrying in ${pollInterval}ms`,
+              cause
+            ).pipe(
+              Effect.andThen(Effect.sleep(Math.max(pollInterval, 1000))),
+              // Whoever is subscribed now rejoins a fresh hub read from where they stand.
+              Effect.andThen(
+                Effect.suspend(() => {
+                  const subscribers = [...hub.subscribers]
+                  hub.subscribers.clear()
+                  hub.generation++
+                  return Effect.forEach(subscribers, (lane) =>
+                    join(lane).pipe(
+                      Effect.flatMap((ok) => (ok ? Effect.void : startOwnReader(lane)))
+                    )
                   )
-                )
-          )
+                })
+              )
+            )
+          })
         )
 
       /** A lane reading on its own: pages from its cursor into its buffer, waiting for room, until it can rejoin. */
@@ -514,6 +583,8 @@ export const run = (
               Effect.result
             )
             if (result._tag === "Failure") {
+              const rejection = rejectionOf(result.failure)
+              if (rejection !== undefined) return yield* reject(rejection)
               yield* Effect.logError(
                 `sink ${lane.spec.name}: reading WorkOS failed; retrying`,
                 result.failure
@@ -659,8 +730,8 @@ export const run = (
           : startOwnReader(lane)
       )
 
-      // First stop signal: stop reading, wake idle lanes; busy ones finish their batch.
-      yield* Deferred.await(options.stop).pipe(
+      // First stop signal (or a rejection): stop reading, wake idle lanes; busy ones finish their batch.
+      yield* Deferred.await(halt).pipe(
         Effect.andThen(
           Effect.sync(() => {
             stopping = true
@@ -671,7 +742,7 @@ export const run = (
         Effect.forkIn(scope)
       )
       const all = Effect.forEach(lanes, consume, { concurrency: "unbounded" })
-      const deadline = Deferred.await(options.stop).pipe(
+      const deadline = Deferred.await(halt).pipe(
         Effect.andThen(Effect.sleep(options.shutdownTimeout)),
         Effect.andThen(
           Effect.logWarning(
@@ -687,7 +758,9 @@ export const run = (
           }))
         )
       )
-      return yield* Effect.raceFirst(all, deadline)
+      const reports = yield* Effect.raceFirst(all, deadline)
+      if (rejected !== undefined) return yield* Effect.fail(rejected)
+      return reports
     })
   )
 

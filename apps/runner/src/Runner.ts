@@ -120,7 +120,7 @@ const resolveStart = (
             : newest.failure.id
       return id === undefined ? "earliest" : { after: id }
     }),
-    Effect.mapError((e) => new Error(e.message))
+    Effect.mapError((e) => Pipeline.rejectionOf(e) ?? new Error(e.message))
   )
 }
 
@@ -226,13 +226,14 @@ export const holderId = (): string =>
   `${Os.hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`
 
 /**
- * Runs until `stop` completes (or the lease is lost: `LeaseLost`). Waits as a hot
- * standby while another runner holds the lease.
+ * Runs until `stop` completes, the lease is lost (`LeaseLost`) or WorkOS rejects the
+ * key or the query (`SourceRejected`: checkpoints are committed first). Waits as a
+ * hot standby while another runner holds the lease.
  */
 export const run = (
   config: RelayConfig,
   options: RunOptions
-): Effect.Effect<RunReport, LeaseLost | StoreError | Error> =>
+): Effect.Effect<RunReport, LeaseLost | StoreError | Pipeline.SourceRejected | Error> =>
   Effect.scoped(
     Effect.gen(function* () {
       const started = Date.now()

@@ -281,4 +281,50 @@ describe("Pipeline", () => {
         expect((yield* store.checkpoint("again"))?.cursor).toBe("event_live_cursor")
       }).pipe(Effect.scoped)
   )
+
+  it.live(
+    "WorkOS rejecting the key stops the run: what was delivered is committed, nothing is lost",
+    () =>
+      Effect.gen(function* () {
+        const standIn = yield* WorkOSStandIn.make({ events: 300 })
+        const dir = tempDir()
+        const log = Path.join(dir, "a.log")
+        const config = yield* configFor(standIn, dir, { a: rec(dir, "a", { maxEvents: 10 }) })
+        const all = ids(standIn)
+        standIn.faults.next(
+          // A transient failure: the client retries it, the run goes on.
+          { status: 503 },
+          { delay: 0 },
+          // The second page comes late, so the first is surely delivered; then the key is revoked.
+          { delay: 1500 },
+          {
+            status: 401,
+            body: JSON.stringify({ message: "Invalid API key", code: "unauthorized" })
+          }
+        )
+        const stop = yield* Deferred.make<void>()
+        const error = yield* Runner.run(config, { stop }).pipe(Effect.flip)
+        expect(error).toBeInstanceOf(Pipeline.SourceRejected)
+        expect(error.message).toBe(
+          "WorkOS rejected the API key (401 Unauthorized: Invalid API key (unauthorized)): check source.apiKey / WORKOS_API_KEY (missing, wrong, revoked, or from another environment)"
+        )
+        expect(standIn.faults.pending()).toBe(0)
+        const delivered = recorded(log)
+        expect(delivered.length).toBeGreaterThanOrEqual(100)
+        expect(delivered).toEqual(all.slice(0, delivered.length))
+        // The checkpoint stands right after the last delivered event.
+        const store = yield* StateStore.sqlite(Path.join(dir, "state.db"))
+        expect((yield* store.checkpoint("a"))?.cursor).toBe(delivered[delivered.length - 1])
+        // Asked once: no retrying a 401 (4 requests for the faults, none after).
+        expect(standIn.requests.length).toBe(4)
+
+        // With the key accepted again, a new run delivers the rest, each event once.
+        const again = yield* Deferred.make<void>()
+        const running = yield* Runner.run(config, { stop: again }).pipe(Effect.forkChild)
+        yield* waitUntil("every event", () => recorded(log).length >= all.length)
+        yield* Deferred.succeed(again, undefined)
+        yield* Fiber.join(running)
+        expect(recorded(log)).toEqual(all)
+      }).pipe(Effect.scoped)
+  )
 })

@@ -39,8 +39,8 @@ const start = (args: ReadonlyArray<string>, env: Record<string, string> = {}): P
   return proc
 }
 
-const runToEnd = async (args: ReadonlyArray<string>) => {
-  const proc = start(args)
+const runToEnd = async (args: ReadonlyArray<string>, env: Record<string, string> = {}) => {
+  const proc = start(args, env)
   const code = await proc.exited
   return { code, stdout: proc.stdout, stderr: proc.stderr }
 }
@@ -208,6 +208,24 @@ describe("the runner process", { timeout: 90_000 }, () => {
     expect(status.code, status.stderr).toBe(0)
     expect(status.stdout).toContain("lease: nobody holds it")
     expect(status.stdout).toMatch(/rec\s+\(none yet\)/)
+  })
+
+  it("a key WorkOS rejects ends `run` with exit code 1 and says what to check, no retry loop", async () => {
+    const dir = tempDir()
+    const config = writeConfig(dir, {})
+    const before = standIn.requests.length
+    const started = Date.now()
+    const run = await runToEnd(["run", "-c", config], { TEST_KEY: "sk_test_revoked" })
+    expect(run.code, run.stderr).toBe(1)
+    expect(run.stderr).toContain(
+      "workos-relay: WorkOS rejected the API key (401 Unauthorized: Could not authorize the request. Maybe your API key is invalid? (unauthorized)): check source.apiKey / WORKOS_API_KEY"
+    )
+    // Said once, asked once: not retried, not logged as "retrying".
+    expect(run.stderr.match(/rejected the API key/g)).toHaveLength(1)
+    expect(run.stderr).not.toContain("retrying")
+    expect(standIn.requests.length - before).toBe(1)
+    expect(run.stdout).toContain("Summary after")
+    expect(Date.now() - started).toBeLessThan(30_000)
   })
 
   it("mounts the audit-log commands: verify and query what the audit sink wrote", async () => {
