@@ -8,6 +8,8 @@ import * as Path from "node:path"
 import { DatabaseSync } from "node:sqlite"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { WorkOSStandIn } from "@workos-relay/testing"
+import * as Effect from "effect/Effect"
+import * as StateStore from "../src/StateStore.ts"
 import { recorded, recordingSink, tempDir, waitUntilAsync } from "./helpers.ts"
 
 const bin = Path.join(import.meta.dirname, "..", "src", "bin.ts")
@@ -226,6 +228,73 @@ describe("the runner process", { timeout: 90_000 }, () => {
     expect(standIn.requests.length - before).toBe(1)
     expect(run.stdout).toContain("Summary after")
     expect(Date.now() - started).toBeLessThan(30_000)
+  })
+
+  it("status: lag from each checkpoint, or from where a new sink starts; says why when it cannot", async () => {
+    const dir = tempDir()
+    const all = standIn.events()
+    const state = Path.join(dir, "state.db")
+    const statusConfig = (name: string, source: string) => {
+      const file = Path.join(dir, `${name}.yaml`)
+      Fs.writeFileSync(
+        file,
+        `source:\n${source}\nstate: { sqlite: ${JSON.stringify(state)} }\nsinks:\n  behind: { type: console }\n  done: { type: console }\n  dsync: { type: console, events: ["dsync.*"] }\n  fresh: { type: console }\n`
+      )
+      return file
+    }
+    const workos = (key: string, start: string) =>
+      `  type: workos\n  apiKey: ${key}\n  baseUrl: ${standIn.url}\n  start: ${start}`
+    await Effect.runPromise(
+      Effect.scoped(
+        Effect.gen(function* () {
+          const store = yield* StateStore.sqlite(state)
+          const at = (i: number) => [all[i]!.id, all[i]!.created_at] as const
+          yield* store.commit("behind", ...at(349), null)
+          yield* store.commit("dsync", ...at(349), null)
+          yield* store.commit("done", ...at(all.length - 1), null)
+        })
+      )
+    )
+    const [earliest, latest, revoked, demo] = await Promise.all([
+      runToEnd(["status", "-c", statusConfig("earliest", workos(standIn.apiKey, "earliest"))]),
+      runToEnd(["status", "-c", statusConfig("latest", workos(standIn.apiKey, "latest"))]),
+      runToEnd(["status", "-c", statusConfig("revoked", workos("sk_test_revoked", "earliest"))]),
+      runToEnd(["status", "-c", statusConfig("demo", "  type: demo")])
+    ])
+    const row = (stdout: string, sink: string) =>
+      stdout
+        .split("\n")
+        .find((line) => line.startsWith(`${sink} `))
+        ?.split(/\s{2,}/)
+    for (const run of [earliest, latest, revoked, demo]) expect(run.code, run.stderr).toBe(0)
+    const dsyncAfter = all.slice(350).filter((e) => e.event.startsWith("dsync.")).length
+
+    // [sink, cursor, checkpoint age, lag (events), lag (time), dead letters]
+    expect(row(earliest.stdout, "behind")?.slice(3, 4)).toEqual(["50"])
+    expect(row(earliest.stdout, "behind")?.[4]).toMatch(/^\d/)
+    expect(row(earliest.stdout, "dsync")?.[3]).toBe(String(dsyncAfter))
+    expect(row(earliest.stdout, "done")?.slice(3)).toEqual(["0", "0s", "0"])
+    expect(row(earliest.stdout, "fresh")?.slice(1, 4)).toEqual(["(none yet)", "-", "100+"])
+    expect(earliest.stdout).toContain(
+      "fresh: no checkpoint yet; lag counted from where it starts (source.start: earliest)"
+    )
+    expect(earliest.stdout).not.toContain("?")
+
+    expect(row(latest.stdout, "fresh")?.slice(1)).toEqual(["(none yet)", "-", "-", "-", "0"])
+    expect(latest.stdout).toContain(
+      "fresh: no checkpoint yet; its first run starts at the newest event (source.start: latest)"
+    )
+    expect(row(latest.stdout, "behind")?.[3]).toBe("50")
+
+    expect(row(revoked.stdout, "behind")?.slice(3, 5)).toEqual(["unknown", "unknown"])
+    expect(revoked.stdout).toContain(
+      "lag: unknown: WorkOS rejected the API key (401 Unauthorized: Could not authorize the request. Maybe your API key is invalid? (unauthorized)): check source.apiKey / WORKOS_API_KEY"
+    )
+
+    expect(row(demo.stdout, "behind")?.slice(3, 5)).toEqual(["-", "-"])
+    expect(demo.stdout).toContain(
+      "lag: not measured: a demo source's WorkOS stand-in lives only inside `run`"
+    )
   })
 
   it("mounts the audit-log commands: verify and query what the audit sink wrote", async () => {
