@@ -147,10 +147,14 @@ export const content = (record: AuditRecord): AuditRecord => ({
   event: record.event
 })
 
+/** The canonical JSON of a record's hashed content. */
+export const canonicalContent = (record: AuditRecord): string =>
+  canonicalJson(sortedContent(record))
+
 /** The hash of a record that follows `prevHash`. */
 export const hash = (prevHash: string, record: AuditRecord): string =>
   // The one-shot digest: no Hash object per record.
-  digest("sha256", prevHash + canonicalJson(sortedContent(record)), "hex")
+  digest("sha256", prevHash + canonicalContent(record), "hex")
 
 /** `content` with its keys already in canonical order, so that only the event may need a copy. */
 const sortedContent = (record: AuditRecord) => ({

@@ -2,6 +2,7 @@
  * The SQLite store (the default): one file, `node:sqlite`, WAL, `synchronous=FULL`
  * so that a committed batch survives a power cut. A batch is one `BEGIN IMMEDIATE`
  * transaction: a crash at any point leaves either the whole batch or none of it.
+ * Batches are written on a thread of their own (see `internal/SqliteWriter.ts`).
  */
 import { mkdirSync } from "node:fs"
 import { dirname } from "node:path"
@@ -11,7 +12,8 @@ import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import * as Chain from "./Chain.ts"
 import { columns, describeCause, fromRow, type Row, selectSql } from "./internal/Rows.ts"
-import { appender, open, transaction } from "./internal/SqliteAppend.ts"
+import { appender, open, prepareBatch, transaction } from "./internal/SqliteAppend.ts"
+import { writer } from "./internal/SqliteWriter.ts"
 import type { StoredRecord } from "./Record.ts"
 import {
   defaultLimit,
@@ -81,6 +83,38 @@ const migrate = (db: DatabaseSync, where: string): SchemaTooNew | undefined =>
     return undefined
   })
 
+/** Appends on this thread (`:memory:` stores). */
+const appendInThread = (db: DatabaseSync, where: string): Shape["append"] => {
+  const append = appender(db)
+  return (records) =>
+    Effect.try({
+      try: () => append(prepareBatch(records)),
+      catch: fail(where, "appending a batch")
+    })
+}
+
+/**
+ * Appends on a writer thread with its own connection, so that SQLite's work (hashing,
+ * inserting, the fsync) overlaps the caller's: the runner fetches and decodes the next
+ * batch meanwhile. The JSON work of a batch stays here, handed over as strings. The
+ * thread ends with the scope, once the batches in flight are written.
+ */
+const appendOnWriterThread = (
+  path: string,
+  where: string
+): Effect.Effect<Shape["append"], never, Scope.Scope> =>
+  Effect.map(
+    Effect.acquireRelease(
+      Effect.sync(() => writer(path)),
+      (w) => Effect.promise(() => w.close())
+    ),
+    (w) => (records) =>
+      Effect.tryPromise({
+        try: () => w.append(prepareBatch(records)),
+        catch: fail(where, "appending a batch")
+      })
+  )
+
 interface ChainRow {
   anchor_seq: number
   anchor_hash: string
@@ -114,12 +148,11 @@ export const make = (
     const readChain = db.prepare("SELECT * FROM audit_chain WHERE id = 1")
     const chainState = () => readChain.get() as unknown as ChainRow
 
-    const appendHere = appender(db)
-    const append: Shape["append"] = (records) =>
-      Effect.try({
-        try: () => appendHere(records),
-        catch: fail(where, "appending a batch")
-      })
+    // An in-memory database cannot be shared with a thread: it is written here.
+    const append =
+      options.path === ":memory:"
+        ? appendInThread(db, where)
+        : yield* appendOnWriterThread(options.path, where)
 
     const query: Shape["query"] = (q) =>
       Effect.try({

@@ -74,6 +74,46 @@ describe("SqliteStore", () => {
     })
   )
 
+  it.live("batches appended at once are written one after another; the chain holds", () =>
+    Effect.gen(function* () {
+      const { store } = yield* open("concurrent")
+      const batches = Array.from({ length: 6 }, (_, b) =>
+        events(50, 1 + b * 40).map(Record.fromEvent)
+      )
+      // Overlapping ids between batches: each id is kept once, whichever batch wins.
+      const results = yield* Effect.forEach(batches, (batch) => store.append(batch), {
+        concurrency: "unbounded"
+      })
+      expect(results.reduce((n, r) => n + r.inserted, 0)).toBe(5 * 40 + 50)
+      expect(results.reduce((n, r) => n + r.inserted + r.duplicates, 0)).toBe(6 * 50)
+      const report = yield* store.verify
+      expect(report.problem).toBeNull()
+      expect(report.records).toBe(250)
+    })
+  )
+
+  it.live("closing the scope ends the writer thread after its batches: nothing is lost", () =>
+    Effect.gen(function* () {
+      const file = path.join(dir, "close", "audit.db")
+      const batch = events(500).map(Record.fromEvent)
+      yield* Effect.scoped(
+        Effect.gen(function* () {
+          const store = yield* SqliteStore.make({ path: file })
+          yield* Effect.forkScoped(store.append(batch.slice(0, 250)))
+          yield* store.append(batch.slice(250))
+        })
+      )
+      // With every connection closed (the writer thread's too), SQLite folds the WAL
+      // back into the file and removes it.
+      expect(fs.existsSync(`${file}-wal`)).toBe(false)
+      const again = yield* Effect.scoped(
+        Effect.flatMap(SqliteStore.make({ path: file }), (store) => store.verify)
+      )
+      expect(again.problem).toBeNull()
+      expect(again.records).toBe(500)
+    })
+  )
+
   it.live("refuses a store written by a newer schema version, with a clear error", () =>
     Effect.gen(function* () {
       const file = path.join(dir, "newer", "audit.db")

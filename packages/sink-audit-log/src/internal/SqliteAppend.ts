@@ -1,11 +1,17 @@
 /**
  * The write half of the SQLite store: opening a connection with the store's settings,
  * and appending one batch as one transaction, with its statements prepared once.
+ *
+ * Appending is split in two so that the SQLite half can run on a worker thread
+ * (`SqliteWorker.ts`): `prepareBatch` turns records into the strings a row holds,
+ * canonical JSON included (pure, on the caller's thread), and `appender` hashes,
+ * links and inserts them in one transaction (on whichever thread owns the connection).
  */
-import { DatabaseSync, type StatementSync } from "node:sqlite"
+import { hash as digest } from "node:crypto"
+import { DatabaseSync } from "node:sqlite"
 import * as Chain from "../Chain.ts"
 import type { AuditRecord } from "../Record.ts"
-import { chunks, columns, dedupe, toRow } from "./Rows.ts"
+import { columns } from "./Rows.ts"
 
 /**
  * WAL with `synchronous=FULL`: every commit is fsynced, so a batch the sink reported
@@ -35,6 +41,38 @@ export const transaction = <A>(db: DatabaseSync, f: () => A): A => {
   }
 }
 
+/**
+ * A batch ready to append: per record, `fieldsPerRecord` values in a row, in the order
+ * of `columns` from `id` to `event`, then the record's canonical JSON. A flat array of
+ * strings, so that posting it to a worker copies little.
+ */
+export type PreparedBatch = ReadonlyArray<string | null>
+
+/** id, type, created_at, organization_id, actor_id, actor_name, actor, targets, ip_address, user_agent, event. */
+const dataColumns = columns.slice(1, 12)
+export const fieldsPerRecord = dataColumns.length + 1
+
+/** The row values and canonical JSON of each record (no I/O; the costly JSON work of a batch). */
+export const prepareBatch = (records: ReadonlyArray<AuditRecord>): PreparedBatch => {
+  const out: Array<string | null> = new Array(records.length * fieldsPerRecord)
+  let i = 0
+  for (const r of records) {
+    out[i++] = r.id
+    out[i++] = r.type
+    out[i++] = r.created_at
+    out[i++] = r.organization_id
+    out[i++] = r.actor?.id ?? null
+    out[i++] = r.actor?.name ?? null
+    out[i++] = r.actor === null ? null : JSON.stringify(r.actor)
+    out[i++] = JSON.stringify(r.targets)
+    out[i++] = r.ip_address
+    out[i++] = r.user_agent
+    out[i++] = JSON.stringify(r.event)
+    out[i++] = Chain.canonicalContent(r)
+  }
+  return out
+}
+
 interface ChainRow {
   head_seq: number
   head_hash: string
@@ -45,63 +83,52 @@ export interface Appended {
   readonly duplicates: number
 }
 
-/** `append(records)`: one transaction; skips event ids already kept; links the rest after the head. */
-export const appender = (db: DatabaseSync): ((records: ReadonlyArray<AuditRecord>) => Appended) => {
+/**
+ * `append(batch)`: one transaction; links each record after the head unless the store
+ * (or the batch, earlier) already holds its event id.
+ */
+export const appender = (db: DatabaseSync): ((batch: PreparedBatch) => Appended) => {
   const readHead = db.prepare("SELECT head_seq, head_hash FROM audit_chain WHERE id = 1")
+  // The id's UNIQUE index is the duplicate check: a known id inserts nothing (changes = 0)
+  // and the record is not linked. Any other conflict (a seq) still fails the batch.
   const insert = db.prepare(
-    `INSERT INTO audit_records (${columns.join(", ")}) VALUES (${columns.map(() => "?").join(", ")})`
+    `INSERT INTO audit_records (${columns.join(", ")}) VALUES (${columns.map(() => "?").join(", ")}) ON CONFLICT (id) DO NOTHING`
   )
   const setHead = db.prepare(
     "UPDATE audit_chain SET head_seq = ?, head_hash = ?, head_count = head_count + ? WHERE id = 1"
   )
-  // The id check, prepared once per number of ids (batches are mostly one size).
-  const knownStatements = new Map<number, StatementSync>()
-  const selectKnown = (n: number): StatementSync => {
-    let stmt = knownStatements.get(n)
-    if (stmt === undefined) {
-      stmt = db.prepare(
-        `SELECT id FROM audit_records WHERE id IN (${Array.from({ length: n }, () => "?").join(",")})`
-      )
-      if (knownStatements.size < 16) knownStatements.set(n, stmt)
-    }
-    return stmt
-  }
-  return (records) =>
+  return (batch) =>
     transaction(db, () => {
-      const unique = dedupe(records)
-      const known = new Set<string>()
-      for (const ids of chunks(
-        unique.map((r) => r.id),
-        500
-      )) {
-        const rows = selectKnown(ids.length).all(...ids) as Array<{ id: string }>
-        for (const row of rows) known.add(row.id)
-      }
-      const fresh = known.size === 0 ? unique : unique.filter((r) => !known.has(r.id))
       const head = readHead.get() as unknown as ChainRow
-      const linked = Chain.link({ seq: head.head_seq, hash: head.head_hash }, fresh)
-      for (const record of linked) {
-        const row = toRow(record)
+      let seq = head.head_seq
+      let prev = head.head_hash
+      let inserted = 0
+      const records = batch.length / fieldsPerRecord
+      for (let i = 0; i < batch.length; i += fieldsPerRecord) {
+        const hash = digest("sha256", prev + batch[i + 11]!, "hex")
         // In `columns` order.
-        insert.run(
-          row.seq as number,
-          row.id,
-          row.type,
-          row.created_at,
-          row.organization_id,
-          row.actor_id,
-          row.actor_name,
-          row.actor,
-          row.targets,
-          row.ip_address,
-          row.user_agent,
-          row.event,
-          row.prev_hash,
-          row.hash
+        const { changes } = insert.run(
+          seq + 1,
+          batch[i]!,
+          batch[i + 1]!,
+          batch[i + 2]!,
+          batch[i + 3]!,
+          batch[i + 4]!,
+          batch[i + 5]!,
+          batch[i + 6]!,
+          batch[i + 7]!,
+          batch[i + 8]!,
+          batch[i + 9]!,
+          batch[i + 10]!,
+          prev,
+          hash
         )
+        if (Number(changes) === 0) continue
+        seq += 1
+        prev = hash
+        inserted += 1
       }
-      const last = linked.at(-1)
-      if (last !== undefined) setHead.run(last.seq, last.hash, linked.length)
-      return { inserted: linked.length, duplicates: records.length - linked.length }
+      if (inserted > 0) setHead.run(seq, prev, inserted)
+      return { inserted, duplicates: records - inserted }
     })
 }
