@@ -3,14 +3,15 @@
  * and appending one batch as one transaction, with its statements prepared once.
  *
  * Appending is split in two so that the SQLite half can run on a worker thread
- * (`SqliteWorker.ts`): `prepareBatch` turns records into the strings a row holds,
- * canonical JSON included (pure, on the caller's thread), and `appender` hashes,
- * links and inserts them in one transaction (on whichever thread owns the connection).
+ * (`SqliteWorker.ts`): `prepareBatch` turns records into the strings a row holds
+ * (pure, on the caller's thread), and `appender` hashes, links and inserts them in one
+ * transaction (on whichever thread owns the connection). The hash is computed from
+ * the row as stored, parsed back, which is exactly what `verify` reads.
  */
 import { hash as digest } from "node:crypto"
-import { DatabaseSync } from "node:sqlite"
+import { DatabaseSync, type StatementSync } from "node:sqlite"
 import * as Chain from "../Chain.ts"
-import type { AuditRecord } from "../Record.ts"
+import type { Actor, AuditRecord, Target } from "../Record.ts"
 import { columns } from "./Rows.ts"
 
 /**
@@ -43,16 +44,15 @@ export const transaction = <A>(db: DatabaseSync, f: () => A): A => {
 
 /**
  * A batch ready to append: per record, `fieldsPerRecord` values in a row, in the order
- * of `columns` from `id` to `event`, then the record's canonical JSON. A flat array of
- * strings, so that posting it to a worker copies little.
+ * of `columns` from `id` to `event`. A flat array of strings, so that posting it to a
+ * worker copies little.
  */
 export type PreparedBatch = ReadonlyArray<string | null>
 
 /** id, type, created_at, organization_id, actor_id, actor_name, actor, targets, ip_address, user_agent, event. */
-const dataColumns = columns.slice(1, 12)
-export const fieldsPerRecord = dataColumns.length + 1
+export const fieldsPerRecord = 11
 
-/** The row values and canonical JSON of each record (no I/O; the costly JSON work of a batch). */
+/** The row values of each record (no I/O). */
 export const prepareBatch = (records: ReadonlyArray<AuditRecord>): PreparedBatch => {
   const out: Array<string | null> = new Array(records.length * fieldsPerRecord)
   let i = 0
@@ -68,9 +68,24 @@ export const prepareBatch = (records: ReadonlyArray<AuditRecord>): PreparedBatch
     out[i++] = r.ip_address
     out[i++] = r.user_agent
     out[i++] = JSON.stringify(r.event)
-    out[i++] = Chain.canonicalContent(r)
   }
   return out
+}
+
+/** The canonical JSON of the record at `i`, from its row values as `fromRow` reads them. */
+const canonicalContent = (batch: PreparedBatch, i: number): string => {
+  const actor = batch[i + 6]!
+  return Chain.canonicalContent({
+    id: batch[i]!,
+    type: batch[i + 1]!,
+    created_at: batch[i + 2]!,
+    organization_id: batch[i + 3]!,
+    actor: actor === null ? null : (JSON.parse(actor) as Actor),
+    targets: JSON.parse(batch[i + 7]!) as ReadonlyArray<Target>,
+    ip_address: batch[i + 8]!,
+    user_agent: batch[i + 9]!,
+    event: JSON.parse(batch[i + 10]!) as unknown
+  })
 }
 
 interface ChainRow {
@@ -89,23 +104,48 @@ export interface Appended {
  */
 export const appender = (db: DatabaseSync): ((batch: PreparedBatch) => Appended) => {
   const readHead = db.prepare("SELECT head_seq, head_hash FROM audit_chain WHERE id = 1")
-  // The id's UNIQUE index is the duplicate check: a known id inserts nothing (changes = 0)
-  // and the record is not linked. Any other conflict (a seq) still fails the batch.
+  // An id seen earlier in the same batch inserts nothing (changes = 0) and is not linked.
+  // Any other conflict (a seq) still fails the batch.
   const insert = db.prepare(
     `INSERT INTO audit_records (${columns.join(", ")}) VALUES (${columns.map(() => "?").join(", ")}) ON CONFLICT (id) DO NOTHING`
   )
   const setHead = db.prepare(
     "UPDATE audit_chain SET head_seq = ?, head_hash = ?, head_count = head_count + ? WHERE id = 1"
   )
+  // Ids the store already holds, looked up 500 at a time before any hashing, so that a
+  // re-delivered batch costs index lookups only. Prepared once per number of ids.
+  const knownStatements = new Map<number, StatementSync>()
+  const selectKnown = (n: number): StatementSync => {
+    let stmt = knownStatements.get(n)
+    if (stmt === undefined) {
+      stmt = db.prepare(
+        `SELECT id FROM audit_records WHERE id IN (${Array.from({ length: n }, () => "?").join(",")})`
+      )
+      if (knownStatements.size < 16) knownStatements.set(n, stmt)
+    }
+    return stmt
+  }
+  const knownIds = (batch: PreparedBatch): Set<string> => {
+    const known = new Set<string>()
+    const ids: Array<string> = []
+    for (let i = 0; i < batch.length; i += fieldsPerRecord) ids.push(batch[i]!)
+    for (let from = 0; from < ids.length; from += 500) {
+      const chunk = ids.slice(from, from + 500)
+      for (const row of selectKnown(chunk.length).all(...chunk)) known.add(row.id as string)
+    }
+    return known
+  }
   return (batch) =>
     transaction(db, () => {
+      const known = knownIds(batch)
       const head = readHead.get() as unknown as ChainRow
       let seq = head.head_seq
       let prev = head.head_hash
       let inserted = 0
       const records = batch.length / fieldsPerRecord
       for (let i = 0; i < batch.length; i += fieldsPerRecord) {
-        const hash = digest("sha256", prev + batch[i + 11]!, "hex")
+        if (known.has(batch[i]!)) continue
+        const hash = digest("sha256", prev + canonicalContent(batch, i), "hex")
         // In `columns` order.
         const { changes } = insert.run(
           seq + 1,
