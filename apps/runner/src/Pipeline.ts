@@ -80,7 +80,11 @@ export interface Options {
   readonly stop: Deferred.Deferred<void>
   /** How long in-flight batches may take to finish once stopping. */
   readonly shutdownTimeout: number
-  /** Events a lane may hold before it is detached from the shared fetcher (default 5000). */
+  /**
+   * Events a lane may hold before it is detached from the shared fetcher. Default:
+   * two of its batches (at least 1,000): room for the next batch to gather while one
+   * is delivered, and no more, as every buffered event is memory held.
+   */
   readonly bufferSize?: number | undefined
 }
 
@@ -429,7 +433,6 @@ export const run = (
       const live = options.mode._tag === "live"
       const pollInterval = options.mode._tag === "live" ? options.mode.pollInterval : 0
       const until = options.mode._tag === "replay" ? options.mode.until : Number.POSITIVE_INFINITY
-      const capacity = Math.max(options.bufferSize ?? 5000, 200)
       let stopping = false
 
       const lanes: Array<Lane> = []
@@ -440,7 +443,9 @@ export const run = (
         m.checkpointAt = checkpoint?.updatedAt ?? 0
         lanes.push({
           spec,
-          buffer: new LaneBuffer(capacity),
+          buffer: new LaneBuffer(
+            Math.max(options.bufferSize ?? Math.max(2 * spec.batch.maxEvents, 1000), 200)
+          ),
           position: checkpoint === undefined ? options.start : { after: checkpoint.cursor },
           reader: "none",
           stopped: false

@@ -3,28 +3,37 @@
  * The `workos-relay` executable. Exit codes: 0 ok, 1 runtime failure, 2 bad usage or config.
  *
  * It first replaces itself (same process, same pid: `process.execve`) with Node run
- * with a small young generation, `--max-semi-space-size=2` (MiB). Streaming events
- * allocates fast and keeps little (pages are parsed, delivered and dropped); with
- * V8's default semi-spaces the heap grows to ~200 MiB before V8 collects it, with
- * 2 MiB it stays under ~100 MiB at the same throughput (see bench/pipeline.ts and
- * the README). V8 reads the flag only when the heap is made, so setting it later
- * (`v8.setFlagsFromString`) does nothing. Skipped when the flag is already given
- * (in the command line or NODE_OPTIONS) and where `process.execve` does not exist
- * (Windows, Node < 22.15).
+ * with settings for a long-running stream, each measured with bench/pipeline.ts over
+ * 1M events (figures in the README):
+ *
+ * - `--max-semi-space-size=2` (MiB): streaming allocates fast and keeps little; with
+ *   V8's default young generation the heap grows ~100 MiB larger before V8 collects it.
+ * - `--no-maglev`: when streaming starts, hundreds of functions turn hot at once and
+ *   V8's mid-tier compiler holds ~45 MiB of compile memory for them, which the C
+ *   allocator then keeps; TurboFan alone optimises the same code as fast.
+ * - `--heap-growing-percent=50`: a full GC once the old generation grows 1.5x past
+ *   what was live (V8 lets it grow up to 4x); live memory stays ~30 MiB, so the heap
+ *   stays small at a small cost in events/s.
+ * - `MALLOC_ARENA_MAX=2`: glibc otherwise gives each of V8's helper threads its own
+ *   malloc arena, each holding on to freed memory.
+ *
+ * V8 reads its flags only when the heap is made (setting them later with
+ * `v8.setFlagsFromString` does nothing), hence the re-exec. Skipped when the user
+ * already tunes the heap (`--max-semi-space-size` in the command line or
+ * NODE_OPTIONS), and where `process.execve` does not exist (Windows, Node < 22.15).
  */
-const FLAG = "--max-semi-space-size"
+const FLAGS = ["--max-semi-space-size=2", "--no-maglev", "--heap-growing-percent=50"]
 
-const given =
-  process.execArgv.some((arg) => arg.startsWith(FLAG)) ||
-  (process.env.NODE_OPTIONS ?? "").includes(FLAG)
+const tuned =
+  process.execArgv.some((arg) => arg.startsWith("--max-semi-space-size")) ||
+  (process.env.NODE_OPTIONS ?? "").includes("--max-semi-space-size")
 
-if (!given && typeof process.execve === "function") {
-  process.execve(process.execPath, [
+if (!tuned && typeof process.execve === "function") {
+  process.execve(
     process.execPath,
-    ...process.execArgv,
-    `${FLAG}=2`,
-    ...process.argv.slice(1)
-  ])
+    [process.execPath, ...process.execArgv, ...FLAGS, ...process.argv.slice(1)],
+    { MALLOC_ARENA_MAX: "2", ...process.env }
+  )
 }
 
 await import("./internal/main.ts")
