@@ -8,9 +8,10 @@
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
-import type { Sink, WorkOS } from "@workos-relay/core"
+import type { EventStream, Sink, WorkOS } from "@workos-relay/core"
+import { Text } from "@workos-relay/core"
 import * as Context from "effect/Context"
-import { Command, Flag } from "effect/cli"
+import { CliError, Command, Flag } from "effect/cli"
 import * as Data from "effect/Data"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
@@ -18,7 +19,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Result from "effect/Result"
 import * as Config from "./Config.ts"
-import { formatMillis, parseDuration } from "./internal/Text.ts"
+import { formatMillis } from "./internal/Text.ts"
 import { logLayer, Metrics } from "./Observability.ts"
 import * as Pipeline from "./Pipeline.ts"
 import * as Registry from "./Registry.ts"
@@ -250,7 +251,7 @@ const measureLag = (
   client: WorkOS.Service,
   source: Extract<Config.Source, { type: "workos" }>,
   sink: Config.SinkConfig,
-  from: { readonly after: string } | { readonly since: string } | "earliest",
+  from: Exclude<EventStream.Start, "latest">,
   now: number
 ): Effect.Effect<Lag, WorkOS.WorkOSError> => {
   const events = Runner.fetchTypes([sink], source.events)
@@ -293,24 +294,18 @@ const lagOf = (
   const source = config.source as Extract<Config.Source, { type: "workos" }>
   if (checkpoint !== undefined)
     return measureLag(client, source, sink, { after: checkpoint.cursor }, now)
-  const start = source.start
+  const from = Runner.configuredStart(source.start)
   // `latest` is resolved when the runner first runs: until then nothing is behind.
-  if (start === "latest")
+  if (from === "latest")
     return Effect.succeed({
       events: "-",
       time: "-",
       note: `${sink.name}: no checkpoint yet; its first run starts at the newest event (source.start: latest)`
     })
-  const from =
-    start === "earliest"
-      ? "earliest"
-      : start.startsWith("event_")
-        ? { after: start }
-        : { since: new Date(start).toISOString() }
   return measureLag(client, source, sink, from, now).pipe(
     Effect.map((lag) => ({
       ...lag,
-      note: `${sink.name}: no checkpoint yet; lag counted from where it starts (source.start: ${start})`
+      note: `${sink.name}: no checkpoint yet; lag counted from where it starts (source.start: ${source.start})`
     }))
   )
 }
@@ -654,7 +649,7 @@ const demo = Command.make(
   },
   ({ duration, rate }) =>
     Effect.gen(function* () {
-      const ms = parseDuration(duration)
+      const ms = Text.parseDuration(duration)
       if (ms === undefined)
         return yield* Effect.fail(
           new UsageError({ reason: `--duration: expected "20s", "2m" or 0, got "${duration}"` })
@@ -726,16 +721,13 @@ export const makeRoot = (audit: AuditCommand) =>
     ])
   )
 
-/** The exit code of an error: 2 for bad usage or config, 1 for the rest. */
+/**
+ * The exit code of an error: 2 for bad usage or config (ours, the audit commands',
+ * or effect/cli's parse errors; its `UserError` wraps a failure of the command
+ * itself), 1 for the rest.
+ */
 export const exitCode = (error: unknown): number => {
-  const tag = (error as any)?._tag
+  const tag = (error as { _tag?: unknown } | null)?._tag
   if (tag === "ConfigError" || tag === "UsageError") return 2
-  if (
-    typeof tag === "string" &&
-    /^(Missing|Unrecognized|Unexpected|Invalid|Duplicate|ShowHelp|UnknownSubcommand|ValidationError)/.test(
-      tag
-    )
-  )
-    return 2
-  return 1
+  return CliError.isCliError(error) && error._tag !== "UserError" ? 2 : 1
 }

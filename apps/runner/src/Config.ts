@@ -8,7 +8,7 @@
  */
 import * as Fs from "node:fs"
 import * as Path from "node:path"
-import { EventPattern, type Sink } from "@workos-relay/core"
+import { EventPattern, type Sink, Text } from "@workos-relay/core"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
@@ -17,7 +17,6 @@ import * as Schema from "effect/Schema"
 import type * as SchemaAST from "effect/SchemaAST"
 import * as SchemaIssue from "effect/SchemaIssue"
 import * as Yaml from "yaml"
-import { closest, durationPattern, parseDuration } from "./internal/Text.ts"
 import * as Registry from "./Registry.ts"
 
 // ---------------------------------------------------------------------------
@@ -26,7 +25,7 @@ import * as Registry from "./Registry.ts"
 const DurationInput = Schema.Union([Schema.String, Schema.Number])
   .check(
     Schema.makeFilter((value) =>
-      parseDuration(value) !== undefined
+      Text.parseDuration(value) !== undefined
         ? undefined
         : `Expected a duration such as "500ms", "5s", "2m" or "1h", got ${JSON.stringify(value)}`
     )
@@ -306,7 +305,7 @@ const decodeAll = <A>(
     const path = keys.reduce<string>((acc, k) => joinPath(acc, k), base)
     if (issue.message === "Expected no excess property") {
       const key = String(keys[keys.length - 1])
-      const hint = closest(key, keysAt(ast, keys.slice(0, -1)))
+      const [hint] = Text.closest(key, keysAt(ast, keys.slice(0, -1)))
       problems.push({
         path,
         message: `unknown key${hint === undefined ? "" : `; did you mean "${hint}"?`}`
@@ -332,7 +331,7 @@ const checkPatterns = (
   })
 
 const ms = (input: string | number | undefined, fallback: number): number =>
-  input === undefined ? fallback : parseDuration(input)!
+  input === undefined ? fallback : Text.parseDuration(input)!
 
 const parseAddress = (address: string, problems: Array<Problem>) => {
   const match = /^(.*):(\d+)$/.exec(address)
@@ -437,7 +436,10 @@ export const decode = (
         const p = problems[i]!
         if (p.message === "unknown key") {
           const key = p.path.slice(base.length + 1)
-          const hint = closest(key, [...runnerSinkKeys, ...keysAt(definition.config.ast, [])])
+          const [hint] = Text.closest(key, [
+            ...runnerSinkKeys,
+            ...keysAt(definition.config.ast, [])
+          ])
           if (hint !== undefined)
             problems[i] = { path: p.path, message: `unknown key; did you mean "${hint}"?` }
         }
@@ -456,7 +458,7 @@ export const decode = (
         batch: {
           ...(batch.maxEvents === undefined ? {} : { maxEvents: batch.maxEvents }),
           ...(batch.maxBytes === undefined ? {} : { maxBytes: batch.maxBytes }),
-          ...(batch.maxWait === undefined ? {} : { maxWait: parseDuration(batch.maxWait)! })
+          ...(batch.maxWait === undefined ? {} : { maxWait: Text.parseDuration(batch.maxWait)! })
         },
         retry: {
           initialDelay: ms(keys.retry?.initialDelay, defaults.retry.initialDelay),
@@ -624,9 +626,6 @@ export const jsonSchema = (
     required: [...(root.required ?? []), "sinks"]
   }
 }
-
-/** `durationPattern` is exported for the CLI's `--duration` flag. */
-export { durationPattern }
 
 /** The embedded config of `workos-relay demo`. */
 export const demo = (options: { readonly statePath: string; readonly rate: number }): unknown => ({

@@ -11,10 +11,9 @@
 import { createRequire } from "node:module"
 import * as Path from "node:path"
 import { pathToFileURL } from "node:url"
-import type { Sink } from "@workos-relay/core"
+import { type Sink, Text } from "@workos-relay/core"
 import * as Effect from "effect/Effect"
 import * as ConsoleSink from "./ConsoleSink.ts"
-import { closest } from "./internal/Text.ts"
 
 /** Sink types that need no package. */
 export const builtins: Readonly<Record<string, Sink.Definition>> = {
@@ -121,7 +120,7 @@ export const resolve = (
   if (builtin !== undefined) return Effect.succeed(builtin)
   const pkg = packages[type]
   if (pkg === undefined) {
-    const hint = closest(type, knownTypes)
+    const [hint] = Text.closest(type, knownTypes)
     return Effect.fail(
       `unknown sink type "${type}"${hint === undefined ? "" : `; did you mean "${hint}"?`} (known types: ${knownTypes.join(", ")}; a custom sink is loaded with "module:")`
     )

@@ -8,9 +8,11 @@ import * as Os from "node:os"
 import { EventPattern, EventStream, type Sink, WorkOS } from "@workos-relay/core"
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import { FetchHttpClient } from "effect/http"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Result from "effect/Result"
 import type * as Scope from "effect/Scope"
@@ -101,14 +103,21 @@ export const openSource = (
     return { client, source, start, pollInterval }
   })
 
+/** Where `source.start` points (`"latest"` still to be resolved against WorkOS). */
+export const configuredStart = (start: string): EventStream.Start =>
+  start === "earliest" || start === "latest"
+    ? start
+    : start.startsWith("event_")
+      ? { after: start }
+      : { since: new Date(start).toISOString() }
+
 /** `latest` is resolved once, so every new sink starts at the same event. */
 const resolveStart = (
   start: string,
   client: WorkOS.Service
 ): Effect.Effect<EventStream.Start, Error> => {
-  if (start === "earliest") return Effect.succeed("earliest")
-  if (start.startsWith("event_")) return Effect.succeed({ after: start })
-  if (start !== "latest") return Effect.succeed({ since: new Date(start).toISOString() })
+  const configured = configuredStart(start)
+  if (configured !== "latest") return Effect.succeed(configured)
   return client.listEvents({ order: "desc", limit: 1 }).pipe(
     Effect.map((page): EventStream.Start => {
       const newest = page.data[0]
@@ -148,22 +157,9 @@ export interface MadeSink {
   readonly error: string | undefined
 }
 
-const millis = (input: unknown): number => {
-  if (typeof input === "number") return input
-  if (typeof input === "string") {
-    const m = /^(\d+(?:\.\d+)?)\s*(millis|ms|seconds?|s|minutes?|m)$/.exec(input.trim())
-    if (m !== null)
-      return (
-        Number(m[1]) *
-        (m[2]!.startsWith("m") && m[2] !== "ms" && !m[2]!.startsWith("millis")
-          ? 60_000
-          : m[2]!.startsWith("s")
-            ? 1000
-            : 1)
-      )
-  }
-  return 1000
-}
+/** A sink's own `maxWait` (a `Duration.Input`, as `"1 second"`), in milliseconds; 1 s if it is not one. */
+const millis = (input: Duration.Input): number =>
+  Option.match(Duration.fromInput(input), { onNone: () => 1000, onSome: Duration.toMillis })
 
 /** Makes every sink; one whose `make` fails with `SinkFatal` is reported, the others go on. */
 export const makeSinks = (sinks: ReadonlyArray<SinkConfig>) =>

@@ -1,6 +1,8 @@
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
+import * as AuditCli from "@workos-relay/sink-audit-log/Cli"
+import { CliError } from "effect/cli"
 import { exitCode } from "../src/Cli.ts"
 import { ConfigError } from "../src/Config.ts"
 import { version } from "../src/internal/version.ts"
@@ -17,7 +19,12 @@ describe("Cli", () => {
   it("exit codes: 2 for bad config or usage, 1 for runtime failures", () => {
     expect(exitCode(new ConfigError({ file: "x", problems: [] }))).toBe(2)
     expect(exitCode({ _tag: "UsageError" })).toBe(2)
-    expect(exitCode({ _tag: "UnrecognizedOption" })).toBe(2)
+    expect(exitCode(new CliError.UnrecognizedOption({ option: "--x", suggestions: [] }))).toBe(2)
+    expect(exitCode(new CliError.MissingOption({ option: "since" }))).toBe(2)
+    // A failure of the command itself that effect/cli wraps is not bad usage.
+    expect(exitCode(new CliError.UserError({ cause: new Error("boom") }))).toBe(1)
+    // The audit commands' own bad usage.
+    expect(exitCode(new AuditCli.UsageError({ reason: "--sqlite or --jsonl" }))).toBe(2)
     expect(exitCode(new LeaseLost({ holder: "a", token: 1 }))).toBe(1)
     expect(exitCode(new Error("boom"))).toBe(1)
   })

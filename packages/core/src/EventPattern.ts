@@ -11,6 +11,7 @@ import * as Data from "effect/Data"
 import * as Result from "effect/Result"
 import type { Any, Of, Type } from "./Event.ts"
 import { eventTypes } from "./Event.ts"
+import { closest } from "./Text.ts"
 
 // ---------------------------------------------------------------------------
 // Type level
@@ -114,31 +115,5 @@ export const matcher = <const Ps extends ReadonlyArray<string>>(
 }
 
 /** The known type names closest to a misspelt pattern (at most three). */
-export const suggest = (pattern: string): ReadonlyArray<string> => {
-  const literal = pattern.replaceAll("*", "")
-  const scored = eventTypes.map((name) => ({ name, distance: distance(literal, name) }))
-  const best = Math.min(...scored.map((s) => s.distance))
-  // Suggest only what is plausibly a typo: within a third of the pattern's length.
-  if (best > Math.max(2, Math.ceil(literal.length / 3))) return []
-  return scored
-    .filter((s) => s.distance === best)
-    .slice(0, 3)
-    .map((s) => s.name)
-}
-
-/** Levenshtein distance. */
-const distance = (a: string, b: string): number => {
-  let previous = Array.from({ length: b.length + 1 }, (_, j) => j)
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i]
-    for (let j = 1; j <= b.length; j++) {
-      current[j] = Math.min(
-        previous[j]! + 1,
-        current[j - 1]! + 1,
-        previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1)
-      )
-    }
-    previous = current
-  }
-  return previous[b.length]!
-}
+export const suggest = (pattern: string): ReadonlyArray<string> =>
+  closest(pattern.replaceAll("*", ""), eventTypes, 3)

@@ -10,7 +10,7 @@
  */
 import * as fs from "node:fs"
 import * as Console from "effect/Console"
-import { Command, Flag } from "effect/cli"
+import { CliError, Command, Flag } from "effect/cli"
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -47,19 +47,12 @@ export class VerifyFailed extends Data.TaggedError("VerifyFailed")<{
   }
 }
 
-/** The exit code of a failure of these commands: 2 for bad usage, 1 for the rest. */
-export const exitCode = (error: unknown): number => {
-  const tag = (error as { _tag?: unknown } | null)?._tag
-  if (tag === "UsageError") return 2
-  if (
-    typeof tag === "string" &&
-    /^(Missing|Unrecognized|Unexpected|Invalid|Duplicate|ShowHelp|UnknownSubcommand|ValidationError)/.test(
-      tag
-    )
-  )
-    return 2
-  return 1
-}
+/**
+ * The exit code of a failure of these commands: 2 for bad usage (ours, or effect/cli's
+ * parse errors; its `UserError` wraps a failure of the command itself), 1 for the rest.
+ */
+export const exitCode = (error: unknown): number =>
+  error instanceof UsageError || (CliError.isCliError(error) && error._tag !== "UserError") ? 2 : 1
 
 // ---------------------------------------------------------------------------
 // Which store

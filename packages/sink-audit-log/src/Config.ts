@@ -10,41 +10,23 @@
  *     retention: 400 days
  * ```
  */
+import { Text } from "@workos-relay/core"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import { defaultPath } from "./SqliteStore.ts"
 
-const units: Record<string, number> = {
-  m: 60_000,
-  min: 60_000,
-  minute: 60_000,
-  minutes: 60_000,
-  h: 3_600_000,
-  hour: 3_600_000,
-  hours: 3_600_000,
-  d: 86_400_000,
-  day: 86_400_000,
-  days: 86_400_000,
-  w: 7 * 86_400_000,
-  week: 7 * 86_400_000,
-  weeks: 7 * 86_400_000
-}
-
-/** `"400 days"`, `"400d"`, `"12 hours"`, `"2w"`; undefined when it is not a positive duration. */
+/**
+ * `"400 days"`, `"400d"`, `"12 hours"`, `"2w"` (any unit of `Text.parseDuration`);
+ * undefined when it is not a positive duration. A bare number is refused: its unit
+ * (days? milliseconds?) would be a guess.
+ */
 export const parseRetention = (text: string): Duration.Duration | undefined => {
-  const m = /^\s*(\d+)\s*([a-z]+)\s*$/.exec(text)
-  if (m !== null) {
-    const unit = units[m[2]!]
-    const n = Number(m[1])
-    return unit === undefined || n <= 0 ? undefined : Duration.millis(n * unit)
-  }
-  const d = Duration.fromInput(text as Duration.Input)
-  return Option.isSome(d) && Duration.toMillis(d.value) > 0 ? d.value : undefined
+  const ms = /[a-z]\s*$/i.test(text) ? Text.parseDuration(text) : undefined
+  return ms !== undefined && ms > 0 ? Duration.millis(ms) : undefined
 }
 
-/** How long records are kept: `"400 days"` or `"400d"` (units: m, h, d, w). */
+/** How long records are kept: `"400 days"` or `"400d"` (units: ms, s, m, h, d, w). */
 export const Retention = Schema.String.pipe(
   Schema.check(
     Schema.makeFilter((text: string) =>

@@ -1,0 +1,84 @@
+/**
+ * Reading what people write in config files and on command lines: durations such
+ * as `"500ms"` or `"30 days"`, and the known name closest to a misspelt one (for
+ * "did you mean ...?"). Shared so that every package reads a duration the same way
+ * and suggests names the same way.
+ */
+
+const units: Record<string, number> = {
+  ms: 1,
+  millis: 1,
+  millisecond: 1,
+  milliseconds: 1,
+  s: 1000,
+  sec: 1000,
+  second: 1000,
+  seconds: 1000,
+  m: 60_000,
+  min: 60_000,
+  minute: 60_000,
+  minutes: 60_000,
+  h: 3_600_000,
+  hour: 3_600_000,
+  hours: 3_600_000,
+  d: 86_400_000,
+  day: 86_400_000,
+  days: 86_400_000,
+  w: 7 * 86_400_000,
+  week: 7 * 86_400_000,
+  weeks: 7 * 86_400_000
+}
+
+/**
+ * Milliseconds of a duration: `"500ms"`, `"5s"`, `"2 minutes"`, `"1.5h"`, `"30d"`,
+ * `"2w"` (units ms, s, m, h, d, w and their names, any case); a bare number, or a
+ * string of one, is milliseconds. Undefined when it is not a duration (or negative).
+ */
+export const parseDuration = (input: string | number): number | undefined => {
+  if (typeof input === "number") return Number.isFinite(input) && input >= 0 ? input : undefined
+  if (/^\s*\d+(?:\.\d+)?\s*$/.test(input)) return Number(input)
+  const match = /^\s*(\d+(?:\.\d+)?)\s*([a-z]+)\s*$/i.exec(input)
+  if (match === null) return undefined
+  const unit = units[match[2]!.toLowerCase()]
+  return unit === undefined ? undefined : Number(match[1]) * unit
+}
+
+/** Levenshtein distance: the fewest one-character insertions, deletions and substitutions from `a` to `b`. */
+export const distance = (a: string, b: string): number => {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j)
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i]
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min(
+        previous[j]! + 1,
+        current[j - 1]! + 1,
+        previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1)
+      )
+    }
+    previous = current
+  }
+  return previous[b.length]!
+}
+
+/**
+ * The candidates closest to a misspelt `word` (ignoring case), at most `limit` of
+ * them, in their given order; none when even the closest is too far to be a typo
+ * (more edits than a third of the word's length, and more than 2).
+ */
+export const closest = (
+  word: string,
+  candidates: Iterable<string>,
+  limit = 1
+): ReadonlyArray<string> => {
+  const lower = word.toLowerCase()
+  let best: Array<string> = []
+  let bestDistance = Number.POSITIVE_INFINITY
+  for (const candidate of candidates) {
+    const d = distance(lower, candidate.toLowerCase())
+    if (d < bestDistance) {
+      best = [candidate]
+      bestDistance = d
+    } else if (d === bestDistance && best.length < limit) best.push(candidate)
+  }
+  return bestDistance <= Math.max(2, Math.ceil(word.length / 3)) ? best.slice(0, limit) : []
+}

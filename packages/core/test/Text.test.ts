@@ -1,0 +1,46 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Text } from "../src/index.ts"
+
+describe("Text", () => {
+  it("parses durations in every unit, names and abbreviations alike; a bare number is milliseconds", () => {
+    expect(Text.parseDuration("500ms")).toBe(500)
+    expect(Text.parseDuration("20 millis")).toBe(20)
+    expect(Text.parseDuration("5s")).toBe(5000)
+    expect(Text.parseDuration("1.5 seconds")).toBe(1500)
+    expect(Text.parseDuration("2m")).toBe(120_000)
+    expect(Text.parseDuration("2 Minutes")).toBe(120_000)
+    expect(Text.parseDuration("1h")).toBe(3_600_000)
+    expect(Text.parseDuration(" 400 days ")).toBe(400 * 86_400_000)
+    expect(Text.parseDuration("2w")).toBe(14 * 86_400_000)
+    expect(Text.parseDuration("250")).toBe(250)
+    expect(Text.parseDuration(0)).toBe(0)
+    expect(Text.parseDuration(1500)).toBe(1500)
+  })
+
+  it("rejects what is not a duration", () => {
+    expect(Text.parseDuration("soon")).toBeUndefined()
+    expect(Text.parseDuration("5 fortnights")).toBeUndefined()
+    expect(Text.parseDuration("-5s")).toBeUndefined()
+    expect(Text.parseDuration("1h30m")).toBeUndefined()
+    expect(Text.parseDuration("")).toBeUndefined()
+    expect(Text.parseDuration(-1)).toBeUndefined()
+    expect(Text.parseDuration(Number.POSITIVE_INFINITY)).toBeUndefined()
+  })
+
+  it("measures edit distance", () => {
+    expect(Text.distance("kitten", "sitting")).toBe(3)
+    expect(Text.distance("", "abc")).toBe(3)
+    expect(Text.distance("same", "same")).toBe(0)
+  })
+
+  it("suggests the closest names, ignoring case, only when plausibly a typo", () => {
+    expect(Text.closest("consol", ["console", "slack", "eventbridge"])).toEqual(["console"])
+    expect(Text.closest("SLACK", ["console", "slack"])).toEqual(["slack"])
+    // Ties keep the candidates' order, up to the limit.
+    expect(Text.closest("cat", ["bat", "hat", "rat", "dog"], 2)).toEqual(["bat", "hat"])
+    // A better candidate later replaces earlier ties.
+    expect(Text.closest("cat", ["bat", "hat", "cat"], 2)).toEqual(["cat"])
+    expect(Text.closest("zzzzzzzz", ["console", "slack"])).toEqual([])
+    expect(Text.closest("x", [])).toEqual([])
+  })
+})
