@@ -212,12 +212,17 @@ describe("the runner process", { timeout: 90_000 }, () => {
     expect(status.stdout).toMatch(/rec\s+\(none yet\)/)
   })
 
-  it("a key WorkOS rejects ends `run` with exit code 1 and says what to check, no retry loop", async () => {
+  it("a key WorkOS rejects ends `run` (and `replay`) with exit code 1 and says what to check, no retry loop", async () => {
     const dir = tempDir()
     const config = writeConfig(dir, {})
     const before = standIn.requests.length
     const started = Date.now()
-    const run = await runToEnd(["run", "-c", config], { TEST_KEY: "sk_test_revoked" })
+    const revoked = { TEST_KEY: "sk_test_revoked" }
+    const [run, replay, validate] = await Promise.all([
+      runToEnd(["run", "-c", config], revoked),
+      runToEnd(["replay", "-c", config, "--since", "2020-01-01T00:00:00Z"], revoked),
+      runToEnd(["validate", "-c", config, "--check-connections"], revoked)
+    ])
     expect(run.code, run.stderr).toBe(1)
     expect(run.stderr).toContain(
       "workos-relay: WorkOS rejected the API key (401 Unauthorized: Could not authorize the request. Maybe your API key is invalid? (unauthorized)): check source.apiKey / WORKOS_API_KEY"
@@ -225,8 +230,16 @@ describe("the runner process", { timeout: 90_000 }, () => {
     // Said once, asked once: not retried, not logged as "retrying".
     expect(run.stderr.match(/rejected the API key/g)).toHaveLength(1)
     expect(run.stderr).not.toContain("retrying")
-    expect(standIn.requests.length - before).toBe(1)
+    // One request each for run and replay, one for validate: none retried.
+    expect(standIn.requests.length - before).toBe(3)
     expect(run.stdout).toContain("Summary after")
+    // A replay reads on its own, and stops the same way.
+    expect(replay.code, replay.stderr).toBe(1)
+    expect(replay.stderr).toContain("workos-relay: WorkOS rejected the API key (401 Unauthorized")
+    expect(validate.code).toBe(1)
+    expect(validate.stdout).toContain(
+      "FAIL  WorkOS: WorkOS rejected the API key (401 Unauthorized: Could not authorize the request. Maybe your API key is invalid? (unauthorized)): check source.apiKey / WORKOS_API_KEY"
+    )
     expect(Date.now() - started).toBeLessThan(30_000)
   })
 
