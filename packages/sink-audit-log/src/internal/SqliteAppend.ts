@@ -4,14 +4,14 @@
  *
  * Appending is split in two so that the SQLite half can run on a worker thread
  * (`SqliteWorker.ts`): `prepareBatch` turns records into the strings a row holds
- * (pure, on the caller's thread), and `appender` hashes, links and inserts them in one
- * transaction (on whichever thread owns the connection). The hash is computed from
- * the row as stored, parsed back, which is exactly what `verify` reads.
+ * and the record's canonical JSON (pure, on the caller's thread, where the record is
+ * still an object), and `appender` hashes, links and inserts them in one transaction
+ * (on whichever thread owns the connection).
  */
 import { hash as digest } from "node:crypto"
 import { DatabaseSync, type StatementSync } from "node:sqlite"
 import * as Chain from "../Chain.ts"
-import type { Actor, AuditRecord, Target } from "../Record.ts"
+import type { AuditRecord } from "../Record.ts"
 import { columns } from "./Rows.ts"
 
 /**
@@ -29,6 +29,21 @@ export const open = (path: string): DatabaseSync => {
   return db
 }
 
+/**
+ * The writer's connection: `open`, plus settings that only pay off when appending.
+ * A 16 MiB page cache keeps the hot leaf pages of the five indexes (one per type,
+ * organization and actor) in memory instead of reading them back for every batch. The
+ * WAL is folded into the file every 10,000 pages (~40 MiB) instead of every 1,000: each
+ * checkpoint writes the pages it holds and fsyncs the file, and an index page rewritten
+ * by several batches is then written once. Every commit is still fsynced.
+ */
+export const openWriter = (path: string): DatabaseSync => {
+  const db = open(path)
+  db.exec("PRAGMA cache_size = -16384")
+  db.exec("PRAGMA wal_autocheckpoint = 10000")
+  return db
+}
+
 /** Runs `f` inside `BEGIN IMMEDIATE` ... `COMMIT`, rolling back on any error. */
 export const transaction = <A>(db: DatabaseSync, f: () => A): A => {
   db.exec("BEGIN IMMEDIATE")
@@ -43,16 +58,16 @@ export const transaction = <A>(db: DatabaseSync, f: () => A): A => {
 }
 
 /**
- * A batch ready to append: per record, `fieldsPerRecord` values in a row, in the order
- * of `columns` from `id` to `event`. A flat array of strings, so that posting it to a
- * worker copies little.
+ * A batch ready to append: per record, `fieldsPerRecord` values in a row: those of
+ * `columns` from `id` to `event`, then the record's canonical JSON. A flat array of
+ * strings, so that posting it to a worker copies little.
  */
 export type PreparedBatch = ReadonlyArray<string | null>
 
-/** id, type, created_at, organization_id, actor_id, actor_name, actor, targets, ip_address, user_agent, event. */
-export const fieldsPerRecord = 11
+/** id, type, created_at, organization_id, actor_id, actor_name, actor, targets, ip_address, user_agent, event, canonical JSON. */
+export const fieldsPerRecord = 12
 
-/** The row values of each record (no I/O). */
+/** The row values and canonical JSON of each record (no I/O). */
 export const prepareBatch = (records: ReadonlyArray<AuditRecord>): PreparedBatch => {
   const out: Array<string | null> = new Array(records.length * fieldsPerRecord)
   let i = 0
@@ -68,24 +83,9 @@ export const prepareBatch = (records: ReadonlyArray<AuditRecord>): PreparedBatch
     out[i++] = r.ip_address
     out[i++] = r.user_agent
     out[i++] = JSON.stringify(r.event)
+    out[i++] = Chain.canonicalContent(r)
   }
   return out
-}
-
-/** The canonical JSON of the record at `i`, from its row values as `fromRow` reads them. */
-const canonicalContent = (batch: PreparedBatch, i: number): string => {
-  const actor = batch[i + 6]!
-  return Chain.canonicalContent({
-    id: batch[i]!,
-    type: batch[i + 1]!,
-    created_at: batch[i + 2]!,
-    organization_id: batch[i + 3]!,
-    actor: actor === null ? null : (JSON.parse(actor) as Actor),
-    targets: JSON.parse(batch[i + 7]!) as ReadonlyArray<Target>,
-    ip_address: batch[i + 8]!,
-    user_agent: batch[i + 9]!,
-    event: JSON.parse(batch[i + 10]!) as unknown
-  })
 }
 
 interface ChainRow {
@@ -145,7 +145,7 @@ export const appender = (db: DatabaseSync): ((batch: PreparedBatch) => Appended)
       const records = batch.length / fieldsPerRecord
       for (let i = 0; i < batch.length; i += fieldsPerRecord) {
         if (known.has(batch[i]!)) continue
-        const hash = digest("sha256", prev + canonicalContent(batch, i), "hex")
+        const hash = digest("sha256", prev + batch[i + 11]!, "hex")
         // In `columns` order.
         const { changes } = insert.run(
           seq + 1,

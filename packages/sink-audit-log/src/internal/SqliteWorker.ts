@@ -10,7 +10,7 @@
 import type { DatabaseSync } from "node:sqlite"
 import { parentPort, workerData } from "node:worker_threads"
 import { describeCause } from "./Rows.ts"
-import { type Appended, appender, open, type PreparedBatch } from "./SqliteAppend.ts"
+import { type Appended, appender, openWriter, type PreparedBatch } from "./SqliteAppend.ts"
 
 export type Request =
   | { readonly id: number; readonly batch: PreparedBatch }
@@ -37,7 +37,7 @@ port.on("message", (request: Request) => {
   let reply: Reply
   try {
     if (connection === undefined) {
-      const db = open(path)
+      const db = openWriter(path)
       connection = { db, append: appender(db) }
     }
     reply = { id: request.id, ...connection.append(request.batch) }
