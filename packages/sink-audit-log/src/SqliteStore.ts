@@ -96,7 +96,8 @@ const appendInThread = (db: DatabaseSync, where: string): Shape["append"] => {
 /**
  * Appends on a writer thread with its own connection, so that SQLite's work (hashing,
  * inserting, the fsync) overlaps the caller's: the runner fetches and decodes the next
- * batch meanwhile. The JSON work of a batch stays here, handed over as strings. The
+ * batch meanwhile. Records are posted as structured clones (a native copy that makes
+ * little garbage here); their JSON, canonical JSON and hashes are made there. The
  * thread ends with the scope, once the batches in flight are written.
  */
 const appendOnWriterThread = (
@@ -110,7 +111,7 @@ const appendOnWriterThread = (
     ),
     (w) => (records) =>
       Effect.tryPromise({
-        try: () => w.append(prepareBatch(records)),
+        try: () => w.append(records),
         catch: fail(where, "appending a batch")
       })
   )

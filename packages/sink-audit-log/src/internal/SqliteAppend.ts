@@ -2,11 +2,9 @@
  * The write half of the SQLite store: opening a connection with the store's settings,
  * and appending one batch as one transaction, with its statements prepared once.
  *
- * Appending is split in two so that the SQLite half can run on a worker thread
- * (`SqliteWorker.ts`): `prepareBatch` turns records into the strings a row holds
- * and the record's canonical JSON (pure, on the caller's thread, where the record is
- * still an object), and `appender` hashes, links and inserts them in one transaction
- * (on whichever thread owns the connection).
+ * Appending is in two steps, both run on the writer thread (`SqliteWorker.ts`):
+ * `prepareBatch` turns records into the strings a row holds and their canonical JSON
+ * (pure), and `appender` hashes, links and inserts them in one transaction.
  */
 import { hash as digest } from "node:crypto"
 import { DatabaseSync, type StatementSync } from "node:sqlite"
@@ -59,8 +57,7 @@ export const transaction = <A>(db: DatabaseSync, f: () => A): A => {
 
 /**
  * A batch ready to append: per record, `fieldsPerRecord` values in a row: those of
- * `columns` from `id` to `event`, then the record's canonical JSON. A flat array of
- * strings, so that posting it to a worker copies little.
+ * `columns` from `id` to `event`, then the record's canonical JSON, in one flat array.
  */
 export type PreparedBatch = ReadonlyArray<string | null>
 

@@ -4,16 +4,23 @@
  * is synchronous; here its work (hashing, inserting, the fsync of each commit) runs
  * beside the main thread's fetching and decoding instead of in turn with it.
  *
- * Messages in: `{ id, batch }` (a `PreparedBatch`) or `{ close: true }`.
+ * Messages in: `{ id, records }` (structured clones of `AuditRecord`s) or `{ close: true }`.
  * Messages out: `{ id, inserted, duplicates }` or `{ id, error }`.
  */
 import type { DatabaseSync } from "node:sqlite"
 import { parentPort, workerData } from "node:worker_threads"
+import type { AuditRecord } from "../Record.ts"
 import { describeCause } from "./Rows.ts"
-import { type Appended, appender, openWriter, type PreparedBatch } from "./SqliteAppend.ts"
+import {
+  type Appended,
+  appender,
+  openWriter,
+  type PreparedBatch,
+  prepareBatch
+} from "./SqliteAppend.ts"
 
 export type Request =
-  | { readonly id: number; readonly batch: PreparedBatch }
+  | { readonly id: number; readonly records: ReadonlyArray<AuditRecord> }
   | { readonly close: true }
 
 export type Reply =
@@ -40,7 +47,7 @@ port.on("message", (request: Request) => {
       const db = openWriter(path)
       connection = { db, append: appender(db) }
     }
-    reply = { id: request.id, ...connection.append(request.batch) }
+    reply = { id: request.id, ...connection.append(prepareBatch(request.records)) }
   } catch (e) {
     reply = { id: request.id, error: describeCause(e) }
   }

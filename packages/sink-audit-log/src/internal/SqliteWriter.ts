@@ -5,7 +5,8 @@
  */
 import { once } from "node:events"
 import { Worker } from "node:worker_threads"
-import type { Appended, PreparedBatch } from "./SqliteAppend.ts"
+import type { AuditRecord } from "../Record.ts"
+import type { Appended } from "./SqliteAppend.ts"
 import type { Reply, Request } from "./SqliteWorker.ts"
 
 // From the sources (tests, `--conditions=@workos-relay/source`) Node runs the .ts itself.
@@ -16,7 +17,7 @@ const workerUrl = new URL(
 
 export interface Writer {
   /** Appends a batch on the writer thread; rejects with the thread's error. */
-  readonly append: (batch: PreparedBatch) => Promise<Appended>
+  readonly append: (records: ReadonlyArray<AuditRecord>) => Promise<Appended>
   /** Lets the batches already posted finish, then ends the thread. */
   readonly close: () => Promise<void>
 }
@@ -61,13 +62,13 @@ export const writer = (path: string): Writer => {
   const post = (w: Worker, request: Request) => w.postMessage(request)
 
   return {
-    append: (batch) =>
+    append: (records) =>
       new Promise<Appended>((resolve, reject) => {
         worker ??= start()
         const id = nextId++
         pending.set(id, { resolve, reject })
         worker.ref()
-        post(worker, { id, batch })
+        post(worker, { id, records })
       }),
     close: async () => {
       const w = worker
