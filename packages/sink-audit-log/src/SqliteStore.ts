@@ -12,7 +12,7 @@ import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import * as Chain from "./Chain.ts"
 import { columns, describeCause, fromRow, type Row, selectSql } from "./internal/Rows.ts"
-import { appender, open, prepareBatch, transaction } from "./internal/SqliteAppend.ts"
+import { appender, open, transaction } from "./internal/SqliteAppend.ts"
 import { writer } from "./internal/SqliteWriter.ts"
 import type { StoredRecord } from "./Record.ts"
 import {
@@ -88,7 +88,7 @@ const appendInThread = (db: DatabaseSync, where: string): Shape["append"] => {
   const append = appender(db)
   return (records) =>
     Effect.try({
-      try: () => append(prepareBatch(records)),
+      try: () => append(records),
       catch: fail(where, "appending a batch")
     })
 }

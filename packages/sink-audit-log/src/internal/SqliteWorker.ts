@@ -11,13 +11,7 @@ import type { DatabaseSync } from "node:sqlite"
 import { parentPort, workerData } from "node:worker_threads"
 import type { AuditRecord } from "../Record.ts"
 import { describeCause } from "./Rows.ts"
-import {
-  type Appended,
-  appender,
-  openWriter,
-  type PreparedBatch,
-  prepareBatch
-} from "./SqliteAppend.ts"
+import { type Appended, appender, openWriter } from "./SqliteAppend.ts"
 
 export type Request =
   | { readonly id: number; readonly records: ReadonlyArray<AuditRecord> }
@@ -32,7 +26,9 @@ const { path } = workerData as { readonly path: string }
 
 // Opened on the first batch (and again after a failed open), so that an open error
 // is the reply to a batch.
-let connection: { db: DatabaseSync; append: (batch: PreparedBatch) => Appended } | undefined
+let connection:
+  | { db: DatabaseSync; append: (records: ReadonlyArray<AuditRecord>) => Appended }
+  | undefined
 
 port.on("message", (request: Request) => {
   if ("close" in request) {
@@ -47,7 +43,7 @@ port.on("message", (request: Request) => {
       const db = openWriter(path)
       connection = { db, append: appender(db) }
     }
-    reply = { id: request.id, ...connection.append(prepareBatch(request.records)) }
+    reply = { id: request.id, ...connection.append(request.records) }
   } catch (e) {
     reply = { id: request.id, error: describeCause(e) }
   }
