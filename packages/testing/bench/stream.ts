@@ -4,12 +4,17 @@
  * (100 events, ascending, following `after`), in the same run. A third row, plain
  * `fetch` and `JSON.parse` with no checks, is the floor both stand on.
  *
- *   node bench/stream.ts [events]      (default 100000)
+ *   node bench/stream.ts [events] [--node-defaults]     (default 1000000)
  *
  * The stand-in runs in a process of its own (walked once before measuring, so no
  * client pays for its warm-up), and each measurement in a fresh process, so a
- * client's peak RSS is its own: it must not grow with the number of events. CPU
- * time is reported beside wall time, as it says more on a busy machine.
+ * client's peak RSS is its own: it must not grow with the number of events, so each
+ * client streams a tenth of the events, then all of them. CPU time is reported beside
+ * wall time, as it says more on a busy machine.
+ *
+ * Every client runs with the V8 and malloc settings the runner's executable uses for a
+ * long stream (apps/runner/src/bin.ts explains each); `--node-defaults` runs them with
+ * Node's own, where V8 lets the heap of any of them grow far larger before collecting.
  */
 import { spawn } from "node:child_process"
 import { fileURLToPath } from "node:url"
@@ -18,6 +23,9 @@ const self = fileURLToPath(import.meta.url)
 const API_KEY = "sk_test_bench"
 const PAGE = 100
 const ROUNDS = 3
+/** As apps/runner/src/bin.ts sets them. */
+const RUNNER_FLAGS = ["--max-semi-space-size=2", "--no-maglev", "--heap-growing-percent=50"]
+const nodeDefaults = process.argv.includes("--node-defaults")
 
 const clients = {
   ours: "EventStream (effect/http, fetch)",
@@ -40,8 +48,17 @@ interface Measurement {
 const child = (args: ReadonlyArray<string>, onLine?: (line: string) => void) => {
   const process_ = spawn(
     process.execPath,
-    ["--expose-gc", "--conditions=@workos-relay/source", self, ...args],
-    { stdio: ["pipe", "pipe", "inherit"] }
+    [
+      "--expose-gc",
+      "--conditions=@workos-relay/source",
+      ...(nodeDefaults ? [] : RUNNER_FLAGS),
+      self,
+      ...args
+    ],
+    {
+      stdio: ["pipe", "pipe", "inherit"],
+      env: nodeDefaults ? process.env : { MALLOC_ARENA_MAX: "2", ...process.env }
+    }
   )
   let output = ""
   process_.stdout.setEncoding("utf8")
@@ -89,7 +106,10 @@ const serve = async (events: number) => {
 
 const streamOurs = async (url: string, events: number) => {
   const { EventStream, WorkOS } = await import("@workos-relay/core")
-  const { Effect, Layer, Redacted, Stream } = await import("effect")
+  const Effect = await import("effect/Effect")
+  const Layer = await import("effect/Layer")
+  const Redacted = await import("effect/Redacted")
+  const Stream = await import("effect/Stream")
   const { FetchHttpClient } = await import("effect/http")
   const layer = WorkOS.layer({ baseUrl: url, apiKey: Redacted.make(API_KEY) }).pipe(
     Layer.provide(FetchHttpClient.layer)
@@ -239,13 +259,17 @@ const main = async (total: number) => {
     process.stdout.write(
       [
         "",
-        `Streaming from the WorkOS stand-in over loopback, ${PAGE} events a page: best times of ${ROUNDS} runs, largest memory.`,
+        `Streaming from the WorkOS stand-in over loopback, ${PAGE} events a page: best times of ${ROUNDS} runs, largest memory; ${nodeDefaults ? "Node's default V8 settings" : `the runner's settings (${RUNNER_FLAGS.join(" ")}, MALLOC_ARENA_MAX=2)`}.`,
         "",
         table(rows),
         "",
         `EventStream / SDK loop at ${total.toLocaleString("en")} events: ${(sdk.ms / ours.ms).toFixed(2)}x the events/s, ${(sdk.cpuMs / ours.cpuMs).toFixed(2)}x the events per CPU second`,
-        `Peak RSS of EventStream: ${mib(get("ours", small))} at ${small.toLocaleString("en")} events, ${mib(ours)} at ${total.toLocaleString("en")}; heap kept after GC: ${get("ours", small).retainedHeapMiB.toFixed(1)} and ${ours.retainedHeapMiB.toFixed(1)} MiB`,
-        `Peak RSS of the SDK loop: ${mib(get("sdk", small))} at ${small.toLocaleString("en")} events, ${mib(sdk)} at ${total.toLocaleString("en")}`,
+        ...(["ours", "sdk", "floor"] as const).map((client) => {
+          const few = get(client, small)
+          const all = get(client, total)
+          const growth = all.peakRssMiB - few.peakRssMiB
+          return `Peak RSS of ${clients[client]}: ${mib(few)} at ${small.toLocaleString("en")} events, ${mib(all)} at ${total.toLocaleString("en")} (${growth >= 0 ? "+" : ""}${growth.toFixed(1)} MiB for ${((total - small) / 1000).toLocaleString("en")}k more events); heap kept after GC ${few.retainedHeapMiB.toFixed(1)} and ${all.retainedHeapMiB.toFixed(1)} MiB`
+        }),
         ""
       ].join("\n")
     )
@@ -258,4 +282,4 @@ const main = async (total: number) => {
 const [mode, ...args] = process.argv.slice(2)
 if (mode === "serve") await serve(Number(args[0]))
 else if (mode === "measure") await measureHere(args[0] as Client, args[1]!, Number(args[2]))
-else await main(Number(mode ?? 100_000))
+else await main(Number(mode === undefined || mode.startsWith("--") ? 1_000_000 : mode))
