@@ -12,7 +12,7 @@ import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import * as Chain from "./Chain.ts"
 import { columns, describeCause, fromRow, type Row, selectSql } from "./internal/Rows.ts"
-import { appender, open, transaction } from "./internal/SqliteAppend.ts"
+import { appender, open, prepareBatch, transaction } from "./internal/SqliteAppend.ts"
 import { writer } from "./internal/SqliteWriter.ts"
 import type { StoredRecord } from "./Record.ts"
 import {
@@ -88,7 +88,7 @@ const appendInThread = (db: DatabaseSync, where: string): Shape["append"] => {
   const append = appender(db)
   return (records) =>
     Effect.try({
-      try: () => append(records),
+      try: () => append(prepareBatch(records)),
       catch: fail(where, "appending a batch")
     })
 }
@@ -96,8 +96,9 @@ const appendInThread = (db: DatabaseSync, where: string): Shape["append"] => {
 /**
  * Appends on a writer thread with its own connection, so that SQLite's work (hashing,
  * inserting, the fsync) overlaps the caller's: the runner fetches and decodes the next
- * batch meanwhile. Records are posted as structured clones (a native copy that makes
- * little garbage here); their JSON, canonical JSON and hashes are made there. The
+ * batch meanwhile. The JSON the rows need (and the canonical JSON the hashes need) is
+ * made here and handed over as strings: posting the records as objects would cost a
+ * structured clone here and its decoding there, on top of that same JSON. The
  * thread ends with the scope, once the batches in flight are written.
  */
 const appendOnWriterThread = (
@@ -111,7 +112,7 @@ const appendOnWriterThread = (
     ),
     (w) => (records) =>
       Effect.tryPromise({
-        try: () => w.append(records),
+        try: () => w.append(prepareBatch(records)),
         catch: fail(where, "appending a batch")
       })
   )

@@ -2,7 +2,10 @@
  * The write half of the SQLite store: opening a connection with the store's settings,
  * and appending one batch as one transaction, with its statements prepared once.
  *
- * The store runs `appender` on its writer thread (`SqliteWorker.ts`).
+ * Appending is split in two so that the SQLite half can run on a writer thread
+ * (`SqliteWorker.ts`): `prepareBatch` turns records into the strings a row holds and
+ * their canonical JSON (pure, on the caller's thread), and `appender` hashes, links
+ * and inserts them in one transaction (on the thread that owns the connection).
  */
 import { hash as digest } from "node:crypto"
 import { DatabaseSync, type StatementSync } from "node:sqlite"
@@ -53,6 +56,37 @@ export const transaction = <A>(db: DatabaseSync, f: () => A): A => {
   }
 }
 
+/**
+ * A batch ready to append: per record, `fieldsPerRecord` values in a row: those of
+ * `columns` from `id` to `event`, then the record's canonical JSON. A flat array of
+ * strings, so that posting it to a worker copies little.
+ */
+export type PreparedBatch = ReadonlyArray<string | null>
+
+/** id, type, created_at, organization_id, actor_id, actor_name, actor, targets, ip_address, user_agent, event, canonical JSON. */
+export const fieldsPerRecord = 12
+
+/** The row values and canonical JSON of each record (no I/O). */
+export const prepareBatch = (records: ReadonlyArray<AuditRecord>): PreparedBatch => {
+  const out: Array<string | null> = new Array(records.length * fieldsPerRecord)
+  let i = 0
+  for (const r of records) {
+    out[i++] = r.id
+    out[i++] = r.type
+    out[i++] = r.created_at
+    out[i++] = r.organization_id
+    out[i++] = r.actor?.id ?? null
+    out[i++] = r.actor?.name ?? null
+    out[i++] = r.actor === null ? null : JSON.stringify(r.actor)
+    out[i++] = JSON.stringify(r.targets)
+    out[i++] = r.ip_address
+    out[i++] = r.user_agent
+    out[i++] = JSON.stringify(r.event)
+    out[i++] = Chain.canonicalContent(r)
+  }
+  return out
+}
+
 interface ChainRow {
   head_seq: number
   head_hash: string
@@ -64,10 +98,10 @@ export interface Appended {
 }
 
 /**
- * `append(records)`: one transaction; links each record after the head unless the
- * store (or the batch, earlier) already holds its event id.
+ * `append(batch)`: one transaction; links each record after the head unless the store
+ * (or the batch, earlier) already holds its event id.
  */
-export const appender = (db: DatabaseSync): ((records: ReadonlyArray<AuditRecord>) => Appended) => {
+export const appender = (db: DatabaseSync): ((batch: PreparedBatch) => Appended) => {
   const readHead = db.prepare("SELECT head_seq, head_hash FROM audit_chain WHERE id = 1")
   // An id seen earlier in the same batch inserts nothing (changes = 0) and is not linked.
   // Any other conflict (a seq) still fails the batch.
@@ -77,8 +111,8 @@ export const appender = (db: DatabaseSync): ((records: ReadonlyArray<AuditRecord
   const setHead = db.prepare(
     "UPDATE audit_chain SET head_seq = ?, head_hash = ?, head_count = head_count + ? WHERE id = 1"
   )
-  // Ids the store already holds, looked up 500 at a time before any JSON or hashing,
-  // so that a re-delivered batch costs index lookups only. Prepared once per count.
+  // Ids the store already holds, looked up 500 at a time before any hashing, so that a
+  // re-delivered batch costs index lookups only. Prepared once per number of ids.
   const knownStatements = new Map<number, StatementSync>()
   const selectKnown = (n: number): StatementSync => {
     let stmt = knownStatements.get(n)
@@ -90,38 +124,41 @@ export const appender = (db: DatabaseSync): ((records: ReadonlyArray<AuditRecord
     }
     return stmt
   }
-  const knownIds = (records: ReadonlyArray<AuditRecord>): Set<string> => {
+  const knownIds = (batch: PreparedBatch): Set<string> => {
     const known = new Set<string>()
-    for (let from = 0; from < records.length; from += 500) {
-      const ids = records.slice(from, from + 500).map((r) => r.id)
-      for (const row of selectKnown(ids.length).all(...ids)) known.add(row.id as string)
+    const ids: Array<string> = []
+    for (let i = 0; i < batch.length; i += fieldsPerRecord) ids.push(batch[i]!)
+    for (let from = 0; from < ids.length; from += 500) {
+      const chunk = ids.slice(from, from + 500)
+      for (const row of selectKnown(chunk.length).all(...chunk)) known.add(row.id as string)
     }
     return known
   }
-  return (records) =>
+  return (batch) =>
     transaction(db, () => {
-      const known = knownIds(records)
+      const known = knownIds(batch)
       const head = readHead.get() as unknown as ChainRow
       let seq = head.head_seq
       let prev = head.head_hash
       let inserted = 0
-      for (const r of records) {
-        if (known.has(r.id)) continue
-        const hash = digest("sha256", prev + Chain.canonicalContent(r), "hex")
-        // In `columns` order, as `toRow` writes them.
+      const records = batch.length / fieldsPerRecord
+      for (let i = 0; i < batch.length; i += fieldsPerRecord) {
+        if (known.has(batch[i]!)) continue
+        const hash = digest("sha256", prev + batch[i + 11]!, "hex")
+        // In `columns` order.
         const { changes } = insert.run(
           seq + 1,
-          r.id,
-          r.type,
-          r.created_at,
-          r.organization_id,
-          r.actor?.id ?? null,
-          r.actor?.name ?? null,
-          r.actor === null ? null : JSON.stringify(r.actor),
-          JSON.stringify(r.targets),
-          r.ip_address,
-          r.user_agent,
-          JSON.stringify(r.event),
+          batch[i]!,
+          batch[i + 1]!,
+          batch[i + 2]!,
+          batch[i + 3]!,
+          batch[i + 4]!,
+          batch[i + 5]!,
+          batch[i + 6]!,
+          batch[i + 7]!,
+          batch[i + 8]!,
+          batch[i + 9]!,
+          batch[i + 10]!,
           prev,
           hash
         )
@@ -131,6 +168,6 @@ export const appender = (db: DatabaseSync): ((records: ReadonlyArray<AuditRecord
         inserted += 1
       }
       if (inserted > 0) setHead.run(seq, prev, inserted)
-      return { inserted, duplicates: records.length - inserted }
+      return { inserted, duplicates: records - inserted }
     })
 }

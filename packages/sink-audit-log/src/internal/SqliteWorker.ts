@@ -4,17 +4,16 @@
  * is synchronous; here its work (hashing, inserting, the fsync of each commit) runs
  * beside the main thread's fetching and decoding instead of in turn with it.
  *
- * Messages in: `{ id, records }` (structured clones of `AuditRecord`s) or `{ close: true }`.
+ * Messages in: `{ id, batch }` (a `PreparedBatch`) or `{ close: true }`.
  * Messages out: `{ id, inserted, duplicates }` or `{ id, error }`.
  */
 import type { DatabaseSync } from "node:sqlite"
 import { parentPort, workerData } from "node:worker_threads"
-import type { AuditRecord } from "../Record.ts"
 import { describeCause } from "./Rows.ts"
-import { type Appended, appender, openWriter } from "./SqliteAppend.ts"
+import { type Appended, appender, openWriter, type PreparedBatch } from "./SqliteAppend.ts"
 
 export type Request =
-  | { readonly id: number; readonly records: ReadonlyArray<AuditRecord> }
+  | { readonly id: number; readonly batch: PreparedBatch }
   | { readonly close: true }
 
 export type Reply =
@@ -26,9 +25,7 @@ const { path } = workerData as { readonly path: string }
 
 // Opened on the first batch (and again after a failed open), so that an open error
 // is the reply to a batch.
-let connection:
-  | { db: DatabaseSync; append: (records: ReadonlyArray<AuditRecord>) => Appended }
-  | undefined
+let connection: { db: DatabaseSync; append: (batch: PreparedBatch) => Appended } | undefined
 
 port.on("message", (request: Request) => {
   if ("close" in request) {
@@ -43,7 +40,7 @@ port.on("message", (request: Request) => {
       const db = openWriter(path)
       connection = { db, append: appender(db) }
     }
-    reply = { id: request.id, ...connection.append(request.records) }
+    reply = { id: request.id, ...connection.append(request.batch) }
   } catch (e) {
     reply = { id: request.id, error: describeCause(e) }
   }

@@ -5,8 +5,7 @@
  */
 import { once } from "node:events"
 import { Worker } from "node:worker_threads"
-import type { AuditRecord } from "../Record.ts"
-import type { Appended } from "./SqliteAppend.ts"
+import type { Appended, PreparedBatch } from "./SqliteAppend.ts"
 import type { Reply, Request } from "./SqliteWorker.ts"
 
 // From the sources (tests, `--conditions=@workos-relay/source`) Node runs the .ts itself.
@@ -17,7 +16,7 @@ const workerUrl = new URL(
 
 export interface Writer {
   /** Appends a batch on the writer thread; rejects with the thread's error. */
-  readonly append: (records: ReadonlyArray<AuditRecord>) => Promise<Appended>
+  readonly append: (batch: PreparedBatch) => Promise<Appended>
   /** Lets the batches already posted finish, then ends the thread. */
   readonly close: () => Promise<void>
 }
@@ -62,13 +61,13 @@ export const writer = (path: string): Writer => {
   const post = (w: Worker, request: Request) => w.postMessage(request)
 
   return {
-    append: (records) =>
+    append: (batch) =>
       new Promise<Appended>((resolve, reject) => {
         worker ??= start()
         const id = nextId++
         pending.set(id, { resolve, reject })
         worker.ref()
-        post(worker, { id, records })
+        post(worker, { id, batch })
       }),
     close: async () => {
       const w = worker
