@@ -199,12 +199,12 @@ const measureHere = async (client: Client, url: string, events: number) => {
 
 const table = (rows: ReadonlyArray<Measurement>): string => {
   const header =
-    "| client                           |  events |   events/s |   wall ms |    CPU ms | peak RSS, MiB | heap after GC, MiB |\n" +
-    "| -------------------------------- | ------: | ---------: | --------: | --------: | ------------: | -----------------: |"
+    "| client                           |    events |   events/s |   wall ms |    CPU ms | peak RSS, MiB | heap after GC, MiB |\n" +
+    "| -------------------------------- | --------: | ---------: | --------: | --------: | ------------: | -----------------: |"
   const lines = rows.map((m) => {
     const cells = [
       clients[m.client].padEnd(32),
-      m.events.toLocaleString("en").padStart(7),
+      m.events.toLocaleString("en").padStart(9),
       Math.round((m.events / m.ms) * 1000)
         .toLocaleString("en")
         .padStart(10),
