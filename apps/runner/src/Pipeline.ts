@@ -7,7 +7,8 @@
  * Fetching once. One shared fetcher (the hub) reads WorkOS and hands every page to
  * the buffers of the lanes subscribed to it. A lane whose buffer has no room for a
  * page (its sink fell behind) is detached: it then reads from its own cursor with
- * its own requests, at its own pace, and nobody waits for it. When its own reading
+ * its own requests, at its own pace, and nobody waits for it. (When no lane has room,
+ * waiting holds back nobody, and the hub waits.) When its own reading
  * catches up with the hub (its last event is the hub's last event), it rejoins.
  * While every sink keeps up, each event is fetched from WorkOS once. The join is a
  * comparison of cursors done synchronously between two pages, so a lane never gets
@@ -196,6 +197,7 @@ class LaneBuffer {
   private head = 0
   private onItems: (() => void) | undefined
   private onSpace: (() => void) | undefined
+  private spaceWanted = 0
   /** Set once the source will give no more (replay), so the consumer may finish. */
   ended = false
   readonly capacity: number
@@ -220,7 +222,7 @@ class LaneBuffer {
       this.items = this.items.slice(this.head)
       this.head = 0
     }
-    if (this.onSpace !== undefined) {
+    if (this.onSpace !== undefined && (this.free >= this.spaceWanted || this.size === 0)) {
       const f = this.onSpace
       this.onSpace = undefined
       f()
@@ -251,13 +253,18 @@ class LaneBuffer {
   waitSpace(n: number): Effect.Effect<void> {
     return Effect.callback<void>((resume) => {
       if (this.free >= n || this.size === 0) return resume(Effect.void)
+      // `shift` calls back once there is room for all `n`, not at every element taken.
+      this.spaceWanted = n
       this.onSpace = () => resume(Effect.void)
       return Effect.sync(() => {
         this.onSpace = undefined
       })
-    }).pipe(Effect.repeat({ until: () => this.free >= n || this.size === 0 }))
+    })
   }
 }
+
+/** Ends a lane's own reading early (the end of a replay's range, or a stop). */
+class StopReading extends Data.TaggedError("StopReading") {}
 
 /** A position in the stream, comparable: the cursor of the last event read, or the start. */
 const positionKey = (start: EventStream.Start): string =>
@@ -496,6 +503,19 @@ export const run = (
           })
         })
 
+      /**
+       * When no subscribed lane has room for a page, waiting holds back no other lane:
+       * the hub waits for the first to make room instead of detaching them all (each
+       * would then fetch the same pages on its own).
+       */
+      const roomFor = (n: number): Effect.Effect<void> =>
+        Effect.suspend(() => {
+          const waiting = [...hub.subscribers].filter((lane) => !lane.stopped)
+          if (waiting.length === 0 || waiting.some((lane) => lane.buffer.free >= n))
+            return Effect.void
+          return Effect.raceAll(waiting.map((lane) => lane.buffer.waitSpace(n)))
+        })
+
       const publish = (
         elements: ReadonlyArray<Element>,
         generation: number
@@ -537,7 +557,8 @@ export const run = (
         options.source.read(start, true).pipe(
           // Hands each page over as one array; stops when nobody is subscribed any more.
           Stream.runForEachArray((elements) =>
-            publish(elements, generation).pipe(
+            roomFor(elements.length).pipe(
+              Effect.andThen(publish(elements, generation)),
               Effect.flatMap((more) => (more ? Effect.void : Effect.interrupt))
             )
           ),
@@ -574,16 +595,25 @@ export const run = (
           while (!lane.stopped && !stopping) {
             let read = 0
             const result = yield* options.source.read(lane.position, false).pipe(
-              Stream.runForEachWhile((element) =>
+              // A page at a time, as the hub hands them over.
+              Stream.runForEachArray((elements) =>
                 Effect.gen(function* () {
-                  if (!live && pastUntil(element)) return false
-                  yield* lane.buffer.waitSpace(1)
-                  metrics.fetched++
-                  read++
-                  lane.buffer.push([element])
-                  if (element.cursor !== undefined) lane.position = { after: element.cursor }
-                  return !lane.stopped && !stopping
+                  const cut = live ? -1 : elements.findIndex(pastUntil)
+                  const page = cut < 0 ? elements : elements.slice(0, cut)
+                  if (page.length > 0) {
+                    yield* lane.buffer.waitSpace(page.length)
+                    metrics.fetched += page.length
+                    read += page.length
+                    lane.buffer.push(page)
+                    const last = lastCursor(page)
+                    if (last !== undefined) lane.position = { after: last }
+                  }
+                  if (cut >= 0 || lane.stopped || stopping) return yield* new StopReading()
                 })
+              ),
+              Effect.catchIf(
+                (e) => e instanceof StopReading,
+                () => Effect.void
               ),
               Effect.result
             )

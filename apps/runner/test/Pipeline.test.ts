@@ -245,6 +245,53 @@ describe("Pipeline", () => {
   )
 
   it.live(
+    "a sink slower than WorkOS, alone, is not detached: the shared reader waits for room",
+    () =>
+      Effect.gen(function* () {
+        const standIn = yield* WorkOSStandIn.make({ events: 600 })
+        const dir = tempDir()
+        const store = yield* StateStore.sqlite(Path.join(dir, "state.db"))
+        const lease = (yield* store.acquireLease("test", 60_000))!
+        const config = yield* configFor(standIn, dir, {
+          slow: rec(dir, "slow", { delayMs: 20, maxEvents: 50 })
+        })
+        const opened = yield* Runner.openSource(config.source, config.sinks)
+        const made = yield* Runner.makeSinks(config.sinks)
+        const metrics = new Metrics()
+        const stop = yield* Deferred.make<void>()
+        const running = yield* Pipeline.run({
+          lanes: made.map((m) => Runner.laneSpec(m as any)),
+          source: opened.source,
+          store,
+          token: () => lease.token,
+          metrics,
+          start: "earliest",
+          mode: { _tag: "live", pollInterval: 50 },
+          stop,
+          shutdownTimeout: 2000,
+          bufferSize: 200
+        }).pipe(Effect.forkChild)
+        const all = ids(standIn)
+        const states = new Set<string>()
+        yield* waitUntil(
+          "slow has everything",
+          () => {
+            states.add(metrics.sink("slow").state)
+            return recorded(Path.join(dir, "slow.log")).length === all.length
+          },
+          20_000
+        )
+        expect(recorded(Path.join(dir, "slow.log"))).toEqual(all)
+        // Its buffer was full most of the time, yet it never had to read on its own:
+        // there was no other lane to hold back.
+        expect(states.has("detached")).toBe(false)
+        expect(metrics.fetched).toBe(all.length)
+        yield* Deferred.succeed(stop, undefined)
+        yield* Fiber.join(running)
+      }).pipe(Effect.scoped)
+  )
+
+  it.live(
     "replay delivers a time range to the chosen sinks and leaves live checkpoints alone",
     () =>
       Effect.gen(function* () {
