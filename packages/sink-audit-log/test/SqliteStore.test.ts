@@ -4,10 +4,12 @@ import * as path from "node:path"
 import { DatabaseSync } from "node:sqlite"
 import { afterAll, describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import * as Chain from "../src/Chain.ts"
 import { columns, toRow } from "../src/internal/Rows.ts"
+import { canonicalContent, prepareBatch } from "../src/internal/SqliteAppend.ts"
 import * as Record from "../src/Record.ts"
 import * as SqliteStore from "../src/SqliteStore.ts"
-import { events } from "./fixtures.ts"
+import { all, events } from "./fixtures.ts"
 import { type Opened, retentionSuite, storeSuite } from "./storeSuite.ts"
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "audit-sqlite-"))
@@ -111,6 +113,37 @@ describe("SqliteStore", () => {
       )
       expect(again.problem).toBeNull()
       expect(again.records).toBe(500)
+    })
+  )
+
+  it.live("rows hold canonical JSON: the hash covers exactly the stored text", () =>
+    Effect.gen(function* () {
+      const { store } = yield* open("canonical")
+      const records = events(all.length * 2).map(Record.fromEvent)
+      yield* store.append(records)
+      const rows = yield* Effect.promise(async () => {
+        let found: Array<{ id: string; actor: string | null; targets: string; event: string }> = []
+        await raw(store.where, (db) => {
+          found = db
+            .prepare(
+              "SELECT id, actor, targets, event, prev_hash, hash FROM audit_records ORDER BY seq"
+            )
+            .all() as any
+        })
+        return found
+      })
+      expect(rows.length).toBe(records.length)
+      rows.forEach((row: any, i) => {
+        const record = records[i]!
+        expect(row.id).toBe(record.id)
+        expect(row.event).toBe(Chain.canonicalJson(record.event))
+        expect(row.targets).toBe(Chain.canonicalJson(record.targets))
+        expect(row.actor).toBe(record.actor === null ? null : Chain.canonicalJson(record.actor))
+        // The content as the store puts it together from those texts is the content Chain hashes.
+        const batch = prepareBatch([record])
+        expect(canonicalContent(batch, 0)).toBe(Chain.canonicalContent(record))
+        expect(row.hash).toBe(Chain.hash(row.prev_hash, record))
+      })
     })
   )
 

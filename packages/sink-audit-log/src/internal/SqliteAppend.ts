@@ -3,9 +3,9 @@
  * and appending one batch as one transaction, with its statements prepared once.
  *
  * Appending is split in two so that the SQLite half can run on a writer thread
- * (`SqliteWorker.ts`): `prepareBatch` turns records into the strings a row holds and
- * their canonical JSON (pure, on the caller's thread), and `appender` hashes, links
- * and inserts them in one transaction (on the thread that owns the connection).
+ * (`SqliteWorker.ts`): `prepareBatch` turns records into the strings a row holds
+ * (pure, on the caller's thread), and `appender` hashes, links and inserts them in
+ * one transaction (on the thread that owns the connection).
  */
 import { hash as digest } from "node:crypto"
 import { DatabaseSync, type StatementSync } from "node:sqlite"
@@ -57,16 +57,22 @@ export const transaction = <A>(db: DatabaseSync, f: () => A): A => {
 }
 
 /**
- * A batch ready to append: per record, `fieldsPerRecord` values in a row: those of
- * `columns` from `id` to `event`, then the record's canonical JSON. A flat array of
- * strings, so that posting it to a worker copies little.
+ * A batch ready to append: per record, `fieldsPerRecord` values in a row, those of
+ * `columns` from `id` to `event`. A flat array of strings, so that posting it to a
+ * worker copies little.
+ *
+ * The JSON columns (`actor`, `targets`, `event`) hold canonical JSON (see Chain): the
+ * very text the record's hash covers. The hashed content is then those texts and the
+ * other fields put together (`canonicalContent`), and each event is written out once,
+ * not once for the row and once more for its hash. The event keeps every field WorkOS
+ * sent; only its keys are in sorted order.
  */
 export type PreparedBatch = ReadonlyArray<string | null>
 
-/** id, type, created_at, organization_id, actor_id, actor_name, actor, targets, ip_address, user_agent, event, canonical JSON. */
-export const fieldsPerRecord = 12
+/** id, type, created_at, organization_id, actor_id, actor_name, actor, targets, ip_address, user_agent, event. */
+export const fieldsPerRecord = 11
 
-/** The row values and canonical JSON of each record (no I/O). */
+/** The row values of each record (no I/O). */
 export const prepareBatch = (records: ReadonlyArray<AuditRecord>): PreparedBatch => {
   const out: Array<string | null> = new Array(records.length * fieldsPerRecord)
   let i = 0
@@ -77,15 +83,24 @@ export const prepareBatch = (records: ReadonlyArray<AuditRecord>): PreparedBatch
     out[i++] = r.organization_id
     out[i++] = r.actor?.id ?? null
     out[i++] = r.actor?.name ?? null
-    out[i++] = r.actor === null ? null : JSON.stringify(r.actor)
-    out[i++] = JSON.stringify(r.targets)
+    out[i++] = r.actor === null ? null : Chain.canonicalJson(r.actor)
+    out[i++] = Chain.canonicalJson(r.targets)
     out[i++] = r.ip_address
     out[i++] = r.user_agent
-    out[i++] = JSON.stringify(r.event)
-    out[i++] = Chain.canonicalContent(r)
+    out[i++] = Chain.canonicalJson(r.event)
   }
   return out
 }
+
+const text = (value: string | null | undefined): string =>
+  value === null || value === undefined ? "null" : JSON.stringify(value)
+
+/**
+ * `Chain.canonicalContent` of the record at `i`, from its row values: the fields in
+ * canonical key order, the JSON ones as they are (already canonical).
+ */
+export const canonicalContent = (batch: PreparedBatch, i: number): string =>
+  `{"actor":${batch[i + 6] ?? "null"},"created_at":${text(batch[i + 2])},"event":${batch[i + 10]},"id":${text(batch[i])},"ip_address":${text(batch[i + 8])},"organization_id":${text(batch[i + 3])},"targets":${batch[i + 7]},"type":${text(batch[i + 1])},"user_agent":${text(batch[i + 9])}}`
 
 interface ChainRow {
   head_seq: number
@@ -144,7 +159,7 @@ export const appender = (db: DatabaseSync): ((batch: PreparedBatch) => Appended)
       const records = batch.length / fieldsPerRecord
       for (let i = 0; i < batch.length; i += fieldsPerRecord) {
         if (known.has(batch[i]!)) continue
-        const hash = digest("sha256", prev + batch[i + 11]!, "hex")
+        const hash = digest("sha256", prev + canonicalContent(batch, i), "hex")
         // In `columns` order.
         const { changes } = insert.run(
           seq + 1,
