@@ -85,7 +85,7 @@ const migrate = (db: DatabaseSync, where: string): SchemaTooNew | undefined =>
 
 /** Appends on this thread (`:memory:` stores). */
 const appendInThread = (db: DatabaseSync, where: string): Shape["append"] => {
-  const append = appender(db)
+  const { append } = appender(db)
   return (records) =>
     Effect.try({
       try: () => append(prepareBatch(records)),
@@ -96,10 +96,11 @@ const appendInThread = (db: DatabaseSync, where: string): Shape["append"] => {
 /**
  * Appends on a writer thread with its own connection, so that SQLite's work (hashing,
  * inserting, the fsync) overlaps the caller's: the runner fetches and decodes the next
- * batch meanwhile. The JSON the rows need (and the canonical JSON the hashes need) is
- * made here and handed over as strings: posting the records as objects would cost a
- * structured clone here and its decoding there, on top of that same JSON. The
- * thread ends with the scope, once the batches in flight are written.
+ * batch meanwhile. The JSON the rows need (canonical JSON, which the hashes cover too)
+ * is made here, a part of the batch at a time, and handed over as strings: posting the
+ * records as objects would cost a structured clone here and its decoding there, on top
+ * of that same JSON. The thread ends with the scope, once the batches in flight are
+ * written.
  */
 const appendOnWriterThread = (
   path: string,
@@ -112,7 +113,7 @@ const appendOnWriterThread = (
     ),
     (w) => (records) =>
       Effect.tryPromise({
-        try: () => w.append(prepareBatch(records)),
+        try: () => w.append(records),
         catch: fail(where, "appending a batch")
       })
   )

@@ -116,6 +116,45 @@ describe("SqliteStore", () => {
     })
   )
 
+  it.live(
+    "a batch is written in parts, as one transaction: a failure in a later part keeps none of it",
+    () =>
+      Effect.gen(function* () {
+        const { store } = yield* open("parts")
+        // 600 records: three parts on the writer thread, with ids repeated across parts.
+        const batch = events(600).map(Record.fromEvent)
+        const repeated = [...batch, ...batch.slice(100, 400)]
+        yield* Effect.promise(() =>
+          raw(store.where, (db) =>
+            db.exec(
+              `CREATE TRIGGER boom BEFORE INSERT ON audit_records WHEN NEW.id = '${batch[560]!.id}' BEGIN SELECT RAISE(ABORT, 'injected failure'); END`
+            )
+          )
+        )
+        const error = yield* Effect.flip(store.append(repeated))
+        expect(error.message).toContain("injected failure")
+        expect((yield* store.query({ limit: 1000 })).length).toBe(0)
+        // A record that cannot be written as JSON, in the second part: the parts already
+        // posted are rolled back, and the store takes the next batch.
+        const unwritable = [...batch]
+        unwritable[300] = { ...batch[300]!, event: { id: batch[300]!.id, size: 1n } }
+        const thrown = yield* Effect.flip(store.append(unwritable))
+        expect(thrown.message).toContain("BigInt")
+        expect((yield* store.query({ limit: 1000 })).length).toBe(0)
+        // The next batch starts a transaction of its own, from the same head.
+        yield* Effect.promise(() => raw(store.where, (db) => db.exec("DROP TRIGGER boom")))
+        expect(yield* store.append(repeated)).toEqual({ inserted: 600, duplicates: 300 })
+        expect(yield* store.append(batch.slice(500))).toEqual({ inserted: 0, duplicates: 100 })
+        const report = yield* store.verify
+        expect(report.problem).toBeNull()
+        expect(report.records).toBe(600)
+        const kept = yield* store.query({ limit: 1000 })
+        expect(kept.map((r) => r.seq).sort((a, b) => a - b)).toEqual(
+          Array.from({ length: 600 }, (_, i) => i + 1)
+        )
+      })
+  )
+
   it.live("rows hold canonical JSON: the hash covers exactly the stored text", () =>
     Effect.gen(function* () {
       const { store } = yield* open("canonical")

@@ -113,10 +113,22 @@ export interface Appended {
 }
 
 /**
- * `append(batch)`: one transaction; links each record after the head unless the store
- * (or the batch, earlier) already holds its event id.
+ * Appends to one connection. A batch is one transaction, linking each record after
+ * the head unless the store (or the batch, earlier) already holds its event id.
  */
-export const appender = (db: DatabaseSync): ((batch: PreparedBatch) => Appended) => {
+export interface Appender {
+  /** Appends a whole batch. */
+  readonly append: (batch: PreparedBatch) => Appended
+  /**
+   * Appends a batch given in parts, in order: the first part begins the transaction
+   * and the last commits it (and returns what was appended). A part that fails rolls
+   * the whole batch back; so does `abort`.
+   */
+  readonly appendPart: (part: PreparedBatch, last: boolean) => Appended | undefined
+  readonly abort: () => void
+}
+
+export const appender = (db: DatabaseSync): Appender => {
   const readHead = db.prepare("SELECT head_seq, head_hash FROM audit_chain WHERE id = 1")
   // An id seen earlier in the same batch inserts nothing (changes = 0) and is not linked.
   // Any other conflict (a seq) still fails the batch.
@@ -149,40 +161,60 @@ export const appender = (db: DatabaseSync): ((batch: PreparedBatch) => Appended)
     }
     return known
   }
-  return (batch) =>
-    transaction(db, () => {
-      const known = knownIds(batch)
-      const head = readHead.get() as unknown as ChainRow
-      let seq = head.head_seq
-      let prev = head.head_hash
-      let inserted = 0
-      const records = batch.length / fieldsPerRecord
-      for (let i = 0; i < batch.length; i += fieldsPerRecord) {
-        if (known.has(batch[i]!)) continue
-        const hash = digest("sha256", prev + canonicalContent(batch, i), "hex")
+
+  /** The batch being appended: the transaction is open. */
+  let open: { seq: number; prev: string; inserted: number; records: number } | undefined
+
+  const abort = () => {
+    open = undefined
+    if (db.isTransaction) db.exec("ROLLBACK")
+  }
+
+  const appendPart = (part: PreparedBatch, last: boolean): Appended | undefined => {
+    try {
+      if (open === undefined) {
+        db.exec("BEGIN IMMEDIATE")
+        const head = readHead.get() as unknown as ChainRow
+        open = { seq: head.head_seq, prev: head.head_hash, inserted: 0, records: 0 }
+      }
+      const batch = open
+      const known = knownIds(part)
+      batch.records += part.length / fieldsPerRecord
+      for (let i = 0; i < part.length; i += fieldsPerRecord) {
+        if (known.has(part[i]!)) continue
+        const hash = digest("sha256", batch.prev + canonicalContent(part, i), "hex")
         // In `columns` order.
         const { changes } = insert.run(
-          seq + 1,
-          batch[i]!,
-          batch[i + 1]!,
-          batch[i + 2]!,
-          batch[i + 3]!,
-          batch[i + 4]!,
-          batch[i + 5]!,
-          batch[i + 6]!,
-          batch[i + 7]!,
-          batch[i + 8]!,
-          batch[i + 9]!,
-          batch[i + 10]!,
-          prev,
+          batch.seq + 1,
+          part[i]!,
+          part[i + 1]!,
+          part[i + 2]!,
+          part[i + 3]!,
+          part[i + 4]!,
+          part[i + 5]!,
+          part[i + 6]!,
+          part[i + 7]!,
+          part[i + 8]!,
+          part[i + 9]!,
+          part[i + 10]!,
+          batch.prev,
           hash
         )
         if (Number(changes) === 0) continue
-        seq += 1
-        prev = hash
-        inserted += 1
+        batch.seq += 1
+        batch.prev = hash
+        batch.inserted += 1
       }
-      if (inserted > 0) setHead.run(seq, prev, inserted)
-      return { inserted, duplicates: records - inserted }
-    })
+      if (!last) return undefined
+      if (batch.inserted > 0) setHead.run(batch.seq, batch.prev, batch.inserted)
+      db.exec("COMMIT")
+      open = undefined
+      return { inserted: batch.inserted, duplicates: batch.records - batch.inserted }
+    } catch (e) {
+      abort()
+      throw e
+    }
+  }
+
+  return { append: (batch) => appendPart(batch, true)!, appendPart, abort }
 }

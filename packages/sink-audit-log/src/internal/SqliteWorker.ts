@@ -4,16 +4,28 @@
  * is synchronous; here its work (hashing, inserting, the fsync of each commit) runs
  * beside the main thread's fetching and decoding instead of in turn with it.
  *
- * Messages in: `{ id, batch }` (a `PreparedBatch`) or `{ close: true }`.
- * Messages out: `{ id, inserted, duplicates }` or `{ id, error }`.
+ * A batch comes in parts (the main thread prepares the next part while this one
+ * inserts the last); the transaction commits with the part marked `last`.
+ *
+ * Messages in: `{ id, part, last }` (a `PreparedBatch`), `{ id, abort: reason }` (the
+ * main thread could not prepare the rest: roll back, then fail the batch with that
+ * reason) or `{ close: true }`.
+ * Messages out, one per batch: `{ id, inserted, duplicates }` or `{ id, error }`.
  */
 import type { DatabaseSync } from "node:sqlite"
 import { parentPort, workerData } from "node:worker_threads"
 import { describeCause } from "./Rows.ts"
-import { type Appended, appender, openWriter, type PreparedBatch } from "./SqliteAppend.ts"
+import {
+  type Appended,
+  type Appender,
+  appender,
+  openWriter,
+  type PreparedBatch
+} from "./SqliteAppend.ts"
 
 export type Request =
-  | { readonly id: number; readonly batch: PreparedBatch }
+  | { readonly id: number; readonly part: PreparedBatch; readonly last: boolean }
+  | { readonly id: number; readonly abort: string }
   | { readonly close: true }
 
 export type Reply =
@@ -25,7 +37,9 @@ const { path } = workerData as { readonly path: string }
 
 // Opened on the first batch (and again after a failed open), so that an open error
 // is the reply to a batch.
-let connection: { db: DatabaseSync; append: (batch: PreparedBatch) => Appended } | undefined
+let connection: { db: DatabaseSync; appender: Appender } | undefined
+// A batch that failed: the rest of its parts are dropped.
+let failed: number | undefined
 
 port.on("message", (request: Request) => {
   if ("close" in request) {
@@ -34,15 +48,24 @@ port.on("message", (request: Request) => {
     port.close()
     return
   }
-  let reply: Reply
+  if (request.id === failed) return
+  let reply: Reply | undefined
+  if ("abort" in request) {
+    connection?.appender.abort()
+    failed = request.id
+    port.postMessage({ id: request.id, error: request.abort } satisfies Reply)
+    return
+  }
   try {
     if (connection === undefined) {
       const db = openWriter(path)
-      connection = { db, append: appender(db) }
+      connection = { db, appender: appender(db) }
     }
-    reply = { id: request.id, ...connection.append(request.batch) }
+    const appended = connection.appender.appendPart(request.part, request.last)
+    if (appended !== undefined) reply = { id: request.id, ...appended }
   } catch (e) {
+    failed = request.id
     reply = { id: request.id, error: describeCause(e) }
   }
-  port.postMessage(reply)
+  if (reply !== undefined) port.postMessage(reply)
 })
