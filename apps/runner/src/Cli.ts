@@ -311,65 +311,69 @@ const lagOf = (
 }
 
 const status = Command.make("status", { config: configFlag }, ({ config: file }) =>
-  Effect.gen(function* () {
-    const config = yield* Config.load(file)
-    const client =
-      config.source.type === "workos"
-        ? yield* Effect.scoped(
-            Runner.workosClient({ apiKey: config.source.apiKey, baseUrl: config.source.baseUrl })
+  Effect.scoped(
+    Effect.gen(function* () {
+      const config = yield* Config.load(file)
+      // Open for the whole command: the client's connection pool closes with its scope.
+      const client =
+        config.source.type === "workos"
+          ? yield* Runner.workosClient({
+              apiKey: config.source.apiKey,
+              baseUrl: config.source.baseUrl
+            })
+          : undefined
+      yield* withStore(config, (store) =>
+        Effect.gen(function* () {
+          const checkpoints = yield* store.checkpoints()
+          const counts = yield* store.deadLetterCounts()
+          const lease = yield* store.lease()
+          const now = Date.now()
+          yield* out(`state: ${store.description}`)
+          yield* out(
+            lease === undefined
+              ? "lease: nobody holds it"
+              : lease.expiresAt > now
+                ? `lease: held by ${lease.holder} (token ${lease.token}), renewed until ${new Date(lease.expiresAt).toISOString()}`
+                : `lease: free (last held by ${lease.holder}, expired ${formatMillis(now - lease.expiresAt)} ago)`
           )
-        : undefined
-    yield* withStore(config, (store) =>
-      Effect.gen(function* () {
-        const checkpoints = yield* store.checkpoints()
-        const counts = yield* store.deadLetterCounts()
-        const lease = yield* store.lease()
-        const now = Date.now()
-        yield* out(`state: ${store.description}`)
-        yield* out(
-          lease === undefined
-            ? "lease: nobody holds it"
-            : lease.expiresAt > now
-              ? `lease: held by ${lease.holder} (token ${lease.token}), renewed until ${new Date(lease.expiresAt).toISOString()}`
-              : `lease: free (last held by ${lease.holder}, expired ${formatMillis(now - lease.expiresAt)} ago)`
-        )
-        const rows = [
-          ["sink", "cursor", "checkpoint age", "lag (events)", "lag (time)", "dead letters"]
-        ]
-        const notes = new Set<string>()
-        for (const sink of config.sinks) {
-          const c = checkpoints.find((x) => x.sink === sink.name)
-          let lag: Lag
-          if (client === undefined) {
-            lag = { events: "-", time: "-" }
-            notes.add(
-              "lag: not measured: a demo source's WorkOS stand-in lives only inside `run`, so there is nothing to compare the checkpoints with"
-            )
-          } else {
-            const measured = yield* Effect.result(lagOf(config, client, sink, c, now))
-            lag = Result.isSuccess(measured)
-              ? measured.success
-              : {
-                  events: "unknown",
-                  time: "unknown",
-                  note: `lag: unknown: ${Pipeline.rejectionOf(measured.failure)?.message ?? measured.failure.message}`
-                }
+          const rows = [
+            ["sink", "cursor", "checkpoint age", "lag (events)", "lag (time)", "dead letters"]
+          ]
+          const notes = new Set<string>()
+          for (const sink of config.sinks) {
+            const c = checkpoints.find((x) => x.sink === sink.name)
+            let lag: Lag
+            if (client === undefined) {
+              lag = { events: "-", time: "-" }
+              notes.add(
+                "lag: not measured: a demo source's WorkOS stand-in lives only inside `run`, so there is nothing to compare the checkpoints with"
+              )
+            } else {
+              const measured = yield* Effect.result(lagOf(config, client, sink, c, now))
+              lag = Result.isSuccess(measured)
+                ? measured.success
+                : {
+                    events: "unknown",
+                    time: "unknown",
+                    note: `lag: unknown: ${Pipeline.rejectionOf(measured.failure)?.message ?? measured.failure.message}`
+                  }
+            }
+            if (lag.note !== undefined) notes.add(lag.note)
+            rows.push([
+              sink.name,
+              c?.cursor ?? "(none yet)",
+              c === undefined ? "-" : formatMillis(now - c.updatedAt),
+              lag.events,
+              lag.time,
+              String(counts[sink.name] ?? 0)
+            ])
           }
-          if (lag.note !== undefined) notes.add(lag.note)
-          rows.push([
-            sink.name,
-            c?.cursor ?? "(none yet)",
-            c === undefined ? "-" : formatMillis(now - c.updatedAt),
-            lag.events,
-            lag.time,
-            String(counts[sink.name] ?? 0)
-          ])
-        }
-        yield* out(table(rows))
-        for (const note of notes) yield* out(note)
-      })
-    )
-  })
+          yield* out(table(rows))
+          for (const note of notes) yield* out(note)
+        })
+      )
+    })
+  )
 ).pipe(
   Command.withDescription(
     "Per sink: cursor, lag in events and time, dead letters; and who holds the lease"
