@@ -72,35 +72,35 @@ const inCanonicalOrder = (value: unknown): unknown => {
   const object = value as Record<string, unknown>
   const keys = Object.keys(object)
   let sorted = true
-  let changed = false
-  const values: Array<unknown> = new Array(keys.length)
-  for (let i = 0; i < keys.length; i++) {
-    if (i > 0 && keys[i - 1]! >= keys[i]!) sorted = false
-    const item = object[keys[i]!]
-    const ordered = inCanonicalOrder(item)
-    if (ordered === notPlain) return notPlain
-    if (ordered !== item) changed = true
-    values[i] = ordered
-  }
-  if (sorted && !changed) return value
+  for (let i = 1; i < keys.length && sorted; i++) sorted = keys[i - 1]! < keys[i]!
   if (sorted) {
-    const copy: Record<string, unknown> = {}
+    // Kept as it is unless a value inside needs reordering; then copied from there on.
+    let copy: Record<string, unknown> | undefined
     for (let i = 0; i < keys.length; i++) {
-      // An own "__proto__" key would set the copy's prototype instead.
-      if (keys[i] === "__proto__") return notPlain
-      copy[keys[i]!] = values[i]
+      const key = keys[i]!
+      const item = object[key]
+      const ordered = inCanonicalOrder(item)
+      if (ordered === notPlain) return notPlain
+      if (ordered !== item && copy === undefined) {
+        copy = {}
+        for (let j = 0; j < i; j++) copy[keys[j]!] = object[keys[j]!]
+      }
+      if (copy !== undefined) copy[key] = ordered
     }
-    return copy
+    // An own "__proto__" key would set the copy's prototype instead.
+    return copy !== undefined && keys.includes("__proto__") ? notPlain : (copy ?? object)
   }
-  const order = keys.map((_, i) => i).sort((a, b) => (keys[a]! < keys[b]! ? -1 : 1))
+  // The default sort compares UTF-16 code units, as RFC 8785 asks.
+  keys.sort()
   const copy: Record<string, unknown> = {}
-  for (const i of order) {
-    const key = keys[i]!
+  for (const key of keys) {
     // Engines list array-index keys ("0", "12") first, in numeric order, whatever the
     // insertion order: a copy could not hold them in text order.
     const c = key.charCodeAt(0)
     if ((c >= 48 && c <= 57) || key === "__proto__") return notPlain
-    copy[key] = values[i]
+    const ordered = inCanonicalOrder(object[key])
+    if (ordered === notPlain) return notPlain
+    copy[key] = ordered
   }
   return copy
 }

@@ -33,6 +33,9 @@ describe("Chain", () => {
       { b: 1, "2": 2, "1": 1, "-1": 0, $: 3 },
       { z: 1, ["__proto__"]: { b: 2, a: 1 } },
       JSON.parse('{"z":1,"__proto__":{"b":2,"a":1}}'),
+      // Keys in order, with a value inside that is not: copied from that value on.
+      { a: 1, b: { d: 1, c: 2 }, c: [{ f: 1, e: 2 }], d: "x" },
+      JSON.parse('{"__proto__":{"b":1,"a":2},"a":{"d":1,"c":2}}'),
       { é: 1, z: 2, Z: 3, "😀": 4, "\uffff": 5 },
       { d: new Date(0), n: Number.NaN, i: Number.POSITIVE_INFINITY, m: -0 },
       { f: () => 1, s: Symbol("s"), a: [() => 1] },
