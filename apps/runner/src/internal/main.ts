@@ -12,7 +12,9 @@ import { exitCode, loadAuditCommand, makeRoot } from "../Cli.ts"
 import { version } from "./version.ts"
 
 const program = Command.run(makeRoot(await loadAuditCommand()), { version }).pipe(
-  Effect.provide(NodeServices.layer)
+  Effect.provide(NodeServices.layer),
+  // Nothing collects traces: without this every WorkOS request (effect/http) makes a span.
+  Effect.withTracerEnabled(false)
 )
 
 // process.exit drops what a pipe has not taken yet (a long `audit query --format json`
