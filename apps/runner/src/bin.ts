@@ -22,6 +22,15 @@
  * already tunes the heap (`--max-semi-space-size` in the command line or
  * NODE_OPTIONS), and where `process.execve` does not exist (Windows, Node < 22.15).
  */
+import { problem } from "./internal/nodeVersion.ts"
+
+// On an older Node the first thing to fail would be a bare "No such built-in module".
+const tooOld = problem(process.versions.node)
+if (tooOld !== undefined) {
+  process.stderr.write(`${tooOld}\n`)
+  process.exit(1)
+}
+
 const FLAGS = ["--max-semi-space-size=2", "--no-maglev", "--heap-growing-percent=50"]
 
 const tuned =
