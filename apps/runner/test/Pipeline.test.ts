@@ -40,6 +40,31 @@ const ids = (standIn: WorkOSStandIn.StandIn, filter: (type: string) => boolean =
     .filter((e) => filter(e.event))
     .map((e) => e.id)
 
+/** Runs the pipeline live (buffers of 200 events) over `sinks` from the earliest event, in a fiber of its own. */
+const runLive = (standIn: WorkOSStandIn.StandIn, dir: string, sinks: Record<string, unknown>) =>
+  Effect.gen(function* () {
+    const store = yield* StateStore.sqlite(Path.join(dir, "state.db"))
+    const lease = (yield* store.acquireLease("test", 60_000))!
+    const config = yield* configFor(standIn, dir, sinks)
+    const opened = yield* Runner.openSource(config.source, config.sinks)
+    const made = yield* Runner.makeSinks(config.sinks)
+    const metrics = new Metrics()
+    const stop = yield* Deferred.make<void>()
+    const running = yield* Pipeline.run({
+      lanes: made.map((m) => Runner.laneSpec(m as any)),
+      source: opened.source,
+      store,
+      token: () => lease.token,
+      metrics,
+      start: "earliest",
+      mode: { _tag: "live", pollInterval: 50 },
+      stop,
+      shutdownTimeout: 2000,
+      bufferSize: 200
+    }).pipe(Effect.forkChild)
+    return { metrics, stop, running }
+  })
+
 describe("Pipeline", () => {
   it.live(
     "fetches each event once while sinks keep up; filters per sink; checkpoints in order",
@@ -190,28 +215,10 @@ describe("Pipeline", () => {
       Effect.gen(function* () {
         const standIn = yield* WorkOSStandIn.make({ events: 1500 })
         const dir = tempDir()
-        const store = yield* StateStore.sqlite(Path.join(dir, "state.db"))
-        const lease = (yield* store.acquireLease("test", 60_000))!
-        const config = yield* configFor(standIn, dir, {
+        const { metrics, stop, running } = yield* runLive(standIn, dir, {
           fast: rec(dir, "fast"),
           slow: rec(dir, "slow", { delayMs: 40, maxEvents: 20 })
         })
-        const opened = yield* Runner.openSource(config.source, config.sinks)
-        const made = yield* Runner.makeSinks(config.sinks)
-        const metrics = new Metrics()
-        const stop = yield* Deferred.make<void>()
-        const running = yield* Pipeline.run({
-          lanes: made.map((m) => Runner.laneSpec(m as any)),
-          source: opened.source,
-          store,
-          token: () => lease.token,
-          metrics,
-          start: "earliest",
-          mode: { _tag: "live", pollInterval: 50 },
-          stop,
-          shutdownTimeout: 2000,
-          bufferSize: 200
-        }).pipe(Effect.forkChild)
         const all = ids(standIn)
         yield* waitUntil(
           "fast has everything",
@@ -250,27 +257,9 @@ describe("Pipeline", () => {
       Effect.gen(function* () {
         const standIn = yield* WorkOSStandIn.make({ events: 600 })
         const dir = tempDir()
-        const store = yield* StateStore.sqlite(Path.join(dir, "state.db"))
-        const lease = (yield* store.acquireLease("test", 60_000))!
-        const config = yield* configFor(standIn, dir, {
+        const { metrics, stop, running } = yield* runLive(standIn, dir, {
           slow: rec(dir, "slow", { delayMs: 20, maxEvents: 50 })
         })
-        const opened = yield* Runner.openSource(config.source, config.sinks)
-        const made = yield* Runner.makeSinks(config.sinks)
-        const metrics = new Metrics()
-        const stop = yield* Deferred.make<void>()
-        const running = yield* Pipeline.run({
-          lanes: made.map((m) => Runner.laneSpec(m as any)),
-          source: opened.source,
-          store,
-          token: () => lease.token,
-          metrics,
-          start: "earliest",
-          mode: { _tag: "live", pollInterval: 50 },
-          stop,
-          shutdownTimeout: 2000,
-          bufferSize: 200
-        }).pipe(Effect.forkChild)
         const all = ids(standIn)
         const states = new Set<string>()
         yield* waitUntil(
