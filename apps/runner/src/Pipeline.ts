@@ -234,6 +234,14 @@ class LaneBuffer {
     if (this.head > 0) this.items[--this.head] = element
     else this.items.unshift(element)
   }
+  /** Lets a producer waiting for room go on: the lane stopped, and nothing will be taken any more. */
+  release(): void {
+    if (this.onSpace !== undefined) {
+      const f = this.onSpace
+      this.onSpace = undefined
+      f()
+    }
+  }
   wake(): void {
     if (this.onItems !== undefined) {
       const f = this.onItems
@@ -725,6 +733,7 @@ export const run = (
               if (result._tag === "Failure") {
                 // SinkFatal: this lane stops; its checkpoint stays before this batch.
                 lane.stopped = true
+                buffer.release()
                 m.state = "failed"
                 m.error = result.failure.reason
                 yield* Effect.logError(`sink ${spec.name} stopped: ${result.failure.reason}`)
@@ -754,6 +763,7 @@ export const run = (
           if (doneCursor !== undefined && doneCursor !== committed)
             yield* commit(lane, doneCursor, doneCreatedAt)
           lane.stopped = true
+          buffer.release()
           if (m.state !== "failed") m.state = "stopped"
           return { name: spec.name, delivered, deadLettered, error: undefined }
         })
