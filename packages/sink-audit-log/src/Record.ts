@@ -211,8 +211,25 @@ const organizationOf = (type: string, data: Data): string | null =>
 
 /** ISO-8601 in UTC with milliseconds, so that text order is time order in every store. */
 export const normalizeTime = (time: string): string => {
+  // Most times come in that form already: then there is no Date to make and write out.
+  if (isNormalTime(time)) return time
   const ms = Date.parse(time)
   return Number.isNaN(ms) ? time : new Date(ms).toISOString()
+}
+
+const normalForm = /^(\d{4})-(\d{2})-(\d{2})T(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d\.\d{3}Z$/
+
+/** What `toISOString` would write for this same time (a day that exists, no hour 24, no second 60). */
+const isNormalTime = (time: string): boolean => {
+  const match = normalForm.exec(time)
+  if (match === null) return false
+  const year = Number(match[1])
+  const month = Number(match[2])
+  const day = Number(match[3])
+  if (month < 1 || month > 12 || day < 1) return false
+  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0)
+  const days = month === 2 ? (leap ? 29 : 28) : [4, 6, 9, 11].includes(month) ? 30 : 31
+  return day <= days
 }
 
 /** The audit record of one event. */

@@ -105,3 +105,40 @@ describe("Record.fromEvent", () => {
     expect(record.actor).toBeNull()
   })
 })
+
+describe("Record.normalizeTime", () => {
+  it("writes every time as toISOString does, keeping those already in that form", () => {
+    const viaDate = (time: string) => {
+      const ms = Date.parse(time)
+      return Number.isNaN(ms) ? time : new Date(ms).toISOString()
+    }
+    const times = [
+      "2026-01-02T03:04:05.678Z",
+      "2024-02-29T23:59:59.999Z",
+      "2023-02-29T00:00:00.000Z",
+      "1900-02-29T00:00:00.000Z",
+      "2000-02-29T00:00:00.000Z",
+      "2026-04-31T00:00:00.000Z",
+      "2026-13-01T00:00:00.000Z",
+      "2026-00-10T00:00:00.000Z",
+      "2026-01-00T00:00:00.000Z",
+      "2026-01-01T24:00:00.000Z",
+      "2026-01-01T23:60:00.000Z",
+      "2026-01-01T23:59:60.000Z",
+      "0000-01-01T00:00:00.000Z",
+      "9999-12-31T23:59:59.999Z",
+      "2026-01-02T03:04:05Z",
+      "2026-01-02T03:04:05.6789Z",
+      "2026-01-02T03:04:05.678+02:00",
+      "2026-01-02 03:04:05.678Z",
+      "not a time",
+      ""
+    ]
+    // And a year of random times, in and out of the normal form.
+    for (let i = 0; i < 2000; i++) {
+      const t = new Date(Date.UTC(2023, 0, 1) + Math.floor(Math.random() * 4 * 365 * 86_400_000))
+      times.push(t.toISOString(), t.toISOString().replace("Z", "+00:00"))
+    }
+    for (const time of times) expect(Record.normalizeTime(time)).toBe(viaDate(time))
+  })
+})
