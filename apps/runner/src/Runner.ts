@@ -50,7 +50,7 @@ export const fetchTypes = (
  * The client of a WorkOS source (the real API, or the demo's stand-in), over `fetch`.
  * (undici's own request API, `NodeHttpClient.layerUndici`, took ~8% less CPU per event
  * but loads the undici package beside Node's built-in copy: +4 MiB of RSS at start,
- * which the 150 MiB budget for streaming 1M events cannot spare.)
+ * which the 150 MB budget for streaming 1M events cannot spare.)
  */
 export const workosClient = (options: {
   readonly apiKey: Redacted.Redacted<string>
