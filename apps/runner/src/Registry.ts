@@ -10,7 +10,7 @@
  */
 import { createRequire } from "node:module"
 import * as Path from "node:path"
-import { pathToFileURL } from "node:url"
+import { fileURLToPath, pathToFileURL } from "node:url"
 import { type Sink, Text } from "@workos-relay/core"
 import * as Effect from "effect/Effect"
 import * as ConsoleSink from "./ConsoleSink.ts"
@@ -47,22 +47,43 @@ const isDefinition = (value: unknown): value is Sink.Definition =>
   (value as any).config !== null &&
   (value as any).config.ast !== undefined
 
-const isNotFound = (error: unknown, specifier: string): boolean => {
+/**
+ * What an import could not find, from Node's error: the module or package named in
+ * "Cannot find module '/a/b.mjs' imported from ..." or "Cannot find package 'x' ...".
+ */
+const missingImport = (
+  error: unknown
+): { readonly name: string; readonly from?: string } | undefined => {
   const code = (error as any)?.code
-  return (
-    (code === "ERR_MODULE_NOT_FOUND" || code === "MODULE_NOT_FOUND") &&
-    String((error as any)?.message ?? "").includes(specifier)
+  if (code !== "ERR_MODULE_NOT_FOUND" && code !== "MODULE_NOT_FOUND") return undefined
+  const match = /Cannot find (?:module|package) '([^']+)'(?: imported from (.+))?/.exec(
+    String((error as any)?.message ?? "")
   )
+  if (match === null) return undefined
+  const name = match[1]!.startsWith("file:") ? fileURLToPath(match[1]!) : match[1]!
+  return { name, ...(match[2] ? { from: match[2] } : {}) }
 }
 
-/** Imports a module; `undefined` when the module itself is absent (not one of its imports). */
+/**
+ * Imports a module. Fails with "not-found" when the module itself is absent; when it is
+ * there but one of its own imports is not, says which (a custom sink in a folder
+ * without effect installed, say), rather than that the module is missing.
+ */
 const importModule = (specifier: string, label: string) =>
   Effect.tryPromise({
     try: () => import(specifier) as Promise<Record<string, unknown>>,
-    catch: (error) =>
-      isNotFound(error, specifier.replace(/^file:\/\//, ""))
-        ? "not-found"
-        : `could not load ${label}: ${(error as Error)?.message ?? String(error)}`
+    catch: (error) => {
+      const missing = missingImport(error)
+      const self = specifier.startsWith("file:") ? fileURLToPath(specifier) : specifier
+      if (missing?.name === self) return "not-found"
+      if (missing !== undefined) {
+        const where = missing.from === undefined ? "" : ` (imported from ${missing.from})`
+        return Path.isAbsolute(missing.name)
+          ? `${label} imports ${missing.name}, which does not exist${where}`
+          : `${label} imports "${missing.name}", which is not installed where it can be found${where}: install it next to the module (npm install ${missing.name})`
+      }
+      return `could not load ${label}: ${(error as Error)?.message ?? String(error)}`
+    }
   })
 
 const definitionOf = (mod: Record<string, unknown>, label: string) => {

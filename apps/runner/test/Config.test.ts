@@ -92,6 +92,12 @@ const cases: ReadonlyArray<readonly [string, ReadonlyArray<string>]> = [
     [
       'sinks.mine.module: module "@example/not-installed-sink" not found: install it (npm install @example/not-installed-sink)'
     ]
+  ],
+  [
+    "14-module-import-missing.yaml",
+    [
+      `sinks.mine.module: module "../needs-missing-package.mjs" imports "@example/missing-dependency", which is not installed where it can be found (imported from ${Path.join(fixtures, "needs-missing-package.mjs")}): install it next to the module (npm install @example/missing-dependency)`
+    ]
   ]
 ]
 
