@@ -41,23 +41,37 @@ export const formatLine = (event: Event.Any): string =>
     .join("  ")
     .trimEnd()
 
+/**
+ * Writes to stdout, done once the text is handed to the system. When stdout is gone
+ * (`workos-relay run | head`: the reader exited), the sink stops, and the events it
+ * could not print stay after its checkpoint; the other sinks go on.
+ */
+const write = (text: string): Effect.Effect<void, Sink.SinkFatal> =>
+  Effect.callback((resume) => {
+    if (process.stdout.destroyed) return resume(Effect.fail(stdoutClosed("it is closed")))
+    process.stdout.write(text, (error) =>
+      resume(error ? Effect.fail(stdoutClosed(error.message)) : Effect.void)
+    )
+  })
+
+const stdoutClosed = (why: string) =>
+  new Sink.SinkFatal({ reason: `cannot print to stdout: ${why}` })
+
 export const definition = Sink.define({
   type: "console",
   config: Config,
   make: (config, context) =>
     Effect.succeed({
       batch: { maxEvents: 100, maxWait: "100 millis" },
-      deliver: (batch) =>
-        Effect.sync(() => {
-          const prefix = config.showSink === true ? `[${context.name}] ` : ""
-          const text = batch
-            .map(
-              (event) =>
-                prefix + (config.format === "json" ? JSON.stringify(event) : formatLine(event))
-            )
-            .join("\n")
-          process.stdout.write(`${text}\n`)
-          return batch.map(() => Sink.delivered)
-        })
+      deliver: (batch) => {
+        const prefix = config.showSink === true ? `[${context.name}] ` : ""
+        const text = batch
+          .map(
+            (event) =>
+              prefix + (config.format === "json" ? JSON.stringify(event) : formatLine(event))
+          )
+          .join("\n")
+        return write(`${text}\n`).pipe(Effect.as(batch.map(() => Sink.delivered)))
+      }
     })
 })

@@ -376,4 +376,44 @@ describe("the runner process", { timeout: 90_000 }, () => {
     expect(await proc.exited).toBe(130)
     expect(proc.stderr).toContain("SIGTERM again: exiting now")
   })
+
+  it("stdout closed by its reader (`run | head`): the console sink stops, the others go on", async () => {
+    // More lines than a pipe holds, so the console writes after the reader has gone.
+    const many = await WorkOSStandIn.start({ events: 3000 })
+    try {
+      const dir = tempDir()
+      const config = Path.join(dir, "relay.yaml")
+      const log = Path.join(dir, "rec.log")
+      Fs.writeFileSync(
+        config,
+        `source:
+  type: workos
+  apiKey: \${TEST_KEY}
+  baseUrl: ${many.url}
+  start: earliest
+state: { sqlite: ./state.db }
+log: { format: json }
+sinks:
+  rec: { module: ${JSON.stringify(recordingSink)}, path: ${JSON.stringify(log)} }
+  out: { type: console }
+`
+      )
+      const proc = start(["run", "-c", config], { TEST_KEY: many.apiKey })
+      await waitUntilAsync("the console prints", () => proc.stdout.includes("\n"))
+      proc.child.stdout!.destroy()
+      await waitUntilAsync("the console sink stops", () =>
+        proc.stderr.includes("sink out stopped: cannot print to stdout")
+      )
+      await waitUntilAsync(
+        "the other sink delivers everything",
+        () => recorded(log).length === 3000
+      )
+      proc.child.kill("SIGTERM")
+      expect(await proc.exited).toBe(1)
+      expect(proc.stderr).toContain("sink(s) stopped on errors: out: cannot print to stdout")
+      expect(proc.stderr).not.toContain("Unhandled 'error' event")
+    } finally {
+      await many.close()
+    }
+  })
 })
