@@ -516,12 +516,25 @@ export const parse = (text: string, file: string): Effect.Effect<unknown, Config
       const first = String(e.message ?? error)
         .split("\n")[0]!
         .replace(/ at line \d+, column \d+:?$/, "")
+      const line =
+        e.linePos?.[0] === undefined ? "" : (text.split("\n")[e.linePos[0].line - 1] ?? "")
       return new ConfigError({
         file,
-        problems: [{ path: where, message: `not valid YAML: ${first}` }]
+        problems: [{ path: where, message: `not valid YAML: ${first}${variableHint(line)}` }]
       })
     }
   })
+
+/**
+ * In `{ apiKey: ${KEY} }` YAML reads the variable's brace as the start of a map and
+ * reports only that: say what to write instead.
+ */
+const variableHint = (line: string): string => {
+  const variable = /(?:^|[^"'])(\$\{[^}]*\})/.exec(line)?.[1]
+  return variable !== undefined && /[{[]/.test(line.replaceAll(variable, ""))
+    ? ` (inside { } or [ ], put a variable in quotes: "${variable}")`
+    : ""
+}
 
 /** Reads, parses and decodes a config file. */
 export const load = (

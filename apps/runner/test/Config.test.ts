@@ -98,6 +98,12 @@ const cases: ReadonlyArray<readonly [string, ReadonlyArray<string>]> = [
     [
       `sinks.mine.module: module "../needs-missing-package.mjs" imports "@example/missing-dependency", which is not installed where it can be found (imported from ${Path.join(fixtures, "needs-missing-package.mjs")}): install it next to the module (npm install @example/missing-dependency)`
     ]
+  ],
+  [
+    "15-unquoted-variable.yaml",
+    [
+      'line 1, column 34: not valid YAML: Unexpected flow-map-start at node end (inside { } or [ ], put a variable in quotes: "${WORKOS_API_KEY}")'
+    ]
   ]
 ]
 
