@@ -428,6 +428,12 @@ const replay = Command.make(
       const config = yield* Config.load(file)
       const from = yield* parseTime("since", since)
       const to = Option.isSome(until) ? yield* parseTime("until", until.value) : Date.now()
+      if (to <= from)
+        return yield* Effect.fail(
+          new UsageError({
+            reason: `--until ${new Date(to).toISOString()} is not after --since ${new Date(from).toISOString()}: no event can be in that range`
+          })
+        )
       const sinks = yield* chooseSinks(config, sink)
       const metrics = new Metrics()
       const stop = yield* Deferred.make<void>()
@@ -484,6 +490,27 @@ const sinkFlag = Flag.String("sink").pipe(
   Flag.optional,
   Flag.withDescription("Only this sink's dead letters")
 )
+/**
+ * A `--sink` that names no sink of the config and has no dead letters is most likely
+ * misspelt. (A sink removed from the config can still have dead letters: those are
+ * listed, retried and dropped as usual.)
+ */
+const checkDeadLetterSink = (
+  config: Config.RelayConfig,
+  sink: Option.Option<string>,
+  found: number
+) => {
+  if (Option.isNone(sink) || found > 0 || config.sinks.some((s) => s.name === sink.value))
+    return Effect.void
+  const names = config.sinks.map((s) => s.name)
+  const [hint] = Text.closest(sink.value, names)
+  return Effect.fail(
+    new UsageError({
+      reason: `--sink: no sink named ${sink.value} in the config${hint === undefined ? "" : `; did you mean ${hint}?`} (sinks: ${names.join(", ")}), and no dead letters of it in the store`
+    })
+  )
+}
+
 const parseIds = (ids: Option.Option<string>) =>
   Option.isNone(ids)
     ? Effect.succeed(undefined)
@@ -506,6 +533,7 @@ const deadLettersList = Command.make(
       const letters = yield* withStore(config, (s) =>
         s.deadLetters({ sink: Option.getOrUndefined(sink), limit })
       )
+      yield* checkDeadLetterSink(config, sink, letters.length)
       if (letters.length === 0) return yield* out("no dead letters")
       yield* out(
         table([
@@ -538,6 +566,7 @@ const deadLettersRetry = Command.make(
             StateStore.StateStore
           )
           const letters = yield* store.deadLetters({ sink: Option.getOrUndefined(sink), ids })
+          yield* checkDeadLetterSink(config, sink, letters.length)
           const made = yield* Runner.makeSinks(config.sinks)
           const metrics = new Metrics()
           let delivered = 0
@@ -609,9 +638,10 @@ const deadLettersDrop = Command.make(
           new UsageError({ reason: "dead-letters drop: give --id <ids> or --all" })
         )
       const dropped = yield* withStore(config, (s) =>
-        s
-          .deadLetters({ sink: Option.getOrUndefined(sink), ids })
-          .pipe(Effect.flatMap((letters) => s.dropDeadLetters(letters.map((l) => l.id))))
+        s.deadLetters({ sink: Option.getOrUndefined(sink), ids }).pipe(
+          Effect.tap((letters) => checkDeadLetterSink(config, sink, letters.length)),
+          Effect.flatMap((letters) => s.dropDeadLetters(letters.map((l) => l.id)))
+        )
       )
       yield* out(`dropped ${dropped} dead letter(s)`)
     })

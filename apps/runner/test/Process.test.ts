@@ -182,6 +182,13 @@ describe("the runner process", { timeout: 90_000 }, () => {
     const drop = await runToEnd(["dead-letters", "drop", "-c", fixed])
     expect(drop.code).toBe(2)
     expect(drop.stderr).toContain("dead-letters drop: give --id <ids> or --all")
+
+    // A misspelt --sink is bad usage, not "no dead letters".
+    const typo = await runToEnd(["dead-letters", "list", "-c", fixed, "--sink", "rce"])
+    expect(typo.code).toBe(2)
+    expect(typo.stderr).toContain(
+      "--sink: no sink named rce in the config; did you mean rec? (sinks: rec), and no dead letters of it in the store"
+    )
   })
 
   it("exit codes: 2 for a bad config or usage, 0 for validate and status", async () => {
@@ -189,9 +196,10 @@ describe("the runner process", { timeout: 90_000 }, () => {
     const bad = Path.join(dir, "bad.yaml")
     Fs.writeFileSync(bad, "source: { type: demo }\nsinks: { out: { type: consol } }\n")
     const config = writeConfig(dir, {})
-    const [validateBad, badFlag, ok, status, connections] = await Promise.all([
+    const [validateBad, badFlag, badRange, ok, status, connections] = await Promise.all([
       runToEnd(["validate", "-c", bad]),
       runToEnd(["run", "--no-such-flag"]),
+      runToEnd(["replay", "-c", config, "--since", "2026-02-01", "--until", "2026-01-01"]),
       runToEnd(["validate", "-c", config]),
       runToEnd(["status", "-c", config]),
       runToEnd(["validate", "-c", config, "--check-connections"])
@@ -205,6 +213,10 @@ describe("the runner process", { timeout: 90_000 }, () => {
       'sinks.out.type: unknown sink type "consol"; did you mean "console"?'
     )
     expect(badFlag.code).toBe(2)
+    expect(badRange.code).toBe(2)
+    expect(badRange.stderr).toContain(
+      "--until 2026-01-01T00:00:00.000Z is not after --since 2026-02-01T00:00:00.000Z"
+    )
     expect(ok.code, ok.stderr).toBe(0)
     expect(ok.stdout).toContain("ok (1 sink(s): rec (recording))")
     expect(status.code, status.stderr).toBe(0)
