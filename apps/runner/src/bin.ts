@@ -19,8 +19,8 @@
  * - `MALLOC_MMAP_THRESHOLD_=65536`: glibc gives a block of 128 KiB or more its own
  *   mapping, returned to the system when freed, but raises that threshold (up to
  *   32 MiB) each time one is freed; then large blocks, response bodies among them,
- *   come from the heap, whose freed space stays with the process. A fixed threshold keeps the peak ~10 MiB
- *   lower and steadier.
+ *   come from the heap, whose freed space stays with the process. A fixed threshold
+ *   keeps the peak ~10 MiB lower and steadier.
  *
  * V8 reads its flags only when the heap is made (setting them later with
  * `v8.setFlagsFromString` does nothing), hence the re-exec. Skipped when the user

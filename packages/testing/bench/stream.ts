@@ -57,7 +57,9 @@ const child = (args: ReadonlyArray<string>, onLine?: (line: string) => void) => 
     ],
     {
       stdio: ["pipe", "pipe", "inherit"],
-      env: nodeDefaults ? process.env : { MALLOC_ARENA_MAX: "2", MALLOC_MMAP_THRESHOLD_: "65536", ...process.env }
+      env: nodeDefaults
+        ? process.env
+        : { MALLOC_ARENA_MAX: "2", MALLOC_MMAP_THRESHOLD_: "65536", ...process.env }
     }
   )
   let output = ""
