@@ -256,21 +256,28 @@ export const run = (
       const holder = holderId()
       const ttl = config.state.leaseTtl
       let lease = yield* store.acquireLease(holder, ttl)
-      if (lease === undefined) {
-        const current = yield* store.lease()
-        yield* Effect.logInfo(
-          `another runner (${current?.holder ?? "?"}) holds the lease; waiting as a hot standby (lease expires in ${formatMillis((current?.expiresAt ?? 0) - Date.now())})`
-        )
-        while (lease === undefined) {
+      let standby = false
+      while (lease === undefined) {
+        if (!standby) {
+          const current = yield* store.lease()
+          // Undefined when the holder let go since our attempt: the next one takes it.
+          if (current !== undefined) {
+            standby = true
+            yield* Effect.logInfo(
+              `another runner (${current.holder}) holds the lease; waiting as a hot standby (lease expires in ${formatMillis(current.expiresAt - Date.now())})`
+            )
+          }
+        }
+        if (standby) {
           const stopped = yield* Effect.raceFirst(
             Deferred.await(options.stop).pipe(Effect.as(true)),
             Effect.sleep(Math.max(200, ttl / 5)).pipe(Effect.as(false))
           )
           if (stopped) return { lanes: [], metrics, elapsedMs: Date.now() - started }
-          lease = yield* store.acquireLease(holder, ttl)
         }
-        yield* Effect.logInfo(`took over the lease (token ${lease.token})`)
+        lease = yield* store.acquireLease(holder, ttl)
       }
+      if (standby) yield* Effect.logInfo(`took over the lease (token ${lease.token})`)
       const held = lease
       metrics.leaseHeld = true
       yield* Effect.addFinalizer(() => store.releaseLease(holder, held.token).pipe(Effect.ignore))
