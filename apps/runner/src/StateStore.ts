@@ -19,7 +19,7 @@ import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import type * as Redacted from "effect/Redacted"
+import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import { SqlClient } from "effect/sql"
 
@@ -73,7 +73,13 @@ export class StoreError extends Data.TaggedError("StoreError")<{
   readonly cause: unknown
 }> {
   override get message(): string {
-    return `state store: ${this.operation} failed: ${(this.cause as Error)?.message ?? String(this.cause)}`
+    const cause = this.cause as Error | undefined
+    const outer = cause?.message ?? String(cause)
+    // Drivers wrap the system's reason ("PgConnection: Failed to connect" around ECONNREFUSED).
+    let root = cause
+    for (let i = 0; i < 5 && root?.cause instanceof Error; i++) root = root.cause
+    const inner = root?.message
+    return `state store: ${this.operation} failed: ${outer}${inner === undefined || inner === outer ? "" : ` (${inner})`}`
   }
 }
 
@@ -467,6 +473,16 @@ const numbered = (sql: string): string => {
   return sql.replace(/\?/g, () => `$${++n}`)
 }
 
+/** host:port/database of a Postgres URL, without its credentials, for messages. */
+const serverOf = (url: Redacted.Redacted<string>): string => {
+  try {
+    const parsed = new URL(Redacted.value(url))
+    return `${parsed.hostname}:${parsed.port || "5432"}${parsed.pathname}`
+  } catch {
+    return "the configured URL"
+  }
+}
+
 /** The Postgres store at `url`. */
 export const postgres = (
   url: Redacted.Redacted<string>
@@ -478,6 +494,14 @@ export const postgres = (
       Effect.mapError((cause) => new StoreError({ operation: "connect to Postgres", cause }))
     )
     const sql = Context.get(context, SqlClient.SqlClient)
+    // The pool connects lazily: reach the server now, so that a wrong URL is named as such.
+    yield* sql
+      .unsafe("SELECT 1")
+      .pipe(
+        Effect.mapError(
+          (cause) => new StoreError({ operation: `connect to Postgres at ${serverOf(url)}`, cause })
+        )
+      )
     const db: Db = {
       dialect: "postgres",
       query: (text, params = []) =>

@@ -3,6 +3,8 @@ import * as Os from "node:os"
 import * as Path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
 import * as StateStore from "../src/StateStore.ts"
 
 const tempDb = () => Path.join(Fs.mkdtempSync(Path.join(Os.tmpdir(), "relay-store-")), "state.db")
@@ -87,6 +89,23 @@ describe("StateStore (SQLite)", () => {
           expect((yield* a.acquireLease("runner-a", 10_000))?.token).toBe(3)
         })
       )
+    })
+  )
+})
+
+describe("StateStore (Postgres)", () => {
+  it.effect("a server that cannot be reached is named, without the URL's password", () =>
+    Effect.gen(function* () {
+      const error = yield* Layer.build(
+        StateStore.layer({
+          type: "postgres",
+          url: Redacted.make("postgres://relay:s3cret@127.0.0.1:1/relay_state")
+        })
+      ).pipe(Effect.scoped, Effect.flip)
+      expect(error.message).toMatch(
+        /^state store: connect to Postgres at 127\.0\.0\.1:1\/relay_state failed: .+ \(.*ECONNREFUSED.*\)$/
+      )
+      expect(error.message).not.toContain("s3cret")
     })
   )
 })
