@@ -90,8 +90,7 @@ const inCanonicalOrder = (value: unknown): unknown => {
     // An own "__proto__" key would set the copy's prototype instead.
     return copy !== undefined && keys.includes("__proto__") ? notPlain : (copy ?? object)
   }
-  // The default sort compares UTF-16 code units, as RFC 8785 asks.
-  keys.sort()
+  sortKeys(keys)
   const copy: Record<string, unknown> = {}
   for (const key of keys) {
     // Engines list array-index keys ("0", "12") first, in numeric order, whatever the
@@ -103,6 +102,26 @@ const inCanonicalOrder = (value: unknown): unknown => {
     copy[key] = ordered
   }
   return copy
+}
+
+/**
+ * Sorts keys in place by UTF-16 code units, as RFC 8785 asks (and as `<` compares
+ * strings). An object's keys are few, and an insertion sort allocates nothing, where
+ * `Array.prototype.sort` allocates a work array per call: with several objects per
+ * event, that was most of the garbage the audit-log sink made.
+ */
+const sortKeys = (keys: Array<string>): Array<string> => {
+  if (keys.length > 32) return keys.sort()
+  for (let i = 1; i < keys.length; i++) {
+    const key = keys[i]!
+    let j = i - 1
+    while (j >= 0 && keys[j]! > key) {
+      keys[j + 1] = keys[j]!
+      j--
+    }
+    keys[j + 1] = key
+  }
+  return keys
 }
 
 /** Canonical JSON written out piece by piece: the definition, for any value. */
@@ -121,8 +140,7 @@ const writeCanonical = (value: unknown): string => {
     return `${out}]`
   }
   const object = value as Record<string, unknown>
-  // The default sort compares UTF-16 code units, as RFC 8785 asks.
-  const keys = Object.keys(object).sort()
+  const keys = sortKeys(Object.keys(object))
   let out = "{"
   let first = true
   for (const key of keys) {

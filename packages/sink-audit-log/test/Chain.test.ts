@@ -37,6 +37,9 @@ describe("Chain", () => {
       { a: 1, b: { d: 1, c: 2 }, c: [{ f: 1, e: 2 }], d: "x" },
       JSON.parse('{"__proto__":{"b":1,"a":2},"a":{"d":1,"c":2}}'),
       { é: 1, z: 2, Z: 3, "😀": 4, "\uffff": 5 },
+      // Keys out of order: a few (sorted in place), and more than 32 (the engine's sort).
+      Object.fromEntries(["m", "b", "ab", "a", "B", "aa", "_", "z1", "z"].map((k, i) => [k, i])),
+      Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`k${(i * 7) % 40}`, i])),
       { d: new Date(0), n: Number.NaN, i: Number.POSITIVE_INFINITY, m: -0 },
       { f: () => 1, s: Symbol("s"), a: [() => 1] },
       { t: { toJSON: () => "x", a: 1 } },
