@@ -256,6 +256,10 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
         headers: { "user-agent": userAgent }
       }).pipe(HttpClientRequest.bearerToken(options.apiKey))
       const attempt = http.execute(request).pipe(
+        // WorkOS takes no part in the caller's traces: no `b3` or `traceparent` header
+        // goes out. (Without a tracer they held Effect's placeholder ids, not even valid
+        // W3C trace context.) The client span is still made for a tracer to record.
+        Effect.provideService(HttpClient.TracerPropagationEnabled, false),
         Effect.flatMap((response) => readResponse("GET /events", response)),
         Effect.catchTag("HttpClientError", (error) => Effect.fail(transportFailure(error))),
         Effect.timeoutOrElse({

@@ -53,6 +53,15 @@ describe("WorkOS client", () => {
     })
   )
 
+  it.live("sends no trace context to WorkOS", () =>
+    Effect.gen(function* () {
+      const { requests } = yield* requestsDuring(listEvents({ limit: 1 }))
+      expect(requests.length).toBe(1)
+      expect(Object.keys(requests[0]!.headers)).not.toContain("traceparent")
+      expect(Object.keys(requests[0]!.headers)).not.toContain("b3")
+    })
+  )
+
   it.live("asks one page exactly as the spec says", () =>
     Effect.gen(function* () {
       const events = standIn.events()
