@@ -377,7 +377,13 @@ const retryAfterOf = (
 const transportFailure = (error: HttpClientError.HttpClientError): Transient => {
   // Named from the reason and its cause only: the request (and so the API key) stays out.
   const cause: any = "cause" in error.reason ? error.reason.cause : undefined
-  const detail = cause?.cause?.code ?? cause?.cause?.message ?? cause?.message
+  // The system's message names the host (`getaddrinfo ENOTFOUND api.workos.com`,
+  // `connect ECONNREFUSED 10.0.0.1:443`); the bare code when there is none.
+  const system = cause?.cause
+  const detail =
+    (typeof system?.message === "string" && system.message !== "" ? system.message : undefined) ??
+    system?.code ??
+    cause?.message
   return new Transient({
     status: undefined,
     reason: `${error.reason._tag}${detail === undefined ? "" : `: ${detail}`}`,

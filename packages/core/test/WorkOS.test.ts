@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs"
+import { type AddressInfo, createServer } from "node:net"
 import { inspect } from "node:util"
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "@effect/vitest"
 import * as ConfigProvider from "effect/ConfigProvider"
@@ -123,6 +124,28 @@ describe("WorkOS client", () => {
       expect(error.message).toContain("WORKOS_API_KEY")
       expect(inspect(error, { depth: 10 })).not.toContain("sk_test_not_the_right_key")
       expect(JSON.stringify(error)).not.toContain("sk_test_not_the_right_key")
+    })
+  )
+
+  it.live("names the address it could not reach, without the key", () =>
+    Effect.gen(function* () {
+      // A port that was free a moment ago: nothing listens there.
+      const port = yield* Effect.promise(
+        () =>
+          new Promise<number>((resolve) => {
+            const server = createServer().listen(0, "127.0.0.1", () => {
+              const { port } = server.address() as AddressInfo
+              server.close(() => resolve(port))
+            })
+          })
+      )
+      const result = yield* Effect.result(
+        listEvents({}, { baseUrl: `http://127.0.0.1:${port}`, retry: { times: 0 } })
+      )
+      const error = Result.getFailure(result).pipe((o: any) => o.value) as WorkOS.WorkOSError
+      expect(error).toBeInstanceOf(WorkOS.WorkOSUnavailableError)
+      expect(error.message).toContain(`ECONNREFUSED 127.0.0.1:${port}`)
+      expect(inspect(error, { depth: 10 })).not.toContain(standIn.apiKey)
     })
   )
 
