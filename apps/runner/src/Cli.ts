@@ -180,6 +180,12 @@ const run = Command.make("run", { config: configFlag }, ({ config: file }) =>
   )
 )
 
+/**
+ * A command someone waits on (`status`, `validate --check-connections`) asks WorkOS
+ * twice, where `run` keeps retrying for about two minutes.
+ */
+const interactiveRetry = { times: 1 } as const
+
 const validate = Command.make(
   "validate",
   {
@@ -215,7 +221,7 @@ const validate = Command.make(
       )
       yield* check(
         "WorkOS",
-        Runner.openSource(config.source, config.sinks).pipe(
+        Runner.openSource(config.source, config.sinks, { retry: interactiveRetry }).pipe(
           Effect.flatMap((s) => s.client.listEvents({ limit: 1 }))
         )
       )
@@ -319,7 +325,8 @@ const status = Command.make("status", { config: configFlag }, ({ config: file })
         config.source.type === "workos"
           ? yield* Runner.workosClient({
               apiKey: config.source.apiKey,
-              baseUrl: config.source.baseUrl
+              baseUrl: config.source.baseUrl,
+              retry: interactiveRetry
             })
           : undefined
       yield* withStore(config, (store) =>

@@ -55,6 +55,8 @@ export const fetchTypes = (
 export const workosClient = (options: {
   readonly apiKey: Redacted.Redacted<string>
   readonly baseUrl: string
+  /** How it retries (default `WorkOS.defaults.retry`: about two minutes in all). */
+  readonly retry?: Partial<WorkOS.RetryPolicy> | undefined
 }) =>
   Layer.build(WorkOS.layer(options).pipe(Layer.provide(FetchHttpClient.layer))).pipe(
     Effect.map((context) => Context.get(context, WorkOS.WorkOS))
@@ -70,7 +72,8 @@ export interface ResolvedSource {
 /** Opens the source a config names (for `demo`, starts the stand-in and its trickle of events). */
 export const openSource = (
   config: SourceConfig,
-  sinks: ReadonlyArray<SinkConfig>
+  sinks: ReadonlyArray<SinkConfig>,
+  options: { readonly retry?: Partial<WorkOS.RetryPolicy> | undefined } = {}
 ): Effect.Effect<ResolvedSource, Error, Scope.Scope> =>
   Effect.gen(function* () {
     let apiKey: Redacted.Redacted<string>
@@ -83,7 +86,7 @@ export const openSource = (
       apiKey = config.apiKey
       baseUrl = config.baseUrl
     }
-    const client = yield* workosClient({ apiKey, baseUrl }).pipe(
+    const client = yield* workosClient({ apiKey, baseUrl, retry: options.retry }).pipe(
       Effect.mapError((e) => new Error(`WorkOS client: ${(e as Error).message}`))
     )
     const events = fetchTypes(sinks, config.type === "workos" ? config.events : undefined)

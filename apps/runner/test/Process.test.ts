@@ -4,6 +4,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process"
 import * as Fs from "node:fs"
+import { type AddressInfo, createServer } from "node:net"
 import * as Path from "node:path"
 import { DatabaseSync } from "node:sqlite"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
@@ -253,6 +254,30 @@ describe("the runner process", { timeout: 90_000 }, () => {
       "FAIL  WorkOS: WorkOS rejected the API key (401 Unauthorized: Could not authorize the request. Maybe your API key is invalid? (unauthorized)): check source.apiKey / WORKOS_API_KEY"
     )
     expect(Date.now() - started).toBeLessThan(30_000)
+  })
+
+  it("validate --check-connections gives up on an unreachable WorkOS in seconds and names it", async () => {
+    const dir = tempDir()
+    // A port that was free a moment ago: nothing listens there.
+    const port = await new Promise<number>((resolve) => {
+      const server = createServer().listen(0, "127.0.0.1", () => {
+        const { port } = server.address() as AddressInfo
+        server.close(() => resolve(port))
+      })
+    })
+    const config = writeConfig(dir, {})
+    Fs.writeFileSync(
+      config,
+      Fs.readFileSync(config, "utf8").replace(standIn.url, `http://127.0.0.1:${port}`)
+    )
+    const started = Date.now()
+    const validate = await runToEnd(["validate", "-c", config, "--check-connections"])
+    expect(validate.code).toBe(1)
+    expect(validate.stdout).toContain(
+      `FAIL  WorkOS: WorkOS did not answer GET /events after 2 attempts: TransportError: connect ECONNREFUSED 127.0.0.1:${port}`
+    )
+    // `run` would retry for about two minutes; a person waiting gets an answer now.
+    expect(Date.now() - started).toBeLessThan(15_000)
   })
 
   it("status: lag from each checkpoint, or from where a new sink starts; says why when it cannot", async () => {
