@@ -225,13 +225,23 @@ const validate = Command.make(
           Effect.flatMap((s) => s.client.listEvents({ limit: 1 }))
         )
       )
-      const made = yield* Effect.scoped(Runner.makeSinks(config.sinks))
-      for (const m of made) {
-        yield* m.error === undefined
-          ? out(`  ok    sink ${m.config.name}`)
-          : out(`  FAIL  sink ${m.config.name}: ${m.error}`)
-        if (m.error !== undefined) problems.push(`sink ${m.config.name}: ${m.error}`)
-      }
+      yield* Effect.scoped(
+        Effect.gen(function* () {
+          for (const m of yield* Runner.makeSinks(config.sinks)) {
+            const label = `sink ${m.config.name}`
+            if (m.sink === undefined) {
+              problems.push(`${label}: ${m.error}`)
+              yield* out(`  FAIL  ${label}: ${m.error}`)
+            } else if (m.sink.check === undefined) {
+              yield* out(
+                `  ok    ${label} (made; sink type ${m.config.type} has no connection check)`
+              )
+            } else {
+              yield* check(label, m.sink.check)
+            }
+          }
+        })
+      )
       if (problems.length > 0)
         return yield* Effect.fail(
           new RunFailed({ reason: `${problems.length} connection check(s) failed` })

@@ -256,7 +256,7 @@ describe("the runner process", { timeout: 90_000 }, () => {
     expect(Date.now() - started).toBeLessThan(30_000)
   })
 
-  it("validate --check-connections gives up on an unreachable WorkOS in seconds and names it", async () => {
+  it("validate --check-connections: an unreachable WorkOS and Slack are named, in seconds", async () => {
     const dir = tempDir()
     // A port that was free a moment ago: nothing listens there.
     const port = await new Promise<number>((resolve) => {
@@ -266,9 +266,10 @@ describe("the runner process", { timeout: 90_000 }, () => {
       })
     })
     const config = writeConfig(dir, {})
+    const slack = `  chat: { type: slack, token: xoxb-test, channel: "#ops", slackApiUrl: "http://127.0.0.1:${port}/api/" }\n`
     Fs.writeFileSync(
       config,
-      Fs.readFileSync(config, "utf8").replace(standIn.url, `http://127.0.0.1:${port}`)
+      Fs.readFileSync(config, "utf8").replace(standIn.url, `http://127.0.0.1:${port}`) + slack
     )
     const started = Date.now()
     const validate = await runToEnd(["validate", "-c", config, "--check-connections"])
@@ -276,6 +277,14 @@ describe("the runner process", { timeout: 90_000 }, () => {
     expect(validate.stdout).toContain(
       `FAIL  WorkOS: WorkOS did not answer GET /events after 2 attempts: TransportError: connect ECONNREFUSED 127.0.0.1:${port}`
     )
+    // A sink that can be reached without sending anything is; the others are only made.
+    expect(validate.stdout).toContain(
+      `FAIL  sink chat: could not check the Slack token: could not reach Slack: connect ECONNREFUSED 127.0.0.1:${port}`
+    )
+    expect(validate.stdout).toContain(
+      "ok    sink rec (made; sink type recording has no connection check)"
+    )
+    expect(validate.stderr).toContain("2 connection check(s) failed")
     // `run` would retry for about two minutes; a person waiting gets an answer now.
     expect(Date.now() - started).toBeLessThan(15_000)
   })

@@ -95,6 +95,12 @@ export interface Sink<E extends Event.Any = Event.Any> {
   readonly deliver: (
     batch: ReadonlyArray<E>
   ) => Effect.Effect<ReadonlyArray<Outcome>, SinkUnavailable | SinkFatal>
+  /**
+   * Reaches the destination without sending it anything (Slack's `auth.test`, say),
+   * failing with what went wrong. `workos-relay validate --check-connections` runs
+   * it; a sink without one is only made.
+   */
+  readonly check?: Effect.Effect<void, SinkUnavailable | SinkFatal>
 }
 
 /** What a sink's `make` learns about where it runs. */

@@ -89,6 +89,16 @@ const quiet: Logger = {
   setName: () => {}
 }
 
+/**
+ * Why a request could not be sent. `fetch` says only "fetch failed"; the system's
+ * message beneath names the host (`getaddrinfo ENOTFOUND slack.com`, `connect
+ * ECONNREFUSED 10.0.0.1:443`).
+ */
+const reachFailure = (original: any): string | undefined => {
+  const system = original?.cause?.message
+  return typeof system === "string" && system !== "" ? system : original?.message
+}
+
 const toError = (error: unknown): SlackError => {
   const e = error as {
     code?: string
@@ -120,7 +130,7 @@ const toError = (error: unknown): SlackError => {
       return new SlackUnavailable({
         reason: timedOut
           ? "Slack did not answer in time"
-          : `could not reach Slack: ${original?.message ?? e.message}`
+          : `could not reach Slack: ${reachFailure(original) ?? e.message}`
       })
     }
     default:

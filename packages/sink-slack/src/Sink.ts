@@ -137,19 +137,25 @@ export const make = (
       ...(config.slackApiUrl !== undefined ? { slackApiUrl: config.slackApiUrl } : {}),
       timeout: Duration.seconds(config.timeoutSeconds ?? defaultTimeoutSeconds)
     })
+    // Slack's answer to auth.test: a token it refuses stops the sink; anything else
+    // (Slack unreachable, say) is a failure to check it.
+    const check = client.authTest.pipe(
+      Effect.asVoid,
+      Effect.mapError((error) =>
+        error._tag === "SlackApiError" && FATAL[error.error] !== undefined
+          ? new Sink.SinkFatal({
+              reason: `Slack refused the token (${error.error}): ${FATAL[error.error]}`
+            })
+          : new Sink.SinkUnavailable({
+              reason: `could not check the Slack token: ${error.message}`
+            })
+      )
+    )
     // A bad token should stop the sink at start, not at the first event. Slack
     // being unreachable now is no reason not to start: deliveries will retry.
-    yield* client.authTest.pipe(
-      Effect.catch((error) =>
-        error._tag === "SlackApiError" && FATAL[error.error] !== undefined
-          ? Effect.fail(
-              new Sink.SinkFatal({
-                reason: `Slack refused the token (${error.error}): ${FATAL[error.error]}`
-              })
-            )
-          : Effect.logWarning(
-              `sink ${context.name}: could not check the Slack token: ${error.message}`
-            )
+    yield* check.pipe(
+      Effect.catchTag("SinkUnavailable", (e) =>
+        Effect.logWarning(`sink ${context.name}: ${e.reason}`)
       )
     )
     const route = Routing.make(config, options.format)
@@ -234,7 +240,8 @@ export const make = (
     return {
       // Pacing spaces messages about a second apart per channel: small batches keep each delivery short.
       batch: { maxEvents: 20, maxWait: "1 second" },
-      deliver
+      deliver,
+      check
     } satisfies Sink.Sink
   })
 

@@ -1,3 +1,4 @@
+import { type AddressInfo, createServer } from "node:net"
 import { describe, expect, it } from "@effect/vitest"
 import { type Event, Sink } from "@workos-relay/core"
 import { examples } from "@workos-relay/core/Examples"
@@ -56,6 +57,15 @@ const sinkFailure = <A, E>(exit: Exit.Exit<A, E>): E => {
   if (error === undefined) throw new Error(`expected a typed failure, got ${String(exit.cause)}`)
   return (error as any).error as E
 }
+
+/** A port that was free a moment ago: nothing listens there. */
+const closedPort = () =>
+  new Promise<number>((resolve) => {
+    const server = createServer().listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as AddressInfo
+      server.close(() => resolve(port))
+    })
+  })
 
 describe("Slack sink", () => {
   it.live("delivers every event type, routed by pattern and organization, with mentions", () =>
@@ -252,6 +262,35 @@ describe("Slack sink", () => {
       // A revoked token is found at start too, before any event.
       const atStart = sinkFailure(yield* Effect.exit(makeSink(standIn)))
       expect(atStart).toBeInstanceOf(Sink.SinkFatal)
+    })
+  )
+
+  it.live("check: reaches Slack, says when it cannot, stops on a refused token", () =>
+    Effect.gen(function* () {
+      const standIn = yield* SlackStandIn.make({ channels })
+      const sink = yield* makeSink(standIn)
+      yield* sink.check!
+      // Nothing was sent: a check is not a delivery.
+      expect(standIn.messages()).toEqual([])
+
+      // Made while Slack is unreachable (deliveries would retry), the check says so.
+      const closed = yield* Effect.promise(closedPort)
+      const unreachable = yield* makeSink(standIn, {
+        slackApiUrl: `http://127.0.0.1:${closed}/api/`,
+        timeoutSeconds: 1
+      })
+      const failure = sinkFailure(yield* Effect.exit(unreachable.check!))
+      expect(failure).toBeInstanceOf(Sink.SinkUnavailable)
+      expect((failure as Sink.SinkUnavailable).reason).toBe(
+        `could not check the Slack token: could not reach Slack: connect ECONNREFUSED 127.0.0.1:${closed}`
+      )
+
+      standIn.revokeToken()
+      const refused = sinkFailure(yield* Effect.exit(sink.check!))
+      expect(refused).toBeInstanceOf(Sink.SinkFatal)
+      expect((refused as Sink.SinkFatal).reason).toContain(
+        "Slack refused the token (token_revoked)"
+      )
     })
   )
 
