@@ -73,7 +73,12 @@ export const definition = Sink.define({
           store.append(batch.map(Record.fromEvent)).pipe(
             Effect.as(batch.map(() => Sink.delivered)),
             Effect.mapError((e) => new Sink.SinkUnavailable({ reason: e.message }))
-          )
+          ),
+        // Reads one record: the store is there and answers (Postgres: a round trip).
+        check: store.query({ limit: 1 }).pipe(
+          Effect.asVoid,
+          Effect.mapError((e) => new Sink.SinkUnavailable({ reason: e.message }))
+        )
       }
     })
 })

@@ -77,6 +77,21 @@ describe("definition", () => {
     })
   )
 
+  it.live("check: reads the store, and says when it cannot", () =>
+    Effect.gen(function* () {
+      const file = path.join(dir, "check.db")
+      const config = Schema.decodeUnknownSync(definition.config)({ path: file })
+      const sink = yield* definition.make(config, { name: "audit" })
+      yield* sink.check!
+      const db = new DatabaseSync(file)
+      db.exec("DROP TABLE audit_records")
+      db.close()
+      const error = yield* Effect.flip(sink.check!)
+      expect(error).toBeInstanceOf(CoreSink.SinkUnavailable)
+      expect(error.message).toContain("no such table: audit_records")
+    })
+  )
+
   it.live("reports SinkUnavailable when the store cannot be written", () =>
     Effect.gen(function* () {
       const file = path.join(dir, "readonly.db")
