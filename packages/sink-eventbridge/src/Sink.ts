@@ -132,7 +132,25 @@ export const make = (config: Config, client: Client.Shape, name: string): Sink.S
       return outcomes as Array<Sink.Outcome>
     })
 
-  return { batch: defaultBatch, deliver }
+  /**
+   * A PutEvents with no entries: AWS checks the request's signature (so the
+   * credentials), then refuses the empty list, and nothing reaches the bus. Whether
+   * the credentials may put events on this bus shows at the first delivery.
+   */
+  const check = client.putEvents([]).pipe(
+    Effect.asVoid,
+    Effect.catchIf(
+      (error) => error.code === "ValidationException",
+      () => Effect.void
+    ),
+    Effect.mapError((error) =>
+      error.kind === "Throttled" || error.kind === "Unavailable"
+        ? new Sink.SinkUnavailable({ reason: `${where}: ${error.message}` })
+        : new Sink.SinkFatal({ reason: `${where}: ${error.message}` })
+    )
+  )
+
+  return { batch: defaultBatch, deliver, check }
 }
 
 /** The `eventbridge` sink type. */

@@ -271,6 +271,35 @@ describe("eventbridge sink", () => {
     })
   )
 
+  it.live("check: signs a request with no entries, puts nothing, and says what is wrong", () =>
+    Effect.gen(function* () {
+      const standIn = yield* EventBridgeStandIn.make()
+      const sink = yield* makeSink(standIn)
+      yield* sink.check!
+      expect(standIn.requestCount()).toBe(1)
+      expect(standIn.accessKeyIds).toEqual(["AKIDEXAMPLE"])
+      expect(standIn.events).toEqual([])
+
+      // Credentials AWS refuses stop the sink; AWS unavailable is worth retrying.
+      standIn.setFaults({
+        rejectRequests: {
+          status: 400,
+          code: "UnrecognizedClientException",
+          message: "The security token included in the request is invalid."
+        }
+      })
+      const refused = yield* Effect.flip(sink.check!)
+      expect(refused._tag).toBe("SinkFatal")
+      expect(refused.message).toBe(
+        'eventbridge sink "aws" (bus workos-events, us-east-1): UnrecognizedClientException (HTTP 400): The security token included in the request is invalid.'
+      )
+      standIn.setFaults({ failRequests: 1 })
+      const unavailable = yield* Effect.flip(sink.check!)
+      expect(unavailable._tag).toBe("SinkUnavailable")
+      expect(unavailable.message).toContain("(HTTP 500)")
+    })
+  )
+
   it.live("takes credentials from the standard AWS chain when none are configured", () =>
     Effect.gen(function* () {
       const standIn = yield* EventBridgeStandIn.make()
