@@ -227,7 +227,7 @@ const validate = Command.make(
       )
       yield* Effect.scoped(
         Effect.gen(function* () {
-          for (const m of yield* Runner.makeSinks(config.sinks)) {
+          for (const m of yield* Runner.makeSinks(config.sinks, { checkOnly: true })) {
             const label = `sink ${m.config.name}`
             if (m.sink === undefined) {
               problems.push(`${label}: ${m.error}`)

@@ -170,21 +170,26 @@ const millis = (input: Duration.Input): number =>
   Option.match(Duration.fromInput(input), { onNone: () => 1000, onSome: Duration.toMillis })
 
 /** Makes every sink; one whose `make` fails with `SinkFatal` is reported, the others go on. */
-export const makeSinks = (sinks: ReadonlyArray<SinkConfig>) =>
+export const makeSinks = (
+  sinks: ReadonlyArray<SinkConfig>,
+  options: { readonly checkOnly?: boolean } = {}
+) =>
   Effect.forEach(sinks, (config) =>
-    config.definition.make(config.options, { name: config.name }).pipe(
-      Effect.map((sink): MadeSink => ({ config, sink, error: undefined })),
-      Effect.catchTag("SinkFatal", (e) =>
-        Effect.succeed<MadeSink>({ config, sink: undefined, error: e.reason })
-      ),
-      Effect.catchDefect((d) =>
-        Effect.succeed<MadeSink>({
-          config,
-          sink: undefined,
-          error: `make failed: ${(d as Error)?.message ?? String(d)}`
-        })
+    config.definition
+      .make(config.options, { name: config.name, checkOnly: options.checkOnly })
+      .pipe(
+        Effect.map((sink): MadeSink => ({ config, sink, error: undefined })),
+        Effect.catchTag("SinkFatal", (e) =>
+          Effect.succeed<MadeSink>({ config, sink: undefined, error: e.reason })
+        ),
+        Effect.catchDefect((d) =>
+          Effect.succeed<MadeSink>({
+            config,
+            sink: undefined,
+            error: `make failed: ${(d as Error)?.message ?? String(d)}`
+          })
+        )
       )
-    )
   )
 
 export const laneSpec = (made: MadeSink & { readonly sink: Sink.Sink }): Pipeline.LaneSpec => {

@@ -107,6 +107,12 @@ export interface Sink<E extends Event.Any = Event.Any> {
 export interface Context {
   /** The sink's name in the config file (`sinks.<name>`), for logs and errors. */
   readonly name: string
+  /**
+   * Made only to be checked (`workos-relay validate --check-connections`): nothing
+   * will be delivered, so the sink should change nothing at its destination (no
+   * retention run, say).
+   */
+  readonly checkOnly?: boolean | undefined
 }
 
 /**

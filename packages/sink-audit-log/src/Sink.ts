@@ -64,7 +64,8 @@ export const definition = Sink.define({
       const store = yield* openStore(config).pipe(
         Effect.mapError((e) => new Sink.SinkFatal({ reason: `sink ${context.name}: ${e.message}` }))
       )
-      if (config.retention !== undefined) {
+      // A sink made only to be checked deletes nothing.
+      if (config.retention !== undefined && context.checkOnly !== true) {
         yield* keepRetention(store, Config.parseRetention(config.retention)!)
       }
       return {

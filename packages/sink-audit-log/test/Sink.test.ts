@@ -110,7 +110,7 @@ describe("definition", () => {
 
 describe("retention in the sink", () => {
   it.live(
-    "deletes records older than the retention when the sink starts; the chain still verifies",
+    "deletes records older than the retention when the sink starts (not when made only to be checked); the chain still verifies",
     () =>
       Effect.gen(function* () {
         const file = path.join(dir, "retention.db")
@@ -126,6 +126,18 @@ describe("retention in the sink", () => {
           created_at: new Date(Date.now() - 60_000 + i).toISOString()
         }))
         yield* keepAll.deliver([...events(10), ...fresh])
+        // Made only to be checked (`validate --check-connections`): nothing is deleted.
+        yield* Effect.scoped(
+          Effect.gen(function* () {
+            const checked = yield* definition.make(
+              Schema.decodeUnknownSync(definition.config)({ path: file, retention: "30 days" }),
+              { name: "audit", checkOnly: true }
+            )
+            yield* checked.check!
+            yield* Effect.sleep("200 millis")
+          })
+        )
+        expect(idsIn(file)).toHaveLength(13)
         yield* Effect.scoped(
           Effect.gen(function* () {
             yield* definition.make(
