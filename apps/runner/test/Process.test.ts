@@ -4,11 +4,10 @@
  */
 import { type ChildProcess, spawn } from "node:child_process"
 import * as Fs from "node:fs"
-import { type AddressInfo, createServer } from "node:net"
 import * as Path from "node:path"
 import { DatabaseSync } from "node:sqlite"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
-import { WorkOSStandIn } from "@workos-relay/testing"
+import { Ports, WorkOSStandIn } from "@workos-relay/testing"
 import * as Effect from "effect/Effect"
 import * as StateStore from "../src/StateStore.ts"
 import { recorded, recordingSink, tempDir, waitUntilAsync } from "./helpers.ts"
@@ -258,13 +257,7 @@ describe("the runner process", { timeout: 90_000 }, () => {
 
   it("validate --check-connections: an unreachable WorkOS and Slack are named, in seconds", async () => {
     const dir = tempDir()
-    // A port that was free a moment ago: nothing listens there.
-    const port = await new Promise<number>((resolve) => {
-      const server = createServer().listen(0, "127.0.0.1", () => {
-        const { port } = server.address() as AddressInfo
-        server.close(() => resolve(port))
-      })
-    })
+    const port = await Ports.freePort()
     const config = writeConfig(dir, {})
     const slack = `  chat: { type: slack, token: xoxb-test, channel: "#ops", slackApiUrl: "http://127.0.0.1:${port}/api/" }\n`
     Fs.writeFileSync(

@@ -1,5 +1,4 @@
 import { readFileSync } from "node:fs"
-import { type AddressInfo, createServer } from "node:net"
 import { inspect } from "node:util"
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "@effect/vitest"
 import * as ConfigProvider from "effect/ConfigProvider"
@@ -10,7 +9,7 @@ import * as Redacted from "effect/Redacted"
 import * as Result from "effect/Result"
 // The stand-in lives in @workos-relay/testing, which depends on core; core cannot
 // depend on it back (a cycle the workspace tools refuse), so its tests import the source.
-import { WorkOSStandIn } from "../../testing/src/index.ts"
+import { Ports, WorkOSStandIn } from "../../testing/src/index.ts"
 import { WorkOS } from "../src/index.ts"
 
 let standIn: WorkOSStandIn.StandIn
@@ -129,16 +128,7 @@ describe("WorkOS client", () => {
 
   it.live("names the address it could not reach, without the key", () =>
     Effect.gen(function* () {
-      // A port that was free a moment ago: nothing listens there.
-      const port = yield* Effect.promise(
-        () =>
-          new Promise<number>((resolve) => {
-            const server = createServer().listen(0, "127.0.0.1", () => {
-              const { port } = server.address() as AddressInfo
-              server.close(() => resolve(port))
-            })
-          })
-      )
+      const port = yield* Effect.promise(Ports.freePort)
       const result = yield* Effect.result(
         listEvents({}, { baseUrl: `http://127.0.0.1:${port}`, retry: { times: 0 } })
       )

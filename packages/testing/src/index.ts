@@ -9,5 +9,6 @@
  */
 
 export * as EventBridgeStandIn from "./EventBridgeStandIn.ts"
+export * as Ports from "./Ports.ts"
 export * as SlackStandIn from "./SlackStandIn.ts"
 export * as WorkOSStandIn from "./WorkOSStandIn.ts"
