@@ -64,6 +64,11 @@ const missingImport = (
   return { name, ...(match[2] ? { from: match[2] } : {}) }
 }
 
+/** Node's errors for `import` or `export` statements in a file it loads as CommonJS. */
+const esmLoadedAsCommonJs = (error: unknown): boolean =>
+  error instanceof SyntaxError &&
+  /Cannot use import statement outside a module|Unexpected token 'export'/.test(error.message)
+
 /**
  * Imports a module. Fails with "not-found" when the module itself is absent; when it is
  * there but one of its own imports is not, says which (a custom sink in a folder
@@ -82,7 +87,11 @@ const importModule = (specifier: string, label: string) =>
           ? `${label} imports ${missing.name}, which does not exist${where}`
           : `${label} imports "${missing.name}", which is not installed where it can be found${where}: install it next to the module (npm install ${missing.name})`
       }
-      return `could not load ${label}: ${(error as Error)?.message ?? String(error)}`
+      const message = (error as Error)?.message ?? String(error)
+      if (esmLoadedAsCommonJs(error)) {
+        return `could not load ${label}: ${message}: Node read it as CommonJS, as the nearest package.json says "type": "commonjs" (\`npm init -y\` writes that); set "type": "module" there, or name the file .mts (.mjs for JavaScript)`
+      }
+      return `could not load ${label}: ${message}`
     }
   })
 

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { Ports, WorkOSStandIn } from "@workos-relay/testing"
 import * as Effect from "effect/Effect"
 import * as StateStore from "../src/StateStore.ts"
-import { recorded, recordingSink, tempDir, waitUntilAsync } from "./helpers.ts"
+import { fixtures, recorded, recordingSink, tempDir, waitUntilAsync } from "./helpers.ts"
 
 const bin = Path.join(import.meta.dirname, "..", "src", "bin.ts")
 
@@ -222,6 +222,16 @@ describe("the runner process", { timeout: 90_000 }, () => {
     expect(status.code, status.stderr).toBe(0)
     expect(status.stdout).toContain("lease: nobody holds it")
     expect(status.stdout).toMatch(/rec\s+\(none yet\)/)
+  })
+
+  it("a custom sink in a .ts file Node reads as CommonJS: the error says why and what to change", async () => {
+    // Outside Vitest, whose own loader would read the file as a module whatever its folder says.
+    const config = Path.join(fixtures, "commonjs-folder", "relay.yaml")
+    const { code, stderr } = await runToEnd(["validate", "-c", config])
+    expect(code).toBe(2)
+    expect(stderr).toContain(
+      'sinks.mine.module: could not load module "./sink.ts": Cannot use import statement outside a module: Node read it as CommonJS, as the nearest package.json says "type": "commonjs" (`npm init -y` writes that); set "type": "module" there, or name the file .mts (.mjs for JavaScript)'
+    )
   })
 
   it("a key WorkOS rejects ends `run` (and `replay`) with exit code 1 and says what to check, no retry loop", async () => {
