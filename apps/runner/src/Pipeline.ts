@@ -306,6 +306,12 @@ const jitter = (ms: number) => ms * (0.8 + Math.random() * 0.4)
 interface Delivery {
   readonly deadLetters: Array<NewDeadLetter>
   readonly delivered: number
+  /**
+   * The run stopped while events of the batch waited for a retry: none of the batch is
+   * done (no dead letters recorded), so its checkpoint stays before it and the next
+   * start delivers it again.
+   */
+  readonly abandoned: boolean
 }
 
 const deadLetter = (
@@ -327,13 +333,16 @@ const deadLetter = (
 /**
  * Delivers one batch until every event is delivered or dead-lettered. Fails only
  * with `SinkFatal`. A defect of the sink (it threw) counts as the sink being
- * unavailable: retried, then dead-lettered, never a crash.
+ * unavailable: retried, then dead-lettered, never a crash. Once `stopping` completes,
+ * an attempt under way may finish but no new one starts: waiting out a backoff would
+ * only hold up the shutdown (see `Delivery.abandoned`).
  */
 export const deliver = (
   spec: LaneSpec,
   events: ReadonlyArray<unknown>,
   metrics: Metrics,
-  fetchedAt: number
+  fetchedAt: number,
+  stopping: Effect.Effect<void> = Effect.never
 ): Effect.Effect<Delivery, Sink.SinkFatal> =>
   Effect.gen(function* () {
     const m = metrics.sink(spec.name)
@@ -416,11 +425,15 @@ export const deliver = (
       yield* Effect.logDebug(
         `sink ${spec.name}: ${retry.length} event(s) to retry in ${Math.round(wait)}ms: ${reason}`
       )
-      yield* Effect.sleep(wait)
+      const stopped = yield* Effect.raceFirst(
+        Effect.sleep(wait).pipe(Effect.as(false)),
+        stopping.pipe(Effect.as(true))
+      )
+      if (stopped) return { deadLetters: [], delivered, abandoned: true }
       pending = retry
     }
     m.deadLettered += deadLetters.length
-    return { deadLetters, delivered }
+    return { deadLetters, delivered, abandoned: false }
   })
 
 // ---------------------------------------------------------------------------
@@ -729,7 +742,9 @@ export const run = (
             m.lagEvents = buffer.size + batch.length
             if (batch.length > 0) {
               m.batches++
-              const result = yield* Effect.result(deliver(spec, batch, metrics, fetchedAt))
+              const result = yield* Effect.result(
+                deliver(spec, batch, metrics, fetchedAt, Deferred.await(halt))
+              )
               if (result._tag === "Failure") {
                 // SinkFatal: this lane stops; its checkpoint stays before this batch.
                 lane.stopped = true
@@ -740,6 +755,12 @@ export const run = (
                 return { name: spec.name, delivered, deadLettered, error: result.failure.reason }
               }
               delivered += result.success.delivered
+              if (result.success.abandoned) {
+                yield* Effect.logWarning(
+                  `sink ${spec.name}: stopped while its batch of ${batch.length} event(s) waited for a retry; the batch stays after its checkpoint and is delivered again on the next start`
+                )
+                break
+              }
               immediate.push(...result.success.deadLetters)
             }
             if (immediate.length > 0) {

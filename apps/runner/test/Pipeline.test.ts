@@ -210,6 +210,41 @@ describe("Pipeline", () => {
   )
 
   it.live(
+    "stopping ends a retry's wait at once: the batch stays after the checkpoint, nothing is dead-lettered",
+    () =>
+      Effect.gen(function* () {
+        const standIn = yield* WorkOSStandIn.make({ events: 100 })
+        const dir = tempDir()
+        const slow = { retry: { initialDelay: "1m", maxDelay: "1m", maxDuration: "1h" } }
+        const config = yield* configFor(standIn, dir, {
+          ok: rec(dir, "ok"),
+          down: rec(dir, "down", { unavailable: true, ...slow })
+        })
+        const stop = yield* Deferred.make<void>()
+        const metrics = new Metrics()
+        const running = yield* Runner.run(config, { stop, metrics }).pipe(Effect.forkChild)
+        const all = ids(standIn)
+        yield* waitUntil(
+          "ok is done and down waits to retry",
+          () => metrics.sink("ok").cursor === all.at(-1) && metrics.sink("down").retried > 0
+        )
+        const stopped = Date.now()
+        yield* Deferred.succeed(stop, undefined)
+        const report = yield* Fiber.join(running)
+        // Well within the 2 s shutdown timeout, which would have cut every lane short.
+        expect(Date.now() - stopped).toBeLessThan(1000)
+        expect(report.lanes.map((l) => [l.name, l.error])).toEqual([
+          ["ok", undefined],
+          ["down", undefined]
+        ])
+        const store = yield* StateStore.sqlite(Path.join(dir, "state.db"))
+        expect((yield* store.checkpoint("ok"))?.cursor).toBe(all.at(-1))
+        expect(yield* store.checkpoint("down")).toBeUndefined()
+        expect(yield* store.deadLetters({ sink: "down" })).toEqual([])
+      }).pipe(Effect.scoped)
+  )
+
+  it.live(
     "a lane that falls behind reads on its own, never holds back the others, and rejoins",
     () =>
       Effect.gen(function* () {
