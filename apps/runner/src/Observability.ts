@@ -229,14 +229,28 @@ const levels: Record<string, LogLevel.LogLevel> = {
   error: "Error"
 }
 
-/** The logger: logfmt on a terminal (or when asked), JSON lines otherwise; on stderr, so stdout stays the data. */
+/**
+ * Clears the terminal's current line. The live summary line ends without a newline, so
+ * a log line written after it would otherwise continue it.
+ */
+export const clearLine = "\r\x1b[K"
+
+/**
+ * The logger: logfmt on a terminal (or when asked), JSON lines otherwise; on stderr, so
+ * stdout stays the data. On a terminal each line first clears the live summary line.
+ */
 export const logLayer = (options: {
   readonly level: string
   readonly format: "auto" | "json" | "logfmt"
+  /** Whether stderr is a terminal (default: asks it). */
+  readonly terminal?: boolean
 }) => {
-  const logfmt =
-    options.format === "logfmt" || (options.format === "auto" && process.stderr.isTTY === true)
-  const logger = Logger.withConsoleError(logfmt ? Logger.formatLogFmt : Logger.formatJson)
+  const terminal = options.terminal ?? process.stderr.isTTY === true
+  const logfmt = options.format === "logfmt" || (options.format === "auto" && terminal)
+  const format = logfmt ? Logger.formatLogFmt : Logger.formatJson
+  const logger = Logger.withConsoleError(
+    terminal ? Logger.map(format, (line) => `${clearLine}${line}`) : format
+  )
   return Layer.mergeAll(
     Logger.layer([logger]),
     Layer.succeed(References.MinimumLogLevel, levels[options.level] ?? "Info")

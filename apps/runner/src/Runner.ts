@@ -19,7 +19,7 @@ import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { RelayConfig, SinkConfig, Source as SourceConfig } from "./Config.ts"
 import { formatMillis } from "./internal/Text.ts"
-import { Metrics, serve, summaryLine } from "./Observability.ts"
+import { clearLine, Metrics, serve, summaryLine } from "./Observability.ts"
 import * as Pipeline from "./Pipeline.ts"
 import * as StateStore from "./StateStore.ts"
 import { LeaseLost, type Service as Store, StoreError } from "./StateStore.ts"
@@ -324,10 +324,10 @@ export const run = (
         let last = Date.now()
         yield* Effect.sync(() => {
           const now = Date.now()
-          process.stderr.write(`\r\x1b[K${summaryLine(metrics, previous, now - last)}`)
+          process.stderr.write(`${clearLine}${summaryLine(metrics, previous, now - last)}`)
           last = now
         }).pipe(Effect.andThen(Effect.sleep(1000)), Effect.forever, Effect.forkScoped)
-        yield* Effect.addFinalizer(() => Effect.sync(() => process.stderr.write("\r\x1b[K")))
+        yield* Effect.addFinalizer(() => Effect.sync(() => process.stderr.write(clearLine)))
       }
 
       const pipeline = Pipeline.run({

@@ -1,0 +1,52 @@
+import { describe, expect, it } from "@effect/vitest"
+import * as Console from "effect/Console"
+import * as Effect from "effect/Effect"
+import { clearLine, logLayer, Metrics, summaryLine } from "../src/Observability.ts"
+
+/** What the logger writes with `console.error`, for a log line at warn level. */
+const logged = (terminal: boolean, format: "auto" | "json" | "logfmt") =>
+  Effect.gen(function* () {
+    const lines: Array<string> = []
+    yield* Effect.logWarning("sink chat: slow").pipe(
+      Effect.provide(logLayer({ level: "info", format, terminal })),
+      Effect.provideService(Console.Console, {
+        ...globalThis.console,
+        error: (...args: ReadonlyArray<unknown>) => void lines.push(args.join(" "))
+      })
+    )
+    return lines
+  })
+
+describe("Observability", () => {
+  it.effect(
+    "on a terminal, a log line first clears the live summary line; elsewhere, nothing is added",
+    () =>
+      Effect.gen(function* () {
+        const [onTerminal] = yield* logged(true, "auto")
+        expect(onTerminal!.startsWith(`${clearLine}timestamp=`)).toBe(true)
+        expect(onTerminal).toContain('message="sink chat: slow"')
+        const [piped] = yield* logged(false, "auto")
+        expect(JSON.parse(piped!).message).toBe("sink chat: slow")
+        const [forced] = yield* logged(false, "logfmt")
+        expect(forced!.startsWith("timestamp=")).toBe(true)
+      })
+  )
+
+  it("the summary line: events/s since the last one, lag, dead letters, a failed sink", () => {
+    const metrics = new Metrics()
+    const previous = new Map<string, number>()
+    metrics.fetched = 300
+    const a = metrics.sink("a")
+    const b = metrics.sink("b")
+    summaryLine(metrics, previous, 1000)
+    a.delivered = 200
+    a.filtered = 50
+    a.lagEvents = 50
+    a.lagMs = 1500
+    b.deadLettered = 3
+    b.state = "failed"
+    expect(summaryLine(metrics, previous, 500)).toBe(
+      "fetched 300 | a: 500/s lag 50 ev 1.5s | b: 6/s lag 0 ev 0ms dlq 3 FAILED"
+    )
+  })
+})
