@@ -153,6 +153,19 @@ const withLogs =
   <A, E, R>(effect: Effect.Effect<A, E, R>) =>
     Effect.provide(effect, logLayer(config.log))
 
+/**
+ * The live summary line, on a terminal; not when a console sink prints events to the
+ * same terminal: its lines are the live view then, and would break into the summary.
+ */
+export const showSummary = (
+  config: Config.RelayConfig,
+  terminal: { readonly stdout: boolean; readonly stderr: boolean } = {
+    stdout: process.stdout.isTTY === true,
+    stderr: process.stderr.isTTY === true
+  }
+): boolean =>
+  terminal.stderr && !(terminal.stdout && config.sinks.some((sink) => sink.type === "console"))
+
 // ---------------------------------------------------------------------------
 // Commands
 
@@ -162,7 +175,7 @@ const run = Command.make("run", { config: configFlag }, ({ config: file }) =>
     const metrics = new Metrics()
     const started = Date.now()
     const report = yield* runWithSignals(config, {
-      summary: process.stderr.isTTY === true,
+      summary: showSummary(config),
       metrics
     }).pipe(
       withLogs(config),

@@ -3,8 +3,8 @@ import * as Path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
 import * as AuditCli from "@workos-relay/sink-audit-log/Cli"
 import { CliError } from "effect/cli"
-import { exitCode } from "../src/Cli.ts"
-import { ConfigError } from "../src/Config.ts"
+import { exitCode, showSummary } from "../src/Cli.ts"
+import { ConfigError, type RelayConfig } from "../src/Config.ts"
 import { version } from "../src/internal/version.ts"
 import { LeaseLost } from "../src/StateStore.ts"
 
@@ -14,6 +14,17 @@ describe("Cli", () => {
       Fs.readFileSync(Path.join(import.meta.dirname, "..", "package.json"), "utf8")
     )
     expect(version).toBe(pkg.version)
+  })
+
+  it("the live summary line: on a terminal, unless a console sink prints events to it", () => {
+    const withSinks = (...types: Array<string>) =>
+      ({ sinks: types.map((type) => ({ name: type, type })) }) as unknown as RelayConfig
+    const both = { stdout: true, stderr: true }
+    expect(showSummary(withSinks("slack", "audit-log"), both)).toBe(true)
+    expect(showSummary(withSinks("slack", "console"), both)).toBe(false)
+    // Events piped elsewhere: the terminal has room for the summary.
+    expect(showSummary(withSinks("console"), { stdout: false, stderr: true })).toBe(true)
+    expect(showSummary(withSinks("slack"), { stdout: true, stderr: false })).toBe(false)
   })
 
   it("exit codes: 2 for bad config or usage, 1 for runtime failures", () => {
