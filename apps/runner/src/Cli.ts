@@ -11,7 +11,7 @@ import * as Path from "node:path"
 import type { EventStream, Sink, WorkOS } from "@workos-relay/core"
 import { Text } from "@workos-relay/core"
 import * as Context from "effect/Context"
-import { CliError, Command, Flag } from "effect/cli"
+import { CliError, Command, Flag, GlobalFlag } from "effect/cli"
 import * as Data from "effect/Data"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
@@ -148,10 +148,17 @@ const failIfLanesFailed = (report: Runner.RunReport) => {
       )
 }
 
+/** Logs as the config file says; `--log-level` on the command line wins over its level. */
 const withLogs =
   (config: Config.RelayConfig) =>
   <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-    Effect.provide(effect, logLayer(config.log))
+    Effect.gen(function* () {
+      const flag = yield* GlobalFlag.LogLevel
+      return yield* Effect.provide(
+        effect,
+        logLayer({ ...config.log, override: Option.getOrUndefined(flag) })
+      )
+    })
 
 /**
  * The live summary line, on a terminal; not when a console sink prints events to the

@@ -244,6 +244,8 @@ export const logLayer = (options: {
   readonly format: "auto" | "json" | "logfmt"
   /** Whether stderr is a terminal (default: asks it). */
   readonly terminal?: boolean
+  /** The command line's `--log-level`, which wins over `level`. */
+  readonly override?: LogLevel.LogLevel | undefined
 }) => {
   const terminal = options.terminal ?? process.stderr.isTTY === true
   const logfmt = options.format === "logfmt" || (options.format === "auto" && terminal)
@@ -253,7 +255,7 @@ export const logLayer = (options: {
   )
   return Layer.mergeAll(
     Logger.layer([logger]),
-    Layer.succeed(References.MinimumLogLevel, levels[options.level] ?? "Info")
+    Layer.succeed(References.MinimumLogLevel, options.override ?? levels[options.level] ?? "Info")
   )
 }
 

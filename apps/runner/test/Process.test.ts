@@ -112,6 +112,20 @@ describe("the runner process", { timeout: 90_000 }, () => {
     expect(second.stdout).toContain("Summary after")
   })
 
+  it("--log-level on the command line wins over the config file's log level", async () => {
+    const dir = tempDir()
+    const config = writeConfig(dir, {}) // log level: info, the default
+    const quiet = start(["run", "-c", config, "--log-level", "error"])
+    await waitUntilAsync(
+      "every event delivered",
+      () => recorded(Path.join(dir, "rec.log")).length === standIn.events().length
+    )
+    quiet.child.kill("SIGTERM")
+    expect(await quiet.exited).toBe(0)
+    // What the config's info level prints as the run starts.
+    expect(quiet.stderr).not.toContain("relaying to 1 sink(s)")
+  })
+
   it("a second runner waits as a hot standby and takes over when the first dies", async () => {
     const dir = tempDir()
     const config = writeConfig(dir, { delayMs: 15, maxEvents: 10 })
