@@ -274,34 +274,48 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
             )
         })
       )
-      return attempt.pipe(
-        Effect.retry({
-          schedule,
-          times: policy.times,
-          while: (error) => error._tag === "Transient" || error._tag === "BadBody"
-        }),
-        Effect.mapError((error): WorkOSError => {
-          const attempts = policy.times + 1
-          switch (error._tag) {
-            case "Transient":
-              return new WorkOSUnavailableError({
-                request: "GET /events",
-                status: error.status,
-                reason: error.reason,
-                retryAfter: error.retryAfter,
-                attempts
-              })
-            case "BadBody":
-              return new WorkOSResponseError({
-                request: "GET /events",
-                cause: error.cause,
-                attempts
-              })
-            default:
-              return error
-          }
-        })
-      )
+      // Each failure that will be retried is logged as it happens: with the default
+      // policy the retries take about two minutes, silent until now.
+      return Effect.suspend(() => {
+        let failures = 0
+        return attempt.pipe(
+          Effect.tapError((error) => {
+            if (error._tag !== "Transient" && error._tag !== "BadBody") return Effect.void
+            failures++
+            if (failures > policy.times) return Effect.void
+            const what = error._tag === "Transient" ? error.reason : error.cause.message
+            return Effect.logWarning(
+              `WorkOS GET /events failed (attempt ${failures} of ${policy.times + 1}), retrying: ${what}`
+            )
+          }),
+          Effect.retry({
+            schedule,
+            times: policy.times,
+            while: (error) => error._tag === "Transient" || error._tag === "BadBody"
+          }),
+          Effect.mapError((error): WorkOSError => {
+            const attempts = policy.times + 1
+            switch (error._tag) {
+              case "Transient":
+                return new WorkOSUnavailableError({
+                  request: "GET /events",
+                  status: error.status,
+                  reason: error.reason,
+                  retryAfter: error.retryAfter,
+                  attempts
+                })
+              case "BadBody":
+                return new WorkOSResponseError({
+                  request: "GET /events",
+                  cause: error.cause,
+                  attempts
+                })
+              default:
+                return error
+            }
+          })
+        )
+      })
     }
 
     return { baseUrl, listEvents } satisfies Service

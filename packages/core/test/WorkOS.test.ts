@@ -5,6 +5,7 @@ import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
 import { FetchHttpClient } from "effect/http"
 import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
 import * as Redacted from "effect/Redacted"
 import * as Result from "effect/Result"
 // The stand-in lives in @workos-relay/testing, which depends on core; core cannot
@@ -216,11 +217,27 @@ describe("WorkOS client", () => {
     })
   )
 
-  it.live("gives up after the retries with the last status", () =>
+  it.live("gives up after the retries with the last status, logging each retry", () =>
     Effect.gen(function* () {
       standIn.faults.next(...Array.from({ length: 4 }, () => ({ status: 503 })))
-      const { result, requests } = yield* requestsDuring(listEvents({}, { retry: { times: 3 } }))
+      const logs: Array<string> = []
+      const capture = Logger.layer([
+        Logger.make(({ logLevel, message }) => {
+          logs.push(`${logLevel} ${[message].flat().join(" ")}`)
+        })
+      ])
+      const { result, requests } = yield* requestsDuring(
+        listEvents({}, { retry: { times: 3 } }).pipe(Effect.provide(capture))
+      )
       expect(requests.length).toBe(4)
+      // One line per retry, as it happens; the last failure is the error itself.
+      expect(logs).toEqual(
+        [1, 2, 3].map((n) =>
+          expect.stringMatching(
+            new RegExp(`^Warn WorkOS GET /events failed \\(attempt ${n} of 4\\), retrying: 503`)
+          )
+        )
+      )
       const error = (Result.getFailure(result) as any).value as WorkOS.WorkOSUnavailableError
       expect(error).toMatchObject({ _tag: "WorkOSUnavailableError", status: 503, attempts: 4 })
       expect(error.message).toContain("after 4 attempts")
