@@ -17,6 +17,7 @@ import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as References from "effect/References"
 import * as Result from "effect/Result"
 import * as Config from "./Config.ts"
 import { formatMillis } from "./internal/Text.ts"
@@ -206,6 +207,19 @@ const run = Command.make("run", { config: configFlag }, ({ config: file }) =>
  */
 const interactiveRetry = { times: 1 } as const
 
+/**
+ * For commands whose own lines say what failed (`validate`, `status`): the warnings
+ * logged on the way (a retry, a sink that could not check its token) would say it
+ * twice. `--log-level` shows them again.
+ */
+const errorLogsOnly = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  Effect.gen(function* () {
+    const flag = yield* GlobalFlag.LogLevel
+    return yield* Option.isSome(flag)
+      ? effect
+      : Effect.provideService(effect, References.MinimumLogLevel, "Error")
+  })
+
 const validate = Command.make(
   "validate",
   {
@@ -216,57 +230,59 @@ const validate = Command.make(
     )
   },
   ({ config: file, checkConnections }) =>
-    Effect.gen(function* () {
-      const config = yield* Config.load(file)
-      yield* out(
-        `${file}: ok (${config.sinks.length} sink(s): ${config.sinks.map((s) => `${s.name} (${s.type})`).join(", ")})`
-      )
-      if (!checkConnections) return
-      const problems: Array<string> = []
-      const check = (label: string, effect: Effect.Effect<unknown, unknown, any>) =>
-        Effect.result(Effect.scoped(effect as Effect.Effect<unknown, unknown, never>)).pipe(
-          Effect.flatMap((r) => {
-            if (Result.isSuccess(r)) return out(`  ok    ${label}`)
-            const reason =
-              Pipeline.rejectionOf(r.failure)?.message ??
-              (r.failure as any)?.message ??
-              String(r.failure)
-            problems.push(`${label}: ${reason}`)
-            return out(`  FAIL  ${label}: ${reason}`)
+    errorLogsOnly(
+      Effect.gen(function* () {
+        const config = yield* Config.load(file)
+        yield* out(
+          `${file}: ok (${config.sinks.length} sink(s): ${config.sinks.map((s) => `${s.name} (${s.type})`).join(", ")})`
+        )
+        if (!checkConnections) return
+        const problems: Array<string> = []
+        const check = (label: string, effect: Effect.Effect<unknown, unknown, any>) =>
+          Effect.result(Effect.scoped(effect as Effect.Effect<unknown, unknown, never>)).pipe(
+            Effect.flatMap((r) => {
+              if (Result.isSuccess(r)) return out(`  ok    ${label}`)
+              const reason =
+                Pipeline.rejectionOf(r.failure)?.message ??
+                (r.failure as any)?.message ??
+                String(r.failure)
+              problems.push(`${label}: ${reason}`)
+              return out(`  FAIL  ${label}: ${reason}`)
+            })
+          )
+        yield* check(
+          `state store (${config.state.type})`,
+          withStore(config, (s) => s.lease())
+        )
+        yield* check(
+          "WorkOS",
+          Runner.openSource(config.source, config.sinks, { retry: interactiveRetry }).pipe(
+            Effect.flatMap((s) => s.client.listEvents({ limit: 1 }))
+          )
+        )
+        yield* Effect.scoped(
+          Effect.gen(function* () {
+            for (const m of yield* Runner.makeSinks(config.sinks, { checkOnly: true })) {
+              const label = `sink ${m.config.name}`
+              if (m.sink === undefined) {
+                problems.push(`${label}: ${m.error}`)
+                yield* out(`  FAIL  ${label}: ${m.error}`)
+              } else if (m.sink.check === undefined) {
+                yield* out(
+                  `  ok    ${label} (made; sink type ${m.config.type} has no connection check)`
+                )
+              } else {
+                yield* check(label, m.sink.check)
+              }
+            }
           })
         )
-      yield* check(
-        `state store (${config.state.type})`,
-        withStore(config, (s) => s.lease())
-      )
-      yield* check(
-        "WorkOS",
-        Runner.openSource(config.source, config.sinks, { retry: interactiveRetry }).pipe(
-          Effect.flatMap((s) => s.client.listEvents({ limit: 1 }))
-        )
-      )
-      yield* Effect.scoped(
-        Effect.gen(function* () {
-          for (const m of yield* Runner.makeSinks(config.sinks, { checkOnly: true })) {
-            const label = `sink ${m.config.name}`
-            if (m.sink === undefined) {
-              problems.push(`${label}: ${m.error}`)
-              yield* out(`  FAIL  ${label}: ${m.error}`)
-            } else if (m.sink.check === undefined) {
-              yield* out(
-                `  ok    ${label} (made; sink type ${m.config.type} has no connection check)`
-              )
-            } else {
-              yield* check(label, m.sink.check)
-            }
-          }
-        })
-      )
-      if (problems.length > 0)
-        return yield* Effect.fail(
-          new RunFailed({ reason: `${problems.length} connection check(s) failed` })
-        )
-    })
+        if (problems.length > 0)
+          return yield* Effect.fail(
+            new RunFailed({ reason: `${problems.length} connection check(s) failed` })
+          )
+      })
+    )
 ).pipe(
   Command.withDescription("Check a config file (and, with --check-connections, what it points at)")
 )
@@ -347,69 +363,73 @@ const lagOf = (
 }
 
 const status = Command.make("status", { config: configFlag }, ({ config: file }) =>
-  Effect.scoped(
-    Effect.gen(function* () {
-      const config = yield* Config.load(file)
-      // Open for the whole command: the client's connection pool closes with its scope.
-      const client =
-        config.source.type === "workos"
-          ? yield* Runner.workosClient({
-              apiKey: config.source.apiKey,
-              baseUrl: config.source.baseUrl,
-              retry: interactiveRetry
-            })
-          : undefined
-      yield* withStore(config, (store) =>
-        Effect.gen(function* () {
-          const checkpoints = yield* store.checkpoints()
-          const counts = yield* store.deadLetterCounts()
-          const lease = yield* store.lease()
-          const now = Date.now()
-          yield* out(`state: ${store.description}`)
-          yield* out(
-            lease === undefined
-              ? "lease: nobody holds it"
-              : lease.expiresAt > now
-                ? `lease: held by ${lease.holder} (token ${lease.token}), renewed until ${new Date(lease.expiresAt).toISOString()}`
-                : `lease: free (last held by ${lease.holder}, expired ${formatMillis(now - lease.expiresAt)} ago)`
-          )
-          const rows = [
-            ["sink", "cursor", "checkpoint age", "lag (events)", "lag (time)", "dead letters"]
-          ]
-          const notes = new Set<string>()
-          for (const sink of config.sinks) {
-            const c = checkpoints.find((x) => x.sink === sink.name)
-            let lag: Lag
-            if (client === undefined) {
-              lag = { events: "-", time: "-" }
-              notes.add(
-                "lag: not measured: a demo source's WorkOS stand-in lives only inside `run`, so there is nothing to compare the checkpoints with"
-              )
-            } else {
-              const measured = yield* Effect.result(lagOf(config, client, sink, c, now))
-              lag = Result.isSuccess(measured)
-                ? measured.success
-                : {
-                    events: "unknown",
-                    time: "unknown",
-                    note: `lag: unknown: ${Pipeline.rejectionOf(measured.failure)?.message ?? measured.failure.message}`
-                  }
+  errorLogsOnly(
+    Effect.scoped(
+      Effect.gen(function* () {
+        const config = yield* Config.load(file)
+        // Open for the whole command: the client's connection pool closes with its scope.
+        const client =
+          config.source.type === "workos"
+            ? yield* Runner.workosClient({
+                apiKey: config.source.apiKey,
+                baseUrl: config.source.baseUrl,
+                retry: interactiveRetry
+              })
+            : undefined
+        yield* withStore(config, (store) =>
+          Effect.gen(function* () {
+            const checkpoints = yield* store.checkpoints()
+            const counts = yield* store.deadLetterCounts()
+            const lease = yield* store.lease()
+            const now = Date.now()
+            yield* out(`state: ${store.description}`)
+            yield* out(
+              lease === undefined
+                ? "lease: nobody holds it"
+                : lease.expiresAt > now
+                  ? `lease: held by ${lease.holder} (token ${lease.token}), renewed until ${new Date(lease.expiresAt).toISOString()}`
+                  : lease.expiresAt === 0
+                    ? `lease: free (released by ${lease.holder} as it stopped)`
+                    : `lease: free (last held by ${lease.holder}, expired ${formatMillis(now - lease.expiresAt)} ago)`
+            )
+            const rows = [
+              ["sink", "cursor", "checkpoint age", "lag (events)", "lag (time)", "dead letters"]
+            ]
+            const notes = new Set<string>()
+            for (const sink of config.sinks) {
+              const c = checkpoints.find((x) => x.sink === sink.name)
+              let lag: Lag
+              if (client === undefined) {
+                lag = { events: "-", time: "-" }
+                notes.add(
+                  "lag: not measured: a demo source's WorkOS stand-in lives only inside `run`, so there is nothing to compare the checkpoints with"
+                )
+              } else {
+                const measured = yield* Effect.result(lagOf(config, client, sink, c, now))
+                lag = Result.isSuccess(measured)
+                  ? measured.success
+                  : {
+                      events: "unknown",
+                      time: "unknown",
+                      note: `lag: unknown: ${Pipeline.rejectionOf(measured.failure)?.message ?? measured.failure.message}`
+                    }
+              }
+              if (lag.note !== undefined) notes.add(lag.note)
+              rows.push([
+                sink.name,
+                c?.cursor ?? "(none yet)",
+                c === undefined ? "-" : formatMillis(now - c.updatedAt),
+                lag.events,
+                lag.time,
+                String(counts[sink.name] ?? 0)
+              ])
             }
-            if (lag.note !== undefined) notes.add(lag.note)
-            rows.push([
-              sink.name,
-              c?.cursor ?? "(none yet)",
-              c === undefined ? "-" : formatMillis(now - c.updatedAt),
-              lag.events,
-              lag.time,
-              String(counts[sink.name] ?? 0)
-            ])
-          }
-          yield* out(table(rows))
-          for (const note of notes) yield* out(note)
-        })
-      )
-    })
+            yield* out(table(rows))
+            for (const note of notes) yield* out(note)
+          })
+        )
+      })
+    )
   )
 ).pipe(
   Command.withDescription(

@@ -110,6 +110,9 @@ describe("the runner process", { timeout: 90_000 }, () => {
     expect(await second.exited).toBe(0)
     expectAllInOrder(recorded(log), all)
     expect(second.stdout).toContain("Summary after")
+    // The second stopped cleanly: it gave the lease back.
+    const status = await runToEnd(["status", "-c", config], env)
+    expect(status.stdout).toMatch(/^lease: free \(released by \S+ as it stopped\)$/m)
   })
 
   it("--log-level on the command line wins over the config file's log level", async () => {
@@ -302,6 +305,8 @@ describe("the runner process", { timeout: 90_000 }, () => {
       "ok    sink rec (made; sink type recording has no connection check)"
     )
     expect(validate.stderr).toContain("2 connection check(s) failed")
+    // Said once, in the table: not also in warnings logged on the way (the retry, the sink's start).
+    expect(validate.stdout + validate.stderr).not.toContain("WARN")
     // `run` would retry for about two minutes; a person waiting gets an answer now.
     expect(Date.now() - started).toBeLessThan(15_000)
   })

@@ -9,9 +9,13 @@ import { Command } from "effect/cli"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import { exitCode, loadAuditCommand, makeRoot } from "../Cli.ts"
+import { logLayer } from "../Observability.ts"
 import { version } from "./version.ts"
 
 const program = Command.run(makeRoot(await loadAuditCommand()), { version }).pipe(
+  // Every command logs to stderr: stdout is its data (`status`, `audit query --format json`).
+  // `run` and the others that read a config file log as it says.
+  Effect.provide(logLayer({ level: "info", format: "auto" })),
   Effect.provide(NodeServices.layer),
   // Nothing collects traces: without this every WorkOS request (effect/http) makes a span.
   Effect.withTracerEnabled(false)
