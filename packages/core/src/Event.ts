@@ -10,11 +10,13 @@
 import * as Data from "effect/Data"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
+import type * as SchemaAST from "effect/SchemaAST"
 import * as SchemaIssue from "effect/SchemaIssue"
 import { type EventType, type KnownEvent, schemas } from "./generated/Catalogue.ts"
 import { checks } from "./generated/Checks.ts"
 import { isObject } from "./internal/Check.ts"
 import { DateTimeString, isDateTime } from "./internal/DateTime.ts"
+import { closest } from "./Text.ts"
 
 export {
   /** Every event type name the spec knows, sorted. */
@@ -184,3 +186,95 @@ export const toJson = (event: Any): unknown => event
 
 /** When the event happened, as a `Date`; `event.created_at` keeps the string WorkOS sent. */
 export const createdAt = (event: Any): Date => new Date(event.created_at)
+
+// ---------------------------------------------------------------------------
+// Field paths
+
+/** How far a path goes into a schema: all the way, or the step where it stops and the keys there. */
+type Reach =
+  | { readonly found: true }
+  | { readonly found: false; readonly step: number; readonly keys: ReadonlyArray<string> }
+
+const reach = (ast: SchemaAST.AST, path: ReadonlyArray<string>, step: number): Reach => {
+  switch (ast._tag) {
+    case "Suspend":
+      return reach(ast.thunk(), path, step)
+    case "Unknown":
+    case "Any":
+    case "ObjectKeyword":
+      return { found: true }
+    case "Union": {
+      // Found in any member; otherwise the member that got furthest says what is there.
+      let furthest: Reach & { found: false } = { found: false, step, keys: [] }
+      const keys = new Set<string>()
+      for (const member of ast.types) {
+        const r = reach(member, path, step)
+        if (r.found) return r
+        if (r.step > furthest.step) {
+          furthest = r
+          keys.clear()
+        }
+        if (r.step === furthest.step) for (const k of r.keys) keys.add(k)
+      }
+      return { found: false, step: furthest.step, keys: [...keys] }
+    }
+    default:
+      break
+  }
+  if (step === path.length) return { found: true }
+  const key = path[step]!
+  if (ast._tag === "Objects") {
+    const property = ast.propertySignatures.find((p) => p.name === key)
+    if (property !== undefined) return reach(property.type, path, step + 1)
+    // A record (`{ [key: string]: ... }`) has every key.
+    if (ast.indexSignatures.length > 0) return { found: true }
+    return { found: false, step, keys: ast.propertySignatures.map((p) => String(p.name)) }
+  }
+  if (ast._tag === "Arrays" && /^\d+$/.test(key)) {
+    const element = ast.elements[Number(key)] ?? ast.rest[0]
+    if (element !== undefined) return reach(element, path, step + 1)
+  }
+  return { found: false, step, keys: [] }
+}
+
+const listTypes = (types: ReadonlyArray<string>): string =>
+  types.length <= 3
+    ? types.join(", ")
+    : `${types.slice(0, 3).join(", ")} and ${types.length - 3} more`
+
+/**
+ * Whether a dotted path (`data.email`, `data.emails.0.value`) names a field of events
+ * of at least one of these types, as the spec has them: undefined when it does, else
+ * a sentence saying where it stops, with the closest field there.
+ */
+export const pathProblem = (
+  types: ReadonlyArray<Type>,
+  path: ReadonlyArray<string>
+): string | undefined => {
+  let furthest = -1
+  const keys = new Set<string>()
+  for (const type of types) {
+    const schema = schemaOf(type)
+    if (schema === undefined) continue
+    const r = reach(schema.ast, path, 0)
+    if (r.found) return undefined
+    if (r.step > furthest) {
+      furthest = r.step
+      keys.clear()
+    }
+    if (r.step === furthest) for (const k of r.keys) keys.add(k)
+  }
+  if (furthest < 0) return undefined
+  const where = path.slice(0, furthest).join(".")
+  const missing = [...path.slice(0, furthest + 1)].join(".")
+  const within = where === "" ? "" : `${where}.`
+  const suggestion = closest(path[furthest]!, keys)
+  const hint =
+    suggestion.length > 0
+      ? `; did you mean ${within}${suggestion[0]}?`
+      : keys.size > 0
+        ? `; ${where === "" ? "an event" : where} has ${[...keys].sort().join(", ")}`
+        : ""
+  const plural = types.length === 1 ? "type" : "types"
+  return `${missing} is not a field of events of ${plural} ${listTypes(types)}${hint}`
+}

@@ -168,3 +168,63 @@ describe("Event.schemas and Event.Schema (built on first use)", () => {
     expect(Schema.is(Event.Schema)({ object: "event", event: "dsync.user.created" })).toBe(false)
   })
 })
+
+describe("Event.pathProblem", () => {
+  it("accepts a path to a field of any of the types: nested, through arrays, nullable, into records", () => {
+    expect(Event.pathProblem(["dsync.user.created"], ["data", "first_name"])).toBeUndefined()
+    expect(
+      Event.pathProblem(["dsync.user.created"], ["data", "emails", "0", "value"])
+    ).toBeUndefined()
+    expect(
+      Event.pathProblem(["dsync.user.created"], ["data", "custom_attributes", "x"])
+    ).toBeUndefined()
+    expect(
+      Event.pathProblem(["user.created", "dsync.group.created"], ["data", "email"])
+    ).toBeUndefined()
+    expect(Event.pathProblem(["user.created"], ["id"])).toBeUndefined()
+  })
+
+  it("accepts every path in every type's example (no false alarms)", () => {
+    const paths = (value: unknown, prefix: Array<string> = []): Array<Array<string>> =>
+      value !== null && typeof value === "object"
+        ? [prefix, ...Object.entries(value).flatMap(([k, v]) => paths(v, [...prefix, k]))]
+        : [prefix]
+    let checked = 0
+    for (const [type, example] of exampleEntries) {
+      for (const path of paths(example)) {
+        expect(Event.pathProblem([type], path), `${type}: ${path.join(".")}`).toBeUndefined()
+        checked++
+      }
+    }
+    expect(checked).toBeGreaterThan(2000)
+  })
+
+  it("says where a path stops, with the closest field there or the fields there are", () => {
+    expect(Event.pathProblem(["dsync.user.created"], ["data", "first_nam"])).toBe(
+      "data.first_nam is not a field of events of type dsync.user.created; did you mean data.first_name?"
+    )
+    expect(
+      Event.pathProblem(
+        ["authentication.sso_failed", "authentication.password_failed"],
+        ["data", "eror", "code"]
+      )
+    ).toBe(
+      "data.eror is not a field of events of types authentication.sso_failed, authentication.password_failed; did you mean data.error?"
+    )
+    expect(Event.pathProblem(["user.created"], ["xyzzy"])).toBe(
+      "xyzzy is not a field of events of type user.created; an event has context, created_at, data, event, id, object"
+    )
+    // Past a string, nothing.
+    expect(Event.pathProblem(["user.created"], ["data", "email", "x"])).toBe(
+      "data.email.x is not a field of events of type user.created"
+    )
+    expect(
+      Event.pathProblem(
+        ["user.created", "user.updated", "user.deleted", "dsync.user.created"],
+        ["data", "emal"]
+      )
+    ).toBe(
+      "data.emal is not a field of events of types user.created, user.updated, user.deleted and 1 more; did you mean data.email?"
+    )
+  })
+})
