@@ -5,7 +5,7 @@
  * event patterns are checked against the catalogue of WorkOS event types,
  * templates are parsed, mentions and channels have to look like Slack's.
  */
-import { EventPattern } from "@workos-relay/core"
+import { Event, EventPattern } from "@workos-relay/core"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import * as Template from "./Template.ts"
@@ -74,11 +74,26 @@ export const Templates = Schema.Struct({
   header: Schema.optionalKey(TemplateText),
   text: Schema.optionalKey(TemplateText)
 }).check(
-  Schema.makeFilter((t) =>
-    t.header === undefined && t.text === undefined
-      ? "a template needs `header`, `text` or both"
-      : undefined
-  )
+  Schema.makeFilter((t) => {
+    if (t.header === undefined && t.text === undefined)
+      return "a template needs `header`, `text` or both"
+    // A misspelt path would print nothing for every event: each must name a field of
+    // at least one of the types the template is for.
+    const types = EventPattern.expand(t.events)
+    for (const [key, source] of [
+      ["header", t.header],
+      ["text", t.text]
+    ] as const) {
+      const compiled = source === undefined ? undefined : Template.compile(source)
+      if (compiled === undefined || "error" in compiled) continue
+      for (const part of compiled.parts) {
+        if (!("path" in part)) continue
+        const problem = Event.pathProblem(types, part.path)
+        if (problem !== undefined) return `${key}: {{${part.path.join(".")}}}: ${problem}`
+      }
+    }
+    return undefined
+  })
 )
 export type Templates = typeof Templates.Type
 

@@ -76,6 +76,30 @@ describe("Config", () => {
     )
   })
 
+  it("refuses a template path that names no field of the template's event types", () => {
+    expect(
+      errorOf({
+        ...full,
+        templates: [{ events: ["dsync.user.created"], header: "{{data.first_nam}}" }]
+      })
+    ).toContain(
+      'header: {{data.first_nam}}: data.first_nam is not a field of events of type dsync.user.created; did you mean data.first_name?\n  at ["templates"][0]'
+    )
+    // A field of one of the types is enough: other events show it empty.
+    const either = { events: ["user.created", "dsync.group.created"], text: "{{data.email}}" }
+    expect(Result.isSuccess(decode({ ...full, templates: [either] }))).toBe(true)
+    expect(
+      Result.isSuccess(
+        decode({
+          ...full,
+          templates: [
+            { events: ["dsync.user.*"], text: "{{data.emails.0.value}} {{context.actor.name}}" }
+          ]
+        })
+      )
+    ).toBe(true)
+  })
+
   it("refuses unknown keys and a missing channel", () => {
     expect(errorOf({ ...full, chanel: "#x" })).toContain('at ["chanel"]')
     expect(errorOf({ token: "xoxb-1" })).toContain('at ["channel"]')
