@@ -275,6 +275,9 @@ export const pathProblem = (
       : keys.size > 0
         ? `; ${where === "" ? "an event" : where} has ${[...keys].sort().join(", ")}`
         : ""
-  const plural = types.length === 1 ? "type" : "types"
-  return `${missing} is not a field of events of ${plural} ${listTypes(types)}${hint}`
+  const of =
+    types.length === checkByType.size
+      ? "any event"
+      : `events of ${types.length === 1 ? "type" : "types"} ${listTypes(types)}`
+  return `${missing} is not a field of ${of}${hint}`
 }

@@ -2,7 +2,7 @@ import { describe, expect, expectTypeOf, it } from "@effect/vitest"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import { examples } from "../src/Examples.ts"
-import { Event } from "../src/index.ts"
+import { Event, EventPattern } from "../src/index.ts"
 
 const clone = <A>(value: A): any => structuredClone(value) as any
 const exampleEntries = Object.entries(examples) as Array<[Event.Type, unknown]>
@@ -213,6 +213,9 @@ describe("Event.pathProblem", () => {
     )
     expect(Event.pathProblem(["user.created"], ["xyzzy"])).toBe(
       "xyzzy is not a field of events of type user.created; an event has context, created_at, data, event, id, object"
+    )
+    expect(Event.pathProblem(EventPattern.expand(["*"]), ["data", "idd"])).toBe(
+      "data.idd is not a field of any event; did you mean data.id?"
     )
     // Past a string, nothing.
     expect(Event.pathProblem(["user.created"], ["data", "email", "x"])).toBe(

@@ -133,7 +133,20 @@ export const Config = Schema.Struct({
   /** A base URL (`/events/<id>` is added) or a `{{path}}` template for an "Open in WorkOS" button. */
   dashboardUrl: Schema.optionalKey(
     Schema.String.check(
-      Schema.isPattern(/^https?:\/\/\S+$/, { message: "dashboardUrl is an http(s) URL" })
+      Schema.isPattern(/^https?:\/\/\S+$/, { message: "dashboardUrl is an http(s) URL" }),
+      Schema.makeFilter((url: string) => {
+        if (!url.includes("{{")) return undefined
+        const compiled = Template.compile(url)
+        if ("error" in compiled) return `bad template: ${compiled.error}`
+        // For every event: each path must name a field of at least one event type.
+        const types = EventPattern.expand(["*"])
+        for (const part of compiled.parts) {
+          if (!("path" in part)) continue
+          const problem = Event.pathProblem(types, part.path)
+          if (problem !== undefined) return `{{${part.path.join(".")}}}: ${problem}`
+        }
+        return undefined
+      })
     )
   ),
   /** Slack's Web API base URL (`https://slack.com/api/`); change it only to point at a stand-in. */

@@ -85,6 +85,11 @@ describe("Config", () => {
     ).toContain(
       'header: {{data.first_nam}}: data.first_nam is not a field of events of type dsync.user.created; did you mean data.first_name?\n  at ["templates"][0]'
     )
+    expect(
+      errorOf({ ...full, dashboardUrl: "https://dashboard.workos.com/u/{{data.idd}}" })
+    ).toContain(
+      '{{data.idd}}: data.idd is not a field of any event; did you mean data.id?\n  at ["dashboardUrl"]'
+    )
     // A field of one of the types is enough: other events show it empty.
     const either = { events: ["user.created", "dsync.group.created"], text: "{{data.email}}" }
     expect(Result.isSuccess(decode({ ...full, templates: [either] }))).toBe(true)
