@@ -46,9 +46,12 @@ const Patterns = Schema.Array(Schema.String).annotate({
 
 const WorkOSSource = Schema.Struct({
   type: Schema.Literal("workos"),
-  apiKey: Schema.Redacted(Schema.String).annotate({
-    description: "WorkOS secret key (sk_...); usually ${WORKOS_API_KEY}"
-  }),
+  apiKey: Schema.optionalKey(
+    Schema.Redacted(Schema.String).annotate({
+      description:
+        "WorkOS secret key (sk_...); when absent, the environment variable WORKOS_API_KEY"
+    })
+  ),
   baseUrl: Schema.optionalKey(Schema.String),
   events: Schema.optionalKey(Patterns),
   organization: Schema.optionalKey(Schema.String),
@@ -375,6 +378,16 @@ export const decode = (
     const rawState = isRecord(raw.state) ? raw.state : {}
     const rawSinks: Record<string, unknown> = isRecord(raw.sinks) ? raw.sinks : {}
     if (Array.isArray(raw.events)) checkPatterns(raw.events.filter(isString), "events", problems)
+    const env = options.env ?? process.env
+    // As WorkOS's own SDKs do, the key comes from WORKOS_API_KEY when the file has none.
+    const envApiKey = env.WORKOS_API_KEY === "" ? undefined : env.WORKOS_API_KEY
+    if (rawSource.type === "workos" && rawSource.apiKey === undefined && envApiKey === undefined) {
+      problems.push({
+        path: "source.apiKey",
+        message:
+          "no API key: set WORKOS_API_KEY in the environment, or give one here (apiKey: ${MY_WORKOS_KEY})"
+      })
+    }
     if (rawSource.type === "workos") {
       if (Array.isArray(rawSource.events))
         checkPatterns(rawSource.events.filter(isString), "source.events", problems)
@@ -474,7 +487,7 @@ export const decode = (
       file.source.type === "workos"
         ? {
             type: "workos",
-            apiKey: file.source.apiKey,
+            apiKey: file.source.apiKey ?? Redacted.make(envApiKey!),
             baseUrl: file.source.baseUrl ?? "https://api.workos.com",
             events: file.source.events,
             organization: file.source.organization,

@@ -182,6 +182,29 @@ describe("Config: good files", () => {
   )
 
   it.effect(
+    "the API key comes from WORKOS_API_KEY when the file has none; neither is an error",
+    () =>
+      Effect.gen(function* () {
+        const document = { source: { type: "workos" }, sinks: { out: { type: "console" } } }
+        const options = { file: "inline", baseDir: fixtures }
+        const config = yield* Config.decode(document, {
+          ...options,
+          env: { WORKOS_API_KEY: "sk_env" }
+        })
+        expect(config.source.type === "workos" && Redacted.value(config.source.apiKey)).toBe(
+          "sk_env"
+        )
+        const error = yield* Effect.flip(Config.decode(document, { ...options, env: {} }))
+        expect(error.message).toBe(
+          lines(
+            "inline",
+            "source.apiKey: no API key: set WORKOS_API_KEY in the environment, or give one here (apiKey: ${MY_WORKOS_KEY})"
+          )
+        )
+      })
+  )
+
+  it.effect(
     "examples/relay.yaml is valid, with the three shipped sinks loaded from their packages",
     () =>
       Effect.gen(function* () {
