@@ -438,14 +438,14 @@ const status = Command.make("status", { config: configFlag }, ({ config: file })
 )
 
 const parseTime = (flag: string, value: string) => {
-  const t = Date.parse(value)
-  return Number.isNaN(t)
+  const t = Text.parseInstant(value)
+  return t === undefined
     ? Effect.fail(
         new UsageError({
-          reason: `--${flag}: expected an ISO-8601 time such as 2026-11-01T00:00:00Z, got "${value}"`
+          reason: `--${flag}: expected an ISO-8601 time such as 2026-11-01T00:00:00Z or a duration ago (24h, 7d), got "${value}"`
         })
       )
-    : Effect.succeed(t)
+    : Effect.succeed(t.getTime())
 }
 
 const chooseSinks = (config: Config.RelayConfig, names: Option.Option<string>) => {
@@ -469,11 +469,15 @@ const replay = Command.make(
   {
     config: configFlag,
     since: Flag.String("since").pipe(
-      Flag.withDescription("Events created at or after this time (ISO-8601)")
+      Flag.withDescription(
+        'Events created at or after this time: ISO-8601, or a duration ago ("24h", "7d")'
+      )
     ),
     until: Flag.String("until").pipe(
       Flag.optional,
-      Flag.withDescription("Events created before this time (default now)")
+      Flag.withDescription(
+        'Events created before this time: ISO-8601, or a duration ago ("1h"); default now'
+      )
     ),
     sink: Flag.String("sink").pipe(
       Flag.optional,

@@ -1,6 +1,6 @@
 /**
  * Reading what people write in config files and on command lines: durations such
- * as `"500ms"` or `"30 days"`, and the known name closest to a misspelt one (for
+ * as `"500ms"` or `"30 days"`, instants such as `2026-01-31` or `24h` (ago), and the known name closest to a misspelt one (for
  * "did you mean ...?"). Shared so that every package reads a duration the same way
  * and suggests names the same way.
  */
@@ -41,6 +41,18 @@ export const parseDuration = (input: string | number): number | undefined => {
   if (match === null) return undefined
   const unit = units[match[2]!.toLowerCase()]
   return unit === undefined ? undefined : Number(match[1]) * unit
+}
+
+/**
+ * An instant as people write one on a command line: an ISO-8601 time
+ * (`2026-01-31`, `2026-01-31T08:00:00Z`) or a duration ago (`24h`, `7d`, `30 minutes`).
+ * Undefined when it is neither.
+ */
+export const parseInstant = (text: string, now = Date.now()): Date | undefined => {
+  const ago = /[a-z]\s*$/i.test(text) && !/^\d{4}-/.test(text) ? parseDuration(text) : undefined
+  if (ago !== undefined) return ago > 0 ? new Date(now - ago) : undefined
+  const ms = Date.parse(text)
+  return Number.isNaN(ms) ? undefined : new Date(ms)
 }
 
 /** Levenshtein distance: the fewest one-character insertions, deletions and substitutions from `a` to `b`. */

@@ -44,3 +44,19 @@ describe("Text", () => {
     expect(Text.closest("x", [])).toEqual([])
   })
 })
+
+describe("Text.parseInstant", () => {
+  const now = Date.parse("2026-06-10T00:00:00Z")
+  it("reads an ISO-8601 time or a duration ago", () => {
+    expect(Text.parseInstant("7d", now)?.toISOString()).toBe("2026-06-03T00:00:00.000Z")
+    expect(Text.parseInstant("90 minutes", now)?.toISOString()).toBe("2026-06-09T22:30:00.000Z")
+    expect(Text.parseInstant("2026-01-31", now)?.toISOString()).toBe("2026-01-31T00:00:00.000Z")
+    expect(Text.parseInstant("2026-01-31T08:00:00Z", now)?.toISOString()).toBe(
+      "2026-01-31T08:00:00.000Z"
+    )
+  })
+  it("is undefined for anything else", () => {
+    for (const text of ["nonsense", "yesterday", "0h", "-5d", ""])
+      expect(Text.parseInstant(text, now), text).toBeUndefined()
+  })
+})

@@ -9,10 +9,10 @@
  * the default SQLite file `./.workos-relay/audit.db`.
  */
 import * as fs from "node:fs"
+import { Text } from "@workos-relay/core"
 import * as Console from "effect/Console"
 import { CliError, Command, Flag } from "effect/cli"
 import * as Data from "effect/Data"
-import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
@@ -252,12 +252,8 @@ export const verify = Command.make(
 // query
 
 /** An ISO-8601 time, or a duration ago (`24h`, `7d`). */
-export const parseTime = (text: string, now = Date.now()): Date | undefined => {
-  const ago = /^\d{4}-/.test(text) ? undefined : Config.parseRetention(text)
-  if (ago !== undefined) return new Date(now - Duration.toMillis(ago))
-  const ms = Date.parse(text)
-  return Number.isNaN(ms) ? undefined : new Date(ms)
-}
+export const parseTime = (text: string, now = Date.now()): Date | undefined =>
+  Text.parseInstant(text, now)
 
 const csvCell = (v: string): string => (/[",\n\r]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v)
 
