@@ -44,6 +44,15 @@ const REJECTED = new Set([
   "invalid_arguments"
 ])
 
+/** What to do about a refusal a person can fix; then `workos-relay dead-letters retry`. */
+const HINTS: Record<string, string> = {
+  channel_not_found:
+    "no such channel, or a private one the app is not in: check the name or ID, or /invite the app",
+  not_in_channel:
+    "the app is not in the channel: /invite it there, or give the app the chat:write.public scope (public channels)",
+  is_archived: "the channel is archived: unarchive it, or route these events to another channel"
+}
+
 /** Errors about the channel itself: every later event for it would fail the same way. */
 const CHANNEL_LEVEL = new Set([
   "channel_not_found",
@@ -98,7 +107,10 @@ const outcomeOf = (
           stopChannel: true
         })
       }
-      const detail = error.detail === undefined ? "" : ` (${error.detail})`
+      const hint = HINTS[error.error]
+      const detail =
+        (error.detail === undefined ? "" : ` (${error.detail})`) +
+        (hint === undefined ? "" : `: ${hint}`)
       const reason = REJECTED.has(error.error)
         ? `Slack refused the message for ${channel}: ${error.error}${detail}`
         : `Slack refused the message for ${channel} with an unexpected error: ${error.error}${detail}`

@@ -220,10 +220,10 @@ describe("Slack sink", () => {
         const outcomes = yield* sink.deliver(events)
         const reasons = outcomes.map((o) => (o._tag === "Rejected" ? o.reason : o._tag))
         expect(reasons).toEqual([
-          "Slack refused the message for #missing: channel_not_found",
-          "Slack refused the message for #missing: channel_not_found",
-          "Slack refused the message for #old: is_archived",
-          "Slack refused the message for #outside: not_in_channel",
+          "Slack refused the message for #missing: channel_not_found: no such channel, or a private one the app is not in: check the name or ID, or /invite the app",
+          "Slack refused the message for #missing: channel_not_found: no such channel, or a private one the app is not in: check the name or ID, or /invite the app",
+          "Slack refused the message for #old: is_archived: the channel is archived: unarchive it, or route these events to another channel",
+          "Slack refused the message for #outside: not_in_channel: the app is not in the channel: /invite it there, or give the app the chat:write.public scope (public channels)",
           "Slack refused the message for #general: msg_too_long",
           "Slack refused the message for #general: invalid_blocks",
           "Delivered"
