@@ -44,7 +44,7 @@ export class RunFailed extends Data.TaggedError("RunFailed")<{ readonly reason: 
 const configFlag = Flag.String("config").pipe(
   Flag.withAlias("c"),
   Flag.withDefault("relay.yaml"),
-  Flag.withDescription("The config file (YAML or JSON)")
+  Flag.withDescription("The config file (YAML or JSON); default relay.yaml")
 )
 
 const out = (text: string) => Effect.sync(() => process.stdout.write(`${text}\n`))
