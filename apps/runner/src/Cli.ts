@@ -641,6 +641,16 @@ const deadLettersRetry = Command.make(
               )
               continue
             }
+            // As stored: an event that broke its schema goes as WorkOS sent it (retrying
+            // it is the operator's call). Something that is not JSON cannot go at all.
+            let event: unknown
+            try {
+              event = JSON.parse(letter.event)
+            } catch {
+              failed++
+              yield* out(`  ${letter.id}: still failing: not JSON, cannot be delivered`)
+              continue
+            }
             const spec = Runner.laneSpec(m as Runner.MadeSink & { sink: Sink.Sink })
             // One short round of retries: the dead letter stays if it still fails.
             const result = yield* Effect.result(
@@ -649,7 +659,7 @@ const deadLettersRetry = Command.make(
                   ...spec,
                   retry: { ...spec.retry, maxDuration: Math.min(spec.retry.maxDuration, 10_000) }
                 },
-                [JSON.parse(letter.event)],
+                [event],
                 metrics,
                 Date.now()
               )

@@ -196,9 +196,37 @@ describe("the runner process", { timeout: 90_000 }, () => {
       "no dead letters"
     )
 
+    // An element of a page that was not even JSON text when stored: it stays, said why.
+    await Effect.runPromise(
+      Effect.scoped(
+        Effect.gen(function* () {
+          const store = yield* StateStore.sqlite(Path.join(dir, "state.db"))
+          yield* store.addDeadLetters(
+            "rec",
+            [
+              {
+                eventId: "(no id)",
+                eventType: "(no type)",
+                event: "not json",
+                error: "expected an event",
+                attempts: 0,
+                firstFailure: 1,
+                lastFailure: 1
+              }
+            ],
+            null
+          )
+        })
+      )
+    )
+    const notJson = await runToEnd(["dead-letters", "retry", "-c", fixed])
+    expect(notJson.code).toBe(1)
+    expect(notJson.stdout).toMatch(/still failing: not JSON, cannot be delivered/)
+
     const drop = await runToEnd(["dead-letters", "drop", "-c", fixed])
     expect(drop.code).toBe(2)
     expect(drop.stderr).toContain("dead-letters drop: give --id <ids> or --all")
+    expect((await runToEnd(["dead-letters", "drop", "-c", fixed, "--all"])).code).toBe(0)
 
     // A misspelt --sink is bad usage, not "no dead letters".
     const typo = await runToEnd(["dead-letters", "list", "-c", fixed, "--sink", "rce"])
