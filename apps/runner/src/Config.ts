@@ -613,20 +613,26 @@ export const jsonSchema = (
 ): Record<string, unknown> => {
   const root = jsonSchemaOf(Schema.Struct(omitSinks(File.fields)) as any) as any
   const runnerKeys = (jsonSchemaOf(SinkKeys) as any).properties
-  const entries = definitions.map((definition) => {
-    const own = jsonSchemaOf(definition.config) as any
-    return {
+  // A `$ref` ("#/$defs/X") points into the root document, so every definition lives
+  // there; a sink's own are named after its type, so two sinks cannot clash.
+  const defs: Record<string, unknown> = { ...root.$defs }
+  const entries = definitions.flatMap((definition) => {
+    const prefix = `${definition.type}.`
+    const { $defs: own$defs, ...own } = renameRefs(jsonSchemaOf(definition.config), prefix) as any
+    for (const [name, def] of Object.entries(own$defs ?? {})) defs[prefix + name] = def
+    // Options that are one of several shapes (the audit log's stores): an entry for each.
+    const shapes: ReadonlyArray<any> = own.anyOf ?? [own]
+    return shapes.map((shape) => ({
       type: "object",
       description: `A sink of type "${definition.type}"`,
       properties: {
         ...runnerKeys,
-        ...(own.properties ?? {}),
+        ...(shape.properties ?? {}),
         type: { type: "string", enum: [definition.type] }
       },
-      required: ["type", ...(own.required ?? [])],
-      additionalProperties: false,
-      ...(own.$defs === undefined ? {} : { $defs: own.$defs })
-    }
+      required: ["type", ...(shape.required ?? [])],
+      additionalProperties: false
+    }))
   })
   const custom = {
     type: "object",
@@ -649,8 +655,26 @@ export const jsonSchema = (
         }
       }
     },
-    required: [...(root.required ?? []), "sinks"]
+    required: [...(root.required ?? []), "sinks"],
+    ...(Object.keys(defs).length > 0 ? { $defs: defs } : {})
   }
+}
+
+/** The schema with every local `$ref` ("#/$defs/X") and `$defs` key given a prefix. */
+const renameRefs = (node: unknown, prefix: string): unknown => {
+  if (Array.isArray(node)) return node.map((item) => renameRefs(item, prefix))
+  if (typeof node !== "object" || node === null) return node
+  const out: Record<string, unknown> = {}
+  for (const [k, v] of Object.entries(node)) {
+    if (k === "$ref" && typeof v === "string" && v.startsWith("#/$defs/"))
+      out[k] = `#/$defs/${prefix}${v.slice("#/$defs/".length)}`
+    else if (k === "$defs" && typeof v === "object" && v !== null)
+      out[k] = Object.fromEntries(
+        Object.entries(v).map(([name, def]) => [name, renameRefs(def, prefix)])
+      )
+    else out[k] = renameRefs(v, prefix)
+  }
+  return out
 }
 
 /** The embedded config of `workos-relay demo`. */

@@ -1,7 +1,10 @@
+import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
+import { Ajv2020 } from "ajv/dist/2020.js"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
+import * as Yaml from "yaml"
 import * as Config from "../src/Config.ts"
 import * as Registry from "../src/Registry.ts"
 
@@ -221,6 +224,34 @@ describe("Config: good files", () => {
           ["audit", "audit-log"]
         ])
         expect(config.http).toEqual({ host: "127.0.0.1", port: 9464 })
+      })
+  )
+
+  it.effect(
+    "the JSON Schema, with the shipped sinks, accepts examples/relay.yaml and refuses a sink option typo",
+    () =>
+      Effect.gen(function* () {
+        const definitions = [Registry.builtins.console!]
+        for (const type of Object.keys(Registry.packages))
+          definitions.push(yield* Registry.resolve({ type }, fixtures))
+        const validate = new Ajv2020({ allErrors: true, strict: false }).compile(
+          Config.jsonSchema(definitions)
+        )
+        const example = Yaml.parse(
+          Fs.readFileSync(
+            Path.join(import.meta.dirname, "..", "..", "..", "examples", "relay.yaml"),
+            "utf8"
+          )
+        )
+        expect(validate(example), JSON.stringify(validate.errors)).toBe(true)
+        const stores = [
+          { type: "audit-log", store: "postgres", url: "postgres://relay@db/relay" },
+          { type: "audit-log", store: "jsonl", directory: "./audit" }
+        ]
+        for (const sink of stores)
+          expect(validate({ ...example, sinks: { audit: sink } }), JSON.stringify(sink)).toBe(true)
+        const typo = { ...example.sinks["security-slack"], chanel: "#x" }
+        expect(validate({ ...example, sinks: { chat: typo } })).toBe(false)
       })
   )
 
