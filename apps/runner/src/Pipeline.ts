@@ -708,6 +708,7 @@ export const run = (
               if (element === undefined) {
                 const left = deadline - Date.now()
                 if (left <= 0 || batch.length === 0 || buffer.ended || stopping) break
+                m.lagEvents = batch.length
                 yield* Effect.raceFirst(buffer.waitItems, Effect.sleep(left))
                 continue
               }
@@ -755,6 +756,8 @@ export const run = (
                 return { name: spec.name, delivered, deadLettered, error: result.failure.reason }
               }
               delivered += result.success.delivered
+              // What is left to do now, not what was when the batch was made.
+              m.lagEvents = buffer.size
               if (result.success.abandoned) {
                 yield* Effect.logWarning(
                   `sink ${spec.name}: stopped while its batch of ${batch.length} event(s) waited for a retry; the batch stays after its checkpoint and is delivered again on the next start`

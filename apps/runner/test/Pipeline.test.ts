@@ -210,6 +210,27 @@ describe("Pipeline", () => {
   )
 
   it.live(
+    "lag in events: what is left, also while a batch waits to fill (not what was when the last batch was made)",
+    () =>
+      Effect.gen(function* () {
+        const standIn = yield* WorkOSStandIn.make({ events: 120 })
+        const dir = tempDir()
+        const config = yield* configFor(standIn, dir, {
+          slow: rec(dir, "slow", { batch: { maxEvents: 50, maxWait: "10s" } })
+        })
+        const stop = yield* Deferred.make<void>()
+        const metrics = new Metrics()
+        const running = yield* Runner.run(config, { stop, metrics }).pipe(Effect.forkChild)
+        // Two full batches go at once; the last 20 events wait for more, up to 10 s.
+        yield* waitUntil("two batches", () => recorded(Path.join(dir, "slow.log")).length === 100)
+        yield* Effect.sleep(100)
+        expect(metrics.sink("slow").lagEvents).toBe(20)
+        yield* Deferred.succeed(stop, undefined)
+        yield* Fiber.join(running)
+      }).pipe(Effect.scoped)
+  )
+
+  it.live(
     "stopping ends a retry's wait at once: the batch stays after the checkpoint, nothing is dead-lettered",
     () =>
       Effect.gen(function* () {
