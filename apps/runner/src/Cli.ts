@@ -749,7 +749,7 @@ const demo = Command.make(
     ),
     rate: Flag.Finite("rate").pipe(
       Flag.withDefault(4),
-      Flag.withDescription("New events per second")
+      Flag.withDescription("New events per second (0: only the first one of every type)")
     )
   },
   ({ duration, rate }) =>
@@ -758,6 +758,10 @@ const demo = Command.make(
       if (ms === undefined)
         return yield* Effect.fail(
           new UsageError({ reason: `--duration: expected "20s", "2m" or 0, got "${duration}"` })
+        )
+      if (rate < 0)
+        return yield* Effect.fail(
+          new UsageError({ reason: `--rate: expected 0 or more new events a second, got ${rate}` })
         )
       const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "workos-relay-demo-"))
       const config = yield* Config.decode(

@@ -241,14 +241,17 @@ describe("the runner process", { timeout: 90_000 }, () => {
     const bad = Path.join(dir, "bad.yaml")
     Fs.writeFileSync(bad, "source: { type: demo }\nsinks: { out: { type: consol } }\n")
     const config = writeConfig(dir, {})
-    const [validateBad, badFlag, badRange, ok, status, connections] = await Promise.all([
+    const [validateBad, badFlag, badRange, ok, status, connections, badRate] = await Promise.all([
       runToEnd(["validate", "-c", bad]),
       runToEnd(["run", "--no-such-flag"]),
       runToEnd(["replay", "-c", config, "--since", "2026-02-01", "--until", "2026-01-01"]),
       runToEnd(["validate", "-c", config]),
       runToEnd(["status", "-c", config]),
-      runToEnd(["validate", "-c", config, "--check-connections"])
+      runToEnd(["validate", "-c", config, "--check-connections"]),
+      runToEnd(["demo", "--rate", "-1"])
     ])
+    expect(badRate.code).toBe(2)
+    expect(badRate.stderr).toContain("--rate: expected 0 or more new events a second, got -1")
     expect(connections.code, connections.stderr).toBe(0)
     expect(connections.stdout).toContain("ok    state store (sqlite)")
     expect(connections.stdout).toContain("ok    WorkOS")
