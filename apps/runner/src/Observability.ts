@@ -273,7 +273,12 @@ export const summaryLine = (
     const done = m.delivered + m.deadLettered + m.filtered
     const rate = ((done - (previous.get(name) ?? done)) * 1000) / Math.max(1, elapsedMs)
     previous.set(name, done)
-    const state = m.state === "failed" ? " FAILED" : m.state === "detached" ? " (catching up)" : ""
+    // A stopped sink has no rate or lag to speak of; its error is in the log and the summary.
+    if (m.state === "failed") {
+      parts.push(`${name}: FAILED`)
+      continue
+    }
+    const state = m.state === "detached" ? " (catching up)" : ""
     parts.push(
       `${name}: ${rate.toFixed(0)}/s lag ${m.lagEvents} ev ${formatMillis(m.lagMs)}${m.deadLettered > 0 ? ` dlq ${m.deadLettered}` : ""}${state}`
     )

@@ -38,15 +38,18 @@ describe("Observability", () => {
     metrics.fetched = 300
     const a = metrics.sink("a")
     const b = metrics.sink("b")
+    metrics.sink("c")
     summaryLine(metrics, previous, 1000)
     a.delivered = 200
     a.filtered = 50
     a.lagEvents = 50
     a.lagMs = 1500
     b.deadLettered = 3
-    b.state = "failed"
+    const c = metrics.sink("c")
+    c.lagEvents = 100
+    c.state = "failed"
     expect(summaryLine(metrics, previous, 500)).toBe(
-      "fetched 300 | a: 500/s lag 50 ev 1.5s | b: 6/s lag 0 ev 0ms dlq 3 FAILED"
+      "fetched 300 | a: 500/s lag 50 ev 1.5s | b: 6/s lag 0 ev 0ms dlq 3 | c: FAILED"
     )
   })
 })
