@@ -49,10 +49,13 @@ export const parseDuration = (input: string | number): number | undefined => {
  * Undefined when it is neither.
  */
 export const parseInstant = (text: string, now = Date.now()): Date | undefined => {
-  const ago = /[a-z]\s*$/i.test(text) && !/^\d{4}-/.test(text) ? parseDuration(text) : undefined
-  if (ago !== undefined) return ago > 0 ? new Date(now - ago) : undefined
-  const ms = Date.parse(text)
-  return Number.isNaN(ms) ? undefined : new Date(ms)
+  // Only ISO-8601 dates: `Date.parse` also reads "10" as October 2001.
+  if (/^\s*\d{4}-\d{2}-\d{2}/.test(text)) {
+    const ms = Date.parse(text)
+    return Number.isNaN(ms) ? undefined : new Date(ms)
+  }
+  const ago = /[a-z]\s*$/i.test(text) ? parseDuration(text) : undefined
+  return ago !== undefined && ago > 0 ? new Date(now - ago) : undefined
 }
 
 /** Levenshtein distance: the fewest one-character insertions, deletions and substitutions from `a` to `b`. */

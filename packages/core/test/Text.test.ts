@@ -56,7 +56,16 @@ describe("Text.parseInstant", () => {
     )
   })
   it("is undefined for anything else", () => {
-    for (const text of ["nonsense", "yesterday", "0h", "-5d", ""])
+    for (const text of [
+      "nonsense",
+      "yesterday",
+      "0h",
+      "-5d",
+      "",
+      "10",
+      "March 7, 2026",
+      "2026-13-45"
+    ])
       expect(Text.parseInstant(text, now), text).toBeUndefined()
   })
 })
