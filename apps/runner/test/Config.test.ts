@@ -107,6 +107,14 @@ const cases: ReadonlyArray<readonly [string, ReadonlyArray<string>]> = [
     [
       'line 1, column 34: not valid YAML: Unexpected flow-map-start at node end (inside { } or [ ], put a variable in quotes: "${WORKOS_API_KEY}")'
     ]
+  ],
+  [
+    "16-not-an-organization-id.yaml",
+    [
+      "source.organization: expected a WorkOS organization id such as org_01EHWNCE74X7JSDV0X3SZ3KJNY",
+      "organizations[1]: expected a WorkOS organization id such as org_01EHWNCE74X7JSDV0X3SZ3KJNY",
+      "sinks.out.organizations[0]: expected a WorkOS organization id such as org_01EHWNCE74X7JSDV0X3SZ3KJNY"
+    ]
   ]
 ]
 

@@ -66,6 +66,9 @@ describe("Config", () => {
     expect(errorOf({ ...full, templates: [{ events: ["*"] }] })).toContain(
       "a template needs `header`, `text` or both"
     )
+    expect(errorOf({ ...full, routes: [{ organizations: ["acme"], channel: "#x" }] })).toContain(
+      'expected a WorkOS organization id such as org_01EHWNCE74X7JSDV0X3SZ3KJNY\n  at ["routes"][0]["organizations"][0]'
+    )
     expect(errorOf({ ...full, routes: [{ channel: "#x" }] })).toContain(
       "a route needs `events`, `organizations` or both"
     )
