@@ -8,7 +8,7 @@
  */
 import * as Fs from "node:fs"
 import * as Path from "node:path"
-import { EventPattern, type Sink, Text } from "@workos-relay/core"
+import { Event, EventPattern, type Sink, Text } from "@workos-relay/core"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
@@ -44,13 +44,6 @@ const Patterns = Schema.Array(Schema.String).annotate({
   description: 'Event type patterns: "dsync.user.created", "dsync.*", "authentication.*_failed"'
 })
 
-/** A WorkOS organization id; anything else would match no event and filter out every one. */
-const OrganizationId = Schema.String.check(
-  Schema.isPattern(/^org_[0-9A-Za-z]+$/, {
-    message: "expected a WorkOS organization id such as org_01EHWNCE74X7JSDV0X3SZ3KJNY"
-  })
-)
-
 const WorkOSSource = Schema.Struct({
   type: Schema.Literal("workos"),
   apiKey: Schema.optionalKey(
@@ -61,7 +54,7 @@ const WorkOSSource = Schema.Struct({
   ),
   baseUrl: Schema.optionalKey(Schema.String),
   events: Schema.optionalKey(Patterns),
-  organization: Schema.optionalKey(OrganizationId),
+  organization: Schema.optionalKey(Event.OrganizationId),
   start: Schema.optionalKey(
     Schema.String.annotate({
       description:
@@ -106,7 +99,7 @@ export const SinkKeys = Schema.Struct({
   type: Schema.optionalKey(Schema.String),
   module: Schema.optionalKey(Schema.String),
   events: Schema.optionalKey(Patterns),
-  organizations: Schema.optionalKey(Schema.Array(OrganizationId)),
+  organizations: Schema.optionalKey(Schema.Array(Event.OrganizationId)),
   batch: Schema.optionalKey(Batch),
   retry: Schema.optionalKey(Retry)
 })
@@ -128,7 +121,7 @@ export const File = Schema.Struct({
   source: Schema.Union([WorkOSSource, DemoSource]),
   state: Schema.optionalKey(State),
   events: Schema.optionalKey(Patterns),
-  organizations: Schema.optionalKey(Schema.Array(OrganizationId)),
+  organizations: Schema.optionalKey(Schema.Array(Event.OrganizationId)),
   http: Schema.optionalKey(Http),
   log: Schema.optionalKey(Log),
   shutdownTimeout: Schema.optionalKey(DurationInput),

@@ -187,6 +187,16 @@ export const toJson = (event: Any): unknown => event
 /** When the event happened, as a `Date`; `event.created_at` keeps the string WorkOS sent. */
 export const createdAt = (event: Any): Date => new Date(event.created_at)
 
+/**
+ * A WorkOS organization id (`org_01EHWNCE74X7JSDV0X3SZ3KJNY`), for config files that
+ * filter by organization: a name such as `acme` would match no event at all.
+ */
+export const OrganizationId = Schema.String.check(
+  Schema.isPattern(/^org_[0-9A-Za-z]+$/, {
+    message: "expected a WorkOS organization id such as org_01EHWNCE74X7JSDV0X3SZ3KJNY"
+  })
+)
+
 // ---------------------------------------------------------------------------
 // Field paths
 

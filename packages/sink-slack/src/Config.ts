@@ -47,17 +47,10 @@ export const TemplateText = Schema.String.check(
 
 const Patterns = Schema.NonEmptyArray(Pattern)
 
-/** A WorkOS organization id; anything else would match no event. */
-export const OrganizationId = Schema.String.check(
-  Schema.isPattern(/^org_[0-9A-Za-z]+$/, {
-    message: "expected a WorkOS organization id such as org_01EHWNCE74X7JSDV0X3SZ3KJNY"
-  })
-)
-
 /** Events of these types and/or of these organizations go to `channel`. */
 export const Route = Schema.Struct({
   events: Schema.optionalKey(Patterns),
-  organizations: Schema.optionalKey(Schema.NonEmptyArray(OrganizationId)),
+  organizations: Schema.optionalKey(Schema.NonEmptyArray(Event.OrganizationId)),
   channel: Channel
 }).check(
   Schema.makeFilter((route) =>
