@@ -68,6 +68,22 @@ export const Mentions = Schema.Struct({
 })
 export type Mentions = typeof Mentions.Type
 
+/**
+ * The first `{{path}}` of a template that names no field of any of these event types:
+ * misspelt, it would print nothing for every event.
+ */
+const unknownPath = (
+  template: Template.Template,
+  types: ReadonlyArray<Event.Type>
+): string | undefined => {
+  for (const part of template.parts) {
+    if (!("path" in part)) continue
+    const problem = Event.pathProblem(types, part.path)
+    if (problem !== undefined) return `{{${part.path.join(".")}}}: ${problem}`
+  }
+  return undefined
+}
+
 /** A header and/or a summary line for events of these types (the first matching entry wins). */
 export const Templates = Schema.Struct({
   events: Patterns,
@@ -77,20 +93,15 @@ export const Templates = Schema.Struct({
   Schema.makeFilter((t) => {
     if (t.header === undefined && t.text === undefined)
       return "a template needs `header`, `text` or both"
-    // A misspelt path would print nothing for every event: each must name a field of
-    // at least one of the types the template is for.
     const types = EventPattern.expand(t.events)
     for (const [key, source] of [
       ["header", t.header],
       ["text", t.text]
     ] as const) {
       const compiled = source === undefined ? undefined : Template.compile(source)
-      if (compiled === undefined || "error" in compiled) continue
-      for (const part of compiled.parts) {
-        if (!("path" in part)) continue
-        const problem = Event.pathProblem(types, part.path)
-        if (problem !== undefined) return `${key}: {{${part.path.join(".")}}}: ${problem}`
-      }
+      const problem =
+        compiled === undefined || "error" in compiled ? undefined : unknownPath(compiled, types)
+      if (problem !== undefined) return `${key}: ${problem}`
     }
     return undefined
   })
@@ -139,13 +150,7 @@ export const Config = Schema.Struct({
         const compiled = Template.compile(url)
         if ("error" in compiled) return `bad template: ${compiled.error}`
         // For every event: each path must name a field of at least one event type.
-        const types = EventPattern.expand(["*"])
-        for (const part of compiled.parts) {
-          if (!("path" in part)) continue
-          const problem = Event.pathProblem(types, part.path)
-          if (problem !== undefined) return `{{${part.path.join(".")}}}: ${problem}`
-        }
-        return undefined
+        return unknownPath(compiled, EventPattern.expand(["*"]))
       })
     )
   ),
