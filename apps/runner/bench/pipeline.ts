@@ -15,7 +15,9 @@
  * `src/bin.ts`: Node's TypeScript stripping alone adds ~48 MiB of RSS that no user pays.
  * The runner's time runs from its sink being made to
  * its last event delivered (process start-up is not counted); the SDK loop's from its
- * first request to its last event.
+ * first request to its last event. The runner's paths run three rounds each (a fresh
+ * start from the earliest event every time) and report the median rate; the peak RSS
+ * reported is the highest of the rounds.
  */
 import { spawn } from "node:child_process"
 import * as Fs from "node:fs"
@@ -27,6 +29,8 @@ const self = fileURLToPath(import.meta.url)
 const root = Path.join(Path.dirname(self), "..")
 const API_KEY = "sk_test_bench"
 const auditRounds = 3
+/** Rounds of the runner to the no-op sink: the VM's speed moves from minute to minute. */
+const noopRounds = 3
 const bin = Path.join(root, "dist", "bin.js")
 
 /** The newest modification time under a folder. */
@@ -235,26 +239,31 @@ const main = async (events: number) => {
   while (url === "") await new Promise((r) => setTimeout(r, 50))
 
   const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "relay-bench-"))
-  const config = Path.join(dir, "relay.yaml")
-  Fs.writeFileSync(
-    config,
-    `source:
+  /** The runner to the no-op sink, from the earliest event (fresh checkpoints each round). */
+  const runNoop = (round: number) => {
+    const config = Path.join(dir, `noop-${round}.yaml`)
+    Fs.writeFileSync(
+      config,
+      `source:
   type: workos
   apiKey: ${API_KEY}
   baseUrl: ${url}
   start: earliest
 state:
-  sqlite: ${Path.join(dir, "state.db")}
+  sqlite: ${Path.join(dir, `noop-state-${round}.db`)}
 log: { level: warn, format: json }
 sinks:
   noop:
     module: ${JSON.stringify(Path.join(root, "bench", "noop-sink.mjs"))}
     target: ${events}
 `
-  )
+    )
+    return measure([bin, "run", "-c", config])
+  }
   const baselineEvents = Math.min(events, 100_000)
   const sdk = await measure([self, "sdk", url, String(baselineEvents)])
-  const runner = await measure([bin, "run", "-c", config])
+  const runners: Array<Measurement> = []
+  for (let round = 0; round < noopRounds; round++) runners.push(await runNoop(round))
 
   // To an audit log in SQLite: the audit-log sink against the SDK loop with one insert per event.
   const auditEvents = Math.min(events, 100_000)
@@ -305,6 +314,9 @@ sinks:
   const rate = (m: Measurement) => (m.events * 1000) / m.ms
   const median = (ms: ReadonlyArray<Measurement>) =>
     [...ms].sort((a, b) => rate(a) - rate(b))[Math.floor(ms.length / 2)]!
+  const runner = median(runners)
+  // The worst round's: the target is a ceiling.
+  const peakRssMiB = Math.max(...runners.map((m) => m.peakRssMiB))
   const sdkAudit = median(rounds.map((r) => r.naive))
   const runnerAudit = median(rounds.map((r) => r.runner))
   const roundRatios = rounds.map((r) => rate(r.runner) / rate(r.naive))
@@ -332,9 +344,9 @@ sinks:
       "-"
     ],
     [
-      "workos-relay runner -> no-op sink",
+      `workos-relay runner -> no-op sink (median of ${noopRounds} rounds)`,
       ...timing(runner, sdk),
-      runner.peakRssMiB.toFixed(0),
+      peakRssMiB.toFixed(0),
       runner.startRssMiB?.toFixed(0) ?? "-"
     ]
   ]
@@ -363,6 +375,9 @@ sinks:
   }
   print(rows)
   console.log(
+    `\nRound by round, runner -> no-op sink: ${runners.map((m) => `${rate(m).toFixed(0)} events/s (peak RSS ${m.peakRssMiB.toFixed(0)} MiB)`).join(", ")}.`
+  )
+  console.log(
     "\nTarget: the runner to an audit log at least 5x the SDK loop with an insert per event\n"
   )
   print(auditRows)
@@ -373,7 +388,7 @@ sinks:
     `The runner is ${(rate(runnerAudit) / rate(sdkAuditDefault)).toFixed(2)}x the same loop on SQLite's defaults (rollback journal, a few fsyncs per insert).`
   )
   console.log(
-    `Peak RSS of the runner -> no-op sink: ${runner.peakRssMiB.toFixed(0)} MiB = ${((runner.peakRssMiB * 2 ** 20) / 1e6).toFixed(0)} MB.`
+    `Peak RSS of the runner -> no-op sink, the highest of its rounds: ${peakRssMiB.toFixed(0)} MiB = ${((peakRssMiB * 2 ** 20) / 1e6).toFixed(0)} MB.`
   )
 }
 
