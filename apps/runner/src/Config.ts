@@ -322,16 +322,16 @@ const decodeAll = <A>(
   return undefined
 }
 
-const checkPatterns = (
-  patterns: ReadonlyArray<string> | undefined,
-  path: string,
-  problems: Array<Problem>
-) =>
-  patterns?.forEach((pattern, i) => {
+/** Checks each pattern of a list as written (other entries are the Schema's to report). */
+const checkPatterns = (patterns: unknown, path: string, problems: Array<Problem>) => {
+  if (!Array.isArray(patterns)) return
+  patterns.forEach((pattern, i) => {
+    if (!isString(pattern)) return
     const checked = EventPattern.validate([pattern])
     if (Result.isFailure(checked))
       problems.push({ path: `${path}[${i}]`, message: checked.failure.message })
   })
+}
 
 const ms = (input: string | number | undefined, fallback: number): number =>
   input === undefined ? fallback : Text.parseDuration(input)!
@@ -377,7 +377,7 @@ export const decode = (
     const rawSource = isRecord(raw.source) ? raw.source : {}
     const rawState = isRecord(raw.state) ? raw.state : {}
     const rawSinks: Record<string, unknown> = isRecord(raw.sinks) ? raw.sinks : {}
-    if (Array.isArray(raw.events)) checkPatterns(raw.events.filter(isString), "events", problems)
+    checkPatterns(raw.events, "events", problems)
     const env = options.env ?? process.env
     // As WorkOS's own SDKs do, the key comes from WORKOS_API_KEY when the file has none.
     const envApiKey = env.WORKOS_API_KEY === "" ? undefined : env.WORKOS_API_KEY
@@ -389,8 +389,7 @@ export const decode = (
       })
     }
     if (rawSource.type === "workos") {
-      if (Array.isArray(rawSource.events))
-        checkPatterns(rawSource.events.filter(isString), "source.events", problems)
+      checkPatterns(rawSource.events, "source.events", problems)
       const start = rawSource.start
       if (
         typeof start === "string" &&
@@ -431,12 +430,19 @@ export const decode = (
       const runner: Record<string, unknown> = {}
       for (const [k, v] of Object.entries(entry)) (runnerSinkKeys.includes(k) ? runner : own)[k] = v
       const keys = decodeAll(SinkKeys, SinkKeys.ast, runner, base, problems)
-      if (keys === undefined) continue
-      checkPatterns(keys.events, `${base}.events`, problems)
-      const resolved = yield* Effect.result(Registry.resolve(keys, options.baseDir))
+      // The patterns and the sink's own options are checked even when another of the
+      // runner's keys (batch, retry) is wrong, so that one error lists every problem.
+      checkPatterns(runner.events, `${base}.events`, problems)
+      const reference = {
+        type: isString(runner.type) ? runner.type : undefined,
+        module: isString(runner.module) ? runner.module : undefined
+      }
+      // A type or module that is not a string: the Schema said so already.
+      if (runner.type !== reference.type || runner.module !== reference.module) continue
+      const resolved = yield* Effect.result(Registry.resolve(reference, options.baseDir))
       if (Result.isFailure(resolved)) {
         problems.push({
-          path: keys.module !== undefined ? `${base}.module` : `${base}.type`,
+          path: reference.module !== undefined ? `${base}.module` : `${base}.type`,
           message: resolved.failure
         })
         continue
@@ -457,7 +463,7 @@ export const decode = (
             problems[i] = { path: p.path, message: `unknown key; did you mean "${hint}"?` }
         }
       }
-      if (problems.length > before) continue
+      if (keys === undefined || problems.length > before) continue
       const batch = keys.batch ?? {}
       sinks.push({
         name,

@@ -115,6 +115,18 @@ const cases: ReadonlyArray<readonly [string, ReadonlyArray<string>]> = [
       "organizations[1]: expected a WorkOS organization id such as org_01EHWNCE74X7JSDV0X3SZ3KJNY",
       "sinks.out.organizations[0]: expected a WorkOS organization id such as org_01EHWNCE74X7JSDV0X3SZ3KJNY"
     ]
+  ],
+  [
+    // A wrong batch setting does not hide the sink's patterns or its own options; a
+    // pattern is named by its index in the list as written.
+    "17-every-sink-problem-at-once.yaml",
+    [
+      "events[0]: Expected string",
+      'events[1]: event pattern "dsync.user.creatd" matches no WorkOS event type; did you mean "dsync.user.created"?',
+      "sinks.out.batch.maxEvents: Expected a positive integer, got 0",
+      'sinks.out.events[0]: event pattern "user.craeted" matches no WorkOS event type; did you mean "user.created"?',
+      'sinks.out.fromat: unknown key; did you mean "format"?'
+    ]
   ]
 ]
 
