@@ -282,6 +282,43 @@ const keysAt = (ast: SchemaAST.AST, path: ReadonlyArray<PropertyKey>): Array<str
   return next === undefined ? [] : keysAt(next.type, rest)
 }
 
+/**
+ * The one member of a union schema that the input names by a literal key it sets
+ * (`store: jsonl` names the member whose `store` is the literal `"jsonl"`).
+ */
+const namedMember = (schema: Schema.Top, input: unknown): Schema.Top | undefined => {
+  const members: unknown = (schema as { members?: unknown }).members
+  if (!Array.isArray(members) || !isRecord(input)) return undefined
+  const named = (members as Array<Schema.Top>).filter((member) => {
+    const node: any = member.ast
+    return (
+      node._tag === "Objects" &&
+      node.propertySignatures.some(
+        (ps: any) =>
+          ps.type._tag === "Literal" &&
+          Object.hasOwn(input, ps.name) &&
+          input[ps.name] === ps.type.literal
+      )
+    )
+  })
+  return named.length === 1 ? named[0] : undefined
+}
+
+/** The key whose literal value `value` is in some member of a union (`jsonl` -> `store`). */
+const literalKeyOf = (schema: Schema.Top, value: string): string | undefined => {
+  const members: unknown = (schema as { members?: unknown }).members
+  if (!Array.isArray(members)) return undefined
+  for (const member of members as Array<Schema.Top>) {
+    const node: any = member.ast
+    if (node._tag !== "Objects") continue
+    const ps = node.propertySignatures.find(
+      (ps: any) => ps.type._tag === "Literal" && ps.type.literal === value
+    )
+    if (ps !== undefined) return String(ps.name)
+  }
+  return undefined
+}
+
 const isRecord = (v: unknown): v is Record<string, any> =>
   typeof v === "object" && v !== null && !Array.isArray(v)
 const isString = (v: unknown): v is string => typeof v === "string"
@@ -301,6 +338,11 @@ const decodeAll = <A>(
     { errors: "all", onExcessProperty: "error" }
   )
   if (Result.isSuccess(result)) return result.success
+  const push = (problem: Problem) => {
+    // A union reports a problem once per member that has it.
+    if (!problems.some((p) => p.path === problem.path && p.message === problem.message))
+      problems.push(problem)
+  }
   for (const issue of formatIssues(result.failure.issue).issues) {
     const keys = (issue.path ?? []).map((k: any) =>
       typeof k === "object" ? k.key : k
@@ -309,14 +351,14 @@ const decodeAll = <A>(
     if (issue.message === "Expected no excess property") {
       const key = String(keys[keys.length - 1])
       const [hint] = Text.closest(key, keysAt(ast, keys.slice(0, -1)))
-      problems.push({
+      push({
         path,
         message: `unknown key${hint === undefined ? "" : `; did you mean "${hint}"?`}`
       })
     } else if (issue.message === "Missing key") {
-      problems.push({ path, message: "required key is missing" })
+      push({ path, message: "required key is missing" })
     } else {
-      problems.push({ path, message: issue.message })
+      push({ path, message: issue.message })
     }
   }
   return undefined
@@ -450,17 +492,28 @@ export const decode = (
       const definition = resolved.success
       const before = problems.length
       const decoded = decodeAll(definition.config, definition.config.ast, own, base, problems)
+      // Options of several shapes told apart by a key (audit-log's `store: jsonl`): the
+      // problems of the shape the entry names, not of every shape.
+      const shape = decoded === undefined ? namedMember(definition.config, own) : undefined
+      if (shape !== undefined) {
+        problems.length = before
+        decodeAll(shape as Schema.Codec<unknown, unknown>, shape.ast, own, base, problems)
+      }
       // An unknown key of a sink is reported against the sink's keys and the runner's.
+      const ownKeys = keysAt((shape ?? definition.config).ast, [])
       for (let i = before; i < problems.length; i++) {
         const p = problems[i]!
         if (p.message === "unknown key") {
           const key = p.path.slice(base.length + 1)
-          const [hint] = Text.closest(key, [
-            ...runnerSinkKeys,
-            ...keysAt(definition.config.ast, [])
-          ])
-          if (hint !== undefined)
-            problems[i] = { path: p.path, message: `unknown key; did you mean "${hint}"?` }
+          const [hint] = Text.closest(key, [...runnerSinkKeys, ...ownKeys])
+          const selector = literalKeyOf(definition.config, key)
+          const message =
+            selector !== undefined
+              ? `unknown key; did you mean "${selector}: ${key}"?`
+              : hint !== undefined
+                ? `unknown key; did you mean "${hint}"?`
+                : `unknown key; the ${definition.type} sink takes ${[...new Set(ownKeys)].join(", ") || "no options of its own"} (and the runner's ${runnerSinkKeys.join(", ")})`
+          problems[i] = { path: p.path, message }
         }
       }
       if (keys === undefined || problems.length > before) continue

@@ -127,6 +127,17 @@ const cases: ReadonlyArray<readonly [string, ReadonlyArray<string>]> = [
       'sinks.out.events[0]: event pattern "user.craeted" matches no WorkOS event type; did you mean "user.created"?',
       'sinks.out.fromat: unknown key; did you mean "format"?'
     ]
+  ],
+  [
+    // Options of several shapes (the audit log's stores): the problems of the shape the
+    // entry names, once each; an unknown key with no close match lists the keys.
+    "18-store-options.yaml",
+    [
+      "sinks.files.dir: unknown key; the audit-log sink takes store, directory, gzip, retention (and the runner's type, module, events, organizations, batch, retry)",
+      "sinks.files.directory: required key is missing",
+      'sinks.guess.jsonl: unknown key; did you mean "store: jsonl"?',
+      "sinks.out.colour: unknown key; the console sink takes format, showSink (and the runner's type, module, events, organizations, batch, retry)"
+    ]
   ]
 ]
 
