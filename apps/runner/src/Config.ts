@@ -282,42 +282,35 @@ const keysAt = (ast: SchemaAST.AST, path: ReadonlyArray<PropertyKey>): Array<str
   return next === undefined ? [] : keysAt(next.type, rest)
 }
 
-/**
- * The one member of a union schema that the input names by a literal key it sets
- * (`store: jsonl` names the member whose `store` is the literal `"jsonl"`).
- */
-const namedMember = (schema: Schema.Top, input: unknown): Schema.Top | undefined => {
+/** The keys of each member of a union schema whose type is a literal (`store: "jsonl"`). */
+const literalKeys = (
+  schema: Schema.Top
+): Array<{ readonly member: Schema.Top; readonly key: string; readonly value: unknown }> => {
   const members: unknown = (schema as { members?: unknown }).members
-  if (!Array.isArray(members) || !isRecord(input)) return undefined
-  const named = (members as Array<Schema.Top>).filter((member) => {
+  if (!Array.isArray(members)) return []
+  return (members as Array<Schema.Top>).flatMap((member) => {
     const node: any = member.ast
-    return (
-      node._tag === "Objects" &&
-      node.propertySignatures.some(
-        (ps: any) =>
-          ps.type._tag === "Literal" &&
-          Object.hasOwn(input, ps.name) &&
-          input[ps.name] === ps.type.literal
-      )
-    )
+    if (node._tag !== "Objects") return []
+    return node.propertySignatures
+      .filter((ps: any) => ps.type._tag === "Literal")
+      .map((ps: any) => ({ member, key: String(ps.name), value: ps.type.literal }))
   })
-  return named.length === 1 ? named[0] : undefined
 }
 
-/** The key whose literal value `value` is in some member of a union (`jsonl` -> `store`). */
-const literalKeyOf = (schema: Schema.Top, value: string): string | undefined => {
-  const members: unknown = (schema as { members?: unknown }).members
-  if (!Array.isArray(members)) return undefined
-  for (const member of members as Array<Schema.Top>) {
-    const node: any = member.ast
-    if (node._tag !== "Objects") continue
-    const ps = node.propertySignatures.find(
-      (ps: any) => ps.type._tag === "Literal" && ps.type.literal === value
-    )
-    if (ps !== undefined) return String(ps.name)
-  }
-  return undefined
+/** The one member of a union schema that the input names by a literal key it sets (`store: jsonl`). */
+const namedMember = (schema: Schema.Top, input: unknown): Schema.Top | undefined => {
+  if (!isRecord(input)) return undefined
+  const named = new Set(
+    literalKeys(schema)
+      .filter(({ key, value }) => Object.hasOwn(input, key) && input[key] === value)
+      .map(({ member }) => member)
+  )
+  return named.size === 1 ? [...named][0] : undefined
 }
+
+/** The key that takes `value` as its literal in some member of a union (`jsonl` -> `store`). */
+const literalKeyOf = (schema: Schema.Top, value: string): string | undefined =>
+  literalKeys(schema).find((literal) => literal.value === value)?.key
 
 const isRecord = (v: unknown): v is Record<string, any> =>
   typeof v === "object" && v !== null && !Array.isArray(v)
