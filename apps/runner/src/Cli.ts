@@ -203,9 +203,10 @@ const run = Command.make("run", { config: configFlag }, ({ config: file }) =>
 
 /**
  * A command someone waits on (`status`, `validate --check-connections`) asks WorkOS
- * twice, where `run` keeps retrying for about two minutes.
+ * twice, 10 s each at most (a firewall that drops packets leaves a connection hanging),
+ * where `run` keeps retrying for about two minutes, 30 s an attempt.
  */
-const interactiveRetry = { times: 1 } as const
+const interactiveClient = { retry: { times: 1 }, timeout: "10 seconds" } as const
 
 /**
  * For commands whose own lines say what failed (`validate`, `status`): the warnings
@@ -256,7 +257,7 @@ const validate = Command.make(
         )
         yield* check(
           "WorkOS",
-          Runner.openSource(config.source, config.sinks, { retry: interactiveRetry }).pipe(
+          Runner.openSource(config.source, config.sinks, interactiveClient).pipe(
             Effect.flatMap((s) => s.client.listEvents({ limit: 1 }))
           )
         )
@@ -367,13 +368,13 @@ const status = Command.make("status", { config: configFlag }, ({ config: file })
     Effect.scoped(
       Effect.gen(function* () {
         const config = yield* Config.load(file)
-        // Open for the whole command: the client's connection pool closes with its scope.
+        // One client for every question the command asks.
         const client =
           config.source.type === "workos"
             ? yield* Runner.workosClient({
                 apiKey: config.source.apiKey,
                 baseUrl: config.source.baseUrl,
-                retry: interactiveRetry
+                ...interactiveClient
               })
             : undefined
         yield* withStore(config, (store) =>

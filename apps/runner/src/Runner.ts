@@ -75,6 +75,8 @@ export const workosClient = (options: {
   readonly baseUrl: string
   /** How it retries (default `WorkOS.defaults.retry`: about two minutes in all). */
   readonly retry?: Partial<WorkOS.RetryPolicy> | undefined
+  /** How long one attempt may take (default `WorkOS.defaults.timeout`). */
+  readonly timeout?: Duration.Input | undefined
 }) =>
   Layer.build(WorkOS.layer(options).pipe(Layer.provide(httpClient))).pipe(
     Effect.map((context) => Context.get(context, WorkOS.WorkOS))
@@ -91,7 +93,10 @@ export interface ResolvedSource {
 export const openSource = (
   config: SourceConfig,
   sinks: ReadonlyArray<SinkConfig>,
-  options: { readonly retry?: Partial<WorkOS.RetryPolicy> | undefined } = {}
+  options: {
+    readonly retry?: Partial<WorkOS.RetryPolicy> | undefined
+    readonly timeout?: Duration.Input | undefined
+  } = {}
 ): Effect.Effect<ResolvedSource, Error, Scope.Scope> =>
   Effect.gen(function* () {
     let apiKey: Redacted.Redacted<string>
@@ -104,9 +109,12 @@ export const openSource = (
       apiKey = config.apiKey
       baseUrl = config.baseUrl
     }
-    const client = yield* workosClient({ apiKey, baseUrl, retry: options.retry }).pipe(
-      Effect.mapError((e) => new Error(`WorkOS client: ${(e as Error).message}`))
-    )
+    const client = yield* workosClient({
+      apiKey,
+      baseUrl,
+      retry: options.retry,
+      timeout: options.timeout
+    }).pipe(Effect.mapError((e) => new Error(`WorkOS client: ${(e as Error).message}`)))
     const events = fetchTypes(sinks, config.type === "workos" ? config.events : undefined)
     const pollInterval = config.pollInterval
     const organizationId = config.type === "workos" ? config.organization : undefined

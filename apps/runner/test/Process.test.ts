@@ -4,6 +4,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process"
 import * as Fs from "node:fs"
+import * as Net from "node:net"
 import * as Path from "node:path"
 import { DatabaseSync } from "node:sqlite"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
@@ -341,6 +342,32 @@ describe("the runner process", { timeout: 90_000 }, () => {
     // `run` would retry for about two minutes; a person waiting gets an answer now.
     expect(Date.now() - started).toBeLessThan(15_000)
   })
+
+  it("validate --check-connections: a WorkOS that never answers is named after two 10 s attempts, not two of 30 s", async () => {
+    // What a firewall that drops packets, or a stuck proxy, looks like.
+    const sockets: Array<Net.Socket> = []
+    const silent = Net.createServer((socket) => void sockets.push(socket))
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve))
+    const port = (silent.address() as Net.AddressInfo).port
+    try {
+      const dir = tempDir()
+      const config = writeConfig(dir, {})
+      Fs.writeFileSync(
+        config,
+        Fs.readFileSync(config, "utf8").replace(standIn.url, `http://127.0.0.1:${port}`)
+      )
+      const started = Date.now()
+      const validate = await runToEnd(["validate", "-c", config, "--check-connections"])
+      expect(validate.code).toBe(1)
+      expect(validate.stdout).toContain(
+        "FAIL  WorkOS: WorkOS did not answer GET /events after 2 attempts: no response within 10s"
+      )
+      expect(Date.now() - started).toBeLessThan(35_000)
+    } finally {
+      for (const socket of sockets) socket.destroy()
+      silent.close()
+    }
+  }, 60_000)
 
   it("status: lag from each checkpoint, or from where a new sink starts; says why when it cannot", async () => {
     const dir = tempDir()
