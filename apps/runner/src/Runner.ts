@@ -59,25 +59,27 @@ export const fetchTypes = (
  * when `NODE_USE_ENV_PROXY=1` asks for it. (Read with `require`: importing `node:http` as
  * ESM evaluates its lazy exports, undici among them.)
  */
-const nodeHttp = createRequire(import.meta.url)("node:http") as typeof import("node:http")
-const nodeHttps = createRequire(import.meta.url)("node:https") as typeof import("node:https")
+const require = createRequire(import.meta.url)
 const httpClient = NodeHttpClient.layerNodeHttpNoAgent.pipe(
   Layer.provide(
     Layer.succeed(NodeHttpClient.HttpAgent, {
-      http: nodeHttp.globalAgent,
-      https: nodeHttps.globalAgent
+      http: (require("node:http") as typeof import("node:http")).globalAgent,
+      https: (require("node:https") as typeof import("node:https")).globalAgent
     })
   )
 )
 
-export const workosClient = (options: {
-  readonly apiKey: Redacted.Redacted<string>
-  readonly baseUrl: string
+/** How patient the WorkOS client is: `run` keeps the defaults, interactive commands less. */
+export interface Patience {
   /** How it retries (default `WorkOS.defaults.retry`: about two minutes in all). */
   readonly retry?: Partial<WorkOS.RetryPolicy> | undefined
   /** How long one attempt may take (default `WorkOS.defaults.timeout`). */
   readonly timeout?: Duration.Input | undefined
-}) =>
+}
+
+export const workosClient = (
+  options: Patience & { readonly apiKey: Redacted.Redacted<string>; readonly baseUrl: string }
+) =>
   Layer.build(WorkOS.layer(options).pipe(Layer.provide(httpClient))).pipe(
     Effect.map((context) => Context.get(context, WorkOS.WorkOS))
   )
@@ -93,10 +95,7 @@ export interface ResolvedSource {
 export const openSource = (
   config: SourceConfig,
   sinks: ReadonlyArray<SinkConfig>,
-  options: {
-    readonly retry?: Partial<WorkOS.RetryPolicy> | undefined
-    readonly timeout?: Duration.Input | undefined
-  } = {}
+  patience: Patience = {}
 ): Effect.Effect<ResolvedSource, Error, Scope.Scope> =>
   Effect.gen(function* () {
     let apiKey: Redacted.Redacted<string>
@@ -109,12 +108,9 @@ export const openSource = (
       apiKey = config.apiKey
       baseUrl = config.baseUrl
     }
-    const client = yield* workosClient({
-      apiKey,
-      baseUrl,
-      retry: options.retry,
-      timeout: options.timeout
-    }).pipe(Effect.mapError((e) => new Error(`WorkOS client: ${(e as Error).message}`)))
+    const client = yield* workosClient({ ...patience, apiKey, baseUrl }).pipe(
+      Effect.mapError((e) => new Error(`WorkOS client: ${(e as Error).message}`))
+    )
     const events = fetchTypes(sinks, config.type === "workos" ? config.events : undefined)
     const pollInterval = config.pollInterval
     const organizationId = config.type === "workos" ? config.organization : undefined
