@@ -1,5 +1,5 @@
 /**
- * The WorkOS API client: one service over `effect/http`.
+ * The WorkOS API client: one service over `effect/http`, or over Node's `http`.
  *
  * The API key stays `Redacted` until it is put in the `Authorization` header.
  * Each attempt has its own timeout. Transient failures (408, 429, 500, 502, 503,
@@ -9,22 +9,18 @@
  * resource) is a typed `WorkOSApiError` carrying WorkOS's own explanation, never retried.
  *
  * Provide an `HttpClient` (`FetchHttpClient.layer`, or `NodeHttpClient.layerUndici`
- * from `@effect/platform-node`) beneath `WorkOS.layer(...)`.
+ * from `@effect/platform-node`) beneath `WorkOS.layer(...)`; or, on Node, use
+ * `WorkOS.layerNode(...)`, over Node's own `http`/`https` (what the runner uses).
  */
+import { createRequire } from "node:module"
 import * as Config from "effect/Config"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import {
-  Headers,
-  HttpClient,
-  type HttpClientError,
-  HttpClientRequest,
-  type HttpClientResponse
-} from "effect/http"
+import { Headers, HttpClient, type HttpClientError, HttpClientRequest } from "effect/http"
 import * as Layer from "effect/Layer"
-import type * as Redacted from "effect/Redacted"
+import * as Redacted from "effect/Redacted"
 import * as Result from "effect/Result"
 import * as Schedule from "effect/Schedule"
 import * as EventList from "./EventList.ts"
@@ -239,87 +235,191 @@ class BadBody extends Data.TaggedError("BadBody")<{
   readonly cause: EventList.EventListDecodeError
 }> {}
 
-/** Builds the client from complete options; needs an `HttpClient`. */
+/** What one attempt got back: the status, the whole body and the headers it may need. */
+interface Reply {
+  readonly status: number
+  readonly text: string
+  readonly header: (name: "retry-after" | "x-request-id") => string | undefined
+}
+
+/** One `GET /events` with this query, read to the end; a broken connection is `Transient`. */
+type GetEvents = (query: ReadonlyArray<[string, string]>) => Effect.Effect<Reply, Transient>
+
+/** Builds the client from complete options, over the `HttpClient` in the context. */
 export const make = (options: Options): Effect.Effect<Service, never, HttpClient.HttpClient> =>
-  Effect.gen(function* () {
-    const baseUrl = options.baseUrl.replace(/\/+$/, "")
-    const timeout = Duration.fromInputUnsafe(options.timeout)
-    const policy = options.retry
-    const http = yield* HttpClient.HttpClient
+  Effect.map(HttpClient.HttpClient, (http) =>
+    makeWith(options, overHttpClient(http, endpoint(options), options.apiKey))
+  )
 
-    const schedule = retrySchedule(policy)
+/**
+ * Builds the client from complete options, over Node's own `http`/`https` with their
+ * global agents (connections kept alive; `NODE_USE_ENV_PROXY` honoured). It needs no
+ * `HttpClient`, and each page costs about a third less CPU than through
+ * `effect/http`'s Node client, which forks and races an upload fiber and tracks
+ * every response for a GET with no body.
+ */
+export const makeNode = (options: Options): Effect.Effect<Service> =>
+  Effect.sync(() => makeWith(options, overNodeHttp(endpoint(options), options.apiKey)))
 
-    const listEvents = (params: ListEventsParams = {}) => {
-      const request = HttpClientRequest.get(`${baseUrl}/events`, {
-        urlParams: eventsQuery(params),
-        acceptJson: true,
-        headers: { "user-agent": userAgent }
-      }).pipe(HttpClientRequest.bearerToken(options.apiKey))
-      const attempt = http.execute(request).pipe(
+const endpoint = (options: Options): string => `${options.baseUrl.replace(/\/+$/, "")}/events`
+
+const overHttpClient =
+  (http: HttpClient.HttpClient, url: string, apiKey: Redacted.Redacted<string>): GetEvents =>
+  (query) =>
+    http
+      .execute(
+        HttpClientRequest.get(url, {
+          urlParams: query,
+          acceptJson: true,
+          headers: { "user-agent": userAgent }
+        }).pipe(HttpClientRequest.bearerToken(apiKey))
+      )
+      .pipe(
         // WorkOS takes no part in the caller's traces: no `b3` or `traceparent` header
         // goes out. (Without a tracer they held Effect's placeholder ids, not even valid
         // W3C trace context.) The client span is still made for a tracer to record.
         Effect.provideService(HttpClient.TracerPropagationEnabled, false),
-        Effect.flatMap((response) => readResponse("GET /events", response)),
-        Effect.catchTag("HttpClientError", (error) => Effect.fail(transportFailure(error))),
-        Effect.timeoutOrElse({
-          duration: timeout,
-          orElse: () =>
-            Effect.fail(
-              new Transient({
-                status: undefined,
-                reason: `no response within ${Duration.format(timeout)}`,
-                retryAfter: undefined
-              })
-            )
-        })
+        // A body that cannot be read is a transport failure too: the connection broke.
+        Effect.flatMap((response) =>
+          Effect.map(
+            response.text,
+            (text): Reply => ({
+              status: response.status,
+              text,
+              header: (name) => response.headers[name]
+            })
+          )
+        ),
+        Effect.catchTag("HttpClientError", (error) => Effect.fail(transportFailure(error)))
       )
-      // Each failure that will be retried is logged as it happens: with the default
-      // policy the retries take about two minutes, silent until now.
-      return Effect.suspend(() => {
-        let failures = 0
-        return attempt.pipe(
-          Effect.tapError((error) => {
-            if (error._tag !== "Transient" && error._tag !== "BadBody") return Effect.void
-            failures++
-            if (failures > policy.times) return Effect.void
-            const what = error._tag === "Transient" ? error.reason : error.cause.message
-            return Effect.logWarning(
-              `WorkOS GET /events failed (attempt ${failures} of ${policy.times + 1}), retrying: ${what}`
-            )
-          }),
-          Effect.retry({
-            schedule,
-            times: policy.times,
-            while: (error) => error._tag === "Transient" || error._tag === "BadBody"
-          }),
-          Effect.mapError((error): WorkOSError => {
-            const attempts = policy.times + 1
-            switch (error._tag) {
-              case "Transient":
-                return new WorkOSUnavailableError({
-                  request: "GET /events",
-                  status: error.status,
-                  reason: error.reason,
-                  retryAfter: error.retryAfter,
-                  attempts
-                })
-              case "BadBody":
-                return new WorkOSResponseError({
-                  request: "GET /events",
-                  cause: error.cause,
-                  attempts
-                })
-              default:
-                return error
-            }
-          })
+
+// Loaded with `require`, on first use: importing `node:http` as ESM evaluates its lazy
+// exports, Node's bundled undici among them (~4 MiB held for nothing).
+const require = createRequire(import.meta.url)
+
+const overNodeHttp = (url: string, apiKey: Redacted.Redacted<string>): GetEvents => {
+  const base = new URL(url)
+  const transport: typeof import("node:http") =
+    base.protocol === "https:" ? require("node:https") : require("node:http")
+  const headers = {
+    accept: "application/json",
+    authorization: `Bearer ${Redacted.value(apiKey)}`,
+    "user-agent": userAgent
+  }
+  return (query) =>
+    Effect.callback<Reply, Transient>((resume) => {
+      let settled = false
+      const settle = (result: Effect.Effect<Reply, Transient>) => {
+        if (settled) return
+        settled = true
+        resume(result)
+      }
+      // The system's message names the host (`connect ECONNREFUSED 10.0.0.1:443`).
+      const broken = (error: NodeJS.ErrnoException) =>
+        settle(
+          Effect.fail(
+            new Transient({
+              status: undefined,
+              reason: error.message || error.code || String(error),
+              retryAfter: undefined
+            })
+          )
+        )
+      const target = new URL(base)
+      for (const [name, value] of query) target.searchParams.append(name, value)
+      const request = transport.get(target, { headers }, (response) => {
+        const chunks: Array<Buffer> = []
+        response.on("data", (chunk: Buffer) => chunks.push(chunk))
+        response.on("error", broken)
+        response.on("end", () =>
+          settle(
+            Effect.succeed({
+              status: response.statusCode ?? 0,
+              text: Buffer.concat(chunks).toString("utf8"),
+              header: (name) => {
+                const value = response.headers[name]
+                return Array.isArray(value) ? value[0] : value
+              }
+            })
+          )
         )
       })
-    }
+      request.on("error", broken)
+      // Interrupted (a timeout, a shutdown): the connection is dropped, not reused.
+      return Effect.sync(() => {
+        settled = true
+        request.destroy()
+      })
+    })
+}
 
-    return { baseUrl, listEvents } satisfies Service
-  })
+const makeWith = (options: Options, getEvents: GetEvents): Service => {
+  const baseUrl = options.baseUrl.replace(/\/+$/, "")
+  const timeout = Duration.fromInputUnsafe(options.timeout)
+  const policy = options.retry
+  const schedule = retrySchedule(policy)
+
+  const listEvents = (params: ListEventsParams = {}) => {
+    const attempt = getEvents(eventsQuery(params)).pipe(
+      Effect.flatMap((reply) => readReply("GET /events", reply)),
+      Effect.timeoutOrElse({
+        duration: timeout,
+        orElse: () =>
+          Effect.fail(
+            new Transient({
+              status: undefined,
+              reason: `no response within ${Duration.format(timeout)}`,
+              retryAfter: undefined
+            })
+          )
+      })
+    )
+    // Each failure that will be retried is logged as it happens: with the default
+    // policy the retries take about two minutes, silent until now.
+    return Effect.suspend(() => {
+      let failures = 0
+      return attempt.pipe(
+        Effect.tapError((error) => {
+          if (error._tag !== "Transient" && error._tag !== "BadBody") return Effect.void
+          failures++
+          if (failures > policy.times) return Effect.void
+          const what = error._tag === "Transient" ? error.reason : error.cause.message
+          return Effect.logWarning(
+            `WorkOS GET /events failed (attempt ${failures} of ${policy.times + 1}), retrying: ${what}`
+          )
+        }),
+        Effect.retry({
+          schedule,
+          times: policy.times,
+          while: (error) => error._tag === "Transient" || error._tag === "BadBody"
+        }),
+        Effect.mapError((error): WorkOSError => {
+          const attempts = policy.times + 1
+          switch (error._tag) {
+            case "Transient":
+              return new WorkOSUnavailableError({
+                request: "GET /events",
+                status: error.status,
+                reason: error.reason,
+                retryAfter: error.retryAfter,
+                attempts
+              })
+            case "BadBody":
+              return new WorkOSResponseError({
+                request: "GET /events",
+                cause: error.cause,
+                attempts
+              })
+            default:
+              return error
+          }
+        })
+      )
+    })
+  }
+
+  return { baseUrl, listEvents } satisfies Service
+}
 
 /**
  * Jittered exponential backoff, capped at `maxDelay`; a failure that carries a
@@ -348,14 +448,12 @@ const isTransientStatus = (status: number): boolean =>
   status === 503 ||
   status === 504
 
-const readResponse = (
+const readReply = (
   request: string,
-  response: HttpClientResponse.HttpClientResponse
+  reply: Reply
 ): Effect.Effect<EventList.EventList, Transient | BadBody | WorkOSApiError, never> =>
   Effect.gen(function* () {
-    const status = response.status
-    // A body that cannot be read is a transport failure: the connection broke.
-    const text = yield* Effect.catch(response.text, (error) => Effect.fail(transportFailure(error)))
+    const { status, text } = reply
     if (status >= 200 && status < 300) {
       const page = EventList.decodeJson(text)
       return Result.isSuccess(page)
@@ -370,19 +468,15 @@ const readResponse = (
         new Transient({
           status,
           reason: `${status}${excerpt(text)}`,
-          retryAfter: retryAfterOf(response, now)
+          retryAfter: retryAfterOf(reply.header("retry-after"), now)
         })
       )
     }
-    return yield* Effect.fail(apiError(request, response, text))
+    return yield* Effect.fail(apiError(request, reply))
   })
 
 /** The `Retry-After` of a response as a delay from now, or undefined when absent or invalid. */
-const retryAfterOf = (
-  response: HttpClientResponse.HttpClientResponse,
-  now: number
-): Duration.Duration | undefined => {
-  const header = response.headers["retry-after"]
+const retryAfterOf = (header: string | undefined, now: number): Duration.Duration | undefined => {
   if (header === undefined) return undefined
   const parsed = Headers.parseRetryAfter(header)
   return Result.isSuccess(parsed) ? Headers.retryAfterDelay(parsed.success, now) : undefined
@@ -409,11 +503,8 @@ const excerpt = (text: string): string =>
   text.length === 0 ? "" : `: ${text.length > 200 ? `${text.slice(0, 200)}…` : text}`
 
 /** Reads WorkOS's error body (`{ message, code?, errors? }`); a body of another shape is quoted. */
-const apiError = (
-  request: string,
-  response: HttpClientResponse.HttpClientResponse,
-  text: string
-): WorkOSApiError => {
+const apiError = (request: string, reply: Reply): WorkOSApiError => {
+  const text = reply.text
   let body: any
   try {
     body = JSON.parse(text)
@@ -435,33 +526,39 @@ const apiError = (
       : []
   return new WorkOSApiError({
     request,
-    status: response.status,
+    status: reply.status,
     detail,
     code: isRecord && typeof body.code === "string" ? body.code : undefined,
     errors,
-    requestId: response.headers["x-request-id"]
+    requestId: reply.header("x-request-id")
   })
 }
 
 // ---------------------------------------------------------------------------
 // Layers
 
+/** Complete options from what a layer was given; the API key, when not given, from `WORKOS_API_KEY`. */
+const resolve = (options: LayerOptions): Effect.Effect<Options, Config.ConfigError> =>
+  Effect.gen(function* () {
+    const apiKey = options.apiKey ?? (yield* Config.Redacted("WORKOS_API_KEY"))
+    return {
+      apiKey,
+      baseUrl: options.baseUrl ?? defaults.baseUrl,
+      timeout: options.timeout ?? defaults.timeout,
+      retry: { ...defaults.retry, ...options.retry }
+    }
+  })
+
 /**
- * The client, from options; the API key, when not given, is read from the
- * `WORKOS_API_KEY` config (an environment variable by default) as `Redacted`.
+ * The client, from options, over the `HttpClient` beneath it; the API key, when not
+ * given, is read from the `WORKOS_API_KEY` config (an environment variable by
+ * default) as `Redacted`.
  */
 export const layer = (
   options: LayerOptions = {}
 ): Layer.Layer<WorkOS, Config.ConfigError, HttpClient.HttpClient> =>
-  Layer.effect(
-    WorkOS,
-    Effect.gen(function* () {
-      const apiKey = options.apiKey ?? (yield* Config.Redacted("WORKOS_API_KEY"))
-      return yield* make({
-        apiKey,
-        baseUrl: options.baseUrl ?? defaults.baseUrl,
-        timeout: options.timeout ?? defaults.timeout,
-        retry: { ...defaults.retry, ...options.retry }
-      })
-    })
-  )
+  Layer.effect(WorkOS, Effect.flatMap(resolve(options), make))
+
+/** The same client over Node's own `http`/`https` (see `makeNode`): no `HttpClient` needed. */
+export const layerNode = (options: LayerOptions = {}): Layer.Layer<WorkOS, Config.ConfigError> =>
+  Layer.effect(WorkOS, Effect.flatMap(resolve(options), makeNode))

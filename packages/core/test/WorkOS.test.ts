@@ -21,27 +21,34 @@ beforeAll(async () => {
 afterAll(() => standIn.close())
 beforeEach(() => standIn.faults.clear())
 
-/** The client against the stand-in, with short backoffs so tests stay fast. */
-const clientLayer = (options: WorkOS.LayerOptions = {}) =>
-  WorkOS.layer({
-    baseUrl: standIn.url,
-    apiKey: Redacted.make(standIn.apiKey),
-    ...options,
-    retry: { baseDelay: "5 millis", maxDelay: "20 millis", ...options.retry }
-  }).pipe(Layer.provide(FetchHttpClient.layer))
+/** The client's two ways to reach WorkOS: an `effect/http` client beneath it, or Node's own `http`. */
+const transports = {
+  "over effect/http (fetch)": (options: WorkOS.LayerOptions) =>
+    WorkOS.layer(options).pipe(Layer.provide(FetchHttpClient.layer)),
+  "over node:http": (options: WorkOS.LayerOptions) => WorkOS.layerNode(options)
+}
 
-const listEvents = (params: WorkOS.ListEventsParams = {}, options: WorkOS.LayerOptions = {}) =>
-  WorkOS.listEvents(params).pipe(Effect.provide(clientLayer(options)))
+describe.each(Object.entries(transports))("WorkOS client %s", (_, transport) => {
+  /** The client against the stand-in, with short backoffs so tests stay fast. */
+  const clientLayer = (options: WorkOS.LayerOptions = {}) =>
+    transport({
+      baseUrl: standIn.url,
+      apiKey: Redacted.make(standIn.apiKey),
+      ...options,
+      retry: { baseDelay: "5 millis", maxDelay: "20 millis", ...options.retry }
+    })
 
-/** The requests the stand-in received while `effect` ran. */
-const requestsDuring = <A, E>(effect: Effect.Effect<A, E>) =>
-  Effect.gen(function* () {
-    const before = standIn.requests.length
-    const exit = yield* Effect.result(effect)
-    return { result: exit, requests: standIn.requests.slice(before) }
-  })
+  const listEvents = (params: WorkOS.ListEventsParams = {}, options: WorkOS.LayerOptions = {}) =>
+    WorkOS.listEvents(params).pipe(Effect.provide(clientLayer(options)))
 
-describe("WorkOS client", () => {
+  /** The requests the stand-in received while `effect` ran. */
+  const requestsDuring = <A, E>(effect: Effect.Effect<A, E>) =>
+    Effect.gen(function* () {
+      const before = standIn.requests.length
+      const exit = yield* Effect.result(effect)
+      return { result: exit, requests: standIn.requests.slice(before) }
+    })
+
   it.live("sends the API key as a bearer token and a User-Agent with the package version", () =>
     Effect.gen(function* () {
       const { result, requests } = yield* requestsDuring(listEvents({ limit: 5 }))
@@ -285,8 +292,7 @@ describe("WorkOS client", () => {
 
   it.live("reads the API key from WORKOS_API_KEY when none is given", () =>
     Effect.gen(function* () {
-      const layer = WorkOS.layer({ baseUrl: standIn.url }).pipe(
-        Layer.provide(FetchHttpClient.layer),
+      const layer = transport({ baseUrl: standIn.url }).pipe(
         Layer.provide(
           ConfigProvider.layer(ConfigProvider.fromEnvRecord({ WORKOS_API_KEY: standIn.apiKey }))
         )
@@ -294,8 +300,7 @@ describe("WorkOS client", () => {
       const page = yield* WorkOS.listEvents({ limit: 1 }).pipe(Effect.provide(layer))
       expect(page.data.length).toBe(1)
 
-      const missing = WorkOS.layer({ baseUrl: standIn.url }).pipe(
-        Layer.provide(FetchHttpClient.layer),
+      const missing = transport({ baseUrl: standIn.url }).pipe(
         Layer.provide(ConfigProvider.layer(ConfigProvider.fromEnvRecord({})))
       )
       const error = yield* Effect.flip(WorkOS.listEvents().pipe(Effect.provide(missing)))
