@@ -261,7 +261,10 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
 export const makeNode = (options: Options): Effect.Effect<Service> =>
   Effect.sync(() => makeWith(options, overNodeHttp(endpoint(options), options.apiKey)))
 
-const endpoint = (options: Options): string => `${options.baseUrl.replace(/\/+$/, "")}/events`
+/** The base URL without a trailing slash. */
+const baseUrlOf = (options: Options): string => options.baseUrl.replace(/\/+$/, "")
+
+const endpoint = (options: Options): string => `${baseUrlOf(options)}/events`
 
 const overHttpClient =
   (http: HttpClient.HttpClient, url: string, apiKey: Redacted.Redacted<string>): GetEvents =>
@@ -306,17 +309,12 @@ const overNodeHttp = (url: string, apiKey: Redacted.Redacted<string>): GetEvents
     authorization: `Bearer ${Redacted.value(apiKey)}`,
     "user-agent": userAgent
   }
+  // Effect ignores a second `resume`, and any after an interrupt.
   return (query) =>
     Effect.callback<Reply, Transient>((resume) => {
-      let settled = false
-      const settle = (result: Effect.Effect<Reply, Transient>) => {
-        if (settled) return
-        settled = true
-        resume(result)
-      }
       // The system's message names the host (`connect ECONNREFUSED 10.0.0.1:443`).
       const broken = (error: NodeJS.ErrnoException) =>
-        settle(
+        resume(
           Effect.fail(
             new Transient({
               status: undefined,
@@ -332,7 +330,7 @@ const overNodeHttp = (url: string, apiKey: Redacted.Redacted<string>): GetEvents
         response.on("data", (chunk: Buffer) => chunks.push(chunk))
         response.on("error", broken)
         response.on("end", () =>
-          settle(
+          resume(
             Effect.succeed({
               status: response.statusCode ?? 0,
               text: Buffer.concat(chunks).toString("utf8"),
@@ -346,15 +344,12 @@ const overNodeHttp = (url: string, apiKey: Redacted.Redacted<string>): GetEvents
       })
       request.on("error", broken)
       // Interrupted (a timeout, a shutdown): the connection is dropped, not reused.
-      return Effect.sync(() => {
-        settled = true
-        request.destroy()
-      })
+      return Effect.sync(() => request.destroy())
     })
 }
 
 const makeWith = (options: Options, getEvents: GetEvents): Service => {
-  const baseUrl = options.baseUrl.replace(/\/+$/, "")
+  const baseUrl = baseUrlOf(options)
   const timeout = Duration.fromInputUnsafe(options.timeout)
   const policy = options.retry
   const schedule = retrySchedule(policy)
