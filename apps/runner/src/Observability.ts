@@ -44,6 +44,10 @@ export interface SinkMetrics {
   latencyCount: number
 }
 
+/** A label value in the Prometheus text format: backslash, double quote and newline escaped. */
+const escapeLabelValue = (value: string): string =>
+  value.replace(/[\\"\n]/g, (c) => (c === "\n" ? "\\n" : `\\${c}`))
+
 export class Metrics {
   fetched = 0
   ready = false
@@ -88,7 +92,8 @@ export class Metrics {
     const out: Array<string> = []
     const metric = (name: string, type: string, help: string) =>
       out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`)
-    const label = (sink: string) => `sink="${sink.replace(/["\\\n]/g, "_")}"`
+    // Escaped as the text format asks (not replaced: "a\"b" and "a_b" stay two sinks).
+    const label = (sink: string) => `sink="${escapeLabelValue(sink)}"`
     metric("workos_relay_events_fetched_total", "counter", "Events fetched from WorkOS.")
     out.push(`workos_relay_events_fetched_total ${this.fetched}`)
     const perSink = (

@@ -52,4 +52,22 @@ describe("Observability", () => {
       "fetched 300 | a: 500/s lag 50 ev 1.5s | b: 6/s lag 0 ev 0ms dlq 3 | c: FAILED"
     )
   })
+
+  it("/metrics: a sink name is escaped as the text format asks, so no two names collide", () => {
+    const metrics = new Metrics()
+    metrics.sink('a"b').delivered = 1
+    metrics.sink("a_b").delivered = 2
+    metrics.sink("back\\slash").delivered = 3
+    metrics.sink("two\nlines").delivered = 4
+    const delivered = metrics
+      .render()
+      .split("\n")
+      .filter((line) => line.startsWith("workos_relay_events_delivered_total{"))
+    expect(delivered).toEqual([
+      'workos_relay_events_delivered_total{sink="a\\"b"} 1',
+      'workos_relay_events_delivered_total{sink="a_b"} 2',
+      'workos_relay_events_delivered_total{sink="back\\\\slash"} 3',
+      'workos_relay_events_delivered_total{sink="two\\nlines"} 4'
+    ])
+  })
 })
