@@ -193,9 +193,24 @@ const measureByMetrics = async (
     await new Promise((r) => setTimeout(r, 20))
   }
   const ms = performance.now() - started
+  const peakRssMiB = peakRssOf(run.child.pid)
   run.child.kill("SIGTERM")
   await run.done
-  return { events: events - first, ms, peakRssMiB: Number.NaN }
+  return { events: events - first, ms, peakRssMiB }
+}
+
+/**
+ * A running process's peak RSS so far (Linux's `VmHWM`; the runner re-executes itself
+ * in the same pid), or NaN where /proc cannot tell.
+ */
+const peakRssOf = (pid: number | undefined): number => {
+  try {
+    const status = Fs.readFileSync(`/proc/${pid}/status`, "utf8")
+    const kib = /^VmHWM:\s+(\d+) kB$/m.exec(status)?.[1]
+    return kib === undefined ? Number.NaN : Number(kib) / 1024
+  } catch {
+    return Number.NaN
+  }
 }
 
 const freePort = async () => {
@@ -320,6 +335,8 @@ sinks:
   const sdkAudit = median(rounds.map((r) => r.naive))
   const runnerAudit = median(rounds.map((r) => r.runner))
   const roundRatios = rounds.map((r) => rate(r.runner) / rate(r.naive))
+  const auditPeakRssMiB = Math.max(...rounds.map((r) => r.runner.peakRssMiB))
+  const mib = (value: number) => (Number.isNaN(value) ? "-" : value.toFixed(0))
   /** events, seconds, events/s and the ratio to `baseline`: the columns every row shares. */
   const timing = (m: Measurement, baseline: Measurement) => [
     String(m.events),
@@ -356,14 +373,24 @@ sinks:
       "events",
       "seconds",
       "events/s",
-      "vs SDK loop (WAL)"
+      "vs SDK loop (WAL)",
+      "peak RSS (MiB)"
     ],
     [
       "@workos-inc/node listEvents + for-await insert (SQLite defaults)",
-      ...timing(sdkAuditDefault, sdkAudit)
+      ...timing(sdkAuditDefault, sdkAudit),
+      mib(sdkAuditDefault.peakRssMiB)
     ],
-    ["@workos-inc/node listEvents + for-await insert (WAL)", ...timing(sdkAudit, sdkAudit)],
-    ["workos-relay runner -> audit-log sink (SQLite)", ...timing(runnerAudit, sdkAudit)]
+    [
+      "@workos-inc/node listEvents + for-await insert (WAL)",
+      ...timing(sdkAudit, sdkAudit),
+      mib(sdkAudit.peakRssMiB)
+    ],
+    [
+      "workos-relay runner -> audit-log sink (SQLite)",
+      ...timing(runnerAudit, sdkAudit),
+      mib(auditPeakRssMiB)
+    ]
   ]
   console.log(
     `\nEnd to end from the WorkOS stand-in (${Os.cpus().length} cores, Node ${process.version}); targets: >= 20000 events/s, peak RSS under 150 MB\n`
@@ -382,7 +409,7 @@ sinks:
   )
   print(auditRows)
   console.log(
-    `\nRound by round, runner / WAL loop: ${roundRatios.map((r) => `${r.toFixed(2)}x`).join(", ")}.`
+    `\nRound by round, runner / WAL loop: ${roundRatios.map((r, i) => `${r.toFixed(2)}x (runner peak RSS ${mib(rounds[i]!.runner.peakRssMiB)} MiB)`).join(", ")}.`
   )
   console.log(
     `The runner is ${(rate(runnerAudit) / rate(sdkAuditDefault)).toFixed(2)}x the same loop on SQLite's defaults (rollback journal, a few fsyncs per insert).`
