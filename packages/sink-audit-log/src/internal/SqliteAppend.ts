@@ -30,15 +30,17 @@ export const open = (path: string): DatabaseSync => {
 
 /**
  * The writer's connection: `open`, plus settings that only pay off when appending.
- * A 16 MiB page cache keeps the hot leaf pages of the five indexes (one per type,
- * organization and actor) in memory instead of reading them back for every batch. The
+ * A 4 MiB page cache (SQLite's default is 2 MiB) for the hot leaf pages of the five
+ * indexes: appending 100k records to a 600k-record store (5,000 organizations, 50,000
+ * actors) ran as fast with it as with 16 MiB, and the runner's peak RSS is ~15 MiB
+ * lower (a page missing from the cache is read back from the OS's file cache). The
  * WAL is folded into the file every 10,000 pages (~40 MiB) instead of every 1,000: each
  * checkpoint writes the pages it holds and fsyncs the file, and an index page rewritten
  * by several batches is then written once. Every commit is still fsynced.
  */
 export const openWriter = (path: string): DatabaseSync => {
   const db = open(path)
-  db.exec("PRAGMA cache_size = -16384")
+  db.exec("PRAGMA cache_size = -4096")
   db.exec("PRAGMA wal_autocheckpoint = 10000")
   return db
 }
