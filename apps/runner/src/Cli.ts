@@ -59,6 +59,40 @@ const withStore = <A, E>(
     )
   )
 
+/**
+ * A stop for the scope's run: the first SIGINT/SIGTERM completes it (stop fetching,
+ * finish the batches in flight), a second exits at once. The handlers go with the scope.
+ */
+const stopOnSignals = Effect.gen(function* () {
+  const stop = yield* Deferred.make<void>()
+  let signals = 0
+  const onSignal = (signal: string) => {
+    signals++
+    if (signals > 1) {
+      process.stderr.write(`\n${signal} again: exiting now\n`)
+      process.exit(130)
+    }
+    process.stderr.write(
+      `\n${signal}: stopping; finishing in-flight batches (${signal} again to exit now)\n`
+    )
+    Deferred.doneUnsafe(stop, Effect.void)
+  }
+  const sigint = () => onSignal("SIGINT")
+  const sigterm = () => onSignal("SIGTERM")
+  yield* Effect.acquireRelease(
+    Effect.sync(() => {
+      process.on("SIGINT", sigint)
+      process.on("SIGTERM", sigterm)
+    }),
+    () =>
+      Effect.sync(() => {
+        process.off("SIGINT", sigint)
+        process.off("SIGTERM", sigterm)
+      })
+  )
+  return stop
+})
+
 /** Runs with signals: the first SIGINT/SIGTERM stops gracefully, a second exits at once. */
 const runWithSignals = (
   config: Config.RelayConfig,
@@ -69,32 +103,7 @@ const runWithSignals = (
   }
 ) =>
   Effect.gen(function* () {
-    const stop = yield* Deferred.make<void>()
-    let signals = 0
-    const onSignal = (signal: string) => {
-      signals++
-      if (signals > 1) {
-        process.stderr.write(`\n${signal} again: exiting now\n`)
-        process.exit(130)
-      }
-      process.stderr.write(
-        `\n${signal}: stopping; finishing in-flight batches (${signal} again to exit now)\n`
-      )
-      Deferred.doneUnsafe(stop, Effect.void)
-    }
-    const sigint = () => onSignal("SIGINT")
-    const sigterm = () => onSignal("SIGTERM")
-    yield* Effect.acquireRelease(
-      Effect.sync(() => {
-        process.on("SIGINT", sigint)
-        process.on("SIGTERM", sigterm)
-      }),
-      () =>
-        Effect.sync(() => {
-          process.off("SIGINT", sigint)
-          process.off("SIGTERM", sigterm)
-        })
-    )
+    const stop = yield* stopOnSignals
     if (options.duration !== undefined && options.duration > 0) {
       yield* Effect.sleep(options.duration).pipe(
         Effect.andThen(Deferred.succeed(stop, undefined)),
@@ -455,11 +464,16 @@ const chooseSinks = (config: Config.RelayConfig, names: Option.Option<string>) =
     .split(",")
     .map((s) => s.trim())
     .filter((s) => s !== "")
+  const known = config.sinks.map((s) => s.name).join(", ")
+  if (wanted.length === 0)
+    return Effect.fail(
+      new UsageError({ reason: `--sink: give one or more sink names (sinks: ${known})` })
+    )
   const unknown = wanted.filter((n) => !config.sinks.some((s) => s.name === n))
   return unknown.length > 0
     ? Effect.fail(
         new UsageError({
-          reason: `--sink: no sink named ${unknown.join(", ")} in the config (sinks: ${config.sinks.map((s) => s.name).join(", ")})`
+          reason: `--sink: no sink named ${unknown.join(", ")} in the config (sinks: ${known})`
         })
       )
     : Effect.succeed(config.sinks.filter((s) => wanted.includes(s.name)))
@@ -498,9 +512,16 @@ const replay = Command.make(
         )
       const sinks = yield* chooseSinks(config, sink)
       const metrics = new Metrics()
-      const stop = yield* Deferred.make<void>()
+      let stopped = false
       const reports = yield* Effect.scoped(
         Effect.gen(function* () {
+          const stop = yield* stopOnSignals
+          yield* Deferred.await(stop).pipe(
+            Effect.andThen(() => {
+              stopped = true
+            }),
+            Effect.forkScoped
+          )
           const store = Context.get(
             yield* Layer.build(StateStore.layer(config.state)),
             StateStore.StateStore
@@ -537,6 +558,13 @@ const replay = Command.make(
           ])
         ])
       )
+      if (stopped)
+        return yield* Effect.fail(
+          new RunFailed({
+            reason:
+              "replay stopped by a signal before the end of its range; run it again to deliver the rest"
+          })
+        )
     })
 ).pipe(
   Command.withDescription(
@@ -582,6 +610,18 @@ const parseIds = (ids: Option.Option<string>) =>
           : Effect.fail(new UsageError({ reason: `--id: expected numbers, got "${s}"` }))
       )
 
+/** `--id`s that name no dead letter (of `--sink`, when given) are most likely a typo. */
+const checkIds = (ids: ReadonlyArray<number> | undefined, found: ReadonlyArray<{ id: number }>) => {
+  const missing = (ids ?? []).filter((id) => !found.some((l) => l.id === id))
+  return missing.length === 0
+    ? Effect.void
+    : Effect.fail(
+        new UsageError({
+          reason: `--id: no dead letter with id ${missing.join(", ")}${found.length > 0 ? "; nothing was changed" : ""} (dead-letters list shows the ids)`
+        })
+      )
+}
+
 const deadLettersList = Command.make(
   "list",
   {
@@ -591,6 +631,10 @@ const deadLettersList = Command.make(
   },
   ({ config: file, sink, limit }) =>
     Effect.gen(function* () {
+      if (limit < 1)
+        return yield* Effect.fail(
+          new UsageError({ reason: `--limit: expected a whole number of at least 1, got ${limit}` })
+        )
       const config = yield* Config.load(file)
       const letters = yield* withStore(config, (s) =>
         s.deadLetters({ sink: Option.getOrUndefined(sink), limit })
@@ -629,6 +673,7 @@ const deadLettersRetry = Command.make(
           )
           const letters = yield* store.deadLetters({ sink: Option.getOrUndefined(sink), ids })
           yield* checkDeadLetterSink(config, sink, letters.length)
+          yield* checkIds(ids, letters)
           const made = yield* Runner.makeSinks(config.sinks)
           const metrics = new Metrics()
           let delivered = 0
@@ -705,13 +750,14 @@ const deadLettersDrop = Command.make(
     Effect.gen(function* () {
       const config = yield* Config.load(file)
       const ids = yield* parseIds(id)
-      if (ids === undefined && !all)
+      if ((ids === undefined) === !all)
         return yield* Effect.fail(
-          new UsageError({ reason: "dead-letters drop: give --id <ids> or --all" })
+          new UsageError({ reason: "dead-letters drop: give either --id <ids> or --all" })
         )
       const dropped = yield* withStore(config, (s) =>
         s.deadLetters({ sink: Option.getOrUndefined(sink), ids }).pipe(
           Effect.tap((letters) => checkDeadLetterSink(config, sink, letters.length)),
+          Effect.tap((letters) => checkIds(ids, letters)),
           Effect.flatMap((letters) => s.dropDeadLetters(letters.map((l) => l.id)))
         )
       )

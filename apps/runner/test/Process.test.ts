@@ -226,7 +226,24 @@ describe("the runner process", { timeout: 90_000 }, () => {
 
     const drop = await runToEnd(["dead-letters", "drop", "-c", fixed])
     expect(drop.code).toBe(2)
-    expect(drop.stderr).toContain("dead-letters drop: give --id <ids> or --all")
+    expect(drop.stderr).toContain("dead-letters drop: give either --id <ids> or --all")
+    const [both, unknownId, noLimit] = await Promise.all([
+      runToEnd(["dead-letters", "drop", "-c", fixed, "--id", "1", "--all"]),
+      runToEnd(["dead-letters", "drop", "-c", fixed, "--id", "9999"]),
+      runToEnd(["dead-letters", "list", "-c", fixed, "--limit", "0"])
+    ])
+    expect(both.code).toBe(2)
+    expect(both.stderr).toContain("dead-letters drop: give either --id <ids> or --all")
+    expect(unknownId.code).toBe(2)
+    expect(unknownId.stderr).toContain(
+      "--id: no dead letter with id 9999 (dead-letters list shows the ids)"
+    )
+    expect(noLimit.code).toBe(2)
+    expect(noLimit.stderr).toContain("--limit: expected a whole number of at least 1, got 0")
+    // None of them dropped anything.
+    expect((await runToEnd(["dead-letters", "list", "-c", fixed])).stdout).toContain(
+      "expected an event"
+    )
     expect((await runToEnd(["dead-letters", "drop", "-c", fixed, "--all"])).code).toBe(0)
 
     // A misspelt --sink is bad usage, not "no dead letters".
@@ -242,15 +259,19 @@ describe("the runner process", { timeout: 90_000 }, () => {
     const bad = Path.join(dir, "bad.yaml")
     Fs.writeFileSync(bad, "source: { type: demo }\nsinks: { out: { type: consol } }\n")
     const config = writeConfig(dir, {})
-    const [validateBad, badFlag, badRange, ok, status, connections, badRate] = await Promise.all([
-      runToEnd(["validate", "-c", bad]),
-      runToEnd(["run", "--no-such-flag"]),
-      runToEnd(["replay", "-c", config, "--since", "2026-02-01", "--until", "2026-01-01"]),
-      runToEnd(["validate", "-c", config]),
-      runToEnd(["status", "-c", config]),
-      runToEnd(["validate", "-c", config, "--check-connections"]),
-      runToEnd(["demo", "--rate", "-1"])
-    ])
+    const [validateBad, badFlag, badRange, ok, status, connections, badRate, noSink] =
+      await Promise.all([
+        runToEnd(["validate", "-c", bad]),
+        runToEnd(["run", "--no-such-flag"]),
+        runToEnd(["replay", "-c", config, "--since", "2026-02-01", "--until", "2026-01-01"]),
+        runToEnd(["validate", "-c", config]),
+        runToEnd(["status", "-c", config]),
+        runToEnd(["validate", "-c", config, "--check-connections"]),
+        runToEnd(["demo", "--rate", "-1"]),
+        runToEnd(["replay", "-c", config, "--since", "1h", "--sink", ","])
+      ])
+    expect(noSink.code).toBe(2)
+    expect(noSink.stderr).toContain("--sink: give one or more sink names (sinks: rec)")
     expect(badRate.code).toBe(2)
     expect(badRate.stderr).toContain("--rate: expected 0 or more new events a second, got -1")
     expect(connections.code, connections.stderr).toBe(0)
@@ -271,6 +292,24 @@ describe("the runner process", { timeout: 90_000 }, () => {
     expect(status.code, status.stderr).toBe(0)
     expect(status.stdout).toContain("lease: nobody holds it")
     expect(status.stdout).toMatch(/rec\s+\(none yet\)/)
+  })
+
+  it("SIGINT during `replay` finishes the batch in flight and says the range was not done (exit 1)", async () => {
+    const dir = tempDir()
+    const log = Path.join(dir, "rec.log")
+    const config = writeConfig(dir, { delayMs: 200, maxEvents: 10 })
+    const replay = start(["replay", "-c", config, "--since", "2020-01-01T00:00:00Z"])
+    await waitUntilAsync("a batch replayed", () => recorded(log).length >= 10)
+    replay.child.kill("SIGINT")
+    expect(await replay.exited).toBe(1)
+    expect(replay.stderr).toContain("SIGINT: stopping; finishing in-flight batches")
+    expect(replay.stderr).toContain(
+      "replay stopped by a signal before the end of its range; run it again to deliver the rest"
+    )
+    // What it delivered before stopping is reported, and it is less than the range.
+    const delivered = recorded(log).length
+    expect(delivered).toBeLessThan(standIn.events().length)
+    expect(replay.stdout).toMatch(new RegExp(`rec\\s+${delivered}\\s+0`))
   })
 
   it("a custom sink in a .ts file Node reads as CommonJS: the error says why and what to change", async () => {
