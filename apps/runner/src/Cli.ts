@@ -60,6 +60,18 @@ const withStore = <A, E>(
   )
 
 /**
+ * Why the commands that only read the store have nothing to read: a SQLite store that
+ * does not exist yet. They say so rather than create it, or a misspelt path would pass
+ * for a fresh install.
+ */
+const missingStore = (config: Config.RelayConfig): string | undefined =>
+  config.state.type === "sqlite" &&
+  config.state.path !== ":memory:" &&
+  !Fs.existsSync(config.state.path)
+    ? `no SQLite store at ${config.state.path} yet (\`run\` creates it)`
+    : undefined
+
+/**
  * A stop for the scope's run: the first SIGINT/SIGTERM completes it (stop fetching,
  * finish the batches in flight), a second exits at once. The handlers go with the scope.
  */
@@ -386,58 +398,73 @@ const status = Command.make("status", { config: configFlag }, ({ config: file })
                 ...interactiveClient
               })
             : undefined
-        yield* withStore(config, (store) =>
-          Effect.gen(function* () {
-            const checkpoints = yield* store.checkpoints()
-            const counts = yield* store.deadLetterCounts()
-            const lease = yield* store.lease()
-            const now = Date.now()
-            yield* out(`state: ${store.description}`)
-            yield* out(
-              lease === undefined
-                ? "lease: nobody holds it"
-                : lease.expiresAt > now
-                  ? `lease: held by ${lease.holder} (token ${lease.token}), renewed until ${new Date(lease.expiresAt).toISOString()}`
-                  : lease.expiresAt === 0
-                    ? `lease: free (released by ${lease.holder} as it stopped)`
-                    : `lease: free (last held by ${lease.holder}, expired ${formatMillis(now - lease.expiresAt)} ago)`
-            )
-            const rows = [
-              ["sink", "cursor", "checkpoint age", "lag (events)", "lag (time)", "dead letters"]
-            ]
-            const notes = new Set<string>()
-            for (const sink of config.sinks) {
-              const c = checkpoints.find((x) => x.sink === sink.name)
-              let lag: Lag
-              if (client === undefined) {
-                lag = { events: "-", time: "-" }
-                notes.add(
-                  "lag: not measured: a demo source's WorkOS stand-in lives only inside `run`, so there is nothing to compare the checkpoints with"
-                )
-              } else {
-                const measured = yield* Effect.result(lagOf(config, client, sink, c, now))
-                lag = Result.isSuccess(measured)
-                  ? measured.success
-                  : {
-                      events: "unknown",
-                      time: "unknown",
-                      note: `lag: unknown: ${Pipeline.rejectionOf(measured.failure)?.message ?? measured.failure.message}`
-                    }
-              }
-              if (lag.note !== undefined) notes.add(lag.note)
-              rows.push([
-                sink.name,
-                c?.cursor ?? "(none yet)",
-                c === undefined ? "-" : formatMillis(now - c.updatedAt),
-                lag.events,
-                lag.time,
-                String(counts[sink.name] ?? 0)
-              ])
+        const missing = missingStore(config)
+        const { description, checkpoints, counts, lease } =
+          missing !== undefined
+            ? { description: missing, checkpoints: [], counts: {}, lease: undefined }
+            : yield* withStore(config, (store) =>
+                Effect.all({
+                  description: Effect.succeed(store.description),
+                  checkpoints: store.checkpoints(),
+                  counts: store.deadLetterCounts(),
+                  lease: store.lease()
+                })
+              )
+        yield* Effect.gen(function* () {
+          const now = Date.now()
+          yield* out(`state: ${description}`)
+          yield* out(
+            lease === undefined
+              ? "lease: nobody holds it"
+              : lease.expiresAt > now
+                ? `lease: held by ${lease.holder} (token ${lease.token}), renewed until ${new Date(lease.expiresAt).toISOString()}`
+                : lease.expiresAt === 0
+                  ? `lease: free (released by ${lease.holder} as it stopped)`
+                  : `lease: free (last held by ${lease.holder}, expired ${formatMillis(now - lease.expiresAt)} ago)`
+          )
+          const rows = [
+            ["sink", "cursor", "checkpoint age", "lag (events)", "lag (time)", "dead letters"]
+          ]
+          const notes = new Set<string>()
+          for (const sink of config.sinks) {
+            const c = checkpoints.find((x) => x.sink === sink.name)
+            let lag: Lag
+            if (client === undefined) {
+              lag = { events: "-", time: "-" }
+              notes.add(
+                "lag: not measured: a demo source's WorkOS stand-in lives only inside `run`, so there is nothing to compare the checkpoints with"
+              )
+            } else {
+              const measured = yield* Effect.result(lagOf(config, client, sink, c, now))
+              lag = Result.isSuccess(measured)
+                ? measured.success
+                : {
+                    events: "unknown",
+                    time: "unknown",
+                    note: `lag: unknown: ${Pipeline.rejectionOf(measured.failure)?.message ?? measured.failure.message}`
+                  }
             }
-            yield* out(table(rows))
-            for (const note of notes) yield* out(note)
-          })
-        )
+            if (lag.note !== undefined) notes.add(lag.note)
+            rows.push([
+              sink.name,
+              c?.cursor ?? "(none yet)",
+              c === undefined ? "-" : formatMillis(now - c.updatedAt),
+              lag.events,
+              lag.time,
+              String(counts[sink.name] ?? 0)
+            ])
+          }
+          yield* out(table(rows))
+          for (const note of notes) yield* out(note)
+          // A sink taken out of the config (or renamed) keeps its dead letters.
+          const orphans = Object.entries(counts).filter(
+            ([name, n]) => n > 0 && !config.sinks.some((sink) => sink.name === name)
+          )
+          for (const [name, n] of orphans)
+            yield* out(
+              `dead letters of ${name}, a sink not in the config: ${n} (dead-letters list --sink ${name})`
+            )
+        })
       })
     )
   )
@@ -517,9 +544,11 @@ const replay = Command.make(
         Effect.gen(function* () {
           const stop = yield* stopOnSignals
           yield* Deferred.await(stop).pipe(
-            Effect.andThen(() => {
-              stopped = true
-            }),
+            Effect.andThen(
+              Effect.sync(() => {
+                stopped = true
+              })
+            ),
             Effect.forkScoped
           )
           const store = Context.get(
@@ -636,6 +665,11 @@ const deadLettersList = Command.make(
           new UsageError({ reason: `--limit: expected a whole number of at least 1, got ${limit}` })
         )
       const config = yield* Config.load(file)
+      const missing = missingStore(config)
+      if (missing !== undefined) {
+        yield* checkDeadLetterSink(config, sink, 0)
+        return yield* out(`no dead letters: ${missing}`)
+      }
       const letters = yield* withStore(config, (s) =>
         s.deadLetters({ sink: Option.getOrUndefined(sink), limit })
       )
@@ -665,6 +699,12 @@ const deadLettersRetry = Command.make(
     Effect.gen(function* () {
       const config = yield* Config.load(file)
       const ids = yield* parseIds(id)
+      const missing = missingStore(config)
+      if (missing !== undefined) {
+        yield* checkDeadLetterSink(config, sink, 0)
+        yield* checkIds(ids, [])
+        return yield* out(`no dead letters: ${missing}`)
+      }
       const summary = yield* Effect.scoped(
         Effect.gen(function* () {
           const store = Context.get(
@@ -754,6 +794,12 @@ const deadLettersDrop = Command.make(
         return yield* Effect.fail(
           new UsageError({ reason: "dead-letters drop: give either --id <ids> or --all" })
         )
+      const missing = missingStore(config)
+      if (missing !== undefined) {
+        yield* checkDeadLetterSink(config, sink, 0)
+        yield* checkIds(ids, [])
+        return yield* out(`no dead letters: ${missing}`)
+      }
       const dropped = yield* withStore(config, (s) =>
         s.deadLetters({ sink: Option.getOrUndefined(sink), ids }).pipe(
           Effect.tap((letters) => checkDeadLetterSink(config, sink, letters.length)),

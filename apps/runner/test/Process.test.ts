@@ -240,6 +240,12 @@ describe("the runner process", { timeout: 90_000 }, () => {
     )
     expect(noLimit.code).toBe(2)
     expect(noLimit.stderr).toContain("--limit: expected a whole number of at least 1, got 0")
+    // A sink renamed in the config: status still tells of the old name's dead letters.
+    const renamed = Path.join(dir, "renamed.yaml")
+    Fs.writeFileSync(renamed, Fs.readFileSync(fixed, "utf8").replace("  rec:", "  renamed:"))
+    expect((await runToEnd(["status", "-c", renamed])).stdout).toContain(
+      "dead letters of rec, a sink not in the config: 1 (dead-letters list --sink rec)"
+    )
     // None of them dropped anything.
     expect((await runToEnd(["dead-letters", "list", "-c", fixed])).stdout).toContain(
       "expected an event"
@@ -292,6 +298,25 @@ describe("the runner process", { timeout: 90_000 }, () => {
     expect(status.code, status.stderr).toBe(0)
     expect(status.stdout).toContain("lease: nobody holds it")
     expect(status.stdout).toMatch(/rec\s+\(none yet\)/)
+  })
+
+  it("status and dead-letters do not create a SQLite store that is not there (a misspelt path)", async () => {
+    const dir = tempDir()
+    const config = writeConfig(dir, {})
+    const [status, list, drop] = await Promise.all([
+      runToEnd(["status", "-c", config]),
+      runToEnd(["dead-letters", "list", "-c", config]),
+      runToEnd(["dead-letters", "drop", "-c", config, "--id", "3"])
+    ])
+    const missing = `no SQLite store at ${Path.join(dir, "state.db")} yet (\`run\` creates it)`
+    expect(status.code, status.stderr).toBe(0)
+    expect(status.stdout).toContain(`state: ${missing}`)
+    expect(status.stdout).toMatch(/rec\s+\(none yet\)/)
+    expect(list.code).toBe(0)
+    expect(list.stdout).toContain(`no dead letters: ${missing}`)
+    expect(drop.code).toBe(2)
+    expect(drop.stderr).toContain("--id: no dead letter with id 3")
+    expect(Fs.existsSync(Path.join(dir, "state.db"))).toBe(false)
   })
 
   it("SIGINT during `replay` finishes the batch in flight and says the range was not done (exit 1)", async () => {
