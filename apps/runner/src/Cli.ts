@@ -847,6 +847,13 @@ const demo = Command.make(
   },
   ({ duration, rate }) =>
     Effect.gen(function* () {
+      // A bare number would be milliseconds: `--duration 30` surely means seconds.
+      if (/^\s*\d+(?:\.\d+)?\s*$/.test(duration) && Number(duration) !== 0)
+        return yield* Effect.fail(
+          new UsageError({
+            reason: `--duration: give a unit, as "${duration.trim()}s" or "${duration.trim()}m" (0 runs until Ctrl-C)`
+          })
+        )
       const ms = Text.parseDuration(duration)
       if (ms === undefined)
         return yield* Effect.fail(

@@ -265,7 +265,7 @@ describe("the runner process", { timeout: 90_000 }, () => {
     const bad = Path.join(dir, "bad.yaml")
     Fs.writeFileSync(bad, "source: { type: demo }\nsinks: { out: { type: consol } }\n")
     const config = writeConfig(dir, {})
-    const [validateBad, badFlag, badRange, ok, status, connections, badRate, noSink] =
+    const [validateBad, badFlag, badRange, ok, status, connections, badRate, noSink, bareDuration] =
       await Promise.all([
         runToEnd(["validate", "-c", bad]),
         runToEnd(["run", "--no-such-flag"]),
@@ -274,8 +274,13 @@ describe("the runner process", { timeout: 90_000 }, () => {
         runToEnd(["status", "-c", config]),
         runToEnd(["validate", "-c", config, "--check-connections"]),
         runToEnd(["demo", "--rate", "-1"]),
-        runToEnd(["replay", "-c", config, "--since", "1h", "--sink", ","])
+        runToEnd(["replay", "-c", config, "--since", "1h", "--sink", ","]),
+        runToEnd(["demo", "--duration", "30"])
       ])
+    expect(bareDuration.code).toBe(2)
+    expect(bareDuration.stderr).toContain(
+      '--duration: give a unit, as "30s" or "30m" (0 runs until Ctrl-C)'
+    )
     expect(noSink.code).toBe(2)
     expect(noSink.stderr).toContain("--sink: give one or more sink names (sinks: rec)")
     expect(badRate.code).toBe(2)
