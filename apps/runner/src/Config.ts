@@ -22,21 +22,114 @@ import * as Registry from "./Registry.ts"
 // ---------------------------------------------------------------------------
 // Schemas of the runner's own keys
 
-const DurationInput = Schema.Union([Schema.String, Schema.Number])
-  .check(
-    Schema.makeFilter((value) =>
-      Text.parseDuration(value) !== undefined
-        ? undefined
-        : `Expected a duration such as "500ms", "5s", "2m" or "1h", got ${JSON.stringify(value)}`
-    )
-  )
-  .annotate({
-    description: 'A duration: "500ms", "5s", "2m", "1h" (a bare number is milliseconds)'
-  })
+/** A finite number, with `message` for NaN and Infinity (`.nan` and `.inf` in YAML). */
+const FiniteNumber = (message: string) => Schema.Number.check(Schema.isFinite({ message }))
 
-const PositiveInt = Schema.Number.check(
-  Schema.makeFilter((n) =>
-    Number.isInteger(n) && n > 0 ? undefined : `Expected a positive integer, got ${n}`
+/** A number written as a string, as `${VAR}` gives one: `"50"`, `" 2.5 "`. */
+const numberOf = (input: string | number): number | undefined =>
+  typeof input === "number"
+    ? input
+    : /^\s*-?\d+(?:\.\d+)?\s*$/.test(input)
+      ? Number(input)
+      : undefined
+
+/**
+ * A number from `min` (to `max`), or a string of one, so that `${VAR}` works; the
+ * message says the range. Read it with `numberOf`.
+ */
+const NumberInput = (range: {
+  readonly min: number
+  readonly max?: number
+  readonly integer?: boolean
+}) => {
+  const kind = range.integer === true ? "an integer" : "a number"
+  const between =
+    range.max === undefined ? `of at least ${range.min}` : `from ${range.min} to ${range.max}`
+  const expected = `expected ${kind} ${between}`
+  return Schema.Union([FiniteNumber(expected), Schema.String])
+    .check(
+      Schema.makeFilter(
+        (value) => {
+          const n = numberOf(value)
+          if (n === undefined) return `expected a number, got ${JSON.stringify(value)}`
+          const inRange =
+            n >= range.min &&
+            (range.max === undefined || n <= range.max) &&
+            (range.integer !== true || Number.isInteger(n))
+          return inRange ? undefined : `${expected}, got ${JSON.stringify(value)}`
+        },
+        {
+          // Looser than the check: a string is not checked to be a number in range.
+          toJsonSchema: () => [
+            {
+              minimum: range.min,
+              ...(range.max === undefined ? {} : { maximum: range.max })
+            },
+            true
+          ]
+        }
+      )
+    )
+    .annotate({
+      description: `${kind[0]!.toUpperCase()}${kind.slice(1)} ${between}, or a string of one (as \${VAR} gives)`
+    })
+}
+
+/** A duration of at least `min` milliseconds (`minText` says it for people). Read it with `ms`. */
+const DurationInput = (min: number, minText: string) =>
+  Schema.Union([Schema.String, FiniteNumber(`expected a duration of at least ${minText}`)])
+    .check(
+      Schema.makeFilter(
+        (value) => {
+          const duration = Text.parseDuration(value)
+          if (duration === undefined)
+            return `Expected a duration such as "500ms", "5s", "2m" or "1h", got ${JSON.stringify(value)}`
+          return duration >= min
+            ? undefined
+            : `expected a duration of at least ${minText}, got ${JSON.stringify(value)}`
+        },
+        // Looser than the check: a string is not checked to be a duration.
+        { toJsonSchema: () => [{ minimum: min }, true] }
+      )
+    )
+    .annotate({
+      description: `A duration: "500ms", "5s", "2m", "1h" (a bare number is milliseconds)${min > 0 ? `, at least ${minText}` : ""}`
+    })
+
+// A zero poll interval or lease polls WorkOS or the store in a busy loop; a zero
+// retry delay retries a failing sink in one.
+const PollInterval = DurationInput(50, "50ms")
+const LeaseTtl = DurationInput(1000, "1s")
+const PositiveDuration = DurationInput(1, "1ms")
+/** 0 is fine: a batch goes out with what is there. */
+const MaxWait = DurationInput(0, "0ms")
+
+const PositiveInt = NumberInput({ min: 1, integer: true })
+
+/** An absolute URL with one of `protocols`; `new URL` throws on anything else later. */
+const hasProtocol = (text: string, protocols: ReadonlyArray<string>): boolean => {
+  const url = URL.parse(text)
+  return url !== null && protocols.includes(url.protocol)
+}
+
+const HttpUrl = Schema.String.check(
+  Schema.makeFilter(
+    (url) =>
+      hasProtocol(url, ["http:", "https:"])
+        ? undefined
+        : `expected an http(s) URL such as https://api.workos.com, got ${JSON.stringify(url)}`,
+    { toJsonSchema: () => [{ pattern: "^https?://" }, true] }
+  )
+)
+
+// The URL holds a password: the message does not repeat it.
+const PostgresUrl = Schema.String.check(
+  Schema.makeFilter(
+    (url) =>
+      hasProtocol(url, ["postgres:", "postgresql:"])
+        ? undefined
+        : "expected a Postgres URL such as postgres://user:password@host:5432/db",
+    { toJsonSchema: () => [{ pattern: "^postgres(ql)?://" }, true] }
   )
 )
 
@@ -52,7 +145,7 @@ const WorkOSSource = Schema.Struct({
         "WorkOS secret key (sk_...); when absent, the environment variable WORKOS_API_KEY"
     })
   ),
-  baseUrl: Schema.optionalKey(Schema.String),
+  baseUrl: Schema.optionalKey(HttpUrl),
   events: Schema.optionalKey(Patterns),
   organization: Schema.optionalKey(Event.OrganizationId),
   start: Schema.optionalKey(
@@ -61,15 +154,15 @@ const WorkOSSource = Schema.Struct({
         'Where a sink with no checkpoint starts: "latest" (default), "earliest", an ISO-8601 time, or an event id'
     })
   ),
-  pollInterval: Schema.optionalKey(DurationInput),
-  pageSize: Schema.optionalKey(PositiveInt)
+  pollInterval: Schema.optionalKey(PollInterval),
+  pageSize: Schema.optionalKey(NumberInput({ min: 1, max: 100, integer: true }))
 })
 
 const DemoSource = Schema.Struct({
   type: Schema.Literal("demo"),
   /** Events per second the stand-in produces. */
-  rate: Schema.optionalKey(Schema.Number),
-  pollInterval: Schema.optionalKey(DurationInput)
+  rate: Schema.optionalKey(NumberInput({ min: 0 })),
+  pollInterval: Schema.optionalKey(PollInterval)
 })
 
 const State = Schema.Struct({
@@ -77,21 +170,21 @@ const State = Schema.Struct({
     Schema.String.annotate({ description: "SQLite file; default ./.workos-relay/state.db" })
   ),
   postgres: Schema.optionalKey(
-    Schema.Redacted(Schema.String).annotate({ description: "A Postgres URL; ${DATABASE_URL}" })
+    Schema.Redacted(PostgresUrl).annotate({ description: "A Postgres URL; ${DATABASE_URL}" })
   ),
-  leaseTtl: Schema.optionalKey(DurationInput)
+  leaseTtl: Schema.optionalKey(LeaseTtl)
 })
 
 const Batch = Schema.Struct({
   maxEvents: Schema.optionalKey(PositiveInt),
   maxBytes: Schema.optionalKey(PositiveInt),
-  maxWait: Schema.optionalKey(DurationInput)
+  maxWait: Schema.optionalKey(MaxWait)
 })
 
 const Retry = Schema.Struct({
-  initialDelay: Schema.optionalKey(DurationInput),
-  maxDelay: Schema.optionalKey(DurationInput),
-  maxDuration: Schema.optionalKey(DurationInput)
+  initialDelay: Schema.optionalKey(PositiveDuration),
+  maxDelay: Schema.optionalKey(PositiveDuration),
+  maxDuration: Schema.optionalKey(PositiveDuration)
 })
 
 /** The runner's keys of a sink entry; every other key belongs to the sink. */
@@ -124,7 +217,7 @@ export const File = Schema.Struct({
   organizations: Schema.optionalKey(Schema.Array(Event.OrganizationId)),
   http: Schema.optionalKey(Http),
   log: Schema.optionalKey(Log),
-  shutdownTimeout: Schema.optionalKey(DurationInput),
+  shutdownTimeout: Schema.optionalKey(PositiveDuration),
   sinks: Schema.Record(Schema.String, Schema.Unknown)
 })
 type FileType = typeof File.Type
@@ -222,7 +315,8 @@ export class ConfigError extends Data.TaggedError("ConfigError")<{
 // ---------------------------------------------------------------------------
 // Interpolation
 
-const interpolation = /\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g
+// The last alternative is any other `${`, to the next `}` or the end: a mistake.
+const interpolation = /\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$\{[^}]*\}?/g
 
 /** Replaces `${VAR}` and `${VAR:-default}` in every string; `$${` is a literal `${`. */
 export const interpolate = (
@@ -236,7 +330,16 @@ export const interpolate = (
       interpolation,
       (match, name: string | undefined, fallback: string | undefined) => {
         if (match === "$${") return "${"
-        const found = env[name!]
+        if (name === undefined) {
+          problems.push({
+            path,
+            message: match.endsWith("}")
+              ? `bad variable "${match}": a name is letters, digits and _, not starting with a digit ($\${ is a literal \${)`
+              : `no closing } in "${match}" (write \${NAME} or \${NAME:-default}; $\${ is a literal \${)`
+          })
+          return match
+        }
+        const found = env[name]
         if (found !== undefined && found !== "") return found
         if (fallback !== undefined) return fallback
         problems.push({
@@ -343,7 +446,11 @@ const decodeAll = <A>(
     const path = keys.reduce<string>((acc, k) => joinPath(acc, k), base)
     if (issue.message === "Expected no excess property") {
       const key = String(keys[keys.length - 1])
-      const [hint] = Text.closest(key, keysAt(ast, keys.slice(0, -1)))
+      // A key of another member of a union is known, but not here: no self-suggestion.
+      const [hint] = Text.closest(
+        key,
+        keysAt(ast, keys.slice(0, -1)).filter((known) => known !== key)
+      )
       push({
         path,
         message: `unknown key${hint === undefined ? "" : `; did you mean "${hint}"?`}`
@@ -357,6 +464,46 @@ const decodeAll = <A>(
   return undefined
 }
 
+const sourceTypes = { workos: WorkOSSource, demo: DemoSource } as const
+
+/**
+ * Says what is wrong with `source` in its own words, not the Schema's union of every
+ * source type: a missing or unknown `type`, or a key of the other type.
+ */
+const checkSourceType = (raw: Record<string, unknown>, problems: Array<Problem>) => {
+  const source = raw.source
+  if (source === undefined) return
+  const replace = (problem: Problem) => {
+    // The Schema's own report of the same thing, as `source: Expected { ... } | { ... }`.
+    const at = problems.findIndex((p) => p.path === "source")
+    if (at === -1) problems.push(problem)
+    else problems[at] = problem
+  }
+  if (!isRecord(source)) {
+    replace({ path: "source", message: "expected a mapping with type: workos or demo" })
+    return
+  }
+  const type: unknown = source.type
+  if (type !== "workos" && type !== "demo") {
+    replace({
+      path: "source.type",
+      message: `expected "workos" or "demo"${type === undefined ? "" : `, got ${JSON.stringify(type)}`}`
+    })
+    return
+  }
+  const other = type === "workos" ? "demo" : "workos"
+  problems.forEach((p, i) => {
+    const key = p.path.startsWith("source.") ? p.path.slice("source.".length) : undefined
+    if (
+      key !== undefined &&
+      p.message.startsWith("unknown key") &&
+      Object.hasOwn(sourceTypes[other].fields, key) &&
+      !Object.hasOwn(sourceTypes[type].fields, key)
+    )
+      problems[i] = { path: p.path, message: `only for source type ${other}` }
+  })
+}
+
 /** Checks each pattern of a list as written (other entries are the Schema's to report). */
 const checkPatterns = (patterns: unknown, path: string, problems: Array<Problem>) => {
   if (!Array.isArray(patterns)) return
@@ -368,8 +515,67 @@ const checkPatterns = (patterns: unknown, path: string, problems: Array<Problem>
   })
 }
 
+/**
+ * What is wrong with an ISO-8601 time, if anything. `Date.parse` rolls a day past the
+ * month's end over ("2026-02-30" is March 2) and reads "10" as October 2001.
+ */
+const startTimeProblem = (text: string): string | undefined => {
+  const date = /^\s*(\d{4})-(\d{2})-(\d{2})/.exec(text)
+  if (date === null || Number.isNaN(Date.parse(text)))
+    return `expected "latest", "earliest", an ISO-8601 time or an event id (event_...), got "${text}"`
+  const [year, month, day] = date.slice(1).map(Number) as [number, number, number]
+  const daysInMonth = new Date(Date.UTC(year, month, 0)).getUTCDate()
+  if (day <= daysInMonth) return undefined
+  const monthName = new Date(Date.UTC(year, month - 1, 1)).toLocaleString("en", {
+    month: "long",
+    timeZone: "UTC"
+  })
+  return `"${text}" is not a date: ${monthName} ${year} has ${daysInMonth} days`
+}
+
 const ms = (input: string | number | undefined, fallback: number): number =>
   input === undefined ? fallback : Text.parseDuration(input)!
+
+const retrySettings = (
+  retry: { readonly [K in keyof RetrySettings]?: string | number } | undefined
+): RetrySettings => ({
+  initialDelay: ms(retry?.initialDelay, defaults.retry.initialDelay),
+  maxDelay: ms(retry?.maxDelay, defaults.retry.maxDelay),
+  maxDuration: ms(retry?.maxDuration, defaults.retry.maxDuration)
+})
+
+/** The backoff doubles from initialDelay up to maxDelay: the other way round is a mistake. */
+const checkRetryOrder = (retry: unknown, path: string, problems: Array<Problem>) => {
+  if (!isRecord(retry)) return
+  // A duration that is not one: the Schema said so already.
+  const duration = (input: unknown, fallback: number) =>
+    input === undefined
+      ? fallback
+      : typeof input === "string" || typeof input === "number"
+        ? Text.parseDuration(input)
+        : undefined
+  const initialDelay = duration(retry.initialDelay, defaults.retry.initialDelay)
+  const maxDelay = duration(retry.maxDelay, defaults.retry.maxDelay)
+  if (initialDelay === undefined || maxDelay === undefined || initialDelay <= maxDelay) return
+  const initial =
+    retry.initialDelay === undefined
+      ? `${defaults.retry.initialDelay}ms, the default`
+      : JSON.stringify(retry.initialDelay)
+  problems.push(
+    retry.maxDelay === undefined
+      ? {
+          path: `${path}.initialDelay`,
+          message: `expected at most maxDelay (${defaults.retry.maxDelay / 1000}s, the default), got ${initial}`
+        }
+      : {
+          path: `${path}.maxDelay`,
+          message: `expected at least initialDelay (${initial}), got ${JSON.stringify(retry.maxDelay)}`
+        }
+  )
+}
+
+const num = (input: string | number | undefined, fallback: number): number =>
+  input === undefined ? fallback : numberOf(input)!
 
 const parseAddress = (address: string, problems: Array<Problem>) => {
   const match = /^(.*):(\d+)$/.exec(address)
@@ -399,12 +605,22 @@ export const decode = (
 ): Effect.Effect<RelayConfig, ConfigError> =>
   Effect.gen(function* () {
     const problems: Array<Problem> = []
-    const fail = () => Effect.fail(new ConfigError({ file: options.file, problems }))
+    // A value whose variable is missing or malformed has one problem, not also the
+    // one its stand-in ("" or the text as written) has.
+    let interpolationProblems = 0
+    const fail = () => {
+      const badVariables = new Set(problems.slice(0, interpolationProblems).map((p) => p.path))
+      const shown = problems.filter(
+        (p, i) => i < interpolationProblems || !badVariables.has(p.path)
+      )
+      return Effect.fail(new ConfigError({ file: options.file, problems: shown }))
+    }
     if (typeof document !== "object" || document === null || Array.isArray(document)) {
       problems.push({ path: "", message: "expected a mapping with source, state and sinks" })
       return yield* fail()
     }
     const interpolated = interpolate(document, options.env ?? process.env, "", problems)
+    interpolationProblems = problems.length
     const file = decodeAll<FileType>(File as any, File.ast, interpolated, "", problems)
     // Whether or not the file decoded, every check below runs on what is there, so one
     // error lists every problem.
@@ -412,6 +628,7 @@ export const decode = (
     const rawSource = isRecord(raw.source) ? raw.source : {}
     const rawState = isRecord(raw.state) ? raw.state : {}
     const rawSinks: Record<string, unknown> = isRecord(raw.sinks) ? raw.sinks : {}
+    checkSourceType(raw, problems)
     checkPatterns(raw.events, "events", problems)
     const env = options.env ?? process.env
     // As WorkOS's own SDKs do, the key comes from WORKOS_API_KEY when the file has none.
@@ -430,13 +647,10 @@ export const decode = (
         typeof start === "string" &&
         start !== "latest" &&
         start !== "earliest" &&
-        !start.startsWith("event_") &&
-        Number.isNaN(Date.parse(start))
+        !start.startsWith("event_")
       ) {
-        problems.push({
-          path: "source.start",
-          message: `expected "latest", "earliest", an ISO-8601 time or an event id (event_...), got "${start}"`
-        })
+        const problem = startTimeProblem(start)
+        if (problem !== undefined) problems.push({ path: "source.start", message: problem })
       }
     }
     if (rawState.sqlite !== undefined && rawState.postgres !== undefined) {
@@ -465,9 +679,11 @@ export const decode = (
       const runner: Record<string, unknown> = {}
       for (const [k, v] of Object.entries(entry)) (runnerSinkKeys.includes(k) ? runner : own)[k] = v
       const keys = decodeAll(SinkKeys, SinkKeys.ast, runner, base, problems)
-      // The patterns and the sink's own options are checked even when another of the
-      // runner's keys (batch, retry) is wrong, so that one error lists every problem.
+      // The patterns, the retry delays' order and the sink's own options are checked even
+      // when another of the runner's keys (batch, retry) is wrong, so that one error lists
+      // every problem.
       checkPatterns(runner.events, `${base}.events`, problems)
+      checkRetryOrder(runner.retry, `${base}.retry`, problems)
       const reference = {
         type: isString(runner.type) ? runner.type : undefined,
         module: isString(runner.module) ? runner.module : undefined
@@ -498,7 +714,10 @@ export const decode = (
         const p = problems[i]!
         if (p.message === "unknown key") {
           const key = p.path.slice(base.length + 1)
-          const [hint] = Text.closest(key, [...runnerSinkKeys, ...ownKeys])
+          const [hint] = Text.closest(
+            key,
+            [...runnerSinkKeys, ...ownKeys].filter((known) => known !== key)
+          )
           const selector = literalKeyOf(definition.config, key)
           const message =
             selector !== undefined
@@ -521,15 +740,11 @@ export const decode = (
         ),
         organizations: keys.organizations ?? file?.organizations,
         batch: {
-          ...(batch.maxEvents === undefined ? {} : { maxEvents: batch.maxEvents }),
-          ...(batch.maxBytes === undefined ? {} : { maxBytes: batch.maxBytes }),
+          ...(batch.maxEvents === undefined ? {} : { maxEvents: numberOf(batch.maxEvents)! }),
+          ...(batch.maxBytes === undefined ? {} : { maxBytes: numberOf(batch.maxBytes)! }),
           ...(batch.maxWait === undefined ? {} : { maxWait: Text.parseDuration(batch.maxWait)! })
         },
-        retry: {
-          initialDelay: ms(keys.retry?.initialDelay, defaults.retry.initialDelay),
-          maxDelay: ms(keys.retry?.maxDelay, defaults.retry.maxDelay),
-          maxDuration: ms(keys.retry?.maxDuration, defaults.retry.maxDuration)
-        }
+        retry: retrySettings(keys.retry)
       })
     }
     if (problems.length > 0 || file === undefined) return yield* fail()
@@ -545,11 +760,11 @@ export const decode = (
             organization: file.source.organization,
             start: file.source.start ?? "latest",
             pollInterval: ms(file.source.pollInterval, defaults.pollInterval),
-            pageSize: file.source.pageSize ?? defaults.pageSize
+            pageSize: num(file.source.pageSize, defaults.pageSize)
           }
         : {
             type: "demo",
-            rate: file.source.rate ?? defaults.demoRate,
+            rate: num(file.source.rate, defaults.demoRate),
             pollInterval: ms(file.source.pollInterval, 250)
           }
     return {

@@ -23,6 +23,19 @@ const lines = (file: string, ...problems: Array<string>) =>
     ...problems.map((p) => `  - ${p}`)
   ].join("\n")
 
+const inline = (document: unknown, env: Record<string, string> = {}) =>
+  Config.decode(document, {
+    file: "inline",
+    baseDir: fixtures,
+    env: { WORKOS_API_KEY: "sk_test", ...env }
+  })
+const inlineError = (document: unknown, env: Record<string, string> = {}) =>
+  inline(document, env).pipe(
+    Effect.flip,
+    Effect.map((e) => e.message)
+  )
+const sinks = { out: { type: "console" } }
+
 const cases: ReadonlyArray<readonly [string, ReadonlyArray<string>]> = [
   [
     "01-not-yaml.yaml",
@@ -55,7 +68,7 @@ const cases: ReadonlyArray<readonly [string, ReadonlyArray<string>]> = [
     "07-bad-duration.yaml",
     [
       'source.pollInterval: Expected a duration such as "500ms", "5s", "2m" or "1h", got "soon"',
-      "sinks.out.batch.maxEvents: Expected a positive integer, got 0",
+      "sinks.out.batch.maxEvents: expected an integer of at least 1, got 0",
       'sinks.out.batch.maxWait: Expected a duration such as "500ms", "5s", "2m" or "1h", got "5 fortnights"'
     ]
   ],
@@ -123,7 +136,7 @@ const cases: ReadonlyArray<readonly [string, ReadonlyArray<string>]> = [
     [
       "events[0]: Expected string",
       'events[1]: event pattern "dsync.user.creatd" matches no WorkOS event type; did you mean "dsync.user.created"?',
-      "sinks.out.batch.maxEvents: Expected a positive integer, got 0",
+      "sinks.out.batch.maxEvents: expected an integer of at least 1, got 0",
       'sinks.out.events[0]: event pattern "user.craeted" matches no WorkOS event type; did you mean "user.created"?',
       'sinks.out.fromat: unknown key; did you mean "format"?'
     ]
@@ -138,6 +151,54 @@ const cases: ReadonlyArray<readonly [string, ReadonlyArray<string>]> = [
       'sinks.guess.jsonl: unknown key; did you mean "store: jsonl"?',
       "sinks.out.colour: unknown key; the console sink takes format, showSink (and the runner's type, module, events, organizations, batch, retry)"
     ]
+  ],
+  [
+    // Checked here rather than by a TypeError at run time; the Postgres URL's password
+    // is not repeated.
+    "19-bad-urls.yaml",
+    [
+      'source.baseUrl: expected an http(s) URL such as https://api.workos.com, got "127.0.0.1:35539"',
+      "state.postgres: expected a Postgres URL such as postgres://user:password@host:5432/db"
+    ]
+  ],
+  [
+    // A zero poll interval or lease is a busy loop; initialDelay is checked against the
+    // default maxDelay when the file gives none.
+    "20-out-of-range.yaml",
+    [
+      "source.pollInterval: expected a duration of at least 50ms, got 0",
+      "source.pageSize: expected an integer from 1 to 100, got 500",
+      "state.leaseTtl: expected a duration of at least 1s, got 0",
+      "shutdownTimeout: expected a duration of at least 1ms, got 0",
+      "sinks.out.retry.maxDuration: expected a duration of at least 1ms, got 0",
+      'sinks.out.retry.maxDelay: expected at least initialDelay ("2m"), got "1s"',
+      'sinks.slow.retry.initialDelay: expected at most maxDelay (60s, the default), got "2m"'
+    ]
+  ],
+  [
+    "21-not-a-number.yaml",
+    [
+      'source.rate: expected a number, got "fast"',
+      'sinks.out.batch.maxEvents: expected a number, got "ten"'
+    ]
+  ],
+  [
+    // A key of the other source type is named as such, not suggested as itself.
+    "22-key-of-the-other-source.yaml",
+    ["source.pageSize: only for source type workos", "source.start: only for source type workos"]
+  ],
+  [
+    "23-bad-variable-syntax.yaml",
+    [
+      'source.apiKey: no closing } in "${WORKOS_API_KEY" (write ${NAME} or ${NAME:-default}; $${ is a literal ${)',
+      'source.baseUrl: bad variable "${}": a name is letters, digits and _, not starting with a digit ($${ is a literal ${)',
+      'source.organization: bad variable "${1BAD-NAME}": a name is letters, digits and _, not starting with a digit ($${ is a literal ${)'
+    ]
+  ],
+  [
+    // Date.parse would read it as March 2.
+    "24-no-such-date.yaml",
+    ['source.start: "2026-02-30T00:00:00Z" is not a date: February 2026 has 28 days']
   ]
 ]
 
@@ -158,6 +219,43 @@ describe("Config: bad files, each with its exact error", () => {
           "file not found (pass --config <file>; `workos-relay config schema` prints the format)"
         )
       )
+    })
+  )
+
+  it.effect("a missing or unknown source type is named as such, not as the Schema's union", () =>
+    Effect.gen(function* () {
+      expect(yield* inlineError({ source: "demo", sinks })).toBe(
+        lines("inline", "source: expected a mapping with type: workos or demo")
+      )
+      expect(yield* inlineError({ source: {}, sinks })).toBe(
+        lines("inline", 'source.type: expected "workos" or "demo"')
+      )
+      expect(yield* inlineError({ source: { type: "Demo" }, sinks })).toBe(
+        lines("inline", 'source.type: expected "workos" or "demo", got "Demo"')
+      )
+    })
+  )
+
+  it.effect("a rate below 0 or not a number (.nan) says the range", () =>
+    Effect.gen(function* () {
+      expect(yield* inlineError({ source: { type: "demo", rate: -1 }, sinks })).toBe(
+        lines("inline", "source.rate: expected a number of at least 0, got -1")
+      )
+      expect(yield* inlineError({ source: { type: "demo", rate: Number.NaN }, sinks })).toBe(
+        lines("inline", "source.rate: expected a number of at least 0")
+      )
+    })
+  )
+
+  it.effect("a malformed Postgres URL is not repeated in the error (it holds a password)", () =>
+    Effect.gen(function* () {
+      const message = yield* inlineError({
+        source: { type: "demo" },
+        state: { postgres: "postgres//relay:hunter2@db/relay" },
+        sinks
+      })
+      expect(message).toContain("state.postgres: expected a Postgres URL")
+      expect(message).not.toContain("hunter2")
     })
   )
 
@@ -285,6 +383,37 @@ describe("Config: good files", () => {
         expect(validate({ ...example, sinks: { chat: typo } })).toBe(false)
       })
   )
+
+  it.effect("numbers may be strings, as ${VAR} gives them", () =>
+    Effect.gen(function* () {
+      const config = yield* inline(
+        {
+          source: { type: "workos", pageSize: "${PS:-50}", baseUrl: "http://127.0.0.1:1" },
+          state: { postgres: "postgresql://relay@db/relay" },
+          sinks: { out: { type: "console", batch: { maxEvents: "${MAX}", maxBytes: 1000 } } }
+        },
+        { MAX: "10" }
+      )
+      expect(config.source.type === "workos" && config.source.pageSize).toBe(50)
+      expect(config.sinks[0]!.batch).toEqual({ maxEvents: 10, maxBytes: 1000 })
+      const demo = yield* inline({ source: { type: "demo", rate: " 2.5 " }, sinks })
+      expect(demo.source.type === "demo" && demo.source.rate).toBe(2.5)
+    })
+  )
+
+  it("prints numbers and durations in the JSON Schema with their range, not the codec's NaN strings", () => {
+    const schema: any = Config.jsonSchema([])
+    const [workos, demo] = schema.properties.source.anyOf
+    expect(workos.properties.pageSize).toEqual({
+      anyOf: [{ type: "number" }, { type: "string" }],
+      minimum: 1,
+      maximum: 100,
+      description: "An integer from 1 to 100, or a string of one (as ${VAR} gives)"
+    })
+    expect(demo.properties.rate.minimum).toBe(0)
+    expect(schema.properties.state.properties.leaseTtl.minimum).toBe(1000)
+    expect(JSON.stringify(schema)).not.toContain("Infinity")
+  })
 
   it("prints a JSON Schema of the whole file, sinks included", () => {
     const schema: any = Config.jsonSchema(Object.values(Registry.builtins))
