@@ -29,6 +29,7 @@
  */
 
 import * as Http from "node:http"
+import * as Util from "node:util"
 import { EventPattern, type EventStream, Sink, WorkOS } from "@workos-relay/core"
 import * as Cause from "effect/Cause"
 import * as Data from "effect/Data"
@@ -36,8 +37,10 @@ import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import type { RetrySettings } from "./Config.ts"
+import { formatMillis } from "./internal/Text.ts"
 import type { Metrics } from "./Observability.ts"
 import type { LeaseLost, NewDeadLetter, Service as Store, StoreError } from "./StateStore.ts"
 
@@ -140,6 +143,46 @@ export interface LaneReport {
   readonly deadLettered: number
   /** Why the lane stopped early (SinkFatal). */
   readonly error: string | undefined
+}
+
+// ---------------------------------------------------------------------------
+// What a sink failed with
+
+/**
+ * A value a sink failed with or threw, for a person: an Error's message, any other
+ * value on one short line (`{ code: 42 }`), never `[object Object]` or a stack.
+ */
+export const describeFailure = (value: unknown): string => {
+  if (typeof value === "string") return value
+  if (value instanceof Error) return value.message || value.name
+  const message = (value as { message?: unknown } | null)?.message
+  if (typeof message === "string" && message !== "") return message
+  const text = Util.inspect(value, { breakLength: Number.POSITIVE_INFINITY, depth: 2 })
+  return text.length > 200 ? `${text.slice(0, 199)}…` : text
+}
+
+const hasReason = (value: unknown, tag: string): value is { readonly reason: string } =>
+  (value as { _tag?: unknown } | null)?._tag === tag &&
+  typeof (value as { reason?: unknown }).reason === "string"
+
+/**
+ * A sink's failure as the contract says it should be: `SinkUnavailable` or
+ * `SinkFatal`. Anything else a sink fails with (a plain value, an error of its own)
+ * is fatal, as nobody knows whether retrying could help, described readably.
+ */
+export const sinkError = (failure: unknown): Sink.SinkUnavailable | Sink.SinkFatal => {
+  if (failure instanceof Sink.SinkUnavailable || failure instanceof Sink.SinkFatal) return failure
+  // Plain tagged objects, from a sink written without @workos-relay/core.
+  if (hasReason(failure, "SinkUnavailable")) {
+    const after = (failure as { retryAfter?: unknown }).retryAfter
+    const retryAfter =
+      after === undefined ? undefined : Option.getOrUndefined(Duration.fromInput(after as any))
+    return new Sink.SinkUnavailable(
+      retryAfter === undefined ? { reason: failure.reason } : { reason: failure.reason, retryAfter }
+    )
+  }
+  if (hasReason(failure, "SinkFatal")) return new Sink.SinkFatal({ reason: failure.reason })
+  return new Sink.SinkFatal({ reason: describeFailure(failure) })
 }
 
 // ---------------------------------------------------------------------------
@@ -331,18 +374,39 @@ const deadLetter = (
 })
 
 /**
+ * A lane's run of failed delivery attempts, across batches: a sink that keeps failing
+ * is logged as a warning at its first failure, then at most every `warnEvery` ms,
+ * and once when it delivers again (each retry is logged at debug level only).
+ */
+export interface FailureStreak {
+  failures: number
+  since: number
+  warnedAt: number
+  readonly warnEvery: number
+}
+
+export const failureStreak = (warnEvery = 60_000): FailureStreak => ({
+  failures: 0,
+  since: 0,
+  warnedAt: 0,
+  warnEvery
+})
+
+/**
  * Delivers one batch until every event is delivered or dead-lettered. Fails only
- * with `SinkFatal`. A defect of the sink (it threw) counts as the sink being
- * unavailable: retried, then dead-lettered, never a crash. Once `stopping` completes,
- * an attempt under way may finish but no new one starts: waiting out a backoff would
- * only hold up the shutdown (see `Delivery.abandoned`).
+ * with `SinkFatal` (or a failure outside the contract, see `sinkError`). A defect of
+ * the sink (it threw) counts as the sink being unavailable: retried, then
+ * dead-lettered, never a crash. Once `stopping` completes, an attempt under way may
+ * finish but no new one starts: waiting out a backoff would only hold up the
+ * shutdown (see `Delivery.abandoned`).
  */
 export const deliver = (
   spec: LaneSpec,
   events: ReadonlyArray<unknown>,
   metrics: Metrics,
   fetchedAt: number,
-  stopping: Effect.Effect<void> = Effect.never
+  stopping: Effect.Effect<void> = Effect.never,
+  streak: FailureStreak = failureStreak()
 ): Effect.Effect<Delivery, Sink.SinkFatal> =>
   Effect.gen(function* () {
     const m = metrics.sink(spec.name)
@@ -353,7 +417,8 @@ export const deliver = (
     let delivered = 0
     while (pending.length > 0) {
       attempts++
-      const outcome = yield* spec.sink.deliver(pending as any).pipe(
+      // `suspend`: a `deliver` that throws before returning an Effect crashed as one that dies.
+      const outcome = yield* Effect.suspend(() => spec.sink.deliver(pending as any)).pipe(
         Effect.map((outcomes): ReadonlyArray<Sink.Outcome> | Unavailable =>
           outcomes.length === pending.length
             ? outcomes
@@ -361,12 +426,11 @@ export const deliver = (
                 reason: `the sink answered ${outcomes.length} outcomes for ${pending.length} events`
               })
         ),
+        Effect.mapError(sinkError),
         Effect.catchTag("SinkUnavailable", (e): Effect.Effect<Unavailable> => Effect.succeed(e)),
         Effect.catchDefect((defect) =>
           Effect.succeed(
-            new Sink.SinkUnavailable({
-              reason: `the sink crashed: ${(defect as Error)?.message ?? String(defect)}`
-            })
+            new Sink.SinkUnavailable({ reason: `the sink crashed: ${describeFailure(defect)}` })
           )
         )
       )
@@ -399,7 +463,17 @@ export const deliver = (
         m.delivered += ok
         if (ok > 0) metrics.observeLatency(spec.name, (now - fetchedAt) / 1000, ok)
       }
-      if (retry.length === 0) break
+      if (retry.length === 0) {
+        if (streak.failures > 0) {
+          yield* Effect.logInfo(
+            `sink ${spec.name}: delivering again after ${streak.failures} failed attempt(s) over ${formatMillis(now - streak.since)}`
+          )
+          streak.failures = 0
+        }
+        break
+      }
+      streak.failures++
+      if (streak.failures === 1) streak.since = now
       firstFailure ??= now
       if (now - firstFailure >= spec.retry.maxDuration) {
         for (const event of retry)
@@ -422,9 +496,17 @@ export const deliver = (
         Math.max(backoff, after),
         spec.retry.maxDuration - (now - firstFailure) + 1
       )
-      yield* Effect.logDebug(
-        `sink ${spec.name}: ${retry.length} event(s) to retry in ${Math.round(wait)}ms: ${reason}`
-      )
+      if (streak.failures === 1 || now - streak.warnedAt >= streak.warnEvery) {
+        streak.warnedAt = now
+        yield* Effect.logWarning(
+          streak.failures === 1
+            ? `sink ${spec.name}: delivery failed: ${reason}; retrying ${retry.length} event(s) in ${formatMillis(wait)}`
+            : `sink ${spec.name}: still failing after ${streak.failures} attempts over ${formatMillis(now - streak.since)}: ${reason}; retrying ${retry.length} event(s) in ${formatMillis(wait)}`
+        )
+      } else
+        yield* Effect.logDebug(
+          `sink ${spec.name}: ${retry.length} event(s) to retry in ${Math.round(wait)}ms: ${reason}`
+        )
       const stopped = yield* Effect.raceFirst(
         Effect.sleep(wait).pipe(Effect.as(false)),
         stopping.pipe(Effect.as(true))
@@ -588,11 +670,12 @@ export const run = (
             const failure = Cause.findErrorOption(cause)
             const rejection = failure._tag === "Some" ? rejectionOf(failure.value) : undefined
             if (rejection !== undefined) return reject(rejection)
+            const wait = Math.max(pollInterval, 1000)
+            // The message only: a stack trace says nothing to whoever runs the relay.
             return Effect.logError(
-              `reading WorkOS failed; retrying in ${pollInterval}ms`,
-              cause
+              `reading WorkOS failed; retrying in ${formatMillis(wait)}: ${describeFailure(Cause.squash(cause))}`
             ).pipe(
-              Effect.andThen(Effect.sleep(Math.max(pollInterval, 1000))),
+              Effect.andThen(Effect.sleep(wait)),
               // Whoever is subscribed now rejoins a fresh hub read from where they stand.
               Effect.andThen(
                 Effect.suspend(() => {
@@ -641,11 +724,11 @@ export const run = (
             if (result._tag === "Failure") {
               const rejection = rejectionOf(result.failure)
               if (rejection !== undefined) return yield* reject(rejection)
+              const wait = Math.max(pollInterval, 1000)
               yield* Effect.logError(
-                `sink ${lane.spec.name}: reading WorkOS failed; retrying`,
-                result.failure
+                `sink ${lane.spec.name}: reading WorkOS failed; retrying in ${formatMillis(wait)}: ${describeFailure(result.failure)}`
               )
-              yield* Effect.sleep(Math.max(pollInterval, 1000))
+              yield* Effect.sleep(wait)
               continue
             }
             if (!live) {
@@ -685,6 +768,7 @@ export const run = (
           let doneCursor: string | undefined
           let doneCreatedAt: string | null = null
           let committed: string | undefined = m.cursor
+          const streak = failureStreak()
           while (!stopping) {
             if (buffer.size === 0) {
               if (doneCursor !== undefined && doneCursor !== committed) {
@@ -744,7 +828,7 @@ export const run = (
             if (batch.length > 0) {
               m.batches++
               const result = yield* Effect.result(
-                deliver(spec, batch, metrics, fetchedAt, Deferred.await(halt))
+                deliver(spec, batch, metrics, fetchedAt, Deferred.await(halt), streak)
               )
               if (result._tag === "Failure") {
                 // SinkFatal: this lane stops; its checkpoint stays before this batch.

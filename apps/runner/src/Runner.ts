@@ -5,7 +5,7 @@
  * store waits as a hot standby and takes over when the first stops renewing.
  */
 import * as Os from "node:os"
-import { EventPattern, EventStream, type Sink, WorkOS } from "@workos-relay/core"
+import { EventPattern, EventStream, Sink, Text, WorkOS } from "@workos-relay/core"
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
@@ -171,32 +171,101 @@ export interface MadeSink {
   readonly error: string | undefined
 }
 
-/** A sink's own `maxWait` (a `Duration.Input`, as `"1 second"`), in milliseconds; 1 s if it is not one. */
-const millis = (input: Duration.Input): number =>
-  Option.match(Duration.fromInput(input), { onNone: () => 1000, onSome: Duration.toMillis })
+/**
+ * A sink's own `maxWait`, in milliseconds: a `Duration.Input` (`"1 second"`, `1000`)
+ * or a duration as the config file writes one (`"500ms"`). Undefined when it is
+ * neither, or negative, or infinite.
+ */
+const maxWaitMillis = (input: unknown): number | undefined => {
+  const ms =
+    typeof input === "number"
+      ? input
+      : ((typeof input === "string" ? Text.parseDuration(input) : undefined) ??
+        Option.getOrUndefined(
+          Option.map(Duration.fromInput(input as Duration.Input), Duration.toMillis)
+        ))
+  return ms !== undefined && Number.isFinite(ms) && ms >= 0 ? ms : undefined
+}
 
-/** Makes every sink; one whose `make` fails with `SinkFatal` is reported, the others go on. */
+const isPositiveInteger = (n: unknown): boolean => Number.isInteger(n) && (n as number) >= 1
+
+/**
+ * What is wrong with the sink a `make` returned, by the rules of the config file's
+ * `batch` (a batch of at most 0 events would never be delivered, and the lane would spin).
+ */
+const madeSinkProblem = (sink: unknown): string | undefined => {
+  if (typeof (sink as Sink.Sink | null)?.deliver !== "function")
+    return `its make returned ${describeValue(sink)}, not a sink ({ batch, deliver })`
+  const batch: unknown = (sink as Sink.Sink).batch
+  if (typeof batch !== "object" || batch === null)
+    return `its make returned no batch settings: return { batch: { maxEvents, maxWait }, deliver }`
+  const { maxEvents, maxBytes, maxWait } = batch as Record<string, unknown>
+  const problems: Array<string> = []
+  if (!isPositiveInteger(maxEvents))
+    problems.push(
+      `batch.maxEvents must be an integer of at least 1, got ${describeValue(maxEvents)}`
+    )
+  if (maxBytes !== undefined && !isPositiveInteger(maxBytes))
+    problems.push(`batch.maxBytes must be an integer of at least 1, got ${describeValue(maxBytes)}`)
+  if (maxWaitMillis(maxWait) === undefined)
+    problems.push(
+      `batch.maxWait must be a duration such as "500 millis" or "1 second", got ${describeValue(maxWait)}`
+    )
+  return problems.length === 0
+    ? undefined
+    : `${problems.join("; ")} (in the batch settings its make returned)`
+}
+
+const describeValue = (value: unknown): string =>
+  typeof value === "string" ? JSON.stringify(value) : Pipeline.describeFailure(value)
+
+/**
+ * The sink, with a `check` that fails only as the contract says (`SinkUnavailable`
+ * or `SinkFatal`, each with a readable reason), for `validate --check-connections`.
+ */
+const withContractCheck = (sink: Sink.Sink): Sink.Sink => {
+  const check = sink.check
+  if (check === undefined) return sink
+  return {
+    ...sink,
+    check: Effect.suspend(() => check).pipe(
+      Effect.mapError(Pipeline.sinkError),
+      Effect.catchDefect((defect) =>
+        Effect.fail(new Sink.SinkFatal({ reason: Pipeline.describeFailure(defect) }))
+      )
+    )
+  }
+}
+
+/**
+ * Makes every sink; one that cannot be made (its `make` fails, whatever with, or
+ * throws, or returns bad batch settings) is reported with why, the others go on.
+ */
 export const makeSinks = (
   sinks: ReadonlyArray<SinkConfig>,
   options: { readonly checkOnly?: boolean } = {}
 ) =>
-  Effect.forEach(sinks, (config) =>
-    config.definition
-      .make(config.options, { name: config.name, checkOnly: options.checkOnly })
-      .pipe(
-        Effect.map((sink): MadeSink => ({ config, sink, error: undefined })),
-        Effect.catchTag("SinkFatal", (e) =>
-          Effect.succeed<MadeSink>({ config, sink: undefined, error: e.reason })
-        ),
-        Effect.catchDefect((d) =>
-          Effect.succeed<MadeSink>({
-            config,
-            sink: undefined,
-            error: `make failed: ${(d as Error)?.message ?? String(d)}`
-          })
-        )
-      )
-  )
+  Effect.forEach(sinks, (config) => {
+    const failed = (failure: unknown) =>
+      Effect.succeed<MadeSink>({
+        config,
+        sink: undefined,
+        error: Pipeline.sinkError(failure).reason
+      })
+    // `suspend`: a `make` that throws is a sink that could not start, not a crash.
+    return Effect.suspend(() =>
+      config.definition.make(config.options, { name: config.name, checkOnly: options.checkOnly })
+    ).pipe(
+      Effect.map((sink): MadeSink => {
+        const problem = madeSinkProblem(sink)
+        return problem === undefined
+          ? { config, sink: withContractCheck(sink), error: undefined }
+          : { config, sink: undefined, error: problem }
+      }),
+      Effect.catch(failed),
+      Effect.catchDefect(failed)
+    )
+  })
 
 export const laneSpec = (made: MadeSink & { readonly sink: Sink.Sink }): Pipeline.LaneSpec => {
   const preferred = made.sink.batch
@@ -212,7 +281,7 @@ export const laneSpec = (made: MadeSink & { readonly sink: Sink.Sink }): Pipelin
         preferred.maxBytes === undefined
           ? maxBytes
           : Math.min(maxBytes ?? preferred.maxBytes, preferred.maxBytes),
-      maxWait: wanted.maxWait ?? millis(preferred.maxWait)
+      maxWait: wanted.maxWait ?? maxWaitMillis(preferred.maxWait) ?? 1000
     },
     retry: made.config.retry,
     accepts: Pipeline.makeFilter(made.config.patterns, made.config.organizations)
