@@ -50,9 +50,13 @@ export const parseDuration = (input: string | number): number | undefined => {
  */
 export const parseInstant = (text: string, now = Date.now()): Date | undefined => {
   // Only ISO-8601 dates: `Date.parse` also reads "10" as October 2001.
-  if (/^\s*\d{4}-\d{2}-\d{2}/.test(text)) {
+  const date = /^\s*(\d{4})-(\d{2})-(\d{2})/.exec(text)
+  if (date !== null) {
     const ms = Date.parse(text)
-    return Number.isNaN(ms) ? undefined : new Date(ms)
+    // `Date.parse` rolls a day past the month's end over: "2026-02-30" is March 2.
+    const [year, month, day] = date.slice(1).map(Number) as [number, number, number]
+    const daysInMonth = new Date(Date.UTC(year, month, 0)).getUTCDate()
+    return Number.isNaN(ms) || day > daysInMonth ? undefined : new Date(ms)
   }
   const ago = /[a-z]\s*$/i.test(text) ? parseDuration(text) : undefined
   return ago !== undefined && ago > 0 ? new Date(now - ago) : undefined

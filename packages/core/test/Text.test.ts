@@ -51,6 +51,10 @@ describe("Text.parseInstant", () => {
     expect(Text.parseInstant("7d", now)?.toISOString()).toBe("2026-06-03T00:00:00.000Z")
     expect(Text.parseInstant("90 minutes", now)?.toISOString()).toBe("2026-06-09T22:30:00.000Z")
     expect(Text.parseInstant("2026-01-31", now)?.toISOString()).toBe("2026-01-31T00:00:00.000Z")
+    // Days that do not exist are not rolled over into the next month.
+    expect(Text.parseInstant("2026-02-30T00:00:00Z", now)).toBeUndefined()
+    expect(Text.parseInstant("2026-04-31", now)).toBeUndefined()
+    expect(Text.parseInstant("2028-02-29", now)?.toISOString()).toBe("2028-02-29T00:00:00.000Z")
     expect(Text.parseInstant("2026-01-31T08:00:00Z", now)?.toISOString()).toBe(
       "2026-01-31T08:00:00.000Z"
     )
