@@ -507,6 +507,13 @@ const checkSourceType = (raw: Record<string, unknown>, problems: Array<Problem>)
 /** Checks each pattern of a list as written (other entries are the Schema's to report). */
 const checkPatterns = (patterns: unknown, path: string, problems: Array<Problem>) => {
   if (!Array.isArray(patterns)) return
+  // Read as "every type" by some, it would let no event through.
+  if (patterns.length === 0)
+    problems.push({
+      path,
+      message:
+        'an empty list lets no event through; leave the key out for every type, or give patterns such as "dsync.*"'
+    })
   patterns.forEach((pattern, i) => {
     if (!isString(pattern)) return
     const checked = EventPattern.validate([pattern])
@@ -616,7 +623,10 @@ export const decode = (
       return Effect.fail(new ConfigError({ file: options.file, problems: shown }))
     }
     if (typeof document !== "object" || document === null || Array.isArray(document)) {
-      problems.push({ path: "", message: "expected a mapping with source, state and sinks" })
+      problems.push({
+        path: "",
+        message: "expected a mapping with source and sinks (and state, optionally)"
+      })
       return yield* fail()
     }
     const interpolated = interpolate(document, options.env ?? process.env, "", problems)
@@ -670,6 +680,12 @@ export const decode = (
     const sinks: Array<SinkConfig> = []
     for (const name of sinkNames) {
       const base = joinPath("sinks", name)
+      // `--sink a,b` must be able to name every sink.
+      if (name.trim() === "" || name.includes(","))
+        problems.push({
+          path: base,
+          message: `a sink name must not be empty or hold a comma (--sink takes comma-separated names), got ${JSON.stringify(name)}`
+        })
       const entry = rawSinks[name]
       if (typeof entry !== "object" || entry === null || Array.isArray(entry)) {
         problems.push({ path: base, message: "expected a mapping with at least `type`" })

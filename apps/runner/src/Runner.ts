@@ -390,9 +390,10 @@ export const run = (
         } else lanes.push(laneSpec(m as MadeSink & { sink: Sink.Sink }))
       }
       metrics.ready = true
-      yield* Effect.logInfo(
-        `relaying to ${lanes.length} sink(s): ${lanes.map((l) => l.name).join(", ")} (state: ${store.description}, lease token ${held.token})`
-      )
+      if (lanes.length > 0)
+        yield* Effect.logInfo(
+          `relaying to ${lanes.length} sink(s): ${lanes.map((l) => l.name).join(", ")} (state: ${store.description}, lease token ${held.token})`
+        )
 
       if (options.summary === true) {
         const previous = new Map<string, number>()

@@ -199,6 +199,16 @@ const cases: ReadonlyArray<readonly [string, ReadonlyArray<string>]> = [
     // Date.parse would read it as March 2.
     "24-no-such-date.yaml",
     ['source.start: "2026-02-30T00:00:00Z" is not a date: February 2026 has 28 days']
+  ],
+  [
+    // An empty list would filter every event; a name --sink cannot choose.
+    "25-sinks-that-get-nothing.yaml",
+    [
+      'events: an empty list lets no event through; leave the key out for every type, or give patterns such as "dsync.*"',
+      'sinks[""]: a sink name must not be empty or hold a comma (--sink takes comma-separated names), got ""',
+      'sinks["a,b"]: a sink name must not be empty or hold a comma (--sink takes comma-separated names), got "a,b"',
+      'sinks.quiet.events: an empty list lets no event through; leave the key out for every type, or give patterns such as "dsync.*"'
+    ]
   ]
 ]
 

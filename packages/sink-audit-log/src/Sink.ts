@@ -62,7 +62,8 @@ export const definition = Sink.define({
   make: (config, context) =>
     Effect.gen(function* () {
       const store = yield* openStore(config).pipe(
-        Effect.mapError((e) => new Sink.SinkFatal({ reason: `sink ${context.name}: ${e.message}` }))
+        // The runner names the sink ("sink audit could not start: ..."): the reason does not.
+        Effect.mapError((e) => new Sink.SinkFatal({ reason: e.message }))
       )
       // A sink made only to be checked deletes nothing.
       if (config.retention !== undefined && context.checkOnly !== true) {

@@ -72,7 +72,7 @@ describe("definition", () => {
       const config = Schema.decodeUnknownSync(definition.config)({ path: file })
       const error = yield* Effect.flip(definition.make(config, { name: "audit" }))
       expect(error).toBeInstanceOf(CoreSink.SinkFatal)
-      expect(error.message).toContain("sink audit: the audit log at")
+      expect(error.reason).toMatch(/^the audit log at /)
       expect(error.message).toContain("schema version 5")
     })
   )
