@@ -436,12 +436,14 @@ export const deliver = (
       )
       const now = Date.now()
       const retry: Array<unknown> = []
-      let reason = ""
+      // Each event's own reason, as its dead letter will say; the first (often what
+      // holds the others back) stands for the attempt in the logs.
+      const reasons: Array<string> = []
       let after = 0
       if (!Array.isArray(outcome)) {
         const unavailable = outcome as Unavailable
         retry.push(...pending)
-        reason = unavailable.reason
+        reasons.push(...pending.map(() => unavailable.reason))
         if (unavailable.retryAfter !== undefined) after = Duration.toMillis(unavailable.retryAfter)
       } else {
         let ok = 0
@@ -455,7 +457,7 @@ export const deliver = (
             )
           else {
             retry.push(pending[i])
-            reason = o.reason
+            reasons.push(o.reason)
             if (o.after !== undefined) after = Math.max(after, Duration.toMillis(o.after))
           }
         }
@@ -472,20 +474,23 @@ export const deliver = (
         }
         break
       }
+      const reason = reasons[0]!
       streak.failures++
       if (streak.failures === 1) streak.since = now
       firstFailure ??= now
       if (now - firstFailure >= spec.retry.maxDuration) {
-        for (const event of retry)
-          deadLetters.push(
+        const gaveUpAt = firstFailure
+        deadLetters.push(
+          ...retry.map((event, i) =>
             deadLetter(
               event,
-              `gave up after ${attempts} attempts: ${reason}`,
+              `gave up after ${attempts} attempts: ${reasons[i]}`,
               attempts,
-              firstFailure,
+              gaveUpAt,
               now
             )
           )
+        )
         break
       }
       m.retried += retry.length

@@ -287,6 +287,23 @@ describe("sink failures", () => {
     )
   })
 
+  it.live("each dead letter keeps its own event's reason, not the last one retried", () =>
+    Effect.gen(function* () {
+      const perEvent = laneOf(
+        {
+          deliver: (batch) =>
+            Effect.succeed(batch.map((e) => Sink.retry(`no room for ${(e as { id: string }).id}`)))
+        },
+        { ...fastRetry, maxDuration: 0 }
+      )
+      const result = yield* Pipeline.deliver(perEvent, events, new Metrics(), Date.now())
+      expect(result.deadLetters.map((l) => l.error)).toEqual([
+        "gave up after 1 attempts: no room for event_1",
+        "gave up after 1 attempts: no room for event_2"
+      ])
+    })
+  )
+
   it.live("WorkOS unreachable: the error log says why in one line, without a stack trace", () =>
     Effect.gen(function* () {
       const dir = tempDir()
