@@ -422,6 +422,9 @@ const isString = (v: unknown): v is string => typeof v === "string"
 const formatIssues = SchemaIssue.makeFormatterStandardSchemaV1()
 
 /** Decodes with every problem collected, each with its path under `base`. */
+/** What the JSON codec of `Schema.Number` says of any other string. */
+const nonFiniteStrings = 'Expected "Infinity" | "-Infinity" | "NaN"'
+
 const decodeAll = <A>(
   schema: Schema.Codec<A, unknown>,
   ast: SchemaAST.AST,
@@ -457,6 +460,13 @@ const decodeAll = <A>(
       })
     } else if (issue.message === "Missing key") {
       push({ path, message: "required key is missing" })
+    } else if (issue.message === nonFiniteStrings) {
+      // A string where a number goes: the JSON codec would take only these three.
+      const value = keys.reduce<unknown>(
+        (v, k) => (typeof v === "object" && v !== null ? (v as any)[k] : undefined),
+        input
+      )
+      push({ path, message: `expected a number, got ${JSON.stringify(value)}` })
     } else {
       push({ path, message: issue.message })
     }

@@ -411,6 +411,18 @@ describe("Config: good files", () => {
     })
   )
 
+  it.effect(
+    "a sink's own number option given a word says so, not the JSON codec's NaN strings",
+    () =>
+      Effect.gen(function* () {
+        const message = yield* inlineError({
+          source: { type: "demo" },
+          sinks: { rec: { module: "./recording-sink.mjs", path: "x.log", delayMs: "slow" } }
+        })
+        expect(message).toBe(lines("inline", 'sinks.rec.delayMs: expected a number, got "slow"'))
+      })
+  )
+
   it("prints numbers and durations in the JSON Schema with their range, not the codec's NaN strings", () => {
     const schema: any = Config.jsonSchema([])
     const [workos, demo] = schema.properties.source.anyOf
