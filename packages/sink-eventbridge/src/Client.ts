@@ -103,7 +103,11 @@ export const classify = (error: unknown): PutEventsError => {
         ? e.code
         : "Error"
   const status = e.$metadata?.httpStatusCode
-  const detail = typeof e.message === "string" && e.message !== "" ? e.message : String(error)
+  const detail =
+    typeof e.message === "string" && e.message !== ""
+      ? // The HTTP handler's own prefix, "@smithy/node-http-handler - [ERROR] ", says nothing to a user.
+        e.message.replace(/^@smithy\/[\w-]+ - \[\w+\] /, "")
+      : String(error)
   const kind: PutEventsError["kind"] =
     throttlingCodes.has(code) || status === 429
       ? "Throttled"
@@ -150,13 +154,18 @@ export const make = (settings: Settings): Effect.Effect<Shape, PutEventsError, S
     )
     const region = yield* Effect.tryPromise({
       try: () => sdk.config.region(),
-      catch: (error) =>
-        new PutEventsError({
+      catch: (error) => {
+        const message = error instanceof Error ? error.message : String(error)
+        // The SDK refuses a region that is set but malformed ("Region not accepted").
+        return new PutEventsError({
           kind: "Unauthorized",
           code: "MissingRegion",
           status: undefined,
-          detail: `no AWS region: set region in the sink config or AWS_REGION (${String(error)})`
+          detail: /not accepted/i.test(message)
+            ? `the AWS region is not valid: ${message} (check region in the sink config, or AWS_REGION)`
+            : `no AWS region: set region in the sink config or AWS_REGION (${message})`
         })
+      }
     })
 
     const putEvents = (entries: ReadonlyArray<Entry>) =>

@@ -356,7 +356,8 @@ describe("eventbridge sink", () => {
       const started = Date.now()
       const error = yield* Effect.flip(sink.deliver(makeEvents(allExamples, 2)))
       expect(error._tag).toBe("SinkUnavailable")
-      expect(error.message).toMatch(/TimeoutError/)
+      expect(error.message).toMatch(/TimeoutError: a request has exceeded the configured 300 ms/)
+      expect(error.message).not.toMatch(/@smithy/)
       expect(Date.now() - started).toBeLessThan(1_400)
     })
   )
@@ -394,6 +395,22 @@ describe("eventbridge sink", () => {
       )
       expect(Exit.isFailure(exit)).toBe(true)
       expect(String(Exit.isFailure(exit) ? exit.cause : "")).toMatch(/no AWS region/)
+    })
+  )
+
+  it.live("fails to start saying the region is not valid when AWS_REGION is malformed", () =>
+    Effect.gen(function* () {
+      yield* withEnv({ ...isolatedAws, AWS_REGION: "not a region", AWS_DEFAULT_REGION: undefined })
+      const exit = yield* Effect.exit(
+        Effect.scoped(
+          definition.make(Schema.decodeUnknownSync(definition.config)({ eventBus: "default" }), {
+            name: "aws"
+          })
+        )
+      )
+      const cause = String(Exit.isFailure(exit) ? exit.cause : "")
+      expect(cause).toMatch(/the AWS region is not valid: Region not accepted/)
+      expect(cause).not.toMatch(/no AWS region/)
     })
   )
 })
