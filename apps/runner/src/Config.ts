@@ -421,9 +421,10 @@ const isString = (v: unknown): v is string => typeof v === "string"
 
 const formatIssues = SchemaIssue.makeFormatterStandardSchemaV1()
 
-/** Decodes with every problem collected, each with its path under `base`. */
 /** What the JSON codec of `Schema.Number` says of any other string. */
 const nonFiniteStrings = 'Expected "Infinity" | "-Infinity" | "NaN"'
+
+/** Decodes with every problem collected, each with its path under `base`. */
 
 const decodeAll = <A>(
   schema: Schema.Codec<A, unknown>,
@@ -734,6 +735,21 @@ export const decode = (
         problems.length = before
         decodeAll(shape as Schema.Codec<unknown, unknown>, shape.ast, own, base, problems)
       }
+      // A selector (`store`) with a value no shape takes: say which it takes, in place
+      // of each shape's own "Expected ..." for it.
+      const literals = literalKeys(definition.config)
+      for (const key of new Set(literals.map((l) => l.key))) {
+        const allowed = literals.filter((l) => l.key === key).map((l) => JSON.stringify(l.value))
+        const value = own[key]
+        if (value === undefined || allowed.includes(JSON.stringify(value))) continue
+        const at = joinPath(base, key)
+        for (let i = problems.length - 1; i >= before; i--)
+          if (problems[i]!.path === at) problems.splice(i, 1)
+        problems.push({
+          path: at,
+          message: `expected ${allowed.slice(0, -1).join(", ")} or ${allowed.at(-1)}, got ${JSON.stringify(value)}`
+        })
+      }
       // An unknown key of a sink is reported against the sink's keys and the runner's.
       const ownKeys = keysAt((shape ?? definition.config).ast, [])
       for (let i = before; i < problems.length; i++) {
@@ -745,12 +761,19 @@ export const decode = (
             [...runnerSinkKeys, ...ownKeys].filter((known) => known !== key)
           )
           const selector = literalKeyOf(definition.config, key)
+          // A key of another shape than the one the entry names (`path` with `store: jsonl`).
+          const owner =
+            shape === undefined
+              ? undefined
+              : literals.find((l) => l.member !== shape && keysAt(l.member.ast, []).includes(key))
           const message =
             selector !== undefined
               ? `unknown key; did you mean "${selector}: ${key}"?`
-              : hint !== undefined
-                ? `unknown key; did you mean "${hint}"?`
-                : `unknown key; the ${definition.type} sink takes ${[...new Set(ownKeys)].join(", ") || "no options of its own"} (and the runner's ${runnerSinkKeys.join(", ")})`
+              : owner !== undefined
+                ? `only with ${owner.key}: ${String(owner.value)}`
+                : hint !== undefined
+                  ? `unknown key; did you mean "${hint}"?`
+                  : `unknown key; the ${definition.type} sink takes ${[...new Set(ownKeys)].join(", ") || "no options of its own"} (and the runner's ${runnerSinkKeys.join(", ")})`
           problems[i] = { path: p.path, message }
         }
       }

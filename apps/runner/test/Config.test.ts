@@ -209,6 +209,17 @@ const cases: ReadonlyArray<readonly [string, ReadonlyArray<string>]> = [
       'sinks["a,b"]: a sink name must not be empty or hold a comma (--sink takes comma-separated names), got "a,b"',
       'sinks.quiet.events: an empty list lets no event through; leave the key out for every type, or give patterns such as "dsync.*"'
     ]
+  ],
+  [
+    // A store no shape takes, and keys of another store than the one named.
+    "26-store-shapes.yaml",
+    [
+      'sinks.a.store: expected "sqlite", "postgres" or "jsonl", got "mysql"',
+      "sinks.b.path: only with store: sqlite",
+      "sinks.b.directory: required key is missing",
+      "sinks.c.directory: only with store: jsonl",
+      "sinks.c.gzip: only with store: jsonl"
+    ]
   ]
 ]
 
