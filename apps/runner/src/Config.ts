@@ -268,6 +268,8 @@ export interface SinkConfig {
     readonly maxWait?: number
   }
   readonly retry: RetrySettings
+  /** The config file's folder: relative paths in the sink's options are relative to it. */
+  readonly directory: string
 }
 
 export interface RelayConfig {
@@ -793,7 +795,8 @@ export const decode = (
           ...(batch.maxBytes === undefined ? {} : { maxBytes: numberOf(batch.maxBytes)! }),
           ...(batch.maxWait === undefined ? {} : { maxWait: Text.parseDuration(batch.maxWait)! })
         },
-        retry: retrySettings(keys.retry)
+        retry: retrySettings(keys.retry),
+        directory: options.baseDir
       })
     }
     if (problems.length > 0 || file === undefined) return yield* fail()

@@ -254,7 +254,11 @@ export const makeSinks = (
       })
     // `suspend`: a `make` that throws is a sink that could not start, not a crash.
     return Effect.suspend(() =>
-      config.definition.make(config.options, { name: config.name, checkOnly: options.checkOnly })
+      config.definition.make(config.options, {
+        name: config.name,
+        checkOnly: options.checkOnly,
+        directory: config.directory
+      })
     ).pipe(
       Effect.map((sink): MadeSink => {
         const problem = madeSinkProblem(sink)

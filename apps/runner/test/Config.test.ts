@@ -417,6 +417,8 @@ describe("Config: good files", () => {
       )
       expect(config.source.type === "workos" && config.source.pageSize).toBe(50)
       expect(config.sinks[0]!.batch).toEqual({ maxEvents: 10, maxBytes: 1000 })
+      // Relative paths in a sink's options are relative to the config file's folder.
+      expect(config.sinks[0]!.directory).toBe(fixtures)
       const demo = yield* inline({ source: { type: "demo", rate: " 2.5 " }, sinks })
       expect(demo.source.type === "demo" && demo.source.rate).toBe(2.5)
     })

@@ -113,6 +113,12 @@ export interface Context {
    * retention run, say).
    */
   readonly checkOnly?: boolean | undefined
+  /**
+   * The folder of the config file the sink is configured in: a relative path in the
+   * sink's options is relative to it, as the runner's own paths are (to the working
+   * directory when undefined).
+   */
+  readonly directory?: string | undefined
 }
 
 /**
