@@ -139,7 +139,11 @@ const printReport = (report: Runner.RunReport) =>
         String(s.retried),
         String(s.deadLettered),
         String(s.filtered),
-        s.state === "failed" ? `failed: ${s.error}` : s.state
+        s.state === "failed"
+          ? `failed: ${s.error}`
+          : s.state === "interrupted"
+            ? "interrupted at shutdown (its batch is delivered again next start)"
+            : s.state
       ])
     }
     yield* out(table(rows))

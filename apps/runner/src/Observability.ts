@@ -37,7 +37,8 @@ export interface SinkMetrics {
   /** When the checkpoint last moved (ms since the epoch); 0 before the first commit. */
   checkpointAt: number
   cursor: string | undefined
-  state: "starting" | "running" | "detached" | "failed" | "stopped"
+  /** `interrupted`: stopped at the shutdown deadline with a batch still in flight. */
+  state: "starting" | "running" | "detached" | "failed" | "stopped" | "interrupted"
   error: string | undefined
   latencyCounts: Array<number>
   latencySum: number
@@ -151,7 +152,7 @@ export class Metrics {
       "workos_relay_sink_up",
       "gauge",
       "1 while the sink's lane runs, 0 once it stopped.",
-      (m) => (m.state === "failed" || m.state === "stopped" ? 0 : 1)
+      (m) => (m.state === "failed" || m.state === "stopped" || m.state === "interrupted" ? 0 : 1)
     )
     metric(
       "workos_relay_delivery_latency_seconds",

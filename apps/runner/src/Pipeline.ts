@@ -907,13 +907,19 @@ export const run = (
             `in-flight batches did not finish within ${options.shutdownTimeout}ms; stopping anyway`
           )
         ),
-        Effect.as(
-          lanes.map((lane) => ({
-            name: lane.spec.name,
-            delivered: 0,
-            deadLettered: 0,
-            error: "interrupted at shutdown"
-          }))
+        Effect.andThen(
+          Effect.sync(() =>
+            lanes.map((lane) => {
+              const m = options.metrics.sink(lane.spec.name)
+              if (!lane.stopped && m.state !== "failed") m.state = "interrupted"
+              return {
+                name: lane.spec.name,
+                delivered: 0,
+                deadLettered: 0,
+                error: "interrupted at shutdown"
+              }
+            })
+          )
         )
       )
       const reports = yield* Effect.raceFirst(all, deadline)

@@ -324,6 +324,20 @@ describe("the runner process", { timeout: 90_000 }, () => {
     expect(Fs.existsSync(Path.join(dir, "state.db"))).toBe(false)
   })
 
+  it("a batch still in flight at the shutdown deadline: the summary says the sink was interrupted", async () => {
+    const dir = tempDir()
+    const config = writeConfig(dir, { delayMs: 10_000 }) // shutdownTimeout: 2s
+    const run = start(["run", "-c", config])
+    await waitUntilAsync("the run started", () => run.stderr.includes("relaying to 1 sink(s)"))
+    await new Promise((r) => setTimeout(r, 500))
+    run.child.kill("SIGTERM")
+    expect(await run.exited).toBe(0)
+    expect(run.stderr).toContain("in-flight batches did not finish within 2000ms")
+    expect(run.stdout).toMatch(
+      /rec\s+0\s+0\s+0\s+0\s+interrupted at shutdown \(its batch is delivered again next start\)/
+    )
+  })
+
   it("SIGINT during `replay` finishes the batch in flight and says the range was not done (exit 1)", async () => {
     const dir = tempDir()
     const log = Path.join(dir, "rec.log")
