@@ -114,6 +114,29 @@ export const matcher = <const Ps extends ReadonlyArray<string>>(
   return (event): event is Matching<Ps> => selected.has(event.event)
 }
 
-/** The known type names closest to a misspelt pattern (at most three). */
-export const suggest = (pattern: string): ReadonlyArray<string> =>
-  closest(pattern.replaceAll("*", ""), eventTypes, 3)
+/**
+ * What a misspelt pattern most likely meant (at most three): for a prefix pattern
+ * (`dsync.usr.*`), the closest prefixes of known names as patterns (`dsync.user.*`);
+ * otherwise the closest known names.
+ */
+export const suggest = (pattern: string): ReadonlyArray<string> => {
+  if (pattern.length > 1 && pattern.indexOf("*") === pattern.length - 1) {
+    const prefixes = closest(pattern.slice(0, -1), namePrefixes(), 3)
+    if (prefixes.length > 0) return prefixes.map((prefix) => `${prefix}*`)
+  }
+  return closest(pattern.replaceAll("*", ""), eventTypes, 3)
+}
+
+let prefixes: ReadonlyArray<string> | undefined
+/** Every prefix of a known name that ends at a dot: `dsync.`, `dsync.user.`, ... */
+const namePrefixes = (): ReadonlyArray<string> => {
+  prefixes ??= [
+    ...new Set(
+      eventTypes.flatMap((name) => {
+        const parts = name.split(".")
+        return parts.slice(1).map((_, i) => `${parts.slice(0, i + 1).join(".")}.`)
+      })
+    )
+  ]
+  return prefixes
+}

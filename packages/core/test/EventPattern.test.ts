@@ -42,6 +42,15 @@ describe("EventPattern", () => {
       >
     ).failure
     expect(nonsense.suggestions).toEqual([])
+    // A misspelt prefix pattern: the closest prefix, as a pattern.
+    const prefix = (
+      EventPattern.validate(["dsync.usr.*"]) as Result.Failure<
+        never,
+        EventPattern.UnknownPatternError
+      >
+    ).failure
+    expect(prefix.suggestions).toEqual(["dsync.user.*"])
+    expect(EventPattern.suggest("authenticaton.*")).toEqual(["authentication.*"])
     expect(Result.isSuccess(EventPattern.validate(["dsync.*", "*"]))).toBe(true)
   })
 
