@@ -517,6 +517,18 @@ const checkSourceType = (raw: Record<string, unknown>, problems: Array<Problem>)
   })
 }
 
+/**
+ * Whether a sink's pattern lists (its type's, the file's, its own), each valid, leave
+ * it no event: no known type is in all of them, and not all take unknown types (`*`).
+ */
+const nothingPasses = (lists: ReadonlyArray<ReadonlyArray<string>>): boolean =>
+  // An empty list or an unknown pattern has its own problem already.
+  lists.every((list) => list.length > 0 && Result.isSuccess(EventPattern.validate(list))) &&
+  !lists.every((list) => list.includes("*")) &&
+  !Event.eventTypes.some((type) =>
+    lists.every((list) => list.some((pattern) => EventPattern.matchesName(pattern, type)))
+  )
+
 /** Checks each pattern of a list as written (other entries are the Schema's to report). */
 const checkPatterns = (patterns: unknown, path: string, problems: Array<Problem>) => {
   if (!Array.isArray(patterns)) return
@@ -780,15 +792,29 @@ export const decode = (
         }
       }
       if (keys === undefined || problems.length > before) continue
+      const patterns = [definition.events, file?.events, keys.events].filter(
+        (p): p is ReadonlyArray<string> => p !== undefined
+      )
+      const nothing = nothingPasses(patterns)
+      if (nothing) {
+        const lists = [
+          definition.events && `the ${definition.type} sink takes ${definition.events.join(", ")}`,
+          file?.events && `events: ${file.events.join(", ")}`,
+          keys.events && `sinks.${name}.events: ${keys.events.join(", ")}`
+        ].filter(Boolean)
+        problems.push({
+          path: keys.events === undefined ? base : `${base}.events`,
+          message: `no event type is in all of its lists (${lists.join("; ")}): the sink would get nothing`
+        })
+        continue
+      }
       const batch = keys.batch ?? {}
       sinks.push({
         name,
         type: definition.type,
         definition,
         options: decoded,
-        patterns: [definition.events, file?.events, keys.events].filter(
-          (p): p is ReadonlyArray<string> => p !== undefined
-        ),
+        patterns,
         organizations: keys.organizations ?? file?.organizations,
         batch: {
           ...(batch.maxEvents === undefined ? {} : { maxEvents: numberOf(batch.maxEvents)! }),

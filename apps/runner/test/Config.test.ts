@@ -220,6 +220,13 @@ const cases: ReadonlyArray<readonly [string, ReadonlyArray<string>]> = [
       "sinks.c.directory: only with store: jsonl",
       "sinks.c.gzip: only with store: jsonl"
     ]
+  ],
+  [
+    // The file's events and a sink's own have no type in common.
+    "27-events-that-never-meet.yaml",
+    [
+      "sinks.auth.events: no event type is in all of its lists (events: dsync.*; sinks.auth.events: authentication.*): the sink would get nothing"
+    ]
   ]
 ]
 
