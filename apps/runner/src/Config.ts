@@ -423,6 +423,12 @@ const isString = (v: unknown): v is string => typeof v === "string"
 
 const formatIssues = SchemaIssue.makeFormatterStandardSchemaV1()
 
+const valueAt = (input: unknown, keys: ReadonlyArray<PropertyKey>): unknown =>
+  keys.reduce<unknown>(
+    (v, k) => (typeof v === "object" && v !== null ? (v as any)[k] : undefined),
+    input
+  )
+
 /** What the JSON codec of `Schema.Number` says of any other string. */
 const nonFiniteStrings = 'Expected "Infinity" | "-Infinity" | "NaN"'
 
@@ -449,6 +455,10 @@ const decodeAll = <A>(
     const keys = (issue.path ?? []).map((k: any) =>
       typeof k === "object" ? k.key : k
     ) as Array<PropertyKey>
+    // The JSON codec's word for a value such as .inf somewhere inside a mapping or list
+    // (`sinks.out`, whose keys are decoded later): the check of that value says more.
+    if (issue.message === "Expected JSON value" && typeof valueAt(input, keys) === "object")
+      continue
     const path = keys.reduce<string>((acc, k) => joinPath(acc, k), base)
     if (issue.message === "Expected no excess property") {
       const key = String(keys[keys.length - 1])
@@ -465,11 +475,7 @@ const decodeAll = <A>(
       push({ path, message: "required key is missing" })
     } else if (issue.message === nonFiniteStrings) {
       // A string where a number goes: the JSON codec would take only these three.
-      const value = keys.reduce<unknown>(
-        (v, k) => (typeof v === "object" && v !== null ? (v as any)[k] : undefined),
-        input
-      )
-      push({ path, message: `expected a number, got ${JSON.stringify(value)}` })
+      push({ path, message: `expected a number, got ${JSON.stringify(valueAt(input, keys))}` })
     } else {
       push({ path, message: issue.message })
     }

@@ -91,6 +91,9 @@ const importModule = (specifier: string, label: string) =>
       if (esmLoadedAsCommonJs(error)) {
         return `could not load ${label}: ${message}: Node read it as CommonJS, as the nearest package.json says "type": "commonjs" (\`npm init -y\` writes that); set "type": "module" there, or name the file .mts (.mjs for JavaScript)`
       }
+      if ((error as { code?: unknown })?.code === "ERR_UNSUPPORTED_DIR_IMPORT") {
+        return `could not load ${label}: it is a folder; give the file in it (./folder/index.mjs, say)`
+      }
       return `could not load ${label}: ${message}`
     }
   })

@@ -227,6 +227,11 @@ const cases: ReadonlyArray<readonly [string, ReadonlyArray<string>]> = [
     [
       "sinks.auth.events: no event type is in all of its lists (events: dsync.*; sinks.auth.events: authentication.*): the sink would get nothing"
     ]
+  ],
+  [
+    // .inf is said once, where it is (not also "Expected JSON value" for the whole sink).
+    "28-infinity.yaml",
+    ["sinks.out.retry.maxDuration: expected a duration of at least 1ms"]
   ]
 ]
 

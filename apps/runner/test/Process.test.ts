@@ -366,6 +366,15 @@ describe("the runner process", { timeout: 90_000 }, () => {
     )
   })
 
+  it("a folder given as a custom sink's module: the error says to name the file in it", async () => {
+    const config = Path.join(fixtures, "folder-module", "relay.yaml")
+    const { code, stderr } = await runToEnd(["validate", "-c", config])
+    expect(code).toBe(2)
+    expect(stderr).toContain(
+      'sinks.mine.module: could not load module "./a-folder": it is a folder; give the file in it (./folder/index.mjs, say)'
+    )
+  })
+
   it("a key WorkOS rejects ends `run` (and `replay`) with exit code 1 and says what to check, no retry loop", async () => {
     const dir = tempDir()
     const config = writeConfig(dir, {})
