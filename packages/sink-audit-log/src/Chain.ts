@@ -242,7 +242,31 @@ export interface Report {
   readonly headHash: string
   /** The first problem found; null when the whole chain holds. */
   readonly problem: Problem | null
+  /**
+   * Records after the head the store named when verify began (JSONL: appended while
+   * verify ran, or a batch a crash left unfinished): not checked. Absent when none.
+   */
+  readonly newer?: number
 }
+
+/**
+ * A record as a store reads it back for `walk`, with what the store found wrong
+ * outside the hashed content.
+ */
+export interface ReadBack extends StoredRecord {
+  /** A stored copy of hashed content that disagrees with it (a query column such as `actor_name`). */
+  readonly mismatch?: string
+  /** Set when what was read is not a record at all: what and where ("line 51 of ... is not a record"). */
+  readonly notARecord?: string
+}
+
+/** A report of a store whose chain cannot be walked: a part it needs is missing. */
+export const missing = (message: string, anchor: Anchor = genesisAnchor): Report => ({
+  records: 0,
+  anchor,
+  headHash: anchor.hash,
+  problem: { kind: "deleted", seq: null, id: null, message }
+})
 
 const name = (r: StoredRecord): string => `record #${r.seq} (event ${r.id})`
 
@@ -254,9 +278,9 @@ const name = (r: StoredRecord): string => `record #${r.seq} (event ${r.id})`
 export const walk = async (options: {
   readonly anchor: Anchor
   readonly head: Head | null
-  readonly records: AsyncIterable<StoredRecord> | Iterable<StoredRecord>
+  readonly records: AsyncIterable<ReadBack> | Iterable<ReadBack>
   /** The records again, from the start, to look ahead when a link breaks. */
-  readonly again: () => AsyncIterable<StoredRecord> | Iterable<StoredRecord>
+  readonly again: () => AsyncIterable<ReadBack> | Iterable<ReadBack>
 }): Promise<Report> => {
   const { anchor, head } = options
   let prev: { seq: number; hash: string; record: StoredRecord | null } = {
@@ -275,12 +299,23 @@ export const walk = async (options: {
 
   for await (const r of options.records) {
     count += 1
+    if (r.notARecord !== undefined) {
+      return report({ kind: "modified", seq: null, id: null, message: r.notARecord })
+    }
     if (hash(r.prev_hash, r) !== r.hash) {
       return report({
         kind: "modified",
         seq: r.seq,
         id: r.id,
         message: `${name(r)} was modified: its content no longer matches its hash`
+      })
+    }
+    if (r.mismatch !== undefined) {
+      return report({
+        kind: "modified",
+        seq: r.seq,
+        id: r.id,
+        message: `${name(r)} was modified: ${r.mismatch}`
       })
     }
     if (r.prev_hash !== prev.hash) {

@@ -218,7 +218,7 @@ export const verify = Command.make(
       yield* mustExist(config)
       yield* Effect.scoped(
         Effect.gen(function* () {
-          const store = yield* openStore(config)
+          const store = yield* openStore(config, { readOnly: true })
           const report = yield* store.verify
           if (flags.format === "json") {
             yield* Console.log(
@@ -230,7 +230,11 @@ export const verify = Command.make(
                 report.anchor.seq === 0
                   ? "the start"
                   : `the anchor after record #${report.anchor.seq}`
-              }; head hash ${report.headHash}`
+              }; head hash ${report.headHash}${
+                report.newer === undefined
+                  ? ""
+                  : `; ${report.newer} newer record(s) after that head (appended meanwhile) not checked`
+              }`
             )
           } else {
             yield* Console.error(
@@ -355,18 +359,24 @@ export const query = Command.make(
             )
       const since = yield* time("since", flags.since)
       const until = yield* time("until", flags.until)
+      if (since !== undefined && until !== undefined && since.getTime() >= until.getTime())
+        return yield* new UsageError({
+          reason: `--since (${since.toISOString()}) must be before --until (${until.toISOString()}): no record can match`
+        })
       if (flags.limit < 1)
         return yield* new UsageError({
           reason: `--limit: expected a positive number, got ${flags.limit}`
         })
-      const types = flags.type
-        .flatMap((t) => t.split(","))
-        .map((t) => t.trim())
-        .filter((t) => t !== "")
+      // An empty pattern would match nothing in SQL and everything in the filter: refuse it.
+      const types = flags.type.flatMap((t) => t.split(",")).map((t) => t.trim())
+      if (types.includes(""))
+        return yield* new UsageError({
+          reason: `--type: expected event type patterns such as "dsync.user.*", got an empty one (in ${flags.type.map((t) => JSON.stringify(t)).join(", ")})`
+        })
       yield* mustExist(config)
       const records = yield* Effect.scoped(
         Effect.gen(function* () {
-          const store = yield* openStore(config)
+          const store = yield* openStore(config, { readOnly: true })
           return yield* store.query({
             types,
             ...(Option.isSome(flags.org) ? { org: flags.org.value } : {}),

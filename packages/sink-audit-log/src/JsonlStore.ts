@@ -30,6 +30,7 @@ import {
   type Shape,
   Store,
   StoreError,
+  schemaTooOld,
   schemaVersion
 } from "./Store.ts"
 
@@ -37,6 +38,11 @@ export interface Options {
   readonly directory: string
   /** Gzip the files of days that are over (default false). */
   readonly gzip?: boolean
+  /**
+   * For `audit verify` and `audit query`: read the folder as it is, writing and repairing
+   * nothing (a missing `meta.json` or `head.json` is for verify to report). Default false.
+   */
+  readonly readOnly?: boolean
 }
 
 const format = "workos-relay-audit-log-jsonl"
@@ -95,28 +101,40 @@ const toLine = (r: StoredRecord, commit: boolean): string =>
     ...(commit ? { commit: true } : {})
   })}\n`
 
-/** A line that does not parse is kept as a record no hash matches, so verify names it. */
-const fromLine = (line: string, where: string): StoredRecord => {
+/**
+ * A line that is not a record (`where` names it: "line 51 of 2026-11-24.jsonl") is kept
+ * as an entry that says so, for verify to report; queries skip it.
+ */
+const fromLine = (line: string, where: string): Chain.ReadBack => {
+  let parsed: unknown
   try {
-    const { commit: _, ...record } = JSON.parse(line) as StoredRecord & { commit?: boolean }
-    return record
+    parsed = JSON.parse(line)
   } catch {
-    return {
-      seq: Number.NaN,
-      id: `(unreadable line at ${where})`,
-      type: "",
-      created_at: "",
-      organization_id: null,
-      actor: null,
-      targets: [],
-      ip_address: null,
-      user_agent: null,
-      event: null,
-      prev_hash: "",
-      hash: ""
-    }
+    return notARecord(`${where} is not a record (not JSON)`)
   }
+  const { seq, id } = (parsed ?? {}) as { seq?: unknown; id?: unknown }
+  if (typeof seq !== "number" || typeof id !== "string") {
+    return notARecord(`${where} is not a record (it has no numeric seq and string id)`)
+  }
+  const { commit: _, ...record } = parsed as StoredRecord & { commit?: boolean }
+  return record
 }
+
+const notARecord = (message: string): Chain.ReadBack => ({
+  notARecord: message,
+  seq: Number.NaN,
+  id: "",
+  type: "",
+  created_at: "",
+  organization_id: null,
+  actor: null,
+  targets: [],
+  ip_address: null,
+  user_agent: null,
+  event: null,
+  prev_hash: "",
+  hash: ""
+})
 
 /** The day files in chain order (oldest first). */
 const listDays = (
@@ -132,8 +150,36 @@ const listDays = (
     })
     .sort((a, b) => (a.day < b.day ? -1 : a.day > b.day ? 1 : 0))
 
-async function* readRecords(directory: string): AsyncGenerator<StoredRecord> {
-  for (const { file } of listDays(directory)) yield* readFile(file)
+async function* readRecords(directory: string): AsyncGenerator<Chain.ReadBack> {
+  const days = listDays(directory)
+  for (const { day, file, gz } of days) {
+    // A day being gzipped (or whose gzip a crash interrupted) is read from the finished .gz.
+    if (!gz && days.some((other) => other.day === day && other.gz)) continue
+    yield* readFile(file)
+  }
+}
+
+/**
+ * The records up to the head's record (`head.json` is written after each batch, so a
+ * writer appending meanwhile adds records after it); those after it are counted in
+ * `newer`, not yielded. When the head's record never comes, every record is yielded
+ * (and verify reports the head's mismatch).
+ */
+async function* upToHead(
+  records: AsyncIterable<Chain.ReadBack>,
+  anchor: Chain.Anchor,
+  head: Chain.Head,
+  newer: { count: number }
+): AsyncGenerator<Chain.ReadBack> {
+  let reached = head.hash === anchor.hash
+  for await (const r of records) {
+    if (reached) {
+      newer.count += 1
+      continue
+    }
+    yield r
+    reached = r.seq === head.seq && r.hash === head.hash
+  }
 }
 
 /**
@@ -186,7 +232,7 @@ const lastSeqOf = (file: string): number | undefined => {
   const lines = text.trimEnd().split("\n")
   const last = lines.at(-1)
   if (last === undefined || last === "") return undefined
-  return fromLine(last, file).seq
+  return fromLine(last, `the last line of ${path.basename(file)}`).seq
 }
 
 const gzipFile = async (file: string): Promise<void> => {
@@ -201,7 +247,7 @@ const gzipFile = async (file: string): Promise<void> => {
   fs.rmSync(file)
 }
 
-/** Opens (creating when needed) the store in `directory`. */
+/** Opens (creating and repairing when needed, unless `readOnly`) the store in `directory`. */
 export const make = (
   options: Options
 ): Effect.Effect<Shape, StoreError | SchemaTooNew, Scope.Scope> =>
@@ -217,6 +263,88 @@ export const make = (
           reason: `audit log ${where}: ${what} failed: ${describeCause(cause)}`,
           cause
         })
+
+    const lock = yield* Semaphore.make(1)
+
+    const query: Shape["query"] = (q) =>
+      Effect.tryPromise({
+        try: async () => {
+          const types = q.types ?? []
+          const since = q.since?.toISOString()
+          const until = q.until?.toISOString()
+          const found: Array<StoredRecord> = []
+          for await (const r of readRecords(directory)) {
+            if (r.notARecord !== undefined) continue
+            if (types.length > 0 && !types.some((t) => EventPattern.matchesName(t, r.type)))
+              continue
+            if (q.org !== undefined && r.organization_id !== q.org) continue
+            if (q.actor !== undefined && r.actor?.id !== q.actor && r.actor?.name !== q.actor)
+              continue
+            if (since !== undefined && r.created_at < since) continue
+            if (until !== undefined && r.created_at >= until) continue
+            found.push(r)
+          }
+          found.sort((a, b) =>
+            a.created_at < b.created_at ? 1 : a.created_at > b.created_at ? -1 : b.seq - a.seq
+          )
+          return found.slice(0, q.limit ?? defaultLimit)
+        },
+        catch: fail("querying")
+      })
+
+    // meta.json (the anchor) and head.json are read from the files, as a later process would.
+    const verify = Semaphore.withPermit(lock)(
+      Effect.tryPromise({
+        try: async (): Promise<Chain.Report> => {
+          const meta = readJson<Meta>(metaFile)
+          if (meta === undefined) {
+            return Chain.missing(
+              `${metaFile} is missing: it holds the chain's anchor (was it deleted, or is this not an audit log folder?)`
+            )
+          }
+          // Read before the records: what a writer appends meanwhile comes after it.
+          const head = readJson<Chain.Head>(headFile)
+          if (head === undefined) {
+            return Chain.missing(
+              `${headFile} is missing: it says which record is the newest, so a cut-off tail cannot be told`,
+              meta.anchor
+            )
+          }
+          const newer = { count: 0 }
+          const report = await Chain.walk({
+            anchor: meta.anchor,
+            head,
+            records: upToHead(readRecords(directory), meta.anchor, head, newer),
+            again: () => readRecords(directory)
+          })
+          return newer.count > 0 ? { ...report, newer: newer.count } : report
+        },
+        catch: fail("verifying")
+      })
+    )
+
+    if (options.readOnly === true) {
+      const refused = yield* Effect.try({
+        try: () => {
+          const meta = readJson<Meta>(metaFile)
+          // A missing meta.json is for verify to report; a folder that is not one is refused.
+          if (meta === undefined) return undefined
+          if (meta.format !== format) throw new Error(`${metaFile} is not a ${format} meta file`)
+          if (meta.schema_version > schemaVersion) {
+            return new SchemaTooNew({ where, found: meta.schema_version, supported: schemaVersion })
+          }
+          return meta.schema_version < schemaVersion
+            ? schemaTooOld(where, meta.schema_version)
+            : undefined
+        },
+        catch: fail("opening")
+      })
+      if (refused !== undefined) return yield* refused
+      const refuseWrite = Effect.fail(
+        new StoreError({ reason: `audit log ${where}: opened read-only` })
+      )
+      return { where, append: () => refuseWrite, query, verify, prune: () => refuseWrite }
+    }
 
     const opened = yield* Effect.tryPromise({
       try: async () => {
@@ -243,6 +371,7 @@ export const make = (
         let end = { seq: meta.anchor.seq, hash: meta.anchor.hash }
         let count = 0
         for await (const r of readRecords(directory)) {
+          if (r.notARecord !== undefined) continue
           ids.add(r.id)
           count += 1
           end = { seq: r.seq, hash: r.hash }
@@ -262,8 +391,6 @@ export const make = (
     const ids = opened.ids
     let end = opened.end
     let count = opened.count
-
-    const lock = yield* Semaphore.make(1)
 
     const closeOldDays = Effect.tryPromise({
       try: async () => {
@@ -319,44 +446,6 @@ export const make = (
         })
       )
 
-    const query: Shape["query"] = (q) =>
-      Effect.tryPromise({
-        try: async () => {
-          const types = q.types ?? []
-          const since = q.since?.toISOString()
-          const until = q.until?.toISOString()
-          const found: Array<StoredRecord> = []
-          for await (const r of readRecords(directory)) {
-            if (types.length > 0 && !types.some((t) => EventPattern.matchesName(t, r.type)))
-              continue
-            if (q.org !== undefined && r.organization_id !== q.org) continue
-            if (q.actor !== undefined && r.actor?.id !== q.actor && r.actor?.name !== q.actor)
-              continue
-            if (since !== undefined && r.created_at < since) continue
-            if (until !== undefined && r.created_at >= until) continue
-            found.push(r)
-          }
-          found.sort((a, b) =>
-            a.created_at < b.created_at ? 1 : a.created_at > b.created_at ? -1 : b.seq - a.seq
-          )
-          return found.slice(0, q.limit ?? defaultLimit)
-        },
-        catch: fail("querying")
-      })
-
-    const verify = Semaphore.withPermit(lock)(
-      Effect.tryPromise({
-        try: () =>
-          Chain.walk({
-            anchor: meta.anchor,
-            head: readJson<Chain.Head>(headFile) ?? null,
-            records: readRecords(directory),
-            again: () => readRecords(directory)
-          }),
-        catch: fail("verifying")
-      })
-    )
-
     // Retention removes whole day files: the oldest ones whose records are all older than the cutoff.
     const prune = (before: Date) =>
       Semaphore.withPermit(lock)(
@@ -403,7 +492,7 @@ export const make = (
     return { where, append, query, verify, prune } satisfies Shape
   })
 
-async function* readFile(file: string): AsyncGenerator<StoredRecord> {
+async function* readFile(file: string): AsyncGenerator<Chain.ReadBack> {
   const input = fs.createReadStream(file)
   const lines = readline.createInterface({
     input: file.endsWith(".gz") ? input.pipe(zlib.createGunzip()) : input,
@@ -412,7 +501,7 @@ async function* readFile(file: string): AsyncGenerator<StoredRecord> {
   let n = 0
   for await (const line of lines) {
     n += 1
-    if (line !== "") yield fromLine(line, `${path.basename(file)}:${n}`)
+    if (line !== "") yield fromLine(line, `line ${n} of ${path.basename(file)}`)
   }
 }
 

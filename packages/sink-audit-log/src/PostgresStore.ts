@@ -11,11 +11,13 @@ import type * as Scope from "effect/Scope"
 import { SqlClient } from "effect/sql/SqlClient"
 import * as Chain from "./Chain.ts"
 import {
+  chainRowMissing,
   chunks,
   columns,
   dedupe,
   describeCause,
   fromRow,
+  fromRowToVerify,
   type Row,
   selectSql,
   toRow
@@ -28,12 +30,18 @@ import {
   type Shape,
   Store,
   StoreError,
+  schemaTooOld,
   schemaVersion
 } from "./Store.ts"
 
 export interface Options {
   /** `postgres://user:password@host:port/database` */
   readonly url: Redacted.Redacted<string>
+  /**
+   * For `audit verify` and `audit query`: create, migrate and write nothing (a database
+   * of another schema version is refused). Default false.
+   */
+  readonly readOnly?: boolean
 }
 
 /** Versioned migrations: migration N takes a store from version N-1 to N. */
@@ -89,8 +97,12 @@ interface ChainRow {
 const pageSize = 5_000
 
 /** The store over the `SqlClient` in context (any Postgres client layer). */
-export const make = (where: string): Effect.Effect<Shape, StoreError | SchemaTooNew, SqlClient> =>
+export const make = (
+  where: string,
+  options: { readonly readOnly?: boolean } = {}
+): Effect.Effect<Shape, StoreError | SchemaTooNew, SqlClient> =>
   Effect.gen(function* () {
+    const readOnly = options.readOnly === true
     const sql = yield* SqlClient
     const fail =
       (what: string) =>
@@ -102,8 +114,26 @@ export const make = (where: string): Effect.Effect<Shape, StoreError | SchemaToo
     const run = <A extends object>(text: string, params: ReadonlyArray<unknown> = []) =>
       sql.unsafe<A>(text, params)
 
+    // Read-only: the schema version is checked, never migrated.
+    const checkVersion = Effect.gen(function* () {
+      const table = yield* run<{ name: string | null }>(
+        "SELECT to_regclass('audit_meta')::text AS name"
+      )
+      if (table[0]?.name == null) {
+        return new StoreError({
+          reason: `audit log ${where}: not an audit log (the database has no audit_meta table)`
+        })
+      }
+      const rows = yield* run<{ value: string }>(
+        "SELECT value FROM audit_meta WHERE key = 'schema_version'"
+      )
+      const found = rows[0] === undefined ? 0 : Number(rows[0].value)
+      if (found > schemaVersion) return new SchemaTooNew({ where, found, supported: schemaVersion })
+      return found < schemaVersion ? schemaTooOld(where, found) : undefined
+    }).pipe(Effect.mapError(fail("opening")))
+
     // Migrations, under an advisory lock so that two runners starting together take turns.
-    const migrated = yield* sql
+    const migrate = sql
       .withTransaction(
         Effect.gen(function* () {
           yield* run("SELECT pg_advisory_xact_lock(7245031)")
@@ -127,19 +157,39 @@ export const make = (where: string): Effect.Effect<Shape, StoreError | SchemaToo
         })
       )
       .pipe(Effect.mapError(fail("migrating")))
-    if (migrated !== undefined) return yield* migrated
+    const refused = yield* readOnly ? checkVersion : migrate
+    if (refused !== undefined) return yield* refused
 
-    const chainState = (lock: boolean) =>
+    const chainRow = (lock: boolean) =>
       run<ChainRow>(`SELECT * FROM audit_chain WHERE id = 1${lock ? " FOR UPDATE" : ""}`).pipe(
-        Effect.map((rows) => rows[0]!)
+        Effect.map((rows) => rows[0])
       )
+    // For writing, locked: without its row the chain cannot go on, and retrying will not bring it back.
+    const chainState = (what: string) =>
+      Effect.flatMap(chainRow(true), (row) =>
+        row === undefined
+          ? Effect.fail(
+              new StoreError({
+                reason: `audit log ${where}: ${what} failed: ${chainRowMissing}`,
+                fatal: true
+              })
+            )
+          : Effect.succeed(row)
+      )
+    const refuseWrite = Effect.fail(
+      new StoreError({ reason: `audit log ${where}: opened read-only` })
+    )
+    const keepStoreError =
+      (what: string) =>
+      (e: unknown): StoreError =>
+        e instanceof StoreError ? e : fail(what)(e)
 
     const append = (records: ReadonlyArray<AuditRecord>) =>
       sql
         .withTransaction(
           Effect.gen(function* () {
             // Locking the chain first serializes writers: the id check below cannot race.
-            const state = yield* chainState(true)
+            const state = yield* chainState("appending a batch")
             const unique = dedupe(records)
             const known = new Set<string>()
             if (unique.length > 0) {
@@ -176,7 +226,7 @@ export const make = (where: string): Effect.Effect<Shape, StoreError | SchemaToo
             return { inserted: linked.length, duplicates: records.length - linked.length }
           })
         )
-        .pipe(Effect.mapError(fail("appending a batch")))
+        .pipe(Effect.mapError(keepStoreError("appending a batch")))
 
     const query: Shape["query"] = (q) => {
       const { sql: text, params } = selectSql(q, defaultLimit, patternToLike, (n) => `$${n}`)
@@ -197,7 +247,7 @@ export const make = (where: string): Effect.Effect<Shape, StoreError | SchemaToo
               [after]
             )
           )
-          for (const row of rows) yield fromRow(row)
+          for (const row of rows) yield fromRowToVerify(row)
           if (rows.length < pageSize) return
           after = Number(rows.at(-1)!.seq)
         }
@@ -209,7 +259,8 @@ export const make = (where: string): Effect.Effect<Shape, StoreError | SchemaToo
       .withTransaction(
         Effect.gen(function* () {
           yield* run("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-          const state = yield* chainState(false)
+          const state = yield* chainRow(false)
+          if (state === undefined) return Chain.missing(chainRowMissing)
           // The transaction's connection is in this context: the pages must run in it.
           const inTransaction = yield* Effect.context<never>()
           const records = ordered(Effect.runPromiseWith(inTransaction))
@@ -229,13 +280,13 @@ export const make = (where: string): Effect.Effect<Shape, StoreError | SchemaToo
           })
         })
       )
-      .pipe(Effect.mapError((e) => (e instanceof StoreError ? e : fail("verifying")(e))))
+      .pipe(Effect.mapError(keepStoreError("verifying")))
 
     const prune = (before: Date) =>
       sql
         .withTransaction(
           Effect.gen(function* () {
-            const state = yield* chainState(true)
+            const state = yield* chainState("pruning")
             const cutoff = before.toISOString()
             // The longest prefix of the chain whose records are all older than the cutoff.
             const firstKept = yield* run<{ seq: string | number }>(
@@ -268,9 +319,13 @@ export const make = (where: string): Effect.Effect<Shape, StoreError | SchemaToo
             return { deleted: n, anchor: { seq: Number(last.seq), hash: last.hash } }
           })
         )
-        .pipe(Effect.mapError(fail("pruning")))
+        .pipe(Effect.mapError(keepStoreError("pruning")))
 
-    return { where, append, query, verify, prune } satisfies Shape
+    return (
+      readOnly
+        ? { where, append: () => refuseWrite, query, verify, prune: () => refuseWrite }
+        : { where, append, query, verify, prune }
+    ) satisfies Shape
   })
 
 /** The client and store for one database URL; the pool is closed with the scope. */
@@ -297,7 +352,9 @@ export const makeFromUrl = (
           })
       )
     )
-    return yield* make(where).pipe(Effect.provideContext(client))
+    return yield* make(where, { readOnly: options.readOnly === true }).pipe(
+      Effect.provideContext(client)
+    )
   })
 
 /** The `Store` service over a Postgres database. */

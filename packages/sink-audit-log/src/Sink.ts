@@ -16,17 +16,22 @@ import * as Record from "./Record.ts"
 import * as SqliteStore from "./SqliteStore.ts"
 import { type SchemaTooNew, type Shape, Store, type StoreError } from "./Store.ts"
 
-/** Opens the store a config names; closed with the scope. */
+/**
+ * Opens the store a config names; closed with the scope. `readOnly` (`audit verify`,
+ * `audit query`) creates, migrates and repairs nothing; the sink's open does all three.
+ */
 export const openStore = (
-  config: Config.Config
+  config: Config.Config,
+  options: { readonly readOnly?: boolean } = {}
 ): Effect.Effect<Shape, StoreError | SchemaTooNew, Scope.Scope> => {
+  const readOnly = options.readOnly === true
   switch (config.store) {
     case "postgres":
-      return PostgresStore.makeFromUrl({ url: config.url })
+      return PostgresStore.makeFromUrl({ url: config.url, readOnly })
     case "jsonl":
-      return JsonlStore.make({ directory: config.directory, gzip: config.gzip })
+      return JsonlStore.make({ directory: config.directory, gzip: config.gzip, readOnly })
     default:
-      return SqliteStore.make({ path: config.path })
+      return SqliteStore.make({ path: config.path, readOnly })
   }
 }
 
@@ -74,7 +79,12 @@ export const definition = Sink.define({
         deliver: (batch: ReadonlyArray<Event.Any>) =>
           store.append(batch.map(Record.fromEvent)).pipe(
             Effect.as(batch.map(() => Sink.delivered)),
-            Effect.mapError((e) => new Sink.SinkUnavailable({ reason: e.message }))
+            // A damaged store (its chain row gone) fails every retry: stop, saying why.
+            Effect.mapError((e) =>
+              e.fatal === true
+                ? new Sink.SinkFatal({ reason: e.message })
+                : new Sink.SinkUnavailable({ reason: e.message })
+            )
           ),
         // Reads one record: the store is there and answers (Postgres: a round trip).
         check: store.query({ limit: 1 }).pipe(

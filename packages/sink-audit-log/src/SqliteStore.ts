@@ -4,15 +4,24 @@
  * transaction: a crash at any point leaves either the whole batch or none of it.
  * Batches are written on a thread of their own (see `internal/SqliteWriter.ts`).
  */
-import { mkdirSync } from "node:fs"
+import { existsSync, mkdirSync } from "node:fs"
 import { dirname } from "node:path"
-import type { DatabaseSync } from "node:sqlite"
+import { DatabaseSync } from "node:sqlite"
+import { pathToFileURL } from "node:url"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import * as Chain from "./Chain.ts"
-import { columns, describeCause, fromRow, type Row, selectSql } from "./internal/Rows.ts"
-import { appender, open, prepareBatch, transaction } from "./internal/SqliteAppend.ts"
+import {
+  chainRowMissing,
+  columns,
+  describeCause,
+  fromRow,
+  fromRowToVerify,
+  type Row,
+  selectSql
+} from "./internal/Rows.ts"
+import { appender, BrokenStore, open, prepareBatch, transaction } from "./internal/SqliteAppend.ts"
 import { writer } from "./internal/SqliteWriter.ts"
 import type { StoredRecord } from "./Record.ts"
 import {
@@ -22,6 +31,7 @@ import {
   type Shape,
   Store,
   StoreError,
+  schemaTooOld,
   schemaVersion
 } from "./Store.ts"
 
@@ -30,6 +40,11 @@ export const defaultPath = "./.workos-relay/audit.db"
 
 export interface Options {
   readonly path: string
+  /**
+   * For `audit verify` and `audit query`: open the file read-only, creating, migrating
+   * and writing nothing (a store of another schema version is refused). Default false.
+   */
+  readonly readOnly?: boolean
 }
 
 /** Versioned migrations: migration N takes a store from version N-1 to N. */
@@ -64,7 +79,8 @@ const migrations: ReadonlyArray<string> = [
 const fail = (where: string, what: string) => (cause: unknown) =>
   new StoreError({
     reason: `audit log ${where}: ${what} failed: ${describeCause(cause)}`,
-    cause
+    cause,
+    ...(cause instanceof BrokenStore ? { fatal: true } : {})
   })
 
 /** Brings the schema up to this package's version, or refuses a newer one. */
@@ -82,6 +98,45 @@ const migrate = (db: DatabaseSync, where: string): SchemaTooNew | undefined =>
     ).run(String(schemaVersion))
     return undefined
   })
+
+/**
+ * Opens read-only, writing nothing. A store closed cleanly has no `-wal` and `-shm`
+ * files, and in a folder it may not write SQLite cannot make the `-shm` a WAL reader
+ * needs (SQLITE_CANTOPEN, 14): then, with no `-wal` to read, the file alone is the
+ * whole store, and it is opened as immutable.
+ */
+const openReadOnly = (path: string): DatabaseSync => {
+  const db = new DatabaseSync(path, { readOnly: true, timeout: 10_000 })
+  try {
+    db.prepare("SELECT count(*) FROM sqlite_master").get()
+    return db
+  } catch (e) {
+    db.close()
+    if ((e as { errcode?: unknown }).errcode !== 14 || existsSync(`${path}-wal`)) throw e
+    const url = pathToFileURL(path)
+    url.searchParams.set("immutable", "1")
+    return new DatabaseSync(url, { readOnly: true })
+  }
+}
+
+/** The schema version of a store opened read-only: anything but this package's is refused, not migrated. */
+const checkVersion = (db: DatabaseSync, where: string): SchemaTooNew | StoreError | undefined => {
+  const meta = db
+    .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'audit_meta'")
+    .get()
+  if (meta === undefined) {
+    return new StoreError({
+      reason: `audit log ${where}: not an audit log (the file has no audit_meta table)`
+    })
+  }
+  const row = db.prepare("SELECT value FROM audit_meta WHERE key = 'schema_version'").get() as
+    | { value: string }
+    | undefined
+  const found = row === undefined ? 0 : Number(row.value)
+  if (found > schemaVersion) return new SchemaTooNew({ where, found, supported: schemaVersion })
+  if (found < schemaVersion) return schemaTooOld(where, found)
+  return undefined
+}
 
 /** Appends on this thread (`:memory:` stores). */
 const appendInThread = (db: DatabaseSync, where: string): Shape["append"] => {
@@ -126,15 +181,18 @@ interface ChainRow {
   head_count: number
 }
 
-/** Opens (creating when needed) the store at `path`; closed with the scope. */
+/** Opens (creating when needed, unless `readOnly`) the store at `path`; closed with the scope. */
 export const make = (
   options: Options
 ): Effect.Effect<Shape, StoreError | SchemaTooNew, Scope.Scope> =>
   Effect.gen(function* () {
     const where = options.path
+    const readOnly = options.readOnly === true
     const db = yield* Effect.acquireRelease(
       Effect.try({
         try: () => {
+          // Read-only: no WAL switch either (it writes), and a read-only folder is fine.
+          if (readOnly) return openReadOnly(options.path)
           if (options.path !== ":memory:") mkdirSync(dirname(options.path), { recursive: true })
           return open(options.path)
         },
@@ -142,18 +200,20 @@ export const make = (
       }),
       (db) => Effect.sync(() => db.close())
     )
-    const tooNew = yield* Effect.try({
-      try: () => migrate(db, where),
-      catch: fail(where, "migrating")
+    const refused = yield* Effect.try({
+      try: () => (readOnly ? checkVersion(db, where) : migrate(db, where)),
+      catch: fail(where, readOnly ? "opening" : "migrating")
     })
-    if (tooNew !== undefined) return yield* tooNew
+    if (refused !== undefined) return yield* refused
 
-    const readChain = db.prepare("SELECT * FROM audit_chain WHERE id = 1")
-    const chainState = () => readChain.get() as unknown as ChainRow
+    // Prepared when used, inside each operation's error handling (a dropped table fails there).
+    const chainState = () =>
+      db.prepare("SELECT * FROM audit_chain WHERE id = 1").get() as ChainRow | undefined
 
     // An in-memory database cannot be shared with a thread: it is written here.
-    const append =
-      options.path === ":memory:"
+    const append = readOnly
+      ? undefined
+      : options.path === ":memory:"
         ? appendInThread(db, where)
         : yield* appendOnWriterThread(options.path, where)
 
@@ -168,7 +228,7 @@ export const make = (
 
     function* ordered(): Generator<StoredRecord> {
       const stmt = db.prepare(`SELECT ${columns.join(", ")} FROM audit_records ORDER BY seq`)
-      for (const row of stmt.iterate()) yield fromRow(row as unknown as Row)
+      for (const row of stmt.iterate()) yield fromRowToVerify(row as unknown as Row)
     }
 
     // One read transaction: the head and the records come from the same snapshot,
@@ -178,6 +238,7 @@ export const make = (
         db.exec("BEGIN")
         try {
           const state = chainState()
+          if (state === undefined) return Chain.missing(chainRowMissing)
           return await Chain.walk({
             anchor: { seq: state.anchor_seq, hash: state.anchor_hash },
             head: { seq: state.head_seq, hash: state.head_hash, count: state.head_count },
@@ -207,8 +268,9 @@ export const make = (
               last = { seq: r.seq, hash: r.hash }
               deleted += 1
             }
+            const state = chainState()
+            if (state === undefined) throw new BrokenStore(chainRowMissing)
             if (last === undefined) {
-              const state = chainState()
               return { deleted: 0, anchor: { seq: state.anchor_seq, hash: state.anchor_hash } }
             }
             db.prepare("DELETE FROM audit_records WHERE seq <= ?").run(last.seq)
@@ -220,6 +282,12 @@ export const make = (
         catch: fail(where, "pruning")
       })
 
+    if (append === undefined) {
+      const refuseWrite = Effect.fail(
+        new StoreError({ reason: `audit log ${where}: opened read-only` })
+      )
+      return { where, append: () => refuseWrite, query, verify, prune: () => refuseWrite }
+    }
     return { where, append, query, verify, prune } satisfies Shape
   })
 

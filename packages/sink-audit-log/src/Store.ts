@@ -18,6 +18,8 @@ export const schemaVersion = 1
 export class StoreError extends Data.TaggedError("StoreError")<{
   readonly reason: string
   readonly cause?: unknown
+  /** Retrying cannot help: the store is damaged and a person must repair it (the sink stops). */
+  readonly fatal?: boolean
 }> {
   override get message(): string {
     return this.reason
@@ -35,6 +37,15 @@ export class SchemaTooNew extends Data.TaggedError("SchemaTooNew")<{
     return `the audit log at ${this.where} has schema version ${this.found}, but this version of @workos-relay/sink-audit-log knows versions up to ${this.supported}: upgrade @workos-relay/sink-audit-log to read or write it`
   }
 }
+
+/**
+ * A store opened read-only (`audit verify`, `audit query`) is not migrated: one written
+ * by an older version of this package is refused, saying how to bring it up to date.
+ */
+export const schemaTooOld = (where: string, found: number): StoreError =>
+  new StoreError({
+    reason: `the audit log at ${where} has schema version ${found}, which this version of @workos-relay/sink-audit-log reads only after migrating it to version ${schemaVersion}: start the relay with this audit-log sink once (it migrates the store when it opens it), then try again`
+  })
 
 /** What a query selects. Every filter is optional; results are newest first. */
 export interface Query {

@@ -86,6 +86,80 @@ describe("audit verify", () => {
     })
   )
 
+  it.live("names a record whose actor query columns were changed", () =>
+    Effect.gen(function* () {
+      const copy = path.join(dir, "actor-columns.db")
+      fs.copyFileSync(db, copy)
+      const raw = new DatabaseSync(copy)
+      raw.exec(
+        "UPDATE audit_records SET actor_name = 'Mallory', actor_id = 'user_mallory' WHERE seq = 42"
+      )
+      raw.close()
+      const result = yield* run("verify", "--sqlite", copy)
+      expect(result.code).toBe(1)
+      expect(result.err).toContain(
+        `audit log ${copy}: FAILED (modified): record #42 (event event_000042) was modified: its actor_id column says "user_mallory" but its actor says`
+      )
+    })
+  )
+
+  it.live("says FAILED when the chain's row is missing, in text and JSON", () =>
+    Effect.gen(function* () {
+      const copy = path.join(dir, "no-chain-row.db")
+      fs.copyFileSync(db, copy)
+      const raw = new DatabaseSync(copy)
+      raw.exec("DELETE FROM audit_chain")
+      raw.close()
+      const text = yield* run("verify", "--sqlite", copy)
+      expect(text.code).toBe(1)
+      expect(text.err).toBe(
+        `audit log ${copy}: FAILED (deleted): the chain's head row is missing (table audit_chain has no row): the store was damaged or tampered with; restore it from a backup`
+      )
+      const json = yield* run("verify", "--sqlite", copy, "--format", "json")
+      expect(json.code).toBe(1)
+      expect(JSON.parse(json.out)).toMatchObject({
+        ok: false,
+        records: 0,
+        problem: { kind: "deleted", seq: null }
+      })
+    })
+  )
+
+  it.live("reads a JSONL folder without repairing it: a missing head.json is a finding", () =>
+    Effect.gen(function* () {
+      const copy = path.join(dir, "jsonl-no-head")
+      fs.cpSync(jsonl, copy, { recursive: true })
+      fs.rmSync(path.join(copy, "head.json"))
+      const result = yield* run("verify", "--jsonl", copy)
+      expect(result.code).toBe(1)
+      expect(result.err).toContain(`FAILED (deleted): ${path.join(copy, "head.json")} is missing`)
+      expect(fs.existsSync(path.join(copy, "head.json"))).toBe(false)
+      expect((yield* run("query", "--jsonl", copy)).code).toBe(0)
+      expect(fs.existsSync(path.join(copy, "head.json"))).toBe(false)
+    })
+  )
+
+  it.live(
+    "says how many JSONL records came after the head it read (a writer appending meanwhile)",
+    () =>
+      Effect.gen(function* () {
+        const copy = path.join(dir, "jsonl-appending")
+        fs.cpSync(jsonl, copy, { recursive: true })
+        const head = JSON.parse(fs.readFileSync(path.join(copy, "head.json"), "utf8"))
+        yield* Effect.scoped(
+          Effect.flatMap(JsonlStore.make({ directory: copy }), (store) =>
+            store.append(events(2, 121).map(Record.fromEvent))
+          )
+        )
+        fs.writeFileSync(path.join(copy, "head.json"), JSON.stringify(head))
+        const result = yield* run("verify", "--jsonl", copy)
+        expect(result.code).toBe(0)
+        expect(result.out).toBe(
+          `audit log ${copy}: OK: 120 record(s) verified from the start; head hash ${head.hash}; 2 newer record(s) after that head (appended meanwhile) not checked`
+        )
+      })
+  )
+
   it.live("exits 2 on bad usage: two stores, --sink without --config, a missing file", () =>
     Effect.gen(function* () {
       const both = yield* run("verify", "--sqlite", db, "--jsonl", jsonl)
@@ -210,13 +284,31 @@ describe("audit query", () => {
     })
   )
 
-  it.live("exits 2 on a bad time or limit", () =>
+  it.live("exits 2 on a bad time, time window, type or limit", () =>
     Effect.gen(function* () {
       const time = yield* run("query", "--sqlite", db, "--since", "yesterday-ish")
       expect(time.code).toBe(2)
       expect(time.error?.message).toContain("--since: expected an ISO-8601 time")
       expect((yield* run("query", "--sqlite", db, "--limit", "0")).code).toBe(2)
       expect((yield* run("query", "--sqlite", db, "--limit", "many")).code).toBe(2)
+      const window = yield* run(
+        "query",
+        "--sqlite",
+        db,
+        "--since",
+        "2026-01-01",
+        "--until",
+        "2020-01-01"
+      )
+      expect(window.code).toBe(2)
+      expect(window.error?.message).toBe(
+        "--since (2026-01-01T00:00:00.000Z) must be before --until (2020-01-01T00:00:00.000Z): no record can match"
+      )
+      const empty = yield* run("query", "--sqlite", db, "--type", "")
+      expect(empty.code).toBe(2)
+      expect(empty.error?.message).toBe(
+        '--type: expected event type patterns such as "dsync.user.*", got an empty one (in "")'
+      )
     })
   )
 

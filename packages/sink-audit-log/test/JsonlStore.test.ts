@@ -158,6 +158,90 @@ describe("JsonlStore", () => {
     })
   )
 
+  it.live(
+    "read-only (verify, query): repairs nothing; a missing head or meta file is a finding",
+    () =>
+      Effect.gen(function* () {
+        const directory = path.join(root, "read-only")
+        const writer = yield* JsonlStore.make({ directory })
+        yield* writer.append(records(3))
+        yield* writer.append(records(2, 4))
+        // Tampered: head.json gone, and the last batch's commit mark removed.
+        const headFile = path.join(directory, "head.json")
+        fs.rmSync(headFile)
+        yield* Effect.promise(() =>
+          editLines(directory, (lines) => [
+            ...lines.slice(0, -1),
+            lines.at(-1)!.replace(',"commit":true', "")
+          ])
+        )
+        const file = path.join(directory, `${today()}.jsonl`)
+        const before = fs.readFileSync(file, "utf8")
+        const reader = yield* JsonlStore.make({ directory, readOnly: true })
+        expect((yield* reader.verify).problem).toEqual({
+          kind: "deleted",
+          seq: null,
+          id: null,
+          message: `${headFile} is missing: it says which record is the newest, so a cut-off tail cannot be told`
+        })
+        expect((yield* reader.query({})).length).toBe(5)
+        expect((yield* Effect.flip(reader.append(records(1, 6)))).message).toBe(
+          `audit log ${directory}: opened read-only`
+        )
+        expect(fs.readFileSync(file, "utf8")).toBe(before)
+        expect(fs.existsSync(headFile)).toBe(false)
+        // An empty folder stays empty.
+        const empty = path.join(root, "read-only-empty")
+        fs.mkdirSync(empty)
+        const report = yield* (yield* JsonlStore.make({ directory: empty, readOnly: true })).verify
+        expect(report.problem?.message).toBe(
+          `${path.join(empty, "meta.json")} is missing: it holds the chain's anchor (was it deleted, or is this not an audit log folder?)`
+        )
+        expect(fs.readdirSync(empty)).toEqual([])
+      })
+  )
+
+  it.live("verify names a line that is not a record by its file and line number", () =>
+    Effect.gen(function* () {
+      const directory = path.join(root, "not-json")
+      const store = yield* JsonlStore.make({ directory })
+      yield* store.append(records(5))
+      yield* Effect.promise(() =>
+        editLines(directory, (lines) => {
+          lines[2] = "this is not json"
+          return lines
+        })
+      )
+      expect((yield* store.verify).problem).toEqual({
+        kind: "modified",
+        seq: null,
+        id: null,
+        message: `line 3 of ${today()}.jsonl is not a record (not JSON)`
+      })
+      expect((yield* store.query({})).map((r) => r.seq)).toEqual([5, 4, 2, 1])
+    })
+  )
+
+  it.live(
+    "verify while a writer appends: records after the head it read are counted, not flagged",
+    () =>
+      Effect.gen(function* () {
+        const directory = path.join(root, "appending")
+        const store = yield* JsonlStore.make({ directory })
+        yield* store.append(records(5))
+        const headFile = path.join(directory, "head.json")
+        const headWhenVerifyBegan = fs.readFileSync(headFile, "utf8")
+        yield* store.append(records(3, 6))
+        // As verify sees it when it read head.json before this batch: and a next batch half written.
+        fs.writeFileSync(headFile, headWhenVerifyBegan)
+        fs.appendFileSync(path.join(directory, `${today()}.jsonl`), '{"seq":9,"id":"ev')
+        const report = yield* (yield* JsonlStore.make({ directory, readOnly: true })).verify
+        expect(report.problem).toBeNull()
+        expect(report.records).toBe(5)
+        expect(report.newer).toBe(4)
+      })
+  )
+
   it.live("refuses a folder written by a newer schema version", () =>
     Effect.gen(function* () {
       const directory = path.join(root, "newer")

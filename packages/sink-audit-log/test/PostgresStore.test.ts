@@ -7,7 +7,7 @@ import { columns, toRow } from "../src/internal/Rows.ts"
 import * as PostgresStore from "../src/PostgresStore.ts"
 import * as Record from "../src/Record.ts"
 import { events } from "./fixtures.ts"
-import { type Opened, retentionSuite, storeSuite } from "./storeSuite.ts"
+import { type Opened, retentionSuite, sqlSuite, storeSuite } from "./storeSuite.ts"
 
 let database: { readonly url: string; readonly stop: () => Promise<void> }
 beforeAll(async () => {
@@ -55,7 +55,15 @@ const open = (_key: string) =>
             ["UPDATE audit_records SET seq = -1 WHERE seq = $1", [seq]],
             ["UPDATE audit_records SET seq = $1 WHERE seq = $2", [seq, seq + 1]],
             ["UPDATE audit_records SET seq = $1 WHERE seq = -1", [seq + 1]]
-          ])
+          ]),
+        setActorColumns: (seq, id, name) =>
+          raw([
+            [
+              "UPDATE audit_records SET actor_id = $1, actor_name = $2 WHERE seq = $3",
+              [id, name, seq]
+            ]
+          ]),
+        deleteChainRow: () => raw([["DELETE FROM audit_chain"]])
       }
     }
     return opened
@@ -64,6 +72,7 @@ const open = (_key: string) =>
 describe("PostgresStore", () => {
   storeSuite(open)
   retentionSuite(open)
+  sqlSuite(open)
 
   it.live("never shows the password in where it is", () =>
     Effect.sync(() => {
@@ -84,6 +93,36 @@ describe("PostgresStore", () => {
       expect(error.message).toContain(
         "has schema version 7, but this version of @workos-relay/sink-audit-log knows versions up to 1"
       )
+    })
+  )
+
+  it.live("read-only (verify, query): creates and migrates nothing, refuses writes", () =>
+    Effect.gen(function* () {
+      yield* Effect.promise(() =>
+        raw([["DROP TABLE IF EXISTS audit_records, audit_chain, audit_meta"]])
+      )
+      const where = PostgresStore.describe(url())
+      const empty = yield* Effect.flip(
+        Effect.scoped(PostgresStore.makeFromUrl({ url: url(), readOnly: true }))
+      )
+      expect(empty.message).toBe(
+        `audit log ${where}: not an audit log (the database has no audit_meta table)`
+      )
+      // (The sink's open makes the tables instead.)
+      const { store } = yield* open("read-only")
+      yield* store.append(events(4).map(Record.fromEvent))
+      const reader = yield* PostgresStore.makeFromUrl({ url: url(), readOnly: true })
+      expect((yield* reader.verify).records).toBe(4)
+      expect((yield* Effect.flip(reader.append(events(1, 5).map(Record.fromEvent)))).message).toBe(
+        `audit log ${where}: opened read-only`
+      )
+      yield* Effect.promise(() =>
+        raw([["UPDATE audit_meta SET value = '0' WHERE key = 'schema_version'"]])
+      )
+      const older = yield* Effect.flip(
+        Effect.scoped(PostgresStore.makeFromUrl({ url: url(), readOnly: true }))
+      )
+      expect(older.message).toContain(`the audit log at ${where} has schema version 0, which`)
     })
   )
 

@@ -106,6 +106,23 @@ describe("definition", () => {
       expect(error.message).toContain("appending a batch failed")
     })
   )
+
+  it.live("stops with SinkFatal when the chain's row is gone (retrying cannot help)", () =>
+    Effect.gen(function* () {
+      const file = path.join(dir, "no-chain-row.db")
+      const config = Schema.decodeUnknownSync(definition.config)({ path: file })
+      const sink = yield* definition.make(config, { name: "audit" })
+      yield* sink.deliver(events(2))
+      const db = new DatabaseSync(file)
+      db.exec("DELETE FROM audit_chain")
+      db.close()
+      const error = yield* Effect.flip(sink.deliver(events(1, 3)))
+      expect(error).toBeInstanceOf(CoreSink.SinkFatal)
+      expect(error.message).toBe(
+        `audit log ${file}: appending a batch failed: the chain's head row is missing (table audit_chain has no row): the store was damaged or tampered with; restore it from a backup`
+      )
+    })
+  )
 })
 
 describe("retention in the sink", () => {

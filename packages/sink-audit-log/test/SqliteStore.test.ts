@@ -10,7 +10,7 @@ import { canonicalContent, prepareBatch } from "../src/internal/SqliteAppend.ts"
 import * as Record from "../src/Record.ts"
 import * as SqliteStore from "../src/SqliteStore.ts"
 import { all, events } from "./fixtures.ts"
-import { type Opened, retentionSuite, storeSuite } from "./storeSuite.ts"
+import { type Opened, retentionSuite, sqlSuite, storeSuite } from "./storeSuite.ts"
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "audit-sqlite-"))
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }))
@@ -54,7 +54,14 @@ const open = (key: string) =>
             db.prepare("UPDATE audit_records SET seq = -1 WHERE seq = ?").run(seq)
             db.prepare("UPDATE audit_records SET seq = ? WHERE seq = ?").run(seq, seq + 1)
             db.prepare("UPDATE audit_records SET seq = ? WHERE seq = -1").run(seq + 1)
-          })
+          }),
+        setActorColumns: (seq, id, name) =>
+          raw(file, (db) =>
+            db
+              .prepare("UPDATE audit_records SET actor_id = ?, actor_name = ? WHERE seq = ?")
+              .run(id, name, seq)
+          ),
+        deleteChainRow: () => raw(file, (db) => db.exec("DELETE FROM audit_chain"))
       }
     }
     return opened
@@ -63,6 +70,7 @@ const open = (key: string) =>
 describe("SqliteStore", () => {
   storeSuite(open)
   retentionSuite(open)
+  sqlSuite(open)
 
   it.live("creates its folder, uses WAL, and defaults to ./.workos-relay/audit.db", () =>
     Effect.gen(function* () {
@@ -183,6 +191,56 @@ describe("SqliteStore", () => {
         expect(canonicalContent(batch, 0)).toBe(Chain.canonicalContent(record))
         expect(row.hash).toBe(Chain.hash(row.prev_hash, record))
       })
+    })
+  )
+
+  it.live("read-only (verify, query): creates, migrates and writes nothing", () =>
+    Effect.gen(function* () {
+      const records = (n: number, from = 1) => events(n, from).map(Record.fromEvent)
+      const readOnly = (file: string) =>
+        Effect.flip(Effect.scoped(SqliteStore.make({ path: file, readOnly: true })))
+      // A missing file is not created, nor its folder.
+      const missing = path.join(dir, "ro-missing", "audit.db")
+      expect((yield* readOnly(missing)).message).toContain(`audit log ${missing}: opening failed`)
+      expect(fs.existsSync(path.dirname(missing))).toBe(false)
+      // A SQLite file that is not an audit log is not turned into one.
+      const other = path.join(dir, "other.db")
+      yield* Effect.promise(() => raw(other, (db) => db.exec("CREATE TABLE t (x)")))
+      expect((yield* readOnly(other)).message).toBe(
+        `audit log ${other}: not an audit log (the file has no audit_meta table)`
+      )
+      const tables = new DatabaseSync(other)
+      expect(tables.prepare("SELECT name FROM sqlite_master").all()).toEqual([{ name: "t" }])
+      tables.close()
+      // An older schema version is refused, not migrated.
+      const older = path.join(dir, "ro-older", "audit.db")
+      yield* Effect.scoped(SqliteStore.make({ path: older }))
+      yield* Effect.promise(() =>
+        raw(older, (db) =>
+          db.exec("UPDATE audit_meta SET value = '0' WHERE key = 'schema_version'")
+        )
+      )
+      expect((yield* readOnly(older)).message).toBe(
+        `the audit log at ${older} has schema version 0, which this version of @workos-relay/sink-audit-log reads only after migrating it to version 1: start the relay with this audit-log sink once (it migrates the store when it opens it), then try again`
+      )
+      // A store of this version is read as it is: not switched to WAL, never written.
+      const store = path.join(dir, "ro-store", "audit.db")
+      yield* Effect.scoped(
+        Effect.flatMap(SqliteStore.make({ path: store }), (s) => s.append(records(5)))
+      )
+      yield* Effect.promise(() => raw(store, (db) => db.exec("PRAGMA journal_mode = DELETE")))
+      const reader = yield* SqliteStore.make({ path: store, readOnly: true })
+      expect((yield* reader.verify).records).toBe(5)
+      expect((yield* reader.query({})).length).toBe(5)
+      expect((yield* Effect.flip(reader.append(records(1, 6)))).message).toBe(
+        `audit log ${store}: opened read-only`
+      )
+      expect((yield* Effect.flip(reader.prune(new Date()))).message).toBe(
+        `audit log ${store}: opened read-only`
+      )
+      const mode = new DatabaseSync(store)
+      expect(mode.prepare("PRAGMA journal_mode").get()).toEqual({ journal_mode: "delete" })
+      mode.close()
     })
   )
 

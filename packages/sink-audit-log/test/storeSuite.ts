@@ -7,7 +7,7 @@ import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import * as Chain from "../src/Chain.ts"
 import * as Record from "../src/Record.ts"
-import type { Shape } from "../src/Store.ts"
+import type { Shape, StoreError } from "../src/Store.ts"
 import { events, start } from "./fixtures.ts"
 
 /** Raw edits that bypass the store, as someone with write access to it could make. */
@@ -19,6 +19,10 @@ export interface Tamper {
   readonly insertAfter: (seq: number, record: Record.StoredRecord) => Promise<void>
   /** Swaps the places of records `seq` and `seq + 1`. */
   readonly swap: (seq: number) => Promise<void>
+  /** SQL stores: sets the `actor_id` and `actor_name` columns of record `seq` (copies of its actor, not hashed). */
+  readonly setActorColumns?: (seq: number, id: string, name: string) => Promise<void>
+  /** SQL stores: deletes the chain's row (its anchor and head). */
+  readonly deleteChainRow?: () => Promise<void>
 }
 
 export interface Opened {
@@ -231,3 +235,48 @@ export const retentionSuite = (
       expect(oldest.seq).toBe(40)
     })
   )
+
+/** Tampering only the SQL stores allow: their query columns and their chain row. */
+export const sqlSuite = (open: (key: string) => Effect.Effect<Opened, unknown, Scope.Scope>) => {
+  it.live(
+    "verify finds a record whose actor query columns were changed (not hashed themselves)",
+    () =>
+      Effect.gen(function* () {
+        const { store, tamper } = yield* open("actor-columns")
+        yield* store.append(records(10))
+        const [seven] = yield* store.query({ limit: 1, until: new Date(start + 8 * 60_000) })
+        yield* Effect.promise(() => tamper.setActorColumns!(7, "user_mallory", "Mallory"))
+        // What `audit query --actor Mallory` would now find: the report must not say OK.
+        expect((yield* store.query({ actor: "Mallory" })).map((r) => r.seq)).toEqual([7])
+        const report = yield* store.verify
+        expect(report.problem).toEqual({
+          kind: "modified",
+          seq: 7,
+          id: seven!.id,
+          message: `record #7 (event ${seven!.id}) was modified: its actor_id column says "user_mallory" but its actor says ${JSON.stringify(seven!.actor?.id ?? null)}; its actor_name column says "Mallory" but its actor says ${JSON.stringify(seven!.actor?.name ?? null)}`
+        })
+      })
+  )
+
+  it.live("a deleted chain row: verify says so; appending fails as fatal", () =>
+    Effect.gen(function* () {
+      const { store, tamper } = yield* open("chain-row")
+      yield* store.append(records(3))
+      yield* Effect.promise(() => tamper.deleteChainRow!())
+      const report = yield* store.verify
+      expect(report.problem).toEqual({
+        kind: "deleted",
+        seq: null,
+        id: null,
+        message:
+          "the chain's head row is missing (table audit_chain has no row): the store was damaged or tampered with; restore it from a backup"
+      })
+      const error = (yield* Effect.flip(store.append(records(2, 4)))) as StoreError
+      expect(error.fatal).toBe(true)
+      expect(error.message).toBe(
+        `audit log ${store.where}: appending a batch failed: the chain's head row is missing (table audit_chain has no row): the store was damaged or tampered with; restore it from a backup`
+      )
+      expect((yield* store.query({})).length).toBe(3)
+    })
+  )
+}

@@ -1,4 +1,5 @@
 /** How records map to SQL rows (shared by the SQLite and Postgres stores). */
+import type { ReadBack } from "../Chain.ts"
 import type { Actor, AuditRecord, StoredRecord, Target } from "../Record.ts"
 
 export interface Row {
@@ -66,6 +67,35 @@ export const fromRow = (row: Row): StoredRecord => ({
   prev_hash: row.prev_hash,
   hash: row.hash
 })
+
+/**
+ * `fromRow` for `verify`: `actor_id` and `actor_name` (what `--actor` queries match)
+ * are copies of the hashed `actor` JSON, not hashed themselves, so they are compared
+ * with it here.
+ */
+export const fromRowToVerify = (row: Row): ReadBack => {
+  const record = fromRow(row)
+  const differ = (
+    [
+      ["actor_id", row.actor_id, record.actor?.id ?? null],
+      ["actor_name", row.actor_name, record.actor?.name ?? null]
+    ] as const
+  ).filter(([, column, hashed]) => column !== hashed)
+  if (differ.length === 0) return record
+  return {
+    ...record,
+    mismatch: differ
+      .map(
+        ([name, column, hashed]) =>
+          `its ${name} column says ${JSON.stringify(column)} but its actor says ${JSON.stringify(hashed)}`
+      )
+      .join("; ")
+  }
+}
+
+/** The message when the chain's row (its anchor and head) is gone from a SQL store. */
+export const chainRowMissing =
+  "the chain's head row is missing (table audit_chain has no row): the store was damaged or tampered with; restore it from a backup"
 
 /** Keeps the first record of each event id, in order. */
 export const dedupe = (records: ReadonlyArray<AuditRecord>): ReadonlyArray<AuditRecord> => {

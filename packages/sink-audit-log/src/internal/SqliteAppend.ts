@@ -11,7 +11,7 @@ import { hash as digest } from "node:crypto"
 import { DatabaseSync, type StatementSync } from "node:sqlite"
 import * as Chain from "../Chain.ts"
 import type { AuditRecord } from "../Record.ts"
-import { columns } from "./Rows.ts"
+import { chainRowMissing, columns } from "./Rows.ts"
 
 /**
  * WAL with `synchronous=FULL`: every commit is fsynced, so a batch the sink reported
@@ -109,6 +109,9 @@ interface ChainRow {
   head_hash: string
 }
 
+/** The store is damaged so that appending cannot go on (retrying will not help). */
+export class BrokenStore extends Error {}
+
 export interface Appended {
   readonly inserted: number
   readonly duplicates: number
@@ -176,7 +179,8 @@ export const appender = (db: DatabaseSync): Appender => {
     try {
       if (open === undefined) {
         db.exec("BEGIN IMMEDIATE")
-        const head = readHead.get() as unknown as ChainRow
+        const head = readHead.get() as ChainRow | undefined
+        if (head === undefined) throw new BrokenStore(chainRowMissing)
         open = { seq: head.head_seq, prev: head.head_hash, inserted: 0, records: 0 }
       }
       const batch = open

@@ -10,7 +10,8 @@
  * Messages in: `{ id, part, last }` (a `PreparedBatch`), `{ id, abort: reason }` (the
  * main thread could not prepare the rest: roll back, then fail the batch with that
  * reason) or `{ close: true }`.
- * Messages out, one per batch: `{ id, inserted, duplicates }` or `{ id, error }`.
+ * Messages out, one per batch: `{ id, inserted, duplicates }` or `{ id, error, broken? }`
+ * (`broken`: a `BrokenStore`, so that the main thread knows retrying cannot help).
  */
 import type { DatabaseSync } from "node:sqlite"
 import { parentPort, workerData } from "node:worker_threads"
@@ -19,6 +20,7 @@ import {
   type Appended,
   type Appender,
   appender,
+  BrokenStore,
   openWriter,
   type PreparedBatch
 } from "./SqliteAppend.ts"
@@ -30,7 +32,7 @@ export type Request =
 
 export type Reply =
   | ({ readonly id: number } & Appended)
-  | { readonly id: number; readonly error: string }
+  | { readonly id: number; readonly error: string; readonly broken?: true }
 
 const port = parentPort!
 const { path } = workerData as { readonly path: string }
@@ -65,7 +67,11 @@ port.on("message", (request: Request) => {
     if (appended !== undefined) reply = { id: request.id, ...appended }
   } catch (e) {
     failed = request.id
-    reply = { id: request.id, error: describeCause(e) }
+    reply = {
+      id: request.id,
+      error: describeCause(e),
+      ...(e instanceof BrokenStore ? { broken: true as const } : {})
+    }
   }
   if (reply !== undefined) port.postMessage(reply)
 })

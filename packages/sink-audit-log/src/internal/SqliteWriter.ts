@@ -7,7 +7,7 @@ import { once } from "node:events"
 import { Worker } from "node:worker_threads"
 import type { AuditRecord } from "../Record.ts"
 import { describeCause } from "./Rows.ts"
-import { type Appended, prepareBatch } from "./SqliteAppend.ts"
+import { type Appended, BrokenStore, prepareBatch } from "./SqliteAppend.ts"
 import type { Reply, Request } from "./SqliteWorker.ts"
 
 // From the sources (tests, `--conditions=@workos-relay/source`) Node runs the .ts itself.
@@ -51,7 +51,8 @@ export const writer = (path: string): Writer => {
       if (p === undefined) return
       pending.delete(reply.id)
       if (pending.size === 0) w.unref()
-      if ("error" in reply) p.reject(new Error(reply.error))
+      if ("error" in reply)
+        p.reject(reply.broken === true ? new BrokenStore(reply.error) : new Error(reply.error))
       else p.resolve({ inserted: reply.inserted, duplicates: reply.duplicates })
     })
     // A thread that died fails the batches it held; the next append starts a new one.
