@@ -9,6 +9,7 @@
  * the default SQLite file `./.workos-relay/audit.db`.
  */
 import * as fs from "node:fs"
+import * as Path from "node:path"
 import { Text } from "@workos-relay/core"
 import * as Console from "effect/Console"
 import { CliError, Command, Flag } from "effect/cli"
@@ -89,17 +90,28 @@ interface StoreFlags {
 /** The runner's own keys of a sink entry; everything else belongs to the sink. */
 const runnerKeys = ["type", "module", "events", "organizations", "batch", "retry"]
 
-/** `${VAR}` and `${VAR:-default}` from the environment, as the runner reads its config file. */
-const interpolate = (value: unknown, env: NodeJS.ProcessEnv): unknown => {
+/**
+ * `${VAR}` and `${VAR:-default}` from the environment, as the runner reads its config
+ * file; the names of variables that are not set (and have no default) go to `unset`.
+ */
+const interpolate = (value: unknown, env: NodeJS.ProcessEnv, unset: Set<string>): unknown => {
   if (typeof value === "string") {
     return value.replace(
       /\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g,
-      (all, name, fallback) => (all === "$${" ? "${" : (env[name] ?? fallback ?? ""))
+      (all, name: string, fallback: string | undefined) => {
+        if (all === "$${") return "${"
+        const found = env[name]
+        if (found !== undefined && found !== "") return found
+        if (fallback === undefined) unset.add(name)
+        return fallback ?? ""
+      }
     )
   }
-  if (Array.isArray(value)) return value.map((v) => interpolate(v, env))
+  if (Array.isArray(value)) return value.map((v) => interpolate(v, env, unset))
   if (typeof value === "object" && value !== null) {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, interpolate(v, env)]))
+    return Object.fromEntries(
+      Object.entries(value).map(([k, v]) => [k, interpolate(v, env, unset)])
+    )
   }
   return value
 }
@@ -116,10 +128,7 @@ export const fromConfigFile = (
         new UsageError({ reason: `--config ${file}: cannot read it: ${(e as Error).message}` })
     })
     const doc = yield* Effect.try({
-      try: () =>
-        interpolate(Yaml.parse(text), process.env) as {
-          sinks?: Record<string, Record<string, unknown>>
-        },
+      try: () => Yaml.parse(text) as { sinks?: Record<string, Record<string, unknown>> },
       catch: (e) =>
         new UsageError({ reason: `--config ${file}: not valid YAML: ${(e as Error).message}` })
     })
@@ -148,19 +157,36 @@ export const fromConfigFile = (
       }
     }
     const [sinkName, entry] = chosen!
-    const options = Object.fromEntries(
-      Object.entries(entry).filter(([k]) => !runnerKeys.includes(k))
+    const needed = new Set<string>()
+    const options = interpolate(
+      Object.fromEntries(Object.entries(entry).filter(([k]) => !runnerKeys.includes(k))),
+      process.env,
+      needed
     )
+    if (needed.size > 0) {
+      return yield* new UsageError({
+        reason: `--config ${file}: sinks.${sinkName}: environment variable ${[...needed].join(", ")} is not set`
+      })
+    }
     const decoded = Schema.decodeUnknownResult(Schema.toCodecJson(Config.Config))(options, {
       errors: "all",
       onExcessProperty: "error"
     })
     if (Result.isFailure(decoded)) {
+      const problems = SchemaIssue.makeFormatterStandardSchemaV1()(
+        decoded.failure.issue
+      ).issues.map((issue) => {
+        const at = (issue.path ?? []).map(
+          (k: any) => `.${String(typeof k === "object" ? k.key : k)}`
+        )
+        return `sinks.${sinkName}${at.join("")}: ${issue.message === "Expected no excess property" ? "unknown key" : issue.message}`
+      })
       return yield* new UsageError({
-        reason: `--config ${file}: sinks.${sinkName}: ${SchemaIssue.makeFormatterDefault()(decoded.failure.issue)}`
+        reason: `--config ${file}: ${[...new Set(problems)].join("; ")} (workos-relay validate -c ${file} says more)`
       })
     }
-    return decoded.success
+    // Relative paths are relative to the config file's folder, as when the relay runs.
+    return Config.resolvePaths(decoded.success, Path.dirname(Path.resolve(file)))
   })
 
 /** The store the flags name. */

@@ -10,6 +10,7 @@
  *     retention: 400 days
  * ```
  */
+import * as Path from "node:path"
 import { Text } from "@workos-relay/core"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -74,3 +75,21 @@ export type Jsonl = typeof Jsonl.Type
 
 export const Config = Schema.Union([Sqlite, Postgres, Jsonl])
 export type Config = typeof Config.Type
+
+/**
+ * The config with a relative `path` or `directory` made absolute against `directory`
+ * (the config file's folder, as the runner's own paths are); unchanged without one.
+ */
+export const resolvePaths = (config: Config, directory: string | undefined): Config => {
+  if (directory === undefined) return config
+  switch (config.store) {
+    case "postgres":
+      return config
+    case "jsonl":
+      return { ...config, directory: Path.resolve(directory, config.directory) }
+    default:
+      return config.path === ":memory:"
+        ? config
+        : { ...config, path: Path.resolve(directory, config.path) }
+  }
+}

@@ -66,7 +66,7 @@ export const definition = Sink.define({
   config: Config.Config,
   make: (config, context) =>
     Effect.gen(function* () {
-      const store = yield* openStore(config).pipe(
+      const store = yield* openStore(Config.resolvePaths(config, context.directory)).pipe(
         // The runner names the sink ("sink audit could not start: ..."): the reason does not.
         Effect.mapError((e) => new Sink.SinkFatal({ reason: e.message }))
       )

@@ -212,11 +212,34 @@ describe("audit verify", () => {
       expect(several.error?.message).toContain("several audit-log sinks (audit, files, broken)")
       const broken = yield* run("verify", "--config", config, "--sink", "broken")
       expect(broken.code).toBe(2)
-      expect(broken.error?.message).toContain("sinks.broken")
-      expect(broken.error?.message).toContain('["gzip"]')
+      expect(broken.error?.message).toContain("sinks.broken.gzip: Expected boolean")
       const unknown = yield* run("verify", "--config", config, "--sink", "slack")
       expect(unknown.error?.message).toContain('no audit-log sink named "slack"')
+      // An unset variable is said, not read as an empty path.
+      delete process.env.AUDIT_TEST_DB
+      const unset = yield* run("verify", "--config", config, "--sink", "audit")
+      expect(unset.code).toBe(2)
+      expect(unset.error?.message).toBe(
+        `--config ${config}: sinks.audit: environment variable AUDIT_TEST_DB is not set`
+      )
     })
+  )
+
+  it.live(
+    "--config: a relative path is relative to the config file's folder, as in the relay",
+    () =>
+      Effect.gen(function* () {
+        const folder = path.join(dir, "elsewhere")
+        fs.mkdirSync(folder, { recursive: true })
+        fs.copyFileSync(db, path.join(folder, "audit.db"))
+        const config = path.join(folder, "relay.yaml")
+        fs.writeFileSync(config, "sinks:\n  audit: { type: audit-log, path: ./audit.db }\n")
+        // The working directory is not the config file's folder.
+        expect(process.cwd()).not.toBe(folder)
+        const result = yield* run("verify", "--config", config)
+        expect(result.code).toBe(0)
+        expect(result.out).toContain("120 record(s)")
+      })
   )
 })
 

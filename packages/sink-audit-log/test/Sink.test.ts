@@ -62,6 +62,21 @@ describe("definition", () => {
       })
   )
 
+  it.live("a relative path is relative to the config file's folder (the context's directory)", () =>
+    Effect.gen(function* () {
+      const folder = path.join(dir, "config-folder")
+      const config = Schema.decodeUnknownSync(definition.config)({ path: "./logs/audit.db" })
+      yield* Effect.scoped(
+        Effect.gen(function* () {
+          const sink = yield* definition.make(config, { name: "audit", directory: folder })
+          yield* sink.deliver(events(3))
+        })
+      )
+      expect(fs.existsSync(path.join(folder, "logs", "audit.db"))).toBe(true)
+      expect(fs.existsSync(path.join(process.cwd(), "logs", "audit.db"))).toBe(false)
+    })
+  )
+
   it.live("stops with SinkFatal when the store was written by a newer version", () =>
     Effect.gen(function* () {
       const file = path.join(dir, "newer.db")
