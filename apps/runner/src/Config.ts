@@ -801,12 +801,11 @@ export const decode = (
       const patterns = [definition.events, file?.events, keys.events].filter(
         (p): p is ReadonlyArray<string> => p !== undefined
       )
-      const nothing = nothingPasses(patterns)
-      if (nothing) {
+      if (nothingPasses(patterns)) {
         const lists = [
           definition.events && `the ${definition.type} sink takes ${definition.events.join(", ")}`,
           file?.events && `events: ${file.events.join(", ")}`,
-          keys.events && `sinks.${name}.events: ${keys.events.join(", ")}`
+          keys.events && `${base}.events: ${keys.events.join(", ")}`
         ].filter(Boolean)
         problems.push({
           path: keys.events === undefined ? base : `${base}.events`,
