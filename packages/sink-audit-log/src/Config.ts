@@ -10,6 +10,7 @@
  *     retention: 400 days
  * ```
  */
+import * as fs from "node:fs"
 import * as Path from "node:path"
 import { Text } from "@workos-relay/core"
 import * as Duration from "effect/Duration"
@@ -92,4 +93,21 @@ export const resolvePaths = (config: Config, directory: string | undefined): Con
         ? config
         : { ...config, path: Path.resolve(directory, config.path) }
   }
+}
+
+/**
+ * Where a relative path of `config` pointed before it was relative to the config file's
+ * folder (the working directory), when a store is there and not where it points now:
+ * opening would start a second, empty log.
+ */
+export const storeLeftBehind = (
+  config: Config,
+  directory: string | undefined
+): { readonly was: string; readonly now: string } | undefined => {
+  if (directory === undefined || config.store === "postgres") return undefined
+  const given = config.store === "jsonl" ? config.directory : config.path
+  if (given === ":memory:" || Path.isAbsolute(given)) return undefined
+  const was = Path.resolve(given)
+  const now = Path.resolve(directory, given)
+  return was !== now && fs.existsSync(was) && !fs.existsSync(now) ? { was, now } : undefined
 }

@@ -66,6 +66,13 @@ export const definition = Sink.define({
   config: Config.Config,
   make: (config, context) =>
     Effect.gen(function* () {
+      // Never start a second, empty log beside one a relative path used to name.
+      const leftBehind = Config.storeLeftBehind(config, context.directory)
+      if (leftBehind !== undefined) {
+        return yield* new Sink.SinkFatal({
+          reason: `the audit log is at ${leftBehind.was}, relative to the working directory, but a relative path is now relative to the config file's folder (${leftBehind.now}): move it there, or give its absolute path`
+        })
+      }
       const store = yield* openStore(Config.resolvePaths(config, context.directory)).pipe(
         // The runner names the sink ("sink audit could not start: ..."): the reason does not.
         Effect.mapError((e) => new Sink.SinkFatal({ reason: e.message }))

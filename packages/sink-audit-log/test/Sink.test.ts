@@ -77,6 +77,31 @@ describe("definition", () => {
     })
   )
 
+  it.live(
+    "a log where a relative path used to point (the working directory) is not left behind",
+    () =>
+      Effect.gen(function* () {
+        const relative = `./.left-behind-${process.pid}/audit.db`
+        const was = path.resolve(relative)
+        yield* Effect.scoped(SqliteStore.make({ path: was }))
+        try {
+          const folder = path.join(dir, "moved-config")
+          const config = Schema.decodeUnknownSync(definition.config)({ path: relative })
+          const error = yield* Effect.flip(
+            Effect.scoped(definition.make(config, { name: "audit", directory: folder }))
+          )
+          expect(error).toBeInstanceOf(CoreSink.SinkFatal)
+          expect(error.reason).toBe(
+            `the audit log is at ${was}, relative to the working directory, but a relative path is now relative to the config file's folder (${path.join(folder, relative)}): move it there, or give its absolute path`
+          )
+          // Nothing was started in the new place.
+          expect(fs.existsSync(path.join(folder, relative))).toBe(false)
+        } finally {
+          fs.rmSync(path.dirname(was), { recursive: true, force: true })
+        }
+      })
+  )
+
   it.live("stops with SinkFatal when the store was written by a newer version", () =>
     Effect.gen(function* () {
       const file = path.join(dir, "newer.db")
