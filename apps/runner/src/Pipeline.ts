@@ -29,7 +29,6 @@
  */
 
 import * as Http from "node:http"
-import * as Util from "node:util"
 import { EventPattern, type EventStream, Sink, WorkOS } from "@workos-relay/core"
 import * as Cause from "effect/Cause"
 import * as Data from "effect/Data"
@@ -40,7 +39,7 @@ import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import type { RetrySettings } from "./Config.ts"
-import { formatMillis } from "./internal/Text.ts"
+import { describeFailure, formatMillis } from "./internal/Text.ts"
 import type { Metrics } from "./Observability.ts"
 import type { LeaseLost, NewDeadLetter, Service as Store, StoreError } from "./StateStore.ts"
 
@@ -147,19 +146,6 @@ export interface LaneReport {
 
 // ---------------------------------------------------------------------------
 // What a sink failed with
-
-/**
- * A value a sink failed with or threw, for a person: an Error's message, any other
- * value on one short line (`{ code: 42 }`), never `[object Object]` or a stack.
- */
-export const describeFailure = (value: unknown): string => {
-  if (typeof value === "string") return value
-  if (value instanceof Error) return value.message || value.name
-  const message = (value as { message?: unknown } | null)?.message
-  if (typeof message === "string" && message !== "") return message
-  const text = Util.inspect(value, { breakLength: Number.POSITIVE_INFINITY, depth: 2 })
-  return text.length > 200 ? `${text.slice(0, 199)}…` : text
-}
 
 const hasReason = (value: unknown, tag: string): value is { readonly reason: string } =>
   (value as { _tag?: unknown } | null)?._tag === tag &&

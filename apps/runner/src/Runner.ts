@@ -17,7 +17,7 @@ import * as Result from "effect/Result"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { RelayConfig, SinkConfig, Source as SourceConfig } from "./Config.ts"
-import { formatMillis } from "./internal/Text.ts"
+import { describeFailure, formatMillis } from "./internal/Text.ts"
 import { clearLine, Metrics, serve, summaryLine } from "./Observability.ts"
 import * as Pipeline from "./Pipeline.ts"
 import * as StateStore from "./StateStore.ts"
@@ -217,7 +217,7 @@ const madeSinkProblem = (sink: unknown): string | undefined => {
 }
 
 const describeValue = (value: unknown): string =>
-  typeof value === "string" ? JSON.stringify(value) : Pipeline.describeFailure(value)
+  typeof value === "string" ? JSON.stringify(value) : describeFailure(value)
 
 /**
  * The sink, with a `check` that fails only as the contract says (`SinkUnavailable`
@@ -231,7 +231,7 @@ const withContractCheck = (sink: Sink.Sink): Sink.Sink => {
     check: Effect.suspend(() => check).pipe(
       Effect.mapError(Pipeline.sinkError),
       Effect.catchDefect((defect) =>
-        Effect.fail(new Sink.SinkFatal({ reason: Pipeline.describeFailure(defect) }))
+        Effect.fail(new Sink.SinkFatal({ reason: describeFailure(defect) }))
       )
     )
   }
