@@ -561,14 +561,14 @@ const startTimeProblem = (text: string): string | undefined => {
   const date = /^\s*(\d{4})-(\d{2})-(\d{2})/.exec(text)
   if (date === null || Number.isNaN(Date.parse(text)))
     return `expected "latest", "earliest", an ISO-8601 time or an event id (event_...), got "${text}"`
-  const [year, month, day] = date.slice(1).map(Number) as [number, number, number]
-  const daysInMonth = new Date(Date.UTC(year, month, 0)).getUTCDate()
-  if (day <= daysInMonth) return undefined
+  if (Text.parseInstant(text) !== undefined) return undefined
+  // Only a day past the month's end parses yet is refused (see Text.parseInstant).
+  const [year, month] = date.slice(1).map(Number) as [number, number]
   const monthName = new Date(Date.UTC(year, month - 1, 1)).toLocaleString("en", {
     month: "long",
     timeZone: "UTC"
   })
-  return `"${text}" is not a date: ${monthName} ${year} has ${daysInMonth} days`
+  return `"${text}" is not a date: ${monthName} ${year} has ${Text.daysInMonth(year, month)} days`
 }
 
 const ms = (input: string | number | undefined, fallback: number): number =>

@@ -43,6 +43,10 @@ export const parseDuration = (input: string | number): number | undefined => {
   return unit === undefined ? undefined : Number(match[1]) * unit
 }
 
+/** The days of a month (1-12) of a year: 28 to 31. */
+export const daysInMonth = (year: number, month: number): number =>
+  new Date(Date.UTC(year, month, 0)).getUTCDate()
+
 /**
  * An instant as people write one on a command line: an ISO-8601 time
  * (`2026-01-31`, `2026-01-31T08:00:00Z`) or a duration ago (`24h`, `7d`, `30 minutes`).
@@ -55,8 +59,7 @@ export const parseInstant = (text: string, now = Date.now()): Date | undefined =
     const ms = Date.parse(text)
     // `Date.parse` rolls a day past the month's end over: "2026-02-30" is March 2.
     const [year, month, day] = date.slice(1).map(Number) as [number, number, number]
-    const daysInMonth = new Date(Date.UTC(year, month, 0)).getUTCDate()
-    return Number.isNaN(ms) || day > daysInMonth ? undefined : new Date(ms)
+    return Number.isNaN(ms) || day > daysInMonth(year, month) ? undefined : new Date(ms)
   }
   const ago = /[a-z]\s*$/i.test(text) ? parseDuration(text) : undefined
   return ago !== undefined && ago > 0 ? new Date(now - ago) : undefined
