@@ -9,7 +9,7 @@
 import { type Event, Sink } from "@workos-relay/core"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
-import { organizationOf } from "./Pipeline.ts"
+import { organizationOf } from "./pipeline/Filter.ts"
 
 export const Config = Schema.Struct({
   /** `line` (default): one readable line per event; `json`: the event as WorkOS sent it, one JSON per line. */

@@ -1,0 +1,273 @@
+/**
+ * A lane: one sink's side of the pipeline. It takes events from its own buffer,
+ * filters them (the sink's patterns, the config's `events` and `organizations`),
+ * batches them (maxEvents, maxBytes, maxWait), delivers each batch with retries
+ * (`Delivery.deliver`), records dead letters, and moves its own checkpoint.
+ *
+ * The checkpoint moves past a batch only once every event of it was delivered or
+ * dead-lettered: a crash at any instant loses nothing (events after the checkpoint
+ * are delivered again: at least once). Who fills the buffer is not the lane's
+ * concern (see `Reader.ts`); the lane only says where its reading has got to
+ * (`position`).
+ */
+import type { EventStream } from "@workos-relay/core"
+import * as Effect from "effect/Effect"
+import type { Metrics, SinkMetrics } from "../Observability.ts"
+import type { LeaseLost, NewDeadLetter, Service as Store, StoreError } from "../StateStore.ts"
+import { type DeliverySpec, deadLetter, deliver, failureStreak } from "./Delivery.ts"
+import type { Accepts } from "./Filter.ts"
+import { LaneBuffer } from "./LaneBuffer.ts"
+
+export interface LaneSpec extends DeliverySpec {
+  readonly batch: {
+    readonly maxEvents: number
+    readonly maxBytes?: number | undefined
+    readonly maxWait: number
+  }
+  /** Whether the sink takes an event of this type (undefined: unknown) with this payload. */
+  readonly accepts: Accepts
+}
+
+export interface LaneReport {
+  readonly name: string
+  readonly delivered: number
+  readonly deadLettered: number
+  /** Why the lane stopped early (SinkFatal). */
+  readonly error: string | undefined
+}
+
+/** What a lane needs of the run it is part of. */
+export interface LaneContext {
+  readonly store: Store
+  readonly metrics: Metrics
+  /** The fencing token of the lease held now (null: no lease, as in replay). */
+  readonly token: () => number | null
+  /** `true`: checkpoints are committed (run); `false`: none is touched (replay). */
+  readonly live: boolean
+  /** Completes once the run is stopping: a retry under way is abandoned. */
+  readonly halted: Effect.Effect<void>
+  /** Whether the run is stopping, read between batches. */
+  readonly stopping: () => boolean
+}
+
+/** One batch taken from the buffer, and how far it took the lane. */
+interface Batch {
+  readonly events: Array<unknown>
+  /** Events that cannot be delivered at all (they failed to decode): dead letters at once. */
+  readonly deadLetters: Array<NewDeadLetter>
+  /** The cursor after the last element taken (filtered ones included). */
+  readonly cursor: string | undefined
+  readonly createdAt: string | null
+  readonly fetchedAt: number
+}
+
+/** Events a lane may hold: two of its batches (at least 1,000), unless the run says otherwise. */
+export const defaultBufferSize = (spec: LaneSpec, bufferSize: number | undefined): number =>
+  Math.max(bufferSize ?? Math.max(2 * spec.batch.maxEvents, 1000), 200)
+
+export class Lane {
+  readonly buffer: LaneBuffer
+  /** Where the lane's reading has got to: the next read starts here. */
+  position: EventStream.Start
+  /** Which reader feeds the buffer. */
+  reader: "hub" | "own" | "none" = "none"
+  stopped = false
+  readonly metrics: SinkMetrics
+  private delivered = 0
+  private deadLettered = 0
+  /** The cursor after the last element done with, and the checkpoint as stored. */
+  private doneCursor: string | undefined
+  private doneCreatedAt: string | null = null
+  private committed: string | undefined
+  private readonly streak = failureStreak()
+
+  readonly spec: LaneSpec
+  private readonly context: LaneContext
+
+  constructor(spec: LaneSpec, start: EventStream.Start, bufferSize: number, context: LaneContext) {
+    this.spec = spec
+    this.context = context
+    this.buffer = new LaneBuffer(bufferSize)
+    this.position = start
+    this.metrics = context.metrics.sink(spec.name)
+    this.committed = this.metrics.cursor
+  }
+
+  /** Delivers batch after batch until the buffer ends (replay), the run stops, or the sink fails fatally. */
+  run(): Effect.Effect<LaneReport, LeaseLost | StoreError> {
+    const lane = this
+    return Effect.gen(function* () {
+      const { buffer, context } = lane
+      while (!context.stopping()) {
+        if (buffer.size === 0) {
+          yield* lane.commitDone()
+          if (buffer.ended) break
+          lane.metrics.lagEvents = 0
+          yield* buffer.waitItems
+          continue
+        }
+        const batch = yield* lane.takeBatch()
+        const outcome = yield* lane.deliverBatch(batch)
+        if (outcome === "failed") return lane.report(lane.metrics.error)
+        if (outcome === "abandoned") break
+        yield* lane.recordDeadLetters(batch)
+        if (batch.cursor !== undefined) {
+          lane.doneCursor = batch.cursor
+          lane.doneCreatedAt = batch.createdAt ?? lane.doneCreatedAt
+          // Commit after every delivered batch; runs of filtered events commit when the buffer drains.
+          if (batch.events.length > 0 || batch.deadLetters.length > 0) yield* lane.commitDone()
+        }
+      }
+      yield* lane.commitDone()
+      lane.stop()
+      if (lane.metrics.state !== "failed") lane.metrics.state = "stopped"
+      return lane.report(undefined)
+    })
+  }
+
+  /** The lane takes nothing more: a reader waiting for room in its buffer goes on. */
+  stop(): void {
+    this.stopped = true
+    this.buffer.release()
+  }
+
+  private report(error: string | undefined): LaneReport {
+    return {
+      name: this.spec.name,
+      delivered: this.delivered,
+      deadLettered: this.deadLettered,
+      error
+    }
+  }
+
+  /** Takes up to `maxEvents` (and `maxBytes`) from the buffer, waiting at most `maxWait` for more. */
+  private takeBatch(): Effect.Effect<Batch> {
+    const lane = this
+    return Effect.gen(function* () {
+      const { spec, buffer, context, metrics } = lane
+      const { maxEvents, maxBytes } = spec.batch
+      const events: Array<unknown> = []
+      const deadLetters: Array<NewDeadLetter> = []
+      let bytes = 0
+      let cursor: string | undefined
+      let createdAt: string | null = null
+      const fetchedAt = Date.now()
+      const deadline = fetchedAt + spec.batch.maxWait
+      while (events.length < maxEvents) {
+        const element = buffer.shift()
+        if (element === undefined) {
+          const left = deadline - Date.now()
+          if (left <= 0 || events.length === 0 || buffer.ended || context.stopping()) break
+          metrics.lagEvents = events.length
+          yield* Effect.raceFirst(buffer.waitItems, Effect.sleep(left))
+          continue
+        }
+        if (element._tag === "Undecodable") {
+          const letter = undecodableLetter(spec, element)
+          if (letter !== undefined) deadLetters.push(letter)
+        } else {
+          const event = element.event
+          if (spec.accepts(event.event, event)) {
+            if (maxBytes !== undefined) {
+              const size = byteLength(event)
+              if (events.length > 0 && bytes + size > maxBytes) {
+                buffer.unshift(element)
+                break
+              }
+              bytes += size
+            }
+            events.push(event)
+          } else metrics.filtered++
+          createdAt = event.created_at
+        }
+        if (element.cursor !== undefined) cursor = element.cursor
+      }
+      metrics.lagEvents = buffer.size + events.length
+      return { events, deadLetters, cursor, createdAt, fetchedAt }
+    })
+  }
+
+  /** Delivers the batch's events; a fatal sink failure stops the lane, its checkpoint before the batch. */
+  private deliverBatch(batch: Batch): Effect.Effect<"done" | "abandoned" | "failed"> {
+    const lane = this
+    return Effect.gen(function* () {
+      const { spec, metrics, context } = lane
+      if (batch.events.length === 0) return "done"
+      metrics.batches++
+      const result = yield* Effect.result(
+        deliver(spec, batch.events, context.metrics, batch.fetchedAt, context.halted, lane.streak)
+      )
+      if (result._tag === "Failure") {
+        lane.stop()
+        metrics.state = "failed"
+        metrics.error = result.failure.reason
+        yield* Effect.logError(`sink ${spec.name} stopped: ${result.failure.reason}`)
+        return "failed"
+      }
+      lane.delivered += result.success.delivered
+      // What is left to do now, not what was when the batch was made.
+      metrics.lagEvents = lane.buffer.size
+      if (result.success.abandoned) {
+        yield* Effect.logWarning(
+          `sink ${spec.name}: stopped while its batch of ${batch.events.length} event(s) waited for a retry; the batch stays after its checkpoint and is delivered again on the next start`
+        )
+        return "abandoned"
+      }
+      batch.deadLetters.push(...result.success.deadLetters)
+      return "done"
+    })
+  }
+
+  private recordDeadLetters(batch: Batch): Effect.Effect<void, LeaseLost | StoreError> {
+    const lane = this
+    return Effect.gen(function* () {
+      const letters = batch.deadLetters
+      if (letters.length === 0) return
+      const { spec, context } = lane
+      yield* context.store.addDeadLetters(spec.name, letters, context.live ? context.token() : null)
+      lane.deadLettered += letters.length
+      // `deliver` counted its own; these failed to decode and never reached it.
+      if (batch.events.length === 0) lane.metrics.deadLettered += letters.length
+      yield* Effect.logWarning(
+        `sink ${spec.name}: ${letters.length} event(s) dead-lettered: ${letters[0]!.error}`
+      )
+    })
+  }
+
+  /** Moves the checkpoint to the last element done with, if it is not there yet (run only). */
+  private commitDone(): Effect.Effect<void, LeaseLost | StoreError> {
+    const cursor = this.doneCursor
+    if (cursor === undefined || cursor === this.committed) return Effect.void
+    const { context, metrics } = this
+    if (!context.live) return Effect.void
+    const createdAt = this.doneCreatedAt
+    return context.store.commit(this.spec.name, cursor, createdAt, context.token()).pipe(
+      Effect.tap(() =>
+        Effect.sync(() => {
+          this.committed = cursor
+          metrics.cursor = cursor
+          metrics.checkpointAt = Date.now()
+          if (createdAt !== null) metrics.lagMs = Math.max(0, Date.now() - Date.parse(createdAt))
+        })
+      )
+    )
+  }
+}
+
+/** The dead letter of an event that failed to decode, if the lane would have taken it. */
+const undecodableLetter = (
+  spec: LaneSpec,
+  element: EventStream.Undecodable
+): NewDeadLetter | undefined => {
+  const { raw, type, id, message } = element.error
+  if (!spec.accepts(type, raw)) return undefined
+  const now = Date.now()
+  return {
+    ...deadLetter(raw, message, 0, now, now),
+    eventId: id ?? "(no id)",
+    eventType: type ?? "(no type)",
+    event: typeof raw === "string" ? raw : JSON.stringify(raw)
+  }
+}
+
+const byteLength = (event: unknown): number => Buffer.byteLength(JSON.stringify(event), "utf8")

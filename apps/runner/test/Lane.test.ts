@@ -1,0 +1,145 @@
+import * as Path from "node:path"
+import { describe, expect, it } from "@effect/vitest"
+import type { EventStream } from "@workos-relay/core"
+import { Sink } from "@workos-relay/core"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import { Metrics } from "../src/Observability.ts"
+import { makeFilter } from "../src/pipeline/Filter.ts"
+import { Lane, type LaneContext, type LaneSpec } from "../src/pipeline/Lane.ts"
+import * as StateStore from "../src/StateStore.ts"
+import { tempDir, waitUntil } from "./helpers.ts"
+
+/** Made-up events: `event_00001`, ... of the types given in turn. */
+const elements = (
+  count: number,
+  types: ReadonlyArray<string> = ["user.created"],
+  from = 1
+): Array<EventStream.Element> =>
+  Array.from({ length: count }, (_, i) => {
+    const id = `event_${String(from + i).padStart(5, "0")}`
+    const event = {
+      object: "event",
+      id,
+      event: types[i % types.length]!,
+      data: {},
+      created_at: new Date(Date.UTC(2026, 0, 1, 0, 0, from + i)).toISOString()
+    }
+    return { _tag: "Event", cursor: id, event } as EventStream.Element
+  })
+
+/** A sink that records the ids it is given and answers each as `outcome` says. */
+const recordingSink = (outcome: (id: string) => Sink.Outcome = () => Sink.delivered) => {
+  const received: Array<string> = []
+  const sink: Sink.Sink = {
+    batch: { maxEvents: 10, maxWait: "10 millis" },
+    deliver: (batch) =>
+      Effect.sync(() =>
+        batch.map((event) => {
+          received.push(event.id)
+          return outcome(event.id)
+        })
+      )
+  }
+  return { sink, received }
+}
+
+const spec = (sink: Sink.Sink, patterns: ReadonlyArray<string> = []): LaneSpec => ({
+  name: "rec",
+  sink,
+  batch: { maxEvents: 10, maxWait: 10 },
+  retry: { initialDelay: 1, maxDelay: 2, maxDuration: 20 },
+  accepts: makeFilter(patterns.length === 0 ? [] : [patterns], undefined)
+})
+
+const context = (store: StateStore.Service, live = true): LaneContext => ({
+  store,
+  metrics: new Metrics(),
+  token: () => null,
+  live,
+  halted: Effect.never,
+  stopping: () => false
+})
+
+const store = () => StateStore.sqlite(Path.join(tempDir("relay-lane-"), "state.db"))
+
+describe("Lane", () => {
+  it.live("delivers what its buffer holds in batches, in order, and checkpoints the last", () =>
+    Effect.gen(function* () {
+      const db = yield* store()
+      const { sink, received } = recordingSink()
+      const lane = new Lane(spec(sink), "earliest", 1000, context(db))
+      const given = elements(25)
+      lane.buffer.push(given)
+      lane.buffer.ended = true
+      const report = yield* lane.run()
+      expect(received).toEqual(given.map((e) => e.cursor))
+      expect(report).toMatchObject({ name: "rec", delivered: 25, deadLettered: 0 })
+      expect((yield* db.checkpoint("rec"))?.cursor).toBe("event_00025")
+    })
+  )
+
+  it.live("filters by type, yet checkpoints past the filtered events", () =>
+    Effect.gen(function* () {
+      const db = yield* store()
+      const { sink, received } = recordingSink()
+      const lane = new Lane(spec(sink, ["dsync.*"]), "earliest", 1000, context(db))
+      lane.buffer.push(elements(6, ["dsync.user.created", "user.created"]))
+      lane.buffer.ended = true
+      yield* lane.run()
+      expect(received).toEqual(["event_00001", "event_00003", "event_00005"])
+      expect((yield* db.checkpoint("rec"))?.cursor).toBe("event_00006")
+    })
+  )
+
+  it.live("dead-letters a rejected event with its reason and goes on", () =>
+    Effect.gen(function* () {
+      const db = yield* store()
+      const { sink, received } = recordingSink((id) =>
+        id === "event_00002" ? Sink.rejected("no such channel") : Sink.delivered
+      )
+      const lane = new Lane(spec(sink), "earliest", 1000, context(db))
+      lane.buffer.push(elements(3))
+      lane.buffer.ended = true
+      const report = yield* lane.run()
+      expect(received).toEqual(["event_00001", "event_00002", "event_00003"])
+      expect(report).toMatchObject({ delivered: 2, deadLettered: 1 })
+      const letters = yield* db.deadLetters({ sink: "rec" })
+      expect(letters.map((l) => [l.eventId, l.error])).toEqual([
+        ["event_00002", "rejected: no such channel"]
+      ])
+    })
+  )
+
+  it.live("waits on an empty buffer, and delivers what arrives later", () =>
+    Effect.gen(function* () {
+      const db = yield* store()
+      const { sink, received } = recordingSink()
+      const lane = new Lane(spec(sink), "earliest", 1000, context(db))
+      const running = yield* lane.run().pipe(Effect.forkChild)
+      yield* waitUntil(
+        "the lane to wait for events",
+        () => lane.metrics.lagEvents === 0 && received.length === 0
+      )
+      lane.buffer.push(elements(3))
+      yield* waitUntil("3 deliveries", () => received.length === 3)
+      expect(received).toEqual(["event_00001", "event_00002", "event_00003"])
+      lane.buffer.ended = true
+      lane.buffer.wake()
+      const report = yield* Fiber.join(running)
+      expect(report.delivered).toBe(3)
+    })
+  )
+
+  it.live("a replay lane touches no checkpoint", () =>
+    Effect.gen(function* () {
+      const db = yield* store()
+      const { sink } = recordingSink()
+      const lane = new Lane(spec(sink), "earliest", 1000, context(db, false))
+      lane.buffer.push(elements(5))
+      lane.buffer.ended = true
+      yield* lane.run()
+      expect(yield* db.checkpoint("rec")).toBeUndefined()
+    })
+  )
+})
