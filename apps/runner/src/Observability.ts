@@ -36,6 +36,8 @@ export interface SinkMetrics {
   lagMs: number
   /** When the checkpoint last moved (ms since the epoch); 0 before the first commit. */
   checkpointAt: number
+  /** How much of WorkOS's retention the sink's unread events have used (0 when caught up). */
+  retentionUsed: number
   cursor: string | undefined
   /** `interrupted`: stopped at the shutdown deadline with a batch still in flight. */
   state: "starting" | "running" | "detached" | "failed" | "stopped" | "interrupted"
@@ -51,6 +53,9 @@ const escapeLabelValue = (value: string): string =>
 
 export class Metrics {
   fetched = 0
+  /** Possible gaps found (a cursor older than WorkOS keeps events), and the last one. */
+  gaps = 0
+  lastGap: string | undefined
   ready = false
   leaseHeld = false
   readonly sinks = new Map<string, SinkMetrics>()
@@ -68,6 +73,7 @@ export class Metrics {
         lagEvents: 0,
         lagMs: 0,
         checkpointAt: 0,
+        retentionUsed: 0,
         cursor: undefined,
         state: "starting",
         error: undefined,
@@ -97,6 +103,12 @@ export class Metrics {
     const label = (sink: string) => `sink="${escapeLabelValue(sink)}"`
     metric("workos_relay_events_fetched_total", "counter", "Events fetched from WorkOS.")
     out.push(`workos_relay_events_fetched_total ${this.fetched}`)
+    metric(
+      "workos_relay_source_gaps_total",
+      "counter",
+      "Times a cursor older than source.retention was read from: events may be lost."
+    )
+    out.push(`workos_relay_source_gaps_total ${this.gaps}`)
     const perSink = (
       name: string,
       type: string,
@@ -147,6 +159,12 @@ export class Metrics {
       "gauge",
       "Time since the sink's checkpoint last moved.",
       (m) => (m.checkpointAt === 0 ? 0 : (now - m.checkpointAt) / 1000)
+    )
+    perSink(
+      "workos_relay_checkpoint_retention_ratio",
+      "gauge",
+      "Age of the oldest event the sink has still to read, over source.retention (0 when caught up; events are lost past 1).",
+      (m) => m.retentionUsed
     )
     perSink(
       "workos_relay_sink_up",

@@ -13,13 +13,13 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
-import * as Result from "effect/Result"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { RelayConfig, SinkConfig, Source as SourceConfig } from "./Config.ts"
 import { describeFailure, formatMillis } from "./internal/Text.ts"
 import { clearLine, Metrics, serve, summaryLine } from "./Observability.ts"
 import * as Pipeline from "./Pipeline.ts"
+import * as Start from "./pipeline/Start.ts"
 import * as StateStore from "./StateStore.ts"
 import { LeaseLost, type Service as Store, StoreError } from "./StateStore.ts"
 
@@ -113,39 +113,20 @@ export const openSource = (
           unknown
         >
     }
-    const start = yield* resolveStart(config.type === "workos" ? config.start : "earliest", client)
+    // `latest` is resolved once, so every new sink starts at the same instant.
+    const start = Start.resolve(
+      configuredStart(config.type === "workos" ? config.start : "earliest")
+    )
     return { client, source, start, pollInterval }
   })
 
-/** Where `source.start` points (`"latest"` still to be resolved against WorkOS). */
+/** Where `source.start` points (`"latest"` still to be resolved: `Start.resolve`). */
 export const configuredStart = (start: string): EventStream.Start =>
   start === "earliest" || start === "latest"
     ? start
     : start.startsWith("event_")
       ? { after: start }
       : { since: new Date(start).toISOString() }
-
-/** `latest` is resolved once, so every new sink starts at the same event. */
-const resolveStart = (
-  start: string,
-  client: WorkOS.Service
-): Effect.Effect<EventStream.Start, Error> => {
-  const configured = configuredStart(start)
-  if (configured !== "latest") return Effect.succeed(configured)
-  return client.listEvents({ order: "desc", limit: 1 }).pipe(
-    Effect.map((page): EventStream.Start => {
-      const newest = page.data[0]
-      const id =
-        newest === undefined
-          ? undefined
-          : Result.isSuccess(newest)
-            ? newest.success.id
-            : newest.failure.id
-      return id === undefined ? "earliest" : { after: id }
-    }),
-    Effect.mapError((e) => Pipeline.rejectionOf(e) ?? new Error(e.message))
-  )
-}
 
 /** The demo: the WorkOS stand-in in this process, seeded with one event of every type, then a few new ones a second. */
 const startDemoStandIn = (rate: number) =>

@@ -28,7 +28,10 @@ import { SqlClient } from "effect/sql"
 
 export interface Checkpoint {
   readonly sink: string
-  /** The id of the last event done with (delivered, dead-lettered or filtered out). */
+  /**
+   * The id of the last event done with (delivered, dead-lettered or filtered out);
+   * before the first, the ISO-8601 time the sink starts from (see `pipeline/Start.ts`).
+   */
   readonly cursor: string
   /** When that event was created (ISO-8601), for lag in time. */
   readonly eventCreatedAt: string | null

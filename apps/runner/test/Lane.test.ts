@@ -1,7 +1,7 @@
 import * as Path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
 import type { EventStream } from "@workos-relay/core"
-import { Sink } from "@workos-relay/core"
+import { Event, Sink } from "@workos-relay/core"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import { Metrics } from "../src/Observability.ts"
@@ -109,6 +109,45 @@ describe("Lane", () => {
         ["event_00002", "rejected: no such channel"]
       ])
     })
+  )
+
+  it.live(
+    "an event that failed to decode is dead-lettered and counted, beside a batch delivered",
+    () =>
+      Effect.gen(function* () {
+        const db = yield* store()
+        const { sink, received } = recordingSink()
+        const ctx = context(db)
+        const lane = new Lane(spec(sink), "earliest", 1000, ctx)
+        const broken = {
+          object: "event",
+          id: "event_00003",
+          event: "user.created",
+          data: 42,
+          created_at: "2026-01-01T00:00:03.000Z"
+        }
+        const undecodable: EventStream.Element = {
+          _tag: "Undecodable",
+          cursor: "event_00003",
+          error: new Event.EventDecodeError({
+            id: "event_00003",
+            type: "user.created",
+            path: "data",
+            reason: "Expected object",
+            raw: broken
+          })
+        }
+        lane.buffer.push([...elements(2), undecodable, ...elements(2, undefined, 4)])
+        lane.buffer.ended = true
+        const report = yield* lane.run()
+        expect(received).toEqual(["event_00001", "event_00002", "event_00004", "event_00005"])
+        expect(report).toMatchObject({ delivered: 4, deadLettered: 1 })
+        expect(ctx.metrics.sink("rec").deadLettered).toBe(1)
+        const letters = yield* db.deadLetters({ sink: "rec" })
+        expect(letters.map((l) => l.eventId)).toEqual(["event_00003"])
+        expect(JSON.parse(letters[0]!.event)).toEqual(broken)
+        expect((yield* db.checkpoint("rec"))?.cursor).toBe("event_00005")
+      })
   )
 
   it.live("waits on an empty buffer, and delivers what arrives later", () =>

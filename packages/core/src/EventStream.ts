@@ -3,12 +3,19 @@
  * that resumes right after it.
  *
  * Pages are asked in creation order (`order=asc`, `after=<cursor>`). In follow mode,
- * once the stream has caught up it waits the poll interval and asks again from
- * the last cursor, so it never skips and never repeats an event. An event that
- * fails to decode is an element of the stream (with its cursor, so a consumer can
- * dead-letter it and move on), not a failure of the stream.
+ * once the stream has caught up it waits the poll interval and asks again. An event
+ * that fails to decode is an element of the stream (with its cursor, so a consumer
+ * can dead-letter it and move on), not a failure of the stream.
+ *
+ * The server is not trusted (see `internal/Position.ts`): every filter asked of it
+ * (types, organization, `since`) is checked again here; the cursor never moves
+ * backwards; a page served twice repeats nothing; each poll reads the last
+ * `reReadWindow` again, so an event committed late with an older id is delivered
+ * (once); `latest` needs no request (it is the time the stream starts); and a
+ * cursor older than `retention` is reported as a possible gap.
  */
-import type * as Duration from "effect/Duration"
+import * as Data from "effect/Data"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Result from "effect/Result"
@@ -17,19 +24,25 @@ import type * as Event from "./Event.ts"
 import type * as EventList from "./EventList.ts"
 import * as EventPattern from "./EventPattern.ts"
 import { isObject } from "./internal/Check.ts"
+import { type Anomaly, idTime, Position, type Seen } from "./internal/Position.ts"
 import { WorkOS, type WorkOSError } from "./WorkOS.ts"
 
 /**
  * Where the stream begins:
  * - `{ after: cursor }`: right after an event, as a saved cursor says;
  * - `"earliest"`: the oldest event WorkOS still keeps (about 30 days);
- * - `"latest"`: only events newer than the newest one now;
+ * - `"latest"`: only events created from now on (the time the stream starts; no
+ *   request is needed, so no server's notion of "newest" is trusted);
  * - `{ since: instant }`: events created at or after that instant.
+ *
+ * A cursor may also carry the creation time of its event (`createdAt`), which the
+ * re-read window and the retention check start from; without it, the time in a
+ * ULID-shaped id is used.
  */
 export type Start =
   | "earliest"
   | "latest"
-  | { readonly after: string }
+  | { readonly after: string; readonly createdAt?: string | undefined }
   | { readonly since: Date | string }
 
 export interface Options<Ps extends ReadonlyArray<string> = ReadonlyArray<string>> {
@@ -49,11 +62,47 @@ export interface Options<Ps extends ReadonlyArray<string> = ReadonlyArray<string
   readonly pollInterval?: Duration.Input | undefined
   /** Events per request, 1 to 100 (default 100). */
   readonly pageSize?: number | undefined
+  /**
+   * How far back each poll reads again, for events committed late with an older id
+   * (default 10 s: WorkOS holds events back from cursor reads for a few seconds).
+   * `0` reads on from the cursor only.
+   */
+  readonly reReadWindow?: Duration.Input | undefined
+  /** How long WorkOS keeps events (default 30 days): a cursor older than that may have lost some. */
+  readonly retention?: Duration.Input | undefined
+  /** Told of each possible gap (default: a warning in the log). */
+  readonly onGap?: ((gap: Gap) => Effect.Effect<void>) | undefined
+  /** Fail with `GapError` at a possible gap instead of going on (default `false`). */
+  readonly stopAtGap?: boolean | undefined
 }
+
+/**
+ * Events that may be lost for good: created after `from` and before `to` (ms since
+ * the epoch; `to` undefined: up to the first event read), because the cursor the
+ * stream resumed from is older than WorkOS keeps events.
+ */
+export interface Gap {
+  readonly from: number
+  readonly to: number | undefined
+  readonly cursor: string
+  readonly reason: string
+}
+
+/** The stream met a possible gap and was asked to stop there (`stopAtGap`). */
+export class GapError extends Data.TaggedError("GapError")<{ readonly gap: Gap }> {
+  override get message(): string {
+    return describeGap(this.gap)
+  }
+}
+
+/** A gap, as a person reads it. */
+export const describeGap = (gap: Gap): string =>
+  `events created between ${new Date(gap.from).toISOString()} and ${gap.to === undefined ? "the first event read" : new Date(gap.to).toISOString()} may be lost: ${gap.reason}`
 
 /** An event and the cursor that resumes right after it. */
 export interface Received<E = Event.Any> {
   readonly _tag: "Event"
+  /** Where to resume: this event's id, or, for an event committed late, the position it was found behind. */
   readonly cursor: string
   readonly event: E
 }
@@ -75,24 +124,16 @@ export type Element<E = Event.Any> = Received<E> | Undecodable
 /** The patterns select no known type (a typo); the stream fails at once instead of streaming nothing. */
 export { UnknownPatternError } from "./EventPattern.ts"
 
-/** Where the stream is between pages. */
-interface State {
-  /** The last cursor: the next page starts right after it. */
-  readonly cursor: string | undefined
-  /** Whether the last page reached the end: the next request waits the poll interval first. */
-  readonly caughtUp: boolean
-  /** The ids of the last page, to drop an event a server sends twice. */
-  readonly recent: ReadonlySet<string>
-}
-
 const DEFAULT_POLL_INTERVAL = "5 seconds"
+const DEFAULT_RE_READ_WINDOW = "10 seconds"
+const DEFAULT_RETENTION = "30 days"
 
 /** The stream of events from `options.start` on; see the module's description. */
 export const make = <const Ps extends ReadonlyArray<string> = ReadonlyArray<string>>(
   options: Options<Ps>
 ): Stream.Stream<
   Element<EventPattern.Matching<Ps>>,
-  WorkOSError | EventPattern.UnknownPatternError,
+  WorkOSError | EventPattern.UnknownPatternError | GapError,
   WorkOS
 > =>
   Stream.unwrap(
@@ -109,121 +150,175 @@ export const make = <const Ps extends ReadonlyArray<string> = ReadonlyArray<stri
         return yield* Effect.die(new RangeError(`pageSize must be 1 to 100, got ${pageSize}`))
       }
       const types = everything ? undefined : EventPattern.expand(patterns)
-      const wanted = keep(everything ? undefined : patterns, options.organizationId)
+      const since = sinceOf(options.start)
+      const wanted = keep(everything ? undefined : patterns, options.organizationId, since)
       const pollInterval = options.pollInterval ?? DEFAULT_POLL_INTERVAL
       const follow = options.follow === true
-      const start = options.start
-      const since =
-        typeof start === "object" && "since" in start
-          ? start.since instanceof Date
-            ? start.since.toISOString()
-            : start.since
-          : undefined
+      const window = Duration.toMillis(
+        Duration.fromInputUnsafe(options.reReadWindow ?? DEFAULT_RE_READ_WINDOW)
+      )
+      const position = startPosition(options.start, window)
+      const gapCheck = yield* retentionCheck(options, position)
+      const warned = new Set<Anomaly["_tag"]>()
 
-      const initial: State = {
-        cursor:
-          start === "latest"
-            ? yield* newestId(workos)
-            : typeof start === "object" && "after" in start
-              ? start.after
-              : undefined,
-        caughtUp: false,
-        recent: new Set()
-      }
+      const request = (after: string | undefined) =>
+        workos.listEvents({
+          order: "asc",
+          limit: pageSize,
+          after,
+          // Once there is a cursor it alone says where to go on.
+          rangeStart:
+            after === undefined && since !== undefined ? new Date(since).toISOString() : undefined,
+          events: types,
+          organizationId: options.organizationId
+        })
 
-      const step = (state: State) =>
+      const step = (state: Step) =>
         Effect.gen(function* () {
-          if (state.caughtUp) yield* Effect.sleep(pollInterval)
-          const page = yield* workos.listEvents({
-            order: "asc",
-            limit: pageSize,
-            after: state.cursor,
-            // Once there is a cursor it alone says where to go on.
-            rangeStart: state.cursor === undefined ? since : undefined,
-            events: types,
-            organizationId: options.organizationId
-          })
-          const { elements, next } = read(page, state, wanted)
+          if (state.wait) yield* Effect.sleep(pollInterval)
+          const sent = state.wait ? position.pollFrom() : state.after
+          const page = yield* request(sent)
+          const { elements, seen, admitted } = read(page, position, wanted)
+          yield* gapCheck(elements)
+          const verdict = position.judge(sent, seen, admitted, page.list_metadata.after)
+          if (verdict.anomaly !== undefined && !warned.has(verdict.anomaly._tag)) {
+            warned.add(verdict.anomaly._tag)
+            yield* Effect.logWarning(describeAnomaly(verdict.anomaly))
+          }
+          const next: Step = { after: verdict.request, wait: verdict.wait }
           return [
             elements as ReadonlyArray<Element<EventPattern.Matching<Ps>>>,
-            next.caughtUp && !follow ? Option.none() : Option.some(next)
+            verdict.caughtUp && !follow ? Option.none() : Option.some(next)
           ] as const
         })
 
-      return Stream.paginate(initial, step)
+      return Stream.paginate({ after: position.cursor, wait: false } as Step, step)
     })
   )
 
+/** How the stream goes on after a page: from where, and whether to wait the poll interval first. */
+interface Step {
+  readonly after: string | undefined
+  readonly wait: boolean
+}
+
+/** The created-at lower bound of a start (ms): `since`, or now for `latest`. */
+const sinceOf = (start: Start): number | undefined => {
+  if (start === "latest") return Date.now()
+  if (typeof start === "object" && "since" in start) {
+    const ms = start.since instanceof Date ? start.since.getTime() : Date.parse(start.since)
+    return Number.isNaN(ms) ? undefined : ms
+  }
+  return undefined
+}
+
+const startPosition = (start: Start, window: number): Position => {
+  if (typeof start === "object" && "after" in start) {
+    const createdAt = start.createdAt === undefined ? undefined : Date.parse(start.createdAt)
+    return new Position(start.after, Number.isNaN(createdAt) ? undefined : createdAt, window)
+  }
+  return new Position(undefined, undefined, window)
+}
+
 /**
- * Reads one page into elements and the state after it.
- *
- * The next cursor is the page's `list_metadata.after` when it has one (it may lie
- * past the last event returned, when WorkOS filtered the rest out), else the last
- * event's id (the end of the list: the next poll starts after it), else the
- * cursor as it was. A page that moves the cursor nowhere has caught up, whatever
- * its `after` says, so a server that keeps answering the same page cannot spin.
+ * A cursor older than retention: WorkOS may have dropped events after it. Told once,
+ * at the first event read (which bounds the gap), or at once when none comes.
  */
+const retentionCheck = (options: Options<ReadonlyArray<string>>, position: Position) =>
+  Effect.sync(() => {
+    const cursor = position.cursor
+    const start = options.start
+    const createdAt =
+      typeof start === "object" && "after" in start && start.createdAt !== undefined
+        ? Date.parse(start.createdAt)
+        : cursor === undefined
+          ? undefined
+          : idTime(cursor)
+    const retention = Duration.toMillis(
+      Duration.fromInputUnsafe(options.retention ?? DEFAULT_RETENTION)
+    )
+    let pending =
+      cursor !== undefined &&
+      createdAt !== undefined &&
+      !Number.isNaN(createdAt) &&
+      createdAt < Date.now() - retention
+    return (elements: ReadonlyArray<Element>): Effect.Effect<void, GapError> => {
+      if (!pending) return Effect.void
+      pending = false
+      const first = elements.find((e) => e._tag === "Event") as Received | undefined
+      const gap: Gap = {
+        from: createdAt!,
+        to: first === undefined ? undefined : Date.parse(first.event.created_at),
+        cursor: cursor!,
+        reason: `the cursor ${cursor} is older than WorkOS keeps events (${Duration.format(Duration.fromInputUnsafe(options.retention ?? DEFAULT_RETENTION))})`
+      }
+      if (options.stopAtGap === true) return Effect.fail(new GapError({ gap }))
+      return options.onGap?.(gap) ?? Effect.logWarning(describeGap(gap))
+    }
+  })
+
+const describeAnomaly = (anomaly: Anomaly): string => {
+  switch (anomaly._tag) {
+    case "Restarted":
+      return `WorkOS answered after=${anomaly.after} from an older event (${anomaly.oldest}): it does not know that cursor; reading forward to it, delivering nothing twice`
+    case "Repeated":
+      return `WorkOS sent list_metadata.after=${anomaly.sent}, the cursor it was asked with; going on from the last event read, after the poll interval if nothing was new`
+    case "Backwards":
+      return `WorkOS sent list_metadata.after=${anomaly.sent}, behind the position ${anomaly.position}; ignored: the cursor never moves backwards`
+  }
+}
+
+/** Reads one page into elements: each event checked against the position and the filters. */
 const read = (
   page: EventList.EventList,
-  state: State,
+  position: Position,
   wanted: (type: string | undefined, raw: unknown) => boolean
-): { elements: Array<Element>; next: State } => {
+): { elements: Array<Element>; seen: Array<Seen>; admitted: number } => {
   const elements: Array<Element> = []
-  const ids = new Set<string>()
-  let cursor = state.cursor
-  for (const result of page.data) {
+  const seen: Array<Seen> = new Array(page.data.length)
+  let admitted = 0
+  for (let i = 0; i < page.data.length; i++) {
+    const result = page.data[i]!
+    const raw: any = Result.isSuccess(result) ? result.success : result.failure.raw
+    const id: string | undefined = Result.isSuccess(result) ? result.success.id : result.failure.id
+    const event: Seen = { id, createdAt: Date.parse(raw?.created_at) }
+    seen[i] = event
+    if (!position.admit(event)) continue
+    admitted++
     if (Result.isSuccess(result)) {
-      const event = result.success
-      cursor = event.id
-      ids.add(event.id)
-      if (state.recent.has(event.id) || event.id === state.cursor) continue
-      if (wanted(event.event, event)) elements.push({ _tag: "Event", cursor, event })
-    } else {
-      const error = result.failure
-      if (error.id !== undefined) {
-        cursor = error.id
-        ids.add(error.id)
-        if (state.recent.has(error.id) || error.id === state.cursor) continue
-      }
-      if (wanted(error.type, error.raw)) elements.push({ _tag: "Undecodable", cursor, error })
+      const decoded = result.success
+      if (wanted(decoded.event, decoded))
+        elements.push({ _tag: "Event", cursor: position.cursor!, event: decoded })
+    } else if (wanted(result.failure.type, raw)) {
+      elements.push({ _tag: "Undecodable", cursor: position.cursor, error: result.failure })
     }
   }
-  const after = page.list_metadata.after
-  const nextCursor = after ?? cursor
-  const moved = nextCursor !== state.cursor
-  return {
-    elements,
-    next: { cursor: nextCursor, caughtUp: after === null || !moved, recent: ids }
-  }
+  return { elements, seen, admitted }
 }
 
 /**
  * The check run on every event received, since a server may ignore a filter: its
- * type against the patterns, and its organization when the payload names one.
- * An event whose type or organization cannot be told is kept: it is never
- * dropped for want of evidence.
+ * type against the patterns, its organization when the payload names one, and its
+ * creation time against `since`. An event whose type, organization or time cannot
+ * be told is kept: it is never dropped for want of evidence.
  */
 const keep = (
   patterns: ReadonlyArray<string> | undefined,
-  organizationId: string | undefined
+  organizationId: string | undefined,
+  since: number | undefined
 ): ((type: string | undefined, raw: unknown) => boolean) => {
   const selected =
     patterns === undefined ? undefined : new Set<string>(EventPattern.expand(patterns))
   return (type, raw) => {
     if (selected !== undefined && type !== undefined && !selected.has(type)) return false
-    if (organizationId !== undefined && isObject(raw) && isObject(raw.data)) {
+    if (!isObject(raw)) return true
+    if (organizationId !== undefined && isObject(raw.data)) {
       const named = raw.data.organization_id
       if (typeof named === "string" && named !== organizationId) return false
+    }
+    if (since !== undefined && typeof raw.created_at === "string") {
+      if (Date.parse(raw.created_at) < since) return false
     }
     return true
   }
 }
-
-/** The id of the newest event now, if there is one: `"latest"` starts right after it. */
-const newestId = (workos: WorkOS["Service"]) =>
-  // Unfiltered: the newest event of any type marks "now" as well as the newest match.
-  Effect.map(workos.listEvents({ order: "desc", limit: 1 }), (page) => {
-    const newest = page.data[0]
-    if (newest === undefined) return undefined
-    return Result.isSuccess(newest) ? newest.success.id : newest.failure.id
-  })

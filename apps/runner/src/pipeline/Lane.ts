@@ -55,6 +55,8 @@ interface Batch {
   readonly events: Array<unknown>
   /** Events that cannot be delivered at all (they failed to decode): dead letters at once. */
   readonly deadLetters: Array<NewDeadLetter>
+  /** How many of `deadLetters` failed to decode (`deliver` adds and counts its own). */
+  readonly undecodable: number
   /** The cursor after the last element taken (filtered ones included). */
   readonly cursor: string | undefined
   readonly createdAt: string | null
@@ -80,6 +82,8 @@ export class Lane {
   private doneCreatedAt: string | null = null
   private committed: string | undefined
   private readonly streak = failureStreak()
+  /** When the last event done with was created (ms), or the instant the lane starts from. */
+  private doneAt: number | undefined
 
   readonly spec: LaneSpec
   private readonly context: LaneContext
@@ -89,6 +93,7 @@ export class Lane {
     this.context = context
     this.buffer = new LaneBuffer(bufferSize)
     this.position = start
+    this.doneAt = startTime(start)
     this.metrics = context.metrics.sink(spec.name)
     this.committed = this.metrics.cursor
   }
@@ -114,6 +119,7 @@ export class Lane {
         if (batch.cursor !== undefined) {
           lane.doneCursor = batch.cursor
           lane.doneCreatedAt = batch.createdAt ?? lane.doneCreatedAt
+          if (batch.createdAt !== null) lane.doneAt = Date.parse(batch.createdAt)
           // Commit after every delivered batch; runs of filtered events commit when the buffer drains.
           if (batch.events.length > 0 || batch.deadLetters.length > 0) yield* lane.commitDone()
         }
@@ -123,6 +129,15 @@ export class Lane {
       if (lane.metrics.state !== "failed") lane.metrics.state = "stopped"
       return lane.report(undefined)
     })
+  }
+
+  /**
+   * When the oldest event the lane has still to deliver was created, at the latest
+   * (the last one done with): undefined when it has nothing to do, as far as it knows.
+   */
+  oldestUnread(): number | undefined {
+    if (this.buffer.size === 0 && this.reader !== "own") return undefined
+    return this.doneAt
   }
 
   /** The lane takes nothing more: a reader waiting for room in its buffer goes on. */
@@ -183,7 +198,7 @@ export class Lane {
         if (element.cursor !== undefined) cursor = element.cursor
       }
       metrics.lagEvents = buffer.size + events.length
-      return { events, deadLetters, cursor, createdAt, fetchedAt }
+      return { events, deadLetters, undecodable: deadLetters.length, cursor, createdAt, fetchedAt }
     })
   }
 
@@ -227,7 +242,7 @@ export class Lane {
       yield* context.store.addDeadLetters(spec.name, letters, context.live ? context.token() : null)
       lane.deadLettered += letters.length
       // `deliver` counted its own; these failed to decode and never reached it.
-      if (batch.events.length === 0) lane.metrics.deadLettered += letters.length
+      lane.metrics.deadLettered += batch.undecodable
       yield* Effect.logWarning(
         `sink ${spec.name}: ${letters.length} event(s) dead-lettered: ${letters[0]!.error}`
       )
@@ -252,6 +267,17 @@ export class Lane {
       )
     )
   }
+}
+
+/** The creation time a start stands at, when it says. */
+const startTime = (start: EventStream.Start): number | undefined => {
+  if (typeof start !== "object") return undefined
+  const text =
+    "since" in start
+      ? String(start.since instanceof Date ? start.since.toISOString() : start.since)
+      : start.createdAt
+  const ms = text === undefined ? Number.NaN : Date.parse(text)
+  return Number.isNaN(ms) ? undefined : ms
 }
 
 /** The dead letter of an event that failed to decode, if the lane would have taken it. */

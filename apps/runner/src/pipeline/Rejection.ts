@@ -3,7 +3,7 @@
  * stops rather than ask for ever.
  */
 import * as Http from "node:http"
-import { WorkOS } from "@workos-relay/core"
+import { EventStream, WorkOS } from "@workos-relay/core"
 import * as Data from "effect/Data"
 
 /**
@@ -12,10 +12,13 @@ import * as Data from "effect/Data"
  * than ask for ever; what was delivered is committed first.
  */
 export class SourceRejected extends Data.TaggedError("SourceRejected")<{
-  readonly error: WorkOS.WorkOSApiError
+  /** WorkOS's answer, or the possible gap the stream stopped at (`source.onGap: stop`). */
+  readonly error: WorkOS.WorkOSApiError | EventStream.GapError
 }> {
   override get message(): string {
-    return explainRejection(this.error)
+    return this.error instanceof WorkOS.WorkOSApiError
+      ? explainRejection(this.error)
+      : `${this.error.message}; stopped as source.onGap says (set it to continue to go on from the oldest event WorkOS keeps)`
   }
 }
 
@@ -47,6 +50,6 @@ export const explainRejection = (error: WorkOS.WorkOSApiError): string => {
 export const rejectionOf = (failure: unknown): SourceRejected | undefined =>
   failure instanceof SourceRejected
     ? failure
-    : failure instanceof WorkOS.WorkOSApiError
+    : failure instanceof WorkOS.WorkOSApiError || failure instanceof EventStream.GapError
       ? new SourceRejected({ error: failure })
       : undefined

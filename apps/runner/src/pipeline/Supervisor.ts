@@ -18,6 +18,8 @@ import {
 } from "./Lane.ts"
 import { Readers, type Source } from "./Reader.ts"
 import type { SourceRejected } from "./Rejection.ts"
+import * as Retention from "./Retention.ts"
+import * as Start from "./Start.ts"
 
 export interface Options {
   readonly lanes: ReadonlyArray<LaneSpec>
@@ -26,7 +28,7 @@ export interface Options {
   /** The fencing token of the lease held now (null: no lease, as in replay). */
   readonly token: () => number | null
   readonly metrics: Metrics
-  /** Where a sink without a checkpoint starts. */
+  /** Where a sink without a checkpoint starts (`latest` already resolved: `Start.resolve`). */
   readonly start: EventStream.Start
   /**
    * `live`: follow the stream for ever, committing checkpoints. `replay`: deliver the
@@ -45,6 +47,8 @@ export interface Options {
    * is delivered, and no more, as every buffered event is memory held.
    */
   readonly bufferSize?: number | undefined
+  /** How long WorkOS keeps events (ms; default 30 days): see `Retention.ts`. */
+  readonly retention?: number | undefined
 }
 
 export const run = (
@@ -88,6 +92,12 @@ export const run = (
 
       // Lanes start detached, each from its own checkpoint, and join the hub as they catch up.
       yield* Effect.forEach(lanes, (lane) => readers.attach(lane))
+      if (live)
+        yield* Retention.watch(
+          lanes,
+          options.metrics,
+          options.retention ?? Retention.defaultRetention
+        ).pipe(Effect.forkIn(scope))
 
       // First stop signal (or a rejection): stop reading, wake idle lanes; busy ones finish their batch.
       yield* Deferred.await(halt).pipe(
@@ -116,18 +126,27 @@ export const run = (
     })
   )
 
-/** A lane from its checkpoint (run) or from the run's start (no checkpoint, or replay). */
+/**
+ * A lane from its checkpoint (run) or from the run's start (no checkpoint, or
+ * replay). A run saves a lane's start at once when it is a time (`latest` resolved,
+ * or `since`), before any event is delivered: see `Start.ts`.
+ */
 const makeLane = (
   spec: LaneSpec,
   options: Options,
   context: LaneContext
-): Effect.Effect<Lane, StoreError> =>
+): Effect.Effect<Lane, StoreError | LeaseLost> =>
   Effect.gen(function* () {
-    const checkpoint = context.live ? yield* options.store.checkpoint(spec.name) : undefined
+    let checkpoint = context.live ? yield* options.store.checkpoint(spec.name) : undefined
+    const first = Start.toCheckpoint(options.start)
+    if (context.live && checkpoint === undefined && first !== undefined) {
+      yield* options.store.commit(spec.name, first, null, options.token())
+      checkpoint = yield* options.store.checkpoint(spec.name)
+    }
     const m = options.metrics.sink(spec.name)
     m.cursor = checkpoint?.cursor
     m.checkpointAt = checkpoint?.updatedAt ?? 0
-    const start = checkpoint === undefined ? options.start : { after: checkpoint.cursor }
+    const start = checkpoint === undefined ? options.start : Start.fromCheckpoint(checkpoint)
     return new Lane(spec, start, defaultBufferSize(spec, options.bufferSize), context)
   })
 
