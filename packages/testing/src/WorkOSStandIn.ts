@@ -66,7 +66,44 @@ export interface Options {
   readonly organizations?: ReadonlyArray<string> | undefined
   /** The seed of the ids and payload ids made up (default 1): the same seed, the same events. */
   readonly seed?: number | undefined
+  /** Quirks of real servers to turn on from the start (see `Quirks`); all off by default. */
+  readonly quirks?: Partial<Quirks> | undefined
 }
+
+/**
+ * Behaviours of servers that speak this API, seen in the wild; each is off by
+ * default, set at `start({ quirks })` or by changing `standIn.quirks` while it runs.
+ */
+export interface Quirks {
+  /** `order` is checked but not applied: pages are always oldest first, as if `asc` (workos/workos-node#1610). */
+  ignoreOrder: boolean
+  /** `range_start` and `range_end` are checked but not applied. */
+  ignoreRange: boolean
+  /** `range_start` and `range_end` are not applied when `after` or `before` is given. */
+  rangeWithoutAfter: boolean
+  /** The `events` filter is checked but not applied. */
+  ignoreEventsFilter: boolean
+  /**
+   * How the `events` filter is read: `"comma"` (the spec's, `events=a,b`; the default)
+   * or `"brackets"` (only `events[]=a&events[]=b`; `events=a,b` is ignored).
+   */
+  eventsFilterStyle: "comma" | "brackets"
+  /**
+   * A page takes `limit` events and then drops those the filters exclude, so pages
+   * may be short or empty while `list_metadata.after` still points further on.
+   */
+  filterAfterLimit: boolean
+}
+
+/** No quirk: the server as WorkOS's spec describes it. */
+export const noQuirks: Readonly<Quirks> = Object.freeze({
+  ignoreOrder: false,
+  ignoreRange: false,
+  rangeWithoutAfter: false,
+  ignoreEventsFilter: false,
+  eventsFilterStyle: "comma",
+  filterAfterLimit: false
+})
 
 export interface StandIn {
   /** The base URL, as `http://127.0.0.1:<port>`. */
@@ -87,13 +124,8 @@ export interface StandIn {
     readonly clear: () => void
     readonly pending: () => number
   }
-  /**
-   * Quirks of a real server, off by default. `ignoreEventsFilter`: the `events`
-   * parameter is checked but not applied. `filterAfterLimit`: a page takes `limit`
-   * events and then drops those the filters exclude, so pages may be short or
-   * empty while `list_metadata.after` still points further on.
-   */
-  readonly quirks: { ignoreEventsFilter: boolean; filterAfterLimit: boolean }
+  /** The quirks in force (see `Quirks`): change them at any time, the next request obeys. */
+  readonly quirks: Quirks
   /** Every request received, in order. */
   readonly requests: ReadonlyArray<RecordedRequest>
   readonly close: () => Promise<void>
@@ -136,7 +168,7 @@ export const start = async (options: Options = {}): Promise<StandIn> => {
   const knownOrganizations = new Set(organizations)
   const faults: Array<Fault> = []
   const requests: Array<RecordedRequest> = []
-  const quirks = { ignoreEventsFilter: false, filterAfterLimit: false }
+  const quirks: Quirks = { ...noQuirks, ...options.quirks }
   let generated = 0
 
   const add = (input: EventInput, at: number): RawEvent => {
@@ -224,7 +256,7 @@ export const start = async (options: Options = {}): Promise<StandIn> => {
         code: "unauthorized"
       })
     }
-    const query = parseQuery(url.searchParams, knownOrganizations)
+    const query = parseQuery(url.searchParams, knownOrganizations, quirks.eventsFilterStyle)
     if ("status" in query) return sendJson(response, query.status, query.body)
     const { data, after } = page(store, query, quirks)
     send(
@@ -316,7 +348,8 @@ const knownTypes: ReadonlySet<string> = new Set(Event.eventTypes)
 
 const parseQuery = (
   params: URLSearchParams,
-  organizations: ReadonlySet<string>
+  organizations: ReadonlySet<string>,
+  eventsFilterStyle: Quirks["eventsFilterStyle"]
 ): Query | Refusal => {
   const limitText = params.get("limit")
   const limit = limitText === null ? 10 : Number(limitText)
@@ -328,8 +361,14 @@ const parseQuery = (
     return invalid("order", "invalid_order", `order must be "asc", "desc" or "normal".`)
 
   // `style: form, explode: false`: one parameter, comma-separated; empty means no filter.
+  // The brackets quirk reads `events[]=a&events[]=b` instead, one name each.
   const eventsText = params.get("events")
-  const names = eventsText === null || eventsText === "" ? [] : eventsText.split(",")
+  const names =
+    eventsFilterStyle === "brackets"
+      ? params.getAll("events[]").filter((name) => name !== "")
+      : eventsText === null || eventsText === ""
+        ? []
+        : eventsText.split(",")
   const unknown = names.find((name) => !knownTypes.has(name))
   if (unknown !== undefined)
     return invalid("events", "invalid_event_type", `Unknown event type: '${unknown}'.`)
@@ -391,41 +430,60 @@ const organizationOf = (event: Record<string, unknown>): string | undefined => {
   return undefined
 }
 
-/** The index of the first event whose id is greater than `id` (ids sort as events were made). */
-const firstAfter = (store: ReadonlyArray<Stored>, id: string): number => {
+/** The index of the first event for which `past` holds, `past` being false and then true along the store. */
+const firstWhere = (store: ReadonlyArray<Stored>, past: (event: Stored) => boolean): number => {
   let lo = 0
   let hi = store.length
   while (lo < hi) {
     const mid = (lo + hi) >>> 1
-    if (store[mid]!.id <= id) lo = mid + 1
-    else hi = mid
+    if (past(store[mid]!)) hi = mid
+    else lo = mid + 1
   }
   return lo
 }
 
+/** The index of the first event whose id is greater than `id` (ids sort as events were made). */
+const firstAfter = (store: ReadonlyArray<Stored>, id: string): number =>
+  firstWhere(store, (event) => event.id > id)
+
 /** The index of the first event whose id is `id` or greater. */
-const firstFrom = (store: ReadonlyArray<Stored>, id: string): number => {
-  let lo = 0
-  let hi = store.length
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1
-    if (store[mid]!.id < id) lo = mid + 1
-    else hi = mid
+const firstFrom = (store: ReadonlyArray<Stored>, id: string): number =>
+  firstWhere(store, (event) => event.id >= id)
+
+/** The query as a quirky server reads it: the parameters it ignores dropped. */
+const asRead = (query: Query, quirks: Quirks): Query => {
+  const withCursor = query.after !== undefined || query.before !== undefined
+  const noRange = quirks.ignoreRange || (quirks.rangeWithoutAfter && withCursor)
+  return {
+    ...query,
+    order: quirks.ignoreOrder ? "asc" : query.order,
+    types: quirks.ignoreEventsFilter ? undefined : query.types,
+    rangeStart: noRange ? undefined : query.rangeStart,
+    rangeEnd: noRange ? undefined : query.rangeEnd
   }
-  return lo
+}
+
+interface Page {
+  readonly data: ReadonlyArray<Stored>
+  readonly after: string | null
 }
 
 /**
- * One page. The list is walked forwards (`asc`) or backwards (`desc`, `normal`);
+ * One page, in steps, each quirk one of them: the query as the server reads it,
+ * then the walk (with the filters before or after `limit`).
+ */
+const page = (store: ReadonlyArray<Stored>, asked: Query, quirks: Quirks): Page => {
+  const query = asRead(asked, quirks)
+  return walk(store, query, quirks.filterAfterLimit)
+}
+
+/**
+ * The walk. The list is walked forwards (`asc`) or backwards (`desc`, `normal`);
  * `after` continues the walk past an event, `before` walks the other way from it
  * (for `normal`, the reverse: `after` goes to newer events). `list_metadata.after`
  * is the last event of the page when the walk has more to give, else null.
  */
-const page = (
-  store: ReadonlyArray<Stored>,
-  query: Query,
-  quirks: StandIn["quirks"]
-): { data: ReadonlyArray<Stored>; after: string | null } => {
+const walk = (store: ReadonlyArray<Stored>, query: Query, filterAfterLimit: boolean): Page => {
   const descending = query.order !== "asc"
   const normal = query.order === "normal"
   // Which way the walk goes from the cursor, in index terms (+1: newer).
@@ -449,7 +507,7 @@ const page = (
   }
 
   const matches = (event: Stored): boolean =>
-    (query.types === undefined || quirks.ignoreEventsFilter || query.types.has(event.type)) &&
+    (query.types === undefined || query.types.has(event.type)) &&
     (query.organizationId === undefined || event.organizationId === query.organizationId) &&
     (query.rangeStart === undefined || event.createdAt >= query.rangeStart) &&
     (query.rangeEnd === undefined || event.createdAt < query.rangeEnd)
@@ -459,7 +517,7 @@ const page = (
   let i = from
   // The last event the walk took, in walk order: where the next page goes on from.
   let last: Stored | undefined
-  if (quirks.filterAfterLimit) {
+  if (filterAfterLimit) {
     // Take `limit` events, then drop those the filters exclude.
     for (let taken = 0; inBounds(i) && taken < query.limit; i += step, taken++) {
       last = store[i]!
