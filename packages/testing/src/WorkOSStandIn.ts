@@ -93,6 +93,27 @@ export interface Quirks {
    * may be short or empty while `list_metadata.after` still points further on.
    */
   filterAfterLimit: boolean
+  /**
+   * An `after` cursor the server does not know (no such event, an event gone by
+   * retention, or one the type or organization filter excludes) is answered as if
+   * no cursor were given: from the oldest matching event for `order=asc`, silently.
+   * Off, an unknown but well-formed cursor works by id comparison.
+   */
+  unknownAfterFromOldest: boolean
+  /** An event is served only once this many milliseconds have passed since its creation (default 0). */
+  visibilityDelayMs: number
+  /**
+   * With `visibilityDelayMs`, each event becomes visible after its own delay, drawn
+   * from the seed in [0, visibilityDelayMs]: an older event can become visible after
+   * a newer one was served, so a reader that pages `after` the newest id it saw
+   * misses it unless it reads that window again.
+   */
+  outOfOrderCommits: boolean
+  /**
+   * Events created more than this many milliseconds ago are gone: never served, and
+   * as cursors unknown (default undefined: kept forever).
+   */
+  retentionMs: number | undefined
 }
 
 /** No quirk: the server as WorkOS's spec describes it. */
@@ -102,7 +123,11 @@ export const noQuirks: Readonly<Quirks> = Object.freeze({
   rangeWithoutAfter: false,
   ignoreEventsFilter: false,
   eventsFilterStyle: "comma",
-  filterAfterLimit: false
+  filterAfterLimit: false,
+  unknownAfterFromOldest: false,
+  visibilityDelayMs: 0,
+  outOfOrderCommits: false,
+  retentionMs: undefined
 })
 
 export interface StandIn {
@@ -155,6 +180,8 @@ interface Stored {
   readonly type: string
   readonly organizationId: string | undefined
   readonly createdAt: number
+  /** Where in [0, 1] of `visibilityDelayMs` it becomes visible, with `outOfOrderCommits`. */
+  readonly lag: number
   readonly json: string
 }
 
@@ -163,6 +190,8 @@ export const start = async (options: Options = {}): Promise<StandIn> => {
   const apiKey = options.apiKey ?? "sk_test_standin"
   const organizations = options.organizations ?? DEFAULT_ORGANIZATIONS
   const random = prng(options.seed ?? 1)
+  // Its own sequence, so that drawing lags leaves the ids as they always were.
+  const lags = prng((options.seed ?? 1) ^ 0x5bd1e995)
   const nextId = monotonic(random)
   const store: Array<Stored> = []
   const knownOrganizations = new Set(organizations)
@@ -188,6 +217,7 @@ export const start = async (options: Options = {}): Promise<StandIn> => {
       type: input.event,
       organizationId,
       createdAt,
+      lag: lags(),
       json: JSON.stringify(event)
     })
     return event as RawEvent
@@ -258,7 +288,7 @@ export const start = async (options: Options = {}): Promise<StandIn> => {
     }
     const query = parseQuery(url.searchParams, knownOrganizations, quirks.eventsFilterStyle)
     if ("status" in query) return sendJson(response, query.status, query.body)
-    const { data, after } = page(store, query, quirks)
+    const { data, after } = page(store, query, quirks, Date.now())
     send(
       response,
       200,
@@ -463,6 +493,52 @@ const asRead = (query: Query, quirks: Quirks): Query => {
   }
 }
 
+/**
+ * The events the server holds at a moment: those in [lo, hi) that are `shown`.
+ * Retention cuts the oldest (a prefix: ids and times rise together), a fixed
+ * visibility delay the newest (a suffix); with out-of-order commits only events
+ * younger than the delay are looked at one by one. Without quirks, the whole store.
+ */
+interface View {
+  readonly lo: number
+  readonly hi: number
+  readonly shown: (i: number) => boolean
+}
+
+const always = () => true
+
+const viewAt = (store: ReadonlyArray<Stored>, quirks: Quirks, now: number): View => {
+  const { retentionMs, visibilityDelayMs: delay } = quirks
+  const lo =
+    retentionMs === undefined
+      ? 0
+      : firstWhere(store, (event) => event.createdAt >= now - retentionMs)
+  if (!(delay > 0)) return { lo, hi: store.length, shown: always }
+  // Events made before this are visible whatever their own delay.
+  const settled = firstWhere(store, (event) => event.createdAt > now - delay)
+  if (!quirks.outOfOrderCommits) return { lo, hi: settled, shown: always }
+  return {
+    lo,
+    hi: store.length,
+    shown: (i) => i < settled || store[i]!.createdAt + store[i]!.lag * delay <= now
+  }
+}
+
+/** Whether the server holds this event now and would serve it to this query's filters. */
+const knows = (store: ReadonlyArray<Stored>, view: View, query: Query, id: string): boolean => {
+  const i = firstFrom(store, id)
+  const event = store[i]
+  return (
+    event !== undefined &&
+    event.id === id &&
+    i >= view.lo &&
+    i < view.hi &&
+    view.shown(i) &&
+    (query.types === undefined || query.types.has(event.type)) &&
+    (query.organizationId === undefined || event.organizationId === query.organizationId)
+  )
+}
+
 interface Page {
   readonly data: ReadonlyArray<Stored>
   readonly after: string | null
@@ -470,11 +546,18 @@ interface Page {
 
 /**
  * One page, in steps, each quirk one of them: the query as the server reads it,
- * then the walk (with the filters before or after `limit`).
+ * the events it holds now, the cursor it knows, then the walk (with the filters
+ * before or after `limit`).
  */
-const page = (store: ReadonlyArray<Stored>, asked: Query, quirks: Quirks): Page => {
-  const query = asRead(asked, quirks)
-  return walk(store, query, quirks.filterAfterLimit)
+const page = (store: ReadonlyArray<Stored>, asked: Query, quirks: Quirks, now: number): Page => {
+  const read = asRead(asked, quirks)
+  const view = viewAt(store, quirks, now)
+  const forgets =
+    quirks.unknownAfterFromOldest &&
+    read.after !== undefined &&
+    !knows(store, view, read, read.after)
+  const query = forgets ? { ...read, after: undefined } : read
+  return walk(store, view, query, quirks.filterAfterLimit)
 }
 
 /**
@@ -483,7 +566,12 @@ const page = (store: ReadonlyArray<Stored>, asked: Query, quirks: Quirks): Page 
  * (for `normal`, the reverse: `after` goes to newer events). `list_metadata.after`
  * is the last event of the page when the walk has more to give, else null.
  */
-const walk = (store: ReadonlyArray<Stored>, query: Query, filterAfterLimit: boolean): Page => {
+const walk = (
+  store: ReadonlyArray<Stored>,
+  view: View,
+  query: Query,
+  filterAfterLimit: boolean
+): Page => {
   const descending = query.order !== "asc"
   const normal = query.order === "normal"
   // Which way the walk goes from the cursor, in index terms (+1: newer).
@@ -505,6 +593,8 @@ const walk = (store: ReadonlyArray<Stored>, query: Query, filterAfterLimit: bool
     step = descending ? -1 : 1
     from = descending ? store.length - 1 : 0
   }
+  // Start within what the server holds.
+  from = step === 1 ? Math.max(from, view.lo) : Math.min(from, view.hi - 1)
 
   const matches = (event: Stored): boolean =>
     (query.types === undefined || query.types.has(event.type)) &&
@@ -512,21 +602,24 @@ const walk = (store: ReadonlyArray<Stored>, query: Query, filterAfterLimit: bool
     (query.rangeStart === undefined || event.createdAt >= query.rangeStart) &&
     (query.rangeEnd === undefined || event.createdAt < query.rangeEnd)
 
-  const inBounds = (i: number) => i >= 0 && i < store.length
+  const inBounds = (i: number) => i >= view.lo && i < view.hi
   const data: Array<Stored> = []
   let i = from
   // The last event the walk took, in walk order: where the next page goes on from.
   let last: Stored | undefined
   if (filterAfterLimit) {
     // Take `limit` events, then drop those the filters exclude.
-    for (let taken = 0; inBounds(i) && taken < query.limit; i += step, taken++) {
+    for (let taken = 0; inBounds(i) && taken < query.limit; i += step) {
+      if (!view.shown(i)) continue
+      taken++
       last = store[i]!
       if (matches(last)) data.push(last)
     }
+    while (inBounds(i) && !view.shown(i)) i += step
   } else {
     for (; inBounds(i); i += step) {
       const event = store[i]!
-      if (!matches(event)) continue
+      if (!matches(event) || !view.shown(i)) continue
       // A match beyond a full page: there is more, and the page ends here.
       if (data.length === query.limit) break
       data.push(event)

@@ -34,6 +34,23 @@ const page = async (on: WorkOSStandIn.StandIn, query: string) => {
 
 const idsOf = (events: ReadonlyArray<WorkOSStandIn.RawEvent>) => events.map((event) => event.id)
 
+/** Every id a walk gives, following `list_metadata.after`. */
+const walk = async (on: WorkOSStandIn.StandIn, query: string): Promise<Array<string>> => {
+  const ids: Array<string> = []
+  let after: string | null = null
+  do {
+    const next = await page(on, `${query}${after === null ? "" : `&after=${after}`}`)
+    ids.push(...next.ids)
+    after = next.after
+  } while (after !== null)
+  return ids
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/** An id the stand-in never made, sorting between `id` and the next event's (made a while later). */
+const ghostAfter = (id: string) => `${id.slice(0, "event_".length + 10)}${"Z".repeat(16)}`
+
 describe("WorkOSStandIn quirks", () => {
   it("are all off by default", () => {
     expect(standIn.quirks).toEqual(WorkOSStandIn.noQuirks)
@@ -101,6 +118,150 @@ describe("WorkOSStandIn quirks", () => {
       const first = await page(local, "?order=asc&limit=100&events=user.created")
       expect(first.ids).toEqual(userCreated.filter((id) => id <= ids[99]!))
       expect(first.after).toBe(ids[99])
+    } finally {
+      await local.close()
+    }
+  })
+
+  it("unknownAfterFromOldest: a cursor it does not hold restarts from the oldest, silently", async () => {
+    const ghost = ghostAfter(all[200]!)
+    expect(ghost > all[200]! && ghost < all[201]!).toBe(true)
+    expect(all).not.toContain(ghost)
+    const events = standIn.events()
+    const userCreated = idsOf(events.filter((event) => event.event === "user.created"))
+    const otherType = events.find((event) => event.event === "dsync.user.created")!.id
+    const organization = standIn.organizations[0]!
+    const ofOrganization = idsOf(
+      events.filter((event: any) => (event.data.organization_id ?? event.data.id) === organization)
+    )
+    const otherOrganization = events.find(
+      (event: any) => event.data.organization_id === standIn.organizations[1]
+    )!.id
+
+    // Off: an unknown cursor works by id comparison.
+    expect((await page(standIn, `?order=asc&limit=5&after=${ghost}`)).ids).toEqual(
+      all.slice(201, 206)
+    )
+    expect(
+      (await page(standIn, `?order=asc&limit=100&events=user.created&after=${otherType}`)).ids
+    ).toEqual(userCreated.filter((id) => id > otherType))
+
+    standIn.quirks.unknownAfterFromOldest = true
+    expect((await page(standIn, `?order=asc&limit=5&after=${ghost}`)).ids).toEqual(all.slice(0, 5))
+    expect(
+      (await page(standIn, `?order=asc&limit=100&events=user.created&after=${otherType}`)).ids
+    ).toEqual(userCreated)
+    expect(
+      (
+        await page(
+          standIn,
+          `?order=asc&limit=5&organization_id=${organization}&after=${otherOrganization}`
+        )
+      ).ids
+    ).toEqual(ofOrganization.slice(0, 5))
+    // A cursor it holds, of an event the filter lets through, goes on as usual.
+    expect((await page(standIn, `?order=asc&limit=5&after=${all[200]}`)).ids).toEqual(
+      all.slice(201, 206)
+    )
+    expect(
+      (await page(standIn, `?order=asc&limit=100&events=user.created&after=${userCreated[0]}`)).ids
+    ).toEqual(userCreated.slice(1))
+  })
+
+  it("retentionMs: older events are gone, and as cursors unknown", async () => {
+    const local = await WorkOSStandIn.start({ events: 100 })
+    try {
+      const events = local.events()
+      // The cut halfway between the 50th and 51st events (seeded about 100 minutes apart).
+      const cut = (Date.parse(events[49]!.created_at) + Date.parse(events[50]!.created_at)) / 2
+      local.quirks.retentionMs = Date.now() - cut
+      const kept = idsOf(events.slice(50))
+      const gone = idsOf(events.slice(0, 50))
+      expect(await walk(local, "?order=asc&limit=7")).toEqual(kept)
+      expect(await walk(local, "?order=desc&limit=7")).toEqual([...kept].reverse())
+      // A gone cursor, by id comparison: ascending goes on from the oldest kept,
+      // descending finds nothing older.
+      const cursor = gone[10]!
+      expect((await page(local, `?order=asc&limit=3&after=${cursor}`)).ids).toEqual(
+        kept.slice(0, 3)
+      )
+      expect(await page(local, `?order=desc&limit=3&after=${cursor}`)).toEqual({
+        ids: [],
+        after: null
+      })
+      // Unknown cursors restart: descending from the newest.
+      local.quirks.unknownAfterFromOldest = true
+      expect((await page(local, `?order=desc&limit=3&after=${cursor}`)).ids).toEqual(
+        kept.slice(-3).reverse()
+      )
+      // Retention off again: everything is back (the stand-in only hides them).
+      local.quirks.retentionMs = undefined
+      expect(await walk(local, "?order=asc&limit=100")).toEqual(idsOf(events))
+    } finally {
+      await local.close()
+    }
+  })
+
+  it("visibilityDelayMs: an event is served only once that long after its creation", async () => {
+    const local = await WorkOSStandIn.start({ events: 5, quirks: { visibilityDelayMs: 400 } })
+    try {
+      const seeded = idsOf(local.events())
+      const appended = idsOf(local.appendGenerated(3))
+      expect(await page(local, `?order=asc&after=${seeded[4]}`)).toEqual({ ids: [], after: null })
+      expect((await page(local, "?order=desc&limit=1")).ids).toEqual([seeded[4]])
+      expect(await walk(local, "?order=asc&limit=2")).toEqual(seeded)
+      await sleep(450)
+      expect((await page(local, `?order=asc&after=${seeded[4]}`)).ids).toEqual(appended)
+      expect((await page(local, "?order=desc&limit=1")).ids).toEqual([appended[2]])
+    } finally {
+      await local.close()
+    }
+  })
+
+  it("outOfOrderCommits: an older event becomes visible after a newer one was served", async () => {
+    const delay = 1000
+    const local = await WorkOSStandIn.start({
+      events: 5,
+      quirks: { visibilityDelayMs: delay, outOfOrderCommits: true }
+    })
+    try {
+      const start = idsOf(local.events())[4]!
+      const appended = idsOf(local.appendGenerated(12))
+      const deadline = Date.now() + delay + 1000
+      // Two readers: one that re-reads everything after `start`, and a naive tailer
+      // that pages `after` the newest id it has seen.
+      const firstSeen: Array<string> = []
+      let lateOlder: { id: string; newerServedBefore: string } | undefined
+      const tailed: Array<string> = []
+      let tail = start
+      while (firstSeen.length < appended.length && Date.now() < deadline) {
+        const visible = (await page(local, `?order=asc&limit=100&after=${start}`)).ids
+        // What is visible is always a subset of the appended, in id order.
+        expect(visible).toEqual(appended.filter((id) => visible.includes(id)))
+        for (const id of visible) {
+          if (firstSeen.includes(id)) continue
+          const newer = firstSeen.find((seen) => seen > id)
+          if (newer !== undefined) lateOlder ??= { id, newerServedBefore: newer }
+          firstSeen.push(id)
+        }
+        const tailPage = (await page(local, `?order=asc&limit=100&after=${tail}`)).ids
+        tailed.push(...tailPage)
+        tail = tailPage.at(-1) ?? tail
+        await sleep(20)
+      }
+      expect([...firstSeen].sort()).toEqual(appended)
+      expect(firstSeen).not.toEqual(appended)
+      expect(lateOlder).toBeDefined()
+      expect(lateOlder!.id < lateOlder!.newerServedBefore).toBe(true)
+      // The tailer saw no event twice, in id order, and missed the late ones for good.
+      expect(tailed).toEqual([...new Set(tailed)].sort())
+      // (With seed 1 the first appended becomes visible ~450 ms after the second.)
+      const missed = appended.filter((id) => !tailed.includes(id))
+      expect(missed.length).toBeGreaterThan(0)
+      for (const id of missed) expect(id < tail).toBe(true)
+      expect((await page(local, `?order=asc&limit=100&after=${tail}`)).ids).toEqual([])
+      // Once the delay has passed, everything is served in id order.
+      expect((await page(local, `?order=asc&limit=100&after=${start}`)).ids).toEqual(appended)
     } finally {
       await local.close()
     }
