@@ -114,6 +114,22 @@ export interface Quirks {
    * as cursors unknown (default undefined: kept forever).
    */
   retentionMs: number | undefined
+  /**
+   * `list_metadata.after` points backwards: at the first event of the page rather
+   * than its last, so following it serves all but one of the page again.
+   */
+  afterBackwards: boolean
+  /**
+   * `list_metadata.after` repeats: when there is more, it is the request's own
+   * `after`, so following it serves the same page again, forever.
+   * (On the first page, without `after`, it is as usual; wins over `afterBackwards`.)
+   */
+  stuckAfter: boolean
+  /**
+   * The last page (the one with `list_metadata.after: null`) ends with the event
+   * the request's `after` named, already seen; even an empty last page does.
+   */
+  repeatLastEvent: boolean
 }
 
 /** No quirk: the server as WorkOS's spec describes it. */
@@ -127,7 +143,10 @@ export const noQuirks: Readonly<Quirks> = Object.freeze({
   unknownAfterFromOldest: false,
   visibilityDelayMs: 0,
   outOfOrderCommits: false,
-  retentionMs: undefined
+  retentionMs: undefined,
+  afterBackwards: false,
+  stuckAfter: false,
+  repeatLastEvent: false
 })
 
 export interface StandIn {
@@ -524,19 +543,24 @@ const viewAt = (store: ReadonlyArray<Stored>, quirks: Quirks, now: number): View
   }
 }
 
-/** Whether the server holds this event now and would serve it to this query's filters. */
-const knows = (store: ReadonlyArray<Stored>, view: View, query: Query, id: string): boolean => {
+/** The event of this id, if the server holds it now and would serve it to this query's filters. */
+const known = (
+  store: ReadonlyArray<Stored>,
+  view: View,
+  query: Query,
+  id: string
+): Stored | undefined => {
   const i = firstFrom(store, id)
   const event = store[i]
-  return (
-    event !== undefined &&
+  return event !== undefined &&
     event.id === id &&
     i >= view.lo &&
     i < view.hi &&
     view.shown(i) &&
     (query.types === undefined || query.types.has(event.type)) &&
     (query.organizationId === undefined || event.organizationId === query.organizationId)
-  )
+    ? event
+    : undefined
 }
 
 interface Page {
@@ -546,18 +570,44 @@ interface Page {
 
 /**
  * One page, in steps, each quirk one of them: the query as the server reads it,
- * the events it holds now, the cursor it knows, then the walk (with the filters
- * before or after `limit`).
+ * the events it holds now, the cursor it knows, the walk (with the filters before
+ * or after `limit`), then `list_metadata.after` and the last page as it answers them.
  */
 const page = (store: ReadonlyArray<Stored>, asked: Query, quirks: Quirks, now: number): Page => {
   const read = asRead(asked, quirks)
   const view = viewAt(store, quirks, now)
-  const forgets =
-    quirks.unknownAfterFromOldest &&
-    read.after !== undefined &&
-    !knows(store, view, read, read.after)
-  const query = forgets ? { ...read, after: undefined } : read
-  return walk(store, view, query, quirks.filterAfterLimit)
+  const cursor = read.after === undefined ? undefined : known(store, view, read, read.after)
+  const forgets = quirks.unknownAfterFromOldest && read.after !== undefined && cursor === undefined
+  const walked = walk(
+    store,
+    view,
+    forgets ? { ...read, after: undefined } : read,
+    quirks.filterAfterLimit
+  )
+
+  if (walked.more && walked.last !== undefined) {
+    const after =
+      quirks.stuckAfter && asked.after !== undefined
+        ? asked.after
+        : quirks.afterBackwards
+          ? walked.first!.id
+          : walked.last.id
+    return { data: walked.data, after }
+  }
+  return {
+    data: quirks.repeatLastEvent && cursor !== undefined ? [...walked.data, cursor] : walked.data,
+    after: null
+  }
+}
+
+interface Walked {
+  /** The page, in the order asked. */
+  readonly data: ReadonlyArray<Stored>
+  /** The first and last events the walk took, in walk order (with `filterAfterLimit`, maybe not in `data`). */
+  readonly first: Stored | undefined
+  readonly last: Stored | undefined
+  /** Whether the walk has more to give past `last`. */
+  readonly more: boolean
 }
 
 /**
@@ -571,7 +621,7 @@ const walk = (
   view: View,
   query: Query,
   filterAfterLimit: boolean
-): Page => {
+): Walked => {
   const descending = query.order !== "asc"
   const normal = query.order === "normal"
   // Which way the walk goes from the cursor, in index terms (+1: newer).
@@ -605,7 +655,8 @@ const walk = (
   const inBounds = (i: number) => i >= view.lo && i < view.hi
   const data: Array<Stored> = []
   let i = from
-  // The last event the walk took, in walk order: where the next page goes on from.
+  // The first and last events the walk took: the last is where the next page goes on from.
+  let first: Stored | undefined
   let last: Stored | undefined
   if (filterAfterLimit) {
     // Take `limit` events, then drop those the filters exclude.
@@ -613,6 +664,7 @@ const walk = (
       if (!view.shown(i)) continue
       taken++
       last = store[i]!
+      first ??= last
       if (matches(last)) data.push(last)
     }
     while (inBounds(i) && !view.shown(i)) i += step
@@ -623,12 +675,9 @@ const walk = (
       // A match beyond a full page: there is more, and the page ends here.
       if (data.length === query.limit) break
       data.push(event)
+      first ??= event
       last = event
     }
   }
-  const more = inBounds(i)
-  return {
-    data: reverse ? data.reverse() : data,
-    after: more && last !== undefined ? last.id : null
-  }
+  return { data: reverse ? data.reverse() : data, first, last, more: inBounds(i) }
 }

@@ -266,4 +266,82 @@ describe("WorkOSStandIn quirks", () => {
       await local.close()
     }
   })
+
+  it("afterBackwards: list_metadata.after is the first event of the page", async () => {
+    standIn.quirks.afterBackwards = true
+    expect(await page(standIn, "?order=asc&limit=5")).toEqual({
+      ids: all.slice(0, 5),
+      after: all[0]
+    })
+    // Following it serves all but one of the page again.
+    expect(await page(standIn, `?order=asc&limit=5&after=${all[0]}`)).toEqual({
+      ids: all.slice(1, 6),
+      after: all[1]
+    })
+    expect(await page(standIn, `?order=desc&limit=5&after=${all[300]}`)).toEqual({
+      ids: all.slice(295, 300).reverse(),
+      after: all[299]
+    })
+    // The last page still ends the walk.
+    expect(await page(standIn, `?order=asc&limit=5&after=${all[396]}`)).toEqual({
+      ids: all.slice(397),
+      after: null
+    })
+  })
+
+  it("stuckAfter: list_metadata.after repeats the request's own after", async () => {
+    standIn.quirks.stuckAfter = true
+    // The first page, without a cursor, points on as usual.
+    expect(await page(standIn, "?order=asc&limit=5")).toEqual({
+      ids: all.slice(0, 5),
+      after: all[4]
+    })
+    for (let i = 0; i < 2; i++) {
+      expect(await page(standIn, `?order=asc&limit=5&after=${all[4]}`)).toEqual({
+        ids: all.slice(5, 10),
+        after: all[4]
+      })
+    }
+    expect(await page(standIn, `?order=asc&limit=5&after=${all[396]}`)).toEqual({
+      ids: all.slice(397),
+      after: null
+    })
+    // With afterBackwards too, the first page points backwards, the others are stuck.
+    standIn.quirks.afterBackwards = true
+    expect((await page(standIn, "?order=asc&limit=5")).after).toBe(all[0])
+    expect((await page(standIn, `?order=asc&limit=5&after=${all[4]}`)).after).toBe(all[4])
+  })
+
+  it("repeatLastEvent: the last page ends with the event the cursor named", async () => {
+    standIn.quirks.repeatLastEvent = true
+    expect(await page(standIn, `?order=asc&limit=5&after=${all[396]}`)).toEqual({
+      ids: [...all.slice(397), all[396]],
+      after: null
+    })
+    // Caught up: an empty last page serves the cursor's event again.
+    expect(await page(standIn, `?order=asc&limit=5&after=${all[399]}`)).toEqual({
+      ids: [all[399]],
+      after: null
+    })
+    expect(await page(standIn, `?order=desc&limit=5&after=${all[2]}`)).toEqual({
+      ids: [all[1], all[0], all[2]],
+      after: null
+    })
+    // Not on a page that points on, nor without a cursor, nor for a cursor it does not hold.
+    expect(await page(standIn, `?order=asc&limit=5&after=${all[100]}`)).toEqual({
+      ids: all.slice(101, 106),
+      after: all[105]
+    })
+    expect(
+      (
+        await page(
+          standIn,
+          "?order=asc&limit=100&range_start=2000-01-01T00:00:00Z&range_end=2000-01-02T00:00:00Z"
+        )
+      ).ids
+    ).toEqual([])
+    expect((await page(standIn, `?order=asc&limit=5&after=${ghostAfter(all[399]!)}`)).ids).toEqual(
+      []
+    )
+  })
 })
