@@ -10,8 +10,16 @@
  *   over the past week; more can be appended while it runs.
  * - Faults on demand, one per request in the order queued: a status (429 with
  *   `Retry-After`, 500, 503...), a slow answer, malformed JSON, a cut connection.
- *   Bad data is appended as events: a known type with a broken payload, a type
- *   the spec does not know.
+ *   Bad data is appended as events: a known type with a broken payload, payloads
+ *   that drifted from the spec as real servers' have (`Drift`), a type the spec
+ *   does not know.
+ * - Quirks of the servers that speak this API in the wild (`Quirks`), each off by
+ *   default and set per test, at `start({ quirks })` or on `standIn.quirks` while
+ *   it runs; `hostile` turns on every one: `start({ quirks: hostile })`. The query
+ *   read loosely (`order`, the range, the `events` filter ignored or read
+ *   differently), events visible late and out of order or gone by retention,
+ *   unknown cursors answered from the oldest, `list_metadata.after` that points
+ *   backwards or repeats, last pages that repeat an event.
  *
  * Events are kept as their JSON text, so a page costs a string join and a
  * hundred thousand events serve fast.
@@ -66,7 +74,11 @@ export interface Options {
   readonly organizations?: ReadonlyArray<string> | undefined
   /** The seed of the ids and payload ids made up (default 1): the same seed, the same events. */
   readonly seed?: number | undefined
-  /** Quirks of real servers to turn on from the start (see `Quirks`); all off by default. */
+  /**
+   * Quirks of real servers to turn on from the start (see `Quirks`); all off by
+   * default. `WorkOSStandIn.hostile` turns on every one: `{ quirks: hostile }`, or
+   * `{ quirks: { ...hostile, visibilityDelayMs: 100 } }` to change one.
+   */
   readonly quirks?: Partial<Quirks> | undefined
 }
 
@@ -132,6 +144,8 @@ export interface Quirks {
   repeatLastEvent: boolean
 }
 
+const DAY = 24 * 60 * 60 * 1000
+
 /** No quirk: the server as WorkOS's spec describes it. */
 export const noQuirks: Readonly<Quirks> = Object.freeze({
   ignoreOrder: false,
@@ -149,6 +163,30 @@ export const noQuirks: Readonly<Quirks> = Object.freeze({
   repeatLastEvent: false
 })
 
+/**
+ * Every quirk on at once, the server at its most hostile: order, range and the
+ * `events` filter ignored (the filter read as brackets, if it were applied), the
+ * filters applied after `limit`, unknown cursors answered from the oldest, events
+ * visible 0 to 2 s after creation out of order, 30 days' retention (the seeded
+ * week is kept), and `list_metadata.after` pointing backwards or stuck, with
+ * last pages that repeat an event. It appends no drifted events: `appendDrifted`.
+ */
+export const hostile: Readonly<Quirks> = Object.freeze({
+  ignoreOrder: true,
+  ignoreRange: true,
+  rangeWithoutAfter: true,
+  ignoreEventsFilter: true,
+  eventsFilterStyle: "brackets",
+  filterAfterLimit: true,
+  unknownAfterFromOldest: true,
+  visibilityDelayMs: 2_000,
+  outOfOrderCommits: true,
+  retentionMs: 30 * DAY,
+  afterBackwards: true,
+  stuckAfter: true,
+  repeatLastEvent: true
+})
+
 export interface StandIn {
   /** The base URL, as `http://127.0.0.1:<port>`. */
   readonly url: string
@@ -162,6 +200,11 @@ export interface StandIn {
   readonly append: (events: ReadonlyArray<EventInput>) => ReadonlyArray<RawEvent>
   /** Appends `count` events made from the spec's examples, cycling through every type. */
   readonly appendGenerated: (count: number) => ReadonlyArray<RawEvent>
+  /**
+   * Appends `count` events whose payloads drifted from the spec (see `Drift`),
+   * cycling through `driftCases` (default: each case once). None decodes.
+   */
+  readonly appendDrifted: (count?: number) => ReadonlyArray<RawEvent>
   readonly faults: {
     /** Queues faults: each next request gets the next one. */
     readonly next: (...faults: ReadonlyArray<Fault>) => void
@@ -172,6 +215,8 @@ export interface StandIn {
   readonly quirks: Quirks
   /** Every request received, in order. */
   readonly requests: ReadonlyArray<RecordedRequest>
+  /** How many times each event id was served in a 200 page (repeats and re-reads counted). */
+  readonly served: ReadonlyMap<string, number>
   readonly close: () => Promise<void>
 }
 
@@ -187,7 +232,76 @@ export const unknownTypeEvent = (type = "widget.assembled"): EventInput => ({
   data: { widget_id: "widget_01", organization_id: "org_unknown_type" }
 })
 
-const DAY = 24 * 60 * 60 * 1000
+/**
+ * How payloads of known types have drifted from the spec on servers that speak
+ * this API (WorkOS's own tools among them); a relay must keep such events.
+ * - `missingResourceTypeSlug`: role and permission events (`role.*`,
+ *   `organization_role.*`, `permission.*`) without `data.resource_type_slug`.
+ * - `roleObject`: `organization_role.*` events whose payload says `object: "role"`.
+ * - `nullsOmitted`: required nullable keys left out rather than null (a serialiser
+ *   that drops nulls): `invitation.*`, `session.*`, `api_key.*`, `waitlist_user.*`.
+ * - `wrongObject`: `user.*` events whose payload says `object: "userland_user"`.
+ */
+export type Drift = "missingResourceTypeSlug" | "roleObject" | "nullsOmitted" | "wrongObject"
+
+type Payload = Record<string, unknown>
+const exampleData = (type: Event.Type): Payload =>
+  (examples as Record<string, { data: Payload }>)[type]!.data
+const typesWhere = (has: (data: Payload) => boolean) =>
+  Event.eventTypes.filter((type) => has(exampleData(type)))
+
+/** Each drift: the types whose examples it applies to, and what it does to a payload. */
+const drifts: Record<
+  Drift,
+  { readonly types: ReadonlyArray<Event.Type>; readonly apply: (data: Payload) => void }
+> = {
+  missingResourceTypeSlug: {
+    types: typesWhere((data) => "resource_type_slug" in data),
+    apply: (data) => {
+      delete data.resource_type_slug
+    }
+  },
+  roleObject: {
+    types: typesWhere((data) => data.object === "organization_role"),
+    apply: (data) => {
+      data.object = "role"
+    }
+  },
+  nullsOmitted: {
+    types: typesWhere((data) => Object.values(data).includes(null)),
+    apply: (data) => {
+      for (const key of Object.keys(data)) if (data[key] === null) delete data[key]
+    }
+  },
+  wrongObject: {
+    types: typesWhere((data) => data.object === "user"),
+    apply: (data) => {
+      data.object = "userland_user"
+    }
+  }
+}
+
+/** Every drift with each type it applies to: what `appendDrifted` cycles through. */
+export const driftCases: ReadonlyArray<{ readonly drift: Drift; readonly type: Event.Type }> = (
+  Object.keys(drifts) as Array<Drift>
+).flatMap((drift) => drifts[drift].types.map((type) => ({ drift, type })))
+
+const applyDrift = (event: EventInput, drift: Drift, type: Event.Type): EventInput => {
+  if (!drifts[drift].types.includes(type))
+    throw new Error(`${drift} applies to ${drifts[drift].types.join(", ")}, not to ${type}`)
+  drifts[drift].apply(event.data as Payload)
+  return event
+}
+
+/**
+ * A known type's example whose payload drifted from the spec (see `Drift`); `type`
+ * must be one the drift applies to (default: the first, e.g. `organization_role.created`).
+ */
+export const driftedEvent = (
+  drift: Drift = "missingResourceTypeSlug",
+  type: Event.Type = drifts[drift].types[0]!
+): EventInput => applyDrift(structuredClone(examples[type]) as EventInput, drift, type)
+
 const DEFAULT_ORGANIZATIONS = [
   "org_01HZX4PM9V0W6Q8T3N2K5B7C1D",
   "org_01HZX4PMA3R8G6J1V9Y2E5S7F0",
@@ -217,7 +331,9 @@ export const start = async (options: Options = {}): Promise<StandIn> => {
   const faults: Array<Fault> = []
   const requests: Array<RecordedRequest> = []
   const quirks: Quirks = { ...noQuirks, ...options.quirks }
+  const served = new Map<string, number>()
   let generated = 0
+  let drifted = 0
 
   const add = (input: EventInput, at: number): RawEvent => {
     const last = store[store.length - 1]
@@ -247,6 +363,19 @@ export const start = async (options: Options = {}): Promise<StandIn> => {
     const type = Event.eventTypes[generated % Event.eventTypes.length]!
     const organization = organizations[generated % organizations.length]!
     generated++
+    return exampleOf(type, organization)
+  }
+
+  /** The next drift case in turn, made like `generate`'s. */
+  const generateDrifted = (): EventInput => {
+    const { drift, type } = driftCases[drifted % driftCases.length]!
+    const organization = organizations[drifted % organizations.length]!
+    drifted++
+    return applyDrift(exampleOf(type, organization), drift, type)
+  }
+
+  /** The spec's example of a type, with its own payload ids and this organization. */
+  const exampleOf = (type: Event.Type, organization: string): EventInput => {
     const event = structuredClone(examples[type]) as Record<string, any>
     const data = event.data as Record<string, unknown>
     if (typeof data.id === "string") {
@@ -308,6 +437,7 @@ export const start = async (options: Options = {}): Promise<StandIn> => {
     const query = parseQuery(url.searchParams, knownOrganizations, quirks.eventsFilterStyle)
     if ("status" in query) return sendJson(response, query.status, query.body)
     const { data, after } = page(store, query, quirks, Date.now())
+    for (const event of data) served.set(event.id, (served.get(event.id) ?? 0) + 1)
     send(
       response,
       200,
@@ -329,6 +459,8 @@ export const start = async (options: Options = {}): Promise<StandIn> => {
     events: () => store.map((event) => JSON.parse(event.json) as RawEvent),
     append: (events) => events.map((event) => add(event, Date.now())),
     appendGenerated: (count) => Array.from({ length: count }, () => add(generate(), Date.now())),
+    appendDrifted: (count = driftCases.length) =>
+      Array.from({ length: count }, () => add(generateDrifted(), Date.now())),
     faults: {
       next: (...more) => {
         faults.push(...more)
@@ -340,6 +472,7 @@ export const start = async (options: Options = {}): Promise<StandIn> => {
     },
     quirks,
     requests,
+    served,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections()

@@ -1,4 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "@effect/vitest"
+import { Event, EventList } from "@workos-relay/core"
+import { examples } from "@workos-relay/core/Examples"
+import * as Result from "effect/Result"
 import { WorkOSStandIn } from "../src/index.ts"
 
 // One stand-in for the quirks of the query; those that need time or appended
@@ -31,6 +34,10 @@ const page = async (on: WorkOSStandIn.StandIn, query: string) => {
     after: body.list_metadata.after as string | null
   }
 }
+
+/** What a decode failed with (undefined if it did not). */
+const failureOf = <A, E>(result: Result.Result<A, E>): E | undefined =>
+  Result.isFailure(result) ? result.failure : undefined
 
 const idsOf = (events: ReadonlyArray<WorkOSStandIn.RawEvent>) => events.map((event) => event.id)
 
@@ -343,5 +350,142 @@ describe("WorkOSStandIn quirks", () => {
     expect((await page(standIn, `?order=asc&limit=5&after=${ghostAfter(all[399]!)}`)).ids).toEqual(
       []
     )
+  })
+
+  it("counts how many times each event was served", async () => {
+    const local = await WorkOSStandIn.start({ events: 30 })
+    try {
+      const ids = idsOf(local.events())
+      expect(local.served.size).toBe(0)
+      expect(await walk(local, "?order=asc&limit=7")).toEqual(ids)
+      expect(ids.map((id) => local.served.get(id))).toEqual(ids.map(() => 1))
+      local.quirks.repeatLastEvent = true
+      await page(local, `?order=asc&after=${ids[29]}`)
+      expect(local.served.get(ids[29]!)).toBe(2)
+      expect(local.served.get(ids[28]!)).toBe(1)
+      expect(local.served.size).toBe(30)
+    } finally {
+      await local.close()
+    }
+  })
+
+  it("hostile: every quirk on at once, set at start", async () => {
+    for (const [name, value] of Object.entries(WorkOSStandIn.hostile)) {
+      expect(value, name).not.toBe((WorkOSStandIn.noQuirks as any)[name])
+      expect(value, name).toBeTruthy()
+    }
+    expect(Object.keys(WorkOSStandIn.hostile).sort()).toEqual(
+      Object.keys(WorkOSStandIn.noQuirks).sort()
+    )
+    const local = await WorkOSStandIn.start({ events: 300, quirks: WorkOSStandIn.hostile })
+    try {
+      expect(local.quirks).toEqual(WorkOSStandIn.hostile)
+      const ids = idsOf(local.events())
+      // order and the comma filter ignored; the week's seeds kept; after points backwards.
+      expect(await page(local, "?order=desc&limit=5&events=user.created")).toEqual({
+        ids: ids.slice(0, 5),
+        after: ids[0]
+      })
+      // Then stuck on the request's own cursor.
+      expect(await page(local, `?limit=5&after=${ids[10]}`)).toEqual({
+        ids: ids.slice(11, 16),
+        after: ids[10]
+      })
+      // An unknown cursor restarts from the oldest, whatever the range.
+      expect(
+        (
+          await page(
+            local,
+            `?limit=5&after=${ghostAfter(ids[10]!)}&range_start=${new Date().toISOString()}`
+          )
+        ).ids
+      ).toEqual(ids.slice(0, 5))
+      // The last page repeats the cursor's event; new events are not visible yet.
+      const appended = idsOf(local.appendGenerated(3))
+      expect(await page(local, `?limit=5&after=${ids[299]}`)).toEqual({
+        ids: [ids[299]],
+        after: null
+      })
+      expect(appended.every((id) => !local.served.has(id))).toBe(true)
+      // Drifted events only when asked.
+      expect(local.events().every((event) => Result.isSuccess(Event.decode(event)))).toBe(true)
+      local.quirks.visibilityDelayMs = 0
+      expect((await page(local, `?limit=5&after=${ids[299]}`)).ids).toEqual([...appended, ids[299]])
+    } finally {
+      await local.close()
+    }
+  })
+
+  it("drifted events: known types whose payloads break the spec, none decodes", async () => {
+    const byDrift = (drift: WorkOSStandIn.Drift) =>
+      WorkOSStandIn.driftCases.filter((c) => c.drift === drift).map((c) => c.type)
+    expect(byDrift("missingResourceTypeSlug").sort()).toEqual([
+      "organization_role.created",
+      "organization_role.deleted",
+      "organization_role.updated",
+      "permission.created",
+      "permission.deleted",
+      "permission.updated",
+      "role.created",
+      "role.deleted",
+      "role.updated"
+    ])
+    expect(byDrift("roleObject")).toContain("organization_role.created")
+    expect(byDrift("nullsOmitted")).toEqual(
+      expect.arrayContaining(["invitation.created", "session.created"])
+    )
+    expect(byDrift("wrongObject")).toContain("user.created")
+    expect(() => WorkOSStandIn.driftedEvent("roleObject", "role.created")).toThrow(/roleObject/)
+
+    // Where each drift breaks the payload.
+    const pathOf = (drift: WorkOSStandIn.Drift, type: Event.Type): RegExp => {
+      switch (drift) {
+        case "missingResourceTypeSlug":
+          return /^data\.resource_type_slug$/
+        case "roleObject":
+        case "wrongObject":
+          return /^data\.object$/
+        case "nullsOmitted": {
+          const nulls = Object.entries((examples as any)[type].data)
+            .filter(([, value]) => value === null)
+            .map(([key]) => key)
+          return new RegExp(`^data\\.(${nulls.join("|")})$`)
+        }
+      }
+    }
+    for (const { drift, type } of WorkOSStandIn.driftCases) {
+      const event = WorkOSStandIn.driftedEvent(drift, type)
+      const decoded = Event.decode({ ...event, id: "event_01EHZNVPK3SFK441A1RGBFSHRT" })
+      expect(Result.isFailure(decoded), `${drift} ${type}`).toBe(true)
+      expect(failureOf(decoded)?.path).toMatch(pathOf(drift, type))
+      // The example itself decodes: the drift alone breaks it.
+      expect(Result.isSuccess(Event.decode((examples as any)[type])), type).toBe(true)
+    }
+
+    // Served over HTTP, after the seeds, each case once by default.
+    const local = await WorkOSStandIn.start({ events: 5 })
+    try {
+      const last = idsOf(local.events())[4]!
+      const appended = local.appendDrifted()
+      expect(appended.map((event) => event.event)).toEqual(
+        WorkOSStandIn.driftCases.map((c) => c.type)
+      )
+      expect(local.appendDrifted(2).map((event) => event.event)).toEqual(
+        WorkOSStandIn.driftCases.slice(0, 2).map((c) => c.type)
+      )
+      const response = await fetch(`${local.url}/events?order=asc&limit=100&after=${last}`, {
+        headers: { authorization: `Bearer ${local.apiKey}` }
+      })
+      const list = Result.getOrThrow(EventList.decodeJson(await response.text()))
+      expect(list.data.length).toBe(appended.length + 2)
+      for (const [i, event] of list.data.entries()) {
+        expect(Result.isFailure(event), String(i)).toBe(true)
+      }
+      const failures = list.data.slice(0, appended.length).map((event) => failureOf(event))
+      expect(failures.map((failure) => failure?.id)).toEqual(idsOf(appended))
+      expect(failures.map((failure) => failure?.type)).toEqual(appended.map((event) => event.event))
+    } finally {
+      await local.close()
+    }
   })
 })
