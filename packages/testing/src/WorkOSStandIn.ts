@@ -10,8 +10,16 @@
  *   over the past week; more can be appended while it runs.
  * - Faults on demand, one per request in the order queued: a status (429 with
  *   `Retry-After`, 500, 503...), a slow answer, malformed JSON, a cut connection.
- *   Bad data is appended as events: a known type with a broken payload, a type
- *   the spec does not know.
+ *   Bad data is appended as events: a known type with a broken payload, payloads
+ *   that drifted from the spec as real servers' have (`Drift`), a type the spec
+ *   does not know.
+ * - Quirks of the servers that speak this API in the wild (`Quirks`), each off by
+ *   default and set per test, at `start({ quirks })` or on `standIn.quirks` while
+ *   it runs; `hostile` turns on every one: `start({ quirks: hostile })`. The query
+ *   read loosely (`order`, the range, the `events` filter ignored or read
+ *   differently), events visible late and out of order or gone by retention,
+ *   unknown cursors answered from the oldest, `list_metadata.after` that points
+ *   backwards or repeats, last pages that repeat an event.
  *
  * Events are kept as their JSON text, so a page costs a string join and a
  * hundred thousand events serve fast.
@@ -66,7 +74,118 @@ export interface Options {
   readonly organizations?: ReadonlyArray<string> | undefined
   /** The seed of the ids and payload ids made up (default 1): the same seed, the same events. */
   readonly seed?: number | undefined
+  /**
+   * Quirks of real servers to turn on from the start (see `Quirks`); all off by
+   * default. `WorkOSStandIn.hostile` turns on every one: `{ quirks: hostile }`, or
+   * `{ quirks: { ...hostile, visibilityDelayMs: 100 } }` to change one.
+   */
+  readonly quirks?: Partial<Quirks> | undefined
 }
+
+/**
+ * Behaviours of servers that speak this API, seen in the wild; each is off by
+ * default, set at `start({ quirks })` or by changing `standIn.quirks` while it runs.
+ */
+export interface Quirks {
+  /** `order` is checked but not applied: pages are always oldest first, as if `asc` (workos/workos-node#1610). */
+  ignoreOrder: boolean
+  /** `range_start` and `range_end` are checked but not applied. */
+  ignoreRange: boolean
+  /** `range_start` and `range_end` are not applied when `after` or `before` is given. */
+  rangeWithoutAfter: boolean
+  /** The `events` filter is checked but not applied. */
+  ignoreEventsFilter: boolean
+  /**
+   * How the `events` filter is read: `"comma"` (the spec's, `events=a,b`; the default)
+   * or `"brackets"` (only `events[]=a&events[]=b`; `events=a,b` is ignored).
+   */
+  eventsFilterStyle: "comma" | "brackets"
+  /**
+   * A page takes `limit` events and then drops those the filters exclude, so pages
+   * may be short or empty while `list_metadata.after` still points further on.
+   */
+  filterAfterLimit: boolean
+  /**
+   * An `after` cursor the server does not know (no such event, an event gone by
+   * retention, or one the type or organization filter excludes) is answered as if
+   * no cursor were given: from the oldest matching event for `order=asc`, silently.
+   * Off, an unknown but well-formed cursor works by id comparison.
+   */
+  unknownAfterFromOldest: boolean
+  /** An event is served only once this many milliseconds have passed since its creation (default 0). */
+  visibilityDelayMs: number
+  /**
+   * With `visibilityDelayMs`, each event becomes visible after its own delay, drawn
+   * from the seed in [0, visibilityDelayMs]: an older event can become visible after
+   * a newer one was served, so a reader that pages `after` the newest id it saw
+   * misses it unless it reads that window again.
+   */
+  outOfOrderCommits: boolean
+  /**
+   * Events created more than this many milliseconds ago are gone: never served, and
+   * as cursors unknown (default undefined: kept forever).
+   */
+  retentionMs: number | undefined
+  /**
+   * `list_metadata.after` points backwards: at the first event of the page rather
+   * than its last, so following it serves all but one of the page again.
+   */
+  afterBackwards: boolean
+  /**
+   * `list_metadata.after` repeats: when there is more, it is the request's own
+   * `after`, so following it serves the same page again, forever.
+   * (On the first page, without `after`, it is as usual; wins over `afterBackwards`.)
+   */
+  stuckAfter: boolean
+  /**
+   * The last page (the one with `list_metadata.after: null`) ends with the event
+   * the request's `after` named, already seen; even an empty last page does.
+   */
+  repeatLastEvent: boolean
+}
+
+const DAY = 24 * 60 * 60 * 1000
+
+/** No quirk: the server as WorkOS's spec describes it. */
+export const noQuirks: Readonly<Quirks> = Object.freeze({
+  ignoreOrder: false,
+  ignoreRange: false,
+  rangeWithoutAfter: false,
+  ignoreEventsFilter: false,
+  eventsFilterStyle: "comma",
+  filterAfterLimit: false,
+  unknownAfterFromOldest: false,
+  visibilityDelayMs: 0,
+  outOfOrderCommits: false,
+  retentionMs: undefined,
+  afterBackwards: false,
+  stuckAfter: false,
+  repeatLastEvent: false
+})
+
+/**
+ * Every quirk on at once, the server at its most hostile: order, range and the
+ * `events` filter ignored (the filter read as brackets, if it were applied), the
+ * filters applied after `limit`, unknown cursors answered from the oldest, events
+ * visible 0 to 2 s after creation out of order, 30 days' retention (the seeded
+ * week is kept), and `list_metadata.after` pointing backwards or stuck, with
+ * last pages that repeat an event. It appends no drifted events: `appendDrifted`.
+ */
+export const hostile: Readonly<Quirks> = Object.freeze({
+  ignoreOrder: true,
+  ignoreRange: true,
+  rangeWithoutAfter: true,
+  ignoreEventsFilter: true,
+  eventsFilterStyle: "brackets",
+  filterAfterLimit: true,
+  unknownAfterFromOldest: true,
+  visibilityDelayMs: 2_000,
+  outOfOrderCommits: true,
+  retentionMs: 30 * DAY,
+  afterBackwards: true,
+  stuckAfter: true,
+  repeatLastEvent: true
+})
 
 export interface StandIn {
   /** The base URL, as `http://127.0.0.1:<port>`. */
@@ -81,21 +200,23 @@ export interface StandIn {
   readonly append: (events: ReadonlyArray<EventInput>) => ReadonlyArray<RawEvent>
   /** Appends `count` events made from the spec's examples, cycling through every type. */
   readonly appendGenerated: (count: number) => ReadonlyArray<RawEvent>
+  /**
+   * Appends `count` events whose payloads drifted from the spec (see `Drift`),
+   * cycling through `driftCases` (default: each case once). None decodes.
+   */
+  readonly appendDrifted: (count?: number) => ReadonlyArray<RawEvent>
   readonly faults: {
     /** Queues faults: each next request gets the next one. */
     readonly next: (...faults: ReadonlyArray<Fault>) => void
     readonly clear: () => void
     readonly pending: () => number
   }
-  /**
-   * Quirks of a real server, off by default. `ignoreEventsFilter`: the `events`
-   * parameter is checked but not applied. `filterAfterLimit`: a page takes `limit`
-   * events and then drops those the filters exclude, so pages may be short or
-   * empty while `list_metadata.after` still points further on.
-   */
-  readonly quirks: { ignoreEventsFilter: boolean; filterAfterLimit: boolean }
+  /** The quirks in force (see `Quirks`): change them at any time, the next request obeys. */
+  readonly quirks: Quirks
   /** Every request received, in order. */
   readonly requests: ReadonlyArray<RecordedRequest>
+  /** How many times each event id was served in a 200 page (repeats and re-reads counted). */
+  readonly served: ReadonlyMap<string, number>
   readonly close: () => Promise<void>
 }
 
@@ -111,7 +232,76 @@ export const unknownTypeEvent = (type = "widget.assembled"): EventInput => ({
   data: { widget_id: "widget_01", organization_id: "org_unknown_type" }
 })
 
-const DAY = 24 * 60 * 60 * 1000
+/**
+ * How payloads of known types have drifted from the spec on servers that speak
+ * this API (WorkOS's own tools among them); a relay must keep such events.
+ * - `missingResourceTypeSlug`: role and permission events (`role.*`,
+ *   `organization_role.*`, `permission.*`) without `data.resource_type_slug`.
+ * - `roleObject`: `organization_role.*` events whose payload says `object: "role"`.
+ * - `nullsOmitted`: required nullable keys left out rather than null (a serialiser
+ *   that drops nulls): `invitation.*`, `session.*`, `api_key.*`, `waitlist_user.*`.
+ * - `wrongObject`: `user.*` events whose payload says `object: "userland_user"`.
+ */
+export type Drift = "missingResourceTypeSlug" | "roleObject" | "nullsOmitted" | "wrongObject"
+
+type Payload = Record<string, unknown>
+const exampleData = (type: Event.Type): Payload =>
+  (examples as Record<string, { data: Payload }>)[type]!.data
+const typesWhere = (has: (data: Payload) => boolean) =>
+  Event.eventTypes.filter((type) => has(exampleData(type)))
+
+/** Each drift: the types whose examples it applies to, and what it does to a payload. */
+const drifts: Record<
+  Drift,
+  { readonly types: ReadonlyArray<Event.Type>; readonly apply: (data: Payload) => void }
+> = {
+  missingResourceTypeSlug: {
+    types: typesWhere((data) => "resource_type_slug" in data),
+    apply: (data) => {
+      delete data.resource_type_slug
+    }
+  },
+  roleObject: {
+    types: typesWhere((data) => data.object === "organization_role"),
+    apply: (data) => {
+      data.object = "role"
+    }
+  },
+  nullsOmitted: {
+    types: typesWhere((data) => Object.values(data).includes(null)),
+    apply: (data) => {
+      for (const key of Object.keys(data)) if (data[key] === null) delete data[key]
+    }
+  },
+  wrongObject: {
+    types: typesWhere((data) => data.object === "user"),
+    apply: (data) => {
+      data.object = "userland_user"
+    }
+  }
+}
+
+/** Every drift with each type it applies to: what `appendDrifted` cycles through. */
+export const driftCases: ReadonlyArray<{ readonly drift: Drift; readonly type: Event.Type }> = (
+  Object.keys(drifts) as Array<Drift>
+).flatMap((drift) => drifts[drift].types.map((type) => ({ drift, type })))
+
+const applyDrift = (event: EventInput, drift: Drift, type: Event.Type): EventInput => {
+  if (!drifts[drift].types.includes(type))
+    throw new Error(`${drift} applies to ${drifts[drift].types.join(", ")}, not to ${type}`)
+  drifts[drift].apply(event.data as Payload)
+  return event
+}
+
+/**
+ * A known type's example whose payload drifted from the spec (see `Drift`); `type`
+ * must be one the drift applies to (default: the first, e.g. `organization_role.created`).
+ */
+export const driftedEvent = (
+  drift: Drift = "missingResourceTypeSlug",
+  type: Event.Type = drifts[drift].types[0]!
+): EventInput => applyDrift(structuredClone(examples[type]) as EventInput, drift, type)
+
 const DEFAULT_ORGANIZATIONS = [
   "org_01HZX4PM9V0W6Q8T3N2K5B7C1D",
   "org_01HZX4PMA3R8G6J1V9Y2E5S7F0",
@@ -123,6 +313,8 @@ interface Stored {
   readonly type: string
   readonly organizationId: string | undefined
   readonly createdAt: number
+  /** Where in [0, 1] of `visibilityDelayMs` it becomes visible, with `outOfOrderCommits`. */
+  readonly lag: number
   readonly json: string
 }
 
@@ -131,13 +323,17 @@ export const start = async (options: Options = {}): Promise<StandIn> => {
   const apiKey = options.apiKey ?? "sk_test_standin"
   const organizations = options.organizations ?? DEFAULT_ORGANIZATIONS
   const random = prng(options.seed ?? 1)
+  // Its own sequence, so that drawing lags leaves the ids as they always were.
+  const lags = prng((options.seed ?? 1) ^ 0x5bd1e995)
   const nextId = monotonic(random)
   const store: Array<Stored> = []
   const knownOrganizations = new Set(organizations)
   const faults: Array<Fault> = []
   const requests: Array<RecordedRequest> = []
-  const quirks = { ignoreEventsFilter: false, filterAfterLimit: false }
+  const quirks: Quirks = { ...noQuirks, ...options.quirks }
+  const served = new Map<string, number>()
   let generated = 0
+  let drifted = 0
 
   const add = (input: EventInput, at: number): RawEvent => {
     const last = store[store.length - 1]
@@ -156,6 +352,7 @@ export const start = async (options: Options = {}): Promise<StandIn> => {
       type: input.event,
       organizationId,
       createdAt,
+      lag: lags(),
       json: JSON.stringify(event)
     })
     return event as RawEvent
@@ -166,6 +363,19 @@ export const start = async (options: Options = {}): Promise<StandIn> => {
     const type = Event.eventTypes[generated % Event.eventTypes.length]!
     const organization = organizations[generated % organizations.length]!
     generated++
+    return exampleOf(type, organization)
+  }
+
+  /** The next drift case in turn, made like `generate`'s. */
+  const generateDrifted = (): EventInput => {
+    const { drift, type } = driftCases[drifted % driftCases.length]!
+    const organization = organizations[drifted % organizations.length]!
+    drifted++
+    return applyDrift(exampleOf(type, organization), drift, type)
+  }
+
+  /** The spec's example of a type, with its own payload ids and this organization. */
+  const exampleOf = (type: Event.Type, organization: string): EventInput => {
     const event = structuredClone(examples[type]) as Record<string, any>
     const data = event.data as Record<string, unknown>
     if (typeof data.id === "string") {
@@ -224,9 +434,10 @@ export const start = async (options: Options = {}): Promise<StandIn> => {
         code: "unauthorized"
       })
     }
-    const query = parseQuery(url.searchParams, knownOrganizations)
+    const query = parseQuery(url.searchParams, knownOrganizations, quirks.eventsFilterStyle)
     if ("status" in query) return sendJson(response, query.status, query.body)
-    const { data, after } = page(store, query, quirks)
+    const { data, after } = page(store, query, quirks, Date.now())
+    for (const event of data) served.set(event.id, (served.get(event.id) ?? 0) + 1)
     send(
       response,
       200,
@@ -248,6 +459,8 @@ export const start = async (options: Options = {}): Promise<StandIn> => {
     events: () => store.map((event) => JSON.parse(event.json) as RawEvent),
     append: (events) => events.map((event) => add(event, Date.now())),
     appendGenerated: (count) => Array.from({ length: count }, () => add(generate(), Date.now())),
+    appendDrifted: (count = driftCases.length) =>
+      Array.from({ length: count }, () => add(generateDrifted(), Date.now())),
     faults: {
       next: (...more) => {
         faults.push(...more)
@@ -259,6 +472,7 @@ export const start = async (options: Options = {}): Promise<StandIn> => {
     },
     quirks,
     requests,
+    served,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections()
@@ -316,7 +530,8 @@ const knownTypes: ReadonlySet<string> = new Set(Event.eventTypes)
 
 const parseQuery = (
   params: URLSearchParams,
-  organizations: ReadonlySet<string>
+  organizations: ReadonlySet<string>,
+  eventsFilterStyle: Quirks["eventsFilterStyle"]
 ): Query | Refusal => {
   const limitText = params.get("limit")
   const limit = limitText === null ? 10 : Number(limitText)
@@ -328,8 +543,14 @@ const parseQuery = (
     return invalid("order", "invalid_order", `order must be "asc", "desc" or "normal".`)
 
   // `style: form, explode: false`: one parameter, comma-separated; empty means no filter.
+  // The brackets quirk reads `events[]=a&events[]=b` instead, one name each.
   const eventsText = params.get("events")
-  const names = eventsText === null || eventsText === "" ? [] : eventsText.split(",")
+  const names =
+    eventsFilterStyle === "brackets"
+      ? params.getAll("events[]").filter((name) => name !== "")
+      : eventsText === null || eventsText === ""
+        ? []
+        : eventsText.split(",")
   const unknown = names.find((name) => !knownTypes.has(name))
   if (unknown !== undefined)
     return invalid("events", "invalid_event_type", `Unknown event type: '${unknown}'.`)
@@ -391,41 +612,149 @@ const organizationOf = (event: Record<string, unknown>): string | undefined => {
   return undefined
 }
 
-/** The index of the first event whose id is greater than `id` (ids sort as events were made). */
-const firstAfter = (store: ReadonlyArray<Stored>, id: string): number => {
+/** The index of the first event for which `past` holds, `past` being false and then true along the store. */
+const firstWhere = (store: ReadonlyArray<Stored>, past: (event: Stored) => boolean): number => {
   let lo = 0
   let hi = store.length
   while (lo < hi) {
     const mid = (lo + hi) >>> 1
-    if (store[mid]!.id <= id) lo = mid + 1
-    else hi = mid
+    if (past(store[mid]!)) hi = mid
+    else lo = mid + 1
   }
   return lo
 }
 
+/** The index of the first event whose id is greater than `id` (ids sort as events were made). */
+const firstAfter = (store: ReadonlyArray<Stored>, id: string): number =>
+  firstWhere(store, (event) => event.id > id)
+
 /** The index of the first event whose id is `id` or greater. */
-const firstFrom = (store: ReadonlyArray<Stored>, id: string): number => {
-  let lo = 0
-  let hi = store.length
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1
-    if (store[mid]!.id < id) lo = mid + 1
-    else hi = mid
+const firstFrom = (store: ReadonlyArray<Stored>, id: string): number =>
+  firstWhere(store, (event) => event.id >= id)
+
+/** The query as a quirky server reads it: the parameters it ignores dropped. */
+const asRead = (query: Query, quirks: Quirks): Query => {
+  const withCursor = query.after !== undefined || query.before !== undefined
+  const noRange = quirks.ignoreRange || (quirks.rangeWithoutAfter && withCursor)
+  return {
+    ...query,
+    order: quirks.ignoreOrder ? "asc" : query.order,
+    types: quirks.ignoreEventsFilter ? undefined : query.types,
+    rangeStart: noRange ? undefined : query.rangeStart,
+    rangeEnd: noRange ? undefined : query.rangeEnd
   }
-  return lo
 }
 
 /**
- * One page. The list is walked forwards (`asc`) or backwards (`desc`, `normal`);
+ * The events the server holds at a moment: those in [lo, hi) that are `shown`.
+ * Retention cuts the oldest (a prefix: ids and times rise together), a fixed
+ * visibility delay the newest (a suffix); with out-of-order commits only events
+ * younger than the delay are looked at one by one. Without quirks, the whole store.
+ */
+interface View {
+  readonly lo: number
+  readonly hi: number
+  readonly shown: (i: number) => boolean
+}
+
+const always = () => true
+
+const viewAt = (store: ReadonlyArray<Stored>, quirks: Quirks, now: number): View => {
+  const { retentionMs, visibilityDelayMs: delay } = quirks
+  const lo =
+    retentionMs === undefined
+      ? 0
+      : firstWhere(store, (event) => event.createdAt >= now - retentionMs)
+  if (!(delay > 0)) return { lo, hi: store.length, shown: always }
+  // Events made before this are visible whatever their own delay.
+  const settled = firstWhere(store, (event) => event.createdAt > now - delay)
+  if (!quirks.outOfOrderCommits) return { lo, hi: settled, shown: always }
+  return {
+    lo,
+    hi: store.length,
+    shown: (i) => i < settled || store[i]!.createdAt + store[i]!.lag * delay <= now
+  }
+}
+
+/** The event of this id, if the server holds it now and would serve it to this query's filters. */
+const known = (
+  store: ReadonlyArray<Stored>,
+  view: View,
+  query: Query,
+  id: string
+): Stored | undefined => {
+  const i = firstFrom(store, id)
+  const event = store[i]
+  return event !== undefined &&
+    event.id === id &&
+    i >= view.lo &&
+    i < view.hi &&
+    view.shown(i) &&
+    (query.types === undefined || query.types.has(event.type)) &&
+    (query.organizationId === undefined || event.organizationId === query.organizationId)
+    ? event
+    : undefined
+}
+
+interface Page {
+  readonly data: ReadonlyArray<Stored>
+  readonly after: string | null
+}
+
+/**
+ * One page, in steps, each quirk one of them: the query as the server reads it,
+ * the events it holds now, the cursor it knows, the walk (with the filters before
+ * or after `limit`), then `list_metadata.after` and the last page as it answers them.
+ */
+const page = (store: ReadonlyArray<Stored>, asked: Query, quirks: Quirks, now: number): Page => {
+  const read = asRead(asked, quirks)
+  const view = viewAt(store, quirks, now)
+  const cursor = read.after === undefined ? undefined : known(store, view, read, read.after)
+  const forgets = quirks.unknownAfterFromOldest && read.after !== undefined && cursor === undefined
+  const walked = walk(
+    store,
+    view,
+    forgets ? { ...read, after: undefined } : read,
+    quirks.filterAfterLimit
+  )
+
+  if (walked.more && walked.last !== undefined) {
+    const after =
+      quirks.stuckAfter && asked.after !== undefined
+        ? asked.after
+        : quirks.afterBackwards
+          ? walked.first!.id
+          : walked.last.id
+    return { data: walked.data, after }
+  }
+  return {
+    data: quirks.repeatLastEvent && cursor !== undefined ? [...walked.data, cursor] : walked.data,
+    after: null
+  }
+}
+
+interface Walked {
+  /** The page, in the order asked. */
+  readonly data: ReadonlyArray<Stored>
+  /** The first and last events the walk took, in walk order (with `filterAfterLimit`, maybe not in `data`). */
+  readonly first: Stored | undefined
+  readonly last: Stored | undefined
+  /** Whether the walk has more to give past `last`. */
+  readonly more: boolean
+}
+
+/**
+ * The walk. The list is walked forwards (`asc`) or backwards (`desc`, `normal`);
  * `after` continues the walk past an event, `before` walks the other way from it
  * (for `normal`, the reverse: `after` goes to newer events). `list_metadata.after`
  * is the last event of the page when the walk has more to give, else null.
  */
-const page = (
+const walk = (
   store: ReadonlyArray<Stored>,
+  view: View,
   query: Query,
-  quirks: StandIn["quirks"]
-): { data: ReadonlyArray<Stored>; after: string | null } => {
+  filterAfterLimit: boolean
+): Walked => {
   const descending = query.order !== "asc"
   const normal = query.order === "normal"
   // Which way the walk goes from the cursor, in index terms (+1: newer).
@@ -447,37 +776,41 @@ const page = (
     step = descending ? -1 : 1
     from = descending ? store.length - 1 : 0
   }
+  // Start within what the server holds.
+  from = step === 1 ? Math.max(from, view.lo) : Math.min(from, view.hi - 1)
 
   const matches = (event: Stored): boolean =>
-    (query.types === undefined || quirks.ignoreEventsFilter || query.types.has(event.type)) &&
+    (query.types === undefined || query.types.has(event.type)) &&
     (query.organizationId === undefined || event.organizationId === query.organizationId) &&
     (query.rangeStart === undefined || event.createdAt >= query.rangeStart) &&
     (query.rangeEnd === undefined || event.createdAt < query.rangeEnd)
 
-  const inBounds = (i: number) => i >= 0 && i < store.length
+  const inBounds = (i: number) => i >= view.lo && i < view.hi
   const data: Array<Stored> = []
   let i = from
-  // The last event the walk took, in walk order: where the next page goes on from.
+  // The first and last events the walk took: the last is where the next page goes on from.
+  let first: Stored | undefined
   let last: Stored | undefined
-  if (quirks.filterAfterLimit) {
+  if (filterAfterLimit) {
     // Take `limit` events, then drop those the filters exclude.
-    for (let taken = 0; inBounds(i) && taken < query.limit; i += step, taken++) {
+    for (let taken = 0; inBounds(i) && taken < query.limit; i += step) {
+      if (!view.shown(i)) continue
+      taken++
       last = store[i]!
+      first ??= last
       if (matches(last)) data.push(last)
     }
+    while (inBounds(i) && !view.shown(i)) i += step
   } else {
     for (; inBounds(i); i += step) {
       const event = store[i]!
-      if (!matches(event)) continue
+      if (!matches(event) || !view.shown(i)) continue
       // A match beyond a full page: there is more, and the page ends here.
       if (data.length === query.limit) break
       data.push(event)
+      first ??= event
       last = event
     }
   }
-  const more = inBounds(i)
-  return {
-    data: reverse ? data.reverse() : data,
-    after: more && last !== undefined ? last.id : null
-  }
+  return { data: reverse ? data.reverse() : data, first, last, more: inBounds(i) }
 }
