@@ -1,0 +1,253 @@
+/** `workos-relay dead-letters list|retry|drop`. */
+import type { Sink } from "@workos-relay/core"
+import { Text } from "@workos-relay/core"
+import * as Context from "effect/Context"
+import { Command, Flag } from "effect/cli"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Result from "effect/Result"
+import { load } from "../config/Load.ts"
+import type { RelayConfig } from "../config/Schema.ts"
+import { Metrics } from "../Observability.ts"
+import * as Pipeline from "../Pipeline.ts"
+import * as Runner from "../Runner.ts"
+import * as StateStore from "../StateStore.ts"
+import {
+  configFlag,
+  missingStore,
+  out,
+  RunFailed,
+  table,
+  UsageError,
+  withLogs,
+  withStore
+} from "./shared.ts"
+
+const idsFlag = Flag.String("id").pipe(
+  Flag.optional,
+  Flag.withDescription("Dead letter id(s), comma-separated")
+)
+const sinkFlag = Flag.String("sink").pipe(
+  Flag.optional,
+  Flag.withDescription("Only this sink's dead letters")
+)
+/**
+ * A `--sink` that names no sink of the config and has no dead letters is most likely
+ * misspelt. (A sink removed from the config can still have dead letters: those are
+ * listed, retried and dropped as usual.)
+ */
+const checkDeadLetterSink = (config: RelayConfig, sink: Option.Option<string>, found: number) => {
+  if (Option.isNone(sink) || found > 0 || config.sinks.some((s) => s.name === sink.value))
+    return Effect.void
+  const names = config.sinks.map((s) => s.name)
+  const [hint] = Text.closest(sink.value, names)
+  return Effect.fail(
+    new UsageError({
+      reason: `--sink: no sink named ${sink.value} in the config${hint === undefined ? "" : `; did you mean ${hint}?`} (sinks: ${names.join(", ")}), and no dead letters of it in the store`
+    })
+  )
+}
+
+const parseIds = (ids: Option.Option<string>) =>
+  Option.isNone(ids)
+    ? Effect.succeed(undefined)
+    : Effect.forEach(ids.value.split(","), (s) =>
+        /^\d+$/.test(s.trim())
+          ? Effect.succeed(Number(s.trim()))
+          : Effect.fail(new UsageError({ reason: `--id: expected numbers, got "${s}"` }))
+      )
+
+/** `--id`s that name no dead letter (of `--sink`, when given) are most likely a typo. */
+const checkIds = (ids: ReadonlyArray<number> | undefined, found: ReadonlyArray<{ id: number }>) => {
+  const missing = (ids ?? []).filter((id) => !found.some((l) => l.id === id))
+  return missing.length === 0
+    ? Effect.void
+    : Effect.fail(
+        new UsageError({
+          reason: `--id: no dead letter with id ${missing.join(", ")}${found.length > 0 ? "; nothing was changed" : ""} (dead-letters list shows the ids)`
+        })
+      )
+}
+
+const deadLettersList = Command.make(
+  "list",
+  {
+    config: configFlag,
+    sink: sinkFlag,
+    limit: Flag.Int("limit").pipe(Flag.withDefault(50), Flag.withDescription("At most this many"))
+  },
+  ({ config: file, sink, limit }) =>
+    Effect.gen(function* () {
+      if (limit < 1)
+        return yield* Effect.fail(
+          new UsageError({ reason: `--limit: expected a whole number of at least 1, got ${limit}` })
+        )
+      const config = yield* load(file)
+      const missing = missingStore(config)
+      if (missing !== undefined) {
+        yield* checkDeadLetterSink(config, sink, 0)
+        return yield* out(`no dead letters: ${missing}`)
+      }
+      const letters = yield* withStore(config, (s) =>
+        s.deadLetters({ sink: Option.getOrUndefined(sink), limit })
+      )
+      yield* checkDeadLetterSink(config, sink, letters.length)
+      if (letters.length === 0) return yield* out("no dead letters")
+      yield* out(
+        table([
+          ["id", "sink", "event", "type", "attempts", "last failure", "error"],
+          ...letters.map((l) => [
+            String(l.id),
+            l.sink,
+            l.eventId,
+            l.eventType,
+            String(l.attempts),
+            new Date(l.lastFailure).toISOString(),
+            l.error.slice(0, 120)
+          ])
+        ])
+      )
+    })
+).pipe(Command.withDescription("List dead letters"))
+
+const deadLettersRetry = Command.make(
+  "retry",
+  { config: configFlag, sink: sinkFlag, id: idsFlag },
+  ({ config: file, sink, id }) =>
+    Effect.gen(function* () {
+      const config = yield* load(file)
+      const ids = yield* parseIds(id)
+      const missing = missingStore(config)
+      if (missing !== undefined) {
+        yield* checkDeadLetterSink(config, sink, 0)
+        yield* checkIds(ids, [])
+        return yield* out(`no dead letters: ${missing}`)
+      }
+      const summary = yield* retryAll(config, sink, ids).pipe(withLogs(config))
+      yield* out(
+        `retried: ${summary.delivered} delivered and removed, ${summary.failed} still dead-lettered`
+      )
+      if (summary.failed > 0)
+        return yield* Effect.fail(
+          new RunFailed({ reason: `${summary.failed} dead letter(s) could not be delivered` })
+        )
+    })
+).pipe(Command.withDescription("Deliver dead letters again; those delivered are removed"))
+
+/** Retries the dead letters chosen (by `--sink`, by `--id`): how many went, how many did not. */
+const retryAll = (
+  config: RelayConfig,
+  sink: Option.Option<string>,
+  ids: ReadonlyArray<number> | undefined
+) =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      const store = Context.get(
+        yield* Layer.build(StateStore.layer(config.state)),
+        StateStore.StateStore
+      )
+      const letters = yield* store.deadLetters({ sink: Option.getOrUndefined(sink), ids })
+      yield* checkDeadLetterSink(config, sink, letters.length)
+      yield* checkIds(ids, letters)
+      const made = yield* Runner.makeSinks(config.sinks)
+      const metrics = new Metrics()
+      let delivered = 0
+      let failed = 0
+      for (const letter of letters) {
+        if (yield* retryOne(store, made, letter, metrics)) delivered++
+        else failed++
+      }
+      return { delivered, failed }
+    })
+  )
+
+/** Delivers one dead letter again: removed when it goes, its failure updated when not. */
+const retryOne = (
+  store: StateStore.Service,
+  made: ReadonlyArray<Runner.MadeSink>,
+  letter: StateStore.DeadLetter,
+  metrics: Metrics
+) =>
+  Effect.gen(function* () {
+    const m = made.find((x) => x.config.name === letter.sink)
+    if (m?.sink === undefined) {
+      yield* out(
+        `  ${letter.id}: sink ${letter.sink} is ${m === undefined ? "not in the config" : `unavailable: ${m.error}`}`
+      )
+      return false
+    }
+    // As stored: an event that broke its schema goes as WorkOS sent it (retrying
+    // it is the operator's call). Something that is not JSON cannot go at all.
+    let event: unknown
+    try {
+      event = JSON.parse(letter.event)
+    } catch {
+      yield* out(`  ${letter.id}: still failing: not JSON, cannot be delivered`)
+      return false
+    }
+    const spec = Runner.laneSpec(m as Runner.MadeSink & { sink: Sink.Sink })
+    // One short round of retries: the dead letter stays if it still fails.
+    const result = yield* Effect.result(
+      Pipeline.deliver(
+        {
+          ...spec,
+          retry: { ...spec.retry, maxDuration: Math.min(spec.retry.maxDuration, 10_000) }
+        },
+        [event],
+        metrics,
+        Date.now()
+      )
+    )
+    if (Result.isSuccess(result) && result.success.delivered === 1) {
+      yield* store.dropDeadLetters([letter.id])
+      return true
+    }
+    const reason = Result.isSuccess(result)
+      ? (result.success.deadLetters[0]?.error ?? "not delivered")
+      : result.failure.reason
+    yield* store.updateDeadLetter(letter.id, reason, letter.attempts + 1, Date.now())
+    yield* out(`  ${letter.id}: still failing: ${reason}`)
+    return false
+  })
+
+const deadLettersDrop = Command.make(
+  "drop",
+  {
+    config: configFlag,
+    sink: sinkFlag,
+    id: idsFlag,
+    all: Flag.Boolean("all").pipe(
+      Flag.withDefault(false),
+      Flag.withDescription("Drop every dead letter (of --sink when given)")
+    )
+  },
+  ({ config: file, sink, id, all }) =>
+    Effect.gen(function* () {
+      const config = yield* load(file)
+      const ids = yield* parseIds(id)
+      if ((ids === undefined) === !all)
+        return yield* Effect.fail(
+          new UsageError({ reason: "dead-letters drop: give either --id <ids> or --all" })
+        )
+      const missing = missingStore(config)
+      if (missing !== undefined) {
+        yield* checkDeadLetterSink(config, sink, 0)
+        yield* checkIds(ids, [])
+        return yield* out(`no dead letters: ${missing}`)
+      }
+      const dropped = yield* withStore(config, (s) =>
+        s.deadLetters({ sink: Option.getOrUndefined(sink), ids }).pipe(
+          Effect.tap((letters) => checkDeadLetterSink(config, sink, letters.length)),
+          Effect.tap((letters) => checkIds(ids, letters)),
+          Effect.flatMap((letters) => s.dropDeadLetters(letters.map((l) => l.id)))
+        )
+      )
+      yield* out(`dropped ${dropped} dead letter(s)`)
+    })
+).pipe(Command.withDescription("Delete dead letters"))
+
+export const deadLetters = Command.make("dead-letters").pipe(
+  Command.withDescription("List, retry or drop dead letters"),
+  Command.withSubcommands([deadLettersList, deadLettersRetry, deadLettersDrop])
+)

@@ -1,0 +1,89 @@
+/**
+ * Running the relay from a command (`run`, `demo`; `replay` its own way): signals stop
+ * it, and its report is printed after.
+ */
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import type { RelayConfig } from "../config/Schema.ts"
+import { formatMillis } from "../internal/Text.ts"
+import type { Metrics } from "../Observability.ts"
+import * as Runner from "../Runner.ts"
+import { out, table } from "./shared.ts"
+
+/**
+ * A stop for the scope's run: the first SIGINT/SIGTERM completes it (stop fetching,
+ * finish the batches in flight), a second exits at once. The handlers go with the scope.
+ */
+export const stopOnSignals = Effect.gen(function* () {
+  const stop = yield* Deferred.make<void>()
+  let signals = 0
+  const onSignal = (signal: string) => {
+    signals++
+    if (signals > 1) {
+      process.stderr.write(`\n${signal} again: exiting now\n`)
+      process.exit(130)
+    }
+    process.stderr.write(
+      `\n${signal}: stopping; finishing in-flight batches (${signal} again to exit now)\n`
+    )
+    Deferred.doneUnsafe(stop, Effect.void)
+  }
+  const sigint = () => onSignal("SIGINT")
+  const sigterm = () => onSignal("SIGTERM")
+  yield* Effect.acquireRelease(
+    Effect.sync(() => {
+      process.on("SIGINT", sigint)
+      process.on("SIGTERM", sigterm)
+    }),
+    () =>
+      Effect.sync(() => {
+        process.off("SIGINT", sigint)
+        process.off("SIGTERM", sigterm)
+      })
+  )
+  return stop
+})
+
+/** Runs with signals: the first SIGINT/SIGTERM stops gracefully, a second exits at once. */
+export const runWithSignals = (
+  config: RelayConfig,
+  options: {
+    readonly summary: boolean
+    readonly duration?: number | undefined
+    readonly metrics?: Metrics | undefined
+  }
+) =>
+  Effect.gen(function* () {
+    const stop = yield* stopOnSignals
+    if (options.duration !== undefined && options.duration > 0) {
+      yield* Effect.sleep(options.duration).pipe(
+        Effect.andThen(Deferred.succeed(stop, undefined)),
+        Effect.forkScoped
+      )
+    }
+    return yield* Runner.run(config, { stop, summary: options.summary, metrics: options.metrics })
+  }).pipe(Effect.scoped)
+
+export const printReport = (report: Runner.RunReport) =>
+  Effect.gen(function* () {
+    const m = report.metrics
+    yield* out(
+      `\nSummary after ${formatMillis(report.elapsedMs)}: ${m.fetched} events fetched from WorkOS`
+    )
+    const rows = [["sink", "delivered", "retried", "dead-lettered", "filtered", "state"]]
+    for (const [name, s] of m.sinks) {
+      rows.push([
+        name,
+        String(s.delivered),
+        String(s.retried),
+        String(s.deadLettered),
+        String(s.filtered),
+        s.state === "failed"
+          ? `failed: ${s.error}`
+          : s.state === "interrupted"
+            ? "interrupted at shutdown (its batch is delivered again next start)"
+            : s.state
+      ])
+    }
+    yield* out(table(rows))
+  })

@@ -1,0 +1,218 @@
+/** `workos-relay status`: per sink its cursor, lag and dead letters; who holds the lease. */
+import type { EventStream, WorkOS } from "@workos-relay/core"
+import { Command } from "effect/cli"
+import * as Effect from "effect/Effect"
+import * as Result from "effect/Result"
+import { load } from "../config/Load.ts"
+import type { RelayConfig, SinkConfig, Source } from "../config/Schema.ts"
+import { formatMillis } from "../internal/Text.ts"
+import * as Pipeline from "../Pipeline.ts"
+import * as Runner from "../Runner.ts"
+import type * as StateStore from "../StateStore.ts"
+import {
+  configFlag,
+  errorLogsOnly,
+  interactiveClient,
+  missingStore,
+  out,
+  table,
+  withStore
+} from "./shared.ts"
+
+export const status = Command.make("status", { config: configFlag }, ({ config: file }) =>
+  errorLogsOnly(
+    Effect.scoped(
+      Effect.gen(function* () {
+        const config = yield* load(file)
+        // One client for every question the command asks.
+        const client =
+          config.source.type === "workos"
+            ? yield* Runner.workosClient({
+                apiKey: config.source.apiKey,
+                baseUrl: config.source.baseUrl,
+                ...interactiveClient
+              })
+            : undefined
+        const stored = yield* readStore(config)
+        yield* printStatus(config, client, stored)
+      })
+    )
+  )
+).pipe(
+  Command.withDescription(
+    "Per sink: cursor, lag in events and time, dead letters; and who holds the lease"
+  )
+)
+
+/** What the store holds that `status` shows. */
+interface Stored {
+  readonly description: string
+  readonly checkpoints: ReadonlyArray<StateStore.Checkpoint>
+  readonly counts: Readonly<Record<string, number>>
+  readonly lease: StateStore.Lease | undefined
+}
+
+const readStore = (config: RelayConfig) => {
+  const missing = missingStore(config)
+  return missing !== undefined
+    ? Effect.succeed<Stored>({
+        description: missing,
+        checkpoints: [],
+        counts: {},
+        lease: undefined
+      })
+    : withStore(config, (store) =>
+        Effect.all({
+          description: Effect.succeed(store.description),
+          checkpoints: store.checkpoints(),
+          counts: store.deadLetterCounts(),
+          lease: store.lease()
+        })
+      )
+}
+
+const printStatus = (config: RelayConfig, client: WorkOS.Service | undefined, stored: Stored) =>
+  Effect.gen(function* () {
+    const { description, checkpoints, counts, lease } = stored
+    const now = Date.now()
+    yield* out(`state: ${description}`)
+    yield* out(leaseLine(lease, now))
+    const rows = [
+      ["sink", "cursor", "checkpoint age", "lag (events)", "lag (time)", "dead letters"]
+    ]
+    const notes = new Set<string>()
+    for (const sink of config.sinks) {
+      const c = checkpoints.find((x) => x.sink === sink.name)
+      const lag = yield* sinkLag(config, client, sink, c, now)
+      if (lag.note !== undefined) notes.add(lag.note)
+      rows.push([
+        sink.name,
+        c?.cursor ?? "(none yet)",
+        c === undefined ? "-" : formatMillis(now - c.updatedAt),
+        lag.events,
+        lag.time,
+        String(counts[sink.name] ?? 0)
+      ])
+    }
+    yield* out(table(rows))
+    for (const note of notes) yield* out(note)
+    // A sink taken out of the config (or renamed) keeps its dead letters.
+    const orphans = Object.entries(counts).filter(
+      ([name, n]) => n > 0 && !config.sinks.some((sink) => sink.name === name)
+    )
+    for (const [name, n] of orphans)
+      yield* out(
+        `dead letters of ${name}, a sink not in the config: ${n} (dead-letters list --sink ${name})`
+      )
+  })
+
+const leaseLine = (lease: StateStore.Lease | undefined, now: number): string =>
+  lease === undefined
+    ? "lease: nobody holds it"
+    : lease.expiresAt > now
+      ? `lease: held by ${lease.holder} (token ${lease.token}), renewed until ${new Date(lease.expiresAt).toISOString()}`
+      : lease.expiresAt === 0
+        ? `lease: free (released by ${lease.holder} as it stopped)`
+        : `lease: free (last held by ${lease.holder}, expired ${formatMillis(now - lease.expiresAt)} ago)`
+
+/** The lag of one sink as the table shows it: measured, or why it is not. */
+const sinkLag = (
+  config: RelayConfig,
+  client: WorkOS.Service | undefined,
+  sink: SinkConfig,
+  checkpoint: StateStore.Checkpoint | undefined,
+  now: number
+): Effect.Effect<Lag> =>
+  client === undefined
+    ? Effect.succeed({
+        events: "-",
+        time: "-",
+        note: "lag: not measured: a demo source's WorkOS stand-in lives only inside `run`, so there is nothing to compare the checkpoints with"
+      })
+    : Effect.result(lagOf(config, client, sink, checkpoint, now)).pipe(
+        Effect.map(
+          (measured): Lag =>
+            Result.isSuccess(measured)
+              ? measured.success
+              : {
+                  events: "unknown",
+                  time: "unknown",
+                  note: `lag: unknown: ${Pipeline.rejectionOf(measured.failure)?.message ?? measured.failure.message}`
+                }
+        )
+      )
+
+/** A sink's lag as `status` shows it, or why it cannot say. */
+interface Lag {
+  readonly events: string
+  readonly time: string
+  /** Said under the table when the figures need it. */
+  readonly note?: string | undefined
+}
+
+/**
+ * How far a sink is behind: the events WorkOS holds after `from` that the sink takes
+ * (counted over one page: "100+" beyond), and how old the oldest of them is.
+ */
+const measureLag = (
+  client: WorkOS.Service,
+  source: Extract<Source, { type: "workos" }>,
+  sink: SinkConfig,
+  from: Exclude<EventStream.Start, "latest">,
+  now: number
+): Effect.Effect<Lag, WorkOS.WorkOSError> => {
+  const events = Runner.fetchTypes([sink], source.events)
+  return client
+    .listEvents({
+      order: "asc",
+      limit: 100,
+      after: typeof from === "object" && "after" in from ? from.after : undefined,
+      rangeStart: typeof from === "object" && "since" in from ? from.since : undefined,
+      events,
+      organizationId: source.organization
+    })
+    .pipe(
+      Effect.map((page): Lag => {
+        const n = page.data.length
+        const first = page.data[0]
+        const createdAt =
+          first === undefined
+            ? undefined
+            : Result.isSuccess(first)
+              ? first.success.created_at
+              : (first.failure.raw as { created_at?: unknown } | undefined)?.created_at
+        const age = typeof createdAt === "string" ? Date.parse(createdAt) : Number.NaN
+        return {
+          events: n === 100 && page.list_metadata.after !== null ? "100+" : String(n),
+          time: n === 0 ? "0s" : Number.isNaN(age) ? "-" : formatMillis(Math.max(0, now - age))
+        }
+      })
+    )
+}
+
+/** The lag of one sink: measured from its checkpoint, or from where it will start. */
+const lagOf = (
+  config: RelayConfig,
+  client: WorkOS.Service,
+  sink: SinkConfig,
+  checkpoint: StateStore.Checkpoint | undefined,
+  now: number
+): Effect.Effect<Lag, WorkOS.WorkOSError> => {
+  const source = config.source as Extract<Source, { type: "workos" }>
+  if (checkpoint !== undefined)
+    return measureLag(client, source, sink, { after: checkpoint.cursor }, now)
+  const from = Runner.configuredStart(source.start)
+  // `latest` is resolved when the runner first runs: until then nothing is behind.
+  if (from === "latest")
+    return Effect.succeed({
+      events: "-",
+      time: "-",
+      note: `${sink.name}: no checkpoint yet; its first run starts at the newest event (source.start: latest)`
+    })
+  return measureLag(client, source, sink, from, now).pipe(
+    Effect.map((lag) => ({
+      ...lag,
+      note: `${sink.name}: no checkpoint yet; lag counted from where it starts (source.start: ${source.start})`
+    }))
+  )
+}

@@ -1,0 +1,187 @@
+/**
+ * The config file's Schema (`File`, and `SinkKeys`, the runner's keys of a sink
+ * entry), and the config it decodes to (`RelayConfig`) with the defaults it fills in.
+ *
+ * A sink entry mixes the runner's keys (type, module, events, organizations, batch,
+ * retry) with the sink's own options, which its definition's `config` Schema decodes.
+ */
+import { Event, type Sink } from "@workos-relay/core"
+import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
+import {
+  HttpUrl,
+  LeaseTtl,
+  MaxWait,
+  NumberInput,
+  Patterns,
+  PollInterval,
+  PositiveDuration,
+  PositiveInt,
+  PostgresUrl
+} from "./Values.ts"
+
+// ---------------------------------------------------------------------------
+// The file
+
+const WorkOSSource = Schema.Struct({
+  type: Schema.Literal("workos"),
+  apiKey: Schema.optionalKey(
+    Schema.Redacted(Schema.String).annotate({
+      description:
+        "WorkOS secret key (sk_...); when absent, the environment variable WORKOS_API_KEY"
+    })
+  ),
+  baseUrl: Schema.optionalKey(HttpUrl),
+  events: Schema.optionalKey(Patterns),
+  organization: Schema.optionalKey(Event.OrganizationId),
+  start: Schema.optionalKey(
+    Schema.String.annotate({
+      description:
+        'Where a sink with no checkpoint starts: "latest" (default), "earliest", an ISO-8601 time, or an event id'
+    })
+  ),
+  pollInterval: Schema.optionalKey(PollInterval),
+  pageSize: Schema.optionalKey(NumberInput({ min: 1, max: 100, integer: true }))
+})
+
+const DemoSource = Schema.Struct({
+  type: Schema.Literal("demo"),
+  /** Events per second the stand-in produces. */
+  rate: Schema.optionalKey(NumberInput({ min: 0 })),
+  pollInterval: Schema.optionalKey(PollInterval)
+})
+
+const State = Schema.Struct({
+  sqlite: Schema.optionalKey(
+    Schema.String.annotate({ description: "SQLite file; default ./.workos-relay/state.db" })
+  ),
+  postgres: Schema.optionalKey(
+    Schema.Redacted(PostgresUrl).annotate({ description: "A Postgres URL; ${DATABASE_URL}" })
+  ),
+  leaseTtl: Schema.optionalKey(LeaseTtl)
+})
+
+const Batch = Schema.Struct({
+  maxEvents: Schema.optionalKey(PositiveInt),
+  maxBytes: Schema.optionalKey(PositiveInt),
+  maxWait: Schema.optionalKey(MaxWait)
+})
+
+const Retry = Schema.Struct({
+  initialDelay: Schema.optionalKey(PositiveDuration),
+  maxDelay: Schema.optionalKey(PositiveDuration),
+  maxDuration: Schema.optionalKey(PositiveDuration)
+})
+
+/** The runner's keys of a sink entry; every other key belongs to the sink. */
+export const SinkKeys = Schema.Struct({
+  type: Schema.optionalKey(Schema.String),
+  module: Schema.optionalKey(Schema.String),
+  events: Schema.optionalKey(Patterns),
+  organizations: Schema.optionalKey(Schema.Array(Event.OrganizationId)),
+  batch: Schema.optionalKey(Batch),
+  retry: Schema.optionalKey(Retry)
+})
+export const runnerSinkKeys = ["type", "module", "events", "organizations", "batch", "retry"]
+
+const Http = Schema.Struct({
+  address: Schema.String.annotate({
+    description: 'host:port for /healthz, /readyz, /metrics; "127.0.0.1:9464"'
+  })
+})
+
+const Log = Schema.Struct({
+  level: Schema.optionalKey(Schema.Literals(["trace", "debug", "info", "warn", "error"])),
+  format: Schema.optionalKey(Schema.Literals(["auto", "json", "logfmt"]))
+})
+
+/** The file, with sinks as raw entries (decoded separately, each with its own Schema). */
+export const File = Schema.Struct({
+  source: Schema.Union([WorkOSSource, DemoSource]),
+  state: Schema.optionalKey(State),
+  events: Schema.optionalKey(Patterns),
+  organizations: Schema.optionalKey(Schema.Array(Event.OrganizationId)),
+  http: Schema.optionalKey(Http),
+  log: Schema.optionalKey(Log),
+  shutdownTimeout: Schema.optionalKey(PositiveDuration),
+  sinks: Schema.Record(Schema.String, Schema.Unknown)
+})
+export type FileType = typeof File.Type
+
+/** The schema of each source type, for problems worded by type. */
+export const sourceTypes = { workos: WorkOSSource, demo: DemoSource } as const
+
+// ---------------------------------------------------------------------------
+// The decoded config
+
+export type Source =
+  | {
+      readonly type: "workos"
+      readonly apiKey: Redacted.Redacted<string>
+      readonly baseUrl: string
+      readonly events: ReadonlyArray<string> | undefined
+      readonly organization: string | undefined
+      readonly start: string
+      readonly pollInterval: number
+      readonly pageSize: number
+    }
+  | { readonly type: "demo"; readonly rate: number; readonly pollInterval: number }
+
+export type State =
+  | { readonly type: "sqlite"; readonly path: string; readonly leaseTtl: number }
+  | {
+      readonly type: "postgres"
+      readonly url: Redacted.Redacted<string>
+      readonly leaseTtl: number
+    }
+
+export interface RetrySettings {
+  readonly initialDelay: number
+  readonly maxDelay: number
+  /** How long an event is retried before it is dead-lettered. */
+  readonly maxDuration: number
+}
+
+export interface SinkConfig {
+  readonly name: string
+  readonly type: string
+  readonly definition: Sink.Definition
+  /** The sink's own options, decoded by its Schema. */
+  readonly options: unknown
+  /** Every list must select an event for the sink to get it (definition, file, entry). */
+  readonly patterns: ReadonlyArray<ReadonlyArray<string>>
+  readonly organizations: ReadonlyArray<string> | undefined
+  readonly batch: {
+    readonly maxEvents?: number
+    readonly maxBytes?: number
+    readonly maxWait?: number
+  }
+  readonly retry: RetrySettings
+  /** The config file's folder: relative paths in the sink's options are relative to it. */
+  readonly directory: string
+}
+
+export interface RelayConfig {
+  /** The file it came from; undefined for embedded configs (demo). */
+  readonly path: string | undefined
+  readonly source: Source
+  readonly state: State
+  readonly http: { readonly host: string; readonly port: number } | undefined
+  readonly log: { readonly level: string; readonly format: "auto" | "json" | "logfmt" }
+  readonly shutdownTimeout: number
+  readonly sinks: ReadonlyArray<SinkConfig>
+}
+
+export const defaults = {
+  statePath: "./.workos-relay/state.db",
+  leaseTtl: 15_000,
+  pollInterval: 5_000,
+  pageSize: 100,
+  demoRate: 4,
+  shutdownTimeout: 30_000,
+  retry: { initialDelay: 500, maxDelay: 60_000, maxDuration: 3_600_000 }
+} as const
+
+/** A secret of the config (the API key, a Postgres URL) as it may be shown. */
+export const redactedForDisplay = (value: Redacted.Redacted<string>): string =>
+  Redacted.isRedacted(value) ? "<redacted>" : String(value)
