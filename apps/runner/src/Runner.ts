@@ -79,7 +79,8 @@ export interface ResolvedSource {
 export const openSource = (
   config: SourceConfig,
   sinks: ReadonlyArray<SinkConfig>,
-  patience: Patience = {}
+  patience: Patience = {},
+  metrics?: Metrics
 ): Effect.Effect<ResolvedSource, Error, Scope.Scope> =>
   Effect.gen(function* () {
     let apiKey: Redacted.Redacted<string>
@@ -99,6 +100,7 @@ export const openSource = (
     const pollInterval = config.pollInterval
     const organizationId = config.type === "workos" ? config.organization : undefined
     const pageSize = config.type === "workos" ? config.pageSize : 100
+    const defences = config.type === "workos" ? sourceDefences(config, metrics) : {}
     const source: Pipeline.Source = {
       read: (start, follow) =>
         EventStream.make({
@@ -106,6 +108,7 @@ export const openSource = (
           follow,
           pollInterval,
           pageSize,
+          ...defences,
           ...(events === undefined ? {} : { events }),
           ...(organizationId === undefined ? {} : { organizationId })
         }).pipe(Stream.provideService(WorkOS.WorkOS, client)) as Stream.Stream<
@@ -119,6 +122,27 @@ export const openSource = (
     )
     return { client, source, start, pollInterval }
   })
+
+/** The source's settings against a server that cannot be trusted (see core's `EventStream`). */
+const sourceDefences = (
+  config: Extract<SourceConfig, { type: "workos" }>,
+  metrics: Metrics | undefined
+): Partial<EventStream.Options> => ({
+  reReadWindow: config.reReadWindow,
+  retention: config.retention,
+  stopAtGap: config.onGap === "stop",
+  onGap: (gap) =>
+    Effect.suspend(() => {
+      const text = EventStream.describeGap(gap)
+      if (metrics !== undefined) {
+        metrics.gaps++
+        metrics.lastGap = text
+      }
+      return Effect.logError(
+        `${text}; going on from the oldest event WorkOS keeps (source.onGap: continue)`
+      )
+    })
+})
 
 /** Where `source.start` points (`"latest"` still to be resolved: `Start.resolve`). */
 export const configuredStart = (start: string): EventStream.Start =>
@@ -363,7 +387,7 @@ export const run = (
       })
 
       // -- source and sinks
-      const opened = yield* openSource(config.source, config.sinks)
+      const opened = yield* openSource(config.source, config.sinks, {}, metrics)
       const made = yield* makeSinks(config.sinks)
       const lanes: Array<Pipeline.LaneSpec> = []
       for (const m of made) {
@@ -400,7 +424,8 @@ export const run = (
         start: opened.start,
         mode: { _tag: "live", pollInterval: opened.pollInterval },
         stop: options.stop,
-        shutdownTimeout: config.shutdownTimeout
+        shutdownTimeout: config.shutdownTimeout,
+        ...(config.source.type === "workos" ? { retention: config.source.retention } : {})
       })
       const reports = yield* Effect.raceFirst(pipeline, renew)
       metrics.ready = false

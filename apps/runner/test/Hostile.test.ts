@@ -220,4 +220,52 @@ describe("the runner against hostile servers", () => {
       }
     }).pipe(Effect.scoped)
   )
+
+  it.live(
+    "a checkpoint older than retention: the gap is reported with its range, and the relay goes on (or stops)",
+    () =>
+      Effect.gen(function* () {
+        const standIn = yield* WorkOSStandIn.make({
+          events: 200,
+          quirks: { retentionMs: 2 * 86_400_000 }
+        })
+        const all = standIn.events()
+        const kept = all.filter((e) => Date.parse(e.created_at) >= Date.now() - 2 * 86_400_000)
+        expect(kept.length).toBeGreaterThan(0)
+        expect(kept.length).toBeLessThan(all.length)
+        for (const onGap of ["continue", "stop"] as const) {
+          const dir = tempDir()
+          const store = yield* StateStore.sqlite(Path.join(dir, "state.db"))
+          const lease = (yield* store.acquireLease("setup", 60_000))!
+          yield* store.commit("a", all[0]!.id, all[0]!.created_at, lease.token)
+          yield* store.releaseLease("setup", lease.token)
+          const config = yield* configFor(standIn, dir, { retention: "2d", onGap })
+          const stop = yield* Deferred.make<void>()
+          const metrics = new Metrics()
+          const fiber = yield* Runner.run(config, { stop, metrics }).pipe(
+            Effect.result,
+            Effect.forkChild
+          )
+          if (onGap === "continue") {
+            yield* waitUntil(
+              "the kept events",
+              () => recorded(Path.join(dir, "a.log")).length >= kept.length
+            )
+            yield* Deferred.succeed(stop, undefined)
+            yield* Fiber.join(fiber)
+            expect(recorded(Path.join(dir, "a.log"))).toEqual(kept.map((e) => e.id))
+            expect(metrics.gaps).toBe(1)
+            expect(metrics.lastGap).toContain(
+              `between ${all[0]!.created_at} and ${kept[0]!.created_at}`
+            )
+            expect(metrics.render()).toContain("workos_relay_source_gaps_total 1")
+          } else {
+            const result = yield* Fiber.join(fiber)
+            expect(result._tag).toBe("Failure")
+            expect(String((result as any).failure?.message)).toContain("may be lost")
+            expect(recorded(Path.join(dir, "a.log"))).toEqual([])
+          }
+        }
+      }).pipe(Effect.scoped)
+  )
 })

@@ -7,6 +7,7 @@ import * as Fiber from "effect/Fiber"
 import { Metrics } from "../src/Observability.ts"
 import { makeFilter } from "../src/pipeline/Filter.ts"
 import { Lane, type LaneContext, type LaneSpec } from "../src/pipeline/Lane.ts"
+import * as Retention from "../src/pipeline/Retention.ts"
 import * as StateStore from "../src/StateStore.ts"
 import { tempDir, waitUntil } from "./helpers.ts"
 
@@ -180,5 +181,31 @@ describe("Lane", () => {
       yield* lane.run()
       expect(yield* db.checkpoint("rec")).toBeUndefined()
     })
+  )
+
+  it.live(
+    "retention: a lane with unread events older than most of it says so, once, and the metric shows it",
+    () =>
+      Effect.gen(function* () {
+        const db = yield* store()
+        const { sink } = recordingSink()
+        const ctx = context(db)
+        const day = 86_400_000
+        const old = new Date(Date.now() - 9 * day).toISOString()
+        const lane = new Lane(spec(sink), { after: "event_00000", createdAt: old }, 1000, ctx)
+        lane.reader = "own"
+        const fiber = yield* Retention.watch([lane], ctx.metrics, 10 * day, 20).pipe(
+          Effect.forkChild
+        )
+        yield* waitUntil("the ratio", () => ctx.metrics.sink("rec").retentionUsed > 0)
+        expect(ctx.metrics.sink("rec").retentionUsed).toBeCloseTo(0.9, 2)
+        expect(ctx.metrics.render()).toContain(
+          'workos_relay_checkpoint_retention_ratio{sink="rec"} 0.9'
+        )
+        // Caught up (nothing buffered, fed by the shared reader): nothing is at risk.
+        lane.reader = "hub"
+        yield* waitUntil("the ratio to fall", () => ctx.metrics.sink("rec").retentionUsed === 0)
+        yield* Fiber.interrupt(fiber)
+      })
   )
 })

@@ -147,7 +147,10 @@ const relayConfig = (
           organization: file.source.organization,
           start: file.source.start ?? "latest",
           pollInterval: ms(file.source.pollInterval, defaults.pollInterval),
-          pageSize: num(file.source.pageSize, defaults.pageSize)
+          pageSize: num(file.source.pageSize, defaults.pageSize),
+          reReadWindow: ms(file.source.reReadWindow, defaults.reReadWindow),
+          retention: ms(file.source.retention, defaults.retention),
+          onGap: file.source.onGap ?? "continue"
         }
       : {
           type: "demo",

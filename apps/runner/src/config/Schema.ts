@@ -41,7 +41,25 @@ const WorkOSSource = Schema.Struct({
     })
   ),
   pollInterval: Schema.optionalKey(PollInterval),
-  pageSize: Schema.optionalKey(NumberInput({ min: 1, max: 100, integer: true }))
+  pageSize: Schema.optionalKey(NumberInput({ min: 1, max: 100, integer: true })),
+  reReadWindow: Schema.optionalKey(
+    MaxWait.annotate({
+      description:
+        "How far back each poll reads again, for events WorkOS makes visible late with an older id (default 10s; 0s: off)"
+    })
+  ),
+  retention: Schema.optionalKey(
+    PositiveDuration.annotate({
+      description:
+        "How long WorkOS keeps events (default 30d): warnings as a sink's unread events near it, a gap reported past it"
+    })
+  ),
+  onGap: Schema.optionalKey(
+    Schema.Literals(["continue", "stop"]).annotate({
+      description:
+        "When events may have been lost (a cursor older than retention): continue from the oldest event WorkOS keeps (default), or stop the run"
+    })
+  )
 })
 
 const DemoSource = Schema.Struct({
@@ -124,6 +142,9 @@ export type Source =
       readonly start: string
       readonly pollInterval: number
       readonly pageSize: number
+      readonly reReadWindow: number
+      readonly retention: number
+      readonly onGap: "continue" | "stop"
     }
   | { readonly type: "demo"; readonly rate: number; readonly pollInterval: number }
 
@@ -177,6 +198,8 @@ export const defaults = {
   leaseTtl: 15_000,
   pollInterval: 5_000,
   pageSize: 100,
+  reReadWindow: 10_000,
+  retention: 30 * 24 * 60 * 60 * 1000,
   demoRate: 4,
   shutdownTimeout: 30_000,
   retry: { initialDelay: 500, maxDelay: 60_000, maxDuration: 3_600_000 }
