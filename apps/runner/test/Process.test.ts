@@ -110,7 +110,7 @@ describe("the runner process", { timeout: 90_000 }, () => {
     second.child.kill("SIGTERM")
     expect(await second.exited).toBe(0)
     expectAllInOrder(recorded(log), all)
-    expect(second.stdout).toContain("Summary after")
+    expect(second.stderr).toContain("Summary after")
     // The second stopped cleanly: it gave the lease back.
     const status = await runToEnd(["status", "-c", config], env)
     expect(status.stdout).toMatch(/^lease: free \(released by \S+ as it stopped\)$/m)
@@ -393,7 +393,7 @@ describe("the runner process", { timeout: 90_000 }, () => {
     // Said once, asked once: not retried, not logged as "retrying".
     expect(run.stderr.match(/rejected the API key/g)).toHaveLength(1)
     expect(run.stderr).not.toContain("retrying")
-    expect(run.stdout).toContain("Summary after")
+    expect(run.stderr).toContain("Summary after")
     // A replay reads on its own, and stops the same way.
     expect(replay.code, replay.stderr).toBe(1)
     expect(replay.stderr).toContain("workos-relay: WorkOS rejected the API key (401 Unauthorized")
@@ -523,6 +523,17 @@ describe("the runner process", { timeout: 90_000 }, () => {
       "lag: unknown: WorkOS rejected the API key (401 Unauthorized: Could not authorize the request. Maybe your API key is invalid? (unauthorized)): check source.apiKey / WORKOS_API_KEY"
     )
 
+    // A server that ignores the type filter: the lag still counts only what the sink takes.
+    standIn.quirks.ignoreEventsFilter = true
+    const unfiltered = await runToEnd([
+      "status",
+      "-c",
+      statusConfig("unfiltered", workos(standIn.apiKey, "earliest"))
+    ]).finally(() => {
+      standIn.quirks.ignoreEventsFilter = false
+    })
+    expect(row(unfiltered.stdout, "dsync")?.[3]).toBe(String(dsyncAfter))
+
     expect(row(demo.stdout, "behind")?.slice(3, 5)).toEqual(["-", "-"])
     expect(demo.stdout).toContain(
       "lag: not measured: a demo source's WorkOS stand-in lives only inside `run`"
@@ -633,6 +644,41 @@ sinks:
       expect(proc.stderr).not.toContain("Unhandled 'error' event")
     } finally {
       await many.close()
+    }
+  })
+
+  it("with a console sink, stdout holds only its JSON lines: the report and the stopping line go to stderr, as JSON logs", async () => {
+    const standIn = await WorkOSStandIn.start({ events: 40 })
+    try {
+      const dir = tempDir()
+      const config = Path.join(dir, "relay.yaml")
+      Fs.writeFileSync(
+        config,
+        `source:
+  type: workos
+  apiKey: \${TEST_KEY}
+  baseUrl: ${standIn.url}
+  start: earliest
+state: { sqlite: ./state.db }
+log: { format: json }
+sinks:
+  out: { type: console, format: json }
+`
+      )
+      const proc = start(["run", "-c", config], { TEST_KEY: standIn.apiKey })
+      await waitUntilAsync("40 lines", () => proc.stdout.split("\n").filter(Boolean).length >= 40)
+      proc.child.kill("SIGTERM")
+      expect(await proc.exited).toBe(0)
+      const lines = proc.stdout.split("\n").filter(Boolean)
+      expect(lines.map((line) => JSON.parse(line).id)).toEqual(standIn.events().map((e) => e.id))
+      expect(proc.stderr).toContain("Summary after")
+      const stopping = proc.stderr.split("\n").find((line) => line.includes("SIGTERM: stopping"))
+      expect(stopping, proc.stderr).toBeDefined()
+      expect(JSON.parse(stopping!).message).toContain(
+        "SIGTERM: stopping; finishing in-flight batches"
+      )
+    } finally {
+      await standIn.close()
     }
   })
 })

@@ -8,14 +8,18 @@ import type { RelayConfig } from "../config/Schema.ts"
 import { formatMillis } from "../internal/Text.ts"
 import type { Metrics } from "../Observability.ts"
 import * as Runner from "../Runner.ts"
-import { out, table } from "./shared.ts"
+import { table } from "./shared.ts"
+
+const err = (text: string) => Effect.sync(() => process.stderr.write(`${text}\n`))
 
 /**
  * A stop for the scope's run: the first SIGINT/SIGTERM completes it (stop fetching,
  * finish the batches in flight), a second exits at once. The handlers go with the scope.
+ * The "stopping" line is logged through the run's logger, so it follows `log.format`.
  */
 export const stopOnSignals = Effect.gen(function* () {
   const stop = yield* Deferred.make<void>()
+  const log = Effect.runSyncWith(yield* Effect.context<never>())
   let signals = 0
   const onSignal = (signal: string) => {
     signals++
@@ -23,8 +27,10 @@ export const stopOnSignals = Effect.gen(function* () {
       process.stderr.write(`\n${signal} again: exiting now\n`)
       process.exit(130)
     }
-    process.stderr.write(
-      `\n${signal}: stopping; finishing in-flight batches (${signal} again to exit now)\n`
+    log(
+      Effect.logInfo(
+        `${signal}: stopping; finishing in-flight batches (${signal} again to exit now)`
+      )
     )
     Deferred.doneUnsafe(stop, Effect.void)
   }
@@ -64,10 +70,11 @@ export const runWithSignals = (
     return yield* Runner.run(config, { stop, summary: options.summary, metrics: options.metrics })
   }).pipe(Effect.scoped)
 
+/** The run's report, on stderr: stdout is the data (a console sink's JSON lines). */
 export const printReport = (report: Runner.RunReport) =>
   Effect.gen(function* () {
     const m = report.metrics
-    yield* out(
+    yield* err(
       `\nSummary after ${formatMillis(report.elapsedMs)}: ${m.fetched} events fetched from WorkOS`
     )
     const rows = [["sink", "delivered", "retried", "dead-lettered", "filtered", "state"]]
@@ -85,5 +92,5 @@ export const printReport = (report: Runner.RunReport) =>
             : s.state
       ])
     }
-    yield* out(table(rows))
+    yield* err(table(rows))
   })

@@ -7,6 +7,7 @@ import { load } from "../config/Load.ts"
 import type { RelayConfig, SinkConfig, Source } from "../config/Schema.ts"
 import { formatMillis } from "../internal/Text.ts"
 import * as Pipeline from "../Pipeline.ts"
+import * as Start from "../pipeline/Start.ts"
 import * as Runner from "../Runner.ts"
 import type * as StateStore from "../StateStore.ts"
 import {
@@ -162,32 +163,56 @@ const measureLag = (
   now: number
 ): Effect.Effect<Lag, WorkOS.WorkOSError> => {
   const events = Runner.fetchTypes([sink], source.events)
+  const after = typeof from === "object" && "after" in from ? from.after : undefined
+  const since = typeof from === "object" && "since" in from ? String(from.since) : undefined
+  const counts = lagFilter(sink, source, events, after, since)
   return client
     .listEvents({
       order: "asc",
       limit: 100,
-      after: typeof from === "object" && "after" in from ? from.after : undefined,
-      rangeStart: typeof from === "object" && "since" in from ? from.since : undefined,
+      after,
+      rangeStart: since,
       events,
       organizationId: source.organization
     })
     .pipe(
       Effect.map((page): Lag => {
-        const n = page.data.length
-        const first = page.data[0]
-        const createdAt =
-          first === undefined
-            ? undefined
-            : Result.isSuccess(first)
-              ? first.success.created_at
-              : (first.failure.raw as { created_at?: unknown } | undefined)?.created_at
-        const age = typeof createdAt === "string" ? Date.parse(createdAt) : Number.NaN
+        // A server may ignore a filter or a cursor: count only what the sink would get.
+        const raws = page.data.map((r) => (Result.isSuccess(r) ? r.success : r.failure.raw) as any)
+        const behind = raws.filter(counts)
+        const n = behind.length
+        const age = n === 0 ? Number.NaN : Date.parse(behind[0]?.created_at)
         return {
-          events: n === 100 && page.list_metadata.after !== null ? "100+" : String(n),
+          events:
+            page.data.length === 100 && page.list_metadata.after !== null ? `${n}+` : String(n),
           time: n === 0 ? "0s" : Number.isNaN(age) ? "-" : formatMillis(Math.max(0, now - age))
         }
       })
     )
+}
+
+/** Whether an event of the page is one the sink has still to get, checked on our side. */
+const lagFilter = (
+  sink: SinkConfig,
+  source: Extract<Source, { type: "workos" }>,
+  types: ReadonlyArray<string> | undefined,
+  after: string | undefined,
+  since: string | undefined
+) => {
+  const accepts = Pipeline.makeFilter(sink.patterns, sink.organizations)
+  const fetched = types === undefined ? undefined : new Set(types)
+  const sinceMs = since === undefined ? undefined : Date.parse(since)
+  return (raw: any): boolean => {
+    const type = typeof raw?.event === "string" ? raw.event : undefined
+    if (type !== undefined && fetched !== undefined && !fetched.has(type)) return false
+    if (!accepts(type, raw)) return false
+    const org = Pipeline.organizationOf(raw)
+    if (source.organization !== undefined && org !== undefined && org !== source.organization)
+      return false
+    if (after !== undefined && typeof raw?.id === "string" && raw.id <= after) return false
+    if (sinceMs !== undefined && Date.parse(raw?.created_at) < sinceMs) return false
+    return true
+  }
 }
 
 /** The lag of one sink: measured from its checkpoint, or from where it will start. */
@@ -200,7 +225,7 @@ const lagOf = (
 ): Effect.Effect<Lag, WorkOS.WorkOSError> => {
   const source = config.source as Extract<Source, { type: "workos" }>
   if (checkpoint !== undefined)
-    return measureLag(client, source, sink, { after: checkpoint.cursor }, now)
+    return measureLag(client, source, sink, Start.fromCheckpoint(checkpoint), now)
   const from = Runner.configuredStart(source.start)
   // `latest` is resolved when the runner first runs: until then nothing is behind.
   if (from === "latest")

@@ -12,7 +12,9 @@ import type { Checkpoint } from "../StateStore.ts"
 const isInstant = (cursor: string): boolean => /^\d{4}-\d{2}-\d{2}T/.test(cursor)
 
 /** Where a lane with this checkpoint resumes. */
-export const fromCheckpoint = (checkpoint: Checkpoint): EventStream.Start =>
+export const fromCheckpoint = (
+  checkpoint: Checkpoint
+): Exclude<EventStream.Start, "latest" | "earliest"> =>
   isInstant(checkpoint.cursor)
     ? { since: checkpoint.cursor }
     : checkpoint.eventCreatedAt === null
