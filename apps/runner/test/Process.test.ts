@@ -333,7 +333,7 @@ describe("the runner process", { timeout: 90_000 }, () => {
     run.child.kill("SIGTERM")
     expect(await run.exited).toBe(0)
     expect(run.stderr).toContain("in-flight batches did not finish within 2000ms")
-    expect(run.stdout).toMatch(
+    expect(run.stderr).toMatch(
       /rec\s+0\s+0\s+0\s+0\s+interrupted at shutdown \(its batch is delivered again next start\)/
     )
   })
