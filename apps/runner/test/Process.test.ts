@@ -681,4 +681,29 @@ sinks:
       await standIn.close()
     }
   })
+
+  it("WorkOS unreachable at start-up: `run` starts, keeps asking, saves its start, and stops cleanly on SIGTERM", async () => {
+    const gone = await WorkOSStandIn.start({ events: 0 })
+    await gone.close()
+    const dir = tempDir()
+    const config = Path.join(dir, "relay.yaml")
+    Fs.writeFileSync(
+      config,
+      `source: { type: workos, apiKey: sk_test_x, baseUrl: ${gone.url}, start: latest, pollInterval: 50ms }
+state: { sqlite: ./state.db }
+log: { format: json }
+sinks:
+  rec: { module: ${JSON.stringify(recordingSink)}, path: ${JSON.stringify(Path.join(dir, "rec.log"))} }
+`
+    )
+    const proc = start(["run", "-c", config])
+    await waitUntilAsync("a failed attempt", () => proc.stderr.includes("ECONNREFUSED"))
+    await new Promise((resolve) => setTimeout(resolve, 1500))
+    expect(proc.child.exitCode, proc.stderr).toBeNull()
+    proc.child.kill("SIGTERM")
+    expect(await proc.exited, proc.stderr).toBe(0)
+    const status = await runToEnd(["status", "-c", config])
+    // The start was saved as a time though WorkOS never answered.
+    expect(status.stdout).toMatch(/^rec\s+\d{4}-\d{2}-\d{2}T/m)
+  })
 })
