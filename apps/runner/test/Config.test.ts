@@ -1,4 +1,5 @@
 import * as Fs from "node:fs"
+import * as Os from "node:os"
 import * as Path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
 import { Ajv2020 } from "ajv/dist/2020.js"
@@ -252,6 +253,26 @@ describe("Config: bad files, each with its exact error", () => {
           "file not found (pass --config <file>; `workos-relay config schema` prints the format)"
         )
       )
+    })
+  )
+
+  it.effect("a device, a folder or a file too large is refused at once, not read for ever", () =>
+    Effect.gen(function* () {
+      expect(yield* errorOf("/dev/zero")).toBe(
+        lines(
+          "/dev/zero",
+          "cannot be a config file: not a regular file (a folder, a device or a pipe)"
+        )
+      )
+      expect(yield* errorOf(fixtures)).toBe(
+        lines(
+          fixtures,
+          "cannot be a config file: not a regular file (a folder, a device or a pipe)"
+        )
+      )
+      const big = Path.join(Fs.mkdtempSync(Path.join(Os.tmpdir(), "relay-big-")), "relay.yaml")
+      Fs.writeFileSync(big, `# ${"x".repeat(2 * 1024 * 1024)}\n`)
+      expect(yield* errorOf(big)).toContain("more than a config file's 1048576 at most")
     })
   )
 

@@ -1,6 +1,7 @@
 /**
- * Reading a config file: YAML (JSON is YAML too), a syntax error with its line and
- * column, then decoded.
+ * Reading a config file: a regular file of at most `maxBytes` (so `-c /dev/zero` or a
+ * FIFO is refused, not read for ever), YAML (JSON is YAML too), a syntax error with
+ * its line and column, then decoded.
  */
 import * as Fs from "node:fs"
 import * as Path from "node:path"
@@ -41,6 +42,20 @@ const variableHint = (line: string): string => {
     : ""
 }
 
+/** A config file is a few kilobytes; anything past this is not one. */
+export const maxBytes = 1024 * 1024
+
+/** The file's text, if it is a regular file no larger than `maxBytes`. */
+const readText = (file: string): string => {
+  const stat = Fs.statSync(file)
+  if (!stat.isFile()) throw new NotAFile("not a regular file (a folder, a device or a pipe)")
+  if (stat.size > maxBytes)
+    throw new NotAFile(`${stat.size} bytes, more than a config file's ${maxBytes} at most`)
+  return Fs.readFileSync(file, "utf8")
+}
+
+class NotAFile extends Error {}
+
 /** Reads, parses and decodes a config file. */
 export const load = (
   file: string,
@@ -48,7 +63,7 @@ export const load = (
 ): Effect.Effect<RelayConfig, ConfigError> =>
   Effect.gen(function* () {
     const text = yield* Effect.try({
-      try: () => Fs.readFileSync(file, "utf8"),
+      try: () => readText(file),
       catch: (error) =>
         new ConfigError({
           file,
@@ -58,7 +73,9 @@ export const load = (
               message:
                 (error as any)?.code === "ENOENT"
                   ? "file not found (pass --config <file>; `workos-relay config schema` prints the format)"
-                  : `cannot read the file: ${(error as Error).message}`
+                  : error instanceof NotAFile
+                    ? `cannot be a config file: ${error.message}`
+                    : `cannot read the file: ${(error as Error).message}`
             }
           ]
         })
