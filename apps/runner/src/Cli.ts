@@ -8,8 +8,8 @@
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
-import type { EventStream, Sink, WorkOS } from "@workos-relay/core"
-import { Text } from "@workos-relay/core"
+import type { EventStream, WorkOS } from "@workos-relay/core"
+import { Event, Sink, Text } from "@workos-relay/core"
 import * as Context from "effect/Context"
 import { CliError, Command, Flag, GlobalFlag } from "effect/cli"
 import * as Data from "effect/Data"
@@ -732,7 +732,8 @@ const deadLettersRetry = Command.make(
               continue
             }
             // As stored: an event that broke its schema goes as WorkOS sent it (retrying
-            // it is the operator's call). Something that is not JSON cannot go at all.
+            // it is the operator's call), marked as a run marks it, so a raw sink records
+            // where it breaks the spec. Something that is not JSON cannot go at all.
             let event: unknown
             try {
               event = JSON.parse(letter.event)
@@ -741,6 +742,8 @@ const deadLettersRetry = Command.make(
               yield* out(`  ${letter.id}: still failing: not JSON, cannot be delivered`)
               continue
             }
+            const decoded = Event.decode(event)
+            if (Result.isFailure(decoded)) event = Sink.mismatched(decoded.failure) ?? event
             const spec = Runner.laneSpec(m as Runner.MadeSink & { sink: Sink.Sink })
             // One short round of retries: the dead letter stays if it still fails.
             const result = yield* Effect.result(
