@@ -61,7 +61,17 @@ const open = (key: string) =>
               .prepare("UPDATE audit_records SET actor_id = ?, actor_name = ? WHERE seq = ?")
               .run(id, name, seq)
           ),
-        deleteChainRow: () => raw(file, (db) => db.exec("DELETE FROM audit_chain"))
+        deleteChainRow: () => raw(file, (db) => db.exec("DELETE FROM audit_chain")),
+        setMismatch: (seq, value) =>
+          raw(file, (db) =>
+            db.prepare("UPDATE audit_records SET schema_mismatch = ? WHERE seq = ?").run(value, seq)
+          ),
+        downgrade: () =>
+          raw(file, (db) =>
+            db.exec(`DROP INDEX audit_records_mismatch;
+              ALTER TABLE audit_records DROP COLUMN schema_mismatch;
+              UPDATE audit_meta SET value = '1' WHERE key = 'schema_version';`)
+          )
       }
     }
     return opened
@@ -221,7 +231,7 @@ describe("SqliteStore", () => {
         )
       )
       expect((yield* readOnly(older)).message).toBe(
-        `the audit log at ${older} has schema version 0, which this version of @workos-relay/sink-audit-log reads only after migrating it to version 1: start the relay with this audit-log sink once (it migrates the store when it opens it), then try again`
+        `the audit log at ${older} has schema version 0, which this version of @workos-relay/sink-audit-log reads only after migrating it to version 2: start the relay with this audit-log sink once (it migrates the store when it opens it), then try again`
       )
       // A store of this version is read as it is: not switched to WAL, never written.
       const store = path.join(dir, "ro-store", "audit.db")
@@ -256,7 +266,7 @@ describe("SqliteStore", () => {
       const error = yield* Effect.flip(Effect.scoped(SqliteStore.make({ path: file })))
       expect(error._tag).toBe("SchemaTooNew")
       expect(error.message).toBe(
-        `the audit log at ${file} has schema version 99, but this version of @workos-relay/sink-audit-log knows versions up to 1: upgrade @workos-relay/sink-audit-log to read or write it`
+        `the audit log at ${file} has schema version 99, but this version of @workos-relay/sink-audit-log knows versions up to 2: upgrade @workos-relay/sink-audit-log to read or write it`
       )
     })
   )
