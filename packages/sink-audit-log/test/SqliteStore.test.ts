@@ -9,7 +9,7 @@ import { columns, toRow } from "../src/internal/Rows.ts"
 import { canonicalContent, prepareBatch } from "../src/internal/SqliteAppend.ts"
 import * as Record from "../src/Record.ts"
 import * as SqliteStore from "../src/SqliteStore.ts"
-import { all, events } from "./fixtures.ts"
+import { all, drifted, events } from "./fixtures.ts"
 import { type Opened, retentionSuite, sqlSuite, storeSuite } from "./storeSuite.ts"
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "audit-sqlite-"))
@@ -176,14 +176,17 @@ describe("SqliteStore", () => {
   it.live("rows hold canonical JSON: the hash covers exactly the stored text", () =>
     Effect.gen(function* () {
       const { store } = yield* open("canonical")
-      const records = events(all.length * 2).map(Record.fromEvent)
+      // Events that break the spec too: their schema_mismatch joins the hashed content.
+      const records = [...events(all.length * 2), ...drifted(20, all.length * 2 + 1)].map(
+        Record.fromEvent
+      )
       yield* store.append(records)
       const rows = yield* Effect.promise(async () => {
         let found: Array<{ id: string; actor: string | null; targets: string; event: string }> = []
         await raw(store.where, (db) => {
           found = db
             .prepare(
-              "SELECT id, actor, targets, event, prev_hash, hash FROM audit_records ORDER BY seq"
+              "SELECT id, actor, targets, event, schema_mismatch, prev_hash, hash FROM audit_records ORDER BY seq"
             )
             .all() as any
         })
@@ -200,7 +203,9 @@ describe("SqliteStore", () => {
         const batch = prepareBatch([record])
         expect(canonicalContent(batch, 0)).toBe(Chain.canonicalContent(record))
         expect(row.hash).toBe(Chain.hash(row.prev_hash, record))
+        expect(row.schema_mismatch).toBe(record.schema_mismatch ?? null)
       })
+      expect(rows.filter((row: any) => row.schema_mismatch !== null)).toHaveLength(20)
     })
   )
 
