@@ -321,7 +321,7 @@ export const render = (
   // Only when a record has one: the usual table keeps its columns.
   if (records.some((r) => r.schema_mismatch !== undefined)) {
     header.push("schema_mismatch")
-    records.forEach((r, i) => rows[i]!.push(r.schema_mismatch ?? ""))
+    for (const [i, r] of records.entries()) rows[i]!.push(r.schema_mismatch ?? "")
   }
   if (format === "csv") return [header, ...rows].map((row) => row.map(csvCell).join(",")).join("\n")
   const widths = header.map((h, i) =>
