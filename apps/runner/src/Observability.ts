@@ -47,6 +47,9 @@ export interface SinkMetrics {
   latencyCount: number
 }
 
+/** How many ids of events that broke the spec `Metrics` keeps, to count each once. */
+const mismatchIdsKept = 10_000
+
 /** A label value in the Prometheus text format: backslash, double quote and newline escaped. */
 const escapeLabelValue = (value: string): string =>
   value.replace(/[\\"\n]/g, (c) => (c === "\n" ? "\\n" : `\\${c}`))
@@ -60,6 +63,26 @@ export class Metrics {
   leaseHeld = false
   readonly sinks = new Map<string, SinkMetrics>()
   readonly startedAt = Date.now()
+  /** Events that broke the spec, by type: each counted once, however many sinks take it. */
+  readonly specMismatches = new Map<string, number>()
+  /** The ids counted in `specMismatches`, the latest `mismatchIdsKept` of them. */
+  private readonly mismatchIds = new Set<string>()
+
+  /**
+   * Counts an event that broke the spec, once per id (every lane that takes it says
+   * so). True when it is the first of its type, to be told once. The ids kept are
+   * bounded: a lane more than `mismatchIdsKept` such events behind the others could
+   * count one again.
+   */
+  specMismatch(id: string, type: string): boolean {
+    if (this.mismatchIds.has(id)) return false
+    this.mismatchIds.add(id)
+    if (this.mismatchIds.size > mismatchIdsKept)
+      this.mismatchIds.delete(this.mismatchIds.values().next().value!)
+    const count = this.specMismatches.get(type) ?? 0
+    this.specMismatches.set(type, count + 1)
+    return count === 0
+  }
 
   sink(name: string): SinkMetrics {
     let m = this.sinks.get(name)
@@ -109,6 +132,13 @@ export class Metrics {
       "Times a cursor older than source.retention was read from: events may be lost."
     )
     out.push(`workos_relay_source_gaps_total ${this.gaps}`)
+    metric(
+      "workos_relay_spec_mismatches_total",
+      "counter",
+      "Events with an id and a type whose payload does not match the spec, by type, each counted once: raw sinks get them as sent, typed sinks dead-letter them."
+    )
+    for (const [type, n] of this.specMismatches)
+      out.push(`workos_relay_spec_mismatches_total{type="${escapeLabelValue(type)}"} ${n}`)
     const perSink = (
       name: string,
       type: string,

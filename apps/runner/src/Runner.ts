@@ -293,7 +293,8 @@ export const laneSpec = (made: MadeSink & { readonly sink: Sink.Sink }): Pipelin
       maxWait: wanted.maxWait ?? maxWaitMillis(preferred.maxWait) ?? 1000
     },
     retry: made.config.retry,
-    accepts: Pipeline.makeFilter(made.config.patterns, made.config.organizations)
+    accepts: Pipeline.makeFilter(made.config.patterns, made.config.organizations),
+    raw: made.config.definition.raw === true
   }
 }
 

@@ -9,9 +9,10 @@ import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { DatabaseSync } from "node:sqlite"
 import { afterEach, describe, expect, it } from "@effect/vitest"
-import { EventBridgeStandIn, SlackStandIn, WorkOSStandIn } from "@workos-relay/testing"
+import { Chain } from "@workos-relay/sink-audit-log"
+import { EventBridgeStandIn, Ports, SlackStandIn, WorkOSStandIn } from "@workos-relay/testing"
 import * as Postgres from "@workos-relay/testing/Postgres"
-import { tempDir, waitUntilAsync } from "./helpers.ts"
+import { recorded, recordingSink, tempDir, waitUntilAsync } from "./helpers.ts"
 
 const bin = Path.join(import.meta.dirname, "..", "src", "bin.ts")
 
@@ -186,14 +187,15 @@ const eventBridgeIds = (eventBridge: EventBridgeStandIn.StandIn): Array<string> 
   })
 
 /** The audit log's records, in chain order (`seq`). */
-const auditRows = (database: string): Array<{ id: string; event: string }> => {
+const auditRows = (
+  database: string
+): Array<{ id: string; event: string; schema_mismatch: string | null }> => {
   if (!Fs.existsSync(database)) return []
   const db = new DatabaseSync(database, { readOnly: true })
   try {
-    return db.prepare("SELECT id, event FROM audit_records ORDER BY seq").all() as Array<{
-      id: string
-      event: string
-    }>
+    return db
+      .prepare("SELECT id, event, schema_mismatch FROM audit_records ORDER BY seq")
+      .all() as Array<{ id: string; event: string; schema_mismatch: string | null }>
   } catch {
     return [] // the sink has not created its tables yet
   } finally {
@@ -359,6 +361,8 @@ describe("end to end: the runner process against the stand-ins", { timeout: 180_
   })
 
   it("poison events are dead-lettered while the rest flows; dead-letters retry delivers them once fixed", async () => {
+    // (A payload that breaks its schema is no poison for these sinks: they are raw, and
+    // take it as WorkOS sent it; see "spec drift" below.)
     const w = await world({ events: 300 })
     // Route dsync.group.* first, to a channel that does not exist yet.
     Fs.writeFileSync(
@@ -392,29 +396,26 @@ describe("end to end: the runner process against the stand-ins", { timeout: 180_
     await waitUntilAsync(
       "everything else delivered",
       () =>
-        auditCount(w.auditDb) >= N - 1 &&
-        eventBridgeIds(w.eventBridge).length >= N - 2 &&
-        slackIds(w.slack).length >= N - 1 - groups.length,
+        auditCount(w.auditDb) >= N &&
+        eventBridgeIds(w.eventBridge).length >= N - 1 &&
+        slackIds(w.slack).length >= N - groups.length,
       60_000
     )
     await stop(relay)
-    const isPoison = (id: string) => id === broken!.id || id === huge!.id
-    expect(eventBridgeIds(w.eventBridge)).toEqual(all.filter((id) => !isPoison(id)))
-    // Dead-lettered: the broken payload for every sink that takes it, the event over
-    // 1 MiB for EventBridge (AWS's limit for one entry), the groups for Slack.
-    const expected = [
-      ...["audit", "eventbridge", "slack"].map((sink) => `${sink} ${broken!.id}`),
-      `eventbridge ${huge!.id}`,
-      ...groups.map((id) => `slack ${id}`)
-    ].sort()
+    expect(eventBridgeIds(w.eventBridge)).toEqual(all.filter((id) => id !== huge!.id))
+    // Dead-lettered: the event over 1 MiB for EventBridge (AWS's limit for one entry),
+    // the groups for Slack. The broken payload reached every sink, as WorkOS sent it.
+    const expected = [`eventbridge ${huge!.id}`, ...groups.map((id) => `slack ${id}`)].sort()
     expect(deadLetterRows(await deadLetters(w.config)).sort()).toEqual(expected)
-    expect(slackIds(w.slack).sort()).toEqual(
-      all.filter((id) => id !== broken!.id && !groups.includes(id)).sort()
-    )
-    expect(auditRows(w.auditDb).map((r) => r.id)).toEqual(all.filter((id) => id !== broken!.id))
+    expect(slackIds(w.slack).sort()).toEqual(all.filter((id) => !groups.includes(id)).sort())
+    expect(auditRows(w.auditDb).map((r) => r.id)).toEqual(all)
+    const asSent = w.workos.events().find((e) => e.id === broken!.id)
+    const audited = auditRows(w.auditDb).find((r) => r.id === broken!.id)!
+    expect(JSON.parse(audited.event)).toEqual(asSent)
+    expect(audited.schema_mismatch).toBe("data.object: required field is missing")
 
-    // The causes fixed: the channel exists now, and this relay passes the broken payload
-    // on as WorkOS sent it. An entry over 1 MiB stays over it: that dead letter stays.
+    // The cause fixed: the channel exists now. An entry over 1 MiB stays over it: that
+    // dead letter stays.
     w.slack.addChannel({ id: "C0GROUPS", name: "groups" })
     const retried = await runToEnd(["dead-letters", "retry", "-c", w.config])
     expect(retried.stdout).toContain(
@@ -424,13 +425,7 @@ describe("end to end: the runner process against the stand-ins", { timeout: 180_
     expect(deadLetterRows(await deadLetters(w.config))).toEqual([`eventbridge ${huge!.id}`])
     expect(slackIds(w.slack, "groups")).toEqual(groups)
     expect(slackIds(w.slack).filter((id) => id === broken!.id)).toHaveLength(1)
-    expect(eventBridgeIds(w.eventBridge).slice(-1)).toEqual([broken!.id])
-    // The audit log now holds every event once, the broken one as WorkOS sent it.
-    const audited = auditRows(w.auditDb)
-    expect(audited.map((r) => r.id).sort()).toEqual([...all].sort())
-    expect(JSON.parse(audited.at(-1)!.event)).toEqual(
-      w.workos.events().find((e) => e.id === broken!.id)
-    )
+    expect(eventBridgeIds(w.eventBridge).filter((id) => id === broken!.id)).toHaveLength(1)
   })
 
   it("WorkOS answers 429 and 500 for a while: nothing is lost", async () => {
@@ -474,5 +469,125 @@ describe("end to end: the runner process against the stand-ins", { timeout: 180_
     expect(message.text).toContain("`widget.assembled`, a type this relay does not know yet")
     expect(JSON.stringify(message.blocks)).toContain("New event type: widget.assembled")
     expect(await deadLetters(w.config)).toContain("no dead letters")
+  })
+  it("spec drift: events that break the spec reach EventBridge, the audit log and Slack as WorkOS sent them, marked; a typed sink dead-letters them with the path; counted by type", async () => {
+    const port = await Ports.freePort()
+    const typedLog = Path.join(tempDir("relay-e2e-typed-"), "typed.log")
+    const w = await world({
+      events: 80,
+      moreSinks: `  typed:
+    module: ${JSON.stringify(recordingSink)}
+    path: ${JSON.stringify(typedLog)}
+    retry: { initialDelay: 100ms, maxDelay: 1s }
+`
+    })
+    Fs.appendFileSync(w.config, `http:\n  address: 127.0.0.1:${port}\n`)
+    // Drifted payloads among normal ones: every drift case once, then some more.
+    const drifted = [...w.workos.appendDrifted()]
+    w.workos.appendGenerated(40)
+    drifted.push(...w.workos.appendDrifted(7))
+    w.workos.appendGenerated(30)
+    const all = idsOf(w.workos)
+    const N = all.length
+    const driftIds = new Set(drifted.map((e) => e.id))
+    expect(driftIds.size).toBe(WorkOSStandIn.driftCases.length + 7)
+    // As the stand-in serves each: its JSON text.
+    const served = new Map(w.workos.events().map((e) => [e.id, JSON.stringify(e)]))
+
+    const relay = start(["run", "-c", w.config])
+    await waitUntilAsync(
+      "every event in every sink",
+      () => everySinkHas(w, N)() && recorded(typedLog).length >= N - driftIds.size,
+      60_000
+    )
+    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()
+    await stop(relay)
+
+    // EventBridge: every event once, in order, each drifted one byte for byte as served.
+    expect(eventBridgeIds(w.eventBridge)).toEqual(all)
+    for (const entry of w.eventBridge.events) {
+      const id = (JSON.parse(entry.detail) as { id: string }).id
+      if (driftIds.has(id)) expect(entry.detail).toBe(served.get(id))
+    }
+    // The audit log: every event once, the drifted ones whole (the canonical JSON of
+    // what was served, byte for byte) and marked; the others unmarked.
+    const rows = auditRows(w.auditDb)
+    expect(rows.map((r) => r.id)).toEqual(all)
+    for (const row of rows) {
+      if (!driftIds.has(row.id)) {
+        expect(row.schema_mismatch).toBeNull()
+        continue
+      }
+      expect(row.event).toBe(Chain.canonicalJson(JSON.parse(served.get(row.id)!)))
+      expect(row.schema_mismatch).toMatch(/^data\.\S+: ./)
+    }
+    // ... and `audit query --mismatched` selects them, newest first, as sent.
+    const queried = await runToEnd([
+      "audit",
+      "query",
+      "--sqlite",
+      w.auditDb,
+      "--mismatched",
+      "--limit",
+      "1000",
+      "--format",
+      "json"
+    ])
+    expect(queried.code, queried.stderr).toBe(0)
+    const mismatched = JSON.parse(queried.stdout) as Array<{
+      id: string
+      event: unknown
+      schema_mismatch: string
+    }>
+    expect(mismatched.map((r) => r.id)).toEqual(drifted.map((e) => e.id).reverse())
+    for (const record of mismatched)
+      expect(record.event).toEqual(JSON.parse(served.get(record.id)!))
+    const verified = await runToEnd(["audit", "verify", "--sqlite", w.auditDb])
+    expect(verified.code, verified.stderr).toBe(0)
+    // Slack: the generic message for each drifted event, saying where.
+    expectSlackExactlyInOrder(w.slack, all)
+    for (const message of w.slack.messages()) {
+      const id = EVENT_ID.exec(JSON.stringify(message.blocks))![0]
+      expect((message.text ?? "").includes("with a payload that does not match the spec"), id).toBe(
+        driftIds.has(id)
+      )
+    }
+    // The typed sink: everything else, in order; the drifted ones dead-lettered with the path.
+    expect(recorded(typedLog)).toEqual(all.filter((id) => !driftIds.has(id)))
+    const letters = await deadLetters(w.config)
+    expect(deadLetterRows(letters).sort()).toEqual([...driftIds].map((id) => `typed ${id}`).sort())
+    expect(letters).toContain("does not match its schema at data.")
+    // The sink made raw, `dead-letters retry` hands it those events marked, as a run does.
+    const rawLog = Path.join(Path.dirname(typedLog), "raw.log")
+    Fs.writeFileSync(
+      w.config,
+      Fs.readFileSync(w.config, "utf8")
+        .replace(recordingSink, Path.join(Path.dirname(recordingSink), "raw-recording-sink.mjs"))
+        .replace(`path: ${JSON.stringify(typedLog)}`, `path: ${JSON.stringify(rawLog)}`)
+    )
+    const retried = await runToEnd(["dead-letters", "retry", "-c", w.config, "--sink", "typed"])
+    expect(retried.stdout, retried.stderr).toContain(
+      `retried: ${driftIds.size} delivered and removed, 0 still dead-lettered`
+    )
+    const marked = recorded(rawLog).map((line) => line.split(" "))
+    expect(marked.map(([id]) => id).sort()).toEqual([...driftIds].sort())
+    expect(marked.every(([, path]) => path!.startsWith("data."))).toBe(true)
+    // Counted by type, each event once though four sinks took it; told once per type.
+    const byType = new Map<string, number>()
+    for (const e of drifted) byType.set(e.event, (byType.get(e.event) ?? 0) + 1)
+    const counted = metrics
+      .split("\n")
+      .filter((line) => line.startsWith("workos_relay_spec_mismatches_total{"))
+      .sort()
+    expect(counted).toEqual(
+      [...byType]
+        .map(([type, n]) => `workos_relay_spec_mismatches_total{type="${type}"} ${n}`)
+        .sort()
+    )
+    const warnings = relay.stderr
+      .split("\n")
+      .filter((line) => line.includes("does not match the spec at"))
+      .map((line) => /event type (\S+) does not match/.exec(line)?.[1])
+    expect(warnings.sort()).toEqual([...byType.keys()].sort())
   })
 })

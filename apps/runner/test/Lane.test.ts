@@ -2,8 +2,11 @@ import * as Path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
 import type { EventStream } from "@workos-relay/core"
 import { Event, Sink } from "@workos-relay/core"
+import { WorkOSStandIn } from "@workos-relay/testing"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
+import * as Logger from "effect/Logger"
+import * as Result from "effect/Result"
 import { Metrics } from "../src/Observability.ts"
 import { makeFilter } from "../src/pipeline/Filter.ts"
 import { Lane, type LaneContext, type LaneSpec } from "../src/pipeline/Lane.ts"
@@ -32,26 +35,62 @@ const elements = (
 /** A sink that records the ids it is given and answers each as `outcome` says. */
 const recordingSink = (outcome: (id: string) => Sink.Outcome = () => Sink.delivered) => {
   const received: Array<string> = []
+  const events: Array<Event.Any> = []
   const sink: Sink.Sink = {
     batch: { maxEvents: 10, maxWait: "10 millis" },
     deliver: (batch) =>
       Effect.sync(() =>
         batch.map((event) => {
           received.push(event.id)
+          events.push(event)
           return outcome(event.id)
         })
       )
   }
-  return { sink, received }
+  return { sink, received, events }
 }
 
-const spec = (sink: Sink.Sink, patterns: ReadonlyArray<string> = []): LaneSpec => ({
+const spec = (
+  sink: Sink.Sink,
+  patterns: ReadonlyArray<string> = [],
+  extra: Partial<LaneSpec> = {}
+): LaneSpec => ({
   name: "rec",
   sink,
   batch: { maxEvents: 10, maxWait: 10 },
   retry: { initialDelay: 1, maxDelay: 2, maxDuration: 20 },
-  accepts: makeFilter(patterns.length === 0 ? [] : [patterns], undefined)
+  accepts: makeFilter(patterns.length === 0 ? [] : [patterns], undefined),
+  ...extra
 })
+
+/** A drifted payload as the stand-in serves it (`event_<n>`), and the element the stream makes of it. */
+const drifted = (
+  n: number,
+  drift?: WorkOSStandIn.Drift,
+  type?: Event.Type
+): { text: string; raw: unknown; element: EventStream.Element } => {
+  const id = `event_${String(n).padStart(5, "0")}`
+  const text = JSON.stringify({
+    ...WorkOSStandIn.driftedEvent(drift, type),
+    id,
+    created_at: new Date(Date.UTC(2026, 0, 1, 0, 0, n)).toISOString()
+  })
+  const raw: unknown = JSON.parse(text)
+  const decoded = Event.decode(raw)
+  if (Result.isSuccess(decoded)) throw new Error(`${id} decoded`)
+  return { text, raw, element: { _tag: "Undecodable", cursor: id, error: decoded.failure } }
+}
+
+/** The log lines of an effect, as `LEVEL message`. */
+const capturingLogs = () => {
+  const lines: Array<string> = []
+  const logger = Logger.make(({ logLevel, message }) => {
+    lines.push(
+      `${logLevel.toUpperCase()} ${(Array.isArray(message) ? message : [message]).join(" ")}`
+    )
+  })
+  return { lines, layer: Logger.layer([logger]) }
+}
 
 const context = (store: StateStore.Service, live = true): LaneContext => ({
   store,
@@ -148,6 +187,156 @@ describe("Lane", () => {
         expect(letters.map((l) => l.eventId)).toEqual(["event_00003"])
         expect(JSON.parse(letters[0]!.event)).toEqual(broken)
         expect((yield* db.checkpoint("rec"))?.cursor).toBe("event_00005")
+      })
+  )
+
+  it.live(
+    "spec drift: a raw sink gets the event as WorkOS sent it, marked; a typed one dead-letters it with the path; counted and told once",
+    () =>
+      Effect.gen(function* () {
+        const db = yield* store()
+        const ctx = context(db)
+        const raw = recordingSink()
+        const typed = recordingSink()
+        const rawLane = new Lane(
+          spec(raw.sink, [], { name: "raw", raw: true }),
+          "earliest",
+          1000,
+          ctx
+        )
+        const typedLane = new Lane(spec(typed.sink, [], { name: "typed" }), "earliest", 1000, ctx)
+        const role = drifted(3)
+        const role2 = drifted(5)
+        const user = drifted(6, "wrongObject", "user.created")
+        const given = [
+          ...elements(2),
+          role.element,
+          ...elements(1, undefined, 4),
+          role2.element,
+          user.element,
+          ...elements(2, undefined, 7)
+        ]
+        // As the hub does: the same elements, so the same objects, for both lanes.
+        for (const lane of [rawLane, typedLane]) {
+          lane.buffer.push(given)
+          lane.buffer.ended = true
+        }
+        const logs = capturingLogs()
+        const [rawReport, typedReport] = yield* Effect.all([rawLane.run(), typedLane.run()], {
+          concurrency: "unbounded"
+        }).pipe(Effect.provide(logs.layer))
+
+        const all = given.map((e) => e.cursor)
+        expect(raw.received).toEqual(all)
+        expect(rawReport).toMatchObject({ delivered: 8, deadLettered: 0 })
+        // The very objects WorkOS sent, their JSON unchanged, marked.
+        const asSent = raw.events.filter((e) => Sink.mismatchOf(e) !== undefined)
+        expect(asSent).toHaveLength(3)
+        expect(asSent[0]).toBe(role.raw)
+        expect(JSON.stringify(asSent[0])).toBe(role.text)
+        expect(Sink.mismatchOf(asSent[0]!)).toEqual({
+          path: "data.resource_type_slug",
+          reason: "required field is missing"
+        })
+        expect(Sink.mismatchOf(asSent[2]!)?.path).toBe("data.object")
+        expect(yield* db.deadLetters({ sink: "raw" })).toEqual([])
+        expect((yield* db.checkpoint("raw"))?.cursor).toBe("event_00008")
+
+        const drift = new Set(["event_00003", "event_00005", "event_00006"])
+        expect(typed.received).toEqual(all.filter((id) => !drift.has(id!)))
+        expect(typedReport).toMatchObject({ delivered: 5, deadLettered: 3 })
+        const letters = yield* db.deadLetters({ sink: "typed" })
+        expect(letters.map((l) => [l.eventId, l.eventType])).toEqual([
+          ["event_00003", "organization_role.created"],
+          ["event_00005", "organization_role.created"],
+          ["event_00006", "user.created"]
+        ])
+        expect(letters[0]!.error).toContain(
+          "does not match its schema at data.resource_type_slug: required field is missing"
+        )
+        expect(JSON.parse(letters[0]!.event)).toEqual(role.raw)
+        expect((yield* db.checkpoint("typed"))?.cursor).toBe("event_00008")
+
+        // Each event counted once, whichever lanes took it; each type told once.
+        expect(Object.fromEntries(ctx.metrics.specMismatches)).toEqual({
+          "organization_role.created": 2,
+          "user.created": 1
+        })
+        expect(ctx.metrics.render()).toContain(
+          'workos_relay_spec_mismatches_total{type="organization_role.created"} 2'
+        )
+        expect(logs.lines.filter((l) => l.includes("does not match the spec"))).toEqual([
+          "WARN event type organization_role.created does not match the spec at data.resource_type_slug: required field is missing; raw sinks get it as sent, typed sinks dead-letter it",
+          expect.stringMatching(
+            /^WARN event type user\.created does not match the spec at data\.object: .*; raw sinks get it as sent, typed sinks dead-letter it$/
+          )
+        ])
+      })
+  )
+
+  it.live(
+    "spec drift: what has no id is a dead letter for a raw sink too, and a filtered type is nothing",
+    () =>
+      Effect.gen(function* () {
+        const db = yield* store()
+        const ctx = context(db)
+        const raw = recordingSink()
+        const lane = new Lane(
+          spec(raw.sink, ["user.*", "organization_role.*"], { raw: true }),
+          "earliest",
+          1000,
+          ctx
+        )
+        const { id: _, ...withoutId } = drifted(2).raw as Record<string, unknown>
+        const noId = Event.decode(withoutId)
+        if (Result.isSuccess(noId)) throw new Error("decoded")
+        lane.buffer.push([
+          ...elements(1),
+          { _tag: "Undecodable", cursor: "event_00001", error: noId.failure },
+          drifted(3, "nullsOmitted", "invitation.created").element,
+          ...elements(1, undefined, 4)
+        ])
+        lane.buffer.ended = true
+        const report = yield* lane.run()
+        expect(raw.received).toEqual(["event_00001", "event_00004"])
+        expect(report).toMatchObject({ delivered: 2, deadLettered: 1 })
+        const letters = yield* db.deadLetters({ sink: "rec" })
+        expect(letters.map((l) => [l.eventId, l.eventType])).toEqual([
+          ["(no id)", "organization_role.created"]
+        ])
+        expect(ctx.metrics.specMismatches.size).toBe(0)
+      })
+  )
+
+  it.live(
+    "spec drift: a raw event counts towards maxBytes, and one that does not fit waits for the next batch",
+    () =>
+      Effect.gen(function* () {
+        const db = yield* store()
+        const batches: Array<Array<string>> = []
+        const sink: Sink.Sink = {
+          batch: { maxEvents: 10, maxWait: "10 millis" },
+          deliver: (batch) =>
+            Effect.sync(() => {
+              batches.push(batch.map((e) => e.id))
+              return batch.map(() => Sink.delivered)
+            })
+        }
+        const role = drifted(2)
+        const size = Buffer.byteLength(JSON.stringify(role.raw))
+        const lane = new Lane(
+          {
+            ...spec(sink, [], { raw: true }),
+            batch: { maxEvents: 10, maxBytes: size + 10, maxWait: 10 }
+          },
+          "earliest",
+          1000,
+          context(db)
+        )
+        lane.buffer.push([...elements(1), role.element, ...elements(1, undefined, 3)])
+        lane.buffer.ended = true
+        yield* lane.run()
+        expect(batches).toEqual([["event_00001"], ["event_00002"], ["event_00003"]])
       })
   )
 

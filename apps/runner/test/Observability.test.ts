@@ -70,4 +70,26 @@ describe("Observability", () => {
       'workos_relay_events_delivered_total{sink="two\\nlines"} 4'
     ])
   })
+
+  it("/metrics: spec mismatches by type, each event counted once, the first of a type told", () => {
+    const metrics = new Metrics()
+    const lines = () =>
+      metrics
+        .render()
+        .split("\n")
+        .filter((line) => line.includes("workos_relay_spec_mismatches_total"))
+    expect(lines()).toEqual([
+      expect.stringMatching(/^# HELP workos_relay_spec_mismatches_total /),
+      "# TYPE workos_relay_spec_mismatches_total counter"
+    ])
+    expect(metrics.specMismatch("event_1", "role.created")).toBe(true)
+    // Another lane taking the same event: not counted again.
+    expect(metrics.specMismatch("event_1", "role.created")).toBe(false)
+    expect(metrics.specMismatch("event_2", "role.created")).toBe(false)
+    expect(metrics.specMismatch("event_3", 'odd"type')).toBe(true)
+    expect(lines().slice(2)).toEqual([
+      'workos_relay_spec_mismatches_total{type="role.created"} 2',
+      'workos_relay_spec_mismatches_total{type="odd\\"type"} 1'
+    ])
+  })
 })

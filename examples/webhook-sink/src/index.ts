@@ -8,9 +8,15 @@
  * 2xx: delivered. 408, 429, 5xx, timeouts and network errors: retried by the pipeline
  * (honouring Retry-After). 401/403: the sink stops (a wrong secret or URL needs a
  * person). Any other 4xx: the event is dead-lettered with the endpoint's answer.
+ *
+ * The sink is raw (`raw: true`): an event whose payload breaks the spec is POSTed too,
+ * its body exactly what WorkOS sent, with where it breaks the spec in a header of its
+ * own (not covered by the signature, which covers the body as always):
+ *
+ *   X-Relay-Schema-Mismatch: {"path":"data.resource_type_slug","reason":"required field is missing"}
  */
 import { createHmac } from "node:crypto"
-import { Sink } from "@workos-relay/core"
+import { type Event, Sink } from "@workos-relay/core"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as FetchHttpClient from "effect/http/FetchHttpClient"
@@ -33,22 +39,38 @@ export const Config = Schema.Struct({
 export const sign = (secret: string, body: string, timestamp: number): string =>
   `t=${timestamp}, v1=${createHmac("sha256", secret).update(`${timestamp}.${body}`).digest("hex")}`
 
+/**
+ * The mismatch header's value: JSON with every character past ASCII escaped
+ * (`\u2026`), as a header value must be bytes a receiver reads alike.
+ */
+export const mismatchHeader = (mismatch: Sink.Mismatch): string =>
+  JSON.stringify({ path: mismatch.path, reason: mismatch.reason }).replace(
+    /[\u007f-\uffff]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`
+  )
+
 export const definition = Sink.define({
   type: "webhook",
+  // It forwards events as WorkOS sent them: one that breaks the spec goes too, marked.
+  raw: true,
   config: Config,
   make: (config) =>
     Effect.gen(function* () {
       const client = yield* HttpClient.HttpClient
       const timeout = Duration.millis(config.timeoutMs ?? 10_000)
 
-      const post = (event: unknown) => {
+      const post = (event: Event.Any) => {
         const body = JSON.stringify(event)
+        const mismatch = Sink.mismatchOf(event)
         const request = HttpClientRequest.post(config.url).pipe(
           HttpClientRequest.bodyText(body, "application/json"),
           HttpClientRequest.setHeader(
             "x-relay-signature",
             sign(Redacted.value(config.secret), body, Date.now())
-          )
+          ),
+          mismatch === undefined
+            ? (r) => r
+            : HttpClientRequest.setHeader("x-relay-schema-mismatch", mismatchHeader(mismatch))
         )
         return client.execute(request).pipe(
           Effect.flatMap((response) =>

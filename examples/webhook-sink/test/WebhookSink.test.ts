@@ -2,26 +2,33 @@ import { createHmac, timingSafeEqual } from "node:crypto"
 import * as http from "node:http"
 import type { AddressInfo } from "node:net"
 import { describe, expect, it } from "@effect/vitest"
-import { type Event, Sink } from "@workos-relay/core"
+import { Event, Sink } from "@workos-relay/core"
 import { examples } from "@workos-relay/core/Examples"
+import { WorkOSStandIn } from "@workos-relay/testing"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
-import { definition } from "../src/index.ts"
+import { definition, mismatchHeader } from "../src/index.ts"
 
 const secret = "whsec_test"
 
 /** A receiver on 127.0.0.1 that answers with the next scripted status (200 when none is left). */
 const receiver = Effect.acquireRelease(
   Effect.promise(async () => {
-    const received: Array<{ body: string; signature: string }> = []
+    const received: Array<{ body: string; signature: string; mismatch: string | undefined }> = []
     const script: Array<{ status: number; headers?: Record<string, string>; body?: string }> = []
     const server = http.createServer((req, res) => {
       let body = ""
       req.on("data", (chunk) => (body += chunk))
       req.on("end", () => {
-        received.push({ body, signature: String(req.headers["x-relay-signature"]) })
+        const mismatch = req.headers["x-relay-schema-mismatch"]
+        received.push({
+          body,
+          signature: String(req.headers["x-relay-signature"]),
+          mismatch: typeof mismatch === "string" ? mismatch : undefined
+        })
         const next = script.shift() ?? { status: 200 }
         res.writeHead(next.status, next.headers).end(next.body ?? "")
       })
@@ -63,6 +70,35 @@ describe("webhook sink", () => {
       expect(verify(received[0]!.signature, received[0]!.body.replace("user", "usr"))).toBe(false)
     }).pipe(Effect.scoped)
   )
+
+  it.live(
+    "is raw: an event that breaks the spec is POSTed as WorkOS sent it, signed, with where in a header",
+    () =>
+      Effect.gen(function* () {
+        expect(definition.raw).toBe(true)
+        const { url, received } = yield* receiver
+        const sink = yield* makeSink(url)
+        // A user whose name is not ASCII: the body goes as it is, the header escaped.
+        const event = WorkOSStandIn.driftedEvent("wrongObject", "user.created")
+        const text = JSON.stringify({ ...event, data: { ...(event.data as object), name: "Zoë…" } })
+        const decoded = Event.decode(JSON.parse(text))
+        if (Result.isSuccess(decoded)) throw new Error("decoded")
+        const drifted = Sink.mismatched(decoded.failure)!
+        const outcomes = yield* sink.deliver([events[0]!, drifted])
+        expect(outcomes).toEqual([Sink.delivered, Sink.delivered])
+        expect(received[0]!.mismatch).toBeUndefined()
+        expect(received[1]!.body).toBe(text)
+        expect(verify(received[1]!.signature, received[1]!.body)).toBe(true)
+        expect(JSON.parse(received[1]!.mismatch!)).toEqual(Sink.mismatchOf(drifted))
+        expect(JSON.parse(received[1]!.mismatch!).path).toBe("data.object")
+      }).pipe(Effect.scoped)
+  )
+
+  it("the mismatch header is ASCII JSON whatever the reason holds", () => {
+    const value = mismatchHeader({ path: 'data["é"]', reason: 'expected "x", got "y…😀"\r\n' })
+    expect(/^[\x20-\x7e]*$/.test(value)).toBe(true)
+    expect(JSON.parse(value)).toEqual({ path: 'data["é"]', reason: 'expected "x", got "y…😀"\r\n' })
+  })
 
   it.live("retries 5xx and 429 (with Retry-After), holding back later events", () =>
     Effect.gen(function* () {

@@ -7,6 +7,15 @@
  *
  * A sink package (or a user's own module) exports a `Definition`: its `type` name,
  * its config `Schema`, and how to make the sink from a decoded config.
+ *
+ * Typed or raw: strict types for code, whole records for archives. WorkOS sometimes
+ * sends an event of a known type whose payload breaks the spec (a field left out, an
+ * `object` it does not list). A typed sink (the default) never sees one: it is
+ * dead-lettered for it, with where and why, since code written against the typed
+ * payload would misread it. A sink that forwards or stores events as WorkOS sent them
+ * (an event bus, an archive, a webhook) says `raw: true` in its definition and gets
+ * such an event in its batch like any other: the very object WorkOS sent, its JSON
+ * unchanged, marked with where it breaks the spec (`mismatchOf`).
  */
 import * as Data from "effect/Data"
 import type * as Duration from "effect/Duration"
@@ -137,6 +146,16 @@ export interface Definition<
    * file's `events:` can narrow them further, never widen them.
    */
   readonly events?: Ps
+  /**
+   * Whether the sink takes raw events (default `false`: typed; see the module's
+   * description). A raw sink also gets an event whose payload breaks the spec, as
+   * WorkOS sent it, where a typed one has it dead-lettered. Its `deliver` still sees
+   * `Event.Any` (or the types its `events` select), but must cope with such an event:
+   * only its `id` and `event` are sure to be strings; every other field, `data` and
+   * `created_at` included, may be missing or of another type than the spec says.
+   * `mismatchOf(event)` tells such an event apart, and where it breaks the spec.
+   */
+  readonly raw?: boolean | undefined
   /** The sink's own options (every key of its config entry but the runner's: type, events, batch, retry). */
   readonly config: Schema.Codec<Config, unknown>
   readonly make: (
@@ -145,6 +164,52 @@ export interface Definition<
     // Only `events` decides the patterns; `make` is typed by them, never the reverse.
   ) => Effect.Effect<Sink<Matching<NoInfer<Ps>>>, SinkFatal, Scope.Scope>
 }
+
+// ---------------------------------------------------------------------------
+// Events that break the spec
+
+/** Where an event breaks the spec, and how: the first problem `Event.decode` found. */
+export interface Mismatch {
+  /** Where in the event, as `data.resource_type_slug` (empty for the event itself). */
+  readonly path: string
+  /** What is wrong there (`required field is missing`). */
+  readonly reason: string
+}
+
+/**
+ * The marks, by event object. Kept on `globalThis` under a registered symbol, so that
+ * a sink loaded with a copy of this package of its own (a custom sink's module with
+ * its own `node_modules`) reads the marks the runner's copy set.
+ */
+const registry = Symbol.for("@workos-relay/core/Sink/mismatches")
+const shared = globalThis as { [registry]?: WeakMap<object, Mismatch> }
+const mismatches: WeakMap<object, Mismatch> = shared[registry] ?? new WeakMap()
+shared[registry] = mismatches
+
+/**
+ * The event a decode error is about, as a raw sink gets it: the very object WorkOS
+ * sent (not a copy: it serialises to the same JSON), marked with the error's path and
+ * reason for `mismatchOf`. Undefined when the error names no id or no type: that is
+ * not an event a sink can take, and it is dead-lettered for every sink.
+ */
+export const mismatched = (error: Event.EventDecodeError): Event.Any | undefined => {
+  const raw = error.raw
+  if (error.id === undefined || error.type === undefined) return undefined
+  if (typeof raw !== "object" || raw === null) return undefined
+  if (!mismatches.has(raw)) mismatches.set(raw, { path: error.path, reason: error.reason })
+  return raw as Event.Any
+}
+
+/**
+ * Where an event a raw sink got breaks the spec, or undefined when it matches it (as
+ * every event a typed sink gets does). The event itself carries nothing of it: what
+ * a sink forwards is exactly what WorkOS sent.
+ */
+export const mismatchOf = (event: Event.Any): Mismatch | undefined => mismatches.get(event)
+
+/** A mismatch as one line: `data.resource_type_slug: required field is missing`. */
+export const formatMismatch = (mismatch: Mismatch): string =>
+  mismatch.path === "" ? mismatch.reason : `${mismatch.path}: ${mismatch.reason}`
 
 /**
  * Defines a sink type. With literal `events` patterns, `deliver` receives exactly
@@ -163,6 +228,9 @@ export interface Definition<
  *     })
  * })
  * ```
+ *
+ * A sink that forwards or stores events as WorkOS sent them adds `raw: true` (see
+ * `Definition.raw`).
  */
 export const define = <Config, const Ps extends ReadonlyArray<string> = ReadonlyArray<string>>(
   definition: Definition<Config, Ps>

@@ -7,7 +7,10 @@
  * the first record ever, 64 zeros; after retention, the last deleted record's hash,
  * kept as the anchor) and `canonical(record)` is the canonical JSON of the record's
  * content: the `AuditRecord` fields (id, type, created_at, organization_id, actor,
- * targets, ip_address, user_agent, event), without `seq`, `prev_hash` and `hash`.
+ * targets, ip_address, user_agent, event, and schema_mismatch when the event breaks
+ * the spec), without `seq`, `prev_hash` and `hash`. A record without a
+ * schema_mismatch hashes as it did before the field existed (an absent key is left
+ * out), so records kept by earlier versions verify unchanged.
  *
  * Canonical JSON (the JSON Canonicalization Scheme of RFC 8785 for the JSON WorkOS
  * sends): no whitespace; object keys sorted by UTF-16 code units; strings and numbers
@@ -162,7 +165,8 @@ export const content = (record: AuditRecord): AuditRecord => ({
   targets: record.targets,
   ip_address: record.ip_address,
   user_agent: record.user_agent,
-  event: record.event
+  event: record.event,
+  ...(record.schema_mismatch === undefined ? {} : { schema_mismatch: record.schema_mismatch })
 })
 
 /** The canonical JSON of a record's hashed content. */
@@ -182,6 +186,8 @@ const sortedContent = (record: AuditRecord) => ({
   id: record.id,
   ip_address: record.ip_address,
   organization_id: record.organization_id,
+  // Left out when undefined, as every key whose value is undefined.
+  schema_mismatch: record.schema_mismatch,
   targets: record.targets,
   type: record.type,
   user_agent: record.user_agent

@@ -318,6 +318,11 @@ export const render = (
     r.id,
     String(r.seq)
   ])
+  // Only when a record has one: the usual table keeps its columns.
+  if (records.some((r) => r.schema_mismatch !== undefined)) {
+    header.push("schema_mismatch")
+    for (const [i, r] of records.entries()) rows[i]!.push(r.schema_mismatch ?? "")
+  }
   if (format === "csv") return [header, ...rows].map((row) => row.map(csvCell).join(",")).join("\n")
   const widths = header.map((h, i) =>
     Math.min(60, Math.max(h.length, ...rows.map((row) => row[i]!.length)))
@@ -359,6 +364,12 @@ export const query = Command.make(
     until: Flag.String("until").pipe(
       Flag.withDescription('Created before: an ISO-8601 time or a duration ago ("1h")'),
       Flag.optional
+    ),
+    mismatched: Flag.Boolean("mismatched").pipe(
+      Flag.withDefault(false),
+      Flag.withDescription(
+        "Only events that do not match the spec, recorded as WorkOS sent them (their schema_mismatch says where)"
+      )
     ),
     limit: Flag.Int("limit").pipe(
       Flag.withDescription(`At most this many records, newest first (default ${defaultLimit})`),
@@ -409,6 +420,7 @@ export const query = Command.make(
             ...(Option.isSome(flags.actor) ? { actor: flags.actor.value } : {}),
             ...(since !== undefined ? { since } : {}),
             ...(until !== undefined ? { until } : {}),
+            ...(flags.mismatched ? { mismatched: true } : {}),
             limit: flags.limit
           })
         })
@@ -416,7 +428,9 @@ export const query = Command.make(
       yield* Console.log(render(records, flags.format))
     })
 ).pipe(
-  Command.withDescription("Find audit records by type, organization, actor and time; newest first")
+  Command.withDescription(
+    "Find audit records by type, organization, actor, time and spec mismatch; newest first"
+  )
 )
 
 /** `workos-relay audit`: mount it in the runner with `Command.withSubcommands([..., audit])`. */

@@ -96,6 +96,7 @@ const toLine = (r: StoredRecord, commit: boolean): string =>
     ip_address: r.ip_address,
     user_agent: r.user_agent,
     event: r.event,
+    ...(r.schema_mismatch === undefined ? {} : { schema_mismatch: r.schema_mismatch }),
     prev_hash: r.prev_hash,
     hash: r.hash,
     ...(commit ? { commit: true } : {})
@@ -282,6 +283,7 @@ export const make = (
               continue
             if (since !== undefined && r.created_at < since) continue
             if (until !== undefined && r.created_at >= until) continue
+            if (q.mismatched === true && r.schema_mismatch === undefined) continue
             found.push(r)
           }
           found.sort((a, b) =>
@@ -357,7 +359,10 @@ export const make = (
           return new SchemaTooNew({ where, found: meta.schema_version, supported: schemaVersion })
         }
         if (meta === undefined || meta.schema_version < schemaVersion) {
-          // Version 1 is the first layout: nothing to migrate yet, only to stamp.
+          // Version 2 added `schema_mismatch` to the records that have one: lines
+          // written before lack it and hash as they did, so there is nothing to
+          // rewrite, only to stamp. (An older reader would not hash the new key:
+          // the stamp keeps it away.)
           meta = {
             format,
             schema_version: schemaVersion,

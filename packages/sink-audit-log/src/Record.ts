@@ -4,10 +4,11 @@
  *
  * Who (the actor) comes from `context.actor` when WorkOS says, else from the
  * payload's user fields; what was acted on (the targets) depends on the event
- * family. The README has the table; `families` below is that table in code.
+ * family. The README has the table; `families` below is that table in code. Every
+ * field is read defensively: an event that breaks the spec is recorded too.
  */
 import type { Event } from "@workos-relay/core"
-import { EventPattern } from "@workos-relay/core"
+import { EventPattern, Sink } from "@workos-relay/core"
 
 /** Who did it. */
 export interface Actor {
@@ -38,6 +39,11 @@ export interface AuditRecord {
   readonly user_agent: string | null
   /** The event exactly as WorkOS sent it, unknown fields included. */
   readonly event: unknown
+  /**
+   * Where the event breaks the spec, as `data.resource_type_slug: required field is
+   * missing`; absent when it matches it. Covered by the chain when present.
+   */
+  readonly schema_mismatch?: string
 }
 
 /** A record as kept in a store: its place in the chain and its hashes. */
@@ -232,8 +238,12 @@ const isNormalTime = (time: string): boolean => {
   return day <= days
 }
 
-/** The audit record of one event. */
+/**
+ * The audit record of one event. An event that breaks the spec (a raw sink gets it
+ * marked: `Sink.mismatchOf`) is recorded as WorkOS sent it, with `schema_mismatch`.
+ */
 export const fromEvent = (event: Event.Any): AuditRecord => {
+  const mismatch = Sink.mismatchOf(event)
   const data = obj(event.data)
   const context = obj(event.context)
   const family = familyOf(event.event)
@@ -245,12 +255,26 @@ export const fromEvent = (event: Event.Any): AuditRecord => {
   return {
     id: event.id,
     type: event.event,
-    created_at: normalizeTime(event.created_at),
+    // A string only: `Date.parse(42)` reads a number as a year, 2042. (Decoding saw to
+    // it but for an event that breaks the spec, which `unkeepable` then refuses.)
+    created_at:
+      typeof event.created_at === "string" ? normalizeTime(event.created_at) : event.created_at,
     organization_id: organizationOf(event.event, data),
     actor,
     targets: family.targets(data, event.event),
     ip_address: str(data.ip_address) ?? str(context.ip_address),
     user_agent: str(data.user_agent) ?? str(context.user_agent),
-    event
+    event,
+    ...(mismatch === undefined ? {} : { schema_mismatch: Sink.formatMismatch(mismatch) })
   }
 }
+
+/**
+ * Why a record cannot be kept, or undefined: an event that breaks the spec may have no
+ * `created_at` that is a time, and a record without one could be neither ordered,
+ * queried by time nor pruned. (Every other event's time was checked by decoding.)
+ */
+export const unkeepable = (record: AuditRecord): string | undefined =>
+  record.schema_mismatch === undefined || isNormalTime(record.created_at)
+    ? undefined
+    : `event ${record.id} (${record.type}) has no created_at that is a time (got ${JSON.stringify((record.event as { created_at?: unknown }).created_at) ?? "none"}): an audit record needs one`

@@ -2,6 +2,10 @@
  * The `audit-log` sink: every event becomes an audit record, appended to the store
  * in one transaction per batch. Re-delivered events are skipped (the store is
  * idempotent on the event id), so each event is kept exactly once.
+ *
+ * The sink is raw (`Sink.Definition.raw`): an event whose payload breaks the spec is
+ * recorded as WorkOS sent it, with where it breaks the spec (`schema_mismatch`). Only
+ * one without a `created_at` that is a time is rejected: a record needs one.
  */
 import { type Event, Sink } from "@workos-relay/core"
 import * as Duration from "effect/Duration"
@@ -61,8 +65,23 @@ export const keepRetention = (
     Effect.asVoid
   )
 
+/** Appends a batch's records; a record that cannot be kept (`Record.unkeepable`) is rejected, the rest appended. */
+const deliverTo =
+  (store: Shape) =>
+  (batch: ReadonlyArray<Event.Any>): Effect.Effect<ReadonlyArray<Sink.Outcome>, StoreError> => {
+    const records = batch.map(Record.fromEvent)
+    const problems = records.map(Record.unkeepable)
+    if (problems.every((p) => p === undefined))
+      return store.append(records).pipe(Effect.as(records.map(() => Sink.delivered)))
+    return store
+      .append(records.filter((_, i) => problems[i] === undefined))
+      .pipe(Effect.as(problems.map((p) => (p === undefined ? Sink.delivered : Sink.rejected(p)))))
+  }
+
 export const definition = Sink.define({
   type: "audit-log",
+  // It archives events as WorkOS sent them: one that breaks the spec too, marked.
+  raw: true,
   config: Config.Config,
   make: (config, context) =>
     Effect.gen(function* () {
@@ -84,8 +103,7 @@ export const definition = Sink.define({
       return {
         batch: { maxEvents: 2000, maxWait: "1 second" },
         deliver: (batch: ReadonlyArray<Event.Any>) =>
-          store.append(batch.map(Record.fromEvent)).pipe(
-            Effect.as(batch.map(() => Sink.delivered)),
+          deliverTo(store)(batch).pipe(
             // A damaged store (its chain row gone) fails every retry: stop, saying why.
             Effect.mapError((e) =>
               e.fatal === true

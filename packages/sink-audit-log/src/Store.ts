@@ -11,8 +11,11 @@ import * as Effect from "effect/Effect"
 import type * as Chain from "./Chain.ts"
 import type { AuditRecord, StoredRecord } from "./Record.ts"
 
-/** The version of the store layout this package writes (see each store's migrations). */
-export const schemaVersion = 1
+/**
+ * The version of the store layout this package writes (see each store's migrations).
+ * 2: records carry `schema_mismatch`, where the event breaks the spec.
+ */
+export const schemaVersion = 2
 
 /** The store could not be read or written (I/O, connection, lock). */
 export class StoreError extends Data.TaggedError("StoreError")<{
@@ -59,6 +62,8 @@ export interface Query {
   readonly since?: Date
   /** Events created before this time. */
   readonly until?: Date
+  /** Only events that break the spec (a `schema_mismatch`). */
+  readonly mismatched?: boolean
   /** At most this many records (100 when absent). */
   readonly limit?: number
 }

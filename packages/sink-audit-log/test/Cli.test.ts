@@ -4,6 +4,7 @@ import * as path from "node:path"
 import { DatabaseSync } from "node:sqlite"
 import { NodeServices } from "@effect/platform-node"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { Sink } from "@workos-relay/core"
 import * as Cause from "effect/Cause"
 import * as Console from "effect/Console"
 import { Command } from "effect/cli"
@@ -13,7 +14,7 @@ import * as Cli from "../src/Cli.ts"
 import * as JsonlStore from "../src/JsonlStore.ts"
 import * as Record from "../src/Record.ts"
 import * as SqliteStore from "../src/SqliteStore.ts"
-import { events, start } from "./fixtures.ts"
+import { drifted, events, start } from "./fixtures.ts"
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "audit-cli-"))
 const db = path.join(dir, "audit.db")
@@ -244,6 +245,63 @@ describe("audit verify", () => {
 })
 
 describe("audit query", () => {
+  it.live(
+    "--mismatched selects the events that break the spec, with where (SQLite and JSONL)",
+    () =>
+      Effect.gen(function* () {
+        const sqlite = path.join(dir, "mismatched.db")
+        const folder = path.join(dir, "mismatched-jsonl")
+        const marked = drifted(4, 11)
+        const records = [...events(10), ...marked, ...events(6, 15)].map(Record.fromEvent)
+        yield* Effect.scoped(
+          Effect.gen(function* () {
+            yield* (yield* SqliteStore.make({ path: sqlite })).append(records)
+            yield* (yield* JsonlStore.make({ directory: folder })).append(records)
+          })
+        )
+        const newestFirst = marked.map((e) => e.id).reverse()
+        for (const store of [
+          ["--sqlite", sqlite],
+          ["--jsonl", folder]
+        ]) {
+          const json = yield* run("query", ...store, "--mismatched", "--format", "json")
+          expect(json.code, json.err).toBe(0)
+          const found = JSON.parse(json.out) as Array<Record.StoredRecord>
+          expect(found.map((r) => r.id)).toEqual(newestFirst)
+          expect(found.map((r) => r.event)).toEqual([...marked].reverse())
+          expect(found.at(-1)!.schema_mismatch).toBe(
+            Sink.formatMismatch(Sink.mismatchOf(marked[0]!)!)
+          )
+          const csv = yield* run("query", ...store, "--mismatched", "--format", "csv")
+          const [header, ...rows] = csv.out.split("\n")
+          expect(header).toBe(
+            "created_at,type,organization_id,actor,targets,ip_address,id,seq,schema_mismatch"
+          )
+          expect(rows).toHaveLength(4)
+          // Quoted as CSV quotes it: it has quotes and commas.
+          expect(
+            rows.at(-1)!.endsWith(`,"${found.at(-1)!.schema_mismatch!.replace(/"/g, '""')}"`)
+          ).toBe(true)
+          const roles = marked.filter((e) => e.event.startsWith("organization_role."))
+          expect(roles.length).toBeGreaterThan(0)
+          const table = yield* run(
+            "query",
+            ...store,
+            "--mismatched",
+            "--type",
+            "organization_role.*"
+          )
+          expect(table.out).toContain("schema_mismatch")
+          expect(table.out).toContain(`(${roles.length} record${roles.length === 1 ? "" : "s"})`)
+          // Without the flag: every record, and a table of events that match the spec keeps its columns.
+          const plain = yield* run("query", ...store, "--limit", "5", "--format", "csv")
+          expect(plain.out.split("\n")[0]).toBe(
+            "created_at,type,organization_id,actor,targets,ip_address,id,seq"
+          )
+        }
+      })
+  )
+
   it.live("filters and prints JSON, newest first", () =>
     Effect.gen(function* () {
       const result = yield* run(

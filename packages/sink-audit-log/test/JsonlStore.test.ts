@@ -55,6 +55,22 @@ const open = (key: string) =>
             const i = indexOf(lines, seq)
             ;[lines[i], lines[i + 1]] = [lines[i + 1]!, lines[i]!]
             return lines
+          }),
+        setMismatch: (seq, value) =>
+          editLines(directory, (lines) => {
+            const i = indexOf(lines, seq)
+            const { schema_mismatch: _, ...record } = JSON.parse(lines[i]!)
+            lines[i] = JSON.stringify(
+              value === null ? record : { ...record, schema_mismatch: value }
+            )
+            return lines
+          }),
+        // Version 1 records never had a schema_mismatch: only the stamp differs.
+        downgrade: () =>
+          Promise.resolve().then(() => {
+            const file = path.join(directory, "meta.json")
+            const meta = JSON.parse(fs.readFileSync(file, "utf8"))
+            fs.writeFileSync(file, JSON.stringify({ ...meta, schema_version: 1 }))
           })
       }
     }
@@ -249,12 +265,12 @@ describe("JsonlStore", () => {
       const meta = JSON.parse(fs.readFileSync(path.join(directory, "meta.json"), "utf8"))
       fs.writeFileSync(
         path.join(directory, "meta.json"),
-        JSON.stringify({ ...meta, schema_version: 2 })
+        JSON.stringify({ ...meta, schema_version: 3 })
       )
       const error = yield* Effect.flip(Effect.scoped(JsonlStore.make({ directory })))
       expect(error._tag).toBe("SchemaTooNew")
       expect(error.message).toContain(
-        "has schema version 2, but this version of @workos-relay/sink-audit-log knows versions up to 1"
+        "has schema version 3, but this version of @workos-relay/sink-audit-log knows versions up to 2"
       )
     })
   )

@@ -63,7 +63,15 @@ const open = (_key: string) =>
               [id, name, seq]
             ]
           ]),
-        deleteChainRow: () => raw([["DELETE FROM audit_chain"]])
+        deleteChainRow: () => raw([["DELETE FROM audit_chain"]]),
+        setMismatch: (seq, value) =>
+          raw([["UPDATE audit_records SET schema_mismatch = $1 WHERE seq = $2", [value, seq]]]),
+        downgrade: () =>
+          raw([
+            ["DROP INDEX audit_records_mismatch"],
+            ["ALTER TABLE audit_records DROP COLUMN schema_mismatch"],
+            ["UPDATE audit_meta SET value = '1' WHERE key = 'schema_version'"]
+          ])
       }
     }
     return opened
@@ -91,7 +99,7 @@ describe("PostgresStore", () => {
       const error = yield* Effect.flip(Effect.scoped(PostgresStore.makeFromUrl({ url: url() })))
       expect(error._tag).toBe("SchemaTooNew")
       expect(error.message).toContain(
-        "has schema version 7, but this version of @workos-relay/sink-audit-log knows versions up to 1"
+        "has schema version 7, but this version of @workos-relay/sink-audit-log knows versions up to 2"
       )
     })
   )

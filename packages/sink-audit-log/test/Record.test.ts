@@ -1,6 +1,57 @@
 import { describe, expect, it } from "@effect/vitest"
+import { Event, Sink } from "@workos-relay/core"
+import * as Result from "effect/Result"
+import * as Chain from "../src/Chain.ts"
 import * as Record from "../src/Record.ts"
-import { all, example } from "./fixtures.ts"
+import { all, drifted, example } from "./fixtures.ts"
+
+/** The event a raw sink gets for this input, which must break the spec. */
+const marked = (input: unknown): Event.Any => {
+  const decoded = Event.decode(input)
+  if (Result.isSuccess(decoded)) throw new Error("expected it to break the spec")
+  return Sink.mismatched(decoded.failure)!
+}
+
+describe("Record.fromEvent, for an event that breaks the spec", () => {
+  it("keeps it as WorkOS sent it, with where it breaks the spec", () => {
+    const event = drifted(1)[0]!
+    const text = JSON.stringify(event)
+    const record = Record.fromEvent(event)
+    expect(record.event).toBe(event)
+    expect(JSON.stringify(record.event)).toBe(text)
+    expect(record.type).toBe("organization_role.created")
+    expect(record.schema_mismatch).toBe("data.resource_type_slug: required field is missing")
+    expect(Record.unkeepable(record)).toBeUndefined()
+    // An event that matches the spec has no schema_mismatch key at all, and its hash is
+    // what it was before the field existed.
+    const plain = Record.fromEvent(example("user.created"))
+    expect("schema_mismatch" in plain).toBe(false)
+    expect(Chain.canonicalContent(plain)).not.toContain("schema_mismatch")
+    expect(Chain.canonicalContent(record)).toContain(
+      '"schema_mismatch":"data.resource_type_slug: required field is missing"'
+    )
+  })
+
+  it("reads whatever the payload holds without failing", () => {
+    for (const data of [null, 42, "text", [1, 2], { id: 7, user_id: { not: "a string" } }]) {
+      const event = marked({ ...example("authentication.password_failed"), data, context: 5 })
+      const record = Record.fromEvent(event)
+      expect(record.event).toBe(event)
+      expect(record.actor).toBeNull()
+      expect(record.schema_mismatch).toBeDefined()
+    }
+  })
+
+  it("one without a created_at that is a time cannot be kept, saying why", () => {
+    for (const created_at of [undefined, "yesterday", 42]) {
+      const event = marked({ ...example("user.created"), created_at })
+      const record = Record.fromEvent(event)
+      expect(Record.unkeepable(record)).toBe(
+        `event ${event.id} (user.created) has no created_at that is a time (got ${JSON.stringify(created_at) ?? "none"}): an audit record needs one`
+      )
+    }
+  })
+})
 
 describe("Record.fromEvent", () => {
   it("keeps the event as WorkOS sent it, unknown fields included", () => {

@@ -3,13 +3,14 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { DatabaseSync } from "node:sqlite"
 import { afterAll, describe, expect, it } from "@effect/vitest"
-import { Sink as CoreSink } from "@workos-relay/core"
+import { Sink as CoreSink, Event } from "@workos-relay/core"
 import * as SinkConformance from "@workos-relay/testing/SinkConformance"
 import * as Effect from "effect/Effect"
+import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import { definition } from "../src/index.ts"
 import * as SqliteStore from "../src/SqliteStore.ts"
-import { events } from "./fixtures.ts"
+import { drifted, events } from "./fixtures.ts"
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "audit-sink-"))
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }))
@@ -59,6 +60,45 @@ describe("definition", () => {
         // The pipeline re-delivers after a crash before its checkpoint: nothing changes.
         expect(yield* sink.deliver([...batch.slice(20), ...events(5, 31)])).toHaveLength(15)
         expect(idsIn(file)).toEqual(events(35).map((e) => e.id))
+      })
+  )
+
+  it.live(
+    "is raw: an event that breaks the spec is recorded as sent, with its schema_mismatch; one without a time is rejected",
+    () =>
+      Effect.gen(function* () {
+        expect(definition.raw).toBe(true)
+        const file = path.join(dir, "raw.db")
+        const config = Schema.decodeUnknownSync(definition.config)({ path: file })
+        const sink = yield* definition.make(config, { name: "audit" })
+        const marked = drifted(3, 2)
+        const decoded = Event.decode({ ...marked[0], id: "event_untimed", created_at: "soon" })
+        if (Result.isSuccess(decoded)) throw new Error("decoded")
+        const untimed = CoreSink.mismatched(decoded.failure)!
+        const batch = [...events(1), ...marked, untimed, ...events(1, 5)]
+        expect(yield* sink.deliver(batch)).toEqual([
+          ...Array(4).fill(CoreSink.delivered),
+          CoreSink.rejected(
+            `event event_untimed (${marked[0]!.event}) has no created_at that is a time (got "soon"): an audit record needs one`
+          ),
+          CoreSink.delivered
+        ])
+        expect(idsIn(file)).toEqual(batch.filter((e) => e !== untimed).map((e) => e.id))
+        const db = new DatabaseSync(file)
+        try {
+          const rows = db
+            .prepare("SELECT id, event, schema_mismatch FROM audit_records ORDER BY seq")
+            .all() as Array<{ id: string; event: string; schema_mismatch: string | null }>
+          expect(rows.map((r) => r.schema_mismatch)).toEqual([
+            null,
+            ...marked.map((e) => CoreSink.formatMismatch(CoreSink.mismatchOf(e)!)),
+            null
+          ])
+          // Whole: the event as sent (keys in canonical order, as every stored event).
+          expect(rows.slice(1, 4).map((r) => JSON.parse(r.event))).toEqual(marked)
+        } finally {
+          db.close()
+        }
       })
   )
 

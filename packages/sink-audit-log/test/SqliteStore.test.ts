@@ -9,7 +9,7 @@ import { columns, toRow } from "../src/internal/Rows.ts"
 import { canonicalContent, prepareBatch } from "../src/internal/SqliteAppend.ts"
 import * as Record from "../src/Record.ts"
 import * as SqliteStore from "../src/SqliteStore.ts"
-import { all, events } from "./fixtures.ts"
+import { all, drifted, events } from "./fixtures.ts"
 import { type Opened, retentionSuite, sqlSuite, storeSuite } from "./storeSuite.ts"
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "audit-sqlite-"))
@@ -61,7 +61,17 @@ const open = (key: string) =>
               .prepare("UPDATE audit_records SET actor_id = ?, actor_name = ? WHERE seq = ?")
               .run(id, name, seq)
           ),
-        deleteChainRow: () => raw(file, (db) => db.exec("DELETE FROM audit_chain"))
+        deleteChainRow: () => raw(file, (db) => db.exec("DELETE FROM audit_chain")),
+        setMismatch: (seq, value) =>
+          raw(file, (db) =>
+            db.prepare("UPDATE audit_records SET schema_mismatch = ? WHERE seq = ?").run(value, seq)
+          ),
+        downgrade: () =>
+          raw(file, (db) =>
+            db.exec(`DROP INDEX audit_records_mismatch;
+              ALTER TABLE audit_records DROP COLUMN schema_mismatch;
+              UPDATE audit_meta SET value = '1' WHERE key = 'schema_version';`)
+          )
       }
     }
     return opened
@@ -166,14 +176,17 @@ describe("SqliteStore", () => {
   it.live("rows hold canonical JSON: the hash covers exactly the stored text", () =>
     Effect.gen(function* () {
       const { store } = yield* open("canonical")
-      const records = events(all.length * 2).map(Record.fromEvent)
+      // Events that break the spec too: their schema_mismatch joins the hashed content.
+      const records = [...events(all.length * 2), ...drifted(20, all.length * 2 + 1)].map(
+        Record.fromEvent
+      )
       yield* store.append(records)
       const rows = yield* Effect.promise(async () => {
         let found: Array<{ id: string; actor: string | null; targets: string; event: string }> = []
         await raw(store.where, (db) => {
           found = db
             .prepare(
-              "SELECT id, actor, targets, event, prev_hash, hash FROM audit_records ORDER BY seq"
+              "SELECT id, actor, targets, event, schema_mismatch, prev_hash, hash FROM audit_records ORDER BY seq"
             )
             .all() as any
         })
@@ -190,7 +203,9 @@ describe("SqliteStore", () => {
         const batch = prepareBatch([record])
         expect(canonicalContent(batch, 0)).toBe(Chain.canonicalContent(record))
         expect(row.hash).toBe(Chain.hash(row.prev_hash, record))
+        expect(row.schema_mismatch).toBe(record.schema_mismatch ?? null)
       })
+      expect(rows.filter((row: any) => row.schema_mismatch !== null)).toHaveLength(20)
     })
   )
 
@@ -221,7 +236,7 @@ describe("SqliteStore", () => {
         )
       )
       expect((yield* readOnly(older)).message).toBe(
-        `the audit log at ${older} has schema version 0, which this version of @workos-relay/sink-audit-log reads only after migrating it to version 1: start the relay with this audit-log sink once (it migrates the store when it opens it), then try again`
+        `the audit log at ${older} has schema version 0, which this version of @workos-relay/sink-audit-log reads only after migrating it to version 2: start the relay with this audit-log sink once (it migrates the store when it opens it), then try again`
       )
       // A store of this version is read as it is: not switched to WAL, never written.
       const store = path.join(dir, "ro-store", "audit.db")
@@ -256,7 +271,7 @@ describe("SqliteStore", () => {
       const error = yield* Effect.flip(Effect.scoped(SqliteStore.make({ path: file })))
       expect(error._tag).toBe("SchemaTooNew")
       expect(error.message).toBe(
-        `the audit log at ${file} has schema version 99, but this version of @workos-relay/sink-audit-log knows versions up to 1: upgrade @workos-relay/sink-audit-log to read or write it`
+        `the audit log at ${file} has schema version 99, but this version of @workos-relay/sink-audit-log knows versions up to 2: upgrade @workos-relay/sink-audit-log to read or write it`
       )
     })
   )

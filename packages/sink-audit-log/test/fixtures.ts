@@ -1,6 +1,8 @@
 /** Events for tests: WorkOS's examples with distinct ids, times and organizations. */
-import type { Event } from "@workos-relay/core"
+import { Event, Sink } from "@workos-relay/core"
 import { examples } from "@workos-relay/core/Examples"
+import { WorkOSStandIn } from "@workos-relay/testing"
+import * as Result from "effect/Result"
 
 export const all: ReadonlyArray<Event.Any> = Object.values(examples) as ReadonlyArray<Event.Any>
 
@@ -28,4 +30,23 @@ export const events = (n: number, from = 1): ReadonlyArray<Event.Any> =>
     }
     if (i % 3 === 0) delete base.context
     return base as Event.Any
+  })
+
+/**
+ * `n` events whose payloads broke the spec, as the runner hands them to a raw sink:
+ * the stand-in's drift cases in turn, ids and times as `events` makes them, each
+ * marked (`Sink.mismatchOf`) by decoding it.
+ */
+export const drifted = (n: number, from = 1): ReadonlyArray<Event.Any> =>
+  Array.from({ length: n }, (_, k) => {
+    const i = from + k
+    const { drift, type } = WorkOSStandIn.driftCases[(i - 1) % WorkOSStandIn.driftCases.length]!
+    const raw = {
+      ...WorkOSStandIn.driftedEvent(drift, type),
+      id: `event_${String(i).padStart(6, "0")}`,
+      created_at: new Date(start + i * 60_000).toISOString()
+    }
+    const decoded = Event.decode(raw)
+    if (Result.isSuccess(decoded)) throw new Error(`${type} (${drift}) decoded`)
+    return Sink.mismatched(decoded.failure)!
   })

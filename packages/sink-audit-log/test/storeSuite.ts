@@ -3,12 +3,13 @@
  * batches, every kind of tampering found by verify, queries, retention.
  */
 import { describe, expect, it } from "@effect/vitest"
+import { Sink } from "@workos-relay/core"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import * as Chain from "../src/Chain.ts"
 import * as Record from "../src/Record.ts"
 import type { Shape, StoreError } from "../src/Store.ts"
-import { events, start } from "./fixtures.ts"
+import { drifted, events, start } from "./fixtures.ts"
 
 /** Raw edits that bypass the store, as someone with write access to it could make. */
 export interface Tamper {
@@ -23,6 +24,10 @@ export interface Tamper {
   readonly setActorColumns?: (seq: number, id: string, name: string) => Promise<void>
   /** SQL stores: deletes the chain's row (its anchor and head). */
   readonly deleteChainRow?: () => Promise<void>
+  /** Sets (null: removes) the stored `schema_mismatch` of record `seq`. */
+  readonly setMismatch: (seq: number, value: string | null) => Promise<void>
+  /** Makes the store one of schema version 1, as an earlier version of this package left it. */
+  readonly downgrade: () => Promise<void>
 }
 
 export interface Opened {
@@ -138,6 +143,99 @@ export const storeSuite = (
         const { report, stored } = yield* tampered("reorder", (t) => t.swap(3))
         expect(report.problem).toMatchObject({ kind: "reordered", id: stored[3]!.id })
       })
+    )
+  })
+
+  describe("events that break the spec", () => {
+    it.live(
+      "kept whole, as WorkOS sent them, with their schema_mismatch; --mismatched selects them",
+      () =>
+        Effect.gen(function* () {
+          const { store, reopen } = yield* open("mismatch")
+          const marked = drifted(8, 3)
+          // Among events that match the spec: 1-2, 3-10 drifted, 11-20.
+          const batch = [
+            ...records(2),
+            ...marked.map(Record.fromEvent),
+            ...events(10, 11).map(Record.fromEvent)
+          ]
+          expect(yield* store.append(batch)).toEqual({ inserted: 20, duplicates: 0 })
+          const again = yield* reopen
+          const mismatched = yield* again.query({ mismatched: true, limit: 1000 })
+          expect(mismatched.map((r) => r.id)).toEqual(marked.map((e) => e.id).reverse())
+          for (const record of mismatched) {
+            const sent = marked.find((e) => e.id === record.id)!
+            expect(record.event).toEqual(sent)
+            expect(record.schema_mismatch).toBe(Sink.formatMismatch(Sink.mismatchOf(sent)!))
+          }
+          expect(mismatched.at(-1)!.schema_mismatch).toBe(
+            "data.resource_type_slug: required field is missing"
+          )
+          // The others have none, and their records are as they always were.
+          const rest = (yield* again.query({ limit: 1000 })).filter(
+            (r) => r.schema_mismatch === undefined
+          )
+          expect(rest.map((r) => r.id).sort()).toEqual(
+            [...records(2), ...events(10, 11)].map((r) => r.id).sort()
+          )
+          expect(rest.every((r) => !("schema_mismatch" in r))).toBe(true)
+          // Combined with the other filters.
+          const roles = yield* again.query({
+            mismatched: true,
+            types: ["organization_role.*"],
+            limit: 1000
+          })
+          expect(roles.length).toBeGreaterThan(0)
+          expect(roles.map((r) => r.id)).toEqual(
+            mismatched.filter((r) => r.type.startsWith("organization_role.")).map((r) => r.id)
+          )
+          const report = yield* again.verify
+          expect(report.problem).toBeNull()
+          expect(report.records).toBe(20)
+        })
+    )
+
+    it.live(
+      "the schema_mismatch is covered by the hash: set, changed or removed, verify says so",
+      () =>
+        Effect.gen(function* () {
+          const edits: ReadonlyArray<readonly [string, number, string | null]> = [
+            ["changed", 4, "data.other: changed"],
+            ["removed", 4, null],
+            ["set", 2, "data.id: forged"]
+          ]
+          for (const [name, seq, value] of edits) {
+            const { store, tamper } = yield* open(`mismatch-${name}`)
+            yield* store.append([...records(2), ...drifted(3, 3).map(Record.fromEvent)])
+            expect((yield* store.verify).problem).toBeNull()
+            yield* Effect.promise(() => tamper.setMismatch(seq, value))
+            const report = yield* store.verify
+            expect(report.problem, name).toMatchObject({ kind: "modified", seq })
+          }
+        })
+    )
+
+    it.live(
+      "a store of schema version 1 is migrated: its records verify unchanged, and marked ones follow",
+      () =>
+        Effect.gen(function* () {
+          const { store, tamper, reopen } = yield* open("migrate")
+          yield* store.append(records(6))
+          const before = yield* store.query({ limit: 100 })
+          yield* Effect.promise(() => tamper.downgrade())
+          const migrated = yield* reopen
+          expect((yield* migrated.verify).problem).toBeNull()
+          expect(yield* migrated.query({ limit: 100 })).toEqual(before)
+          expect(yield* migrated.query({ mismatched: true })).toEqual([])
+          yield* migrated.append([...drifted(2, 7), ...events(2, 9)].map(Record.fromEvent))
+          const report = yield* migrated.verify
+          expect(report.problem).toBeNull()
+          expect(report.records).toBe(10)
+          expect((yield* migrated.query({ mismatched: true })).map((r) => r.id)).toEqual([
+            "event_000008",
+            "event_000007"
+          ])
+        })
     )
   })
 

@@ -36,6 +36,9 @@ export interface Sized {
 
 const utf8Length = (value: string): number => Buffer.byteLength(value, "utf8")
 
+const isObject = (value: unknown): boolean =>
+  typeof value === "object" && value !== null && !Array.isArray(value)
+
 /** An entry's size by AWS's rule. */
 export const size = (entry: Entry): number => {
   let bytes = entry.Time === undefined ? 0 : timeBytes
@@ -65,11 +68,18 @@ export const encoder = (
         `event ${event.id}: detail-type ${JSON.stringify(detailType)} is ${detailType.length} characters; EventBridge allows at most ${maxDetailTypeLength}`
       )
     }
+    // An event that breaks the spec (the sink is raw) may have no data object at all.
+    if (settings.detail === "data" && !isObject(event.data)) {
+      return Result.fail(
+        `event ${event.id} (${event.event}) has no data object to send as the detail (detail: data); it does not match the spec`
+      )
+    }
     const time = new Date(event.created_at)
     const entry: Entry = {
       Source: settings.source,
       DetailType: detailType,
-      // The event exactly as WorkOS sent it: decoding kept every field, unknown ones too.
+      // The event exactly as WorkOS sent it: decoding kept every field, unknown ones too,
+      // and an event that breaks the spec is the very object WorkOS sent.
       Detail: JSON.stringify(settings.detail === "data" ? event.data : event),
       EventBusName: settings.eventBus,
       ...(Number.isNaN(time.getTime()) ? {} : { Time: time }),

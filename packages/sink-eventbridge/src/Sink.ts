@@ -14,6 +14,11 @@
  * Requests go out in order, and after a request whose entries must be retried the
  * rest of the batch waits for the pipeline's retry, so a retried event overtakes at
  * most the other entries of its own request.
+ *
+ * The sink is raw (`Sink.Definition.raw`): an event whose payload breaks the spec is
+ * put on the bus as WorkOS sent it, like any other. Its mismatch goes nowhere in the
+ * entry: the detail is what WorkOS sent, the detail-type is what rules match on, and
+ * resources are ARNs; no field of an entry is meant for it.
  */
 import { type Event, Sink } from "@workos-relay/core"
 import * as Effect from "effect/Effect"
@@ -156,6 +161,8 @@ export const make = (config: Config, client: Client.Shape, name: string): Sink.S
 /** The `eventbridge` sink type. */
 export const definition = Sink.define({
   type: "eventbridge",
+  // It forwards events as WorkOS sent them: one that breaks the spec goes too.
+  raw: true,
   config: Config,
   make: (config, context) =>
     Client.make(config).pipe(

@@ -54,6 +54,29 @@ describe("Entries.encoder", () => {
     expect(entry.Resources).toEqual(["arn:aws:iam::123456789012:role/x"])
   })
 
+  it("an event that breaks the spec goes as WorkOS sent it; with detail: data, only when it has a data object", () => {
+    const { resource_type_slug: _, ...data } = examples["organization_role.created"].data
+    const drifted = { ...examples["organization_role.created"], data } as Event.Any
+    expect(Result.getOrThrow(Entries.encoder(settings)(drifted)).entry.Detail).toBe(
+      JSON.stringify(drifted)
+    )
+    const encodeData = Entries.encoder({ ...settings, detail: "data" })
+    expect(Result.getOrThrow(encodeData(drifted)).entry.Detail).toBe(JSON.stringify(data))
+    for (const broken of [{ data: undefined }, { data: null }, { data: [1] }, { data: "x" }]) {
+      const event = { ...example, ...broken } as unknown as Event.Any
+      expect(Result.getOrThrow(Entries.encoder(settings)(event)).entry.Detail).toBe(
+        JSON.stringify(event)
+      )
+      const result = encodeData(event)
+      expect(Result.isFailure(result) && result.failure).toBe(
+        `event ${example.id} (dsync.user.created) has no data object to send as the detail (detail: data); it does not match the spec`
+      )
+    }
+    // No time WorkOS sent that is one: no Time, and AWS uses the time it receives it.
+    const untimed = { ...example, created_at: "yesterday" } as Event.Any
+    expect(Result.getOrThrow(Entries.encoder(settings)(untimed)).entry.Time).toBeUndefined()
+  })
+
   it("refuses a detail-type over 128 characters, with the event and the length", () => {
     const fits = Entries.encoder({ ...settings, detailType: `${"x".repeat(110)}{{event}}` })
     expect(Result.getOrThrow(fits(example)).entry.DetailType).toHaveLength(128)

@@ -1,9 +1,10 @@
 import { describe, expect, it } from "@effect/vitest"
-import type { Event } from "@workos-relay/core"
+import { Event, Sink } from "@workos-relay/core"
 import { examples } from "@workos-relay/core/Examples"
-import { EventBridgeStandIn } from "@workos-relay/testing"
+import { EventBridgeStandIn, WorkOSStandIn } from "@workos-relay/testing"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import { definition } from "../src/index.ts"
 import { deliverAll, makeEvents } from "./Driver.ts"
@@ -105,6 +106,36 @@ describe("eventbridge sink", () => {
       expect(worst).toBeGreaterThan(0)
       expect(worst).toBeLessThanOrEqual(9)
     })
+  )
+
+  it.live(
+    "is raw: events whose payload breaks the spec go on the bus as WorkOS sent them, the mismatch nowhere",
+    () =>
+      Effect.gen(function* () {
+        expect(definition.raw).toBe(true)
+        const standIn = yield* EventBridgeStandIn.make()
+        const sink = yield* makeSink(standIn)
+        const drifted = WorkOSStandIn.driftCases.map(({ drift, type }, i) => {
+          const text = JSON.stringify({
+            ...WorkOSStandIn.driftedEvent(drift, type),
+            id: `event_drift_${i}`
+          })
+          const decoded = Event.decode(JSON.parse(text))
+          if (Result.isSuccess(decoded)) throw new Error(`${type} decoded`)
+          return { text, event: Sink.mismatched(decoded.failure)! }
+        })
+        const events = [allExamples[0]!, ...drifted.map((d) => d.event), allExamples[1]!]
+        const report = yield* deliverAll(sink, events)
+        expect([...report.outcomes.values()].every((o) => o._tag === "Delivered")).toBe(true)
+        expect(standIn.events.map((e) => e.detail)).toEqual([
+          JSON.stringify(allExamples[0]),
+          ...drifted.map((d) => d.text),
+          JSON.stringify(allExamples[1])
+        ])
+        expect(standIn.events.slice(1, -1).map((e) => e.detailType)).toEqual(
+          WorkOSStandIn.driftCases.map((c) => c.type)
+        )
+      })
   )
 
   it.live("rejects an event over 1 MiB with the reason and delivers the rest", () =>

@@ -17,7 +17,7 @@
  * changed; API keys show nothing beyond the obfuscated value. Every payload value
  * is escaped, and every text is cut to Slack's limits without breaking markup.
  */
-import { Event } from "@workos-relay/core"
+import { Event, type Sink } from "@workos-relay/core"
 import type { Piece } from "./internal/Mrkdwn.ts"
 import * as Mrkdwn from "./internal/Mrkdwn.ts"
 import * as Template from "./Template.ts"
@@ -109,6 +109,11 @@ export interface Options {
   readonly override?: Override
   /** The dashboard link: a base URL (`/events/<id>` is added) or a `{{path}}` template. */
   readonly dashboardUrl?: string
+  /**
+   * The event breaks the spec here (`Sink.mismatchOf`): it gets the generic message,
+   * as an event of a type the spec does not know does, saying where.
+   */
+  readonly mismatch?: Sink.Mismatch
 }
 
 export interface Override {
@@ -234,6 +239,9 @@ const isObject = (v: unknown): v is Json => v !== null && typeof v === "object" 
 const str = (v: unknown): string | undefined =>
   typeof v === "string" && v.length > 0 ? v : undefined
 
+/** The payload: an object for every event but one that breaks the spec, which may hold anything. */
+const dataOf = (event: Event.Any): Json => (isObject(event.data) ? event.data : {})
+
 /** Keys that are never facts: envelope noise, blobs, and anything secret. */
 const SKIP = new Set([
   "object",
@@ -296,7 +304,7 @@ const API_KEY_FIELDS = [
 
 /** The payload the facts come from; a few events wrap the interesting object. */
 const factSource = (event: Event.Any): Json => {
-  const data = event.data as Json
+  const data = dataOf(event)
   if (event.event.startsWith("api_key.")) {
     return Object.fromEntries(API_KEY_FIELDS.filter((k) => k in data).map((k) => [k, data[k]]))
   }
@@ -325,6 +333,8 @@ const ID = /^[a-z][a-z0-9_]*_[0-9A-Za-z]{10,}$/
 
 /** A Slack date token: shown in the reader's time zone, falling back to UTC text. */
 const dateToken = (iso: string): string | undefined => {
+  // A string only (an event that breaks the spec may say anything): `Date.parse(42)` is 2042.
+  if (typeof iso !== "string") return undefined
   const ms = Date.parse(iso)
   if (!Number.isFinite(ms)) return undefined
   const fallback = new Date(ms)
@@ -413,7 +423,7 @@ const rank = (key: string): number => {
 /** Who or what the event is about, for the summary line. */
 const subject = (event: Event.Any): ReadonlyArray<Piece> => {
   const source = factSource(event)
-  const data = event.data as Json
+  const data = dataOf(event)
   const person = [str(source.first_name), str(source.last_name)].filter(Boolean).join(" ")
   const main =
     str(source.name) ??
@@ -453,7 +463,7 @@ const subject = (event: Event.Any): ReadonlyArray<Piece> => {
 
 /** The organization an event belongs to, wherever its payload keeps it. */
 export const organizationId = (event: Event.Any): string | undefined => {
-  const data = event.data as Json
+  const data = dataOf(event)
   if (str(data.organization_id) !== undefined) return data.organization_id as string
   for (const key of [
     "sso",
@@ -475,7 +485,7 @@ export const organizationId = (event: Event.Any): string | undefined => {
 
 /** Sections that only some events have: an error, what changed, an impersonation. */
 const extraSections = (event: Event.Any, budget: number): Array<ReadonlyArray<Piece>> => {
-  const data = event.data as Json
+  const data = dataOf(event)
   const sections: Array<ReadonlyArray<Piece>> = []
   const error = isObject(data.error) ? data.error : undefined
   if (error !== undefined) {
@@ -531,7 +541,7 @@ const MAX_CHANGES = 15
 
 /** "What changed": each previous attribute against its value now. */
 const changed = (event: Event.Any, budget: number): ReadonlyArray<Piece> | undefined => {
-  const data = event.data as Json
+  const data = dataOf(event)
   const eventContext = event.context as Json | undefined
   // WorkOS puts them in the payload for some types and in the context for others.
   const fromContext = isObject(eventContext?.previous_attributes)
@@ -562,7 +572,7 @@ const changed = (event: Event.Any, budget: number): ReadonlyArray<Piece> | undef
 
 /** Actor, IP address and user agent, when the event has them. */
 const who = (event: Event.Any): Array<ReadonlyArray<Piece>> => {
-  const data = event.data as Json
+  const data = dataOf(event)
   const actor = isObject(event.context?.actor) ? event.context.actor : undefined
   const name = str(actor?.name) ?? str(data.actor_name)
   const id = str(actor?.id) ?? str(data.actor_id)
@@ -655,10 +665,19 @@ export const render = (event: Event.Any, options: Options = {}): Message => {
 
 const known = (event: Event.Any): boolean => Event.isType(event.event)
 
+/** Where an event breaks the spec: the path in code, the reason as text. */
+const mismatchPieces = (mismatch: Sink.Mismatch): ReadonlyArray<Piece> => [
+  ...(mismatch.path === "" ? [] : [Mrkdwn.code(Mrkdwn.clip(mismatch.path, 200)), ": "]),
+  Mrkdwn.value(Mrkdwn.clip(mismatch.reason, 300))
+]
+
 const build = (event: Event.Any, options: Options, budget: number): Message => {
   const isKnown = known(event)
+  const mismatch = options.mismatch
+  // The generic message: a type the spec does not know, or a payload that breaks it.
+  const generic = !isKnown || mismatch !== undefined
   const eventTitle = isKnown ? title(event.event) : `New event type: ${event.event}`
-  const emoji = isKnown ? EMOJI[tone(event.event)] : ":grey_question:"
+  const emoji = generic ? ":grey_question:" : EMOJI[tone(event.event)]
   const headerText =
     options.override?.header ??
     (options.template?.header !== undefined
@@ -669,14 +688,23 @@ const build = (event: Event.Any, options: Options, budget: number): Message => {
     options.override?.summary ??
     (options.template?.text !== undefined
       ? templated(options.template.text, event, limits.sectionText - 500)
-      : isKnown
+      : !generic
         ? [Mrkdwn.value(eventTitle), ": ", ...subject(event)]
-        : [
-            "WorkOS sent ",
-            Mrkdwn.code(event.event),
-            ", a type this relay does not know yet. Its fields are below; update `@workos-relay/core` for a tailored message. ",
-            ...subject(event)
-          ])
+        : mismatch !== undefined
+          ? [
+              "WorkOS sent ",
+              Mrkdwn.code(event.event),
+              " with a payload that does not match the spec (",
+              ...mismatchPieces(mismatch),
+              "). Its fields are below, as sent. ",
+              ...subject(event)
+            ]
+          : [
+              "WorkOS sent ",
+              Mrkdwn.code(event.event),
+              ", a type this relay does not know yet. Its fields are below; update `@workos-relay/core` for a tailored message. ",
+              ...subject(event)
+            ])
   const mentions = options.mentions ?? []
   const mentionPieces: Array<Piece> = mentions.length > 0 ? [`${mentions.join(" ")} `] : []
 
@@ -708,7 +736,9 @@ const build = (event: Event.Any, options: Options, budget: number): Message => {
         Mrkdwn.code(Mrkdwn.clip(event.id, 100)),
         " · ",
         Mrkdwn.code(Mrkdwn.clip(event.event, 100)),
-        ...(time !== undefined ? [" · ", time] : [])
+        ...(time !== undefined ? [" · ", time] : []),
+        // Said here too, where a template's summary does not say it.
+        ...(mismatch !== undefined ? [" · :warning: does not match the spec"] : [])
       ]
     ])
   )

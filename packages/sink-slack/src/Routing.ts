@@ -2,7 +2,7 @@
  * Which channel an event goes to, who gets mentioned, and which template
  * dresses it: compiled once from the config, then a few lookups per event.
  */
-import { type Event, EventPattern } from "@workos-relay/core"
+import { type Event, EventPattern, Sink } from "@workos-relay/core"
 import * as Blocks from "./Blocks.ts"
 import type { Config } from "./Config.ts"
 import * as Template from "./Template.ts"
@@ -13,7 +13,10 @@ export interface Routed {
   readonly options: Blocks.Options
 }
 
-/** A typed message override for library users (see `Sink.define`). */
+/**
+ * A typed message override for library users (see `Sink.define`). It is not asked
+ * about an event that breaks the spec, which gets the generic message.
+ */
 export type Format = (event: Event.Any) => Blocks.Override | undefined
 
 const matcher = (patterns: ReadonlyArray<string>): ((name: string) => boolean) => {
@@ -82,8 +85,12 @@ export const make = (config: Config, format?: Format): ((event: Event.Any) => Ro
       }
       cache.set(event.event, byType)
     }
-    const override = format?.(event)
+    // A typed override reads the typed payload: an event that breaks the spec gets the
+    // generic message instead.
+    const mismatch = Sink.mismatchOf(event)
+    const override = mismatch === undefined ? format?.(event) : undefined
     const options: Blocks.Options = {
+      ...(mismatch !== undefined ? { mismatch } : {}),
       ...(byType.mentions.length > 0 ? { mentions: byType.mentions } : {}),
       ...(byType.template !== undefined ? { template: byType.template } : {}),
       ...(override !== undefined ? { override } : {}),

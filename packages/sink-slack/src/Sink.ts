@@ -257,10 +257,16 @@ export const make = (
     } satisfies Sink.Sink
   })
 
-/** A Slack sink definition, with a typed message override for library users. */
+/**
+ * A Slack sink definition, with a typed message override for library users. It is
+ * raw: an event whose payload breaks the spec is posted too, as the generic message
+ * (the one an event of a type the spec does not know gets), saying where; `format`
+ * is not asked about it.
+ */
 export const define = (options: Options = {}) =>
   Sink.define({
     type: "slack",
+    raw: true,
     config: Config,
     make: (config, context) => make(config, context, options)
   })

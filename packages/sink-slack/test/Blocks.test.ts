@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Event } from "@workos-relay/core"
 import { examples } from "@workos-relay/core/Examples"
-import { SlackStandIn } from "@workos-relay/testing"
+import { SlackStandIn, WorkOSStandIn } from "@workos-relay/testing"
 import * as Blocks from "../src/Blocks.ts"
 import * as Template from "../src/Template.ts"
 
@@ -234,6 +234,44 @@ describe("Blocks.render", () => {
     expect(json).toContain("New event type: widget.assembled")
     expect(json).toContain("Sprocket")
     expect(json).toContain("`widget_01ABCDEFGHIJKLMNOP`")
+  })
+
+  it("gives an event that breaks the spec the generic message, saying where, with its fields as sent", () => {
+    const event = WorkOSStandIn.driftedEvent() as unknown as Event.Any
+    const mismatch = { path: "data.resource_type_slug", reason: "required field is missing" }
+    const message = Blocks.render(event, { mismatch })
+    expect(message.blocks[0]).toMatchObject({
+      type: "header",
+      text: { text: ":grey_question: Organization role created" }
+    })
+    expect(message.text).toContain(
+      "WorkOS sent `organization_role.created` with a payload that does not match the spec (`data.resource_type_slug`: required field is missing). Its fields are below, as sent."
+    )
+    const json = JSON.stringify(message.blocks)
+    expect(json).toContain((event.data as { slug: string }).slug)
+    expect(json).toContain(":warning: does not match the spec")
+    // Without the mark, the same event of a known type gets its tailored message.
+    expect(JSON.stringify(Blocks.render(event).blocks)).not.toContain("does not match the spec")
+  })
+
+  it("renders an event that breaks the spec whatever its payload, envelope and time hold", () => {
+    const mismatch = { path: "data", reason: "Expected object" }
+    for (const data of [null, 42, "text", [1, 2], undefined, { error: "x", user: 7 }]) {
+      for (const type of ["api_key.created", "dsync.group.user_added", "session.created"]) {
+        const event = {
+          ...examples["user.created"],
+          event: type,
+          data,
+          context: "not an object",
+          created_at: 42
+        } as unknown as Event.Any
+        const message = Blocks.render(event, { mismatch })
+        expect(message.text).toContain("does not match the spec")
+        // No date from a number (`Date.parse(42)` would read the year 2042).
+        expect(JSON.stringify(message.blocks)).not.toContain("<!date^")
+        expect(Blocks.digest([event, event]).blocks.length).toBeGreaterThan(2)
+      }
+    }
   })
 
   it("escapes payload content so it cannot mention, link or format", () => {

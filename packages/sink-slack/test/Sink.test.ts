@@ -1,10 +1,11 @@
 import { describe, expect, it } from "@effect/vitest"
-import { type Event, Sink } from "@workos-relay/core"
+import { Event, Sink } from "@workos-relay/core"
 import { examples } from "@workos-relay/core/Examples"
-import { Ports, SlackStandIn } from "@workos-relay/testing"
+import { Ports, SlackStandIn, WorkOSStandIn } from "@workos-relay/testing"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import { definition, SlackSink } from "../src/index.ts"
 import { deliverAll } from "./support/Driver.ts"
@@ -362,6 +363,56 @@ describe("Slack sink", () => {
       const security = standIn.messages().find((m) => m.channelName === "security")!
       expect(security.at - general[0]!.at).toBeLessThan(200)
     })
+  )
+
+  it.live(
+    "is raw: events whose payload breaks the spec are posted as the generic message; a typed format is not asked about them",
+    () =>
+      Effect.gen(function* () {
+        expect(definition.raw).toBe(true)
+        const standIn = yield* SlackStandIn.make({ channels })
+        const asked: Array<string> = []
+        const custom = SlackSink.define({
+          format: (event) => {
+            asked.push(event.id)
+            return undefined
+          }
+        })
+        expect(custom.raw).toBe(true)
+        const sink = yield* custom.make(
+          Schema.decodeUnknownSync(custom.config)({
+            token: standIn.token,
+            channel: "#general",
+            slackApiUrl: standIn.url,
+            pacing: "off"
+          }),
+          { name: "custom" }
+        )
+        const drifted = WorkOSStandIn.driftCases.map(({ drift, type }, i) => {
+          const decoded = Event.decode({
+            ...WorkOSStandIn.driftedEvent(drift, type),
+            id: `drift_${String(i).padStart(5, "0")}`
+          })
+          if (Result.isSuccess(decoded)) throw new Error(`${type} decoded`)
+          return Sink.mismatched(decoded.failure)!
+        })
+        const plain = numbered([examples["user.created"], examples["dsync.user.created"]])
+        const result = yield* deliverAll(sink, [plain[0]!, ...drifted, plain[1]!])
+        expect(result.outcomes.every((o) => o._tag === "Delivered")).toBe(true)
+        expect(asked).toEqual(plain.map((e) => e.id))
+        const messages = standIn.messages()
+        expect(messages).toHaveLength(drifted.length + 2)
+        for (const [i, event] of drifted.entries()) {
+          const message = messages[i + 1]!
+          const mismatch = Sink.mismatchOf(event)!
+          expect(message.text).toContain(
+            `WorkOS sent \`${event.event}\` with a payload that does not match the spec`
+          )
+          expect(message.text).toContain(`\`${mismatch.path}\``)
+          expect(JSON.stringify(message.blocks)).toContain(event.id)
+        }
+        expect(messages[0]!.text).not.toContain("does not match the spec")
+      })
   )
 
   it.live("lets library users override the header and summary with a typed function", () =>

@@ -1,6 +1,5 @@
 /** `workos-relay dead-letters list|retry|drop`. */
-import type { Sink } from "@workos-relay/core"
-import { Text } from "@workos-relay/core"
+import { Event, Sink, Text } from "@workos-relay/core"
 import * as Context from "effect/Context"
 import { Command, Flag } from "effect/cli"
 import * as Effect from "effect/Effect"
@@ -178,7 +177,8 @@ const retryOne = (
       return false
     }
     // As stored: an event that broke its schema goes as WorkOS sent it (retrying
-    // it is the operator's call). Something that is not JSON cannot go at all.
+    // it is the operator's call), marked as a run marks it, so a raw sink records
+    // where it breaks the spec. Something that is not JSON cannot go at all.
     let event: unknown
     try {
       event = JSON.parse(letter.event)
@@ -186,6 +186,8 @@ const retryOne = (
       yield* out(`  ${letter.id}: still failing: not JSON, cannot be delivered`)
       return false
     }
+    const decoded = Event.decode(event)
+    if (Result.isFailure(decoded)) event = Sink.mismatched(decoded.failure) ?? event
     const spec = Runner.laneSpec(m as Runner.MadeSink & { sink: Sink.Sink })
     // One short round of retries: the dead letter stays if it still fails.
     const result = yield* Effect.result(

@@ -10,7 +10,7 @@
  * concern (see `Reader.ts`); the lane only says where its reading has got to
  * (`position`).
  */
-import type { EventStream } from "@workos-relay/core"
+import { type Event, type EventStream, Sink } from "@workos-relay/core"
 import * as Effect from "effect/Effect"
 import type { Metrics, SinkMetrics } from "../Observability.ts"
 import type { LeaseLost, NewDeadLetter, Service as Store, StoreError } from "../StateStore.ts"
@@ -26,6 +26,12 @@ export interface LaneSpec extends DeliverySpec {
   }
   /** Whether the sink takes an event of this type (undefined: unknown) with this payload. */
   readonly accepts: Accepts
+  /**
+   * The sink takes raw events (`Sink.Definition.raw`): one whose payload breaks the
+   * spec reaches it as WorkOS sent it, marked (`Sink.mismatchOf`), instead of being
+   * dead-lettered.
+   */
+  readonly raw?: boolean | undefined
 }
 
 export interface LaneReport {
@@ -177,11 +183,11 @@ export class Lane {
           yield* Effect.raceFirst(buffer.waitItems, Effect.sleep(left))
           continue
         }
-        if (element._tag === "Undecodable") {
-          const letter = undecodableLetter(spec, element)
+        const event = element._tag === "Event" ? element.event : yield* lane.asSent(element)
+        if (event === undefined) {
+          const letter = undecodableLetter(spec, element as EventStream.Undecodable)
           if (letter !== undefined) deadLetters.push(letter)
         } else {
-          const event = element.event
           if (spec.accepts(event.event, event)) {
             if (maxBytes !== undefined) {
               const size = byteLength(event)
@@ -193,13 +199,35 @@ export class Lane {
             }
             events.push(event)
           } else metrics.filtered++
-          createdAt = event.created_at
+          // An event that broke the spec may have any created_at.
+          if (element._tag === "Event") createdAt = event.created_at
         }
         if (element.cursor !== undefined) cursor = element.cursor
       }
       metrics.lagEvents = buffer.size + events.length
       return { events, deadLetters, undecodable: deadLetters.length, cursor, createdAt, fetchedAt }
     })
+  }
+
+  /**
+   * An event that failed to decode but has an id and a type (its payload breaks the
+   * spec), when this sink takes it: counted (once per run, whichever lanes take it)
+   * and told once per type; a raw sink gets it as WorkOS sent it, marked. Undefined
+   * for anything else: a dead letter, as for a typed sink (or nothing, when filtered).
+   */
+  private asSent(element: EventStream.Undecodable): Effect.Effect<Event.Any | undefined> {
+    const { spec, context } = this
+    const { id, type, raw, path, reason } = element.error
+    if (id === undefined || type === undefined || !spec.accepts(type, raw))
+      return Effect.succeed(undefined)
+    const event = spec.raw === true ? Sink.mismatched(element.error) : undefined
+    if (!context.metrics.specMismatch(id, type)) return Effect.succeed(event)
+    return Effect.as(
+      Effect.logWarning(
+        `event type ${type} does not match the spec${path === "" ? "" : ` at ${path}`}: ${reason}; raw sinks get it as sent, typed sinks dead-letter it`
+      ),
+      event
+    )
   }
 
   /** Delivers the batch's events; a fatal sink failure stops the lane, its checkpoint before the batch. */

@@ -15,6 +15,8 @@ export interface Row {
   readonly ip_address: string | null
   readonly user_agent: string | null
   readonly event: string
+  /** Where the event breaks the spec (`path: reason`); null when it matches it. */
+  readonly schema_mismatch: string | null
   readonly prev_hash: string
   readonly hash: string
 }
@@ -32,6 +34,7 @@ export const columns = [
   "ip_address",
   "user_agent",
   "event",
+  "schema_mismatch",
   "prev_hash",
   "hash"
 ] as const
@@ -49,6 +52,7 @@ export const toRow = (r: StoredRecord): Row => ({
   ip_address: r.ip_address,
   user_agent: r.user_agent,
   event: JSON.stringify(r.event),
+  schema_mismatch: r.schema_mismatch ?? null,
   prev_hash: r.prev_hash,
   hash: r.hash
 })
@@ -64,6 +68,8 @@ export const fromRow = (row: Row): StoredRecord => ({
   ip_address: row.ip_address,
   user_agent: row.user_agent,
   event: JSON.parse(row.event) as unknown,
+  // Absent, not null, when the event matched the spec: the hash covers it only when present.
+  ...(row.schema_mismatch === null ? {} : { schema_mismatch: row.schema_mismatch }),
   prev_hash: row.prev_hash,
   hash: row.hash
 })
@@ -122,6 +128,7 @@ export const selectSql = (
     readonly actor?: string
     readonly since?: Date
     readonly until?: Date
+    readonly mismatched?: boolean
     readonly limit?: number
   },
   defaultLimit: number,
@@ -149,6 +156,7 @@ export const selectSql = (
     if (query.org !== undefined) where.push(`organization_id = ${param(query.org)}`)
     if (query.since !== undefined) where.push(`created_at >= ${param(query.since.toISOString())}`)
     if (query.until !== undefined) where.push(`created_at < ${param(query.until.toISOString())}`)
+    if (query.mismatched === true) where.push("schema_mismatch IS NOT NULL")
     return where
   }
   const order = "ORDER BY created_at DESC, seq DESC"

@@ -60,8 +60,8 @@ export const transaction = <A>(db: DatabaseSync, f: () => A): A => {
 
 /**
  * A batch ready to append: per record, `fieldsPerRecord` values in a row, those of
- * `columns` from `id` to `event`. A flat array of strings, so that posting it to a
- * worker copies little.
+ * `columns` from `id` to `schema_mismatch`. A flat array of strings, so that posting
+ * it to a worker copies little.
  *
  * The JSON columns (`actor`, `targets`, `event`) hold canonical JSON (see Chain): the
  * very text the record's hash covers. The hashed content is then those texts and the
@@ -71,8 +71,8 @@ export const transaction = <A>(db: DatabaseSync, f: () => A): A => {
  */
 export type PreparedBatch = ReadonlyArray<string | null>
 
-/** id, type, created_at, organization_id, actor_id, actor_name, actor, targets, ip_address, user_agent, event. */
-export const fieldsPerRecord = 11
+/** id, type, created_at, organization_id, actor_id, actor_name, actor, targets, ip_address, user_agent, event, schema_mismatch. */
+export const fieldsPerRecord = 12
 
 /** The row values of each record (no I/O). */
 export const prepareBatch = (records: ReadonlyArray<AuditRecord>): PreparedBatch => {
@@ -90,6 +90,7 @@ export const prepareBatch = (records: ReadonlyArray<AuditRecord>): PreparedBatch
     out[i++] = r.ip_address
     out[i++] = r.user_agent
     out[i++] = Chain.canonicalJson(r.event)
+    out[i++] = r.schema_mismatch ?? null
   }
   return out
 }
@@ -99,10 +100,13 @@ const text = (value: string | null | undefined): string =>
 
 /**
  * `Chain.canonicalContent` of the record at `i`, from its row values: the fields in
- * canonical key order, the JSON ones as they are (already canonical).
+ * canonical key order, the JSON ones as they are (already canonical), and
+ * `schema_mismatch` only when there is one.
  */
-export const canonicalContent = (batch: PreparedBatch, i: number): string =>
-  `{"actor":${batch[i + 6] ?? "null"},"created_at":${text(batch[i + 2])},"event":${batch[i + 10]},"id":${text(batch[i])},"ip_address":${text(batch[i + 8])},"organization_id":${text(batch[i + 3])},"targets":${batch[i + 7]},"type":${text(batch[i + 1])},"user_agent":${text(batch[i + 9])}}`
+export const canonicalContent = (batch: PreparedBatch, i: number): string => {
+  const mismatch = batch[i + 11]
+  return `{"actor":${batch[i + 6] ?? "null"},"created_at":${text(batch[i + 2])},"event":${batch[i + 10]},"id":${text(batch[i])},"ip_address":${text(batch[i + 8])},"organization_id":${text(batch[i + 3])},${mismatch === null || mismatch === undefined ? "" : `"schema_mismatch":${text(mismatch)},`}"targets":${batch[i + 7]},"type":${text(batch[i + 1])},"user_agent":${text(batch[i + 9])}}`
+}
 
 interface ChainRow {
   head_seq: number
@@ -203,6 +207,7 @@ export const appender = (db: DatabaseSync): Appender => {
           part[i + 8]!,
           part[i + 9]!,
           part[i + 10]!,
+          part[i + 11]!,
           batch.prev,
           hash
         )
