@@ -17,7 +17,7 @@ import { run } from "./commands/run.ts"
 import { status } from "./commands/status.ts"
 import { validate } from "./commands/validate.ts"
 
-export { loadAuditCommand } from "./commands/audit.ts"
+export { loadAuditCommand, missingAuditPackage } from "./commands/audit.ts"
 export { showSummary } from "./commands/run.ts"
 export { exitCode, RunFailed, UsageError } from "./commands/shared.ts"
 
