@@ -23,14 +23,26 @@ import { tempDir } from "./helpers.ts"
 
 const bin = Path.join(import.meta.dirname, "..", "src", "bin.ts")
 
-const cli = (args: ReadonlyArray<string>, cwd: string, env: Record<string, string> = {}) =>
+// Makes every import of the audit-log package fail as it does where it is not installed.
+const noAuditLog = Path.join(import.meta.dirname, "fixtures", "no-audit-log.mjs")
+
+const cli = (
+  args: ReadonlyArray<string>,
+  cwd: string,
+  env: Record<string, string> = {},
+  node: ReadonlyArray<string> = []
+) =>
   new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
     // stdin is not a terminal here: `init` without --sinks must not ask.
-    const child = spawn(process.execPath, ["--conditions=@workos-relay/source", bin, ...args], {
-      cwd,
-      env: { ...process.env, ...env },
-      stdio: ["ignore", "pipe", "pipe"]
-    })
+    const child = spawn(
+      process.execPath,
+      [...node, "--conditions=@workos-relay/source", bin, ...args],
+      {
+        cwd,
+        env: { ...process.env, ...env },
+        stdio: ["ignore", "pipe", "pipe"]
+      }
+    )
     let stdout = ""
     let stderr = ""
     child.stdout.on("data", (d) => {
@@ -118,6 +130,17 @@ describe("init", () => {
     expect(other.stdout).toContain("npx workos-relay validate -c conf/prod.yaml")
     const otherValid = await cli(["validate", "-c", "conf/prod.yaml"], dir, secrets)
     expect(otherValid.code, otherValid.stderr).toBe(0)
+
+    // A sink whose package is not installed: written all the same, with the install line.
+    const noPackage = await cli(
+      ["init", "--sinks", "audit-log,console", "--file", "audit.yaml"],
+      dir,
+      {},
+      ["--import", noAuditLog]
+    )
+    expect(noPackage.code, noPackage.stderr).toBe(0)
+    expect(noPackage.stdout).toContain("npm install @workos-relay/sink-audit-log")
+    expect(Fs.readFileSync(Path.join(dir, "audit.yaml"), "utf8")).toContain("type: audit-log")
 
     const bad = await cli(["init", "--sinks", "sqs", "--file", "x.yaml"], dir)
     expect(bad.code).toBe(2)
