@@ -1,5 +1,5 @@
 /**
- * The `workos-relay` command (effect/cli): run, validate, status, replay,
+ * The `workos-relay` command (effect/cli): init, run, validate, status, replay,
  * dead-letters list|retry|drop, config schema, demo. `--help` on every command.
  * Each command lives in ./commands/; this module puts them under one root.
  *
@@ -11,12 +11,13 @@ import type { AuditCommand } from "./commands/audit.ts"
 import { configCommand } from "./commands/config.ts"
 import { deadLetters } from "./commands/deadLetters.ts"
 import { demo } from "./commands/demo.ts"
+import { init } from "./commands/init.ts"
 import { replay } from "./commands/replay.ts"
 import { run } from "./commands/run.ts"
 import { status } from "./commands/status.ts"
 import { validate } from "./commands/validate.ts"
 
-export { loadAuditCommand } from "./commands/audit.ts"
+export { loadAuditCommand, missingAuditPackage } from "./commands/audit.ts"
 export { showSummary } from "./commands/run.ts"
 export { exitCode, RunFailed, UsageError } from "./commands/shared.ts"
 
@@ -26,6 +27,7 @@ export const makeRoot = (audit: AuditCommand) =>
       "Relay WorkOS events to Slack, EventBridge, audit logs and your own sinks"
     ),
     Command.withSubcommands([
+      init,
       run,
       validate,
       status,

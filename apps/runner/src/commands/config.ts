@@ -7,15 +7,27 @@ import { jsonSchema } from "../config/JsonSchema.ts"
 import * as Registry from "../Registry.ts"
 import { out } from "./shared.ts"
 
-const configSchema = Command.make("schema", {}, () =>
+/**
+ * The JSON Schema of the config file with the options of every sink that can be
+ * loaded from `dir`, and a note for each sink package that cannot.
+ */
+export const schemaOf = (dir: string) =>
   Effect.gen(function* () {
     const definitions: Array<Sink.Definition> = [...Object.values(Registry.builtins)]
+    const notes: Array<string> = []
     for (const type of Object.keys(Registry.packages)) {
-      const resolved = yield* Effect.result(Registry.resolve({ type }, process.cwd()))
+      const resolved = yield* Effect.result(Registry.resolve({ type }, dir))
       if (Result.isSuccess(resolved)) definitions.push(resolved.success)
-      else process.stderr.write(`note: ${resolved.failure}; its options are not in the schema\n`)
+      else notes.push(`${resolved.failure}; its options are not in the schema`)
     }
-    yield* out(JSON.stringify(jsonSchema(definitions), null, 2))
+    return { schema: jsonSchema(definitions), notes }
+  })
+
+const configSchema = Command.make("schema", {}, () =>
+  Effect.gen(function* () {
+    const { schema, notes } = yield* schemaOf(process.cwd())
+    for (const note of notes) process.stderr.write(`note: ${note}\n`)
+    yield* out(JSON.stringify(schema, null, 2))
   })
 ).pipe(Command.withDescription("Print a JSON Schema of the config file, sinks included"))
 

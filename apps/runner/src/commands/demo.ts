@@ -55,7 +55,7 @@ export const demo = Command.make(
       yield* printReport(report)
       Fs.rmSync(dir, { recursive: true, force: true })
       yield* out(
-        "\nTo relay your own WorkOS events: write a relay.yaml (see examples/relay.yaml), then\n  WORKOS_API_KEY=sk_... workos-relay run --config relay.yaml"
+        "\nTo relay your own WorkOS events:\n  npx workos-relay init --sinks console   # or slack,eventbridge,audit-log: writes relay.yaml\n  export WORKOS_API_KEY=sk_...\n  npx workos-relay validate && npx workos-relay run"
       )
     })
 ).pipe(
