@@ -161,14 +161,14 @@ export const make = <const Ps extends ReadonlyArray<string> = ReadonlyArray<stri
       const gapCheck = yield* retentionCheck(options, position)
       const warned = new Set<Anomaly["_tag"]>()
 
-      const request = (after: string | undefined) =>
+      const request = (after: string | undefined, from = since) =>
         workos.listEvents({
           order: "asc",
           limit: pageSize,
           after,
           // Once there is a cursor it alone says where to go on.
           rangeStart:
-            after === undefined && since !== undefined ? new Date(since).toISOString() : undefined,
+            after === undefined && from !== undefined ? new Date(from).toISOString() : undefined,
           events: types,
           organizationId: options.organizationId
         })
@@ -177,7 +177,12 @@ export const make = <const Ps extends ReadonlyArray<string> = ReadonlyArray<stri
         Effect.gen(function* () {
           if (state.wait) yield* Effect.sleep(pollInterval)
           const sent = state.wait ? position.pollFrom() : state.after
-          const page = yield* request(sent)
+          const page = yield* request(sent).pipe(
+            Effect.catchIf(
+              (error) => sent !== undefined && refusesCursor(error),
+              (error) => cursorRefused(sent!, error, position, options, request)
+            )
+          )
           const { elements, seen, admitted } = read(page, position, wanted)
           yield* gapCheck(elements)
           const verdict = position.judge(sent, seen, admitted, page.list_metadata.after)
@@ -195,6 +200,43 @@ export const make = <const Ps extends ReadonlyArray<string> = ReadonlyArray<stri
       return Stream.paginate({ after: position.cursor, wait: false } as Step, step)
     })
   )
+
+/** WorkOS answered 4xx naming the cursor: it no longer knows it (expired, or never had it). */
+const refusesCursor = (error: WorkOSError): boolean =>
+  error._tag === "WorkOSApiError" &&
+  error.status >= 400 &&
+  error.status < 500 &&
+  error.status !== 401 &&
+  error.status !== 403 &&
+  (error.errors.some((e) => e.field === "after") || /\b(after|cursor)\b/i.test(error.detail))
+
+/**
+ * A refused cursor is a possible gap from the position's time on: told (or the
+ * stream fails, with `stopAtGap`), then read from that time with `range_start`;
+ * what the server sends from before the position is dropped as stale.
+ */
+const cursorRefused = (
+  cursor: string,
+  error: WorkOSError,
+  position: Position,
+  options: Options<ReadonlyArray<string>>,
+  request: (
+    after: string | undefined,
+    from?: number
+  ) => Effect.Effect<EventList.EventList, WorkOSError>
+) =>
+  Effect.gen(function* () {
+    const from = position.time() ?? idTime(cursor) ?? 0
+    const gap: Gap = {
+      from,
+      to: undefined,
+      cursor,
+      reason: `WorkOS refused the cursor: ${error.message}`
+    }
+    if (options.stopAtGap === true) return yield* Effect.fail(new GapError({ gap }))
+    yield* options.onGap?.(gap) ?? Effect.logWarning(describeGap(gap))
+    return yield* request(undefined, from)
+  })
 
 /** How the stream goes on after a page: from where, and whether to wait the poll interval first. */
 interface Step {

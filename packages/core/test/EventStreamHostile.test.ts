@@ -254,4 +254,46 @@ describe("EventStream against hostile servers", () => {
       })
     )
   )
+
+  it.live(
+    "a cursor WorkOS refuses (a 4xx naming `after`) is a gap from its time: read again from there, nothing lost or repeated",
+    () =>
+      withStandIn({ events: 300 }, (standIn) =>
+        Effect.gen(function* () {
+          const all = standIn.events()
+          const refusal = {
+            status: 422,
+            body: JSON.stringify({
+              message: "Invalid cursor.",
+              errors: [{ code: "invalid_cursor", field: "after" }]
+            })
+          }
+          const gaps: Array<EventStream.Gap> = []
+          standIn.faults.next(refusal)
+          const ids = yield* idsOf(
+            standIn,
+            EventStream.make({
+              start: { after: all[100]!.id, createdAt: all[100]!.created_at },
+              onGap: (gap) => Effect.sync(() => gaps.push(gap))
+            })
+          )
+          expect(ids).toEqual(all.slice(101).map((e) => e.id))
+          expect(gaps).toEqual([
+            expect.objectContaining({
+              from: Date.parse(all[100]!.created_at),
+              cursor: all[100]!.id
+            })
+          ])
+          // The read after the refusal asked from the cursor's time, without a cursor.
+          const retry = standIn.requests[1]!.url.searchParams
+          expect(retry.get("after")).toBeNull()
+          expect(retry.get("range_start")).toBe(all[100]!.created_at)
+          standIn.faults.next(refusal)
+          const stopped = yield* Effect.flip(
+            idsOf(standIn, EventStream.make({ start: { after: all[100]!.id }, stopAtGap: true }))
+          )
+          expect(stopped._tag).toBe("GapError")
+        })
+      )
+  )
 })

@@ -74,11 +74,17 @@ export class Position {
     this.window = window
   }
 
+  /** The newest creation time seen (ms), when one was. */
+  time(): number | undefined {
+    return Number.isNaN(this.watermark) ? undefined : this.watermark
+  }
+
   /** Whether the event is new to the reading: not seen, and not behind the position beyond the window. */
   admit(event: Seen): boolean {
     const { id, createdAt } = event
     if (id === undefined) return true
-    if (this.recent.has(id)) return false
+    // The position's own event was handed out before the reading resumed after it.
+    if (this.recent.has(id) || id === this.cursor) return false
     const behind = this.cursor !== undefined && id <= this.cursor
     if (behind && !(createdAt >= this.watermark - this.window)) return false
     this.recent.set(id, createdAt)
