@@ -80,6 +80,40 @@ const laneOf = (name: string, sink: Sink.Sink, context: LaneContext, bufferSize:
     context
   )
 
+/** Lanes fed by one `Readers` over `source`, each running in the scope; `stop` ends the reading. */
+const runLanes = (source: Source, lanes: ReadonlyArray<readonly [string, Sink.Sink, number]>) =>
+  Effect.gen(function* () {
+    const store = yield* StateStore.sqlite(Path.join(tempDir("relay-reader-"), "state.db"))
+    const metrics = new Metrics()
+    let stopping = false
+    const context: LaneContext = {
+      store,
+      metrics,
+      token: () => null,
+      live: true,
+      halted: Effect.never,
+      stopping: () => stopping
+    }
+    const made = lanes.map(([name, sink, bufferSize]) => laneOf(name, sink, context, bufferSize))
+    const readers = new Readers({
+      source,
+      metrics,
+      live: true,
+      pollInterval: 20,
+      until: Number.POSITIVE_INFINITY,
+      scope: yield* Effect.scope,
+      reject: () => Effect.void,
+      stopping: () => stopping
+    })
+    for (const lane of made) yield* readers.attach(lane)
+    for (const lane of made) yield* lane.run().pipe(Effect.forkScoped)
+    const stop = () => {
+      stopping = true
+      readers.stop()
+    }
+    return { lanes: made, stop }
+  })
+
 describe("Readers", () => {
   it.live(
     "lanes that keep up share one reading: each event is served once, every lane gets all",
@@ -87,35 +121,12 @@ describe("Readers", () => {
       Effect.scoped(
         Effect.gen(function* () {
           const { source, served, all } = pagedSource(200)
-          const store = yield* StateStore.sqlite(Path.join(tempDir("relay-reader-"), "state.db"))
-          const metrics = new Metrics()
-          let stopping = false
-          const context: LaneContext = {
-            store,
-            metrics,
-            token: () => null,
-            live: true,
-            halted: Effect.never,
-            stopping: () => stopping
-          }
           const a: Array<string> = []
           const b: Array<string> = []
-          const lanes = [
-            laneOf("a", sinkInto(a), context, 1000),
-            laneOf("b", sinkInto(b), context, 1000)
-          ]
-          const readers = new Readers({
-            source,
-            metrics,
-            live: true,
-            pollInterval: 20,
-            until: Number.POSITIVE_INFINITY,
-            scope: yield* Effect.scope,
-            reject: () => Effect.void,
-            stopping: () => stopping
-          })
-          for (const lane of lanes) yield* readers.attach(lane)
-          for (const lane of lanes) yield* lane.run().pipe(Effect.forkScoped)
+          const { lanes, stop } = yield* runLanes(source, [
+            ["a", sinkInto(a), 1000],
+            ["b", sinkInto(b), 1000]
+          ])
           yield* waitUntil(
             "both lanes to get every event",
             () => a.length === 200 && b.length === 200
@@ -125,8 +136,7 @@ describe("Readers", () => {
           expect(b).toEqual(ids)
           expect(served.events).toBe(200)
           expect(lanes.map((l) => l.reader)).toEqual(["hub", "hub"])
-          stopping = true
-          readers.stop()
+          stop()
         })
       )
   )
@@ -135,37 +145,14 @@ describe("Readers", () => {
     Effect.scoped(
       Effect.gen(function* () {
         const { source, all } = pagedSource(300)
-        const store = yield* StateStore.sqlite(Path.join(tempDir("relay-reader-"), "state.db"))
-        const metrics = new Metrics()
-        let stopping = false
-        const context: LaneContext = {
-          store,
-          metrics,
-          token: () => null,
-          live: true,
-          halted: Effect.never,
-          stopping: () => stopping
-        }
         const fast: Array<string> = []
         const slow: Array<string> = []
         let detached = false
-        const lanes = [
-          laneOf("fast", sinkInto(fast), context, 1000),
+        const { lanes, stop } = yield* runLanes(source, [
+          ["fast", sinkInto(fast), 1000],
           // 20 events of room: the slow lane cannot keep a page's room while it sleeps.
-          laneOf("slow", sinkInto(slow, Effect.sleep(5)), context, 20)
-        ]
-        const readers = new Readers({
-          source,
-          metrics,
-          live: true,
-          pollInterval: 20,
-          until: Number.POSITIVE_INFINITY,
-          scope: yield* Effect.scope,
-          reject: () => Effect.void,
-          stopping: () => stopping
-        })
-        for (const lane of lanes) yield* readers.attach(lane)
-        for (const lane of lanes) yield* lane.run().pipe(Effect.forkScoped)
+          ["slow", sinkInto(slow, Effect.sleep(5)), 20]
+        ])
         yield* waitUntil(
           "the slow lane to be detached",
           () => (detached ||= lanes[1]!.reader === "own")
@@ -178,8 +165,7 @@ describe("Readers", () => {
         expect(fast).toEqual(ids)
         expect(slow).toEqual(ids)
         yield* waitUntil("the slow lane to rejoin", () => lanes[1]!.reader === "hub")
-        stopping = true
-        readers.stop()
+        stop()
       })
     )
   )

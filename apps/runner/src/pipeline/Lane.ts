@@ -17,6 +17,7 @@ import type { LeaseLost, NewDeadLetter, Service as Store, StoreError } from "../
 import { type DeliverySpec, deadLetter, deliver, failureStreak } from "./Delivery.ts"
 import type { Accepts } from "./Filter.ts"
 import { LaneBuffer } from "./LaneBuffer.ts"
+import * as Start from "./Start.ts"
 
 export interface LaneSpec extends DeliverySpec {
   readonly batch: {
@@ -99,7 +100,7 @@ export class Lane {
     this.context = context
     this.buffer = new LaneBuffer(bufferSize)
     this.position = start
-    this.doneAt = startTime(start)
+    this.doneAt = Start.timeOf(start)
     this.metrics = context.metrics.sink(spec.name)
     this.committed = this.metrics.cursor
   }
@@ -295,17 +296,6 @@ export class Lane {
       )
     )
   }
-}
-
-/** The creation time a start stands at, when it says. */
-const startTime = (start: EventStream.Start): number | undefined => {
-  if (typeof start !== "object") return undefined
-  const text =
-    "since" in start
-      ? String(start.since instanceof Date ? start.since.toISOString() : start.since)
-      : start.createdAt
-  const ms = text === undefined ? Number.NaN : Date.parse(text)
-  return Number.isNaN(ms) ? undefined : ms
 }
 
 /** The dead letter of an event that failed to decode, if the lane would have taken it. */

@@ -32,3 +32,11 @@ export const toCheckpoint = (start: EventStream.Start): string | undefined =>
       ? start.since.toISOString()
       : start.since
     : undefined
+
+/** The creation time (ms) a start stands at, when it says: a `since`, or the cursor's event time. */
+export const timeOf = (start: EventStream.Start): number | undefined => {
+  if (typeof start !== "object") return undefined
+  const text = "since" in start ? toCheckpoint(start) : start.createdAt
+  const ms = text === undefined ? Number.NaN : Date.parse(text)
+  return Number.isNaN(ms) ? undefined : ms
+}
