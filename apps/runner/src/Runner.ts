@@ -80,7 +80,7 @@ export const openSource = (
   config: SourceConfig,
   sinks: ReadonlyArray<SinkConfig>,
   patience: Patience = {},
-  metrics?: Metrics
+  watch: SourceWatch = {}
 ): Effect.Effect<ResolvedSource, Error, Scope.Scope> =>
   Effect.gen(function* () {
     let apiKey: Redacted.Redacted<string>
@@ -100,7 +100,7 @@ export const openSource = (
     const pollInterval = config.pollInterval
     const organizationId = config.type === "workos" ? config.organization : undefined
     const pageSize = config.type === "workos" ? config.pageSize : 100
-    const defences = config.type === "workos" ? sourceDefences(config, metrics) : {}
+    const defences = config.type === "workos" ? sourceDefences(config, watch) : {}
     const source: Pipeline.Source = {
       read: (start, follow) =>
         EventStream.make({
@@ -123,26 +123,48 @@ export const openSource = (
     return { client, source, start, pollInterval }
   })
 
+/** Who hears of what the source meets: `run`'s metrics, and its store for `status`. */
+export interface SourceWatch {
+  readonly metrics?: Metrics | undefined
+  readonly store?: StateStore.Service | undefined
+}
+
 /** The source's settings against a server that cannot be trusted (see core's `EventStream`). */
 const sourceDefences = (
   config: Extract<SourceConfig, { type: "workos" }>,
-  metrics: Metrics | undefined
+  watch: SourceWatch
 ): Partial<EventStream.Options> => ({
   reReadWindow: config.reReadWindow,
   retention: config.retention,
   stopAtGap: config.onGap === "stop",
-  onGap: (gap) =>
-    Effect.suspend(() => {
-      const text = EventStream.describeGap(gap)
-      if (metrics !== undefined) {
-        metrics.gaps++
-        metrics.lastGap = text
-      }
-      return Effect.logError(
+  onGap: (gap) => gapMet(gap, config.onGap === "stop" ? "stopped" : "continued", watch)
+})
+
+/** Counts a possible gap, keeps it for `status`, and logs it (a stop is reported by the pipeline). */
+const gapMet = (
+  gap: EventStream.Gap,
+  action: StateStore.RecordedGap["action"],
+  watch: SourceWatch
+) =>
+  Effect.gen(function* () {
+    const text = EventStream.describeGap(gap)
+    if (watch.metrics !== undefined) {
+      watch.metrics.gaps++
+      watch.metrics.lastGap = text
+    }
+    if (watch.store !== undefined)
+      yield* watch.store
+        .recordGap({ ...gap, detectedAt: Date.now(), action })
+        .pipe(
+          Effect.catch((e) =>
+            Effect.logWarning(`could not keep the gap for status in the state store: ${e.message}`)
+          )
+        )
+    if (action === "continued")
+      yield* Effect.logError(
         `${text}; going on from the oldest event WorkOS keeps (source.onGap: continue)`
       )
-    })
-})
+  })
 
 /** Where `source.start` points (`"latest"` still to be resolved: `Start.resolve`). */
 export const configuredStart = (start: string): EventStream.Start =>
@@ -388,7 +410,7 @@ export const run = (
       })
 
       // -- source and sinks
-      const opened = yield* openSource(config.source, config.sinks, {}, metrics)
+      const opened = yield* openSource(config.source, config.sinks, {}, { metrics, store })
       const made = yield* makeSinks(config.sinks)
       const lanes: Array<Pipeline.LaneSpec> = []
       for (const m of made) {

@@ -55,6 +55,18 @@ export interface DeadLetter extends NewDeadLetter {
   readonly sink: string
 }
 
+/** A possible gap the source met (see core's `EventStream.Gap`), as the store keeps it for `status`. */
+export interface RecordedGap {
+  readonly detectedAt: number
+  /** Events created after `from` and before `to` (ms; undefined: up to the first event read) may be lost. */
+  readonly from: number
+  readonly to: number | undefined
+  readonly cursor: string
+  readonly reason: string
+  /** What the source did: went on from the oldest event WorkOS keeps, or stopped (`source.onGap`). */
+  readonly action: "continued" | "stopped"
+}
+
 export interface Lease {
   readonly holder: string
   readonly token: number
@@ -129,6 +141,14 @@ export interface Service {
   ) => Effect.Effect<boolean, StoreError>
   readonly releaseLease: (holder: string, token: number) => Effect.Effect<void, StoreError>
   readonly lease: () => Effect.Effect<Lease | undefined, StoreError>
+  readonly recordGap: (gap: RecordedGap) => Effect.Effect<void, StoreError>
+  /** How many gaps were ever recorded, and the newest `limit` of them, newest first. */
+  readonly gaps: (
+    limit: number
+  ) => Effect.Effect<
+    { readonly total: number; readonly recent: ReadonlyArray<RecordedGap> },
+    StoreError
+  >
 }
 
 export class StateStore extends Context.Service<StateStore, Service>()(
@@ -168,6 +188,20 @@ export const migrations: ReadonlyArray<{
          holder TEXT NOT NULL,
          token BIGINT NOT NULL,
          expires_at BIGINT NOT NULL
+       )`
+    ]
+  },
+  {
+    version: 2,
+    statements: [
+      `CREATE TABLE relay_gaps (
+         id __SERIAL__,
+         detected_at BIGINT NOT NULL,
+         gap_from BIGINT NOT NULL,
+         gap_to BIGINT,
+         cursor TEXT NOT NULL,
+         reason TEXT NOT NULL,
+         action TEXT NOT NULL
        )`
     ]
   }
@@ -236,6 +270,15 @@ const toLease = (r: Row | undefined): Lease | undefined =>
   r === undefined
     ? undefined
     : { holder: String(r.holder), token: Number(r.token), expiresAt: Number(r.expires_at) }
+
+const toGap = (r: Row): RecordedGap => ({
+  detectedAt: Number(r.detected_at),
+  from: Number(r.gap_from),
+  to: r.gap_to === null ? undefined : Number(r.gap_to),
+  cursor: String(r.cursor),
+  reason: String(r.reason),
+  action: r.action === "stopped" ? "stopped" : "continued"
+})
 
 const makeService = (db: Db, description: string): Effect.Effect<Service, StoreError> =>
   Effect.gen(function* () {
@@ -398,7 +441,23 @@ const makeService = (db: Db, description: string): Effect.Effect<Service, StoreE
             [LEASE, holder, token]
           )
           .pipe(Effect.asVoid),
-      lease
+      lease,
+      recordGap: (gap) =>
+        db
+          .query(
+            "INSERT INTO relay_gaps (detected_at, gap_from, gap_to, cursor, reason, action) VALUES (?, ?, ?, ?, ?, ?)",
+            [gap.detectedAt, gap.from, gap.to ?? null, gap.cursor, gap.reason, gap.action]
+          )
+          .pipe(Effect.asVoid),
+      gaps: (limit) =>
+        Effect.all({
+          total: db
+            .query("SELECT COUNT(*) AS n FROM relay_gaps")
+            .pipe(Effect.map((rows) => Number(rows[0]?.n ?? 0))),
+          recent: db
+            .query(`SELECT * FROM relay_gaps ORDER BY id DESC LIMIT ${Math.floor(limit)}`)
+            .pipe(Effect.map((rows) => rows.map(toGap)))
+        })
     }
     return service
   })

@@ -3,6 +3,8 @@
  * quirks, and its hostile preset with all of them on). Each test counts the ids each
  * sink received, and the requests where a loop could hide.
  */
+import { spawn } from "node:child_process"
+import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
 import { WorkOSStandIn } from "@workos-relay/testing"
@@ -15,6 +17,8 @@ import * as Pipeline from "../src/Pipeline.ts"
 import * as Runner from "../src/Runner.ts"
 import * as StateStore from "../src/StateStore.ts"
 import { fixtures, recorded, tempDir, waitUntil } from "./helpers.ts"
+
+const bin = Path.join(import.meta.dirname, "..", "src", "bin.ts")
 
 const configFor = (
   standIn: WorkOSStandIn.StandIn,
@@ -51,6 +55,39 @@ const startRunner = (config: Config.RelayConfig) =>
     const fiber = yield* Runner.run(config, { stop, metrics }).pipe(Effect.forkChild)
     const end = Deferred.succeed(stop, undefined).pipe(Effect.andThen(Fiber.join(fiber)))
     return { metrics, end }
+  })
+
+/** `workos-relay status` as a user runs it, on the store in `dir`. */
+const statusOf = (standIn: WorkOSStandIn.StandIn, dir: string) =>
+  Effect.promise(() => {
+    const file = Path.join(dir, "status.yaml")
+    Fs.writeFileSync(
+      file,
+      [
+        "source:",
+        "  type: workos",
+        `  apiKey: ${standIn.apiKey}`,
+        `  baseUrl: ${standIn.url}`,
+        "state:",
+        `  sqlite: ${Path.join(dir, "state.db")}`,
+        "sinks:",
+        "  a:",
+        `    module: ${Path.join(fixtures, "recording-sink.mjs")}`,
+        `    path: ${Path.join(dir, "status-a.log")}`
+      ].join("\n")
+    )
+    return new Promise<{ code: number | null; stdout: string }>((resolve) => {
+      const child = spawn(
+        process.execPath,
+        ["--conditions=@workos-relay/source", bin, "status", "-c", file],
+        { stdio: ["ignore", "pipe", "inherit"] }
+      )
+      let stdout = ""
+      child.stdout.on("data", (d) => {
+        stdout += d
+      })
+      child.on("exit", (code) => resolve({ code, stdout }))
+    })
   })
 
 /** Requests to `/events` so far. */
@@ -265,6 +302,21 @@ describe("the runner against hostile servers", () => {
             expect(String((result as any).failure?.message)).toContain("may be lost")
             expect(recorded(Path.join(dir, "a.log"))).toEqual([])
           }
+          // Kept for `status`, which says where the gap was and what the source did.
+          const gaps = yield* store.gaps(3)
+          expect(gaps.total).toBe(1)
+          expect(gaps.recent[0]).toMatchObject({
+            from: Date.parse(all[0]!.created_at),
+            cursor: all[0]!.id,
+            action: onGap === "stop" ? "stopped" : "continued"
+          })
+          const status = yield* statusOf(standIn, dir)
+          expect(status.code).toBe(0)
+          expect(status.stdout).toContain("gaps: 1 detected")
+          expect(status.stdout).toContain(
+            onGap === "stop" ? "the source stopped there" : "the source went on"
+          )
+          expect(status.stdout).toContain(`created between ${all[0]!.created_at} and`)
         }
       }).pipe(Effect.scoped)
   )

@@ -70,7 +70,7 @@ export interface Options<Ps extends ReadonlyArray<string> = ReadonlyArray<string
   readonly reReadWindow?: Duration.Input | undefined
   /** How long WorkOS keeps events (default 30 days): a cursor older than that may have lost some. */
   readonly retention?: Duration.Input | undefined
-  /** Told of each possible gap (default: a warning in the log). */
+  /** Told of each possible gap, also one the stream then stops at (default: a warning in the log, when going on). */
   readonly onGap?: ((gap: Gap) => Effect.Effect<void>) | undefined
   /** Fail with `GapError` at a possible gap instead of going on (default `false`). */
   readonly stopAtGap?: boolean | undefined
@@ -93,6 +93,16 @@ export class GapError extends Data.TaggedError("GapError")<{ readonly gap: Gap }
   override get message(): string {
     return describeGap(this.gap)
   }
+}
+
+/** Tells `onGap` of a possible gap, then stops there (`stopAtGap`) or goes on. */
+const meetGap = (
+  options: Pick<Options, "onGap" | "stopAtGap">,
+  gap: Gap
+): Effect.Effect<void, GapError> => {
+  const stop = options.stopAtGap === true
+  const told = options.onGap?.(gap) ?? (stop ? Effect.void : Effect.logWarning(describeGap(gap)))
+  return stop ? Effect.andThen(told, Effect.fail(new GapError({ gap }))) : told
 }
 
 /** A gap, as a person reads it. */
@@ -233,8 +243,7 @@ const cursorRefused = (
       cursor,
       reason: `WorkOS refused the cursor: ${error.message}`
     }
-    if (options.stopAtGap === true) return yield* Effect.fail(new GapError({ gap }))
-    yield* options.onGap?.(gap) ?? Effect.logWarning(describeGap(gap))
+    yield* meetGap(options, gap)
     return yield* request(undefined, from)
   })
 
@@ -294,8 +303,7 @@ const retentionCheck = (options: Options<ReadonlyArray<string>>, position: Posit
         cursor: cursor!,
         reason: `the cursor ${cursor} is older than WorkOS keeps events (${Duration.format(Duration.fromInputUnsafe(options.retention ?? DEFAULT_RETENTION))})`
       }
-      if (options.stopAtGap === true) return Effect.fail(new GapError({ gap }))
-      return options.onGap?.(gap) ?? Effect.logWarning(describeGap(gap))
+      return meetGap(options, gap)
     }
   })
 

@@ -1,5 +1,5 @@
 /** `workos-relay status`: per sink its cursor, lag and dead letters; who holds the lease. */
-import type { EventStream, WorkOS } from "@workos-relay/core"
+import { EventStream, type WorkOS } from "@workos-relay/core"
 import { Command } from "effect/cli"
 import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
@@ -51,7 +51,11 @@ interface Stored {
   readonly checkpoints: ReadonlyArray<StateStore.Checkpoint>
   readonly counts: Readonly<Record<string, number>>
   readonly lease: StateStore.Lease | undefined
+  readonly gaps: { readonly total: number; readonly recent: ReadonlyArray<StateStore.RecordedGap> }
 }
+
+/** How many of the newest gaps `status` lists. */
+const GAPS_SHOWN = 3
 
 const readStore = (config: RelayConfig) => {
   const missing = missingStore(config)
@@ -60,24 +64,27 @@ const readStore = (config: RelayConfig) => {
         description: missing,
         checkpoints: [],
         counts: {},
-        lease: undefined
+        lease: undefined,
+        gaps: { total: 0, recent: [] }
       })
     : withStore(config, (store) =>
         Effect.all({
           description: Effect.succeed(store.description),
           checkpoints: store.checkpoints(),
           counts: store.deadLetterCounts(),
-          lease: store.lease()
+          lease: store.lease(),
+          gaps: store.gaps(GAPS_SHOWN)
         })
       )
 }
 
 const printStatus = (config: RelayConfig, client: WorkOS.Service | undefined, stored: Stored) =>
   Effect.gen(function* () {
-    const { description, checkpoints, counts, lease } = stored
+    const { description, checkpoints, counts, lease, gaps } = stored
     const now = Date.now()
     yield* out(`state: ${description}`)
     yield* out(leaseLine(lease, now))
+    for (const line of gapLines(gaps.total, gaps.recent, now)) yield* out(line)
     const rows = [
       ["sink", "cursor", "checkpoint age", "lag (events)", "lag (time)", "dead letters"]
     ]
@@ -106,6 +113,22 @@ const printStatus = (config: RelayConfig, client: WorkOS.Service | undefined, st
         `dead letters of ${name}, a sink not in the config: ${n} (dead-letters list --sink ${name})`
       )
   })
+
+/** The possible gaps the source met (events WorkOS may no longer keep), newest first. */
+const gapLines = (
+  total: number,
+  recent: ReadonlyArray<StateStore.RecordedGap>,
+  now: number
+): ReadonlyArray<string> =>
+  total === 0
+    ? ["gaps: none detected"]
+    : [
+        `gaps: ${total} detected${total > recent.length ? ` (the newest ${recent.length} below)` : ""}`,
+        ...recent.map(
+          (gap) =>
+            `  ${new Date(gap.detectedAt).toISOString()} (${formatMillis(now - gap.detectedAt)} ago, ${gap.action === "stopped" ? "the source stopped there" : "the source went on"}): ${EventStream.describeGap(gap)}`
+        )
+      ]
 
 const leaseLine = (lease: StateStore.Lease | undefined, now: number): string =>
   lease === undefined
