@@ -11,7 +11,12 @@ import * as Runner from "../src/Runner.ts"
 import * as StateStore from "../src/StateStore.ts"
 import { fixtures, recorded, tempDir, waitUntil } from "./helpers.ts"
 
-const configFor = (standIn: WorkOSStandIn.StandIn, dir: string, sinks: Record<string, unknown>) =>
+const configFor = (
+  standIn: WorkOSStandIn.StandIn,
+  dir: string,
+  sinks: Record<string, unknown>,
+  source: Record<string, unknown> = {}
+) =>
   Config.decode(
     {
       source: {
@@ -19,7 +24,8 @@ const configFor = (standIn: WorkOSStandIn.StandIn, dir: string, sinks: Record<st
         apiKey: standIn.apiKey,
         baseUrl: standIn.url,
         start: "earliest",
-        pollInterval: "50ms"
+        pollInterval: "50ms",
+        ...source
       },
       state: { sqlite: Path.join(dir, "state.db") },
       shutdownTimeout: "2s",
@@ -72,11 +78,17 @@ describe("Pipeline", () => {
       Effect.gen(function* () {
         const standIn = yield* WorkOSStandIn.make({ events: 600 })
         const dir = tempDir()
-        const config = yield* configFor(standIn, dir, {
-          a: rec(dir, "a"),
-          b: rec(dir, "b"),
-          dsync: rec(dir, "dsync", { events: ["dsync.*"] })
-        })
+        // No re-reading of recent events: each is then served exactly once to one reader.
+        const config = yield* configFor(
+          standIn,
+          dir,
+          {
+            a: rec(dir, "a"),
+            b: rec(dir, "b"),
+            dsync: rec(dir, "dsync", { events: ["dsync.*"] })
+          },
+          { reReadWindow: "0s" }
+        )
         const stop = yield* Deferred.make<void>()
         const metrics = new Metrics()
         let port = 0
@@ -106,7 +118,12 @@ describe("Pipeline", () => {
         expect(recorded(Path.join(dir, "dsync.log"))).toEqual(
           ids(standIn, (t) => t.startsWith("dsync."))
         )
-        // One shared reader: every event fetched once, not once per sink.
+        // One shared reader: every event served once by WorkOS, not once per sink.
+        const servedOnce = (expected: ReadonlyArray<string>) => {
+          expect([...standIn.served.keys()].sort()).toEqual([...expected].sort())
+          expect([...standIn.served.values()].every((n) => n === 1)).toBe(true)
+        }
+        servedOnce(all)
         expect(metrics.fetched).toBe(all.length)
         // New events while running reach everyone, still fetched once.
         const more = standIn.appendGenerated(50).map((e) => e.id)
@@ -115,6 +132,7 @@ describe("Pipeline", () => {
           () => recorded(Path.join(dir, "b.log")).length === all.length + 50
         )
         expect(recorded(Path.join(dir, "a.log")).slice(-50)).toEqual(more)
+        servedOnce([...all, ...more])
         expect(metrics.fetched).toBe(all.length + 50)
         // Health and metrics over HTTP.
         const get = (path: string) =>

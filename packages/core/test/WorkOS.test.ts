@@ -254,17 +254,19 @@ describe.each(Object.entries(transports))("WorkOS client %s", (_, transport) => 
 
   it.live("times out a slow answer and asks again", () =>
     Effect.gen(function* () {
-      standIn.faults.next({ delay: 2000 })
+      // Slow enough that only the timeout can end the wait; the timeout itself generous
+      // enough for a loaded machine's healthy answer.
+      standIn.faults.next({ delay: 20_000 })
       const { result, requests } = yield* requestsDuring(
-        listEvents({ limit: 2 }, { timeout: "100 millis" })
+        listEvents({ limit: 2 }, { timeout: "1 second" })
       )
       expect(Result.getOrThrow(result).data.length).toBe(2)
       // The slow one timed out, and a second attempt answered.
       expect(requests.length).toBe(2)
 
-      standIn.faults.next({ delay: 1000 }, { delay: 1000 })
+      standIn.faults.next({ delay: 20_000 }, { delay: 20_000 })
       const slow = yield* requestsDuring(
-        listEvents({ limit: 2 }, { timeout: "50 millis", retry: { times: 1 } })
+        listEvents({ limit: 2 }, { timeout: "200 millis", retry: { times: 1 } })
       )
       expect((Result.getFailure(slow.result) as any).value).toMatchObject({
         _tag: "WorkOSUnavailableError",

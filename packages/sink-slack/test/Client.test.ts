@@ -28,7 +28,8 @@ describe("Client", () => {
       expect(unavailable).toMatchObject({ _tag: "SlackUnavailable", status: 502 })
       const refused = yield* Effect.flip(client.postMessage("general", message))
       expect(refused).toEqual(new Client.SlackApiError({ error: "channel_not_found" }))
-      expect(Date.now() - started).toBeLessThan(2000)
+      // None was waited out: a client sleeping on the 30 s Retry-After itself would take longer.
+      expect(Date.now() - started).toBeLessThan(20_000)
       expect(standIn.calls()).toHaveLength(3)
     })
   )

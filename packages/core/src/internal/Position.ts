@@ -165,7 +165,8 @@ export class Position {
   forget(): void {
     const horizon = this.watermark - this.window
     for (const [id, createdAt] of this.recent) {
-      if (!(createdAt < horizon)) break
+      // A window of 0 re-reads nothing: not even the events of the newest millisecond.
+      if (!(createdAt < horizon || this.window === 0)) break
       this.recent.delete(id)
       if (this.anchor === undefined || id > this.anchor) this.anchor = id
     }
