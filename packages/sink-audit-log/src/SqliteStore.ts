@@ -15,7 +15,6 @@ import * as Chain from "./Chain.ts"
 import {
   chainRowMissing,
   columns,
-  describeCause,
   fromRow,
   fromRowToVerify,
   type Row,
@@ -26,13 +25,15 @@ import { writer } from "./internal/SqliteWriter.ts"
 import type { StoredRecord } from "./Record.ts"
 import {
   defaultLimit,
+  openedReadOnly,
   patternToLike,
   SchemaTooNew,
   type Shape,
   Store,
-  StoreError,
+  type StoreError,
   schemaTooOld,
-  schemaVersion
+  schemaVersion,
+  storeFailure
 } from "./Store.ts"
 
 /** The default path, relative to the working directory. */
@@ -82,10 +83,12 @@ const migrations: ReadonlyArray<string> = [
 ]
 
 const fail = (where: string, what: string) => (cause: unknown) =>
-  new StoreError({
-    reason: `audit log ${where}: ${what} failed: ${describeCause(cause)}`,
+  storeFailure({
+    store: "SQLite",
+    location: where,
+    operation: what,
     cause,
-    ...(cause instanceof BrokenStore ? { fatal: true } : {})
+    fatal: cause instanceof BrokenStore
   })
 
 /** Brings the schema up to this package's version, or refuses a newer one. */
@@ -130,8 +133,11 @@ const checkVersion = (db: DatabaseSync, where: string): SchemaTooNew | StoreErro
     .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'audit_meta'")
     .get()
   if (meta === undefined) {
-    return new StoreError({
-      reason: `audit log ${where}: not an audit log (the file has no audit_meta table)`
+    return storeFailure({
+      store: "SQLite",
+      location: where,
+      operation: "opening",
+      detail: "not an audit log (the file has no audit_meta table)"
     })
   }
   const row = db.prepare("SELECT value FROM audit_meta WHERE key = 'schema_version'").get() as
@@ -288,9 +294,7 @@ export const make = (
       })
 
     if (append === undefined) {
-      const refuseWrite = Effect.fail(
-        new StoreError({ reason: `audit log ${where}: opened read-only` })
-      )
+      const refuseWrite = Effect.fail(openedReadOnly("SQLite", where))
       return { where, append: () => refuseWrite, query, verify, prune: () => refuseWrite }
     }
     return { where, append, query, verify, prune } satisfies Shape

@@ -199,7 +199,7 @@ describe("definition", () => {
       const error = yield* Effect.flip(sink.deliver(events(1, 3)))
       expect(error).toBeInstanceOf(CoreSink.SinkFatal)
       expect(error.message).toBe(
-        `audit log ${file}: appending a batch failed: the chain's head row is missing (table audit_chain has no row): the store was damaged or tampered with; restore it from a backup`
+        `SQLite audit log ${file}: appending a batch failed: the chain's head row is missing (table audit_chain has no row): the store was damaged or tampered with; restore it from a backup`
       )
     })
   )

@@ -371,8 +371,10 @@ export const sqlSuite = (open: (key: string) => Effect.Effect<Opened, unknown, S
       })
       const error = (yield* Effect.flip(store.append(records(2, 4)))) as StoreError
       expect(error.fatal).toBe(true)
+      expect(error.operation).toBe("appending a batch")
+      expect(["SQLite", "Postgres"]).toContain(error.store)
       expect(error.message).toBe(
-        `audit log ${store.where}: appending a batch failed: the chain's head row is missing (table audit_chain has no row): the store was damaged or tampered with; restore it from a backup`
+        `${error.store} audit log ${store.where}: appending a batch failed: the chain's head row is missing (table audit_chain has no row): the store was damaged or tampered with; restore it from a backup`
       )
       expect((yield* store.query({})).length).toBe(3)
     })
