@@ -36,6 +36,8 @@ export class StoreError extends Data.TaggedError("StoreError")<{
   readonly location?: string
   /** What was being done: "opening", "appending a batch", "verifying", ... */
   readonly operation?: string
+  /** Another connection held the store's lock longer than the busy timeout: retrying helps. */
+  readonly locked?: boolean
 }> {
   override get message(): string {
     return this.reason
@@ -51,6 +53,7 @@ export const storeFailure = (options: {
   readonly detail?: string
   readonly cause?: unknown
   readonly fatal?: boolean
+  readonly locked?: boolean
 }): StoreError =>
   new StoreError({
     reason: `${options.store} audit log ${options.location}: ${options.operation} failed: ${options.detail ?? describeCause(options.cause)}`,
@@ -58,7 +61,8 @@ export const storeFailure = (options: {
     location: options.location,
     operation: options.operation,
     ...(options.cause === undefined ? {} : { cause: options.cause }),
-    ...(options.fatal === true ? { fatal: true } : {})
+    ...(options.fatal === true ? { fatal: true } : {}),
+    ...(options.locked === true ? { locked: true } : {})
   })
 
 /** The error of a write to a store opened read-only. */
