@@ -400,7 +400,8 @@ export const make = (
       })
       if (refused !== undefined) return yield* refused
       const refuseWrite = Effect.fail(openedReadOnly("JSONL", where))
-      return { where, append: () => refuseWrite, query, verify, prune: () => refuseWrite }
+      const head = Effect.try({ try: () => committedHead(), catch: fail("reading the head") })
+      return { where, append: () => refuseWrite, query, verify, prune: () => refuseWrite, head }
     }
 
     const opened = yield* Effect.tryPromise({
@@ -601,7 +602,8 @@ export const make = (
         })
       )
 
-    return { where, append, query, verify, prune } satisfies Shape
+    const head = Effect.sync(() => committedHead())
+    return { where, append, query, verify, prune, head } satisfies Shape
   })
 
 async function* readFile(file: string): AsyncGenerator<Chain.ReadBack> {

@@ -187,6 +187,21 @@ export const make = (
           : Effect.succeed(row)
       )
     const refuseWrite = Effect.fail(openedReadOnly("Postgres", where))
+    const head = chainRow(false).pipe(
+      Effect.map((row) =>
+        row === undefined
+          ? undefined
+          : {
+              anchor: { seq: Number(row.anchor_seq), hash: row.anchor_hash },
+              head: {
+                seq: Number(row.head_seq),
+                hash: row.head_hash,
+                count: Number(row.head_count)
+              }
+            }
+      ),
+      Effect.mapError(fail("reading the head"))
+    )
     const keepStoreError =
       (what: string) =>
       (e: unknown): StoreError =>
@@ -331,8 +346,8 @@ export const make = (
 
     return (
       readOnly
-        ? { where, append: () => refuseWrite, query, verify, prune: () => refuseWrite }
-        : { where, append, query, verify, prune }
+        ? { where, append: () => refuseWrite, query, verify, prune: () => refuseWrite, head }
+        : { where, append, query, verify, prune, head }
     ) satisfies Shape
   })
 

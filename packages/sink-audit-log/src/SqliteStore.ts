@@ -275,11 +275,26 @@ export const make = (
             catch: fail(where, "pruning")
           })
 
+    const head = whileLocked(
+      Effect.try({
+        try: () => {
+          const state = chainState()
+          return state === undefined
+            ? undefined
+            : {
+                anchor: { seq: state.anchor_seq, hash: state.anchor_hash },
+                head: { seq: state.head_seq, hash: state.head_hash, count: state.head_count }
+              }
+        },
+        catch: fail(where, "reading the head")
+      })
+    )
+
     if (append === undefined) {
       const refuseWrite = Effect.fail(openedReadOnly("SQLite", where))
-      return { where, append: () => refuseWrite, query, verify, prune: () => refuseWrite }
+      return { where, append: () => refuseWrite, query, verify, prune: () => refuseWrite, head }
     }
-    return { where, append, query, verify, prune } satisfies Shape
+    return { where, append, query, verify, prune, head } satisfies Shape
   })
 
 /** The `Store` service over a SQLite file. */

@@ -144,6 +144,17 @@ export interface Shape {
    * last deleted record as the anchor the chain verifies from.
    */
   readonly prune: (before: Date) => Effect.Effect<PruneResult, StoreError>
+  /**
+   * Where the chain starts and ends as the store says (no walk): what a signed digest
+   * records. Undefined when the store has no chain state (a damaged or wiped store).
+   */
+  readonly head: Effect.Effect<ChainState | undefined, StoreError>
+}
+
+/** A store's anchor and head. */
+export interface ChainState {
+  readonly anchor: Chain.Anchor
+  readonly head: Chain.Head
 }
 
 export class Store extends Context.Service<Store, Shape>()("@workos-relay/sink-audit-log/Store") {}
