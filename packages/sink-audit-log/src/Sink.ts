@@ -146,11 +146,18 @@ export const keepRetention = (
           )
         : Effect.void
     ),
+    Effect.tap((r) =>
+      Effect.logDebug(`audit log ${store.where}: retention pass done (${r.deleted} deleted)`)
+    ),
     Effect.tap((r) => Effect.sync(() => options.onPass?.(r))),
     Effect.catch((e) => Effect.logWarning(`audit log retention: ${e.message}`)),
     Effect.repeat(Schedule.spaced(retentionInterval)),
     Effect.forkScoped,
-    Effect.asVoid
+    Effect.andThen(
+      Effect.logDebug(
+        `audit log ${store.where}: retention started (keeping ${Duration.format(retention)}; a pass now, then every ${Duration.format(retentionInterval)})`
+      )
+    )
   )
 
 /** Appends a batch's records; a record that cannot be kept (`Record.unkeepable`) is rejected, the rest appended. */

@@ -311,7 +311,7 @@ export const retentionSuite = (
 ) =>
   it.live("retention deletes the oldest records and verify still holds from the anchor", () =>
     Effect.gen(function* () {
-      const { store, reopen } = yield* open("retention")
+      const { store, reopen, tamper } = yield* open("retention")
       yield* store.append(records(50))
       yield* store.append(records(50, 51))
       // Records are one minute apart from start: keep those created at or after minute 40.
@@ -331,6 +331,12 @@ export const retentionSuite = (
       // Deleting the first kept record is still caught: the anchor says what must follow.
       const oldest = (yield* again.query({ limit: 1000 })).at(-1)!
       expect(oldest.seq).toBe(40)
+      yield* Effect.promise(() => tamper.remove(40))
+      const afterDelete = yield* again.verify
+      expect(afterDelete.problem).toMatchObject({ kind: "deleted", seq: 41 })
+      expect(afterDelete.problem!.message).toBe(
+        `record(s) between the anchor and ${`record #41 (event ${(yield* again.query({ limit: 1000 })).at(-1)!.id})`} were deleted: it links to a hash no kept record has`
+      )
     })
   )
 
