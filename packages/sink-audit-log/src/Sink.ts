@@ -111,7 +111,9 @@ export const keepDigests = (
       )
     const head = write("head")
     const every = Config.parseRetention(config.interval)!
-    yield* head.pipe(Effect.andThen(Effect.sleep(every)), Effect.forever, Effect.forkScoped)
+    // One at start (the head the sink found), then every interval.
+    yield* head
+    yield* Effect.sleep(every).pipe(Effect.andThen(head), Effect.forever, Effect.forkScoped)
     // At shutdown: the last head the sink wrote.
     yield* Effect.addFinalizer(() => head)
     return {

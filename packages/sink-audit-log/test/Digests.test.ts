@@ -16,6 +16,7 @@ import * as Chain from "../src/Chain.ts"
 import * as Config from "../src/Config.ts"
 import * as Digest from "../src/Digest.ts"
 import * as DigestVerify from "../src/DigestVerify.ts"
+import { definition } from "../src/index.ts"
 import { columns, toRow } from "../src/internal/Rows.ts"
 import * as JsonlStore from "../src/JsonlStore.ts"
 import * as Record from "../src/Record.ts"
@@ -362,3 +363,53 @@ describe("digests config", () => {
 })
 
 void start
+
+describe("the sink signs digests", () => {
+  it.live("at start and at shutdown, from a key file; verify with them holds", () =>
+    Effect.gen(function* () {
+      const folder = path.join(root, "sink")
+      fs.mkdirSync(folder)
+      fs.writeFileSync(path.join(folder, "key.pem"), keys.privateKey, { mode: 0o600 })
+      // Relative paths are relative to the config file's folder.
+      const config = Schema.decodeUnknownSync(definition.config)({
+        path: "audit.db",
+        digests: { directory: "digests", privateKeyFile: "key.pem" }
+      })
+      yield* Effect.scoped(
+        Effect.gen(function* () {
+          const sink = yield* definition.make(config, { name: "audit", directory: folder })
+          yield* sink.deliver(events(25))
+        })
+      )
+      const digests = Digest.readAll(path.join(folder, "digests")).map((d) => d.digest)
+      // The one at start (empty store) and the one at shutdown (after the 25).
+      expect(digests.map((d) => [d.n, d.seq])).toEqual([
+        [1, 0],
+        [2, 25]
+      ])
+      const report = yield* check(
+        sqlite,
+        path.join(folder, "audit.db"),
+        path.join(folder, "digests")
+      )
+      expect(report.problems).toEqual([])
+      expect(report.digests).toBe(2)
+      // A key file that is not a key stops the sink at start, saying so.
+      fs.writeFileSync(path.join(folder, "bad.pem"), "not a key")
+      const bad = yield* Effect.flip(
+        Effect.scoped(
+          definition.make(
+            Schema.decodeUnknownSync(definition.config)({
+              path: "audit.db",
+              digests: { directory: "digests", privateKeyFile: "bad.pem" }
+            }),
+            { name: "audit", directory: folder }
+          )
+        )
+      )
+      expect(bad.reason).toContain(
+        `digests: privateKeyFile ${path.join(folder, "bad.pem")}: not a PEM private key`
+      )
+    })
+  )
+})
