@@ -8,7 +8,9 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { DatabaseSync } from "node:sqlite"
-import { afterAll, describe, expect, it } from "@effect/vitest"
+import { PgClient } from "@effect/sql-pg"
+import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import * as Postgres from "@workos-relay/testing/Postgres"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
@@ -19,6 +21,7 @@ import * as DigestVerify from "../src/DigestVerify.ts"
 import { definition } from "../src/index.ts"
 import { columns, toRow } from "../src/internal/Rows.ts"
 import * as JsonlStore from "../src/JsonlStore.ts"
+import * as PostgresStore from "../src/PostgresStore.ts"
 import * as Record from "../src/Record.ts"
 import * as Sink from "../src/Sink.ts"
 import * as SqliteStore from "../src/SqliteStore.ts"
@@ -45,7 +48,9 @@ interface Kind {
     records: ReadonlyArray<Record.StoredRecord>,
     anchor: Chain.Anchor,
     head: Chain.Head
-  ) => void
+  ) => void | Promise<void>
+  /** Before a test: an empty store (Postgres: one database for every test). */
+  readonly reset?: () => Promise<void>
   /** JSONL only: adds a key to record `seq`'s line. */
   readonly addKey?: (where: string, seq: number) => void
 }
@@ -114,6 +119,7 @@ const headOf = (records: ReadonlyArray<Record.StoredRecord>, anchor: Chain.Ancho
 const setUp = (kind: Kind, where: string, digests: string) =>
   Effect.scoped(
     Effect.gen(function* () {
+      if (kind.reset !== undefined) yield* Effect.promise(kind.reset)
       const store = yield* kind.open(where)
       const writer = Digest.writer(digests, privateKey)
       for (let b = 0; b < 3; b++) {
@@ -137,7 +143,7 @@ type Tampering = (
   where: string,
   records: ReadonlyArray<Record.StoredRecord>,
   digests: string
-) => void
+) => void | Promise<void>
 
 const genesis = Chain.genesisAnchor
 const relink = (
@@ -183,7 +189,7 @@ const tamperings: ReadonlyArray<
       const swapped = [...rs]
       ;[swapped[4], swapped[5]] = [swapped[5]!, swapped[4]!]
       // Each in the other's place (SQL stores order by seq).
-      k.rewrite(w, renumber(swapped), genesis, headOf(rs, genesis))
+      return k.rewrite(w, renumber(swapped), genesis, headOf(rs, genesis))
     },
     "chain",
     true
@@ -199,7 +205,7 @@ const tamperings: ReadonlyArray<
         prev_hash: prev.hash,
         hash: Chain.hash(prev.hash, forged)
       }
-      k.rewrite(
+      return k.rewrite(
         w,
         renumber([...rs.slice(0, 10), inserted, ...rs.slice(10)]),
         genesis,
@@ -219,7 +225,7 @@ const tamperings: ReadonlyArray<
     "cut the prefix, anchor moved forward",
     (k, w, rs) => {
       const anchor = { seq: rs[4]!.seq, hash: rs[4]!.hash }
-      k.rewrite(w, rs.slice(5), anchor, { ...headOf(rs, genesis), count: 25 })
+      return k.rewrite(w, rs.slice(5), anchor, { ...headOf(rs, genesis), count: 25 })
     },
     "prefix-deleted",
     false
@@ -233,7 +239,7 @@ const tamperings: ReadonlyArray<
         ...rs.slice(0, 2),
         ...relink({ seq: 2, hash: rs[1]!.hash }, edited.slice(2))
       ]
-      k.rewrite(w, relinked, genesis, headOf(relinked, genesis))
+      return k.rewrite(w, relinked, genesis, headOf(relinked, genesis))
     },
     "rewritten",
     false
@@ -251,7 +257,50 @@ const tamperings: ReadonlyArray<
 ]
 
 let n = 0
-for (const kind of [sqlite, jsonl]) {
+let database: { readonly url: string; readonly stop: () => Promise<void> } | undefined
+beforeAll(async () => {
+  database = await Postgres.start()
+}, 120_000)
+afterAll(() => database?.stop())
+
+const pgUrl = () => Redacted.make(database!.url)
+
+/** Runs raw SQL on the test database, as someone with write access could. */
+const raw = (statements: ReadonlyArray<readonly [string, ReadonlyArray<unknown>?]>) =>
+  Effect.runPromise(
+    Effect.gen(function* () {
+      const sql = yield* PgClient.PgClient
+      yield* sql.withTransaction(
+        Effect.forEach(statements, ([text, params]) => sql.unsafe(text, params ?? []), {
+          discard: true
+        })
+      )
+    }).pipe(Effect.provide(PgClient.layer({ url: pgUrl(), maxConnections: 1 })))
+  )
+
+const postgres: Kind = {
+  name: "Postgres",
+  reset: () => raw([["DROP TABLE IF EXISTS audit_records, audit_chain, audit_meta"]]),
+  open: () => PostgresStore.makeFromUrl({ url: pgUrl() }),
+  openReadOnly: () => PostgresStore.makeFromUrl({ url: pgUrl(), readOnly: true }),
+  rewrite: (_where, records, anchor, head) =>
+    raw([
+      ["DELETE FROM audit_records"],
+      ...records.map((r) => {
+        const row = toRow(r)
+        return [
+          `INSERT INTO audit_records (${columns.join(", ")}) VALUES (${columns.map((_, i) => `$${i + 1}`).join(", ")})`,
+          columns.map((c) => row[c])
+        ] as const
+      }),
+      [
+        "UPDATE audit_chain SET anchor_seq = $1, anchor_hash = $2, head_seq = $3, head_hash = $4, head_count = $5 WHERE id = 1",
+        [anchor.seq, anchor.hash, head.seq, head.hash, head.count]
+      ]
+    ])
+}
+
+for (const kind of [sqlite, jsonl, postgres]) {
   describe(`${kind.name}: tampering found with --digests`, () => {
     const cases = [
       ...tamperings,
@@ -270,7 +319,7 @@ for (const kind of [sqlite, jsonl]) {
           expect(records.map((r) => r.seq)).toEqual(Array.from({ length: 30 }, (_, i) => i + 1))
           // Before: all holds.
           expect((yield* check(kind, where, digests)).problems).toEqual([])
-          tamper(kind, where, records, digests)
+          yield* Effect.promise(async () => tamper(kind, where, records, digests))
           const report = yield* check(kind, where, digests)
           expect(report.problems.map((p) => p.kind)).toContain(expected)
           expect(report.chain.problem !== null).toBe(plainSees)
