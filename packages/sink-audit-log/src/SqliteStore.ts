@@ -79,8 +79,8 @@ const fail = (where: string, what: string) => (cause: unknown) =>
   })
 
 /**
- * Repeats `effect` while another connection holds the lock, logging each time: a held
- * lock is a wait, never the end of the store (or of the runner starting it).
+ * At start-up: repeats `effect` while another connection holds the lock, logging each
+ * time: a held lock is a wait, never the end of the store (or of the runner starting it).
  */
 const whileLocked = <A>(effect: Effect.Effect<A, StoreError>): Effect.Effect<A, StoreError> =>
   effect.pipe(
@@ -89,6 +89,17 @@ const whileLocked = <A>(effect: Effect.Effect<A, StoreError>): Effect.Effect<A, 
     ),
     Effect.retry({ while: (e) => e.locked === true, schedule: Schedule.spaced("1 second") })
   )
+
+/**
+ * Reads on this thread do not wait inside SQLite (a busy read fails at once): they are
+ * tried again every 100 ms, for about the busy timeout, then fail as `locked`.
+ */
+const readRetried = <A>(effect: Effect.Effect<A, StoreError>): Effect.Effect<A, StoreError> =>
+  Effect.retry(effect, {
+    while: (e) => e.locked === true,
+    schedule: Schedule.spaced("100 millis"),
+    times: 100
+  })
 
 /**
  * Opens read-only, writing nothing. A store closed cleanly has no `-wal` and `-shm`
@@ -189,7 +200,7 @@ export const make = (
           if (readOnly) return openReadOnly(options.path)
           if (inMemory) return open(options.path)
           // This thread only reads (the WAL lets readers be): a busy read fails at once
-          // and is retried (`whileLocked`) instead of waiting here.
+          // and is retried (`readRetried`) instead of waiting here.
           return new DatabaseSync(options.path, { timeout: 0 })
         },
         catch: fail(where, "opening")
@@ -226,7 +237,7 @@ export const make = (
             })
 
     const query: Shape["query"] = (q) =>
-      whileLocked(
+      readRetried(
         Effect.try({
           try: () => {
             const { sql, params } = selectSql(q, defaultLimit, patternToLike, () => "?")
@@ -243,7 +254,7 @@ export const make = (
 
     // One read transaction: the head and the records come from the same snapshot,
     // so a writer appending meanwhile (the runner) cannot look like an insertion.
-    const verify = whileLocked(
+    const verify = readRetried(
       Effect.tryPromise({
         try: async () => {
           db.exec("BEGIN")
@@ -275,7 +286,7 @@ export const make = (
             catch: fail(where, "pruning")
           })
 
-    const head = whileLocked(
+    const head = readRetried(
       Effect.try({
         try: () => {
           const state = chainState()

@@ -118,6 +118,9 @@ describe("a held SQLite write lock", () => {
         yield* store.append(all[0]!)
         const lock = yield* holdLock(file)
         const beat = heartbeat()
+        // Reads go on meanwhile (the WAL lets them), on this thread, without waiting.
+        expect((yield* store.query({ limit: 1000 })).length).toBe(100)
+        expect((yield* store.head)?.head.seq).toBe(100)
         // Retention waits its turn on the writer thread too.
         const pruning = yield* Effect.forkChild(Effect.exit(store.prune(new Date(0))))
         const failures: Array<StoreError> = []
