@@ -147,7 +147,7 @@ const cases: ReadonlyArray<readonly [string, ReadonlyArray<string>]> = [
     // entry names, once each; an unknown key with no close match lists the keys.
     "18-store-options.yaml",
     [
-      "sinks.files.dir: unknown key; the audit-log sink takes store, directory, gzip, retention (and the runner's type, module, events, organizations, batch, retry)",
+      "sinks.files.dir: unknown key; the audit-log sink takes store, directory, gzip, retention, digests (and the runner's type, module, events, organizations, batch, retry)",
       "sinks.files.directory: required key is missing",
       'sinks.guess.jsonl: unknown key; did you mean "store: jsonl"?',
       "sinks.out.colour: unknown key; the console sink takes format, showSink (and the runner's type, module, events, organizations, batch, retry)"

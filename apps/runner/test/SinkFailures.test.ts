@@ -1,3 +1,4 @@
+import * as fs from "node:fs"
 import * as Path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
 import { Sink, WorkOS } from "@workos-relay/core"
@@ -60,6 +61,20 @@ const laneOf = (
   retry,
   accepts: () => true
 })
+
+/** The error Node raises on a full disk: from /dev/full where there is one, else shaped as it. */
+const diskFullError = (): NodeJS.ErrnoException => {
+  try {
+    fs.writeFileSync("/dev/full", "x")
+  } catch (e) {
+    return e as NodeJS.ErrnoException
+  }
+  return Object.assign(new Error("ENOSPC: no space left on device, write"), {
+    code: "ENOSPC",
+    errno: -28,
+    syscall: "write"
+  })
+}
 
 const events = [
   { id: "event_1", event: "user.created" },
@@ -143,14 +158,17 @@ describe("sink failures", () => {
 
     it.effect("deliver failing with an Error of its own: its message", () =>
       Effect.gen(function* () {
+        // A real full-disk error, as Node raises it (/dev/full refuses every write).
+        const diskFull = diskFullError()
         const error = yield* Pipeline.deliver(
-          laneOf({ deliver: () => Effect.fail(new TypeError("disk full") as any) }),
+          laneOf({ deliver: () => Effect.fail(diskFull as any) }),
           events,
           new Metrics(),
           Date.now()
         ).pipe(Effect.flip)
         expect(error).toBeInstanceOf(Sink.SinkFatal)
-        expect(error.reason).toBe("disk full")
+        expect(diskFull.code).toBe("ENOSPC")
+        expect(error.reason).toBe(diskFull.message)
       })
     )
 

@@ -24,6 +24,8 @@ import * as SchemaIssue from "effect/SchemaIssue"
 import * as Yaml from "yaml"
 import type * as Chain from "./Chain.ts"
 import * as Config from "./Config.ts"
+import * as Digest from "./Digest.ts"
+import * as DigestVerify from "./DigestVerify.ts"
 import type { StoredRecord } from "./Record.ts"
 import { openStore } from "./Sink.ts"
 import * as SqliteStore from "./SqliteStore.ts"
@@ -236,12 +238,37 @@ export const verify = Command.make(
     format: Flag.Literals("format", ["text", "json"]).pipe(
       Flag.withDescription("text (default) or json"),
       Flag.withDefault("text" as const)
+    ),
+    digests: Flag.String("digests").pipe(
+      Flag.withDescription(
+        "A folder of signed digests: also prove that every record they cover is still there, unchanged, in order"
+      ),
+      Flag.optional
+    ),
+    publicKey: Flag.String("public-key").pipe(
+      Flag.withDescription(
+        "The PEM file of the public key the digests are signed with (with --digests)"
+      ),
+      Flag.optional
     )
   },
   (flags) =>
     Effect.gen(function* () {
       const config = yield* storeConfig(flags)
+      if (Option.isSome(flags.digests) !== Option.isSome(flags.publicKey)) {
+        return yield* new UsageError({
+          reason: "--digests and --public-key go together: the digests are checked with the key"
+        })
+      }
       yield* mustExist(config)
+      if (Option.isSome(flags.digests) && Option.isSome(flags.publicKey)) {
+        return yield* verifyWithDigests(
+          config,
+          flags.digests.value,
+          flags.publicKey.value,
+          flags.format
+        )
+      }
       yield* Effect.scoped(
         Effect.gen(function* () {
           const store = yield* openStore(config, { readOnly: true })
@@ -276,6 +303,102 @@ export const verify = Command.make(
   Command.withDescription(
     "Walk the hash chain of an audit log and report the first modified, deleted, inserted or moved record"
   )
+)
+
+/** `verify --digests DIR --public-key FILE`: the chain walk, then every digest checked against the store. */
+const verifyWithDigests = (
+  config: Config.Config,
+  directory: string,
+  publicKeyFile: string,
+  format: "text" | "json"
+) =>
+  Effect.gen(function* () {
+    const key = yield* Effect.try({
+      try: () => Digest.publicKeyFrom(fs.readFileSync(publicKeyFile, "utf8")),
+      catch: (e) =>
+        new UsageError({ reason: `--public-key ${publicKeyFile}: ${(e as Error).message}` })
+    })
+    const digests = yield* Effect.try({
+      try: () => Digest.readAll(directory),
+      catch: (e) => new UsageError({ reason: `--digests ${directory}: ${(e as Error).message}` })
+    })
+    yield* Effect.scoped(
+      Effect.gen(function* () {
+        const store = yield* openStore(config, { readOnly: true })
+        const report = yield* DigestVerify.verify(store, digests, key)
+        const ok = report.problems.length === 0
+        if (format === "json") {
+          yield* Console.log(JSON.stringify({ where: store.where, ok, ...report }))
+        } else if (ok) {
+          yield* Console.log(
+            `audit log ${store.where}: OK: ${report.chain.records} record(s) verified; ${report.digests} signed digest(s) hold: every record they cover is there, unchanged, in order`
+          )
+        } else {
+          for (const p of report.problems) {
+            yield* Console.error(`audit log ${store.where}: FAILED (${p.kind}): ${p.message}`)
+          }
+        }
+        if (!ok) {
+          const first = report.problems[0]!
+          return yield* new VerifyFailed({
+            where: store.where,
+            problem: { kind: "deleted", seq: null, id: null, message: first.message }
+          })
+        }
+      })
+    )
+  })
+
+// ---------------------------------------------------------------------------
+// keys
+
+export const keygen = Command.make(
+  "keygen",
+  {
+    privateKeyFile: Flag.String("private-key-file").pipe(
+      Flag.withDescription("Where to write the new private key (PEM, mode 0600; never overwritten)")
+    )
+  },
+  (flags) =>
+    Effect.gen(function* () {
+      const pair = Digest.generateKeyPair()
+      yield* Effect.try({
+        try: () =>
+          fs.writeFileSync(flags.privateKeyFile, pair.privateKey, { mode: 0o600, flag: "wx" }),
+        catch: (e) =>
+          new UsageError({
+            reason: `--private-key-file ${flags.privateKeyFile}: ${(e as Error).message}`
+          })
+      })
+      yield* Console.log(pair.publicKey.trimEnd())
+    })
+).pipe(
+  Command.withDescription(
+    "Make an Ed25519 key pair for signed digests: writes the private key, prints the public key"
+  )
+)
+
+export const publicKey = Command.make(
+  "public-key",
+  {
+    privateKeyFile: Flag.String("private-key-file").pipe(
+      Flag.withDescription("The private key (PEM) the sink signs digests with")
+    )
+  },
+  (flags) =>
+    Effect.gen(function* () {
+      const pem = yield* Effect.try({
+        try: () =>
+          Digest.publicKeyPem(Digest.privateKeyFrom(fs.readFileSync(flags.privateKeyFile, "utf8"))),
+        catch: (e) =>
+          new UsageError({
+            reason: `--private-key-file ${flags.privateKeyFile}: ${(e as Error).message}`
+          })
+      })
+      yield* Console.log(pem.trimEnd())
+    })
+).pipe(
+  Command.withDescription("Print the public key of a digest signing key (for verify --public-key)")
 )
 
 // ---------------------------------------------------------------------------
@@ -435,6 +558,6 @@ export const query = Command.make(
 
 /** `workos-relay audit`: mount it in the runner with `Command.withSubcommands([..., audit])`. */
 export const audit = Command.make("audit").pipe(
-  Command.withDescription("Verify and query audit-log sinks"),
-  Command.withSubcommands([verify, query])
+  Command.withDescription("Verify and query audit-log sinks; make digest signing keys"),
+  Command.withSubcommands([verify, query, keygen, publicKey])
 )

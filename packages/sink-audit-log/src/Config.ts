@@ -16,6 +16,7 @@ import { Text } from "@workos-relay/core"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
+import * as Digest from "./Digest.ts"
 import { defaultPath } from "./SqliteStore.ts"
 
 /**
@@ -39,12 +40,59 @@ export const Retention = Schema.String.pipe(
   )
 )
 
+/** A positive duration: `"1 hour"`, `"15m"` (units ms, s, m, h, d, w). */
+const Interval = Schema.String.pipe(
+  Schema.check(
+    Schema.makeFilter((text: string) =>
+      parseRetention(text) === undefined
+        ? `interval must be a positive duration such as "1 hour" or "15m", got ${JSON.stringify(text)}`
+        : undefined
+    )
+  )
+)
+
+const keyProblem = (pem: string): string | undefined => {
+  try {
+    Digest.privateKeyFrom(pem)
+    return undefined
+  } catch (e) {
+    return `privateKey must be an Ed25519 private key in PEM (workos-relay audit keygen makes one): ${(e as Error).message}`
+  }
+}
+
+/**
+ * Signed digests of the log's head (see the README, "Proving completeness"): where they
+ * go, the Ed25519 key that signs them (`privateKey`, kept redacted, or `privateKeyFile`),
+ * and how often (default every hour, and at shutdown).
+ */
+export const Digests = Schema.Struct({
+  /** A folder of its own (one the log's writer does not need to rewrite). */
+  directory: Schema.NonEmptyString,
+  privateKey: Schema.optionalKey(
+    Schema.RedactedFromValue(
+      Schema.String.pipe(Schema.check(Schema.makeFilter((pem: string) => keyProblem(pem))))
+    )
+  ),
+  privateKeyFile: Schema.optionalKey(Schema.NonEmptyString),
+  interval: Interval.pipe(Schema.withDecodingDefaultKey(Effect.succeed("1 hour")))
+}).pipe(
+  Schema.check(
+    Schema.makeFilter((d: { readonly privateKey?: unknown; readonly privateKeyFile?: unknown }) =>
+      (d.privateKey === undefined) === (d.privateKeyFile === undefined)
+        ? "digests needs exactly one of privateKey and privateKeyFile"
+        : undefined
+    )
+  )
+)
+export type Digests = typeof Digests.Type
+
 /** The default store: one SQLite file. */
 export const Sqlite = Schema.Struct({
   store: Schema.optionalKey(Schema.Literal("sqlite")),
   /** The database file; created with its folder when missing. */
   path: Schema.NonEmptyString.pipe(Schema.withDecodingDefaultKey(Effect.succeed(defaultPath))),
-  retention: Schema.optionalKey(Retention)
+  retention: Schema.optionalKey(Retention),
+  digests: Schema.optionalKey(Digests)
 })
 export type Sqlite = typeof Sqlite.Type
 
@@ -60,7 +108,8 @@ export const Postgres = Schema.Struct({
       )
     )
   ),
-  retention: Schema.optionalKey(Retention)
+  retention: Schema.optionalKey(Retention),
+  digests: Schema.optionalKey(Digests)
 })
 export type Postgres = typeof Postgres.Type
 
@@ -70,7 +119,8 @@ export const Jsonl = Schema.Struct({
   directory: Schema.NonEmptyString,
   /** Gzip the files of days that are over. */
   gzip: Schema.Boolean.pipe(Schema.withDecodingDefaultKey(Effect.succeed(false))),
-  retention: Schema.optionalKey(Retention)
+  retention: Schema.optionalKey(Retention),
+  digests: Schema.optionalKey(Digests)
 })
 export type Jsonl = typeof Jsonl.Type
 
@@ -83,6 +133,19 @@ export type Config = typeof Config.Type
  */
 export const resolvePaths = (config: Config, directory: string | undefined): Config => {
   if (directory === undefined) return config
+  if (config.digests !== undefined) {
+    const d = config.digests
+    config = {
+      ...config,
+      digests: {
+        ...d,
+        directory: Path.resolve(directory, d.directory),
+        ...(d.privateKeyFile === undefined
+          ? {}
+          : { privateKeyFile: Path.resolve(directory, d.privateKeyFile) })
+      }
+    }
+  }
   switch (config.store) {
     case "postgres":
       return config

@@ -22,16 +22,19 @@ import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import * as Semaphore from "effect/Semaphore"
 import * as Chain from "./Chain.ts"
-import { dedupe, describeCause } from "./internal/Rows.ts"
+import { type Files, nodeFiles, writeAll } from "./internal/Files.ts"
+import { dedupe } from "./internal/Rows.ts"
 import type { AuditRecord, StoredRecord } from "./Record.ts"
 import {
   defaultLimit,
+  openedReadOnly,
   SchemaTooNew,
   type Shape,
   Store,
-  StoreError,
+  type StoreError,
   schemaTooOld,
-  schemaVersion
+  schemaVersion,
+  storeFailure
 } from "./Store.ts"
 
 export interface Options {
@@ -43,6 +46,8 @@ export interface Options {
    * nothing (a missing `meta.json` or `head.json` is for verify to report). Default false.
    */
   readonly readOnly?: boolean
+  /** @internal The file operations appends use (tests hand in one that fails like a full disk). */
+  readonly files?: Files
 }
 
 const format = "workos-relay-audit-log-jsonl"
@@ -57,17 +62,25 @@ const dayFile = /^(\d{4}-\d{2}-\d{2})\.jsonl(\.gz)?$/
 
 const today = (): string => new Date().toISOString().slice(0, 10)
 
-/** Writes a small file so that it is either the old or the new content, never half. */
-const writeAtomic = (file: string, text: string): void => {
+/**
+ * Writes a small file so that it is either the old or the new content, never half.
+ * Returns once the new content is in place (renamed); the folder's fsync after that
+ * is `syncDir`'s, so that a caller can tell "not written" from "written, not synced".
+ */
+const replaceFile = (files: Files, file: string, text: string): void => {
   const tmp = `${file}.tmp`
-  const fd = fs.openSync(tmp, "w")
+  const fd = files.openSync(tmp, "w")
   try {
-    fs.writeSync(fd, text)
-    fs.fsyncSync(fd)
+    writeAll(files, fd, Buffer.from(text, "utf8"), tmp)
+    files.fsyncSync(fd)
   } finally {
-    fs.closeSync(fd)
+    files.closeSync(fd)
   }
-  fs.renameSync(tmp, file)
+  files.renameSync(tmp, file)
+}
+
+const writeAtomic = (file: string, text: string, files: Files = nodeFiles): void => {
+  replaceFile(files, file, text)
   syncDir(path.dirname(file))
 }
 
@@ -102,9 +115,28 @@ const toLine = (r: StoredRecord, commit: boolean): string =>
     ...(commit ? { commit: true } : {})
   })}\n`
 
+/** The keys a line may have: a stored record's, and the batch's commit mark. */
+const lineKeys = new Set([
+  "seq",
+  "id",
+  "type",
+  "created_at",
+  "organization_id",
+  "actor",
+  "targets",
+  "ip_address",
+  "user_agent",
+  "event",
+  "schema_mismatch",
+  "prev_hash",
+  "hash",
+  "commit"
+])
+
 /**
  * A line that is not a record (`where` names it: "line 51 of 2026-11-24.jsonl") is kept
- * as an entry that says so, for verify to report; queries skip it.
+ * as an entry that says so, for verify to report; queries skip it. A key outside the
+ * record is not covered by the hash: a line with one was tampered with, not written here.
  */
 const fromLine = (line: string, where: string): Chain.ReadBack => {
   let parsed: unknown
@@ -113,11 +145,23 @@ const fromLine = (line: string, where: string): Chain.ReadBack => {
   } catch {
     return notARecord(`${where} is not a record (not JSON)`)
   }
-  const { seq, id } = (parsed ?? {}) as { seq?: unknown; id?: unknown }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+    return notARecord(`${where} is not a record (not a JSON object)`)
+  }
+  const { seq, id } = parsed as { seq?: unknown; id?: unknown }
   if (typeof seq !== "number" || typeof id !== "string") {
     return notARecord(`${where} is not a record (it has no numeric seq and string id)`)
   }
-  const { commit: _, ...record } = parsed as StoredRecord & { commit?: boolean }
+  const extra = Object.keys(parsed).filter((k) => !lineKeys.has(k))
+  if (extra.length > 0) {
+    return notARecord(
+      `${where} (record #${seq}, event ${id}) was modified: it has key(s) outside the record, which the hash does not cover: ${extra.map((k) => JSON.stringify(k)).join(", ")}`
+    )
+  }
+  const { commit, ...record } = parsed as StoredRecord & { commit?: unknown }
+  if (commit !== undefined && commit !== true) {
+    return notARecord(`${where} (record #${seq}, event ${id}) has a commit mark that is not true`)
+  }
   return record
 }
 
@@ -260,12 +304,20 @@ export const make = (
     const fail =
       (what: string) =>
       (cause: unknown): StoreError =>
-        new StoreError({
-          reason: `audit log ${where}: ${what} failed: ${describeCause(cause)}`,
-          cause
-        })
+        storeFailure({ store: "JSONL", location: where, operation: what, cause })
 
     const lock = yield* Semaphore.make(1)
+
+    /**
+     * Where the committed records end, for queries: the writer's own head (lines after
+     * it are a batch that failed and is being rolled back), or for a reader `head.json`
+     * (lines after it are a batch still being written). Undefined: read every line.
+     */
+    let committedHead: () => { anchor: Chain.Anchor; head: Chain.Head } | undefined = () => {
+      const meta = readJson<Meta>(metaFile)
+      const head = readJson<Chain.Head>(headFile)
+      return meta === undefined || head === undefined ? undefined : { anchor: meta.anchor, head }
+    }
 
     const query: Shape["query"] = (q) =>
       Effect.tryPromise({
@@ -274,7 +326,12 @@ export const make = (
           const since = q.since?.toISOString()
           const until = q.until?.toISOString()
           const found: Array<StoredRecord> = []
-          for await (const r of readRecords(directory)) {
+          const committed = committedHead()
+          const records =
+            committed === undefined
+              ? readRecords(directory)
+              : upToHead(readRecords(directory), committed.anchor, committed.head, { count: 0 })
+          for await (const r of records) {
             if (r.notARecord !== undefined) continue
             if (types.length > 0 && !types.some((t) => EventPattern.matchesName(t, r.type)))
               continue
@@ -342,10 +399,9 @@ export const make = (
         catch: fail("opening")
       })
       if (refused !== undefined) return yield* refused
-      const refuseWrite = Effect.fail(
-        new StoreError({ reason: `audit log ${where}: opened read-only` })
-      )
-      return { where, append: () => refuseWrite, query, verify, prune: () => refuseWrite }
+      const refuseWrite = Effect.fail(openedReadOnly("JSONL", where))
+      const head = Effect.try({ try: () => committedHead(), catch: fail("reading the head") })
+      return { where, append: () => refuseWrite, query, verify, prune: () => refuseWrite, head }
     }
 
     const opened = yield* Effect.tryPromise({
@@ -409,44 +465,96 @@ export const make = (
     })
     yield* closeOldDays
 
+    const files = options.files ?? nodeFiles
+    // The writer's queries stop at what it committed.
+    committedHead = () => ({ anchor: meta.anchor, head: { ...end, count } })
+    /**
+     * A day file holding lines of a batch that failed and whose rollback failed too:
+     * the length to cut it back to before anything else is written.
+     */
+    let uncommitted: { readonly file: string; readonly size: number } | undefined
+
+    const cutBack = (file: string, size: number): void => {
+      const fd = files.openSync(file, "r+")
+      try {
+        files.ftruncateSync(fd, size)
+        files.fsyncSync(fd)
+      } finally {
+        files.closeSync(fd)
+      }
+    }
+
+    /**
+     * Writes a batch's lines and then `head.json`; the rename of `head.json` is the commit.
+     * Anything failing before it cuts the file back to its committed length (or, when
+     * that fails too, leaves the cut to the next append, which does it before writing):
+     * a retry then appends the batch once, not a second time after the first.
+     */
+    const writeBatch = (file: string, lines: Buffer, head: Chain.Head): void => {
+      if (uncommitted !== undefined) {
+        cutBack(uncommitted.file, uncommitted.size)
+        uncommitted = undefined
+      }
+      const isNew = !fs.existsSync(file)
+      const fd = files.openSync(file, "a")
+      let size: number
+      try {
+        size = fs.fstatSync(fd).size
+      } catch (e) {
+        files.closeSync(fd)
+        throw e
+      }
+      try {
+        writeAll(files, fd, lines, file)
+        files.fsyncSync(fd)
+        if (isNew) syncDir(directory)
+        replaceFile(files, headFile, JSON.stringify(head))
+      } catch (e) {
+        try {
+          files.ftruncateSync(fd, size)
+          files.fsyncSync(fd)
+        } catch {
+          uncommitted = { file, size }
+        }
+        throw e
+      } finally {
+        try {
+          files.closeSync(fd)
+        } catch {
+          // Closing cannot undo a write; what was committed stays committed.
+        }
+      }
+      // Committed. A lost fsync of the folder can only leave head.json behind, which the
+      // next open catches up from the (fsynced) lines.
+      try {
+        syncDir(directory)
+      } catch {
+        // As above.
+      }
+    }
+
     const append = (records: ReadonlyArray<AuditRecord>) =>
       Semaphore.withPermit(lock)(
         Effect.gen(function* () {
           const fresh = dedupe(records).filter((r) => !ids.has(r.id))
           if (fresh.length === 0) return { inserted: 0, duplicates: records.length }
           const linked = Chain.link(end, fresh)
-          const text = linked.map((r, i) => toLine(r, i === linked.length - 1)).join("")
-          const day = today()
-          const file = path.join(directory, `${day}.jsonl`)
-          const isNew = !fs.existsSync(file)
-          if (isNew) yield* closeOldDays
+          const lines = Buffer.from(
+            linked.map((r, i) => toLine(r, i === linked.length - 1)).join(""),
+            "utf8"
+          )
+          const file = path.join(directory, `${today()}.jsonl`)
+          if (!fs.existsSync(file)) yield* closeOldDays
+          const last = linked.at(-1)!
+          const head = { seq: last.seq, hash: last.hash, count: count + linked.length }
           yield* Effect.try({
-            try: () => {
-              const fd = fs.openSync(file, "a")
-              const size = fs.fstatSync(fd).size
-              try {
-                fs.writeSync(fd, text)
-                fs.fsyncSync(fd)
-              } catch (e) {
-                // Leave no partial batch behind (a full disk, say).
-                fs.ftruncateSync(fd, size)
-                throw e
-              } finally {
-                fs.closeSync(fd)
-              }
-              if (isNew) syncDir(directory)
-              const last = linked.at(-1)!
-              writeAtomic(
-                headFile,
-                JSON.stringify({ seq: last.seq, hash: last.hash, count: count + linked.length })
-              )
-            },
+            try: () => writeBatch(file, lines, head),
             catch: fail("appending a batch")
           })
+          // In step with the files only now that the batch is committed.
           for (const r of linked) ids.add(r.id)
-          const last = linked.at(-1)!
           end = { seq: last.seq, hash: last.hash }
-          count += linked.length
+          count = head.count
           return { inserted: linked.length, duplicates: records.length - linked.length }
         })
       )
@@ -494,7 +602,8 @@ export const make = (
         })
       )
 
-    return { where, append, query, verify, prune } satisfies Shape
+    const head = Effect.sync(() => committedHead())
+    return { where, append, query, verify, prune, head } satisfies Shape
   })
 
 async function* readFile(file: string): AsyncGenerator<Chain.ReadBack> {

@@ -15,7 +15,6 @@ import {
   chunks,
   columns,
   dedupe,
-  describeCause,
   fromRow,
   fromRowToVerify,
   type Row,
@@ -25,13 +24,15 @@ import {
 import type { AuditRecord, StoredRecord } from "./Record.ts"
 import {
   defaultLimit,
+  openedReadOnly,
   patternToLike,
   SchemaTooNew,
   type Shape,
   Store,
   StoreError,
   schemaTooOld,
-  schemaVersion
+  schemaVersion,
+  storeFailure
 } from "./Store.ts"
 
 export interface Options {
@@ -113,10 +114,7 @@ export const make = (
     const fail =
       (what: string) =>
       (cause: unknown): StoreError =>
-        new StoreError({
-          reason: `audit log ${where}: ${what} failed: ${describeCause(cause)}`,
-          cause
-        })
+        storeFailure({ store: "Postgres", location: where, operation: what, cause })
     const run = <A extends object>(text: string, params: ReadonlyArray<unknown> = []) =>
       sql.unsafe<A>(text, params)
 
@@ -126,8 +124,11 @@ export const make = (
         "SELECT to_regclass('audit_meta')::text AS name"
       )
       if (table[0]?.name == null) {
-        return new StoreError({
-          reason: `audit log ${where}: not an audit log (the database has no audit_meta table)`
+        return storeFailure({
+          store: "Postgres",
+          location: where,
+          operation: "opening",
+          detail: "not an audit log (the database has no audit_meta table)"
         })
       }
       const rows = yield* run<{ value: string }>(
@@ -175,15 +176,31 @@ export const make = (
       Effect.flatMap(chainRow(true), (row) =>
         row === undefined
           ? Effect.fail(
-              new StoreError({
-                reason: `audit log ${where}: ${what} failed: ${chainRowMissing}`,
+              storeFailure({
+                store: "Postgres",
+                location: where,
+                operation: what,
+                detail: chainRowMissing,
                 fatal: true
               })
             )
           : Effect.succeed(row)
       )
-    const refuseWrite = Effect.fail(
-      new StoreError({ reason: `audit log ${where}: opened read-only` })
+    const refuseWrite = Effect.fail(openedReadOnly("Postgres", where))
+    const head = chainRow(false).pipe(
+      Effect.map((row) =>
+        row === undefined
+          ? undefined
+          : {
+              anchor: { seq: Number(row.anchor_seq), hash: row.anchor_hash },
+              head: {
+                seq: Number(row.head_seq),
+                hash: row.head_hash,
+                count: Number(row.head_count)
+              }
+            }
+      ),
+      Effect.mapError(fail("reading the head"))
     )
     const keepStoreError =
       (what: string) =>
@@ -329,8 +346,8 @@ export const make = (
 
     return (
       readOnly
-        ? { where, append: () => refuseWrite, query, verify, prune: () => refuseWrite }
-        : { where, append, query, verify, prune }
+        ? { where, append: () => refuseWrite, query, verify, prune: () => refuseWrite, head }
+        : { where, append, query, verify, prune, head }
     ) satisfies Shape
   })
 
@@ -350,12 +367,8 @@ export const makeFromUrl = (
         startupParameters: { plan_cache_mode: "force_custom_plan" }
       })
     ).pipe(
-      Effect.mapError(
-        (cause) =>
-          new StoreError({
-            reason: `audit log ${where}: connecting failed: ${describeCause(cause)}`,
-            cause
-          })
+      Effect.mapError((cause) =>
+        storeFailure({ store: "Postgres", location: where, operation: "connecting", cause })
       )
     )
     return yield* make(where, { readOnly: options.readOnly === true }).pipe(

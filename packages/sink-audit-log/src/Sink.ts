@@ -7,13 +7,17 @@
  * recorded as WorkOS sent it, with where it breaks the spec (`schema_mismatch`). Only
  * one without a `created_at` that is a time is rejected: a record needs one.
  */
+import * as fs from "node:fs"
 import { type Event, Sink } from "@workos-relay/core"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
+import type * as Chain from "./Chain.ts"
 import * as Config from "./Config.ts"
+import * as Digest from "./Digest.ts"
 import * as JsonlStore from "./JsonlStore.ts"
 import * as PostgresStore from "./PostgresStore.ts"
 import * as Record from "./Record.ts"
@@ -46,12 +50,97 @@ export const layer = (config: Config.Config): Layer.Layer<Store, StoreError | Sc
 /** How often retention runs while the sink is up (it also runs at start). */
 export const retentionInterval = Duration.hours(1)
 
+/** Writes signed digests (see Digest): `head` when the head moved, `retention` after a cut. */
+export interface DigestKeeper {
+  readonly head: Effect.Effect<void>
+  readonly retention: (removed: number, from: Chain.Anchor) => Effect.Effect<void>
+}
+
+/**
+ * Starts signing digests of `store` into `config.directory`: every `interval` and when
+ * the scope closes (shutdown). A digest that cannot be written is logged, never fatal.
+ */
+export const keepDigests = (
+  store: Shape,
+  config: Config.Digests
+): Effect.Effect<DigestKeeper, Sink.SinkFatal, Scope.Scope> =>
+  Effect.gen(function* () {
+    const key = yield* Effect.try({
+      try: () =>
+        Digest.privateKeyFrom(
+          config.privateKey !== undefined
+            ? Redacted.value(config.privateKey)
+            : fs.readFileSync(config.privateKeyFile!, "utf8")
+        ),
+      catch: (e) =>
+        new Sink.SinkFatal({
+          reason: `digests: ${config.privateKeyFile === undefined ? "privateKey" : `privateKeyFile ${config.privateKeyFile}`}: ${(e as Error).message}`
+        })
+    })
+    const writer = yield* Effect.try({
+      try: () => Digest.writer(config.directory, key),
+      catch: (e) =>
+        new Sink.SinkFatal({
+          reason: `digests: cannot use the folder ${config.directory}: ${(e as Error).message}`
+        })
+    })
+    const write = (kind: "head" | "retention", removed?: { count: number; from: Chain.Anchor }) =>
+      store.head.pipe(
+        Effect.flatMap((state) =>
+          state === undefined
+            ? Effect.logWarning(`audit log ${store.where}: no head to sign a digest of`)
+            : Effect.try({
+                try: () => writer.write(kind, state, removed),
+                catch: (e) => e
+              }).pipe(
+                Effect.tap((d) =>
+                  d === undefined
+                    ? Effect.void
+                    : Effect.logDebug(
+                        `audit log ${store.where}: digest ${d.n} (${kind}) signed at #${d.seq}`
+                      )
+                ),
+                Effect.asVoid
+              )
+        ),
+        Effect.catch((e) =>
+          Effect.logError(
+            `audit log ${store.where}: writing a signed digest to ${config.directory} failed: ${e instanceof Error ? e.message : String(e)}`
+          )
+        )
+      )
+    const head = write("head")
+    const every = Config.parseRetention(config.interval)!
+    // One at start (the head the sink found), then every interval.
+    yield* head
+    yield* Effect.sleep(every).pipe(Effect.andThen(head), Effect.forever, Effect.forkScoped)
+    // At shutdown: the last head the sink wrote.
+    yield* Effect.addFinalizer(() => head)
+    return {
+      head,
+      retention: (count, from) => write("retention", { count, from })
+    }
+  })
+
 /** Deletes records older than the retention, now and then every hour; failures are logged, never fatal. */
 export const keepRetention = (
   store: Shape,
-  retention: Duration.Duration
+  retention: Duration.Duration,
+  options: {
+    readonly digests?: DigestKeeper
+    /** Called after each pass (tests wait for it rather than sleep). */
+    readonly onPass?: (result: { readonly deleted: number }) => void
+  } = {}
 ): Effect.Effect<void, never, Scope.Scope> =>
-  Effect.suspend(() => store.prune(new Date(Date.now() - Duration.toMillis(retention)))).pipe(
+  Effect.gen(function* () {
+    const before = options.digests === undefined ? undefined : yield* store.head
+    const r = yield* store.prune(new Date(Date.now() - Duration.toMillis(retention)))
+    // A cut is provable only with a signed note of what it removed.
+    if (r.deleted > 0 && options.digests !== undefined && before !== undefined) {
+      yield* options.digests.retention(r.deleted, before.anchor)
+    }
+    return r
+  }).pipe(
     Effect.tap((r) =>
       r.deleted > 0
         ? Effect.logInfo(
@@ -59,10 +148,18 @@ export const keepRetention = (
           )
         : Effect.void
     ),
+    Effect.tap((r) =>
+      Effect.logDebug(`audit log ${store.where}: retention pass done (${r.deleted} deleted)`)
+    ),
+    Effect.tap((r) => Effect.sync(() => options.onPass?.(r))),
     Effect.catch((e) => Effect.logWarning(`audit log retention: ${e.message}`)),
     Effect.repeat(Schedule.spaced(retentionInterval)),
     Effect.forkScoped,
-    Effect.asVoid
+    Effect.andThen(
+      Effect.logDebug(
+        `audit log ${store.where}: retention started (keeping ${Duration.format(retention)}; a pass now, then every ${Duration.format(retentionInterval)})`
+      )
+    )
   )
 
 /** Appends a batch's records; a record that cannot be kept (`Record.unkeepable`) is rejected, the rest appended. */
@@ -96,9 +193,16 @@ export const definition = Sink.define({
         // The runner names the sink ("sink audit could not start: ..."): the reason does not.
         Effect.mapError((e) => new Sink.SinkFatal({ reason: e.message }))
       )
-      // A sink made only to be checked deletes nothing.
+      const resolved = Config.resolvePaths(config, context.directory)
+      // A sink made only to be checked signs and deletes nothing.
+      const digests =
+        resolved.digests !== undefined && context.checkOnly !== true
+          ? yield* keepDigests(store, resolved.digests)
+          : undefined
       if (config.retention !== undefined && context.checkOnly !== true) {
-        yield* keepRetention(store, Config.parseRetention(config.retention)!)
+        yield* keepRetention(store, Config.parseRetention(config.retention)!, {
+          ...(digests === undefined ? {} : { digests })
+        })
       }
       return {
         batch: { maxEvents: 2000, maxWait: "1 second" },

@@ -10,6 +10,7 @@ import { DatabaseSync } from "node:sqlite"
 import { pathToFileURL } from "node:url"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as Chain from "./Chain.ts"
 import {
@@ -21,18 +22,27 @@ import {
   type Row,
   selectSql
 } from "./internal/Rows.ts"
-import { appender, BrokenStore, open, prepareBatch, transaction } from "./internal/SqliteAppend.ts"
-import { writer } from "./internal/SqliteWriter.ts"
+import {
+  appender,
+  BrokenStore,
+  defaultBusyTimeoutMs,
+  open,
+  prepareBatch
+} from "./internal/SqliteAppend.ts"
+import { isLocked, migrate, prune as pruneChain } from "./internal/SqliteSchema.ts"
+import { LockedStore, writer } from "./internal/SqliteWriter.ts"
 import type { StoredRecord } from "./Record.ts"
 import {
   defaultLimit,
+  openedReadOnly,
   patternToLike,
   SchemaTooNew,
   type Shape,
   Store,
-  StoreError,
+  type StoreError,
   schemaTooOld,
-  schemaVersion
+  schemaVersion,
+  storeFailure
 } from "./Store.ts"
 
 /** The default path, relative to the working directory. */
@@ -45,63 +55,50 @@ export interface Options {
    * and writing nothing (a store of another schema version is refused). Default false.
    */
   readonly readOnly?: boolean
+  /**
+   * How long a write waits for a lock another process holds before it fails as a
+   * retryable error (default 10 s). Writes wait on the writer thread: the caller's
+   * event loop keeps running meanwhile.
+   */
+  readonly busyTimeoutMs?: number
 }
 
-/** Versioned migrations: migration N takes a store from version N-1 to N. */
-const migrations: ReadonlyArray<string> = [
-  `CREATE TABLE audit_chain (
-     id INTEGER PRIMARY KEY CHECK (id = 1),
-     anchor_seq INTEGER NOT NULL, anchor_hash TEXT NOT NULL,
-     head_seq INTEGER NOT NULL, head_hash TEXT NOT NULL, head_count INTEGER NOT NULL);
-   INSERT INTO audit_chain VALUES (1, 0, '${Chain.genesis}', 0, '${Chain.genesis}', 0);
-   CREATE TABLE audit_records (
-     seq INTEGER PRIMARY KEY,
-     id TEXT NOT NULL UNIQUE,
-     type TEXT NOT NULL,
-     created_at TEXT NOT NULL,
-     organization_id TEXT,
-     actor_id TEXT,
-     actor_name TEXT,
-     actor TEXT,
-     targets TEXT NOT NULL,
-     ip_address TEXT,
-     user_agent TEXT,
-     event TEXT NOT NULL,
-     prev_hash TEXT NOT NULL,
-     hash TEXT NOT NULL);
-   CREATE INDEX audit_records_created ON audit_records (created_at, seq);
-   CREATE INDEX audit_records_type ON audit_records (type, created_at);
-   CREATE INDEX audit_records_org ON audit_records (organization_id, created_at);
-   CREATE INDEX audit_records_actor_id ON audit_records (actor_id, created_at);
-   CREATE INDEX audit_records_actor_name ON audit_records (actor_name, created_at);`,
-  // 2: where an event breaks the spec; older records have none (NULL), and their
-  // hashes never covered it. The partial index serves `audit query --mismatched`.
-  `ALTER TABLE audit_records ADD COLUMN schema_mismatch TEXT;
-   CREATE INDEX audit_records_mismatch ON audit_records (created_at, seq)
-     WHERE schema_mismatch IS NOT NULL;`
-]
-
 const fail = (where: string, what: string) => (cause: unknown) =>
-  new StoreError({
-    reason: `audit log ${where}: ${what} failed: ${describeCause(cause)}`,
+  storeFailure({
+    store: "SQLite",
+    location: where,
+    operation: what,
     cause,
-    ...(cause instanceof BrokenStore ? { fatal: true } : {})
+    fatal: cause instanceof BrokenStore,
+    ...(cause instanceof LockedStore || isLocked(cause)
+      ? {
+          detail: `another connection held the database's lock longer than the busy timeout (${describeCause(cause)}); retried`,
+          locked: true
+        }
+      : {})
   })
 
-/** Brings the schema up to this package's version, or refuses a newer one. */
-const migrate = (db: DatabaseSync, where: string): SchemaTooNew | undefined =>
-  transaction(db, () => {
-    db.exec("CREATE TABLE IF NOT EXISTS audit_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-    const row = db.prepare("SELECT value FROM audit_meta WHERE key = 'schema_version'").get() as
-      | { value: string }
-      | undefined
-    const found = row === undefined ? 0 : Number(row.value)
-    if (found > schemaVersion) return new SchemaTooNew({ where, found, supported: schemaVersion })
-    for (let v = found; v < schemaVersion; v++) db.exec(migrations[v]!)
-    db.prepare(
-      "INSERT INTO audit_meta (key, value) VALUES ('schema_version', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"
-    ).run(String(schemaVersion))
-    return undefined
+/**
+ * At start-up: repeats `effect` while another connection holds the lock, logging each
+ * time: a held lock is a wait, never the end of the store (or of the runner starting it).
+ */
+const whileLocked = <A>(effect: Effect.Effect<A, StoreError>): Effect.Effect<A, StoreError> =>
+  effect.pipe(
+    Effect.tapError((e) =>
+      e.locked === true ? Effect.logWarning(`${e.message}; trying again in 1 second`) : Effect.void
+    ),
+    Effect.retry({ while: (e) => e.locked === true, schedule: Schedule.spaced("1 second") })
+  )
+
+/**
+ * Reads on this thread do not wait inside SQLite (a busy read fails at once): they are
+ * tried again every 100 ms, for about the busy timeout, then fail as `locked`.
+ */
+const readRetried = <A>(effect: Effect.Effect<A, StoreError>): Effect.Effect<A, StoreError> =>
+  Effect.retry(effect, {
+    while: (e) => e.locked === true,
+    schedule: Schedule.spaced("100 millis"),
+    times: 100
   })
 
 /**
@@ -130,8 +127,11 @@ const checkVersion = (db: DatabaseSync, where: string): SchemaTooNew | StoreErro
     .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'audit_meta'")
     .get()
   if (meta === undefined) {
-    return new StoreError({
-      reason: `audit log ${where}: not an audit log (the file has no audit_meta table)`
+    return storeFailure({
+      store: "SQLite",
+      location: where,
+      operation: "opening",
+      detail: "not an audit log (the file has no audit_meta table)"
     })
   }
   const row = db.prepare("SELECT value FROM audit_meta WHERE key = 'schema_version'").get() as
@@ -153,31 +153,6 @@ const appendInThread = (db: DatabaseSync, where: string): Shape["append"] => {
     })
 }
 
-/**
- * Appends on a writer thread with its own connection, so that SQLite's work (hashing,
- * inserting, the fsync) overlaps the caller's: the runner fetches and decodes the next
- * batch meanwhile. The JSON the rows need (canonical JSON, which the hashes cover too)
- * is made here, a part of the batch at a time, and handed over as strings: posting the
- * records as objects would cost a structured clone here and its decoding there, on top
- * of that same JSON. The thread ends with the scope, once the batches in flight are
- * written.
- */
-const appendOnWriterThread = (
-  path: string,
-  where: string
-): Effect.Effect<Shape["append"], never, Scope.Scope> =>
-  Effect.map(
-    Effect.acquireRelease(
-      Effect.sync(() => writer(path)),
-      (w) => Effect.promise(() => w.close())
-    ),
-    (w) => (records) =>
-      Effect.tryPromise({
-        try: () => w.append(records),
-        catch: fail(where, "appending a batch")
-      })
-  )
-
 interface ChainRow {
   anchor_seq: number
   anchor_hash: string
@@ -193,43 +168,84 @@ export const make = (
   Effect.gen(function* () {
     const where = options.path
     const readOnly = options.readOnly === true
+    const inMemory = options.path === ":memory:"
+    const busyTimeoutMs = options.busyTimeoutMs ?? defaultBusyTimeoutMs
+    // A file written by the relay is opened, migrated, written and pruned on the writer
+    // thread, where waiting for a lock cannot stall this thread's event loop.
+    const thread =
+      readOnly || inMemory
+        ? undefined
+        : yield* Effect.acquireRelease(
+            Effect.try({
+              try: () => {
+                mkdirSync(dirname(options.path), { recursive: true })
+                return writer(options.path, busyTimeoutMs)
+              },
+              catch: fail(where, "opening")
+            }),
+            (w) => Effect.promise(() => w.close())
+          )
+    if (thread !== undefined) {
+      const found = yield* whileLocked(
+        Effect.tryPromise({ try: () => thread.migrate(), catch: fail(where, "migrating") })
+      )
+      if (found !== undefined) {
+        return yield* new SchemaTooNew({ where, found, supported: schemaVersion })
+      }
+    }
     const db = yield* Effect.acquireRelease(
       Effect.try({
         try: () => {
           // Read-only: no WAL switch either (it writes), and a read-only folder is fine.
           if (readOnly) return openReadOnly(options.path)
-          if (options.path !== ":memory:") mkdirSync(dirname(options.path), { recursive: true })
-          return open(options.path)
+          if (inMemory) return open(options.path)
+          // This thread only reads (the WAL lets readers be): a busy read fails at once
+          // and is retried (`readRetried`) instead of waiting here.
+          return new DatabaseSync(options.path, { timeout: 0 })
         },
         catch: fail(where, "opening")
       }),
       (db) => Effect.sync(() => db.close())
     )
-    const refused = yield* Effect.try({
-      try: () => (readOnly ? checkVersion(db, where) : migrate(db, where)),
-      catch: fail(where, readOnly ? "opening" : "migrating")
-    })
-    if (refused !== undefined) return yield* refused
+    if (readOnly || inMemory) {
+      const refused = yield* Effect.try({
+        try: () => {
+          if (readOnly) return checkVersion(db, where)
+          const found = migrate(db)
+          return found === undefined
+            ? undefined
+            : new SchemaTooNew({ where, found, supported: schemaVersion })
+        },
+        catch: fail(where, readOnly ? "opening" : "migrating")
+      })
+      if (refused !== undefined) return yield* refused
+    }
 
     // Prepared when used, inside each operation's error handling (a dropped table fails there).
     const chainState = () =>
       db.prepare("SELECT * FROM audit_chain WHERE id = 1").get() as ChainRow | undefined
 
     // An in-memory database cannot be shared with a thread: it is written here.
-    const append = readOnly
+    const append: Shape["append"] | undefined = readOnly
       ? undefined
-      : options.path === ":memory:"
+      : thread === undefined
         ? appendInThread(db, where)
-        : yield* appendOnWriterThread(options.path, where)
+        : (records) =>
+            Effect.tryPromise({
+              try: () => thread.append(records),
+              catch: fail(where, "appending a batch")
+            })
 
     const query: Shape["query"] = (q) =>
-      Effect.try({
-        try: () => {
-          const { sql, params } = selectSql(q, defaultLimit, patternToLike, () => "?")
-          return (db.prepare(sql).all(...params) as unknown as Array<Row>).map(fromRow)
-        },
-        catch: fail(where, "querying")
-      })
+      readRetried(
+        Effect.try({
+          try: () => {
+            const { sql, params } = selectSql(q, defaultLimit, patternToLike, () => "?")
+            return (db.prepare(sql).all(...params) as unknown as Array<Row>).map(fromRow)
+          },
+          catch: fail(where, "querying")
+        })
+      )
 
     function* ordered(): Generator<StoredRecord> {
       const stmt = db.prepare(`SELECT ${columns.join(", ")} FROM audit_records ORDER BY seq`)
@@ -238,62 +254,58 @@ export const make = (
 
     // One read transaction: the head and the records come from the same snapshot,
     // so a writer appending meanwhile (the runner) cannot look like an insertion.
-    const verify = Effect.tryPromise({
-      try: async () => {
-        db.exec("BEGIN")
-        try {
-          const state = chainState()
-          if (state === undefined) return Chain.missing(chainRowMissing)
-          return await Chain.walk({
-            anchor: { seq: state.anchor_seq, hash: state.anchor_hash },
-            head: { seq: state.head_seq, hash: state.head_hash, count: state.head_count },
-            records: ordered(),
-            again: ordered
-          })
-        } finally {
-          db.exec("COMMIT")
-        }
-      },
-      catch: fail(where, "verifying")
-    })
+    const verify = readRetried(
+      Effect.tryPromise({
+        try: async () => {
+          db.exec("BEGIN")
+          try {
+            const state = chainState()
+            if (state === undefined) return Chain.missing(chainRowMissing)
+            return await Chain.walk({
+              anchor: { seq: state.anchor_seq, hash: state.anchor_hash },
+              head: { seq: state.head_seq, hash: state.head_hash, count: state.head_count },
+              records: ordered(),
+              again: ordered
+            })
+          } finally {
+            db.exec("COMMIT")
+          }
+        },
+        catch: fail(where, "verifying")
+      })
+    )
 
     const prune = (before: Date) =>
+      thread === undefined
+        ? Effect.try({
+            try: () => pruneChain(db, before.toISOString()),
+            catch: fail(where, "pruning")
+          })
+        : Effect.tryPromise({
+            try: () => thread.prune(before.toISOString()),
+            catch: fail(where, "pruning")
+          })
+
+    const head = readRetried(
       Effect.try({
-        try: () =>
-          transaction(db, () => {
-            const cutoff = before.toISOString()
-            // The longest prefix of the chain whose records are all older than the cutoff.
-            let last: { seq: number; hash: string } | undefined
-            let deleted = 0
-            for (const row of db
-              .prepare("SELECT seq, created_at, hash FROM audit_records ORDER BY seq")
-              .iterate()) {
-              const r = row as { seq: number; created_at: string; hash: string }
-              if (r.created_at >= cutoff) break
-              last = { seq: r.seq, hash: r.hash }
-              deleted += 1
-            }
-            const state = chainState()
-            if (state === undefined) throw new BrokenStore(chainRowMissing)
-            if (last === undefined) {
-              return { deleted: 0, anchor: { seq: state.anchor_seq, hash: state.anchor_hash } }
-            }
-            db.prepare("DELETE FROM audit_records WHERE seq <= ?").run(last.seq)
-            db.prepare(
-              "UPDATE audit_chain SET anchor_seq = ?, anchor_hash = ?, head_count = head_count - ? WHERE id = 1"
-            ).run(last.seq, last.hash, deleted)
-            return { deleted, anchor: last }
-          }),
-        catch: fail(where, "pruning")
+        try: () => {
+          const state = chainState()
+          return state === undefined
+            ? undefined
+            : {
+                anchor: { seq: state.anchor_seq, hash: state.anchor_hash },
+                head: { seq: state.head_seq, hash: state.head_hash, count: state.head_count }
+              }
+        },
+        catch: fail(where, "reading the head")
       })
+    )
 
     if (append === undefined) {
-      const refuseWrite = Effect.fail(
-        new StoreError({ reason: `audit log ${where}: opened read-only` })
-      )
-      return { where, append: () => refuseWrite, query, verify, prune: () => refuseWrite }
+      const refuseWrite = Effect.fail(openedReadOnly("SQLite", where))
+      return { where, append: () => refuseWrite, query, verify, prune: () => refuseWrite, head }
     }
-    return { where, append, query, verify, prune } satisfies Shape
+    return { where, append, query, verify, prune, head } satisfies Shape
   })
 
 /** The `Store` service over a SQLite file. */

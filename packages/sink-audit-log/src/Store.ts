@@ -9,6 +9,7 @@ import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import type * as Chain from "./Chain.ts"
+import { describeCause } from "./internal/Rows.ts"
 import type { AuditRecord, StoredRecord } from "./Record.ts"
 
 /**
@@ -17,17 +18,61 @@ import type { AuditRecord, StoredRecord } from "./Record.ts"
  */
 export const schemaVersion = 2
 
-/** The store could not be read or written (I/O, connection, lock). */
+/** The kinds of store, as messages name them. */
+export type StoreKind = "SQLite" | "Postgres" | "JSONL"
+
+/**
+ * The store could not be read or written (I/O, connection, lock). Its message names
+ * the kind of store, where it is (a file, a folder, a URL without credentials) and
+ * the operation: `SQLite audit log /var/lib/audit.db: appending a batch failed: ...`.
+ */
 export class StoreError extends Data.TaggedError("StoreError")<{
   readonly reason: string
   readonly cause?: unknown
   /** Retrying cannot help: the store is damaged and a person must repair it (the sink stops). */
   readonly fatal?: boolean
+  readonly store?: StoreKind
+  /** The file, folder or URL (without credentials). */
+  readonly location?: string
+  /** What was being done: "opening", "appending a batch", "verifying", ... */
+  readonly operation?: string
+  /** Another connection held the store's lock longer than the busy timeout: retrying helps. */
+  readonly locked?: boolean
 }> {
   override get message(): string {
     return this.reason
   }
 }
+
+/** A `StoreError` that names the store, where it is and the operation that failed. */
+export const storeFailure = (options: {
+  readonly store: StoreKind
+  readonly location: string
+  readonly operation: string
+  /** What went wrong (the cause's message chain when absent). */
+  readonly detail?: string
+  readonly cause?: unknown
+  readonly fatal?: boolean
+  readonly locked?: boolean
+}): StoreError =>
+  new StoreError({
+    reason: `${options.store} audit log ${options.location}: ${options.operation} failed: ${options.detail ?? describeCause(options.cause)}`,
+    store: options.store,
+    location: options.location,
+    operation: options.operation,
+    ...(options.cause === undefined ? {} : { cause: options.cause }),
+    ...(options.fatal === true ? { fatal: true } : {}),
+    ...(options.locked === true ? { locked: true } : {})
+  })
+
+/** The error of a write to a store opened read-only. */
+export const openedReadOnly = (store: StoreKind, location: string): StoreError =>
+  new StoreError({
+    reason: `${store} audit log ${location}: opened read-only`,
+    store,
+    location,
+    operation: "writing"
+  })
 
 /** The store was written by a newer version of this package; reading or writing it could corrupt it. */
 export class SchemaTooNew extends Data.TaggedError("SchemaTooNew")<{
@@ -99,6 +144,17 @@ export interface Shape {
    * last deleted record as the anchor the chain verifies from.
    */
   readonly prune: (before: Date) => Effect.Effect<PruneResult, StoreError>
+  /**
+   * Where the chain starts and ends as the store says (no walk): what a signed digest
+   * records. Undefined when the store has no chain state (a damaged or wiped store).
+   */
+  readonly head: Effect.Effect<ChainState | undefined, StoreError>
+}
+
+/** A store's anchor and head. */
+export interface ChainState {
+  readonly anchor: Chain.Anchor
+  readonly head: Chain.Head
 }
 
 export class Store extends Context.Service<Store, Shape>()("@workos-relay/sink-audit-log/Store") {}

@@ -10,7 +10,9 @@ import * as Console from "effect/Console"
 import { Command } from "effect/cli"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import { onTestFinished } from "vitest"
 import * as Cli from "../src/Cli.ts"
+import * as Digest from "../src/Digest.ts"
 import * as JsonlStore from "../src/JsonlStore.ts"
 import * as Record from "../src/Record.ts"
 import * as SqliteStore from "../src/SqliteStore.ts"
@@ -203,6 +205,12 @@ describe("audit verify", () => {
           "    gzip: maybe"
         ].join("\n")
       )
+      // Put back as it was however the test ends.
+      const saved = process.env.AUDIT_TEST_DB
+      onTestFinished(() => {
+        if (saved === undefined) delete process.env.AUDIT_TEST_DB
+        else process.env.AUDIT_TEST_DB = saved
+      })
       process.env.AUDIT_TEST_DB = db
       const result = yield* run("verify", "--config", config, "--sink", "audit")
       expect(result.code).toBe(0)
@@ -399,4 +407,77 @@ describe("audit query", () => {
     expect(Cli.parseTime("2026-01-31", now)?.toISOString()).toBe("2026-01-31T00:00:00.000Z")
     expect(Cli.parseTime("nonsense", now)).toBeUndefined()
   })
+})
+
+describe("audit keygen, public-key, verify --digests", () => {
+  it.live(
+    "makes a key pair, signs a digest, proves the log, and names the digest a tail cut contradicts",
+    () =>
+      Effect.gen(function* () {
+        const keyFile = path.join(dir, "digest-key.pem")
+        const made = yield* run("keygen", "--private-key-file", keyFile)
+        expect(made.code).toBe(0)
+        expect(made.out).toMatch(/^-----BEGIN PUBLIC KEY-----/)
+        expect(fs.statSync(keyFile).mode & 0o777).toBe(0o600)
+        // Never overwritten.
+        expect((yield* run("keygen", "--private-key-file", keyFile)).code).toBe(2)
+        const printed = yield* run("public-key", "--private-key-file", keyFile)
+        expect(printed.out).toBe(made.out)
+        const publicFile = path.join(dir, "digest-key.pub")
+        fs.writeFileSync(publicFile, `${printed.out}\n`)
+
+        const copy = path.join(dir, "digested.db")
+        fs.copyFileSync(db, copy)
+        const digests = path.join(dir, "digests")
+        yield* Effect.scoped(
+          Effect.gen(function* () {
+            const store = yield* SqliteStore.make({ path: copy, readOnly: true })
+            const key = Digest.privateKeyFrom(fs.readFileSync(keyFile, "utf8"))
+            Digest.writer(digests, key).write("head", (yield* store.head)!)
+          })
+        )
+        const ok = yield* run(
+          "verify",
+          "--sqlite",
+          copy,
+          "--digests",
+          digests,
+          "--public-key",
+          publicFile
+        )
+        expect(ok.code).toBe(0)
+        expect(ok.out).toBe(
+          `audit log ${copy}: OK: 120 record(s) verified; 1 signed digest(s) hold: every record they cover is there, unchanged, in order`
+        )
+        expect((yield* run("verify", "--sqlite", copy, "--digests", digests)).error?.message).toBe(
+          "--digests and --public-key go together: the digests are checked with the key"
+        )
+
+        // The last 20 records cut, and the head moved back to match: plain verify says OK.
+        const raw = new DatabaseSync(copy)
+        const at100 = raw.prepare("SELECT hash FROM audit_records WHERE seq = 100").get() as {
+          hash: string
+        }
+        raw.exec("DELETE FROM audit_records WHERE seq > 100")
+        raw
+          .prepare("UPDATE audit_chain SET head_seq = 100, head_hash = ?, head_count = 100")
+          .run(at100.hash)
+        raw.close()
+        expect((yield* run("verify", "--sqlite", copy)).code).toBe(0)
+        const cut = yield* run(
+          "verify",
+          "--sqlite",
+          copy,
+          "--digests",
+          digests,
+          "--public-key",
+          publicFile
+        )
+        expect(cut.code).toBe(1)
+        expect(cut.err).toContain(
+          `audit log ${copy}: FAILED (truncated): the store ends at record #100, but digest 1 (`
+        )
+        expect(cut.err).toContain("covers records up to #120")
+      })
+  )
 })

@@ -12,17 +12,37 @@ import { type Opened, storeSuite } from "./storeSuite.ts"
 const root = fs.mkdtempSync(path.join(os.tmpdir(), "audit-jsonl-"))
 afterAll(() => fs.rmSync(root, { recursive: true, force: true }))
 
-const today = () => new Date().toISOString().slice(0, 10)
+/**
+ * The plain day files, oldest first. Tests look for the files the store wrote rather
+ * than work out today's name: a test running across UTC midnight would guess wrong.
+ */
+const dayFiles = (directory: string): Array<string> =>
+  fs
+    .readdirSync(directory)
+    .filter((n) => /^\d{4}-\d{2}-\d{2}\.jsonl$/.test(n))
+    .sort()
+    .map((n) => path.join(directory, n))
 
-/** Edits the lines of today's file as a text editor would. */
+/** The newest plain day file (the one the store appends to). */
+const dayFile = (directory: string): string => {
+  const file = dayFiles(directory).at(-1)
+  if (file === undefined) throw new Error(`no day file in ${directory}`)
+  return file
+}
+
+/**
+ * Edits the lines of the plain day files as a text editor would (all of them as one
+ * list, written back to the newest file: a batch written just after UTC midnight
+ * lands in a second file).
+ */
 const editLines = (directory: string, f: (lines: Array<string>) => Array<string>) =>
   Promise.resolve().then(() => {
-    const file = path.join(directory, `${today()}.jsonl`)
-    const lines = fs
-      .readFileSync(file, "utf8")
-      .split("\n")
+    const files = dayFiles(directory)
+    const lines = files
+      .flatMap((file) => fs.readFileSync(file, "utf8").split("\n"))
       .filter((l) => l !== "")
-    fs.writeFileSync(file, `${f(lines).join("\n")}\n`)
+    for (const file of files.slice(0, -1)) fs.rmSync(file)
+    fs.writeFileSync(files.at(-1)!, `${f(lines).join("\n")}\n`)
   })
 
 const indexOf = (lines: ReadonlyArray<string>, seq: number) =>
@@ -89,10 +109,7 @@ describe("JsonlStore", () => {
         const directory = path.join(root, "layout")
         const store = yield* JsonlStore.make({ directory })
         yield* store.append(records(3))
-        const lines = fs
-          .readFileSync(path.join(directory, `${today()}.jsonl`), "utf8")
-          .trimEnd()
-          .split("\n")
+        const lines = fs.readFileSync(dayFile(directory), "utf8").trimEnd().split("\n")
         expect(lines.map((l) => JSON.parse(l).seq)).toEqual([1, 2, 3])
         expect(lines.map((l) => JSON.parse(l).commit)).toEqual([undefined, undefined, true])
         expect(JSON.parse(lines[0]!).event).toEqual(events(1)[0])
@@ -105,7 +122,7 @@ describe("JsonlStore", () => {
       const first = yield* JsonlStore.make({ directory })
       yield* first.append(records(4))
       // What a process killed while writing its next batch leaves: whole lines and half a line, no commit.
-      const file = path.join(directory, `${today()}.jsonl`)
+      const file = dayFile(directory)
       const complete = fs.readFileSync(file, "utf8")
       fs.appendFileSync(
         file,
@@ -127,10 +144,7 @@ describe("JsonlStore", () => {
       const first = yield* JsonlStore.make({ directory, gzip: true })
       yield* first.append(records(5))
       // Make today's file yesterday's, as if the day had passed.
-      fs.renameSync(
-        path.join(directory, `${today()}.jsonl`),
-        path.join(directory, "2026-01-01.jsonl")
-      )
+      fs.renameSync(dayFile(directory), path.join(directory, "2026-01-01.jsonl"))
       const store = yield* JsonlStore.make({ directory, gzip: true })
       expect(fs.existsSync(path.join(directory, "2026-01-01.jsonl"))).toBe(false)
       const gz = zlib
@@ -153,10 +167,7 @@ describe("JsonlStore", () => {
       const directory = path.join(root, "retention")
       const first = yield* JsonlStore.make({ directory })
       yield* first.append(records(30))
-      fs.renameSync(
-        path.join(directory, `${today()}.jsonl`),
-        path.join(directory, "2026-01-01.jsonl")
-      )
+      fs.renameSync(dayFile(directory), path.join(directory, "2026-01-01.jsonl"))
       const store = yield* JsonlStore.make({ directory })
       yield* store.append(records(30, 31))
       // The old day holds records of minutes 1-30; a cutoff at minute 20 keeps it (not all are old).
@@ -191,7 +202,7 @@ describe("JsonlStore", () => {
             lines.at(-1)!.replace(',"commit":true', "")
           ])
         )
-        const file = path.join(directory, `${today()}.jsonl`)
+        const file = dayFile(directory)
         const before = fs.readFileSync(file, "utf8")
         const reader = yield* JsonlStore.make({ directory, readOnly: true })
         expect((yield* reader.verify).problem).toEqual({
@@ -202,7 +213,7 @@ describe("JsonlStore", () => {
         })
         expect((yield* reader.query({})).length).toBe(5)
         expect((yield* Effect.flip(reader.append(records(1, 6)))).message).toBe(
-          `audit log ${directory}: opened read-only`
+          `JSONL audit log ${directory}: opened read-only`
         )
         expect(fs.readFileSync(file, "utf8")).toBe(before)
         expect(fs.existsSync(headFile)).toBe(false)
@@ -232,7 +243,7 @@ describe("JsonlStore", () => {
         kind: "modified",
         seq: null,
         id: null,
-        message: `line 3 of ${today()}.jsonl is not a record (not JSON)`
+        message: `line 3 of ${path.basename(dayFile(directory))} is not a record (not JSON)`
       })
       expect((yield* store.query({})).map((r) => r.seq)).toEqual([5, 4, 2, 1])
     })
@@ -250,11 +261,37 @@ describe("JsonlStore", () => {
         yield* store.append(records(3, 6))
         // As verify sees it when it read head.json before this batch: and a next batch half written.
         fs.writeFileSync(headFile, headWhenVerifyBegan)
-        fs.appendFileSync(path.join(directory, `${today()}.jsonl`), '{"seq":9,"id":"ev')
+        fs.appendFileSync(dayFile(directory), '{"seq":9,"id":"ev')
         const report = yield* (yield* JsonlStore.make({ directory, readOnly: true })).verify
         expect(report.problem).toBeNull()
         expect(report.records).toBe(5)
         expect(report.newer).toBe(4)
+      })
+  )
+
+  it.live(
+    "a line with a key outside the record is tampering: verify names it, query skips it",
+    () =>
+      Effect.gen(function* () {
+        const directory = path.join(root, "added-key")
+        const store = yield* JsonlStore.make({ directory })
+        yield* store.append(records(5))
+        // The hash covers the record's fields only: an added key changes no hash.
+        yield* Effect.promise(() =>
+          editLines(directory, (lines) => {
+            lines[2] = JSON.stringify({ ...JSON.parse(lines[2]!), approved_by: "mallory" })
+            return lines
+          })
+        )
+        const report = yield* store.verify
+        expect(report.problem).toMatchObject({ kind: "modified" })
+        expect(report.problem!.message).toBe(
+          `line 3 of ${path.basename(dayFile(directory))} (record #3, event event_000003) was modified: it has key(s) outside the record, which the hash does not cover: "approved_by"`
+        )
+        const reader = yield* JsonlStore.make({ directory, readOnly: true })
+        const shown = yield* reader.query({})
+        expect(shown.map((r) => r.seq)).toEqual([5, 4, 2, 1])
+        expect(shown.every((r) => !("approved_by" in r))).toBe(true)
       })
   )
 

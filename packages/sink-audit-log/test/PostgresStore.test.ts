@@ -114,7 +114,7 @@ describe("PostgresStore", () => {
         Effect.scoped(PostgresStore.makeFromUrl({ url: url(), readOnly: true }))
       )
       expect(empty.message).toBe(
-        `audit log ${where}: not an audit log (the database has no audit_meta table)`
+        `Postgres audit log ${where}: opening failed: not an audit log (the database has no audit_meta table)`
       )
       // (The sink's open makes the tables instead.)
       const { store } = yield* open("read-only")
@@ -122,7 +122,7 @@ describe("PostgresStore", () => {
       const reader = yield* PostgresStore.makeFromUrl({ url: url(), readOnly: true })
       expect((yield* reader.verify).records).toBe(4)
       expect((yield* Effect.flip(reader.append(events(1, 5).map(Record.fromEvent)))).message).toBe(
-        `audit log ${where}: opened read-only`
+        `Postgres audit log ${where}: opened read-only`
       )
       yield* Effect.promise(() =>
         raw([["UPDATE audit_meta SET value = '0' WHERE key = 'schema_version'"]])

@@ -6,6 +6,9 @@ import { afterAll, describe, expect, it } from "@effect/vitest"
 import { Sink as CoreSink, Event } from "@workos-relay/core"
 import * as SinkConformance from "@workos-relay/testing/SinkConformance"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
+import * as References from "effect/References"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import { definition } from "../src/index.ts"
@@ -199,7 +202,7 @@ describe("definition", () => {
       const error = yield* Effect.flip(sink.deliver(events(1, 3)))
       expect(error).toBeInstanceOf(CoreSink.SinkFatal)
       expect(error.message).toBe(
-        `audit log ${file}: appending a batch failed: the chain's head row is missing (table audit_chain has no row): the store was damaged or tampered with; restore it from a backup`
+        `SQLite audit log ${file}: appending a batch failed: the chain's head row is missing (table audit_chain has no row): the store was damaged or tampered with; restore it from a backup`
       )
     })
   )
@@ -223,7 +226,13 @@ describe("retention in the sink", () => {
           created_at: new Date(Date.now() - 60_000 + i).toISOString()
         }))
         yield* keepAll.deliver([...events(10), ...fresh])
-        // Made only to be checked (`validate --check-connections`): nothing is deleted.
+        // Retention's own log lines say whether it started and when a pass is done.
+        const logs: Array<string> = []
+        const capture = Layer.mergeAll(
+          Logger.layer([Logger.make(({ message }) => void logs.push([message].flat().join(" ")))]),
+          Layer.succeed(References.MinimumLogLevel, "Debug")
+        )
+        // Made only to be checked (`validate --check-connections`): retention never starts.
         yield* Effect.scoped(
           Effect.gen(function* () {
             const checked = yield* definition.make(
@@ -231,9 +240,9 @@ describe("retention in the sink", () => {
               { name: "audit", checkOnly: true }
             )
             yield* checked.check!
-            yield* Effect.sleep("200 millis")
           })
-        )
+        ).pipe(Effect.provide(capture))
+        expect(logs.filter((l) => l.includes("retention"))).toEqual([])
         expect(idsIn(file)).toHaveLength(13)
         yield* Effect.scoped(
           Effect.gen(function* () {
@@ -241,10 +250,15 @@ describe("retention in the sink", () => {
               Schema.decodeUnknownSync(definition.config)({ path: file, retention: "30 days" }),
               { name: "audit" }
             )
-            // Retention runs in the background as the sink starts.
-            for (let i = 0; i < 100 && idsIn(file).length > 3; i++) yield* Effect.sleep("20 millis")
+            expect(logs.some((l) => l.includes("retention started (keeping 30d"))).toBe(true)
+            // Retention runs in the background as the sink starts: wait for its pass.
+            while (!logs.some((l) => l.includes("retention pass done")))
+              yield* Effect.sleep("10 millis")
           })
-        )
+        ).pipe(Effect.provide(capture))
+        expect(logs.filter((l) => l.includes("retention pass done"))).toEqual([
+          `audit log ${file}: retention pass done (10 deleted)`
+        ])
         expect(idsIn(file)).toEqual(fresh.map((e) => e.id))
         const report = yield* Effect.scoped(
           Effect.flatMap(SqliteStore.make({ path: file }), (store) => store.verify)

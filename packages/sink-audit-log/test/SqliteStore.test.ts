@@ -222,7 +222,7 @@ describe("SqliteStore", () => {
       const other = path.join(dir, "other.db")
       yield* Effect.promise(() => raw(other, (db) => db.exec("CREATE TABLE t (x)")))
       expect((yield* readOnly(other)).message).toBe(
-        `audit log ${other}: not an audit log (the file has no audit_meta table)`
+        `SQLite audit log ${other}: opening failed: not an audit log (the file has no audit_meta table)`
       )
       const tables = new DatabaseSync(other)
       expect(tables.prepare("SELECT name FROM sqlite_master").all()).toEqual([{ name: "t" }])
@@ -248,10 +248,10 @@ describe("SqliteStore", () => {
       expect((yield* reader.verify).records).toBe(5)
       expect((yield* reader.query({})).length).toBe(5)
       expect((yield* Effect.flip(reader.append(records(1, 6)))).message).toBe(
-        `audit log ${store}: opened read-only`
+        `SQLite audit log ${store}: opened read-only`
       )
       expect((yield* Effect.flip(reader.prune(new Date()))).message).toBe(
-        `audit log ${store}: opened read-only`
+        `SQLite audit log ${store}: opened read-only`
       )
       const mode = new DatabaseSync(store)
       expect(mode.prepare("PRAGMA journal_mode").get()).toEqual({ journal_mode: "delete" })

@@ -311,7 +311,7 @@ export const retentionSuite = (
 ) =>
   it.live("retention deletes the oldest records and verify still holds from the anchor", () =>
     Effect.gen(function* () {
-      const { store, reopen } = yield* open("retention")
+      const { store, reopen, tamper } = yield* open("retention")
       yield* store.append(records(50))
       yield* store.append(records(50, 51))
       // Records are one minute apart from start: keep those created at or after minute 40.
@@ -331,6 +331,12 @@ export const retentionSuite = (
       // Deleting the first kept record is still caught: the anchor says what must follow.
       const oldest = (yield* again.query({ limit: 1000 })).at(-1)!
       expect(oldest.seq).toBe(40)
+      yield* Effect.promise(() => tamper.remove(40))
+      const afterDelete = yield* again.verify
+      expect(afterDelete.problem).toMatchObject({ kind: "deleted", seq: 41 })
+      expect(afterDelete.problem!.message).toBe(
+        `record(s) between the anchor and ${`record #41 (event ${(yield* again.query({ limit: 1000 })).at(-1)!.id})`} were deleted: it links to a hash no kept record has`
+      )
     })
   )
 
@@ -371,8 +377,10 @@ export const sqlSuite = (open: (key: string) => Effect.Effect<Opened, unknown, S
       })
       const error = (yield* Effect.flip(store.append(records(2, 4)))) as StoreError
       expect(error.fatal).toBe(true)
+      expect(error.operation).toBe("appending a batch")
+      expect(["SQLite", "Postgres"]).toContain(error.store)
       expect(error.message).toBe(
-        `audit log ${store.where}: appending a batch failed: the chain's head row is missing (table audit_chain has no row): the store was damaged or tampered with; restore it from a backup`
+        `${error.store} audit log ${store.where}: appending a batch failed: the chain's head row is missing (table audit_chain has no row): the store was damaged or tampered with; restore it from a backup`
       )
       expect((yield* store.query({})).length).toBe(3)
     })

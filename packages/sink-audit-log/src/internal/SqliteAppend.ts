@@ -14,17 +14,28 @@ import type { AuditRecord } from "../Record.ts"
 import { chainRowMissing, columns } from "./Rows.ts"
 
 /**
+ * How long a write waits for a lock another connection holds before it fails (and the
+ * runner retries the batch). The wait is on the writer thread, never the caller's.
+ */
+export const defaultBusyTimeoutMs = 10_000
+
+/**
  * WAL with `synchronous=FULL`: every commit is fsynced, so a batch the sink reported
  * delivered survives a power cut too. (`NORMAL` would keep the file consistent but could
  * lose the last commits, while the runner's checkpoint, in another file or database,
  * already moved past them: those events would be lost. The fsync is once per batch.)
  */
-export const open = (path: string): DatabaseSync => {
+export const open = (path: string, busyTimeoutMs = defaultBusyTimeoutMs): DatabaseSync => {
   // The busy timeout first: switching to WAL takes a lock too, and `audit verify` or
   // another writer may be opening the same file right now.
-  const db = new DatabaseSync(path, { timeout: 10_000 })
-  db.exec("PRAGMA journal_mode = WAL")
-  db.exec("PRAGMA synchronous = FULL")
+  const db = new DatabaseSync(path, { timeout: busyTimeoutMs })
+  try {
+    db.exec("PRAGMA journal_mode = WAL")
+    db.exec("PRAGMA synchronous = FULL")
+  } catch (e) {
+    db.close()
+    throw e
+  }
   return db
 }
 
@@ -38,8 +49,8 @@ export const open = (path: string): DatabaseSync => {
  * checkpoint writes the pages it holds and fsyncs the file, and an index page rewritten
  * by several batches is then written once. Every commit is still fsynced.
  */
-export const openWriter = (path: string): DatabaseSync => {
-  const db = open(path)
+export const openWriter = (path: string, busyTimeoutMs = defaultBusyTimeoutMs): DatabaseSync => {
+  const db = open(path, busyTimeoutMs)
   db.exec("PRAGMA cache_size = -4096")
   db.exec("PRAGMA wal_autocheckpoint = 10000")
   return db

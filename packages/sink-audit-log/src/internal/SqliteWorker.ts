@@ -24,22 +24,44 @@ import {
   openWriter,
   type PreparedBatch
 } from "./SqliteAppend.ts"
+import { isLocked, migrate, type Pruned, prune } from "./SqliteSchema.ts"
 
 export type Request =
   | { readonly id: number; readonly part: PreparedBatch; readonly last: boolean }
   | { readonly id: number; readonly abort: string }
+  | { readonly id: number; readonly migrate: true }
+  | { readonly id: number; readonly prune: string }
   | { readonly close: true }
 
 export type Reply =
   | ({ readonly id: number } & Appended)
-  | { readonly id: number; readonly error: string; readonly broken?: true }
+  | { readonly id: number; readonly migrated: true; readonly tooNew?: number }
+  | ({ readonly id: number; readonly pruned: true } & Pruned)
+  | {
+      readonly id: number
+      readonly error: string
+      readonly broken?: true
+      /** Another connection held the lock longer than the busy timeout. */
+      readonly locked?: true
+    }
 
 const port = parentPort!
-const { path } = workerData as { readonly path: string }
+const { path, busyTimeoutMs } = workerData as {
+  readonly path: string
+  readonly busyTimeoutMs: number
+}
+
+const failure = (id: number, e: unknown): Reply => ({
+  id,
+  error: describeCause(e),
+  ...(e instanceof BrokenStore ? { broken: true as const } : {}),
+  ...(isLocked(e) ? { locked: true as const } : {})
+})
 
 // Opened on the first batch (and again after a failed open), so that an open error
 // is the reply to a batch.
-let connection: { db: DatabaseSync; appender: Appender } | undefined
+// The appender's statements are prepared on the first batch: after the migration made its tables.
+let connection: { db: DatabaseSync; appender?: Appender } | undefined
 // A batch that failed: the rest of its parts are dropped.
 let failed: number | undefined
 
@@ -53,25 +75,36 @@ port.on("message", (request: Request) => {
   if (request.id === failed) return
   let reply: Reply | undefined
   if ("abort" in request) {
-    connection?.appender.abort()
+    connection?.appender?.abort()
     failed = request.id
     port.postMessage({ id: request.id, error: request.abort } satisfies Reply)
     return
   }
   try {
     if (connection === undefined) {
-      const db = openWriter(path)
-      connection = { db, appender: appender(db) }
+      const db = openWriter(path, busyTimeoutMs)
+      connection = { db }
     }
+    if ("migrate" in request) {
+      const tooNew = migrate(connection.db)
+      port.postMessage({
+        id: request.id,
+        migrated: true,
+        ...(tooNew === undefined ? {} : { tooNew })
+      } satisfies Reply)
+      return
+    }
+    if ("prune" in request) {
+      const pruned = prune(connection.db, request.prune)
+      port.postMessage({ id: request.id, pruned: true, ...pruned } satisfies Reply)
+      return
+    }
+    connection.appender ??= appender(connection.db)
     const appended = connection.appender.appendPart(request.part, request.last)
     if (appended !== undefined) reply = { id: request.id, ...appended }
   } catch (e) {
-    failed = request.id
-    reply = {
-      id: request.id,
-      error: describeCause(e),
-      ...(e instanceof BrokenStore ? { broken: true as const } : {})
-    }
+    if ("part" in request) failed = request.id
+    reply = failure(request.id, e)
   }
   if (reply !== undefined) port.postMessage(reply)
 })

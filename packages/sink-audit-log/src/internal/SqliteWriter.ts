@@ -8,6 +8,7 @@ import { Worker } from "node:worker_threads"
 import type { AuditRecord } from "../Record.ts"
 import { describeCause } from "./Rows.ts"
 import { type Appended, BrokenStore, prepareBatch } from "./SqliteAppend.ts"
+import type { Pruned } from "./SqliteSchema.ts"
 import type { Reply, Request } from "./SqliteWorker.ts"
 
 // From the sources (tests, `--conditions=@workos-relay/source`) Node runs the .ts itself.
@@ -16,9 +17,16 @@ const workerUrl = new URL(
   import.meta.url
 )
 
+/** Another connection held the store's write lock longer than the busy timeout. */
+export class LockedStore extends Error {}
+
 export interface Writer {
   /** Appends a batch on the writer thread; rejects with the thread's error. */
   readonly append: (records: ReadonlyArray<AuditRecord>) => Promise<Appended>
+  /** Opens the store on the thread and migrates it; resolves with the version found when it is newer. */
+  readonly migrate: () => Promise<number | undefined>
+  /** Retention on the thread: deletes the chain's prefix created before `cutoff` (ISO). */
+  readonly prune: (cutoff: string) => Promise<Pruned>
   /** Lets the batches already posted finish, then ends the thread. */
   readonly close: () => Promise<void>
 }
@@ -33,10 +41,10 @@ const partSize = 250
 /** How long `close` waits for the batches in flight before stopping the thread anyway. */
 const closeTimeoutMs = 30_000
 
-export const writer = (path: string): Writer => {
+export const writer = (path: string, busyTimeoutMs: number): Writer => {
   let worker: Worker | undefined
   let nextId = 0
-  const pending = new Map<number, { resolve: (a: Appended) => void; reject: (e: Error) => void }>()
+  const pending = new Map<number, { resolve: (reply: Reply) => void; reject: (e: Error) => void }>()
 
   const failAll = (error: Error) => {
     for (const p of pending.values()) p.reject(error)
@@ -44,16 +52,17 @@ export const writer = (path: string): Writer => {
   }
 
   const start = (): Worker => {
-    const w = new Worker(workerUrl, { workerData: { path } })
+    const w = new Worker(workerUrl, { workerData: { path, busyTimeoutMs } })
     w.unref()
     w.on("message", (reply: Reply) => {
       const p = pending.get(reply.id)
       if (p === undefined) return
       pending.delete(reply.id)
       if (pending.size === 0) w.unref()
-      if ("error" in reply)
-        p.reject(reply.broken === true ? new BrokenStore(reply.error) : new Error(reply.error))
-      else p.resolve({ inserted: reply.inserted, duplicates: reply.duplicates })
+      if (!("error" in reply)) p.resolve(reply)
+      else if (reply.broken === true) p.reject(new BrokenStore(reply.error))
+      else if (reply.locked === true) p.reject(new LockedStore(reply.error))
+      else p.reject(new Error(reply.error))
     })
     // A thread that died fails the batches it held; the next append starts a new one.
     // (Their transactions were not committed: SQLite rolls them back.)
@@ -70,9 +79,29 @@ export const writer = (path: string): Writer => {
 
   const post = (w: Worker, request: Request) => w.postMessage(request)
 
+  /** Sends one request; resolves with its reply. */
+  const ask = (request: (id: number) => Request) =>
+    new Promise<Reply>((resolve, reject) => {
+      worker ??= start()
+      const w = worker
+      const id = nextId++
+      pending.set(id, { resolve, reject })
+      w.ref()
+      post(w, request(id))
+    })
+
   return {
+    migrate: () =>
+      ask((id) => ({ id, migrate: true })).then((reply) =>
+        "tooNew" in reply ? reply.tooNew : undefined
+      ),
+    prune: (cutoff) =>
+      ask((id) => ({ id, prune: cutoff })).then((reply) => {
+        const { deleted, anchor } = reply as Reply & Pruned
+        return { deleted, anchor }
+      }),
     append: (records) =>
-      new Promise<Appended>((resolve, reject) => {
+      new Promise<Reply>((resolve, reject) => {
         worker ??= start()
         const w = worker
         const id = nextId++
@@ -90,6 +119,9 @@ export const writer = (path: string): Writer => {
           // The thread rolls back what it took of this batch, then fails it with this error.
           post(w, { id, abort: describeCause(e) })
         }
+      }).then((reply) => {
+        const { inserted, duplicates } = reply as Reply & Appended
+        return { inserted, duplicates }
       }),
     close: async () => {
       const w = worker

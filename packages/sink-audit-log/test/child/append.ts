@@ -12,7 +12,9 @@ const [kind, where, size] = process.argv.slice(2)
 const config =
   kind === "postgres"
     ? ({ store: "postgres", url: (await import("effect/Redacted")).make(where!) } as const)
-    : ({ store: "sqlite", path: where! } as const)
+    : kind === "jsonl"
+      ? ({ store: "jsonl", directory: where!, gzip: false } as const)
+      : ({ store: "sqlite", path: where! } as const)
 
 await Effect.runPromise(
   Effect.scoped(
