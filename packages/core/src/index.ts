@@ -1,6 +1,7 @@
 /**
  * @workos-relay/core: WorkOS events, exactly typed and decoded fast.
  */
+export * as CatchUp from "./CatchUp.ts"
 export * as Event from "./Event.ts"
 export * as EventList from "./EventList.ts"
 export * as EventPattern from "./EventPattern.ts"
