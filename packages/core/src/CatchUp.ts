@@ -4,8 +4,8 @@
  * caught up, one sequential `EventStream` follows as usual.
  *
  * - The first slice starts where the reading stands (a cursor, a time, `earliest`);
- *   its first page tells how dense the events are, and so where it ends and how
- *   long the next slices are (about `sliceEvents` each). Only when the reading is at
+ *   its first page tells how dense the events are, and so where it ends (at most
+ *   `margin` before now) and how long the next slices are (about `sliceEvents` each). Only when the reading is at
  *   least `minBehind` old and about `minEvents` or more lie ahead does it go parallel.
  * - Every other slice asks `range_start` (and `range_end`) once, then pages with
  *   `after`, and stops on its own at the first event created at or past its end: a
@@ -393,7 +393,10 @@ const inSlices = (
         if (Number.isFinite(slice.end)) progress.reached = slice.end
       }
 
-      const head = newSlice(options.start, startTime(options.start), Number.POSITIVE_INFINITY)
+      // Even read alone, the first slice stops `margin` before now: what it hands on was
+      // all visible when read, and the sequential reader (with its re-read window) takes
+      // over from its last event.
+      const head = newSlice(options.start, startTime(options.start), to)
       open.push(head)
       yield* launch(head)
 
