@@ -10,6 +10,7 @@
  */
 import * as Http from "node:http"
 import type { AddressInfo } from "node:net"
+import { CatchUp } from "@workos-relay/core"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
@@ -56,6 +57,8 @@ const escapeLabelValue = (value: string): string =>
 
 export class Metrics {
   fetched = 0
+  /** The parallel catch-up of the source's readers (see core's `CatchUp`). */
+  readonly catchUp = new CatchUp.Progress()
   /** Possible gaps found (a cursor older than WorkOS keeps events), and the last one. */
   gaps = 0
   lastGap: string | undefined
@@ -126,6 +129,42 @@ export class Metrics {
     const label = (sink: string) => `sink="${escapeLabelValue(sink)}"`
     metric("workos_relay_events_fetched_total", "counter", "Events fetched from WorkOS.")
     out.push(`workos_relay_events_fetched_total ${this.fetched}`)
+    const c = this.catchUp
+    metric(
+      "workos_relay_catch_up_active",
+      "gauge",
+      "1 while a reader catches up in parallel time slices."
+    )
+    out.push(`workos_relay_catch_up_active ${c.active ? 1 : 0}`)
+    metric(
+      "workos_relay_catch_up_slices_done",
+      "gauge",
+      "Slices of the current catch-up handed on."
+    )
+    out.push(`workos_relay_catch_up_slices_done ${c.slicesDone}`)
+    metric(
+      "workos_relay_catch_up_slices_total",
+      "gauge",
+      "Slices the current catch-up is expected to take."
+    )
+    out.push(`workos_relay_catch_up_slices_total ${c.slicesTotal}`)
+    metric(
+      "workos_relay_catch_up_events_per_second",
+      "gauge",
+      "Events handed on per second by the current catch-up."
+    )
+    out.push(
+      `workos_relay_catch_up_events_per_second ${c.active ? c.eventsPerSecond(now).toFixed(1) : 0}`
+    )
+    metric(
+      "workos_relay_catch_up_seconds_left",
+      "gauge",
+      "Estimated seconds until the current catch-up is done (-1: unknown)."
+    )
+    const left = c.timeLeftMs(now)
+    out.push(
+      `workos_relay_catch_up_seconds_left ${left === undefined ? -1 : (left / 1000).toFixed(0)}`
+    )
     metric(
       "workos_relay_source_gaps_total",
       "counter",
@@ -337,5 +376,12 @@ export const summaryLine = (
       `${name}: ${rate.toFixed(0)}/s lag ${m.lagEvents} ev ${formatMillis(m.lagMs)}${m.deadLettered > 0 ? ` dlq ${m.deadLettered}` : ""}${state}`
     )
   }
-  return `fetched ${metrics.fetched} | ${parts.join(" | ")}`
+  return `fetched ${metrics.fetched} | ${parts.join(" | ")}${catchUpText(metrics.catchUp)}`
+}
+
+/** A catch-up in slices as the live line shows it: slices, events/s, time left. */
+export const catchUpText = (progress: CatchUp.Progress, now = Date.now()): string => {
+  if (!progress.active) return ""
+  const left = progress.timeLeftMs(now)
+  return ` | catching up: slices ${progress.slicesDone}/${progress.slicesTotal} (${progress.slicesOpen} open), ${progress.eventsPerSecond(now).toFixed(0)} ev/s, ${left === undefined ? "time left unknown" : `~${formatMillis(left)} left`}`
 }

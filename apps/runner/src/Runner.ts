@@ -5,7 +5,15 @@
  * store waits as a hot standby and takes over when the first stops renewing.
  */
 import * as Os from "node:os"
-import { EventPattern, EventStream, Sink, Text, WorkOS } from "@workos-relay/core"
+import {
+  CatchUp,
+  EventPattern,
+  EventStream,
+  RequestBudget,
+  Sink,
+  Text,
+  WorkOS
+} from "@workos-relay/core"
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
@@ -62,11 +70,22 @@ export interface Patience {
  * main thread: ~12% less CPU on the benchmark's no-op path).
  */
 export const workosClient = (
-  options: Patience & { readonly apiKey: Redacted.Redacted<string>; readonly baseUrl: string }
+  options: Patience & {
+    readonly apiKey: Redacted.Redacted<string>
+    readonly baseUrl: string
+    /** The key's request budget in this process (default `RequestBudget.defaultMaxPerMinute`). */
+    readonly maxRequestsPerMinute?: number | undefined
+  }
 ) =>
-  Layer.build(WorkOS.layerNode(options)).pipe(
-    Effect.map((context) => Context.get(context, WorkOS.WorkOS))
-  )
+  Layer.build(
+    WorkOS.layerNode({
+      ...options,
+      // One budget per key in the process: readers, `status` and checks share it.
+      budget: RequestBudget.forKey(Redacted.value(options.apiKey), options.baseUrl, {
+        maxPerMinute: options.maxRequestsPerMinute
+      })
+    })
+  ).pipe(Effect.map((context) => Context.get(context, WorkOS.WorkOS)))
 
 export interface ResolvedSource {
   readonly client: WorkOS.Service
@@ -93,7 +112,8 @@ export const openSource = (
       apiKey = config.apiKey
       baseUrl = config.baseUrl
     }
-    const client = yield* workosClient({ ...patience, apiKey, baseUrl }).pipe(
+    const maxRequestsPerMinute = config.type === "workos" ? config.maxRequestsPerMinute : undefined
+    const client = yield* workosClient({ ...patience, apiKey, baseUrl, maxRequestsPerMinute }).pipe(
       Effect.mapError((e) => new Error(`WorkOS client: ${(e as Error).message}`))
     )
     const events = fetchTypes(sinks, config.type === "workos" ? config.events : undefined)
@@ -101,17 +121,24 @@ export const openSource = (
     const organizationId = config.type === "workos" ? config.organization : undefined
     const pageSize = config.type === "workos" ? config.pageSize : 100
     const defences = config.type === "workos" ? sourceDefences(config, watch) : {}
+    const catchUp: CatchUp.Options =
+      config.type === "workos"
+        ? { ...config.catchUp, progress: watch.metrics?.catchUp }
+        : { enabled: false }
     const source: Pipeline.Source = {
       read: (start, follow) =>
-        EventStream.make({
-          start,
-          follow,
-          pollInterval,
-          pageSize,
-          ...defences,
-          ...(events === undefined ? {} : { events }),
-          ...(organizationId === undefined ? {} : { organizationId })
-        }).pipe(Stream.provideService(WorkOS.WorkOS, client)) as Stream.Stream<
+        CatchUp.make(
+          {
+            start,
+            follow,
+            pollInterval,
+            pageSize,
+            ...defences,
+            ...(events === undefined ? {} : { events }),
+            ...(organizationId === undefined ? {} : { organizationId })
+          },
+          catchUp
+        ).pipe(Stream.provideService(WorkOS.WorkOS, client)) as Stream.Stream<
           Pipeline.Element,
           unknown
         >

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
-import { clearLine, logLayer, Metrics, summaryLine } from "../src/Observability.ts"
+import { catchUpText, clearLine, logLayer, Metrics, summaryLine } from "../src/Observability.ts"
 
 /** What the logger writes with `console.error`, for a log line at warn level. */
 const logged = (terminal: boolean, format: "auto" | "json" | "logfmt") =>
@@ -91,5 +91,35 @@ describe("Observability", () => {
       'workos_relay_spec_mismatches_total{type="role.created"} 2',
       'workos_relay_spec_mismatches_total{type="odd\\"type"} 1'
     ])
+  })
+})
+
+describe("catch-up progress", () => {
+  it("the live line and /metrics show slices, events/s and time left while a catch-up runs", () => {
+    const metrics = new Metrics()
+    expect(summaryLine(metrics, new Map(), 1000)).not.toContain("catching up")
+    expect(metrics.render()).toContain("workos_relay_catch_up_active 0")
+    const now = 1_000_000
+    const c = metrics.catchUp
+    c.active = true
+    c.startedAt = now - 10_000
+    c.from = 0
+    c.reached = 25
+    c.to = 100
+    c.slicesDone = 5
+    c.slicesTotal = 20
+    c.slicesOpen = 4
+    c.events = 50_000
+    // A quarter of the range in 10 s: 30 s left; 50,000 events in 10 s.
+    expect(c.timeLeftMs(now)).toBe(30_000)
+    expect(c.eventsPerSecond(now)).toBe(5_000)
+    const line = catchUpText(c, now)
+    expect(line).toContain("slices 5/20 (4 open)")
+    expect(line).toContain("5000 ev/s")
+    expect(line).toContain("30s left")
+    const text = metrics.render(now)
+    expect(text).toContain("workos_relay_catch_up_active 1")
+    expect(text).toContain("workos_relay_catch_up_slices_done 5")
+    expect(text).toContain("workos_relay_catch_up_seconds_left 30")
   })
 })

@@ -207,7 +207,10 @@ export const make = <const Ps extends ReadonlyArray<string> = ReadonlyArray<stri
           ] as const
         })
 
-      return Stream.paginate({ after: position.cursor, wait: false } as Step, step)
+      // One page ahead: the next request is on its way while this page is delivered.
+      return Stream.paginate({ after: position.cursor, wait: false } as Step, step).pipe(
+        Stream.bufferArray({ capacity: 1 })
+      )
     })
   )
 

@@ -25,6 +25,7 @@ import * as Result from "effect/Result"
 import * as Schedule from "effect/Schedule"
 import * as EventList from "./EventList.ts"
 import { version } from "./internal/version.ts"
+import type { RequestBudget } from "./RequestBudget.ts"
 
 // ---------------------------------------------------------------------------
 // Options
@@ -49,6 +50,11 @@ export interface Options {
   /** The time limit of one attempt (a retry gets a fresh one); default 30 s. */
   readonly timeout: Duration.Input
   readonly retry: RetryPolicy
+  /**
+   * The request budget every attempt waits for (see `RequestBudget`); a 429 slows it
+   * down for everyone who shares it. Without one, requests go as fast as they come.
+   */
+  readonly budget?: RequestBudget | undefined
 }
 
 /** What `layer` takes: every option may be left out; the API key then comes from `WORKOS_API_KEY`. */
@@ -57,6 +63,7 @@ export interface LayerOptions {
   readonly baseUrl?: string | undefined
   readonly timeout?: Duration.Input | undefined
   readonly retry?: Partial<RetryPolicy> | undefined
+  readonly budget?: RequestBudget | undefined
 }
 
 export const defaults = {
@@ -354,8 +361,10 @@ const makeWith = (options: Options, getEvents: GetEvents): Service => {
   const policy = options.retry
   const schedule = retrySchedule(policy)
 
+  const budget = options.budget
   const listEvents = (params: ListEventsParams = {}) => {
-    const attempt = getEvents(eventsQuery(params)).pipe(
+    const sent = getEvents(eventsQuery(params)).pipe(
+      Effect.tap((reply) => (budget === undefined ? Effect.void : throttleOn429(budget, reply))),
       Effect.flatMap((reply) => readReply("GET /events", reply)),
       Effect.timeoutOrElse({
         duration: timeout,
@@ -369,6 +378,8 @@ const makeWith = (options: Options, getEvents: GetEvents): Service => {
           )
       })
     )
+    // The wait for the budget's slot is not part of the attempt's time limit.
+    const attempt = budget === undefined ? sent : Effect.andThen(budget.take, sent)
     // Each failure that will be retried is logged as it happens: with the default
     // policy the retries take about two minutes, silent until now.
     return Effect.suspend(() => {
@@ -470,6 +481,18 @@ const readReply = (
     return yield* Effect.fail(apiError(request, reply))
   })
 
+/** A 429 slows the shared budget down for everyone, for as long as its `Retry-After` asks. */
+const throttleOn429 = (budget: RequestBudget, reply: Reply): Effect.Effect<void> =>
+  reply.status !== 429
+    ? Effect.void
+    : Effect.clockWith((clock) =>
+        Effect.sync(() => {
+          const now = clock.currentTimeMillisUnsafe()
+          const asked = retryAfterOf(reply.header("retry-after"), now)
+          budget.throttle(asked === undefined ? undefined : Duration.toMillis(asked), Date.now())
+        })
+      )
+
 /** The `Retry-After` of a response as a delay from now, or undefined when absent or invalid. */
 const retryAfterOf = (header: string | undefined, now: number): Duration.Duration | undefined => {
   if (header === undefined) return undefined
@@ -540,7 +563,8 @@ const resolve = (options: LayerOptions): Effect.Effect<Options, Config.ConfigErr
       apiKey,
       baseUrl: options.baseUrl ?? defaults.baseUrl,
       timeout: options.timeout ?? defaults.timeout,
-      retry: { ...defaults.retry, ...options.retry }
+      retry: { ...defaults.retry, ...options.retry },
+      budget: options.budget
     }
   })
 

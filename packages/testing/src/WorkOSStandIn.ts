@@ -80,6 +80,33 @@ export interface Options {
    * `{ quirks: { ...hostile, visibilityDelayMs: 100 } }` to change one.
    */
   readonly quirks?: Partial<Quirks> | undefined
+  /** How long the seeded events span, ending a minute ago (default 7 days). */
+  readonly seedSpanMs?: number | undefined
+  /**
+   * The creation time (ms) of each seeded event by its index, instead of an even
+   * spread over `seedSpanMs`: many events may share one millisecond. Times never go
+   * back: a time before the previous event's is taken as that one.
+   */
+  readonly seedTimes?: ((index: number, count: number) => number) | undefined
+  /** The time each answer takes (see `Network`; default none). */
+  readonly network?: Partial<Network> | undefined
+}
+
+/**
+ * The network and the rate limit, as a client over the internet meets them; set at
+ * `start({ network })` or on `standIn.network` while it runs.
+ */
+export interface Network {
+  /** Every answer (429s included) is sent this many milliseconds after the request arrived (default 0). */
+  latencyMs: number
+  /** Plus a random extra delay in [0, jitterMs) (default 0). */
+  jitterMs: number
+  /**
+   * WorkOS's rate limit: at most `requests` answered in any `windowMs` (WorkOS: 6,000
+   * a minute per key); past it, 429 with `Retry-After` in whole seconds until a
+   * request leaves the window. Undefined (the default): no limit.
+   */
+  rateLimit: { readonly requests: number; readonly windowMs: number } | undefined
 }
 
 /**
@@ -217,6 +244,10 @@ export interface StandIn {
   readonly requests: ReadonlyArray<RecordedRequest>
   /** How many times each event id was served in a 200 page (repeats and re-reads counted). */
   readonly served: ReadonlyMap<string, number>
+  /** The latency and the rate limit in force (see `Network`): change them at any time. */
+  readonly network: Network
+  /** How many requests were answered 429 by the rate limit (queued faults not counted). */
+  readonly throttled: () => number
   readonly close: () => Promise<void>
 }
 
@@ -332,6 +363,11 @@ export const start = async (options: Options = {}): Promise<StandIn> => {
   const requests: Array<RecordedRequest> = []
   const quirks: Quirks = { ...noQuirks, ...options.quirks }
   const served = new Map<string, number>()
+  const network: Network = { latencyMs: 0, jitterMs: 0, rateLimit: undefined, ...options.network }
+  const jitter = prng((options.seed ?? 1) ^ 0x2545f491)
+  /** When each request the rate limit let through arrived, oldest first (a sliding window). */
+  const admitted: Array<number> = []
+  let throttled = 0
   let generated = 0
   let drifted = 0
 
@@ -390,17 +426,50 @@ export const start = async (options: Options = {}): Promise<StandIn> => {
   // Seeds spread over the past week, ending a minute ago, so `latest` is clearly after them.
   const seedCount = options.events ?? Event.eventTypes.length
   const seedEnd = Date.now() - 60_000
-  const spacing = Math.max(1, Math.floor((7 * DAY) / Math.max(1, seedCount)))
-  for (let i = 0; i < seedCount; i++) add(generate(), seedEnd - (seedCount - i) * spacing)
+  const spacing = Math.max(1, Math.floor((options.seedSpanMs ?? 7 * DAY) / Math.max(1, seedCount)))
+  const seedTime =
+    options.seedTimes ?? ((i: number, count: number) => seedEnd - (count - i) * spacing)
+  for (let i = 0; i < seedCount; i++) add(generate(), seedTime(i, seedCount))
+
+  /** Past the rate limit: how many seconds until a request leaves the window; undefined: within it. */
+  const overLimit = (now: number): number | undefined => {
+    const limit = network.rateLimit
+    if (limit === undefined) return undefined
+    while (admitted.length > 0 && admitted[0]! <= now - limit.windowMs) admitted.shift()
+    if (admitted.length < limit.requests) {
+      admitted.push(now)
+      return undefined
+    }
+    return Math.max(1, Math.ceil((admitted[0]! + limit.windowMs - now) / 1000))
+  }
 
   const server = Http.createServer((request, response) => {
+    const delay =
+      network.latencyMs + (network.jitterMs > 0 ? Math.floor(jitter() * network.jitterMs) : 0)
+    if (delay <= 0) return handle(request, response)
+    setTimeout(() => handle(request, response), delay)
+  })
+
+  const handle = (request: Http.IncomingMessage, response: Http.ServerResponse) => {
+    if (request.destroyed) return
     const url = new URL(request.url ?? "/", "http://127.0.0.1")
+    const now = Date.now()
     requests.push({
       method: request.method ?? "GET",
       url,
       headers: request.headers,
-      at: Date.now()
+      at: now
     })
+    const retryAfter = overLimit(now)
+    if (retryAfter !== undefined) {
+      throttled++
+      return send(
+        response,
+        429,
+        JSON.stringify({ message: "Too Many Requests", code: "rate_limit_exceeded" }),
+        { "retry-after": String(retryAfter) }
+      )
+    }
     const fault = faults.shift()
     if (fault === undefined) return answer(request, response, url)
     if ("delay" in fault) {
@@ -422,7 +491,7 @@ export const start = async (options: Options = {}): Promise<StandIn> => {
       fault.body ?? JSON.stringify({ message: Http.STATUS_CODES[fault.status] ?? "Error" }),
       headers
     )
-  })
+  }
 
   const answer = (request: Http.IncomingMessage, response: Http.ServerResponse, url: URL) => {
     if (url.pathname !== "/events") return sendJson(response, 404, { message: "Not Found" })
@@ -473,6 +542,8 @@ export const start = async (options: Options = {}): Promise<StandIn> => {
     quirks,
     requests,
     served,
+    network,
+    throttled: () => throttled,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections()

@@ -252,3 +252,68 @@ describe("WorkOSStandIn", () => {
     }
   })
 })
+
+describe("WorkOSStandIn network", () => {
+  it("answers after its latency, plus jitter", async () => {
+    const slow = await WorkOSStandIn.start({
+      events: 5,
+      network: { latencyMs: 120, jitterMs: 40 }
+    })
+    try {
+      const started = performance.now()
+      const response = await fetch(`${slow.url}/events?limit=1`, {
+        headers: { authorization: `Bearer ${slow.apiKey}` }
+      })
+      expect(response.status).toBe(200)
+      expect(performance.now() - started).toBeGreaterThanOrEqual(115)
+      slow.network.latencyMs = 0
+      slow.network.jitterMs = 0
+    } finally {
+      await slow.close()
+    }
+  })
+
+  it("rate-limits with 429 and Retry-After past its window, and lets requests through again later", async () => {
+    const limited = await WorkOSStandIn.start({
+      events: 5,
+      network: { rateLimit: { requests: 3, windowMs: 1000 } }
+    })
+    try {
+      const get = () =>
+        fetch(`${limited.url}/events?limit=1`, {
+          headers: { authorization: `Bearer ${limited.apiKey}` }
+        })
+      const statuses: Array<number> = []
+      for (let i = 0; i < 5; i++) statuses.push((await get()).status)
+      expect(statuses).toEqual([200, 200, 200, 429, 429])
+      const refused = await get()
+      expect(refused.status).toBe(429)
+      expect(Number(refused.headers.get("retry-after"))).toBeGreaterThanOrEqual(1)
+      expect(((await refused.json()) as any).code).toBe("rate_limit_exceeded")
+      expect(limited.throttled()).toBe(3)
+      await new Promise((r) => setTimeout(r, 1050))
+      expect((await get()).status).toBe(200)
+    } finally {
+      await limited.close()
+    }
+  })
+
+  it("seeds over the span asked, or at the times asked", async () => {
+    const month = await WorkOSStandIn.start({ events: 100, seedSpanMs: 30 * 24 * 3600_000 })
+    const same = await WorkOSStandIn.start({
+      events: 10,
+      seedTimes: (i) => 1_700_000_000_000 + Math.floor(i / 5) * 1000
+    })
+    try {
+      const events = month.events()
+      const span = Date.parse(events.at(-1)!.created_at) - Date.parse(events[0]!.created_at)
+      expect(span).toBeGreaterThan(29 * 24 * 3600_000)
+      const times = same.events().map((e) => e.created_at)
+      expect(new Set(times).size).toBe(2)
+      expect(times[0]).toBe(times[4])
+    } finally {
+      await month.close()
+      await same.close()
+    }
+  })
+})

@@ -31,11 +31,14 @@ export const status = Command.make("status", { config: configFlag }, ({ config: 
             ? yield* Runner.workosClient({
                 apiKey: config.source.apiKey,
                 baseUrl: config.source.baseUrl,
+                maxRequestsPerMinute: config.source.maxRequestsPerMinute,
                 ...interactiveClient
               })
             : undefined
         const stored = yield* readStore(config)
         yield* printStatus(config, client, stored)
+        const catchUp = yield* catchUpLine(config)
+        if (catchUp !== undefined) yield* out(catchUp)
       })
     )
   )
@@ -264,3 +267,34 @@ const lagOf = (
     }))
   )
 }
+
+/**
+ * The running runner's catch-up, read from its metrics (`http` in the config): slices
+ * done, events/s and time left; undefined when it has no metrics address or does not answer.
+ */
+const catchUpLine = (config: RelayConfig): Effect.Effect<string | undefined> =>
+  config.http === undefined
+    ? Effect.succeed(undefined)
+    : Effect.promise(async () => {
+        const { host, port } = config.http!
+        try {
+          const response = await fetch(
+            `http://${host.includes(":") ? `[${host}]` : host}:${port}/metrics`,
+            {
+              signal: AbortSignal.timeout(2000)
+            }
+          )
+          const text = await response.text()
+          const value = (name: string) => {
+            const match = new RegExp(`^workos_relay_catch_up_${name} (\\S+)$`, "m").exec(text)
+            return match === null ? undefined : Number(match[1])
+          }
+          if (value("active") === undefined) return undefined
+          if (value("active") === 0)
+            return "catch-up: none under way (the runner follows the stream)"
+          const left = value("seconds_left") ?? -1
+          return `catch-up: slices ${value("slices_done")}/${value("slices_total")}, ${value("events_per_second")} events/s, ${left < 0 ? "time left unknown" : `about ${formatMillis(left * 1000)} left`}`
+        } catch {
+          return undefined
+        }
+      })

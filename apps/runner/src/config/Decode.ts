@@ -150,7 +150,17 @@ const relayConfig = (
           pageSize: num(file.source.pageSize, defaults.pageSize),
           reReadWindow: ms(file.source.reReadWindow, defaults.reReadWindow),
           retention: ms(file.source.retention, defaults.retention),
-          onGap: file.source.onGap ?? "continue"
+          onGap: file.source.onGap ?? "continue",
+          maxRequestsPerMinute: num(
+            file.source.maxRequestsPerMinute,
+            defaults.maxRequestsPerMinute
+          ),
+          catchUp: {
+            enabled: file.source.catchUp?.enabled ?? defaults.catchUp.enabled,
+            minBehind: ms(file.source.catchUp?.minBehind, defaults.catchUp.minBehind),
+            minEvents: num(file.source.catchUp?.minEvents, defaults.catchUp.minEvents),
+            slices: num(file.source.catchUp?.slices, defaults.catchUp.slices)
+          }
         }
       : {
           type: "demo",

@@ -59,6 +59,23 @@ const WorkOSSource = Schema.Struct({
       description:
         "When events may have been lost (a cursor older than retention): continue from the oldest event WorkOS keeps (default), or stop the run"
     })
+  ),
+  maxRequestsPerMinute: Schema.optionalKey(
+    NumberInput({ min: 1, integer: true }).annotate({
+      description:
+        "Requests a minute to WorkOS at most, shared by everything in the runner using this key (default 4800 of WorkOS's 6000); a 429 slows it down"
+    })
+  ),
+  catchUp: Schema.optionalKey(
+    Schema.Struct({
+      enabled: Schema.optionalKey(Schema.Boolean),
+      minBehind: Schema.optionalKey(PositiveDuration),
+      minEvents: Schema.optionalKey(NumberInput({ min: 0, integer: true })),
+      slices: Schema.optionalKey(NumberInput({ min: 1, max: 64, integer: true }))
+    }).annotate({
+      description:
+        "Parallel catch-up when a reading is far behind: time slices read at once within the request budget, handed on in order (default on: 10m behind and about 5000 events ahead, 16 slices)"
+    })
   )
 })
 
@@ -145,8 +162,17 @@ export type Source =
       readonly reReadWindow: number
       readonly retention: number
       readonly onGap: "continue" | "stop"
+      readonly maxRequestsPerMinute: number
+      readonly catchUp: CatchUpSettings
     }
   | { readonly type: "demo"; readonly rate: number; readonly pollInterval: number }
+
+export interface CatchUpSettings {
+  readonly enabled: boolean
+  readonly minBehind: number
+  readonly minEvents: number
+  readonly slices: number
+}
 
 export type State =
   | { readonly type: "sqlite"; readonly path: string; readonly leaseTtl: number }
@@ -199,6 +225,8 @@ export const defaults = {
   pollInterval: 5_000,
   pageSize: 100,
   reReadWindow: 10_000,
+  maxRequestsPerMinute: 4_800,
+  catchUp: { enabled: true, minBehind: 600_000, minEvents: 5_000, slices: 16 },
   retention: 30 * 24 * 60 * 60 * 1000,
   demoRate: 4,
   shutdownTimeout: 30_000,

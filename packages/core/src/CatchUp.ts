@@ -1,0 +1,438 @@
+/**
+ * Parallel catch-up: a reading far behind now is split into time slices read at
+ * once (within the shared request budget) and handed on strictly in order; once
+ * caught up, one sequential `EventStream` follows as usual.
+ *
+ * - The first slice starts where the reading stands (a cursor, a time, `earliest`);
+ *   its first page tells how dense the events are, and so where it ends (at most
+ *   `margin` before now) and how long the next slices are (about `sliceEvents` each). Only when the reading is at
+ *   least `minBehind` old and about `minEvents` or more lie ahead does it go parallel.
+ * - Every other slice asks `range_start` (and `range_end`) once, then pages with
+ *   `after`, and stops on its own at the first event created at or past its end: a
+ *   server may ignore `range_end`, or not combine it with `after`. Each event is
+ *   checked on our side to lie in its slice ([start, end) of `created_at`, so events
+ *   of one millisecond on an edge all belong to the later slice), with every other
+ *   defence of `EventStream` (filters, a never-backwards cursor, ids deduplicated).
+ * - A server that ignores `range_start` (a slice's first page begins well before the
+ *   slice) cannot be read in slices: the catch-up stops after the slices already
+ *   handed on, and the sequential reader goes on from there (never again in parallel
+ *   for the same `Progress`).
+ * - Memory is bounded: at most `slices` slices are open, each holding at most
+ *   `sliceBuffer` events read ahead; a slice with no room waits.
+ * - The slices stop `margin` before now (default: twice the re-read window, at least
+ *   a minute), so every event in them was visible when read; the sequential reader
+ *   goes on after the last event handed on, with its re-read window for late commits.
+ * - Consumers move their checkpoints through what they delivered, as ever: after a
+ *   crash the reading starts again from the checkpoint and catches up again.
+ */
+
+import type * as Cause from "effect/Cause"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Result from "effect/Result"
+import * as Stream from "effect/Stream"
+import type * as EventList from "./EventList.ts"
+import type * as EventPattern from "./EventPattern.ts"
+import * as EventStream from "./EventStream.ts"
+import { idTime } from "./internal/Position.ts"
+import {
+  type ListEventsParams,
+  WorkOS,
+  type WorkOSError,
+  type Service as WorkOSService
+} from "./WorkOS.ts"
+
+export interface Options {
+  /** `false`: always read sequentially (default `true`). */
+  readonly enabled?: boolean | undefined
+  /** Go parallel only when the reading is at least this old (default 10 minutes). */
+  readonly minBehind?: Duration.Input | undefined
+  /** ... and about this many events or more lie ahead, judged from the first page (default 5,000). */
+  readonly minEvents?: number | undefined
+  /** Slices open at once: read, or read ahead and waiting to be handed on (default 16). */
+  readonly slices?: number | undefined
+  /** Events a slice aims to hold, from the density seen so far (default 1,000). */
+  readonly sliceEvents?: number | undefined
+  /** Events a slice may hold read ahead before it waits (default 2,000). */
+  readonly sliceBuffer?: number | undefined
+  /** How long before now the slices stop (default: twice the re-read window, at least 1 minute). */
+  readonly margin?: Duration.Input | undefined
+  /** Where progress is told (and remembered: a server that ignores the range is not sliced again). */
+  readonly progress?: Progress | undefined
+}
+
+/** How a catch-up is going, for metrics, the live line and `status`. */
+export class Progress {
+  /** A catch-up in slices is under way. */
+  active = false
+  /** The server ignored `range_start`: readings go on sequentially. */
+  refused = false
+  /** Catch-ups run in slices so far. */
+  runs = 0
+  slicesDone = 0
+  /** Slices planned so far plus those still to plan at the current slice length. */
+  slicesTotal = 0
+  /** Slices being read or waiting to be handed on. */
+  slicesOpen = 0
+  /** Events handed on in this catch-up. */
+  events = 0
+  startedAt = 0
+  /** The time range covered: from, up to where handed on, to. */
+  from = 0
+  reached = 0
+  to = 0
+
+  /** Events handed on per second in this catch-up. */
+  eventsPerSecond(now = Date.now()): number {
+    const seconds = (now - this.startedAt) / 1000
+    return seconds > 0 ? this.events / seconds : 0
+  }
+
+  /** How long the rest should take at the pace so far (ms), or undefined before it can tell. */
+  timeLeftMs(now = Date.now()): number | undefined {
+    const done = this.reached - this.from
+    if (!this.active || done <= 0) return undefined
+    return ((this.to - this.reached) / done) * (now - this.startedAt)
+  }
+}
+
+const DEFAULTS = {
+  minBehind: "10 minutes",
+  minEvents: 5_000,
+  slices: 16,
+  sliceEvents: 1_000,
+  sliceBuffer: 2_000
+} as const
+
+/** How far before a slice's start its first event may be made before we say the server ignored `range_start`. */
+const RANGE_TOLERANCE = 1_000
+
+type Element = EventStream.Element
+
+/** The stream of `EventStream.make(options)`, catching up in slices when far behind. */
+export const make = <const Ps extends ReadonlyArray<string> = ReadonlyArray<string>>(
+  options: EventStream.Options<Ps>,
+  catchUp: Options = {}
+): Stream.Stream<
+  EventStream.Element<EventPattern.Matching<Ps>>,
+  WorkOSError | EventPattern.UnknownPatternError | EventStream.GapError,
+  WorkOS
+> => {
+  const progress = catchUp.progress ?? new Progress()
+  const start = options.start
+  if (catchUp.enabled === false || progress.refused || start === "latest")
+    return EventStream.make(options)
+  const now = Date.now()
+  const minBehind = Duration.toMillis(
+    Duration.fromInputUnsafe(catchUp.minBehind ?? DEFAULTS.minBehind)
+  )
+  const at = startTime(start)
+  if (at !== undefined && now - at < minBehind) return EventStream.make(options)
+  let last: { cursor: string; createdAt: string | undefined } | undefined
+  const slices = Stream.unwrap(
+    Effect.gen(function* () {
+      const workos = yield* WorkOS
+      return inSlices(options, catchUp, progress, workos, (element) => {
+        if (element.cursor === undefined) return
+        const raw: any = element._tag === "Event" ? element.event : element.error.raw
+        last = {
+          cursor: element.cursor,
+          createdAt: typeof raw?.created_at === "string" ? raw.created_at : undefined
+        }
+      })
+    })
+  )
+  const follow = Stream.suspend(() =>
+    EventStream.make({
+      ...options,
+      start: last === undefined ? start : { after: last.cursor, createdAt: last.createdAt }
+    })
+  )
+  return Stream.concat(slices, follow) as any
+}
+
+/** The creation time a start stands at (ms), when it says. */
+const startTime = (start: EventStream.Start): number | undefined => {
+  if (typeof start !== "object") return undefined
+  if ("since" in start) {
+    const ms = start.since instanceof Date ? start.since.getTime() : Date.parse(start.since)
+    return Number.isNaN(ms) ? undefined : ms
+  }
+  const ms = start.createdAt === undefined ? Number.NaN : Date.parse(start.createdAt)
+  return Number.isNaN(ms) ? idTime(start.after) : ms
+}
+
+const createdAtOf = (result: EventList.EventList["data"][number]): number => {
+  const raw: any = Result.isSuccess(result) ? result.success : result.failure.raw
+  return typeof raw?.created_at === "string" ? Date.parse(raw.created_at) : Number.NaN
+}
+
+/** Events read ahead by one slice, in pages; the reader waits when it is full. */
+class SliceBuffer {
+  private pages: Array<ReadonlyArray<Element>> = []
+  private size = 0
+  private onItems: (() => void) | undefined
+  private onSpace: (() => void) | undefined
+  done = false
+  failure: Cause.Cause<unknown> | undefined
+  readonly capacity: number
+  constructor(capacity: number) {
+    this.capacity = capacity
+  }
+  /** Adds a page, once there is room for it (or the buffer is empty). */
+  put(page: ReadonlyArray<Element>): Effect.Effect<void> {
+    return Effect.callback<void>((resume) => {
+      const add = () => {
+        this.pages.push(page)
+        this.size += page.length
+        this.wake()
+        resume(Effect.void)
+      }
+      if (this.size === 0 || this.size + page.length <= this.capacity) return add()
+      this.onSpace = add
+      return Effect.sync(() => {
+        this.onSpace = undefined
+      })
+    })
+  }
+  finish(failure?: Cause.Cause<unknown>): void {
+    this.done = true
+    this.failure = failure
+    this.wake()
+  }
+  private wake(): void {
+    const f = this.onItems
+    this.onItems = undefined
+    f?.()
+  }
+  /** The next page; undefined once the slice is read to its end and handed on. */
+  readonly next: Effect.Effect<ReadonlyArray<Element> | undefined> = Effect.callback((resume) => {
+    const take = () => {
+      const page = this.pages.shift()
+      if (page !== undefined) {
+        this.size -= page.length
+        const f = this.onSpace
+        this.onSpace = undefined
+        f?.()
+      }
+      resume(Effect.succeed(page))
+    }
+    if (this.pages.length > 0 || this.done) return take()
+    this.onItems = take
+    return Effect.sync(() => {
+      this.onItems = undefined
+    })
+  })
+}
+
+interface Slice {
+  readonly index: number
+  readonly start: EventStream.Start
+  /** Where it starts (ms): undefined for the first slice until its first page says. */
+  from: number | undefined
+  /** Where it ends (ms, exclusive); the first slice's is set by its first page. */
+  end: number
+  readonly buffer: SliceBuffer
+  firstPage: boolean
+  /** The server ignored `range_start` for it. */
+  refused: boolean
+  /** Events the server gave inside it (for the density). */
+  received: number
+}
+
+const inSlices = (
+  options: EventStream.Options<ReadonlyArray<string>>,
+  catchUp: Options,
+  progress: Progress,
+  workos: WorkOSService,
+  onElement: (element: Element) => void
+): Stream.Stream<Element, unknown> =>
+  Stream.unwrap(
+    Effect.gen(function* () {
+      const scope = yield* Effect.scope
+      const now = Date.now()
+      const window = Duration.toMillis(
+        Duration.fromInputUnsafe(options.reReadWindow ?? "10 seconds")
+      )
+      const margin =
+        catchUp.margin === undefined
+          ? Math.max(2 * window, 60_000)
+          : Duration.toMillis(Duration.fromInputUnsafe(catchUp.margin))
+      const to = now - margin
+      const maxOpen = Math.max(1, catchUp.slices ?? DEFAULTS.slices)
+      const sliceEvents = Math.max(100, catchUp.sliceEvents ?? DEFAULTS.sliceEvents)
+      const capacity = Math.max(100, catchUp.sliceBuffer ?? DEFAULTS.sliceBuffer)
+      const minEvents = catchUp.minEvents ?? DEFAULTS.minEvents
+
+      const open: Array<Slice> = []
+      /** Where the next slice to plan starts (ms); undefined until the first page; `to`: none left. */
+      let nextFrom: number | undefined
+      let density = 0 // events per ms
+      let refused = false
+      let planned = 0
+      let coveredMs = 0
+      let coveredEvents = 0
+
+      const sliceLength = () =>
+        Math.max(1_000, density > 0 ? sliceEvents / density : 60 * 60 * 1000)
+      /** Edges on whole seconds: easy to read in logs, and many events may share one. */
+      const edge = (ms: number) => Math.min(to, Math.ceil(ms / 1000) * 1000)
+
+      /** The first page of the first slice: how dense the events are, so whether and how to slice. */
+      const plan = (head: Slice, page: EventList.EventList) => {
+        const times = page.data.map(createdAtOf).filter((t) => !Number.isNaN(t))
+        if (times.length === 0 || page.list_metadata.after === null) return
+        const first = head.from ?? Math.min(...times)
+        const newest = Math.max(...times)
+        head.from = first
+        density = times.length / Math.max(1, newest - first)
+        const ahead = density * (to - newest)
+        if (newest >= to || ahead < minEvents) return
+        head.end = edge(newest + 1 + sliceLength())
+        nextFrom = head.end
+        progress.active = true
+        progress.runs++
+        progress.startedAt = Date.now()
+        progress.from = first
+        progress.reached = first
+        progress.to = to
+        progress.events = 0
+        progress.slicesDone = 0
+      }
+
+      /** The WorkOS client as one slice sees it: its end applied, and its start checked. */
+      const sliceClient = (slice: Slice): WorkOSService => ({
+        ...workos,
+        listEvents: (params?: ListEventsParams) =>
+          workos
+            .listEvents(
+              Number.isFinite(slice.end)
+                ? { ...params, rangeEnd: new Date(slice.end).toISOString() }
+                : params
+            )
+            .pipe(Effect.map((page) => cut(slice, page)))
+      })
+
+      const cut = (slice: Slice, page: EventList.EventList): EventList.EventList => {
+        if (!slice.firstPage) {
+          slice.firstPage = true
+          if (slice.index === 0) plan(slice, page)
+          else {
+            const first = page.data.map(createdAtOf).find((t) => !Number.isNaN(t))
+            if (first !== undefined && first < slice.from! - RANGE_TOLERANCE) {
+              slice.refused = true
+              refused = true
+              return { ...page, data: [], list_metadata: { after: null } }
+            }
+          }
+        }
+        if (!Number.isFinite(slice.end)) return page
+        const past = page.data.findIndex((r) => createdAtOf(r) >= slice.end)
+        const kept = past < 0 ? page.data.length : past
+        // The density counts only events inside the slice (a server may walk from before it).
+        const from = slice.from ?? Number.NEGATIVE_INFINITY
+        for (let i = 0; i < kept; i++) if (createdAtOf(page.data[i]!) >= from) slice.received++
+        return past < 0
+          ? page
+          : { ...page, data: page.data.slice(0, past), list_metadata: { after: null } }
+      }
+
+      const launch = (slice: Slice) =>
+        EventStream.make({ ...options, start: slice.start, follow: false }).pipe(
+          Stream.provideService(WorkOS, sliceClient(slice)),
+          Stream.runForEachArray((page) => slice.buffer.put(page)),
+          Effect.onExit((exit) =>
+            Effect.sync(() => slice.buffer.finish(exit._tag === "Failure" ? exit.cause : undefined))
+          ),
+          Effect.forkIn(scope)
+        )
+
+      const newSlice = (
+        start: EventStream.Start,
+        from: number | undefined,
+        end: number
+      ): Slice => ({
+        index: planned++,
+        start,
+        from,
+        end,
+        buffer: new SliceBuffer(capacity),
+        firstPage: false,
+        refused: false,
+        received: 0
+      })
+
+      /** Opens slices up to the limit, while there is range left to plan. */
+      const topUp = Effect.suspend(() => {
+        const more: Array<Slice> = []
+        while (!refused && nextFrom !== undefined && nextFrom < to && open.length < maxOpen) {
+          const from = nextFrom
+          const end = Math.max(edge(from + sliceLength()), Math.min(to, from + 1_000))
+          nextFrom = end
+          const slice = newSlice({ since: new Date(from).toISOString() }, from, end)
+          open.push(slice)
+          more.push(slice)
+        }
+        progress.slicesOpen = open.length
+        progress.slicesTotal =
+          planned +
+          (nextFrom === undefined || nextFrom >= to
+            ? 0
+            : Math.ceil((to - nextFrom) / sliceLength()))
+        return Effect.forEach(more, launch, { discard: true })
+      })
+
+      const finished = (slice: Slice) => {
+        if (slice.from !== undefined && Number.isFinite(slice.end)) {
+          coveredMs += slice.end - slice.from
+          coveredEvents += slice.received
+          if (coveredMs > 0 && coveredEvents > 0) density = coveredEvents / coveredMs
+        }
+        progress.slicesDone++
+        if (Number.isFinite(slice.end)) progress.reached = slice.end
+      }
+
+      // Even read alone, the first slice stops `margin` before now: what it hands on was
+      // all visible when read, and the sequential reader (with its re-read window) takes
+      // over from its last event.
+      const head = newSlice(options.start, startTime(options.start), to)
+      open.push(head)
+      yield* launch(head)
+
+      /** The next page to hand on, in slice order; none once the slices are done. */
+      const step = (): Effect.Effect<
+        readonly [ReadonlyArray<Element>, Option.Option<void>],
+        unknown
+      > =>
+        Effect.gen(function* () {
+          while (open.length > 0) {
+            const slice = open[0]!
+            const page = yield* slice.buffer.next
+            if (page !== undefined) {
+              for (const element of page) onElement(element)
+              progress.events += page.length
+              yield* topUp
+              return [page, Option.some(undefined)] as const
+            }
+            if (slice.buffer.failure !== undefined)
+              return yield* Effect.failCause(slice.buffer.failure)
+            open.shift()
+            if (slice.refused) {
+              // The server ignores `range_start`: the sequential reader goes on from here.
+              progress.refused = true
+              yield* Effect.logWarning(
+                "WorkOS ignored range_start: catching up sequentially instead of in parallel slices"
+              )
+              break
+            }
+            finished(slice)
+            yield* topUp
+          }
+          progress.active = false
+          progress.slicesOpen = 0
+          return [[], Option.none()] as const
+        })
+      return Stream.paginate(undefined as void, step)
+    })
+  )
