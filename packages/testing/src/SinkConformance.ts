@@ -152,13 +152,22 @@ export const suite = (options: Options): void => {
       }).pipe(Effect.scoped)
     )
 
-    it.live("stays usable after a delivery is interrupted midway", () =>
+    it.live("stays usable after deliveries interrupted before they finished", () =>
       Effect.gen(function* () {
         const sink = yield* makeSink(options)
         const events = eventsFor(options.definition, Math.min(sink.batch.maxEvents, 20))
-        const fiber = yield* Effect.forkChild(sink.deliver(events))
-        yield* Effect.sleep("5 millis")
-        yield* Fiber.interrupt(fiber)
+        // Interrupts at several moments, from before the first request to mid-way.
+        let interrupted = 0
+        for (const delay of [0, 1, 2, 5, 10, 20]) {
+          const fiber = yield* Effect.forkChild(sink.deliver(events))
+          yield* Effect.sleep(Duration.millis(delay))
+          yield* Fiber.interrupt(fiber)
+          const exit = yield* Fiber.await(fiber)
+          if (Exit.hasInterrupts(exit)) interrupted++
+        }
+        expect(interrupted, "deliveries the interrupt caught before they finished").toBeGreaterThan(
+          0
+        )
         // At least once: the pipeline re-delivers an interrupted batch whole.
         const { pending, final } = yield* deliverAll(sink, events, maxAttempts)
         expect(pending).toEqual([])
