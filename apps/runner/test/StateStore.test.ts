@@ -103,7 +103,7 @@ describe("StateStore (Postgres)", () => {
         })
       ).pipe(Effect.scoped, Effect.flip)
       expect(error.message).toMatch(
-        /^state store: connect to Postgres at 127\.0\.0\.1:1\/relay_state failed: .+ \(.*ECONNREFUSED.*\)$/
+        /^Postgres state store at 127\.0\.0\.1:1\/relay_state: connect failed: .+ \(.*ECONNREFUSED.*\): the database server cannot be reached$/
       )
       expect(error.message).not.toContain("s3cret")
     })
