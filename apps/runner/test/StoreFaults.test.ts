@@ -10,7 +10,7 @@ import * as Http from "node:http"
 import * as Path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { WorkOSStandIn } from "@workos-relay/testing"
-import { recorded, recordingSink, tempDir, waitUntilAsync } from "./helpers.ts"
+import { onceAroundTakeover, recorded, recordingSink, tempDir, waitUntilAsync } from "./helpers.ts"
 
 const bin = Path.join(import.meta.dirname, "..", "src", "bin.ts")
 
@@ -246,4 +246,24 @@ describe("the state store under faults", { timeout: 120_000 }, () => {
       }
     }
   )
+})
+
+describe("onceAroundTakeover, the standby tests' count", () => {
+  const all = Array.from({ length: 40 }, (_, i) => `event_${i}`)
+  it("passes each id once, and one batch delivered again at the takeover", () => {
+    expect(onceAroundTakeover(all, all, 10)).toBeUndefined()
+    expect(onceAroundTakeover([...all.slice(0, 25), ...all.slice(18)], all, 10)).toBeUndefined()
+  })
+  it("fails two runners delivering at once, more than a batch again, a loss, a reordering", () => {
+    // Both from the start, batches of 10 interleaved: what a standby that does not wait does.
+    const both = [...all.slice(0, 10), ...all.slice(0, 10), ...all.slice(10, 20), ...all.slice(10)]
+    expect(onceAroundTakeover(both, all, 10)).toMatch(/not each once/)
+    expect(onceAroundTakeover([...all.slice(0, 25), ...all.slice(5)], all, 10)).toMatch(
+      /20 ids delivered twice/
+    )
+    expect(onceAroundTakeover(all.slice(0, 39), all, 10)).toMatch(/only 39 of 40/)
+    expect(onceAroundTakeover([...all.slice(0, 20), ...all.slice(21)], all, 10)).toMatch(
+      /not an id already delivered/
+    )
+  })
 })
