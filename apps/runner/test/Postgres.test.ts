@@ -98,13 +98,18 @@ sinks:
   rec: { module: ${JSON.stringify(recordingSink)}, path: ${JSON.stringify(log)}, delayMs: 20, maxEvents: 10 }
 `
     )
-    const all = standIn.events().map((e) => e.id)
     const a = start(config)
-    await waitUntilAsync("a delivers", () => recorded(log).length >= 30).catch((e) => {
-      throw new Error(`${e.message}; a said: ${a.stderr}`)
-    })
+    await waitUntilAsync("a delivers what there is", () => recorded(log).length === 300).catch(
+      (e) => {
+        throw new Error(`${e.message}; a said: ${a.stderr}`)
+      }
+    )
     const b = start(config)
     await waitUntilAsync("b waits as a standby", () => b.stderr.includes("hot standby"))
+    // New events while b stands by: a delivers them (a standby that did not wait would too).
+    standIn.appendGenerated(300)
+    const all = standIn.events().map((e) => e.id)
+    await waitUntilAsync("a delivers while b stands by", () => recorded(log).length >= 360)
     a.child.kill("SIGKILL")
     await a.exited
     await waitUntilAsync("b takes over", () => b.stderr.includes("took over the lease"))
