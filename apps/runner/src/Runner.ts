@@ -389,7 +389,8 @@ export const run = (
         )
         options.onListening?.(port)
       }
-      const store = yield* StateStore.layer(config.state).pipe(
+      // Locks, a full disk mid-run, a Postgres away: waited out and logged, never an exit.
+      const store = yield* StateStore.layer(config.state, { for: "run" }).pipe(
         Layer.build,
         Effect.map((c) => Context.get(c, StateStore.StateStore) as Store)
       )
@@ -397,16 +398,26 @@ export const run = (
       // -- the lease: wait as a standby until it is ours
       const holder = holderId()
       const ttl = config.state.leaseTtl
-      let lease = yield* store.acquireLease(holder, ttl)
+      // The store may be locked for a while (its attempts wait): a stop signal still stops.
+      const unlessStopped = <A, E>(effect: Effect.Effect<A, E>) =>
+        Effect.raceFirst(
+          effect.pipe(Effect.map(Option.some)),
+          Deferred.await(options.stop).pipe(Effect.as(Option.none<A>()))
+        )
+      const stoppedEarly = () => ({ lanes: [], metrics, elapsedMs: Date.now() - started })
+      const first = yield* unlessStopped(store.acquireLease(holder, ttl))
+      if (Option.isNone(first)) return stoppedEarly()
+      let lease = first.value
       let standby = false
       while (lease === undefined) {
         if (!standby) {
-          const current = yield* store.lease()
+          const current = yield* unlessStopped(store.lease())
+          if (Option.isNone(current)) return stoppedEarly()
           // Undefined when the holder let go since our attempt: the next one takes it.
-          if (current !== undefined) {
+          if (current.value !== undefined) {
             standby = true
             yield* Effect.logInfo(
-              `another runner (${current.holder}) holds the lease; waiting as a hot standby (lease expires in ${formatMillis(current.expiresAt - Date.now())})`
+              `another runner (${current.value.holder}) holds the lease; waiting as a hot standby (lease expires in ${formatMillis(current.value.expiresAt - Date.now())})`
             )
           }
         }
@@ -415,9 +426,11 @@ export const run = (
             Deferred.await(options.stop).pipe(Effect.as(true)),
             Effect.sleep(Math.max(200, ttl / 5)).pipe(Effect.as(false))
           )
-          if (stopped) return { lanes: [], metrics, elapsedMs: Date.now() - started }
+          if (stopped) return stoppedEarly()
         }
-        lease = yield* store.acquireLease(holder, ttl)
+        const next = yield* unlessStopped(store.acquireLease(holder, ttl))
+        if (Option.isNone(next)) return stoppedEarly()
+        lease = next.value
       }
       if (standby) yield* Effect.logInfo(`took over the lease (token ${lease.token})`)
       const held = lease

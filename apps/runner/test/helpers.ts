@@ -35,3 +35,29 @@ export const waitUntilAsync = async (what: string, check: () => boolean, timeout
     await new Promise((r) => setTimeout(r, 25))
   }
 }
+
+/**
+ * What a sink got from a run with one takeover (the first runner killed, a standby
+ * taking over): every id once, in order, except the batch the first runner delivered
+ * after its last checkpoint, which the standby delivers again (at least once). So
+ * `got` is `all[0, k)` then `all[j, n)` with `0 <= k - j <= maxBatch`: the ids delivered
+ * twice are at most one batch, contiguous, right before the standby's first delivery.
+ * Two runners delivering at once would interleave or repeat more, and fail this.
+ */
+export const onceAroundTakeover = (
+  got: ReadonlyArray<string>,
+  all: ReadonlyArray<string>,
+  maxBatch: number
+): string | undefined => {
+  let k = 0
+  while (k < got.length && k < all.length && got[k] === all[k]) k++
+  const rest = got.slice(k)
+  if (rest.length === 0) return k === all.length ? undefined : `only ${k} of ${all.length} ids`
+  const j = all.indexOf(rest[0]!)
+  if (j < 0 || j > k) return `after ${k} ids in order, ${rest[0]} is not an id already delivered`
+  if (k - j > maxBatch) return `${k - j} ids delivered twice, more than one batch (${maxBatch})`
+  const tail = all.slice(j)
+  if (rest.length !== tail.length || rest.some((id, i) => id !== tail[i]))
+    return `after the ${k - j} id(s) delivered again at the takeover, the ids are not each once, in order`
+  return undefined
+}
