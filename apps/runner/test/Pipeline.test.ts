@@ -406,8 +406,8 @@ describe("Pipeline", () => {
           // A transient failure: the client retries it, the run goes on.
           { status: 503 },
           { delay: 0 },
-          // The second page comes late, so the first is surely delivered; then the key is revoked.
-          { delay: 1500 },
+          // The second page waits until the first is delivered; then the key is revoked.
+          { until: () => recorded(log).length >= 100 },
           {
             status: 401,
             body: JSON.stringify({ message: "Invalid API key", code: "unauthorized" })

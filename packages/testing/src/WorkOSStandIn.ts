@@ -52,6 +52,8 @@ export type Fault =
   | { readonly status: number; readonly retryAfter?: number | string; readonly body?: string }
   /** Wait this many milliseconds, then answer normally. */
   | { readonly delay: number }
+  /** Hold the answer until `until()` says so (asked every 10 ms), then answer normally. */
+  | { readonly until: () => boolean }
   /** Answer 200 with a body that is not JSON (a list cut off half-way). */
   | { readonly malformedJson: true }
   /** Close the connection without answering. */
@@ -474,6 +476,14 @@ export const start = async (options: Options = {}): Promise<StandIn> => {
     if (fault === undefined) return answer(request, response, url)
     if ("delay" in fault) {
       setTimeout(() => answer(request, response, url), fault.delay)
+      return
+    }
+    if ("until" in fault) {
+      const held = setInterval(() => {
+        if (!fault.until() && !response.destroyed) return
+        clearInterval(held)
+        if (!response.destroyed) answer(request, response, url)
+      }, 10)
       return
     }
     if ("disconnect" in fault) {
