@@ -6,17 +6,25 @@
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import * as Effect from "effect/Effect"
-import * as Yaml from "yaml"
+import type * as YamlModule from "yaml"
 import { decode } from "./Decode.ts"
 import { ConfigError } from "./Problem.ts"
 import type { RelayConfig } from "./Schema.ts"
 
 /** Parses YAML or JSON text; a syntax error names the line and column. */
 export const parse = (text: string, file: string): Effect.Effect<unknown, ConfigError> =>
+  // Loaded on use: the YAML parser is 72 modules that `--help` does not need.
+  Effect.promise(() => import("yaml")).pipe(Effect.flatMap((Yaml) => parseWith(Yaml, text, file)))
+
+const parseWith = (
+  Yaml: typeof YamlModule,
+  text: string,
+  file: string
+): Effect.Effect<unknown, ConfigError> =>
   Effect.try({
     try: () => Yaml.parse(text, { prettyErrors: true, uniqueKeys: true }) as unknown,
     catch: (error) => {
-      const e = error as Yaml.YAMLError
+      const e = error as YamlModule.YAMLError
       const where =
         e.linePos?.[0] === undefined ? "" : `line ${e.linePos[0].line}, column ${e.linePos[0].col}`
       const first = String(e.message ?? error)
