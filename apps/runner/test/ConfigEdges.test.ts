@@ -105,3 +105,41 @@ describe("config edge cases", () => {
     expect(stderr).not.toContain("hunter2secret")
   })
 })
+
+describe("a sink module that never finishes loading", () => {
+  it("validate waits a bounded time, says so and exits 2", async () => {
+    const dir = tempDir("relay-edges-")
+    Fs.writeFileSync(Path.join(dir, "package.json"), '{"type":"module"}')
+    Fs.writeFileSync(
+      Path.join(dir, "stuck.mjs"),
+      "await new Promise(() => {})\nexport const definition = {}\n"
+    )
+    Fs.writeFileSync(
+      Path.join(dir, "relay.yaml"),
+      valid().replace("    type: console", "    module: ./stuck.mjs")
+    )
+    const result = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      const child = spawn(
+        process.execPath,
+        ["--conditions=@workos-relay/source", bin, "validate", "-c", "relay.yaml"],
+        {
+          cwd: dir,
+          env: {
+            ...process.env,
+            WORKOS_API_KEY: "sk_test_edges",
+            WORKOS_RELAY_MODULE_TIMEOUT: "500"
+          },
+          stdio: ["ignore", "ignore", "pipe"]
+        }
+      )
+      let stderr = ""
+      child.stderr.on("data", (d) => {
+        stderr += d
+      })
+      child.on("exit", (code) => resolve({ code, stderr }))
+    })
+    expect(result.code, result.stderr).toBe(2)
+    expect(result.stderr).toContain("stuck.mjs")
+    expect(result.stderr).toContain("did not finish loading within 500 ms")
+  })
+})
