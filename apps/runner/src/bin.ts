@@ -25,7 +25,8 @@
  * V8 reads its flags only when the heap is made (setting them later with
  * `v8.setFlagsFromString` does nothing), hence the re-exec. Skipped when the user
  * already tunes the heap (`--max-semi-space-size` in the command line or
- * NODE_OPTIONS), and where `process.execve` does not exist (Windows, Node < 22.15).
+ * NODE_OPTIONS), for `--help`, `-h` and `--version` (they stream nothing; a second start
+ * of Node only slows them), and where `process.execve` does not exist (Windows, Node < 22.15).
  */
 import { problem } from "./internal/nodeVersion.ts"
 
@@ -42,7 +43,12 @@ const tuned =
   process.execArgv.some((arg) => arg.startsWith("--max-semi-space-size")) ||
   (process.env.NODE_OPTIONS ?? "").includes("--max-semi-space-size")
 
-if (!tuned && typeof process.execve === "function") {
+// Help and the version stream nothing: a second start of Node would only slow them.
+const args = process.argv.slice(2)
+const quick =
+  args.length === 0 || args.some((arg) => arg === "--help" || arg === "-h" || arg === "--version")
+
+if (!tuned && !quick && typeof process.execve === "function") {
   process.execve(
     process.execPath,
     [process.execPath, ...process.execArgv, ...FLAGS, ...process.argv.slice(1)],
