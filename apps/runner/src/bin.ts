@@ -56,4 +56,13 @@ if (!tuned && !quick && typeof process.execve === "function") {
   )
 }
 
+// Node 22 warns "SQLite is an experimental feature" on every command (the state store
+// imports node:sqlite); the warning tells a user of the CLI nothing they can act on.
+const emitWarning = process.emitWarning
+process.emitWarning = ((warning: string | Error, ...rest: Array<any>) => {
+  const text = typeof warning === "string" ? warning : warning?.message
+  if (typeof text === "string" && text.startsWith("SQLite is an experimental feature")) return
+  return (emitWarning as (...args: Array<any>) => void).call(process, warning, ...rest)
+}) as typeof process.emitWarning
+
 await import("./internal/main.ts")
