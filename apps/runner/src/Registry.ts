@@ -96,7 +96,23 @@ const importModule = (specifier: string, label: string) =>
       }
       return `could not load ${label}: ${message}`
     }
-  })
+  }).pipe(
+    // A top-level await that never settles would leave nothing for Node to wait on:
+    // the process would end with exit 0 and no word.
+    Effect.timeoutOrElse({
+      duration: loadTimeout(),
+      orElse: () =>
+        Effect.fail(
+          `${label} did not finish loading within ${loadTimeout()} ms (a top-level await that never settles?); WORKOS_RELAY_MODULE_TIMEOUT sets the wait in ms`
+        )
+    })
+  )
+
+/** How long a sink module may take to load: 30 s, or WORKOS_RELAY_MODULE_TIMEOUT ms. */
+const loadTimeout = (): number => {
+  const fromEnv = Number(process.env.WORKOS_RELAY_MODULE_TIMEOUT)
+  return Number.isFinite(fromEnv) && fromEnv > 0 ? fromEnv : 30_000
+}
 
 const definitionOf = (mod: Record<string, unknown>, label: string) => {
   const candidate = mod.definition ?? mod.default

@@ -25,7 +25,8 @@
  * V8 reads its flags only when the heap is made (setting them later with
  * `v8.setFlagsFromString` does nothing), hence the re-exec. Skipped when the user
  * already tunes the heap (`--max-semi-space-size` in the command line or
- * NODE_OPTIONS), and where `process.execve` does not exist (Windows, Node < 22.15).
+ * NODE_OPTIONS), for `--help`, `-h` and `--version` (they stream nothing; a second start
+ * of Node only slows them), and where `process.execve` does not exist (Windows, Node < 22.15).
  */
 import { problem } from "./internal/nodeVersion.ts"
 
@@ -42,12 +43,26 @@ const tuned =
   process.execArgv.some((arg) => arg.startsWith("--max-semi-space-size")) ||
   (process.env.NODE_OPTIONS ?? "").includes("--max-semi-space-size")
 
-if (!tuned && typeof process.execve === "function") {
+// Help and the version stream nothing: a second start of Node would only slow them.
+const args = process.argv.slice(2)
+const quick =
+  args.length === 0 || args.some((arg) => arg === "--help" || arg === "-h" || arg === "--version")
+
+if (!tuned && !quick && typeof process.execve === "function") {
   process.execve(
     process.execPath,
     [process.execPath, ...process.execArgv, ...FLAGS, ...process.argv.slice(1)],
     { MALLOC_ARENA_MAX: "2", MALLOC_MMAP_THRESHOLD_: "65536", ...process.env }
   )
 }
+
+// Node 22 warns "SQLite is an experimental feature" on every command (the state store
+// imports node:sqlite); the warning tells a user of the CLI nothing they can act on.
+const emitWarning = process.emitWarning
+process.emitWarning = ((warning: string | Error, ...rest: Array<any>) => {
+  const text = typeof warning === "string" ? warning : warning?.message
+  if (typeof text === "string" && text.startsWith("SQLite is an experimental feature")) return
+  return (emitWarning as (...args: Array<any>) => void).call(process, warning, ...rest)
+}) as typeof process.emitWarning
 
 await import("./internal/main.ts")

@@ -167,11 +167,11 @@ const cases: ReadonlyArray<readonly [string, ReadonlyArray<string>]> = [
     // default maxDelay when the file gives none.
     "20-out-of-range.yaml",
     [
-      "source.pollInterval: expected a duration of at least 50ms, got 0",
+      "source.pollInterval: expected a duration from 50ms to 1h, got 0",
       "source.pageSize: expected an integer from 1 to 100, got 500",
-      "state.leaseTtl: expected a duration of at least 1s, got 0",
-      "shutdownTimeout: expected a duration of at least 1ms, got 0",
-      "sinks.out.retry.maxDuration: expected a duration of at least 1ms, got 0",
+      "state.leaseTtl: expected a duration from 1s to 1h, got 0",
+      "shutdownTimeout: expected a duration from 1ms to 7d, got 0",
+      "sinks.out.retry.maxDuration: expected a duration from 1ms to 7d, got 0",
       'sinks.out.retry.maxDelay: expected at least initialDelay ("2m"), got "1s"',
       'sinks.slow.retry.initialDelay: expected at most maxDelay (60s, the default), got "2m"'
     ]
@@ -232,7 +232,7 @@ const cases: ReadonlyArray<readonly [string, ReadonlyArray<string>]> = [
   [
     // .inf is said once, where it is (not also "Expected JSON value" for the whole sink).
     "28-infinity.yaml",
-    ["sinks.out.retry.maxDuration: expected a duration of at least 1ms"]
+    ["sinks.out.retry.maxDuration: expected a duration from 1ms to 7d"]
   ]
 ]
 

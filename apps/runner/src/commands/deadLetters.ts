@@ -153,28 +153,51 @@ const retryAll = (
       const metrics = new Metrics()
       let delivered = 0
       let failed = 0
+      // A sink still down after one short round is not tried again in this run: each
+      // of its letters would wait out the same round (300 letters, 300 rounds).
+      const down = new Map<string, number>()
       for (const letter of letters) {
-        if (yield* retryOne(store, made, letter, metrics)) delivered++
+        const skipped = down.get(letter.sink)
+        if (skipped !== undefined) {
+          down.set(letter.sink, skipped + 1)
+          failed++
+          continue
+        }
+        const outcome = yield* retryOne(store, made, letter, metrics)
+        if (outcome === "delivered") delivered++
         else failed++
+        if (outcome === "down") {
+          down.set(letter.sink, 0)
+          yield* out(
+            `  sink ${letter.sink} is still failing: not trying its other dead letters in this run (they stay)`
+          )
+        }
       }
+      for (const [name, skipped] of down)
+        if (skipped > 0)
+          yield* out(`  sink ${name}: ${skipped} dead letter(s) not tried, left in place`)
       return { delivered, failed }
     })
   )
 
-/** Delivers one dead letter again: removed when it goes, its failure updated when not. */
+/**
+ * Delivers one dead letter again: removed when it goes, its failure updated when not.
+ * "down" when the sink itself failed (unavailable, asked to retry, stopped), rather
+ * than rejecting this one event.
+ */
 const retryOne = (
   store: StateStore.Service,
   made: ReadonlyArray<Runner.MadeSink>,
   letter: StateStore.DeadLetter,
   metrics: Metrics
-) =>
+): Effect.Effect<"delivered" | "failed" | "down", StateStore.StoreError> =>
   Effect.gen(function* () {
     const m = made.find((x) => x.config.name === letter.sink)
     if (m?.sink === undefined) {
       yield* out(
         `  ${letter.id}: sink ${letter.sink} is ${m === undefined ? "not in the config" : `unavailable: ${m.error}`}`
       )
-      return false
+      return "failed"
     }
     // As stored: an event that broke its schema goes as WorkOS sent it (retrying
     // it is the operator's call), marked as a run marks it, so a raw sink records
@@ -184,7 +207,7 @@ const retryOne = (
       event = JSON.parse(letter.event)
     } catch {
       yield* out(`  ${letter.id}: still failing: not JSON, cannot be delivered`)
-      return false
+      return "failed"
     }
     const decoded = Event.decode(event)
     if (Result.isFailure(decoded)) event = Sink.mismatched(decoded.failure) ?? event
@@ -203,14 +226,14 @@ const retryOne = (
     )
     if (Result.isSuccess(result) && result.success.delivered === 1) {
       yield* store.dropDeadLetters([letter.id])
-      return true
+      return "delivered"
     }
     const reason = Result.isSuccess(result)
       ? (result.success.deadLetters[0]?.error ?? "not delivered")
       : result.failure.reason
     yield* store.updateDeadLetter(letter.id, reason, letter.attempts + 1, Date.now())
     yield* out(`  ${letter.id}: still failing: ${reason}`)
-    return false
+    return reason.startsWith("rejected:") ? "failed" : "down"
   })
 
 const deadLettersDrop = Command.make(

@@ -120,6 +120,9 @@ const checkTopLevel = (
       if (problem !== undefined) problems.push({ path: "source.start", message: problem })
     }
   }
+  if (typeof rawState.sqlite === "string" && rawState.sqlite.trim() === "") {
+    problems.push({ path: "state.sqlite", message: 'expected the path of a SQLite file, got ""' })
+  }
   if (rawState.sqlite !== undefined && rawState.postgres !== undefined) {
     problems.push({ path: "state", message: "give either sqlite or postgres, not both" })
   }

@@ -59,34 +59,41 @@ export const NumberInput = (range: {
     })
 }
 
-/** A duration of at least `min` milliseconds (`minText` says it for people). Read it with `ms`. */
-const DurationInput = (min: number, minText: string) =>
-  Schema.Union([Schema.String, FiniteNumber(`expected a duration of at least ${minText}`)])
+/**
+ * A duration from `min` to `max` milliseconds (`minText`, `maxText` say them for
+ * people). Read it with `ms`.
+ */
+const DurationInput = (min: number, minText: string, max: number, maxText: string) =>
+  Schema.Union([Schema.String, FiniteNumber(`expected a duration from ${minText} to ${maxText}`)])
     .check(
       Schema.makeFilter(
         (value) => {
           const duration = Text.parseDuration(value)
           if (duration === undefined)
             return `Expected a duration such as "500ms", "5s", "2m" or "1h", got ${JSON.stringify(value)}`
-          return duration >= min
+          return duration >= min && duration <= max
             ? undefined
-            : `expected a duration of at least ${minText}, got ${JSON.stringify(value)}`
+            : `expected a duration from ${minText} to ${maxText}, got ${JSON.stringify(value)}`
         },
         // Looser than the check: a string is not checked to be a duration.
-        { toJsonSchema: () => [{ minimum: min }, true] }
+        { toJsonSchema: () => [{ minimum: min, maximum: max }, true] }
       )
     )
     .annotate({
-      description: `A duration: "500ms", "5s", "2m", "1h" (a bare number is milliseconds)${min > 0 ? `, at least ${minText}` : ""}`
+      description: `A duration: "500ms", "5s", "2m", "1h" (a bare number is milliseconds), from ${minText} to ${maxText}`
     })
 
 // A zero poll interval or lease polls WorkOS or the store in a busy loop; a zero
-// retry delay retries a failing sink in one.
-export const PollInterval = DurationInput(50, "50ms")
-export const LeaseTtl = DurationInput(1000, "1s")
-export const PositiveDuration = DurationInput(1, "1ms")
+// retry delay retries a failing sink in one. At the other end: polling or renewing a
+// lease less than hourly, or holding a batch for over an hour, is a typo (a standby
+// would wait that long to take over); a retry window, delay or shutdown wait past a
+// week is one too, and Node's timers overflow past 24.8 days (they fire at once).
+const hour = 3_600_000
+export const PollInterval = DurationInput(50, "50ms", hour, "1h")
+export const LeaseTtl = DurationInput(1000, "1s", hour, "1h")
+export const PositiveDuration = DurationInput(1, "1ms", 7 * 24 * hour, "7d")
 /** 0 is fine: a batch goes out with what is there. */
-export const MaxWait = DurationInput(0, "0ms")
+export const MaxWait = DurationInput(0, "0ms", hour, "1h")
 
 export const PositiveInt = NumberInput({ min: 1, integer: true })
 
@@ -96,12 +103,16 @@ const hasProtocol = (text: string, protocols: ReadonlyArray<string>): boolean =>
   return url !== null && protocols.includes(url.protocol)
 }
 
+/** `url` with any `user:password@` replaced, so that a message never repeats a secret. */
+export const withoutCredentials = (url: string): string =>
+  url.replace(/^([^:/?#]*:?\/*)[^/?#@]*@/, "$1***@")
+
 export const HttpUrl = Schema.String.check(
   Schema.makeFilter(
     (url) =>
       hasProtocol(url, ["http:", "https:"])
         ? undefined
-        : `expected an http(s) URL such as https://api.workos.com, got ${JSON.stringify(url)}`,
+        : `expected an http(s) URL such as https://api.workos.com, got ${JSON.stringify(withoutCredentials(url))}`,
     { toJsonSchema: () => [{ pattern: "^https?://" }, true] }
   )
 )

@@ -2,14 +2,13 @@
  * The command line itself (loaded by ../bin.ts once the heap is set up). Exit codes:
  * 0 ok, 1 runtime failure, 2 bad usage or config.
  */
-// The one module, not the package index: the index loads cluster, redis and workers too.
-import * as NodeServices from "@effect/platform-node/NodeServices"
 import * as Cause from "effect/Cause"
 import { Command } from "effect/cli"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import { exitCode, loadAuditCommand, makeRoot, missingAuditPackage, UsageError } from "../Cli.ts"
 import { logLayer } from "../Observability.ts"
+import * as NodeServices from "./nodeServices.ts"
 import { version } from "./version.ts"
 
 const audit = await loadAuditCommand()

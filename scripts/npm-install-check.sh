@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# What an npm user does, checked: every package packed with pnpm, the tarballs
+# installed with plain npm (Node 24) into an empty folder, then `init`, `validate`,
+# `demo`, a custom sink in .ts, and a library import type-checked with tsc. Fails on
+# any step that fails and on any warning npm prints about peer dependencies.
+# Prints "npm-install-check: passed" or "npm-install-check: FAILED (<step>)".
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/toolchain.sh
+root="$PWD"
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+step=""
+trap 'echo "npm-install-check: FAILED ($step)"' ERR
+
+step="build and pack"
+pnpm exec turbo run build --output-logs=errors-only >/dev/null
+mkdir -p "$tmp/tgz" "$tmp/app"
+pnpm -r --filter './packages/*' --filter './apps/*' exec pnpm pack --pack-destination "$tmp/tgz" >/dev/null
+
+step="npm install"
+cd "$tmp/app"
+echo '{"name":"app","private":true,"type":"module"}' >package.json
+# The library and effect next to the runner, as the README's custom-sink section says;
+# typescript for the type check.
+npm install --no-audit --no-fund "$tmp"/tgz/*.tgz effect@~4.1.5 typescript@7.0.2 >"$tmp/npm.log" 2>&1 ||
+  { cat "$tmp/npm.log"; false; }
+step="no peer warnings from npm"
+if grep -iE "peer|ERESOLVE" "$tmp/npm.log"; then false; fi
+
+relay=./node_modules/.bin/workos-relay
+step="init"
+$relay init --sinks console,audit-log >/dev/null
+test -f relay.yaml
+step="validate"
+WORKOS_API_KEY=sk_test_ci $relay validate >/dev/null
+step="demo"
+$relay demo >/dev/null 2>&1
+
+step="a .ts custom sink"
+cat >my-sink.ts <<'TS'
+import { Sink } from "@workos-relay/core"
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
+
+export const definition = Sink.define({
+  type: "user-changes",
+  events: ["dsync.user.*"],
+  config: Schema.Struct({ prefix: Schema.String }),
+  make: (config) =>
+    Effect.succeed({
+      batch: { maxEvents: 50, maxWait: "1 second" },
+      deliver: (batch) => Effect.sync(() => batch.map((event) => (void config.prefix, void event.data.email, Sink.delivered)))
+    })
+})
+TS
+cat >custom.yaml <<'YAML'
+source:
+  type: workos
+  apiKey: ${WORKOS_API_KEY}
+sinks:
+  users:
+    module: ./my-sink.ts
+    prefix: "[dsync]"
+YAML
+WORKOS_API_KEY=sk_test_ci $relay validate -c custom.yaml >/dev/null
+
+step="library import type-checked with tsc"
+cat >lib.ts <<'TS'
+import { Event, Sink } from "@workos-relay/core"
+import * as Effect from "effect/Effect"
+export const isUserCreated = (event: Event.Any): event is Event.Of<"dsync.user.created"> =>
+  Event.isKnown(event) && event.event === "dsync.user.created"
+export const done: Effect.Effect<Sink.Outcome> = Effect.succeed(Sink.delivered)
+TS
+cat >tsconfig.json <<'JSON'
+{ "compilerOptions": { "module": "nodenext", "target": "es2022", "strict": true, "noEmit": true,
+  "skipLibCheck": false, "allowImportingTsExtensions": true, "types": [] },
+  "files": ["lib.ts", "my-sink.ts"] }
+JSON
+npx tsc -p tsconfig.json
+
+step=""
+trap - ERR
+echo "npm-install-check: passed"
