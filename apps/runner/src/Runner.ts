@@ -16,8 +16,10 @@ import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { RelayConfig, SinkConfig, Source as SourceConfig } from "./Config.ts"
+import * as HttpServer from "./http/Server.ts"
 import { describeFailure, formatMillis } from "./internal/Text.ts"
-import { clearLine, Metrics, serve, summaryLine } from "./Observability.ts"
+import * as Observability from "./Observability.ts"
+import { clearLine, Metrics, summaryLine } from "./Observability.ts"
 import * as Pipeline from "./Pipeline.ts"
 import * as Start from "./pipeline/Start.ts"
 import * as StateStore from "./StateStore.ts"
@@ -334,7 +336,10 @@ export const run = (
       const metrics = options.metrics ?? new Metrics()
       for (const sink of config.sinks) metrics.sink(sink.name)
       if (config.http !== undefined) {
-        const port = yield* serve(metrics, config.http)
+        const port = yield* HttpServer.serve(
+          Layer.mergeAll(Observability.routes(metrics), HttpServer.notFound(Observability.paths)),
+          config.http
+        )
         yield* Effect.logInfo(
           `health and metrics on http://${config.http.host}:${port} (/healthz /readyz /metrics)`
         )
