@@ -16,6 +16,7 @@ import type * as LogLevel from "effect/LogLevel"
 import * as References from "effect/References"
 import type { Routes } from "./http/Server.ts"
 import { formatMillis } from "./internal/Text.ts"
+import type { Deliveries } from "./webhooks/Deliveries.ts"
 
 // ---------------------------------------------------------------------------
 // Metrics
@@ -60,6 +61,8 @@ export class Metrics {
   lastGap: string | undefined
   ready = false
   leaseHeld = false
+  /** The webhook doorbell's counts, rendered after the rest when webhooks are on. */
+  webhooks: Deliveries | undefined
   readonly sinks = new Map<string, SinkMetrics>()
   readonly startedAt = Date.now()
   /** Events that broke the spec, by type: each counted once, however many sinks take it. */
@@ -220,6 +223,7 @@ export class Metrics {
     }
     metric("workos_relay_lease_held", "gauge", "1 while this runner holds the lease.")
     out.push(`workos_relay_lease_held ${this.leaseHeld ? 1 : 0}`)
+    if (this.webhooks !== undefined) out.push(...this.webhooks.render())
     return `${out.join("\n")}\n`
   }
 }

@@ -196,6 +196,11 @@ export interface StandIn {
   readonly size: () => number
   /** Every event it holds, oldest first, as served. */
   readonly events: () => ReadonlyArray<RawEvent>
+  /**
+   * Calls `listener` with each event appended from now on, as its JSON text (what a
+   * webhook of it carries); returns a function that stops it. See `WorkOSWebhooks`.
+   */
+  readonly onAppend: (listener: (event: RawEvent, json: string) => void) => () => void
   /** Appends events (see `EventInput`), dated now; returns them as they will be served. */
   readonly append: (events: ReadonlyArray<EventInput>) => ReadonlyArray<RawEvent>
   /** Appends `count` events made from the spec's examples, cycling through every type. */
@@ -332,6 +337,7 @@ export const start = async (options: Options = {}): Promise<StandIn> => {
   const requests: Array<RecordedRequest> = []
   const quirks: Quirks = { ...noQuirks, ...options.quirks }
   const served = new Map<string, number>()
+  const appendListeners = new Set<(event: RawEvent, json: string) => void>()
   let generated = 0
   let drifted = 0
 
@@ -355,6 +361,8 @@ export const start = async (options: Options = {}): Promise<StandIn> => {
       lag: lags(),
       json: JSON.stringify(event)
     })
+    for (const listener of appendListeners)
+      listener(event as RawEvent, store[store.length - 1]!.json)
     return event as RawEvent
   }
 
@@ -457,6 +465,10 @@ export const start = async (options: Options = {}): Promise<StandIn> => {
     organizations,
     size: () => store.length,
     events: () => store.map((event) => JSON.parse(event.json) as RawEvent),
+    onAppend: (listener) => {
+      appendListeners.add(listener)
+      return () => void appendListeners.delete(listener)
+    },
     append: (events) => events.map((event) => add(event, Date.now())),
     appendGenerated: (count) => Array.from({ length: count }, () => add(generate(), Date.now())),
     appendDrifted: (count = driftCases.length) =>
