@@ -5,9 +5,11 @@
  *
  * A ring asks for two polls: one now (the event is usually readable by the time
  * WorkOS sends its webhook) and one after the visibility delay (WorkOS holds events
- * back from cursor reads for a few seconds). Polls are due on a grid of `debounce`
- * steps, so every ring within one step shares its polls: a burst of webhooks costs
- * one or two requests, and a flood at most one request per step.
+ * back from cursor reads for a few seconds). Each poll waits `debounce` to gather
+ * rings, and a poll already due within `debounce` after the time wanted serves it
+ * too: a burst of webhooks costs one or two requests, a flood about one per
+ * `debounce`, and with `debounce` at least the visibility delay a lone ring costs
+ * one request (the "now" poll waits for the one after the delay).
  *
  * A wake is kept for each reader until it waits again: a reader in the middle of a
  * request when the bell rings polls once more right after, since its answer may
@@ -20,7 +22,7 @@ import type * as Scope from "effect/Scope"
 export interface Options {
   /** How long after a ring to poll again, for an event not yet readable (ms). */
   readonly visibilityDelay: number
-  /** The grid polls are due on (ms): rings within one step share their polls. */
+  /** How long a poll waits to gather rings (ms); polls wanted within it share one. */
   readonly debounce: number
 }
 
@@ -73,10 +75,11 @@ export class Doorbell {
     })
   }
 
+  /** A poll at `at` or up to `debounce` after it; shared with any already due in that span. */
   private wakeAt(at: number, now: number): Effect.Effect<void> {
-    const step = Math.max(1, this.options.debounce)
-    const slot = Math.ceil(at / step) * step
-    if (this.due.has(slot)) return Effect.void
+    const step = this.options.debounce
+    for (const due of this.due) if (due >= at && due <= at + step) return Effect.void
+    const slot = at + step
     this.due.add(slot)
     return Effect.sleep(Math.max(0, slot - now)).pipe(
       Effect.andThen(
