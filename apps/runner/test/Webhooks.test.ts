@@ -7,10 +7,12 @@ import { WorkOSStandIn, WorkOSWebhooks } from "@workos-relay/testing"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
+import * as Redacted from "effect/Redacted"
 import * as Config from "../src/Config.ts"
 import { Metrics } from "../src/Observability.ts"
 import * as Runner from "../src/Runner.ts"
 import { clientAddress } from "../src/webhooks/Ingress.ts"
+import { type Registered, register, webhookTypes } from "../src/webhooks/Register.ts"
 import { fixtures, recorded, tempDir, waitUntil } from "./helpers.ts"
 
 const secret = "whsec_current"
@@ -279,5 +281,74 @@ describe("webhooks config", () => {
       expect(config.webhooks?.allowedSources).toHaveLength(9)
       expect(String(config.webhooks?.secrets[0])).not.toContain("whsec_a")
     })
+  )
+})
+
+describe("webhooks register", () => {
+  it.live(
+    "creates the endpoint on the stand-in, then updates it; the stand-in's signed webhooks ring the relay",
+    () =>
+      Effect.gen(function* () {
+        const standIn = yield* WorkOSStandIn.make({ events: 5 })
+        const events = webhookTypes(undefined)
+        expect(events).not.toContain("vault.data.read")
+        expect(events).toContain("user.created")
+        // The relay needs its port before the endpoint exists: start it with a placeholder secret list.
+        let registered: Registered | undefined
+        const relay = yield* Effect.gen(function* () {
+          const first = yield* register({
+            baseUrl: standIn.url,
+            apiKey: Redacted.make(standIn.apiKey),
+            url: "http://127.0.0.1:1/webhooks/workos",
+            events
+          })
+          registered = first
+          return yield* startRelay(standIn, {
+            secrets: [first.secret!],
+            visibilityDelay: "100ms",
+            debounce: "20ms"
+          })
+        })
+        expect(registered?.action).toBe("created")
+        expect(registered?.secret).toMatch(/^whsec_/)
+        // Registering again for another URL creates; for the same URL updates.
+        const again = yield* register({
+          baseUrl: standIn.url,
+          apiKey: Redacted.make(standIn.apiKey),
+          url: "http://127.0.0.1:1/webhooks/workos",
+          events: ["user.created"]
+        })
+        expect(again).toMatchObject({ action: "updated", id: registered!.id, secret: undefined })
+        expect(standIn.webhookEndpoints.list()).toHaveLength(1)
+        // Point it at the relay (as WorkOS's dashboard would) with every type again.
+        const endpoint = standIn.webhookEndpoints.list()[0]!
+        const moved = yield* Effect.promise(() =>
+          fetch(`${standIn.url}/webhook_endpoints/${endpoint.id}`, {
+            method: "PATCH",
+            headers: {
+              authorization: `Bearer ${standIn.apiKey}`,
+              "content-type": "application/json"
+            },
+            body: JSON.stringify({ endpoint_url: relay.url, events })
+          }).then((r) => r.status)
+        )
+        expect(moved).toBe(200)
+        standIn.appendGenerated(3)
+        yield* waitUntil("the new events", () => recorded(relay.log).length === 8)
+        yield* Effect.promise(() => standIn.webhookEndpoints.senders.get(endpoint.id)!.idle())
+        expect(relay.metrics.render()).toMatch(/workos_relay_webhooks_accepted_total [1-9]/)
+        // WorkOS's refusals come back as what they say.
+        const refused = yield* Effect.flip(
+          register({
+            baseUrl: standIn.url,
+            apiKey: Redacted.make(standIn.apiKey),
+            url: "http://127.0.0.1:2/x",
+            events: ["no.such.type"]
+          })
+        )
+        expect(refused.message).toContain("422")
+        expect(refused.message).toContain("no.such.type")
+        yield* relay.stop
+      }).pipe(Effect.scoped)
   )
 })

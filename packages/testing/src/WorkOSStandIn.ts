@@ -31,6 +31,7 @@ import { examples } from "@workos-relay/core/Examples"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import { monotonic, prng, randomId } from "./internal/ulid.ts"
+import * as WorkOSWebhooks from "./WorkOSWebhooks.ts"
 
 /** An event as stored and served: plain JSON. */
 export type RawEvent = Record<string, unknown> & {
@@ -218,6 +219,11 @@ export interface StandIn {
   }
   /** The quirks in force (see `Quirks`): change them at any time, the next request obeys. */
   readonly quirks: Quirks
+  /**
+   * `/webhook_endpoints` (create, list, update, as WorkOS's API): an endpoint registered
+   * there gets a signed webhook of each event it subscribes to as it is appended.
+   */
+  readonly webhookEndpoints: WorkOSWebhooks.Endpoints
   /** Every request received, in order. */
   readonly requests: ReadonlyArray<RecordedRequest>
   /** How many times each event id was served in a 200 page (repeats and re-reads counted). */
@@ -433,6 +439,8 @@ export const start = async (options: Options = {}): Promise<StandIn> => {
   })
 
   const answer = (request: Http.IncomingMessage, response: Http.ServerResponse, url: URL) => {
+    if (url.pathname.startsWith("/webhook_endpoints"))
+      return answerEndpoints(request, response, url)
     if (url.pathname !== "/events") return sendJson(response, 404, { message: "Not Found" })
     if (request.method !== "GET")
       return sendJson(response, 405, { message: `${request.method} is not allowed on /events` })
@@ -451,6 +459,37 @@ export const start = async (options: Options = {}): Promise<StandIn> => {
       200,
       `{"object":"list","data":[${data.map((event) => event.json).join(",")}],"list_metadata":{"after":${after === null ? "null" : JSON.stringify(after)}}}`
     )
+  }
+
+  const webhookEndpoints = WorkOSWebhooks.endpoints(
+    {
+      onAppend: (listener) => {
+        appendListeners.add(listener)
+        return () => void appendListeners.delete(listener)
+      }
+    },
+    new Set(Event.eventTypes),
+    options.seed ?? 1
+  )
+
+  const answerEndpoints = (
+    request: Http.IncomingMessage,
+    response: Http.ServerResponse,
+    url: URL
+  ) => {
+    if (request.headers.authorization !== `Bearer ${apiKey}`)
+      return sendJson(response, 401, { message: "Unauthorized", code: "unauthorized" })
+    const chunks: Array<Buffer> = []
+    request.on("data", (chunk: Buffer) => chunks.push(chunk))
+    request.on("end", () => {
+      const answered = webhookEndpoints.handle(
+        request.method ?? "GET",
+        url.pathname,
+        Buffer.concat(chunks).toString("utf8")
+      )
+      if (answered === undefined) return sendJson(response, 404, { message: "Not Found" })
+      sendJson(response, answered.status, answered.body)
+    })
   }
 
   await new Promise<void>((resolve, reject) => {
@@ -483,6 +522,7 @@ export const start = async (options: Options = {}): Promise<StandIn> => {
       pending: () => faults.length
     },
     quirks,
+    webhookEndpoints,
     requests,
     served,
     close: () =>

@@ -14,7 +14,13 @@
 import { Webhook } from "@workos-relay/core"
 import * as Effect from "effect/Effect"
 import { prng } from "./internal/ulid.ts"
-import type { StandIn } from "./WorkOSStandIn.ts"
+
+/** What webhooks are sent from: the stand-in (its `onAppend`). */
+export interface AppendSource {
+  readonly onAppend: (
+    listener: (event: { readonly id: string; readonly event: string }, json: string) => void
+  ) => () => void
+}
 
 export interface Behaviour {
   /** Share of events whose webhook is never sent (default 0). */
@@ -52,8 +58,13 @@ export interface Sender {
 
 /** Posts a webhook of every event appended to `standIn` from now on to `url`. */
 export const sendTo = (
-  standIn: StandIn,
-  options: Behaviour & { readonly url: string; readonly secret: string }
+  standIn: AppendSource,
+  options: Behaviour & {
+    readonly url: string
+    readonly secret: string
+    /** Only events this says yes to (default: every one). */
+    readonly accepts?: ((type: string) => boolean) | undefined
+  }
 ): Sender => {
   const random = prng(options.seed ?? 1)
   const deliveries: Array<Delivery> = []
@@ -101,6 +112,7 @@ export const sendTo = (
   }
 
   const stop = standIn.onAppend((event, json) => {
+    if (options.accepts !== undefined && !options.accepts(event.event)) return
     if (random() < (options.lose ?? 0)) {
       lost.push(event.id)
       return
@@ -120,3 +132,147 @@ export const sendTo = (
 
 const sleep = (ms: number) =>
   new Promise<void>((resolve) => (ms <= 0 ? resolve() : setTimeout(resolve, ms)))
+
+// ---------------------------------------------------------------------------
+// `/webhook_endpoints`, as WorkOS's API (create, list, update)
+
+export interface Endpoint {
+  readonly object: "webhook_endpoint"
+  readonly id: string
+  endpoint_url: string
+  readonly secret: string
+  status: "enabled" | "disabled"
+  events: Array<string>
+  readonly created_at: string
+  updated_at: string
+}
+
+export interface Endpoints {
+  /** The registered endpoints, as the API shows them. */
+  readonly list: () => ReadonlyArray<Endpoint>
+  /** How deliveries to registered endpoints behave (retries, lost, duplicated, late); change it any time before registering. */
+  behaviour: Behaviour
+  /** Every registered endpoint's sender, by endpoint id. */
+  readonly senders: ReadonlyMap<string, Sender>
+  /** Answers a request under `/webhook_endpoints`; false when the path is not one. */
+  readonly handle: (
+    method: string,
+    path: string,
+    body: string
+  ) => { readonly status: number; readonly body: unknown } | undefined
+}
+
+/** The endpoints API of a stand-in: registered, enabled endpoints get signed webhooks of the events they subscribe to. */
+export const endpoints = (
+  source: AppendSource,
+  knownTypes: ReadonlySet<string>,
+  seed = 1
+): Endpoints => {
+  const random = prng(seed ^ 0x2545f491)
+  const store: Array<Endpoint> = []
+  const senders = new Map<string, Sender>()
+  const token = (prefix: string, length: number) =>
+    `${prefix}_${Array.from({ length }, () => "0123456789ABCDEFGHJKMNPQRSTVWXYZ"[Math.floor(random() * 32)]).join("")}`
+  const invalid = (code: string, message: string, errors?: unknown) => ({
+    status: 422,
+    body: { code, message, ...(errors === undefined ? {} : { errors }) }
+  })
+  const checkEvents = (events: unknown) => {
+    if (!Array.isArray(events) || events.some((e) => typeof e !== "string"))
+      return invalid("invalid_request_parameters", "Validation failed.", [
+        { code: "invalid_type", message: "events must be an array of strings" }
+      ])
+    const unknown = events.filter((e) => !knownTypes.has(e))
+    return unknown.length === 0
+      ? undefined
+      : invalid(
+          "invalid_request_parameters",
+          "Validation failed.",
+          unknown.map((e) => ({ code: "unknown_event_type", message: `Invalid enum value: ${e}` }))
+        )
+  }
+  const validUrl = (url: unknown) =>
+    typeof url === "string" &&
+    (URL.parse(url)?.protocol === "https:" || URL.parse(url)?.protocol === "http:")
+  const subscribe = (endpoint: Endpoint) => {
+    senders.get(endpoint.id)?.stop()
+    if (endpoint.status !== "enabled") return
+    senders.set(
+      endpoint.id,
+      sendTo(source, {
+        ...api.behaviour,
+        url: endpoint.endpoint_url,
+        secret: endpoint.secret,
+        accepts: (type) => endpoint.events.includes(type)
+      })
+    )
+  }
+  const api: Endpoints = {
+    list: () => store,
+    behaviour: {},
+    senders,
+    handle: (method, path, text) => {
+      const match = /^\/webhook_endpoints(?:\/([^/]+))?$/.exec(path)
+      if (match === null) return undefined
+      let body: any = {}
+      if (text !== "") {
+        try {
+          body = JSON.parse(text)
+        } catch {
+          return { status: 400, body: { message: "Malformed JSON" } }
+        }
+      }
+      const id = match[1]
+      if (id === undefined && method === "GET")
+        return {
+          status: 200,
+          body: { object: "list", data: store, list_metadata: { before: null, after: null } }
+        }
+      if (id === undefined && method === "POST") {
+        if (!validUrl(body.endpoint_url))
+          return invalid("invalid_url", "Request could not be processed.")
+        const bad = checkEvents(body.events)
+        if (bad !== undefined) return bad
+        if (store.some((e) => e.endpoint_url === body.endpoint_url))
+          return {
+            status: 409,
+            body: { code: "duplicate_endpoint", message: "Request could not be processed." }
+          }
+        const now = new Date().toISOString()
+        const endpoint: Endpoint = {
+          object: "webhook_endpoint",
+          id: token("we", 26),
+          endpoint_url: body.endpoint_url,
+          secret: token("whsec", 26),
+          status: "enabled",
+          events: [...body.events],
+          created_at: now,
+          updated_at: now
+        }
+        store.push(endpoint)
+        subscribe(endpoint)
+        return { status: 201, body: endpoint }
+      }
+      if (id !== undefined && method === "PATCH") {
+        const endpoint = store.find((e) => e.id === id)
+        if (endpoint === undefined) return { status: 404, body: { message: "Not Found" } }
+        if (body.endpoint_url !== undefined) {
+          if (!validUrl(body.endpoint_url))
+            return invalid("invalid_url", "Request could not be processed.")
+          endpoint.endpoint_url = body.endpoint_url
+        }
+        if (body.events !== undefined) {
+          const bad = checkEvents(body.events)
+          if (bad !== undefined) return bad
+          endpoint.events = [...body.events]
+        }
+        if (body.status === "enabled" || body.status === "disabled") endpoint.status = body.status
+        endpoint.updated_at = new Date().toISOString()
+        subscribe(endpoint)
+        return { status: 200, body: endpoint }
+      }
+      return { status: 405, body: { message: `${method} is not allowed on ${path}` } }
+    }
+  }
+  return api
+}
