@@ -138,6 +138,10 @@ describe("webhook doorbell", () => {
       // Signed but not an event.
       const notEvent = yield* Webhook.sign({ payload: "[]", secret })
       expect((yield* post(relay.url, "[]", notEvent)).status).toBe(400)
+      // A body past 1 MiB is not read.
+      const huge = `{"id":"event_x","event":"user.created","pad":"${"x".repeat(2 ** 21)}"}`
+      const hugeSigned = yield* Webhook.sign({ payload: huge, secret })
+      expect((yield* post(relay.url, huge, hugeSigned)).status).toBe(400)
       // Only POST on the path.
       const get = yield* Effect.promise(() => fetch(relay.url).then((r) => r.status))
       expect(get).toBe(404)
@@ -147,7 +151,7 @@ describe("webhook doorbell", () => {
       expect(text).toContain('workos_relay_webhooks_rejected_total{reason="signature"} 2')
       expect(text).toContain('workos_relay_webhooks_rejected_total{reason="stale"} 1')
       expect(text).toContain('workos_relay_webhooks_rejected_total{reason="header"} 2')
-      expect(text).toContain('workos_relay_webhooks_rejected_total{reason="body"} 1')
+      expect(text).toContain('workos_relay_webhooks_rejected_total{reason="body"} 2')
       // Health and metrics are served as before on the same server.
       const health = yield* Effect.promise(() =>
         fetch(`http://127.0.0.1:${relay.port}/healthz`).then((r) => r.text())

@@ -12,8 +12,9 @@
  */
 import * as Net from "node:net"
 import { Webhook } from "@workos-relay/core"
+import * as ByteSize from "effect/ByteSize"
 import * as Effect from "effect/Effect"
-import { HttpRouter, HttpServerResponse } from "effect/http"
+import { HttpIncomingMessage, HttpRouter, HttpServerResponse } from "effect/http"
 import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
 import type { Routes } from "../http/Server.ts"
@@ -116,6 +117,8 @@ export interface IngressContext {
   readonly organizationId: string | undefined
 }
 
+const maxBody = ByteSize.mebibytes(1)
+
 const answer = (status: number, text: string) =>
   HttpServerResponse.text(text, { status, contentType: "text/plain" })
 
@@ -144,8 +147,13 @@ export const routes = (context: IngressContext): Routes => {
       )
       if (allowed !== undefined && (from === undefined || !contains(allowed, from)))
         return yield* refuse("source", 403, "source address not allowed", from)
-      const body = yield* request.arrayBuffer.pipe(Effect.option)
-      if (Option.isNone(body)) return yield* refuse("body", 400, "could not read the body", from)
+      // WorkOS's deliveries are a few KiB: a bigger body is not read into memory.
+      const body = yield* request.arrayBuffer.pipe(
+        Effect.provideService(HttpIncomingMessage.MaxBodySize, maxBody),
+        Effect.option
+      )
+      if (Option.isNone(body))
+        return yield* refuse("body", 400, "could not read the body (at most 1 MiB)", from)
       const payload = new Uint8Array(body.value)
       const checked = yield* Effect.result(
         Webhook.verifySignature({
