@@ -186,6 +186,37 @@ describe("webhook doorbell", () => {
     }).pipe(Effect.scoped)
   )
 
+  it.live("a burst of twenty webhooks costs one or two polls", () =>
+    Effect.gen(function* () {
+      const standIn = yield* WorkOSStandIn.make({ events: 5 })
+      const relay = yield* startRelay(standIn, {
+        secrets: [secret],
+        visibilityDelay: "1s",
+        debounce: "1s"
+      })
+      const before = eventsRequests(standIn)
+      const burst = standIn.appendGenerated(20)
+      yield* Effect.forEach(
+        burst,
+        (event) =>
+          Effect.gen(function* () {
+            const body = JSON.stringify(event)
+            return yield* post(relay.url, body, yield* Webhook.sign({ payload: body, secret }))
+          }),
+        { concurrency: 20 }
+      )
+      yield* waitUntil("the burst", () => recorded(relay.log).length === 25)
+      yield* Effect.sleep("2500 millis")
+      // Rings within the debounce share their polls: with the debounce covering the
+      // visibility delay, the burst's first ring costs one poll and the rest one more.
+      const polls = eventsRequests(standIn) - before
+      expect(polls).toBeGreaterThanOrEqual(1)
+      expect(polls).toBeLessThanOrEqual(2)
+      expect(recorded(relay.log)).toEqual(standIn.events().map((e) => e.id))
+      yield* relay.stop
+    }).pipe(Effect.scoped)
+  )
+
   it("the client address: the peer, or the right-most untrusted X-Forwarded-For hop", () => {
     const trusted = new Net.BlockList()
     trusted.addSubnet("10.0.0.0", 8, "ipv4")
