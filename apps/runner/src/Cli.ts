@@ -16,6 +16,7 @@ import { replay } from "./commands/replay.ts"
 import { run } from "./commands/run.ts"
 import { status } from "./commands/status.ts"
 import { validate } from "./commands/validate.ts"
+import { webhooks } from "./commands/webhooks.ts"
 
 export { loadAuditCommand, missingAuditPackage } from "./commands/audit.ts"
 export { showSummary } from "./commands/run.ts"
@@ -35,6 +36,7 @@ export const makeRoot = (audit: AuditCommand) =>
       deadLetters,
       configCommand,
       demo,
+      webhooks,
       audit
     ])
   )

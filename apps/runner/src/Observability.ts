@@ -8,16 +8,16 @@
  * The metrics are plain counters updated on the hot path (a Map lookup and an
  * add), rendered on scrape; that keeps the pipeline's cost per event tiny.
  */
-import * as Http from "node:http"
-import type { AddressInfo } from "node:net"
 import { CatchUp } from "@workos-relay/core"
 import * as Effect from "effect/Effect"
+import { HttpRouter, HttpServerResponse } from "effect/http"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import type * as LogLevel from "effect/LogLevel"
 import * as References from "effect/References"
-import type * as Scope from "effect/Scope"
+import type { Routes } from "./http/Server.ts"
 import { formatMillis } from "./internal/Text.ts"
+import type { Deliveries } from "./webhooks/Deliveries.ts"
 
 // ---------------------------------------------------------------------------
 // Metrics
@@ -64,6 +64,8 @@ export class Metrics {
   lastGap: string | undefined
   ready = false
   leaseHeld = false
+  /** The webhook doorbell's counts, rendered after the rest when webhooks are on. */
+  webhooks: Deliveries | undefined
   readonly sinks = new Map<string, SinkMetrics>()
   readonly startedAt = Date.now()
   /** Events that broke the spec, by type: each counted once, however many sinks take it. */
@@ -260,6 +262,7 @@ export class Metrics {
     }
     metric("workos_relay_lease_held", "gauge", "1 while this runner holds the lease.")
     out.push(`workos_relay_lease_held ${this.leaseHeld ? 1 : 0}`)
+    if (this.webhooks !== undefined) out.push(...this.webhooks.render())
     return `${out.join("\n")}\n`
   }
 }
@@ -267,49 +270,37 @@ export class Metrics {
 // ---------------------------------------------------------------------------
 // Health and metrics over HTTP
 
-/** Serves /healthz, /readyz and /metrics on host:port for the scope's life; returns the bound port. */
-export const serve = (
-  metrics: Metrics,
-  address: { readonly host: string; readonly port: number }
-): Effect.Effect<number, Error, Scope.Scope> =>
-  Effect.acquireRelease(
-    Effect.callback<Http.Server, Error>((resume) => {
-      const server = Http.createServer((request, response) => {
-        const path = (request.url ?? "/").split("?")[0]
-        if (path === "/healthz")
-          return void response.writeHead(200, { "content-type": "text/plain" }).end("ok\n")
-        if (path === "/readyz") {
-          const failed = [...metrics.sinks].filter(([, m]) => m.state === "failed").map(([n]) => n)
-          const ready = metrics.ready && failed.length === 0
-          return void response
-            .writeHead(ready ? 200 : 503, { "content-type": "text/plain" })
-            .end(
-              ready
-                ? "ready\n"
-                : !metrics.ready
-                  ? "not ready: waiting for the lease\n"
-                  : `not ready: sinks failed: ${failed.join(", ")}\n`
-            )
-        }
-        if (path === "/metrics")
-          return void response
-            .writeHead(200, { "content-type": "text/plain; version=0.0.4" })
-            .end(metrics.render())
-        response
-          .writeHead(404, { "content-type": "text/plain" })
-          .end("not found: try /healthz, /readyz or /metrics\n")
-      })
-      server.once("error", (error) =>
-        resume(
-          Effect.fail(
-            new Error(`cannot listen on ${address.host}:${address.port}: ${error.message}`)
-          )
-        )
+/** The paths `routes` serves. */
+export const paths = ["/healthz", "/readyz", "/metrics"] as const
+
+/** /readyz: 200 once the lease is held and no sink failed; 503 saying why otherwise. */
+const readiness = (metrics: Metrics) =>
+  Effect.sync(() => {
+    const failed = [...metrics.sinks].filter(([, m]) => m.state === "failed").map(([n]) => n)
+    const ready = metrics.ready && failed.length === 0
+    return HttpServerResponse.text(
+      ready
+        ? "ready\n"
+        : !metrics.ready
+          ? "not ready: waiting for the lease\n"
+          : `not ready: sinks failed: ${failed.join(", ")}\n`,
+      { status: ready ? 200 : 503, contentType: "text/plain" }
+    )
+  })
+
+/** /healthz, /readyz and /metrics, as routes of the runner's HTTP server (`http/Server.ts`). */
+export const routes = (metrics: Metrics): Routes =>
+  Layer.mergeAll(
+    HttpRouter.add("*", "/healthz", HttpServerResponse.text("ok\n", { contentType: "text/plain" })),
+    HttpRouter.add("*", "/readyz", readiness(metrics)),
+    HttpRouter.add(
+      "*",
+      "/metrics",
+      Effect.sync(() =>
+        HttpServerResponse.text(metrics.render(), { contentType: "text/plain; version=0.0.4" })
       )
-      server.listen(address.port, address.host, () => resume(Effect.succeed(server)))
-    }),
-    (server) => Effect.callback<void>((resume) => void server.close(() => resume(Effect.void)))
-  ).pipe(Effect.map((server) => (server.address() as AddressInfo).port))
+    )
+  )
 
 // ---------------------------------------------------------------------------
 // Logs

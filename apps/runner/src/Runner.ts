@@ -24,12 +24,17 @@ import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { RelayConfig, SinkConfig, Source as SourceConfig } from "./Config.ts"
+import * as HttpServer from "./http/Server.ts"
 import { describeFailure, formatMillis } from "./internal/Text.ts"
-import { clearLine, Metrics, serve, summaryLine } from "./Observability.ts"
+import * as Observability from "./Observability.ts"
+import { clearLine, Metrics, summaryLine } from "./Observability.ts"
 import * as Pipeline from "./Pipeline.ts"
 import * as Start from "./pipeline/Start.ts"
 import * as StateStore from "./StateStore.ts"
 import { LeaseLost, type Service as Store, StoreError } from "./StateStore.ts"
+import { Deliveries } from "./webhooks/Deliveries.ts"
+import { Doorbell } from "./webhooks/Doorbell.ts"
+import * as Ingress from "./webhooks/Ingress.ts"
 
 // ---------------------------------------------------------------------------
 // The source
@@ -125,9 +130,11 @@ export const openSource = (
       config.type === "workos"
         ? { ...config.catchUp, progress: watch.metrics?.catchUp }
         : { enabled: false }
+    const webhooks = watch.metrics?.webhooks
+    const doorbell = watch.doorbell
     const source: Pipeline.Source = {
-      read: (start, follow) =>
-        CatchUp.make(
+      read: (start, follow) => {
+        const stream = CatchUp.make(
           {
             start,
             follow,
@@ -135,13 +142,23 @@ export const openSource = (
             pageSize,
             ...defences,
             ...(events === undefined ? {} : { events }),
-            ...(organizationId === undefined ? {} : { organizationId })
+            ...(organizationId === undefined ? {} : { organizationId }),
+            // Each stream its own subscription: a wake is kept until that stream waits.
+            ...(doorbell !== undefined && follow ? { wake: doorbell.subscribe() } : {})
           },
           catchUp
         ).pipe(Stream.provideService(WorkOS.WorkOS, client)) as Stream.Stream<
           Pipeline.Element,
           unknown
         >
+        // What webhooks announced is now read: push against pull.
+        return webhooks === undefined
+          ? stream
+          : Stream.mapArray(stream, (elements) => {
+              webhooks.read(elements)
+              return elements
+            })
+      }
     }
     // `latest` is resolved once, so every new sink starts at the same instant.
     const start = Start.resolve(
@@ -154,6 +171,8 @@ export const openSource = (
 export interface SourceWatch {
   readonly metrics?: Metrics | undefined
   readonly store?: StateStore.Service | undefined
+  /** Rung by webhooks: a following reader asks WorkOS again at once. */
+  readonly doorbell?: Doorbell | undefined
 }
 
 /** The source's settings against a server that cannot be trusted (see core's `EventStream`). */
@@ -382,10 +401,25 @@ export const run = (
       const started = Date.now()
       const metrics = options.metrics ?? new Metrics()
       for (const sink of config.sinks) metrics.sink(sink.name)
+      const doorbell =
+        config.webhooks === undefined || config.http === undefined
+          ? undefined
+          : yield* startDoorbell(config, metrics)
       if (config.http !== undefined) {
-        const port = yield* serve(metrics, config.http)
+        const paths = [
+          ...Observability.paths,
+          ...(doorbell === undefined ? [] : [doorbell.routePath])
+        ]
+        const port = yield* HttpServer.serve(
+          Layer.mergeAll(
+            Observability.routes(metrics),
+            doorbell === undefined ? Layer.empty : doorbell.routes,
+            HttpServer.notFound(paths)
+          ),
+          config.http
+        )
         yield* Effect.logInfo(
-          `health and metrics on http://${config.http.host}:${port} (/healthz /readyz /metrics)`
+          `health and metrics on http://${config.http.host}:${port} (${paths.join(" ")})`
         )
         options.onListening?.(port)
       }
@@ -450,7 +484,12 @@ export const run = (
       })
 
       // -- source and sinks
-      const opened = yield* openSource(config.source, config.sinks, {}, { metrics, store })
+      const opened = yield* openSource(
+        config.source,
+        config.sinks,
+        {},
+        { metrics, store, doorbell: doorbell?.doorbell }
+      )
       const made = yield* makeSinks(config.sinks)
       const lanes: Array<Pipeline.LaneSpec> = []
       for (const m of made) {
@@ -507,3 +546,37 @@ export const run = (
           : new Error(String(e))
     )
   )
+
+/**
+ * The webhook doorbell of a config with `webhooks`: its route, and a check every
+ * few seconds that reports announced events the Events API has not returned.
+ */
+const startDoorbell = (config: RelayConfig, metrics: Metrics) =>
+  Effect.gen(function* () {
+    const settings = config.webhooks!
+    const scope = yield* Effect.scope
+    const doorbell = new Doorbell(settings, scope)
+    const deliveries = new Deliveries()
+    metrics.webhooks = deliveries
+    const source = config.source
+    const routes = Ingress.routes({
+      settings,
+      doorbell,
+      deliveries,
+      types: fetchTypes(config.sinks, source.type === "workos" ? source.events : undefined),
+      organizationId: source.type === "workos" ? source.organization : undefined
+    })
+    yield* Effect.sync(() => deliveries.overdue(settings.overdueAfter)).pipe(
+      Effect.flatMap(({ fresh }) =>
+        Effect.forEach(fresh, (p) =>
+          Effect.logError(
+            `event ${p.id} (${p.type}) was announced by a webhook ${formatMillis(Date.now() - p.receivedAt)} ago and the Events API has not returned it: check the source's filters and WorkOS's status; the relay keeps reading`
+          )
+        )
+      ),
+      Effect.andThen(Effect.sleep(Math.min(5_000, settings.overdueAfter))),
+      Effect.forever,
+      Effect.forkScoped
+    )
+    return { doorbell, routes, routePath: settings.path }
+  })

@@ -1,7 +1,17 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
-import { catchUpText, clearLine, logLayer, Metrics, summaryLine } from "../src/Observability.ts"
+import * as Layer from "effect/Layer"
+import * as HttpServer from "../src/http/Server.ts"
+import {
+  catchUpText,
+  clearLine,
+  logLayer,
+  Metrics,
+  paths,
+  routes,
+  summaryLine
+} from "../src/Observability.ts"
 
 /** What the logger writes with `console.error`, for a log line at warn level. */
 const logged = (terminal: boolean, format: "auto" | "json" | "logfmt") =>
@@ -122,4 +132,44 @@ describe("catch-up progress", () => {
     expect(text).toContain("workos_relay_catch_up_slices_done 5")
     expect(text).toContain("workos_relay_catch_up_seconds_left 30")
   })
+})
+
+describe("the HTTP server (effect/http)", () => {
+  it.live("serves /healthz, /readyz and /metrics as before; 404 names them", () =>
+    Effect.gen(function* () {
+      const metrics = new Metrics()
+      metrics.sink("a").delivered = 3
+      const port = yield* HttpServer.serve(
+        Layer.mergeAll(routes(metrics), HttpServer.notFound(paths)),
+        { host: "127.0.0.1", port: 0 }
+      )
+      const get = (path: string) =>
+        Effect.promise(() =>
+          fetch(`http://127.0.0.1:${port}${path}`).then(async (r) => ({
+            status: r.status,
+            type: r.headers.get("content-type"),
+            text: await r.text()
+          }))
+        )
+      expect(yield* get("/healthz")).toEqual({ status: 200, type: "text/plain", text: "ok\n" })
+      expect(yield* get("/readyz")).toEqual({
+        status: 503,
+        type: "text/plain",
+        text: "not ready: waiting for the lease\n"
+      })
+      metrics.ready = true
+      metrics.sink("a").state = "failed"
+      expect((yield* get("/readyz")).text).toBe("not ready: sinks failed: a\n")
+      metrics.sink("a").state = "running"
+      expect((yield* get("/readyz")).status).toBe(200)
+      const scraped = yield* get("/metrics?x=1")
+      expect(scraped.type).toBe("text/plain; version=0.0.4")
+      expect(scraped.text).toContain('workos_relay_events_delivered_total{sink="a"} 3')
+      expect(yield* get("/nothing")).toEqual({
+        status: 404,
+        type: "text/plain",
+        text: "not found: try /healthz, /readyz or /metrics\n"
+      })
+    }).pipe(Effect.scoped)
+  )
 })

@@ -60,6 +60,12 @@ export interface Options<Ps extends ReadonlyArray<string> = ReadonlyArray<string
   readonly follow?: boolean | undefined
   /** How long to wait, once caught up, before asking again (default 5 s). */
   readonly pollInterval?: Duration.Input | undefined
+  /**
+   * Asks again before the poll interval is up: once caught up, the stream waits for
+   * the interval or for this effect, whichever completes first (run afresh at each
+   * wait). A doorbell (a webhook said "something happened"); it never supplies events.
+   */
+  readonly wake?: Effect.Effect<void> | undefined
   /** Events per request, 1 to 100 (default 100). */
   readonly pageSize?: number | undefined
   /**
@@ -185,7 +191,10 @@ export const make = <const Ps extends ReadonlyArray<string> = ReadonlyArray<stri
 
       const step = (state: Step) =>
         Effect.gen(function* () {
-          if (state.wait) yield* Effect.sleep(pollInterval)
+          if (state.wait)
+            yield* options.wake === undefined
+              ? Effect.sleep(pollInterval)
+              : Effect.raceFirst(Effect.sleep(pollInterval), options.wake)
           const sent = state.wait ? position.pollFrom() : state.after
           const page = yield* request(sent).pipe(
             Effect.catchIf(

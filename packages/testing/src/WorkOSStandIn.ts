@@ -31,6 +31,7 @@ import { examples } from "@workos-relay/core/Examples"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import { monotonic, prng, randomId } from "./internal/ulid.ts"
+import * as WorkOSWebhooks from "./WorkOSWebhooks.ts"
 
 /** An event as stored and served: plain JSON. */
 export type RawEvent = Record<string, unknown> & {
@@ -225,6 +226,11 @@ export interface StandIn {
   readonly size: () => number
   /** Every event it holds, oldest first, as served. */
   readonly events: () => ReadonlyArray<RawEvent>
+  /**
+   * Calls `listener` with each event appended from now on, as its JSON text (what a
+   * webhook of it carries); returns a function that stops it. See `WorkOSWebhooks`.
+   */
+  readonly onAppend: (listener: (event: RawEvent, json: string) => void) => () => void
   /** Appends events (see `EventInput`), dated now; returns them as they will be served. */
   readonly append: (events: ReadonlyArray<EventInput>) => ReadonlyArray<RawEvent>
   /** Appends `count` events made from the spec's examples, cycling through every type. */
@@ -242,6 +248,11 @@ export interface StandIn {
   }
   /** The quirks in force (see `Quirks`): change them at any time, the next request obeys. */
   readonly quirks: Quirks
+  /**
+   * `/webhook_endpoints` (create, list, update, as WorkOS's API): an endpoint registered
+   * there gets a signed webhook of each event it subscribes to as it is appended.
+   */
+  readonly webhookEndpoints: WorkOSWebhooks.Endpoints
   /** Every request received, in order. */
   readonly requests: ReadonlyArray<RecordedRequest>
   /** How many times each event id was served in a 200 page (repeats and re-reads counted). */
@@ -370,6 +381,7 @@ export const start = async (options: Options = {}): Promise<StandIn> => {
   /** When each request the rate limit let through arrived, oldest first (a sliding window). */
   const admitted: Array<number> = []
   let throttled = 0
+  const appendListeners = new Set<(event: RawEvent, json: string) => void>()
   let generated = 0
   let drifted = 0
 
@@ -393,6 +405,8 @@ export const start = async (options: Options = {}): Promise<StandIn> => {
       lag: lags(),
       json: JSON.stringify(event)
     })
+    for (const listener of appendListeners)
+      listener(event as RawEvent, store[store.length - 1]!.json)
     return event as RawEvent
   }
 
@@ -504,6 +518,8 @@ export const start = async (options: Options = {}): Promise<StandIn> => {
   }
 
   const answer = (request: Http.IncomingMessage, response: Http.ServerResponse, url: URL) => {
+    if (url.pathname.startsWith("/webhook_endpoints"))
+      return answerEndpoints(request, response, url)
     if (url.pathname !== "/events") return sendJson(response, 404, { message: "Not Found" })
     if (request.method !== "GET")
       return sendJson(response, 405, { message: `${request.method} is not allowed on /events` })
@@ -524,6 +540,37 @@ export const start = async (options: Options = {}): Promise<StandIn> => {
     )
   }
 
+  const webhookEndpoints = WorkOSWebhooks.endpoints(
+    {
+      onAppend: (listener) => {
+        appendListeners.add(listener)
+        return () => void appendListeners.delete(listener)
+      }
+    },
+    new Set(Event.eventTypes),
+    options.seed ?? 1
+  )
+
+  const answerEndpoints = (
+    request: Http.IncomingMessage,
+    response: Http.ServerResponse,
+    url: URL
+  ) => {
+    if (request.headers.authorization !== `Bearer ${apiKey}`)
+      return sendJson(response, 401, { message: "Unauthorized", code: "unauthorized" })
+    const chunks: Array<Buffer> = []
+    request.on("data", (chunk: Buffer) => chunks.push(chunk))
+    request.on("end", () => {
+      const answered = webhookEndpoints.handle(
+        request.method ?? "GET",
+        url.pathname,
+        Buffer.concat(chunks).toString("utf8")
+      )
+      if (answered === undefined) return sendJson(response, 404, { message: "Not Found" })
+      sendJson(response, answered.status, answered.body)
+    })
+  }
+
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject)
     server.listen(0, "127.0.0.1", () => resolve())
@@ -536,6 +583,10 @@ export const start = async (options: Options = {}): Promise<StandIn> => {
     organizations,
     size: () => store.length,
     events: () => store.map((event) => JSON.parse(event.json) as RawEvent),
+    onAppend: (listener) => {
+      appendListeners.add(listener)
+      return () => void appendListeners.delete(listener)
+    },
     append: (events) => events.map((event) => add(event, Date.now())),
     appendGenerated: (count) => Array.from({ length: count }, () => add(generate(), Date.now())),
     appendDrifted: (count = driftCases.length) =>
@@ -550,6 +601,7 @@ export const start = async (options: Options = {}): Promise<StandIn> => {
       pending: () => faults.length
     },
     quirks,
+    webhookEndpoints,
     requests,
     served,
     network,

@@ -20,6 +20,7 @@ import {
 } from "./Schema.ts"
 import { decodeSink } from "./SinkEntry.ts"
 import { ms, num } from "./Values.ts"
+import { checkWebhooks, webhookSettings } from "./Webhooks.ts"
 
 /**
  * Decodes a parsed document: interpolation, the runner's keys, each sink's entry
@@ -63,6 +64,7 @@ export const decode = (
     // As WorkOS's own SDKs do, the key comes from WORKOS_API_KEY when the file has none.
     const envApiKey = env.WORKOS_API_KEY === "" ? undefined : env.WORKOS_API_KEY
     checkTopLevel(raw, envApiKey, problems)
+    checkWebhooks(raw, problems)
     const http =
       isRecord(raw.http) && typeof raw.http.address === "string"
         ? parseAddress(raw.http.address, problems)
@@ -182,6 +184,7 @@ const relayConfig = (
             leaseTtl
           },
     http: parts.http,
+    ...(file.webhooks === undefined ? {} : { webhooks: webhookSettings(file.webhooks) }),
     log: { level: file.log?.level ?? "info", format: file.log?.format ?? "auto" },
     shutdownTimeout: ms(file.shutdownTimeout, defaults.shutdownTimeout),
     sinks: parts.sinks

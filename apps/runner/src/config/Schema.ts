@@ -8,6 +8,7 @@
 import { Event, type Sink } from "@workos-relay/core"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
+import type { Settings as WebhookSettings } from "../webhooks/Ingress.ts"
 import {
   HttpUrl,
   LeaseTtl,
@@ -19,6 +20,7 @@ import {
   PositiveInt,
   PostgresUrl
 } from "./Values.ts"
+import { Webhooks } from "./Webhooks.ts"
 
 // ---------------------------------------------------------------------------
 // The file
@@ -137,6 +139,7 @@ export const File = Schema.Struct({
   events: Schema.optionalKey(Patterns),
   organizations: Schema.optionalKey(Schema.Array(Event.OrganizationId)),
   http: Schema.optionalKey(Http),
+  webhooks: Schema.optionalKey(Webhooks),
   log: Schema.optionalKey(Log),
   shutdownTimeout: Schema.optionalKey(PositiveDuration),
   sinks: Schema.Record(Schema.String, Schema.Unknown)
@@ -214,6 +217,8 @@ export interface RelayConfig {
   readonly source: Source
   readonly state: State
   readonly http: { readonly host: string; readonly port: number } | undefined
+  /** The webhook doorbell, on the HTTP server (absent: none). */
+  readonly webhooks?: WebhookSettings | undefined
   readonly log: { readonly level: string; readonly format: "auto" | "json" | "logfmt" }
   readonly shutdownTimeout: number
   readonly sinks: ReadonlyArray<SinkConfig>

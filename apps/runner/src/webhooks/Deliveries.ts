@@ -1,0 +1,143 @@
+/**
+ * What the webhooks announced, against what the Events API returned: how far push
+ * runs ahead of pull, and every announced event the API has not returned after a
+ * while (`overdueAfter`), reported (log, metric, `status`), never silently forgotten.
+ *
+ * Kept in memory for the run; the ids remembered are bounded (`kept`), the oldest
+ * seen ones dropped first, pending ones never.
+ */
+import type { EventStream } from "@workos-relay/core"
+
+export type Rejection = "header" | "signature" | "stale" | "source" | "body"
+
+export interface Pending {
+  readonly id: string
+  readonly type: string
+  readonly receivedAt: number
+  overdue: boolean
+}
+
+const kept = 10_000
+
+/** A label value in the Prometheus text format. */
+const escapeLabel = (value: string): string =>
+  value.replace(/[\\"\n]/g, (c) => (c === "\n" ? "\\n" : `\\${c}`))
+
+export class Deliveries {
+  accepted = 0
+  duplicates = 0
+  readonly rejected = new Map<Rejection, number>()
+  /** Announced events the reader has since returned, and the sum of how far push was ahead (ms). */
+  seen = 0
+  aheadMsSum = 0
+  /** Announced events reported overdue (the API had not returned them after `overdueAfter`). */
+  overdueTotal = 0
+  private readonly pending = new Map<string, Pending>()
+  private readonly done = new Set<string>()
+
+  /** A verified delivery of event `id`: true when it is news (not yet announced nor read). */
+  received(id: string, type: string, now = Date.now()): boolean {
+    this.accepted++
+    if (this.pending.has(id) || this.done.has(id)) {
+      this.duplicates++
+      return false
+    }
+    this.pending.set(id, { id, type, receivedAt: now, overdue: false })
+    return true
+  }
+
+  reject(reason: Rejection): void {
+    this.rejected.set(reason, (this.rejected.get(reason) ?? 0) + 1)
+  }
+
+  /** The reader returned these: announced ones are now seen. Cheap when nothing is pending. */
+  read(elements: ReadonlyArray<EventStream.Element>, now = Date.now()): void {
+    for (const element of elements) {
+      const id = element._tag === "Event" ? element.event.id : element.error.id
+      if (id === undefined) continue
+      if (this.pending.size > 0) {
+        const announced = this.pending.get(id)
+        if (announced !== undefined) {
+          this.pending.delete(id)
+          this.seen++
+          this.aheadMsSum += Math.max(0, now - announced.receivedAt)
+        }
+      }
+      this.remember(id)
+    }
+  }
+
+  /** Announced events older than `after` (ms) the API has not returned, newly overdue ones first told. */
+  overdue(
+    after: number,
+    now = Date.now()
+  ): { readonly fresh: Array<Pending>; readonly all: Array<Pending> } {
+    const fresh: Array<Pending> = []
+    const all: Array<Pending> = []
+    for (const p of this.pending.values()) {
+      if (now - p.receivedAt < after) continue
+      all.push(p)
+      if (!p.overdue) {
+        p.overdue = true
+        this.overdueTotal++
+        fresh.push(p)
+      }
+    }
+    return { fresh, all }
+  }
+
+  pendingCount(): number {
+    return this.pending.size
+  }
+
+  private remember(id: string): void {
+    this.done.add(id)
+    if (this.done.size > kept) this.done.delete(this.done.values().next().value!)
+  }
+
+  /** Prometheus text of the webhook metrics. */
+  render(): Array<string> {
+    const out: Array<string> = []
+    const metric = (name: string, type: string, help: string) =>
+      out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`)
+    metric(
+      "workos_relay_webhooks_accepted_total",
+      "counter",
+      "Webhook deliveries verified and answered 2xx (duplicates included)."
+    )
+    out.push(`workos_relay_webhooks_accepted_total ${this.accepted}`)
+    metric(
+      "workos_relay_webhooks_duplicates_total",
+      "counter",
+      "Verified deliveries of an event already announced or read: no poll asked."
+    )
+    out.push(`workos_relay_webhooks_duplicates_total ${this.duplicates}`)
+    metric(
+      "workos_relay_webhooks_rejected_total",
+      "counter",
+      "Webhook deliveries refused, by reason (header, signature, stale, source, body)."
+    )
+    for (const [reason, n] of this.rejected)
+      out.push(`workos_relay_webhooks_rejected_total{reason="${escapeLabel(reason)}"} ${n}`)
+    metric(
+      "workos_relay_webhooks_pending",
+      "gauge",
+      "Events announced by webhook that the Events API has not returned yet."
+    )
+    out.push(`workos_relay_webhooks_pending ${this.pending.size}`)
+    metric(
+      "workos_relay_webhooks_overdue_total",
+      "counter",
+      "Events announced by webhook that the Events API had not returned after webhooks.overdueAfter."
+    )
+    out.push(`workos_relay_webhooks_overdue_total ${this.overdueTotal}`)
+    metric(
+      "workos_relay_webhook_lead_seconds",
+      "summary",
+      "How far a webhook ran ahead of the Events API returning its event."
+    )
+    out.push(`workos_relay_webhook_lead_seconds_sum ${this.aheadMsSum / 1000}`)
+    out.push(`workos_relay_webhook_lead_seconds_count ${this.seen}`)
+    return out
+  }
+}
