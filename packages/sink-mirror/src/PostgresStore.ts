@@ -16,11 +16,10 @@ import {
   metaTable,
   migrations,
   type Naming,
-  rowParams,
+  recordsetRows,
+  recordsetUpsertSql,
   type SelectedRow,
-  selectRowsSql,
-  upsertColumns,
-  upsertSql
+  selectRowsSql
 } from "./internal/Sql.ts"
 import type { Row } from "./Mapping.ts"
 import {
@@ -31,7 +30,7 @@ import {
   StoreError,
   schemaVersion
 } from "./Store.ts"
-import { type TableName, tableNames, tables } from "./Tables.ts"
+import { type TableName, tableNames } from "./Tables.ts"
 
 export interface Options {
   /** `postgres://user:password@host:port/database` */
@@ -58,9 +57,6 @@ const describeCause = (cause: unknown): string => {
   for (let i = 0; i < 5 && root?.cause instanceof Error; i++) root = root.cause
   return root?.message && root.message !== outer ? `${outer} (${root.message})` : outer
 }
-
-/** Postgres takes at most 65,535 parameters per statement. */
-const maxParams = 60_000
 
 /** The mirror over the `SqlClient` in context. */
 export const make = (
@@ -109,16 +105,7 @@ export const make = (
       )
 
     const upsertTable = (table: TableName, rows: ReadonlyArray<Row>) =>
-      Effect.gen(function* () {
-        const per = Math.floor(maxParams / upsertColumns(tables[table]).length)
-        for (let i = 0; i < rows.length; i += per) {
-          const chunk = rows.slice(i, i + per)
-          yield* run(
-            upsertSql("postgres", naming, table, chunk.length),
-            chunk.flatMap((row) => rowParams("postgres", row))
-          )
-        }
-      })
+      run(recordsetUpsertSql(naming, table), [recordsetRows(rows)])
 
     const apply: Shape["apply"] = (rows, last) =>
       sql

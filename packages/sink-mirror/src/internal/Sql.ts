@@ -96,6 +96,42 @@ export const upsertSql = (
   return `INSERT INTO ${t} (${columns.join(", ")}) VALUES ${values} ON CONFLICT (id) DO UPDATE SET ${set.join(", ")}`
 }
 
+/**
+ * The Postgres upsert of any number of rows in one parameter: a JSON array of
+ * objects keyed by column (`recordsetRows`), expanded by `jsonb_to_recordset`. One
+ * statement text per table whatever the batch (prepared once), and no limit on
+ * parameters; merges as `upsertSql` does.
+ */
+export const recordsetUpsertSql = (naming: Naming, name: TableName): string => {
+  const table = tables[name]
+  const columns = upsertColumns(table)
+  const types = [
+    "id text",
+    ...table.columns.map((c) => `${c.name} ${columnType("postgres", c)}`),
+    "object jsonb",
+    "last_event_id text",
+    "last_event_at timestamptz",
+    "deleted_at timestamptz"
+  ]
+  const single = upsertSql("postgres", naming, name, 1)
+  const conflict = single.slice(single.indexOf(" ON CONFLICT"))
+  return `INSERT INTO ${tableName(naming, name)} (${columns.join(", ")}) SELECT ${columns.join(", ")} FROM jsonb_to_recordset($1::jsonb) AS r(${types.join(", ")})${conflict}`
+}
+
+/** The one parameter of `recordsetUpsertSql`: the rows as JSON. */
+export const recordsetRows = (rows: ReadonlyArray<Row>): string =>
+  JSON.stringify(
+    rows.map((row) => {
+      const out: Record<string, unknown> = { id: row.id }
+      for (const column of tables[row.table].columns) out[column.name] = column.read(row.object)
+      out.object = row.object
+      out.last_event_id = row.eventId
+      out.last_event_at = row.at
+      out.deleted_at = row.deletedAt
+      return out
+    })
+  )
+
 /** The parameters of one row of an upsert, in `upsertColumns` order. */
 export const rowParams = (dialect: Dialect, row: Row): Array<string | number | boolean | null> => {
   const table = tables[row.table]
