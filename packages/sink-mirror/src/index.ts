@@ -6,6 +6,7 @@
 export * as Config from "./Config.ts"
 export * as Mapping from "./Mapping.ts"
 export * as PostgresStore from "./PostgresStore.ts"
+export * as Reconcile from "./Reconcile.ts"
 export * as Sink from "./Sink.ts"
 export { definition } from "./Sink.ts"
 export * as SqliteStore from "./SqliteStore.ts"
