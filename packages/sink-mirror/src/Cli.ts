@@ -8,17 +8,22 @@
  */
 import * as fs from "node:fs"
 import * as Path from "node:path"
+import { WorkOS, WorkOSList } from "@workos-relay/core"
 import * as Console from "effect/Console"
 import { Command, Flag } from "effect/cli"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
+import { FetchHttpClient } from "effect/http"
 import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
 import * as Result from "effect/Result"
 import { errorExitCode } from "effect/Runtime"
 import * as Schema from "effect/Schema"
 import * as SchemaIssue from "effect/SchemaIssue"
 import * as Yaml from "yaml"
 import * as Config from "./Config.ts"
+import * as Lists from "./Lists.ts"
+import * as Reconcile from "./Reconcile.ts"
 import { openStore } from "./Sink.ts"
 import * as SqliteStore from "./SqliteStore.ts"
 import { metaKeys } from "./Store.ts"
@@ -237,7 +242,148 @@ export const status = Command.make("status", storeFlags, (flags) =>
   )
 )
 
+// ---------------------------------------------------------------------------
+// Reconcile and bootstrap
+
+const workosFlags = {
+  ...storeFlags,
+  baseUrl: Flag.String("base-url").pipe(
+    Flag.withDescription(
+      "Where the WorkOS API is (default: source.baseUrl of --config, else https://api.workos.com)"
+    ),
+    Flag.optional
+  )
+}
+
+/** The WorkOS list calls: the API key from `source.apiKey` of --config, else WORKOS_API_KEY. */
+const workosLists = (flags: StoreFlags & { readonly baseUrl: Option.Option<string> }) =>
+  Effect.gen(function* () {
+    let source: Record<string, unknown> = {}
+    const file = Option.getOrUndefined(flags.config)
+    if (file !== undefined) {
+      const doc = yield* Effect.try({
+        try: () => Yaml.parse(fs.readFileSync(file, "utf8")) as { source?: unknown },
+        catch: (e) => new UsageError({ reason: `--config: ${(e as Error).message}` })
+      })
+      const unset = new Set<string>()
+      source = (interpolate(doc?.source ?? {}, unset) as Record<string, unknown>) ?? {}
+    }
+    const apiKey =
+      typeof source.apiKey === "string" && source.apiKey !== ""
+        ? source.apiKey
+        : process.env.WORKOS_API_KEY
+    if (apiKey === undefined || apiKey === "")
+      return yield* new UsageError({
+        reason: "no WorkOS API key: set WORKOS_API_KEY (or source.apiKey in --config)"
+      })
+    const baseUrl = Option.isSome(flags.baseUrl)
+      ? flags.baseUrl.value
+      : typeof source.baseUrl === "string"
+        ? source.baseUrl
+        : WorkOS.defaults.baseUrl
+    return yield* WorkOSList.make({
+      ...WorkOS.defaults,
+      apiKey: Redacted.make(apiKey),
+      baseUrl
+    }).pipe(Effect.provide(FetchHttpClient.layer))
+  })
+
+const tableFlag = Flag.String("table").pipe(
+  Flag.withDescription(`One table to reconcile (${Reconcile.reconcilable.join(", ")})`),
+  Flag.optional
+)
+
+const chooseTables = (table: Option.Option<string>) => {
+  if (Option.isNone(table)) return Effect.succeed(Reconcile.reconcilable)
+  const name = table.value
+  return (Reconcile.reconcilable as ReadonlyArray<string>).includes(name)
+    ? Effect.succeed([name as Reconcile.Reconcilable])
+    : Effect.fail(
+        new UsageError({
+          reason: `--table ${name}: not a table reconcile compares (${Reconcile.reconcilable.join(", ")})`
+        })
+      )
+}
+
+/** The findings as a table, with the ids of the first few per kind. */
+export const reportText = (report: Reconcile.Report): string => {
+  const ids = (xs: ReadonlyArray<string>) =>
+    xs.length === 0 ? "" : `${xs.slice(0, 3).join(", ")}${xs.length > 3 ? ", ..." : ""}`
+  return table([
+    ["table", "missing", "changed", "gone", "deleted-but-listed", "ids"],
+    ...Object.entries(report).map(([t, f]) => [
+      t,
+      String(f.missing.length),
+      String(f.changed.length),
+      String(f.gone.length),
+      String(f.deletedButListed.length),
+      ids([...f.missing, ...f.changed, ...f.gone, ...f.deletedButListed])
+    ])
+  ])
+}
+
+/** Lists, compares and repairs; the report. */
+export const runReconcile = (
+  config: Config.Config,
+  lists: WorkOSList.Lists,
+  tables: ReadonlyArray<Reconcile.Reconcilable>,
+  options: { readonly requireEmpty?: boolean } = {}
+) =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      const store = yield* openStore(config)
+      if (options.requireEmpty === true) {
+        const counts = yield* store.counts
+        const rows = Object.values(counts).reduce((n, c) => n + c.live + c.deleted, 0)
+        if (rows > 0)
+          return yield* new UsageError({
+            reason: `mirror ${store.where} already holds ${rows} row(s): bootstrap fills empty tables only; use mirror reconcile`
+          })
+      }
+      // Before the first request: every change from here on is in an event at or after it.
+      const listedAt = new Date()
+      const listed = yield* Lists.read(lists, tables)
+      const report = yield* Reconcile.reconcile(store, listed, listedAt)
+      if (options.requireEmpty === true)
+        yield* store.setMeta(metaKeys.bootstrappedAt, listedAt.toISOString())
+      return { report, listedAt, where: store.where }
+    })
+  )
+
+export const reconcile = Command.make("reconcile", { ...workosFlags, table: tableFlag }, (flags) =>
+  Effect.gen(function* () {
+    const config = yield* storeConfig(flags)
+    const tables = yield* chooseTables(flags.table)
+    const lists = yield* workosLists(flags)
+    const { report, listedAt, where } = yield* runReconcile(config, lists, tables)
+    yield* Console.log(
+      `reconciled mirror ${where} with WorkOS's lists (read from ${listedAt.toISOString()}):\n${reportText(report)}`
+    )
+  })
+).pipe(
+  Command.withDescription(
+    "Compare the tables with WorkOS's list APIs; insert what is missing, update what differs, tombstone what WorkOS no longer has; report the drift"
+  )
+)
+
+export const bootstrap = Command.make("bootstrap", workosFlags, (flags) =>
+  Effect.gen(function* () {
+    const config = yield* storeConfig(flags)
+    const lists = yield* workosLists(flags)
+    const { report, listedAt, where } = yield* runReconcile(config, lists, Reconcile.reconcilable, {
+      requireEmpty: true
+    })
+    yield* Console.log(
+      `filled mirror ${where} from WorkOS's lists (read from ${listedAt.toISOString()}):\n${reportText(report)}\nStart the mirror sink's events there, so nothing between is missed: source.start: "${listedAt.toISOString()}" for a sink with no checkpoint yet (events before it are older than the rows and change nothing).`
+    )
+  })
+).pipe(
+  Command.withDescription(
+    "Fill empty tables from WorkOS's list APIs, and say the time to start the events from"
+  )
+)
+
 export const mirror = Command.make("mirror").pipe(
-  Command.withDescription("Inspect mirror sinks (WorkOS state as tables)"),
-  Command.withSubcommands([status])
+  Command.withDescription("Inspect, reconcile and bootstrap mirror sinks (WorkOS state as tables)"),
+  Command.withSubcommands([status, reconcile, bootstrap])
 )
