@@ -60,6 +60,11 @@ export const history = (count: number, seed = 1, start = Date.parse("2026-03-01T
   const pairs: Array<readonly [Record<string, any>, Record<string, any>]> = []
 
   const live = (xs: Array<Record<string, any>>) => xs.filter((x) => !x.__deleted)
+  // A deleted directory's users and groups go with it, without events (as in WorkOS).
+  const dropChildrenOfDeletedDirectories = () => {
+    const gone = new Set(directories.filter((d) => d.__deleted).map((d) => d.id))
+    for (const x of [...dirUsers, ...groups]) if (gone.has(x.directory_id)) x.__deleted = true
+  }
   const update = (type: string, x: Record<string, any>, change: () => void) => {
     change()
     const { __deleted: _, ...data } = x
@@ -91,8 +96,13 @@ export const history = (count: number, seed = 1, start = Date.parse("2026-03-01T
       orgs.push(o)
       update("organization.created", o, () => {})
     } else if (r < 0.08) update("organization.updated", org, () => (org.name = `Org ${serial++}`))
-    else if (r < 0.09) remove("organization.deleted", org)
-    else if (r < 0.12) {
+    else if (r < 0.09) {
+      remove("organization.deleted", org)
+      // Its memberships, directories and connections go with it, without events (as in WorkOS).
+      for (const x of [...memberships, ...directories, ...connections])
+        if (x.organization_id === org.id) x.__deleted = true
+      dropChildrenOfDeletedDirectories()
+    } else if (r < 0.12) {
       const d = org.domains[0]
       update("organization_domain.verified", d, () => (d.state = "verified"))
     } else if (r < 0.2) {
@@ -125,8 +135,10 @@ export const history = (count: number, seed = 1, start = Date.parse("2026-03-01T
       const d = { ...example("dsync.activated"), id: newId("directory"), organization_id: org.id }
       directories.push(d)
       update("dsync.activated", d, () => {})
-    } else if (r < 0.46) remove("dsync.deleted", pick(live(directories)))
-    else if (r < 0.58) {
+    } else if (r < 0.46) {
+      remove("dsync.deleted", pick(live(directories)))
+      dropChildrenOfDeletedDirectories()
+    } else if (r < 0.58) {
       const dir = pick(live(directories))
       const u = {
         ...example("dsync.user.created"),
