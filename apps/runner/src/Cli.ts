@@ -1,6 +1,6 @@
 /**
  * The `workos-relay` command (effect/cli): init, run, validate, status, replay,
- * dead-letters list|retry|drop, config schema, demo. `--help` on every command.
+ * dead-letters list|retry|drop, config schema, demo, audit, mirror. `--help` on every command.
  * Each command lives in ./commands/; this module puts them under one root.
  *
  * Exit codes: 0 ok; 1 a runtime failure (WorkOS, the state store, a lost lease, a
@@ -12,6 +12,7 @@ import { configCommand } from "./commands/config.ts"
 import { deadLetters } from "./commands/deadLetters.ts"
 import { demo } from "./commands/demo.ts"
 import { init } from "./commands/init.ts"
+import { type MirrorCommand, mirrorFallback } from "./commands/mirror.ts"
 import { replay } from "./commands/replay.ts"
 import { run } from "./commands/run.ts"
 import { status } from "./commands/status.ts"
@@ -19,10 +20,11 @@ import { validate } from "./commands/validate.ts"
 import { webhooks } from "./commands/webhooks.ts"
 
 export { loadAuditCommand, missingAuditPackage } from "./commands/audit.ts"
+export { loadMirrorCommand, missingMirrorPackage } from "./commands/mirror.ts"
 export { showSummary } from "./commands/run.ts"
 export { exitCode, RunFailed, UsageError } from "./commands/shared.ts"
 
-export const makeRoot = (audit: AuditCommand) =>
+export const makeRoot = (audit: AuditCommand, mirror: MirrorCommand = mirrorFallback) =>
   Command.make("workos-relay").pipe(
     Command.withDescription(
       "Relay WorkOS events to Slack, EventBridge, audit logs and your own sinks"
@@ -37,6 +39,7 @@ export const makeRoot = (audit: AuditCommand) =>
       configCommand,
       demo,
       webhooks,
-      audit
+      audit,
+      mirror
     ])
   )

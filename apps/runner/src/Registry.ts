@@ -2,7 +2,7 @@
  * Which code runs a sink of the config file.
  *
  * - `type: console` is built in.
- * - `type: slack | eventbridge | audit-log` are the shipped sink packages, loaded by
+ * - `type: slack | eventbridge | audit-log | mirror` are the shipped sink packages, loaded by
  *   dynamic import so that a user installs only those they use.
  * - `module: ./my-sink.js` (a path relative to the config file) or
  *   `module: some-package` loads a custom sink: its `definition` export, or its
@@ -24,7 +24,8 @@ export const builtins: Readonly<Record<string, Sink.Definition>> = {
 export const packages: Readonly<Record<string, string>> = {
   slack: "@workos-relay/sink-slack",
   eventbridge: "@workos-relay/sink-eventbridge",
-  "audit-log": "@workos-relay/sink-audit-log"
+  "audit-log": "@workos-relay/sink-audit-log",
+  mirror: "@workos-relay/sink-mirror"
 }
 
 export const knownTypes: ReadonlyArray<string> = [

@@ -50,7 +50,7 @@ const cases: ReadonlyArray<readonly [string, ReadonlyArray<string>]> = [
   [
     "04-unknown-sink-type.yaml",
     [
-      'sinks.out.type: unknown sink type "consol"; did you mean "console"? (known types: console, slack, eventbridge, audit-log; a custom sink is loaded with "module:")'
+      'sinks.out.type: unknown sink type "consol"; did you mean "console"? (known types: console, slack, eventbridge, audit-log, mirror; a custom sink is loaded with "module:")'
     ]
   ],
   [

@@ -603,6 +603,53 @@ describe("the runner process", { timeout: 90_000 }, () => {
     expect(rows.every((row) => row.type.startsWith("user."))).toBe(true)
   })
 
+  it("runs a mirror sink and mounts the mirror commands: status and reconcile against WorkOS's lists", async () => {
+    const dir = tempDir()
+    const database = Path.join(dir, "mirror.db")
+    const config = writeConfig(dir, {})
+    Fs.writeFileSync(
+      config,
+      Fs.readFileSync(config, "utf8").replace(
+        "sinks:\n",
+        `sinks:\n  mirror:\n    type: mirror\n    path: ${JSON.stringify(database)}\n`
+      )
+    )
+    const env = { TEST_KEY: standIn.apiKey }
+    const relay = start(["run", "-c", config], env)
+    const lastId = standIn
+      .events()
+      .map((e) => e.id)
+      .at(-1)!
+    // The checkpoint of the mirror sink passes the last event once its batch is applied.
+    const applied = () => {
+      if (!Fs.existsSync(Path.join(dir, "state.db"))) return false
+      const db = new DatabaseSync(Path.join(dir, "state.db"), { readOnly: true })
+      try {
+        const row = db
+          .prepare("SELECT cursor FROM relay_checkpoints WHERE sink = 'mirror'")
+          .get() as { cursor: string } | undefined
+        return row?.cursor === lastId
+      } catch {
+        return false
+      } finally {
+        db.close()
+      }
+    }
+    await waitUntilAsync("the mirror caught up", applied)
+    relay.child.kill("SIGTERM")
+    expect(await relay.exited, relay.stderr).toBe(0)
+
+    const status = await runToEnd(["mirror", "status", "-c", config])
+    expect(status.code, status.stderr).toBe(0)
+    expect(status.stdout).toMatch(/workos_users\s+\d+\s+\d+/)
+    expect(status.stdout).toContain("last event applied: event_")
+    const reconciled = await runToEnd(["mirror", "reconcile", "-c", config], env)
+    expect(reconciled.code, reconciled.stderr).toBe(0)
+    expect(reconciled.stdout).toMatch(/^reconciled mirror .*mirror\.db with WorkOS's lists/)
+    const again = await runToEnd(["mirror", "status", "-c", config])
+    expect(again.stdout).toMatch(/last reconcile: .*users: /)
+  })
+
   it("SIGTERM waits for the batch in flight; a second SIGTERM exits at once with 130", async () => {
     const dir = tempDir()
     const inflight = Path.join(dir, "inflight")

@@ -31,6 +31,7 @@ import { examples } from "@workos-relay/core/Examples"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import { monotonic, prng, randomId } from "./internal/ulid.ts"
+import * as WorkOSState from "./WorkOSState.ts"
 import * as WorkOSWebhooks from "./WorkOSWebhooks.ts"
 
 /** An event as stored and served: plain JSON. */
@@ -233,6 +234,13 @@ export interface StandIn {
   readonly onAppend: (listener: (event: RawEvent, json: string) => void) => () => void
   /** Appends events (see `EventInput`), dated now; returns them as they will be served. */
   readonly append: (events: ReadonlyArray<EventInput>) => ReadonlyArray<RawEvent>
+  /**
+   * The objects the events describe, served by the list APIs (see `WorkOSState`);
+   * `state.changeQuietly` changes one without an event.
+   */
+  readonly state: WorkOSState.State
+  /** Events that change the state but are never served (lost, as in an outage). */
+  readonly appendUnseen: (events: ReadonlyArray<EventInput>) => void
   /** Appends `count` events made from the spec's examples, cycling through every type. */
   readonly appendGenerated: (count: number) => ReadonlyArray<RawEvent>
   /**
@@ -384,6 +392,7 @@ export const start = async (options: Options = {}): Promise<StandIn> => {
   const appendListeners = new Set<(event: RawEvent, json: string) => void>()
   let generated = 0
   let drifted = 0
+  const state = WorkOSState.make()
 
   const add = (input: EventInput, at: number): RawEvent => {
     const last = store[store.length - 1]
@@ -395,6 +404,7 @@ export const start = async (options: Options = {}): Promise<StandIn> => {
       id: `event_${nextId(createdAt)}`,
       created_at: new Date(createdAt).toISOString()
     }
+    state.observe(event)
     const organizationId = organizationOf(event)
     if (organizationId !== undefined) knownOrganizations.add(organizationId)
     store.push({
@@ -520,6 +530,10 @@ export const start = async (options: Options = {}): Promise<StandIn> => {
   const answer = (request: Http.IncomingMessage, response: Http.ServerResponse, url: URL) => {
     if (url.pathname.startsWith("/webhook_endpoints"))
       return answerEndpoints(request, response, url)
+    const listed = state.answer(url)
+    if (listed !== undefined && request.headers.authorization === `Bearer ${apiKey}`)
+      return sendJson(response, listed.status, listed.body)
+    if (listed !== undefined) return sendJson(response, 401, { message: "Unauthorized" })
     if (url.pathname !== "/events") return sendJson(response, 404, { message: "Not Found" })
     if (request.method !== "GET")
       return sendJson(response, 405, { message: `${request.method} is not allowed on /events` })
@@ -588,6 +602,10 @@ export const start = async (options: Options = {}): Promise<StandIn> => {
       return () => void appendListeners.delete(listener)
     },
     append: (events) => events.map((event) => add(event, Date.now())),
+    state,
+    appendUnseen: (events) => {
+      for (const event of events) state.observe({ ...event })
+    },
     appendGenerated: (count) => Array.from({ length: count }, () => add(generate(), Date.now())),
     appendDrifted: (count = driftCases.length) =>
       Array.from({ length: count }, () => add(generateDrifted(), Date.now())),

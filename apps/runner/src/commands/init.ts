@@ -15,7 +15,7 @@ import { schemaOf } from "./config.ts"
 import { out, UsageError } from "./shared.ts"
 
 /** The sink types `init` writes, in the order they appear in the file. */
-export const sinkTypes = ["console", "slack", "eventbridge", "audit-log"] as const
+export const sinkTypes = ["console", "slack", "eventbridge", "audit-log", "mirror"] as const
 export type SinkType = (typeof sinkTypes)[number]
 
 export const schemaFile = "relay.schema.json"
@@ -73,6 +73,15 @@ const sinkBlocks: Record<SinkType, string> = {
     # SQLite, relative to this file; or store: postgres with url: \${AUDIT_DATABASE_URL},
     # or store: jsonl with directory: ./audit
     path: ./.workos-relay/audit.db
+`,
+  mirror: `  # Organizations, users, memberships, directories and connections as tables you query
+  # (\`workos-relay mirror status\`).
+  mirror:
+    type: mirror # npm install @workos-relay/sink-mirror
+    # SQLite, relative to this file; or store: postgres with url: \${MIRROR_DATABASE_URL}
+    # (and schema: workos, say)
+    path: ./.workos-relay/mirror.db
+    prefix: workos_ # table names: workos_users, workos_organizations, ...
 `
 }
 

@@ -6,7 +6,15 @@ import * as Cause from "effect/Cause"
 import { Command } from "effect/cli"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import { exitCode, loadAuditCommand, makeRoot, missingAuditPackage, UsageError } from "../Cli.ts"
+import {
+  exitCode,
+  loadAuditCommand,
+  loadMirrorCommand,
+  makeRoot,
+  missingAuditPackage,
+  missingMirrorPackage,
+  UsageError
+} from "../Cli.ts"
 import { logLayer } from "../Observability.ts"
 import * as NodeServices from "./nodeServices.ts"
 import { version } from "./version.ts"
@@ -14,11 +22,14 @@ import { version } from "./version.ts"
 const audit = await loadAuditCommand()
 // `audit verify ...` without the audit-log package: say what to install, rather than
 // the flag parser's "unknown argument verify".
-const missingAudit = missingAuditPackage(audit, process.argv.slice(2))
+const mirror = await loadMirrorCommand()
+const missingAudit =
+  missingAuditPackage(audit, process.argv.slice(2)) ??
+  missingMirrorPackage(mirror, process.argv.slice(2))
 
 const program = (
   missingAudit === undefined
-    ? Command.run(makeRoot(audit), { version })
+    ? Command.run(makeRoot(audit, mirror), { version })
     : Effect.fail(new UsageError({ reason: missingAudit }))
 ).pipe(
   // Every command logs to stderr: stdout is its data (`status`, `audit query --format json`).

@@ -1,0 +1,46 @@
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { DatabaseSync } from "node:sqlite"
+import { afterAll, describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as SqliteStore from "../src/SqliteStore.ts"
+import { storeSuite } from "./storeSuite.ts"
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mirror-sqlite-"))
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }))
+let n = 0
+let current = ""
+
+storeSuite(
+  "SQLite",
+  (options = {}) => {
+    // Each open without a prefix is a new file; with one, the same file as the last.
+    if (options.prefix === undefined || current === "") current = path.join(dir, `m-${++n}.db`)
+    return SqliteStore.make({ path: current, ...options })
+  },
+  { rounds: 6 }
+)
+
+describe("SQLite store", () => {
+  it.live("refuses a store of a newer schema version", () =>
+    Effect.gen(function* () {
+      const file = path.join(dir, "newer.db")
+      yield* Effect.scoped(SqliteStore.make({ path: file }))
+      const db = new DatabaseSync(file)
+      db.exec("UPDATE workos_mirror_meta SET value = '99' WHERE key = 'schema_version'")
+      db.close()
+      const error = yield* Effect.flip(Effect.scoped(SqliteStore.make({ path: file })))
+      expect(error.message).toContain("version 99, newer than this package's (1)")
+    })
+  )
+
+  it.live("says where and what when the file cannot be opened", () =>
+    Effect.gen(function* () {
+      const file = path.join(dir, "not-a-db")
+      fs.writeFileSync(file, "hello, this is not SQLite ".repeat(100))
+      const error = yield* Effect.flip(Effect.scoped(SqliteStore.make({ path: file })))
+      expect(error.message).toMatch(/^mirror .*not-a-db: (opening|migrating) failed: /)
+    })
+  )
+})
