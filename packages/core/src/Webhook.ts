@@ -180,26 +180,7 @@ export const verifySignature = (options: {
  */
 export const verify = (options: VerifyOptions): Effect.Effect<Event.Any, WebhookError> =>
   Effect.gen(function* () {
-    const parsed = parseHeader(options.signature)
-    if (Result.isFailure(parsed)) return yield* Effect.fail(parsed.failure)
-    const { timestamp, signatures } = parsed.success
-
-    const tolerance = Duration.fromInputUnsafe(options.tolerance ?? defaultTolerance)
-    const now = yield* Clock.currentTimeMillis
-    if (Math.abs(now - timestamp) > Duration.toMillis(tolerance))
-      return yield* Effect.fail(new WebhookTimestampError({ timestamp, now, tolerance }))
-
-    const key = yield* hmacKey(options.secret, "verify")
-    const data = signedBytes(timestamp, options.payload)
-    let matched = false
-    for (const signature of signatures) {
-      // crypto.subtle.verify compares in constant time.
-      if (yield* Effect.promise(() => crypto.subtle.verify("HMAC", key, fromHex(signature), data)))
-        matched = true
-    }
-    if (!matched)
-      return yield* Effect.fail(new WebhookSignatureError({ signatures: signatures.length }))
-
+    yield* verifySignature({ ...options, secrets: [options.secret] })
     const text =
       typeof options.payload === "string"
         ? options.payload
