@@ -3,11 +3,13 @@
  * process holds for seconds, a full disk, a read-only folder. Counted at the sink:
  * each event id exactly once (no takeover happens in these runs: the lease outlives
  * the fault). The full-disk and read-only cases need a tmpfs (root); skipped otherwise.
+ * Also the audit log's SQLite file locked for seconds during `run`, counted in the log.
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Http from "node:http"
 import * as Path from "node:path"
+import { DatabaseSync } from "node:sqlite"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { WorkOSStandIn } from "@workos-relay/testing"
 import { onceAroundTakeover, recorded, recordingSink, tempDir, waitUntilAsync } from "./helpers.ts"
@@ -246,6 +248,75 @@ describe("the state store under faults", { timeout: 120_000 }, () => {
       }
     }
   )
+})
+
+/** The event ids in an audit-log SQLite file, row by row in chain order (none before it exists). */
+const auditIds = (file: string): Array<string> => {
+  if (!Fs.existsSync(file)) return []
+  const db = new DatabaseSync(file, { readOnly: true })
+  try {
+    return db
+      .prepare("SELECT id FROM audit_records ORDER BY seq")
+      .all()
+      .map((row) => (row as { id: string }).id)
+  } catch {
+    return [] // not created yet
+  } finally {
+    db.close()
+  }
+}
+
+describe("the audit log under faults", { timeout: 120_000 }, () => {
+  it("its SQLite write lock held 15 s by another process: /healthz answers, the append is retried, each event once", async () => {
+    const dir = tempDir()
+    const audit = Path.join(dir, "audit.db")
+    const config = Path.join(dir, "relay.yaml")
+    Fs.writeFileSync(
+      config,
+      `source: { type: workos, apiKey: ${standIn.apiKey}, baseUrl: ${standIn.url}, start: earliest, pollInterval: 50ms }
+state: { sqlite: ${JSON.stringify(Path.join(dir, "state.db"))} }
+http: { address: "127.0.0.1:0" }
+log: { format: json }
+shutdownTimeout: 5s
+sinks:
+  audit: { type: audit-log, path: ${JSON.stringify(audit)} }
+`
+    )
+    const before = standIn.size()
+    const a = runner(config)
+    await waitUntilAsync(
+      "the audit log holds all there is",
+      () => auditIds(audit).length === before
+    )
+    const port = portOf(a)!
+    expect(port).toBeGreaterThan(0)
+
+    // Longer than the writer's busy timeout (10 s): the append fails as locked and is retried.
+    const lock = lockHolder(audit, 15_000)
+    await waitUntilAsync("the lock is held", () => lock.stderr.includes("locked"))
+    standIn.appendGenerated(100)
+    const all = standIn.events().map((e) => e.id)
+    let answered = 0
+    while (!lock.stderr.includes("released")) {
+      expect(await healthz(port)).toBe(200)
+      // Nothing gets in while the lock is held.
+      if (!lock.stderr.includes("released")) {
+        expect(auditIds(audit).length).toBe(before)
+        answered++
+      }
+      await new Promise((r) => setTimeout(r, 200))
+    }
+    expect(await lock.exited, lock.stderr).toBe(0)
+    expect(answered).toBeGreaterThan(10)
+    expect(a.child.exitCode).toBeNull()
+    expect(a.stderr).toContain(`SQLite audit log ${audit}: appending a batch failed`)
+    expect(a.stderr).toMatch(/held the database's lock longer than the busy timeout/)
+
+    await waitUntilAsync("every event in the audit log", () => auditIds(audit).length >= all.length)
+    a.child.kill("SIGTERM")
+    expect(await a.exited, a.stderr).toBe(0)
+    expectEachOnce(auditIds(audit), all)
+  })
 })
 
 describe("onceAroundTakeover, the standby tests' count", () => {

@@ -4,7 +4,9 @@
  * the head the store names; the digests prove that anchor and head are ones the sink
  * signed, so a tail cut with the head moved back, a prefix cut with the anchor moved
  * forward (without a signed retention note), a wipe, or a chain rewritten from some
- * record on are each found, with the digest they contradict.
+ * record on are each found, with the digest they contradict. Retention signs its note
+ * before it cuts, so a chain still starting where the last note's cut began is fine
+ * (a cut announced, not yet made).
  */
 import type * as crypto from "node:crypto"
 import * as Effect from "effect/Effect"
@@ -102,14 +104,21 @@ export const verify = (
       })
     } else if (
       lastNote !== undefined &&
-      anchor.seq === cut &&
-      anchor.hash !== lastNote.anchor.hash
+      !(anchor.seq === cut && anchor.hash === lastNote.anchor.hash)
     ) {
-      problems.push({
-        kind: "rewritten",
-        digest: lastNote.n,
-        message: `the store's anchor (#${anchor.seq}, ${anchor.hash}) is not the one retention note digest ${lastNote.n} signed (${lastNote.anchor.hash})`
-      })
+      // The note is written before the cut: a crash between the two leaves the chain
+      // starting where the note says the cut began (the next pass makes the cut).
+      const from = lastNote.removed?.from
+      const pending = from !== undefined && anchor.seq === from.seq && anchor.hash === from.hash
+      if (!pending) {
+        // Moved past where the announced cut began, but not to its end: a cut of its own.
+        const cutElsewhere = from !== undefined && anchor.seq > from.seq && anchor.seq < cut
+        problems.push({
+          kind: cutElsewhere ? "prefix-deleted" : "rewritten",
+          digest: lastNote.n,
+          message: `the store's anchor (#${anchor.seq}, ${anchor.hash}) is neither the one retention note digest ${lastNote.n} signed (#${lastNote.anchor.seq}, ${lastNote.anchor.hash}) nor where its cut began${from === undefined ? "" : ` (#${from.seq}, ${from.hash})`}`
+        })
+      }
     }
 
     for (const { digest: d } of digests) {

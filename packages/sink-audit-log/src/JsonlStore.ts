@@ -28,6 +28,7 @@ import type { AuditRecord, StoredRecord } from "./Record.ts"
 import {
   defaultLimit,
   openedReadOnly,
+  type PruneOptions,
   SchemaTooNew,
   type Shape,
   Store,
@@ -560,7 +561,7 @@ export const make = (
       )
 
     // Retention removes whole day files: the oldest ones whose records are all older than the cutoff.
-    const prune = (before: Date) =>
+    const prune = (before: Date, options: PruneOptions = {}) =>
       Semaphore.withPermit(lock)(
         Effect.tryPromise({
           try: async () => {
@@ -574,7 +575,10 @@ export const make = (
               let last: Chain.Anchor | undefined
               let n = 0
               for await (const r of readFile(file)) {
-                if (r.created_at >= cutoff) {
+                if (
+                  r.created_at >= cutoff ||
+                  (options.upTo !== undefined && r.seq > options.upTo)
+                ) {
                   all = false
                   break
                 }
@@ -586,7 +590,7 @@ export const make = (
               if (last !== undefined) anchor = last
               deleted += n
             }
-            if (doomed.length === 0) return { deleted: 0, anchor }
+            if (doomed.length === 0 || options.plan === true) return { deleted, anchor }
             // The anchor goes first: a crash after it is finished by `recover` on the next open.
             meta = { ...meta, anchor }
             writeAtomic(metaFile, JSON.stringify(meta))

@@ -25,6 +25,7 @@ import type { AuditRecord, StoredRecord } from "./Record.ts"
 import {
   defaultLimit,
   openedReadOnly,
+  type PruneOptions,
   patternToLike,
   SchemaTooNew,
   type Shape,
@@ -305,7 +306,7 @@ export const make = (
       )
       .pipe(Effect.mapError(keepStoreError("verifying")))
 
-    const prune = (before: Date) =>
+    const prune = (before: Date, options: PruneOptions = {}) =>
       sql
         .withTransaction(
           Effect.gen(function* () {
@@ -313,8 +314,10 @@ export const make = (
             const cutoff = before.toISOString()
             // The longest prefix of the chain whose records are all older than the cutoff.
             const firstKept = yield* run<{ seq: string | number }>(
-              "SELECT min(seq) AS seq FROM audit_records WHERE created_at >= $1",
-              [cutoff]
+              options.upTo === undefined
+                ? "SELECT min(seq) AS seq FROM audit_records WHERE created_at >= $1"
+                : "SELECT min(seq) AS seq FROM audit_records WHERE created_at >= $1 OR seq > $2",
+              options.upTo === undefined ? [cutoff] : [cutoff, options.upTo]
             )
             const keptFrom = firstKept[0]?.seq ?? null
             const lastRows = yield* run<{ seq: string | number; hash: string }>(
@@ -328,6 +331,16 @@ export const make = (
               return {
                 deleted: 0,
                 anchor: { seq: Number(state.anchor_seq), hash: state.anchor_hash }
+              }
+            }
+            if (options.plan === true) {
+              const n = yield* run<{ n: string | number }>(
+                "SELECT count(*) AS n FROM audit_records WHERE seq <= $1",
+                [last.seq]
+              )
+              return {
+                deleted: Number(n[0]?.n ?? 0),
+                anchor: { seq: Number(last.seq), hash: last.hash }
               }
             }
             const deleted = yield* run<{ n: string | number }>(

@@ -9,20 +9,20 @@
  */
 import * as fs from "node:fs"
 import { type Event, Sink } from "@workos-relay/core"
+import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
-import type * as Chain from "./Chain.ts"
 import * as Config from "./Config.ts"
 import * as Digest from "./Digest.ts"
 import * as JsonlStore from "./JsonlStore.ts"
 import * as PostgresStore from "./PostgresStore.ts"
 import * as Record from "./Record.ts"
 import * as SqliteStore from "./SqliteStore.ts"
-import { type SchemaTooNew, type Shape, Store, type StoreError } from "./Store.ts"
+import { type PruneResult, type SchemaTooNew, type Shape, Store, type StoreError } from "./Store.ts"
 
 /**
  * Opens the store a config names; closed with the scope. `readOnly` (`audit verify`,
@@ -50,11 +50,17 @@ export const layer = (config: Config.Config): Layer.Layer<Store, StoreError | Sc
 /** How often retention runs while the sink is up (it also runs at start). */
 export const retentionInterval = Duration.hours(1)
 
-/** Writes signed digests (see Digest): `head` when the head moved, `retention` after a cut. */
+/** Writes signed digests (see Digest): `head` when the head moved, `retention` before a cut. */
 export interface DigestKeeper {
   readonly head: Effect.Effect<void>
-  readonly retention: (removed: number, from: Chain.Anchor) => Effect.Effect<void>
+  /** Signs the note of a cut retention is about to make; fails when it cannot (then nothing may be cut). */
+  readonly retention: (cut: PruneResult) => Effect.Effect<void, DigestNoteFailed>
 }
+
+/** The signed note of a retention cut could not be written: the cut is not made. */
+export class DigestNoteFailed extends Data.TaggedError("DigestNoteFailed")<{
+  readonly message: string
+}> {}
 
 /**
  * Starts signing digests of `store` into `config.directory`: every `interval` and when
@@ -84,13 +90,13 @@ export const keepDigests = (
           reason: `digests: cannot use the folder ${config.directory}: ${(e as Error).message}`
         })
     })
-    const write = (kind: "head" | "retention", removed?: { count: number; from: Chain.Anchor }) =>
+    const write = (kind: "head") =>
       store.head.pipe(
         Effect.flatMap((state) =>
           state === undefined
             ? Effect.logWarning(`audit log ${store.where}: no head to sign a digest of`)
             : Effect.try({
-                try: () => writer.write(kind, state, removed),
+                try: () => writer.write(kind, state),
                 catch: (e) => e
               }).pipe(
                 Effect.tap((d) =>
@@ -116,10 +122,31 @@ export const keepDigests = (
     yield* Effect.sleep(every).pipe(Effect.andThen(head), Effect.forever, Effect.forkScoped)
     // At shutdown: the last head the sink wrote.
     yield* Effect.addFinalizer(() => head)
-    return {
-      head,
-      retention: (count, from) => write("retention", { count, from })
-    }
+    // The note announces the cut: the anchor the chain will start from, and what goes.
+    const retention = (cut: PruneResult) =>
+      store.head.pipe(
+        Effect.flatMap((state) =>
+          state === undefined
+            ? Effect.fail(new Error("the store has no head to sign a note of"))
+            : Effect.try({
+                try: () =>
+                  writer.write(
+                    "retention",
+                    { anchor: cut.anchor, head: state.head },
+                    { count: cut.deleted, from: state.anchor }
+                  ),
+                catch: (e) => e
+              })
+        ),
+        Effect.mapError(
+          (e) =>
+            new DigestNoteFailed({
+              message: `writing the signed retention note to ${config.directory} failed, so nothing was deleted: ${e instanceof Error ? e.message : String(e)}`
+            })
+        ),
+        Effect.asVoid
+      )
+    return { head, retention }
   })
 
 /** Deletes records older than the retention, now and then every hour; failures are logged, never fatal. */
@@ -130,16 +157,20 @@ export const keepRetention = (
     readonly digests?: DigestKeeper
     /** Called after each pass (tests wait for it rather than sleep). */
     readonly onPass?: (result: { readonly deleted: number }) => void
+    /** Called with the message of a pass that failed (logged, then retried next pass). */
+    readonly onFailure?: (message: string) => void
   } = {}
 ): Effect.Effect<void, never, Scope.Scope> =>
   Effect.gen(function* () {
-    const before = options.digests === undefined ? undefined : yield* store.head
-    const r = yield* store.prune(new Date(Date.now() - Duration.toMillis(retention)))
-    // A cut is provable only with a signed note of what it removed.
-    if (r.deleted > 0 && options.digests !== undefined && before !== undefined) {
-      yield* options.digests.retention(r.deleted, before.anchor)
-    }
-    return r
+    const before = new Date(Date.now() - Duration.toMillis(retention))
+    if (options.digests === undefined) return yield* store.prune(before)
+    // A cut is provable only with a signed note of what it removes, written first: a crash
+    // between the two leaves a note of a cut not yet made (verify accepts it; the next
+    // pass makes it), never a cut without a note.
+    const plan = yield* store.prune(before, { plan: true })
+    if (plan.deleted === 0) return plan
+    yield* options.digests.retention(plan)
+    return yield* store.prune(before, { upTo: plan.anchor.seq })
   }).pipe(
     Effect.tap((r) =>
       r.deleted > 0
@@ -152,7 +183,11 @@ export const keepRetention = (
       Effect.logDebug(`audit log ${store.where}: retention pass done (${r.deleted} deleted)`)
     ),
     Effect.tap((r) => Effect.sync(() => options.onPass?.(r))),
-    Effect.catch((e) => Effect.logWarning(`audit log retention: ${e.message}`)),
+    Effect.catch((e) =>
+      Effect.logWarning(`audit log retention: ${e.message}`).pipe(
+        Effect.andThen(Effect.sync(() => options.onFailure?.(e.message)))
+      )
+    ),
     Effect.repeat(Schedule.spaced(retentionInterval)),
     Effect.forkScoped,
     Effect.andThen(

@@ -35,6 +35,7 @@ import type { StoredRecord } from "./Record.ts"
 import {
   defaultLimit,
   openedReadOnly,
+  type PruneOptions,
   patternToLike,
   SchemaTooNew,
   type Shape,
@@ -275,14 +276,14 @@ export const make = (
       })
     )
 
-    const prune = (before: Date) =>
+    const prune = (before: Date, options: PruneOptions = {}) =>
       thread === undefined
         ? Effect.try({
-            try: () => pruneChain(db, before.toISOString()),
+            try: () => pruneChain(db, before.toISOString(), options),
             catch: fail(where, "pruning")
           })
         : Effect.tryPromise({
-            try: () => thread.prune(before.toISOString()),
+            try: () => thread.prune(before.toISOString(), options),
             catch: fail(where, "pruning")
           })
 

@@ -129,6 +129,12 @@ export interface PruneResult {
   readonly anchor: Chain.Anchor
 }
 
+/** How `prune` runs: `plan` deletes nothing and says what it would cut; `upTo` cuts no record after that seq. */
+export interface PruneOptions {
+  readonly plan?: boolean
+  readonly upTo?: number
+}
+
 export interface Shape {
   /** Where the store is, for messages (a path, a folder, a database name; never a password). */
   readonly where: string
@@ -141,9 +147,10 @@ export interface Shape {
   /**
    * Deletes the oldest records created before `before`, as a prefix of the chain (a
    * record is kept while an older one after it is kept), and keeps the hash of the
-   * last deleted record as the anchor the chain verifies from.
+   * last deleted record as the anchor the chain verifies from. With `plan`, it deletes
+   * nothing and returns what it would delete (retention signs that before cutting).
    */
-  readonly prune: (before: Date) => Effect.Effect<PruneResult, StoreError>
+  readonly prune: (before: Date, options?: PruneOptions) => Effect.Effect<PruneResult, StoreError>
   /**
    * Where the chain starts and ends as the store says (no walk): what a signed digest
    * records. Undefined when the store has no chain state (a damaged or wiped store).

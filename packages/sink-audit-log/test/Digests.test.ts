@@ -391,6 +391,167 @@ describe("retention with digests", () => {
   )
 })
 
+/** One retention pass as the sink runs it; resolves with its result or its failure's message. */
+const retentionPass = (store: Shape, keeper: Sink.DigestKeeper) =>
+  Effect.callback<{ deleted: number } | string>((resume) => {
+    const fiber = Effect.runFork(
+      Effect.scoped(
+        Sink.keepRetention(store, Config.parseRetention("1 day")!, {
+          digests: keeper,
+          onPass: (r) => resume(Effect.succeed(r)),
+          onFailure: (message) => resume(Effect.succeed(message))
+        }).pipe(Effect.andThen(Effect.never))
+      )
+    )
+    return Effect.sync(() => fiber.interruptUnsafe())
+  })
+
+const keeperOf = (store: Shape, digests: string) =>
+  Sink.keepDigests(store, {
+    directory: digests,
+    privateKey: Redacted.make(keys.privateKey),
+    interval: "1 hour"
+  })
+
+const countOf = (file: string) =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      const s = yield* SqliteStore.make({ path: file, readOnly: true })
+      return { records: (yield* s.query({ limit: 1000 })).length, state: (yield* s.head)! }
+    })
+  )
+
+describe("retention signs its note before it cuts", () => {
+  it.live("the note cannot be written: nothing is deleted, and the next pass cuts", () =>
+    Effect.gen(function* () {
+      const file = path.join(root, "note-fails.db")
+      const digests = path.join(root, "note-fails-digests")
+      yield* Effect.scoped(
+        Effect.gen(function* () {
+          const store = yield* SqliteStore.make({ path: file })
+          yield* store.append(events(50).map(Record.fromEvent))
+          const keeper = yield* keeperOf(store, digests)
+          // Digest 2 (the note) cannot be written: its temp file's name is a folder.
+          const blocker = path.join(digests, "digest-0000000002.json.tmp")
+          fs.mkdirSync(blocker)
+          const failed = yield* retentionPass(store, keeper)
+          expect(typeof failed).toBe("string")
+          expect(failed).toContain("retention note")
+          expect(failed).toContain("nothing was deleted")
+          expect(failed).toContain(digests)
+          expect((yield* store.query({ limit: 1000 })).length).toBe(50)
+          expect((yield* store.head)!.anchor).toEqual(genesis)
+          expect(Digest.readAll(digests).map((d) => d.digest.kind)).toEqual(["head"])
+          const report = yield* check(sqlite, file, digests)
+          expect(report.problems).toEqual([])
+          // Space again: the next pass signs the note, then cuts.
+          fs.rmdirSync(blocker)
+          expect(yield* retentionPass(store, keeper)).toEqual({
+            deleted: 50,
+            anchor: expect.objectContaining({ seq: 50 })
+          })
+        })
+      )
+      expect((yield* countOf(file)).records).toBe(0)
+      expect(Digest.readAll(digests).map((d) => d.digest.kind)).toEqual(["head", "retention"])
+      expect((yield* check(sqlite, file, digests)).problems).toEqual([])
+    })
+  )
+
+  it.live("a crash after the note: verify is OK, the next pass makes the cut", () =>
+    Effect.gen(function* () {
+      const file = path.join(root, "note-then-crash.db")
+      const digests = path.join(root, "note-then-crash-digests")
+      yield* Effect.scoped(
+        Effect.gen(function* () {
+          const store = yield* SqliteStore.make({ path: file })
+          yield* store.append(events(50).map(Record.fromEvent))
+          const keeper = yield* keeperOf(store, digests)
+          // The process stops (never returns) when it comes to delete, after the note.
+          let reached: () => void = () => {}
+          const deleting = {
+            promise: new Promise<void>((r) => (reached = r)),
+            resolve: () => reached()
+          }
+          const crashing: Shape = {
+            ...store,
+            prune: (before, options) =>
+              options?.plan === true
+                ? store.prune(before, options)
+                : Effect.sync(() => deleting.resolve()).pipe(Effect.andThen(Effect.never))
+          }
+          const fiber = Effect.runFork(
+            Effect.scoped(
+              Sink.keepRetention(crashing, Config.parseRetention("1 day")!, {
+                digests: keeper
+              }).pipe(Effect.andThen(Effect.never))
+            )
+          )
+          yield* Effect.promise(() => deleting.promise)
+          fiber.interruptUnsafe()
+        })
+      )
+      const notes = Digest.readAll(digests).map((d) => d.digest)
+      expect(notes.map((d) => d.kind)).toEqual(["head", "retention", "head"])
+      expect(notes[1]!.anchor.seq).toBe(50)
+      expect(notes[1]!.removed).toEqual({ count: 50, from: genesis })
+      const pending = yield* countOf(file)
+      expect(pending.records).toBe(50)
+      expect(pending.state.anchor).toEqual(genesis)
+      // The announced cut is not made yet: that is no finding.
+      const before = yield* check(sqlite, file, digests)
+      expect(before.chain.problem).toBeNull()
+      expect(before.problems).toEqual([])
+
+      // A cut by hand of 5 records while the note is pending is still found.
+      const all = [
+        ...(yield* Effect.scoped(
+          Effect.gen(function* () {
+            const s = yield* SqliteStore.make({ path: file, readOnly: true })
+            return yield* s.query({ limit: 1000 })
+          })
+        ))
+      ].reverse()
+      const copy = path.join(root, "note-then-crash-cut.db")
+      fs.copyFileSync(file, copy)
+      sqlite.rewrite(
+        copy,
+        all.slice(5),
+        { seq: all[4]!.seq, hash: all[4]!.hash },
+        { ...headOf(all, genesis), count: 45 }
+      )
+      const cut = yield* check(sqlite, copy, digests)
+      expect(cut.problems.map((p) => p.kind)).toContain("prefix-deleted")
+
+      // Restarted: the next pass signs a new note and makes the cut.
+      yield* Effect.scoped(
+        Effect.gen(function* () {
+          const store = yield* SqliteStore.make({ path: file })
+          const keeper = yield* keeperOf(store, digests)
+          expect(yield* retentionPass(store, keeper)).toEqual({
+            deleted: 50,
+            anchor: expect.objectContaining({ seq: 50 })
+          })
+          yield* store.append(events(10, 51).map(Record.fromEvent))
+        })
+      )
+      const done = yield* countOf(file)
+      expect(done.records).toBe(10)
+      expect(done.state.anchor.seq).toBe(50)
+      expect(Digest.readAll(digests).map((d) => d.digest.kind)).toEqual([
+        "head",
+        "retention",
+        "head",
+        "retention",
+        "head"
+      ])
+      const after = yield* check(sqlite, file, digests)
+      expect(after.chain.problem).toBeNull()
+      expect(after.problems).toEqual([])
+    })
+  )
+})
+
 describe("digests config", () => {
   const decode = (digests: unknown) =>
     Schema.decodeUnknownResult(Config.Config)({ path: "x.db", digests }, { errors: "all" })

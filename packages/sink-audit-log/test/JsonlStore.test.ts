@@ -172,7 +172,16 @@ describe("JsonlStore", () => {
       yield* store.append(records(30, 31))
       // The old day holds records of minutes 1-30; a cutoff at minute 20 keeps it (not all are old).
       expect((yield* store.prune(new Date(start + 20 * 60_000))).deleted).toBe(0)
-      const pruned = yield* store.prune(new Date(start + 31 * 60_000))
+      const cutoff = new Date(start + 31 * 60_000)
+      // A plan says what would go and removes nothing; `upTo` inside the day keeps the day.
+      expect(yield* store.prune(cutoff, { plan: true })).toEqual({
+        deleted: 30,
+        anchor: expect.objectContaining({ seq: 30 })
+      })
+      expect(fs.existsSync(path.join(directory, "2026-01-01.jsonl"))).toBe(true)
+      expect((yield* store.head)!.anchor.seq).toBe(0)
+      expect((yield* store.prune(cutoff, { upTo: 29 })).deleted).toBe(0)
+      const pruned = yield* store.prune(cutoff, { upTo: 30 })
       expect(pruned.deleted).toBe(30)
       expect(pruned.anchor.seq).toBe(30)
       expect(fs.existsSync(path.join(directory, "2026-01-01.jsonl"))).toBe(false)

@@ -315,9 +315,19 @@ export const retentionSuite = (
       yield* store.append(records(50))
       yield* store.append(records(50, 51))
       // Records are one minute apart from start: keep those created at or after minute 40.
-      const pruned = yield* store.prune(new Date(start + 40 * 60_000))
-      expect(pruned.deleted).toBe(39)
-      expect(pruned.anchor.seq).toBe(39)
+      const cutoff = new Date(start + 40 * 60_000)
+      // A plan (what retention signs first) says what would go, and deletes nothing.
+      const plan = yield* store.prune(cutoff, { plan: true })
+      expect(plan.deleted).toBe(39)
+      expect(plan.anchor.seq).toBe(39)
+      expect((yield* store.query({ limit: 1000 })).length).toBe(100)
+      expect((yield* store.head)!.anchor.seq).toBe(0)
+      // `upTo` cuts no further than a plan said, whatever else has become old.
+      const first = yield* store.prune(cutoff, { upTo: 20 })
+      expect(first).toEqual({ deleted: 20, anchor: expect.objectContaining({ seq: 20 }) })
+      const pruned = yield* store.prune(cutoff)
+      expect(pruned.deleted).toBe(19)
+      expect(pruned.anchor).toEqual(plan.anchor)
       const report = yield* store.verify
       expect(report.problem).toBeNull()
       expect(report.records).toBe(61)

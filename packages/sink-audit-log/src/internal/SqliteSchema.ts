@@ -5,6 +5,7 @@
  */
 import type { DatabaseSync } from "node:sqlite"
 import * as Chain from "../Chain.ts"
+import type { PruneOptions } from "../Store.ts"
 import { chainRowMissing } from "./Rows.ts"
 import { BrokenStore, transaction } from "./SqliteAppend.ts"
 
@@ -70,7 +71,7 @@ export interface Pruned {
 }
 
 /** Deletes the longest prefix of the chain created before `cutoff` (ISO), moving the anchor. */
-export const prune = (db: DatabaseSync, cutoff: string): Pruned =>
+export const prune = (db: DatabaseSync, cutoff: string, options: PruneOptions = {}): Pruned =>
   transaction(db, () => {
     let last: { seq: number; hash: string } | undefined
     let deleted = 0
@@ -78,7 +79,7 @@ export const prune = (db: DatabaseSync, cutoff: string): Pruned =>
       .prepare("SELECT seq, created_at, hash FROM audit_records ORDER BY seq")
       .iterate()) {
       const r = row as { seq: number; created_at: string; hash: string }
-      if (r.created_at >= cutoff) break
+      if (r.created_at >= cutoff || (options.upTo !== undefined && r.seq > options.upTo)) break
       last = { seq: r.seq, hash: r.hash }
       deleted += 1
     }
@@ -89,6 +90,7 @@ export const prune = (db: DatabaseSync, cutoff: string): Pruned =>
     if (last === undefined) {
       return { deleted: 0, anchor: { seq: state.anchor_seq, hash: state.anchor_hash } }
     }
+    if (options.plan === true) return { deleted, anchor: last }
     db.prepare("DELETE FROM audit_records WHERE seq <= ?").run(last.seq)
     db.prepare(
       "UPDATE audit_chain SET anchor_seq = ?, anchor_hash = ?, head_count = head_count - ? WHERE id = 1"

@@ -15,6 +15,7 @@
  */
 import type { DatabaseSync } from "node:sqlite"
 import { parentPort, workerData } from "node:worker_threads"
+import type { PruneOptions } from "../Store.ts"
 import { describeCause } from "./Rows.ts"
 import {
   type Appended,
@@ -30,7 +31,7 @@ export type Request =
   | { readonly id: number; readonly part: PreparedBatch; readonly last: boolean }
   | { readonly id: number; readonly abort: string }
   | { readonly id: number; readonly migrate: true }
-  | { readonly id: number; readonly prune: string }
+  | { readonly id: number; readonly prune: string; readonly options: PruneOptions }
   | { readonly close: true }
 
 export type Reply =
@@ -95,7 +96,7 @@ port.on("message", (request: Request) => {
       return
     }
     if ("prune" in request) {
-      const pruned = prune(connection.db, request.prune)
+      const pruned = prune(connection.db, request.prune, request.options)
       port.postMessage({ id: request.id, pruned: true, ...pruned } satisfies Reply)
       return
     }

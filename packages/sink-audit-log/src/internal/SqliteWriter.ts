@@ -6,6 +6,7 @@
 import { once } from "node:events"
 import { Worker } from "node:worker_threads"
 import type { AuditRecord } from "../Record.ts"
+import type { PruneOptions } from "../Store.ts"
 import { describeCause } from "./Rows.ts"
 import { type Appended, BrokenStore, prepareBatch } from "./SqliteAppend.ts"
 import type { Pruned } from "./SqliteSchema.ts"
@@ -26,7 +27,7 @@ export interface Writer {
   /** Opens the store on the thread and migrates it; resolves with the version found when it is newer. */
   readonly migrate: () => Promise<number | undefined>
   /** Retention on the thread: deletes the chain's prefix created before `cutoff` (ISO). */
-  readonly prune: (cutoff: string) => Promise<Pruned>
+  readonly prune: (cutoff: string, options: PruneOptions) => Promise<Pruned>
   /** Lets the batches already posted finish, then ends the thread. */
   readonly close: () => Promise<void>
 }
@@ -95,8 +96,8 @@ export const writer = (path: string, busyTimeoutMs: number): Writer => {
       ask((id) => ({ id, migrate: true })).then((reply) =>
         "tooNew" in reply ? reply.tooNew : undefined
       ),
-    prune: (cutoff) =>
-      ask((id) => ({ id, prune: cutoff })).then((reply) => {
+    prune: (cutoff, options) =>
+      ask((id) => ({ id, prune: cutoff, options })).then((reply) => {
         const { deleted, anchor } = reply as Reply & Pruned
         return { deleted, anchor }
       }),
