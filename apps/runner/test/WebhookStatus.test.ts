@@ -7,15 +7,22 @@
 import { spawn } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
+import { DatabaseSync } from "node:sqlite"
 import { describe, expect, it } from "@effect/vitest"
 import { WorkOS as WorkOSNode } from "@workos-inc/node"
 import { WorkOSStandIn, WorkOSWebhooks } from "@workos-relay/testing"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
+import * as Redacted from "effect/Redacted"
 import { load } from "../src/config/Load.ts"
+import * as HttpServer from "../src/http/Server.ts"
 import { Metrics } from "../src/Observability.ts"
 import * as Runner from "../src/Runner.ts"
+import * as StateStore from "../src/StateStore.ts"
+import { Deliveries } from "../src/webhooks/Deliveries.ts"
+import { Doorbell } from "../src/webhooks/Doorbell.ts"
+import * as Ingress from "../src/webhooks/Ingress.ts"
 import { recorded, recordingSink, tempDir, waitUntil } from "./helpers.ts"
 
 const bin = Path.join(import.meta.dirname, "..", "src", "bin.ts")
@@ -168,5 +175,52 @@ describe("webhook table", () => {
         expect(recorded(log)).toEqual(standIn.events().map((e) => e.id))
       }).pipe(Effect.scoped),
     60_000
+  )
+
+  it.live(
+    "a delivery the store cannot keep (locked by another process) gets 503; WorkOS's retry is kept",
+    () =>
+      Effect.gen(function* () {
+        const path = Path.join(tempDir(), "state.db")
+        // The store retries a lock for as long as `run` would (untilDone); the route gives up after 300 ms.
+        const store = yield* StateStore.sqlite(path, { retry: StateStore.Patience.untilDone })
+        const deliveries = new Deliveries()
+        const doorbell = new Doorbell({ visibilityDelay: 50, debounce: 10 }, yield* Effect.scope)
+        const port = yield* HttpServer.serve(
+          Ingress.routes({
+            settings: {
+              path: "/webhooks/workos",
+              secrets: [Redacted.make(secret)],
+              tolerance: 180_000,
+              allowedSources: undefined,
+              trustedProxies: [],
+              visibilityDelay: 50,
+              debounce: 10,
+              overdueAfter: 60_000
+            },
+            doorbell,
+            deliveries,
+            types: undefined,
+            organizationId: undefined,
+            record: (id, type, at) =>
+              store.recordWebhook(id, type, at).pipe(Effect.timeout("300 millis"))
+          }),
+          { host: "127.0.0.1", port: 0 }
+        )
+        const url = `http://127.0.0.1:${port}/webhooks/workos`
+        const body = JSON.stringify({ id: "event_01LOCKED", event: "user.created", data: {} })
+        const other = new DatabaseSync(path)
+        other.exec("BEGIN IMMEDIATE")
+        expect(yield* post(url, body)).toBe(503)
+        expect(deliveries.pendingCount()).toBe(0)
+        other.exec("ROLLBACK")
+        other.close()
+        // WorkOS sends it again: news again, kept, pending.
+        expect(yield* post(url, body)).toBe(200)
+        expect(deliveries.pendingCount()).toBe(1)
+        expect((yield* store.pendingWebhooks()).map((w) => w.eventId)).toEqual(["event_01LOCKED"])
+        expect(yield* post(url, body)).toBe(200)
+        expect((yield* store.pendingWebhooks()).length).toBe(1)
+      }).pipe(Effect.scoped)
   )
 })
