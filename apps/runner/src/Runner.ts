@@ -151,12 +151,23 @@ export const openSource = (
           Pipeline.Element,
           unknown
         >
-        // What webhooks announced is now read: push against pull.
+        // What webhooks announced is now read: push against pull, in memory and in
+        // the store's webhook table (one statement for a page that has any).
+        const store = watch.store
         return webhooks === undefined
           ? stream
-          : Stream.mapArray(stream, (elements) => {
-              webhooks.read(elements)
-              return elements
+          : Stream.mapArrayEffect(stream, (elements) => {
+              const seen = webhooks.read(elements)
+              return seen.length === 0 || store === undefined
+                ? Effect.succeed(elements)
+                : store.markWebhooksSeen(seen, Date.now()).pipe(
+                    Effect.catch((e) =>
+                      Effect.logWarning(
+                        `could not mark ${seen.length} announced event(s) seen in the state store: ${e.message}`
+                      )
+                    ),
+                    Effect.as(elements)
+                  )
             })
       }
     }
@@ -401,10 +412,12 @@ export const run = (
       const started = Date.now()
       const metrics = options.metrics ?? new Metrics()
       for (const sink of config.sinks) metrics.sink(sink.name)
+      // The doorbell answers as soon as the server listens; it keeps deliveries once the store is open.
+      const storeReady = yield* Deferred.make<Store>()
       const doorbell =
         config.webhooks === undefined || config.http === undefined
           ? undefined
-          : yield* startDoorbell(config, metrics)
+          : yield* startDoorbell(config, metrics, storeReady)
       if (config.http !== undefined) {
         const paths = [
           ...Observability.paths,
@@ -428,6 +441,8 @@ export const run = (
         Layer.build,
         Effect.map((c) => Context.get(c, StateStore.StateStore) as Store)
       )
+      yield* Deferred.succeed(storeReady, store)
+      if (doorbell !== undefined) yield* doorbell.restore(store)
 
       // -- the lease: wait as a standby until it is ours
       const holder = holderId()
@@ -551,7 +566,11 @@ export const run = (
  * The webhook doorbell of a config with `webhooks`: its route, and a check every
  * few seconds that reports announced events the Events API has not returned.
  */
-const startDoorbell = (config: RelayConfig, metrics: Metrics) =>
+const startDoorbell = (
+  config: RelayConfig,
+  metrics: Metrics,
+  storeReady: Deferred.Deferred<Store>
+) =>
   Effect.gen(function* () {
     const settings = config.webhooks!
     const scope = yield* Effect.scope
@@ -564,8 +583,32 @@ const startDoorbell = (config: RelayConfig, metrics: Metrics) =>
       doorbell,
       deliveries,
       types: fetchTypes(config.sinks, source.type === "workos" ? source.events : undefined),
-      organizationId: source.type === "workos" ? source.organization : undefined
+      organizationId: source.type === "workos" ? source.organization : undefined,
+      // A store locked for long: 503 after a while, WorkOS sends the delivery again.
+      record: (id, type, receivedAt) =>
+        Deferred.await(storeReady).pipe(
+          Effect.flatMap((store) => store.recordWebhook(id, type, receivedAt)),
+          Effect.timeout(recordTimeoutMs)
+        )
     })
+    /** What was pending when the runner last stopped, then an hourly prune of the table. */
+    const restore = (store: Store) =>
+      Effect.gen(function* () {
+        const pending = yield* store.pendingWebhooks()
+        deliveries.restore(
+          pending.map((p) => ({ id: p.eventId, type: p.eventType, receivedAt: p.receivedAt }))
+        )
+        if (pending.length > 0)
+          yield* Effect.logInfo(
+            `${pending.length} event(s) announced by webhook before the restart are not yet returned by the Events API; watching them`
+          )
+        yield* store.pruneWebhooks(Date.now() - webhookKeepMs).pipe(
+          Effect.catch((e) => Effect.logWarning(`could not prune the webhook table: ${e.message}`)),
+          Effect.andThen(Effect.sleep(60 * 60_000)),
+          Effect.forever,
+          Effect.forkIn(scope)
+        )
+      })
     yield* Effect.sync(() => deliveries.overdue(settings.overdueAfter)).pipe(
       Effect.flatMap(({ fresh }) =>
         Effect.forEach(fresh, (p) =>
@@ -578,5 +621,13 @@ const startDoorbell = (config: RelayConfig, metrics: Metrics) =>
       Effect.forever,
       Effect.forkScoped
     )
-    return { doorbell, routes, routePath: settings.path }
+    return { doorbell, routes, routePath: settings.path, restore }
   })
+
+/** How long a delivery may wait for the store before it is answered 503. */
+const recordTimeoutMs = 10_000
+/**
+ * Seen rows of the webhook table are kept a day: `status` looks at the last hour, and
+ * a day is enough to look back after a night; pending rows are kept until seen.
+ */
+const webhookKeepMs = 24 * 60 * 60_000

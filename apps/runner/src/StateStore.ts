@@ -24,7 +24,9 @@ export type {
   NewDeadLetter,
   Problem,
   RecordedGap,
-  Service
+  Service,
+  WebhookDelivery,
+  WebhookSummary
 } from "./state/Model.ts"
 export { LeaseLost, StoreError } from "./state/Model.ts"
 export { postgres } from "./state/Postgres.ts"

@@ -12,6 +12,7 @@ import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import * as StateStore from "../src/StateStore.ts"
 import { onceAroundTakeover, recorded, recordingSink, tempDir, waitUntilAsync } from "./helpers.ts"
+import { exerciseWebhookTable } from "./webhookTable.ts"
 
 let db: { readonly url: string; readonly stop: () => Promise<void> }
 let standIn: WorkOSStandIn.StandIn
@@ -33,6 +34,16 @@ const letter = (id: string): StateStore.NewDeadLetter => ({
 })
 
 describe("StateStore (Postgres)", { timeout: 90_000 }, () => {
+  it.live(
+    "the webhook table: upsert on receipt, seen once, pruned, pending kept across restarts",
+    () =>
+      Effect.gen(function* () {
+        const url = Redacted.make(db.url)
+        const store = yield* StateStore.postgres(url)
+        yield* exerciseWebhookTable(store, () => StateStore.postgres(url))
+      }).pipe(Effect.scoped)
+  )
+
   it.live("checkpoints, dead letters, lease and fencing; migrations run once", () =>
     Effect.gen(function* () {
       const url = Redacted.make(db.url)

@@ -6,6 +6,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as StateStore from "../src/StateStore.ts"
+import { exerciseWebhookTable } from "./webhookTable.ts"
 
 const tempDb = () => Path.join(Fs.mkdtempSync(Path.join(Os.tmpdir(), "relay-store-")), "state.db")
 
@@ -20,6 +21,16 @@ const letter = (id: string): StateStore.NewDeadLetter => ({
 })
 
 describe("StateStore (SQLite)", () => {
+  it.live(
+    "the webhook table: upsert on receipt, seen once, pruned, pending kept across restarts",
+    () =>
+      Effect.gen(function* () {
+        const path = tempDb()
+        const store = yield* StateStore.sqlite(path)
+        yield* exerciseWebhookTable(store, () => StateStore.sqlite(path))
+      }).pipe(Effect.scoped)
+  )
+
   it.live("migrates once, keeps checkpoints and dead letters across reopenings", () =>
     Effect.gen(function* () {
       const path = tempDb()

@@ -55,10 +55,16 @@ interface Stored {
   readonly counts: Readonly<Record<string, number>>
   readonly lease: StateStore.Lease | undefined
   readonly gaps: { readonly total: number; readonly recent: ReadonlyArray<StateStore.RecordedGap> }
+  readonly webhooks: StateStore.WebhookSummary | undefined
 }
 
 /** How many of the newest gaps `status` lists. */
 const GAPS_SHOWN = 3
+/** How many overdue announced events `status` lists, the oldest first. */
+const OVERDUE_SHOWN = 10
+const HOUR = 60 * 60_000
+/** `webhooks.overdueAfter`'s default, for a config that no longer has `webhooks`. */
+const DEFAULT_OVERDUE_AFTER = 5 * 60_000
 
 const readStore = (config: RelayConfig) => {
   const missing = missingStore(config)
@@ -68,7 +74,8 @@ const readStore = (config: RelayConfig) => {
         checkpoints: [],
         counts: {},
         lease: undefined,
-        gaps: { total: 0, recent: [] }
+        gaps: { total: 0, recent: [] },
+        webhooks: undefined
       })
     : withStore(config, (store) =>
         Effect.all({
@@ -76,7 +83,15 @@ const readStore = (config: RelayConfig) => {
           checkpoints: store.checkpoints(),
           counts: store.deadLetterCounts(),
           lease: store.lease(),
-          gaps: store.gaps(GAPS_SHOWN)
+          gaps: store.gaps(GAPS_SHOWN),
+          webhooks: Effect.suspend(() => {
+            const now = Date.now()
+            return store.webhookSummary({
+              since: now - HOUR,
+              overdueBefore: now - (config.webhooks?.overdueAfter ?? DEFAULT_OVERDUE_AFTER),
+              limit: OVERDUE_SHOWN
+            })
+          })
         })
       )
 }
@@ -88,6 +103,7 @@ const printStatus = (config: RelayConfig, client: WorkOS.Service | undefined, st
     yield* out(`state: ${description}`)
     yield* out(leaseLine(lease, now))
     for (const line of gapLines(gaps.total, gaps.recent, now)) yield* out(line)
+    for (const line of webhookLines(config, stored.webhooks, now)) yield* out(line)
     const rows = [
       ["sink", "cursor", "checkpoint age", "lag (events)", "lag (time)", "dead letters"]
     ]
@@ -132,6 +148,46 @@ const gapLines = (
             `  ${new Date(gap.detectedAt).toISOString()} (${formatMillis(now - gap.detectedAt)} ago, ${gap.action === "stopped" ? "the source stopped there" : "the source went on"}): ${EventStream.describeGap(gap)}`
         )
       ]
+
+/**
+ * Push against pull, from the store's webhook table: deliveries in the last hour, how
+ * long after its webhook the reader returned each event, and every announced event
+ * the reader has not returned after `webhooks.overdueAfter`.
+ */
+export const webhookLines = (
+  config: RelayConfig,
+  summary: StateStore.WebhookSummary | undefined,
+  now: number
+): ReadonlyArray<string> => {
+  if (summary === undefined) return []
+  const { received, leads, overdue } = summary
+  if (config.webhooks === undefined && received === 0 && overdue.total === 0) return []
+  const lead =
+    leads.length === 0
+      ? ""
+      : `; the Events API returned ${leads.length} of them ${formatMillis(median(leads))} (median) and ${formatMillis(leads[leads.length - 1]!)} (max) after the webhook`
+  const after = formatMillis(config.webhooks?.overdueAfter ?? DEFAULT_OVERDUE_AFTER)
+  return [
+    `webhooks: ${received} received in the last hour${lead}`,
+    ...(overdue.total === 0
+      ? []
+      : [
+          `webhooks: ${overdue.total} announced event(s) not returned by the Events API after ${after} (overdue)${overdue.total > overdue.oldest.length ? `, the oldest ${overdue.oldest.length} below` : ""}:`,
+          ...overdue.oldest.map(
+            (w) =>
+              `  ${w.eventId} (${w.eventType}), announced ${new Date(w.receivedAt).toISOString()} (${formatMillis(now - w.receivedAt)} ago)`
+          )
+        ])
+  ]
+}
+
+/** The median of ascending `values` (not empty). */
+const median = (values: ReadonlyArray<number>): number => {
+  const middle = Math.floor(values.length / 2)
+  return values.length % 2 === 1
+    ? values[middle]!
+    : Math.round((values[middle - 1]! + values[middle]!) / 2)
+}
 
 const leaseLine = (lease: StateStore.Lease | undefined, now: number): string =>
   lease === undefined

@@ -46,6 +46,26 @@ export interface RecordedGap {
   readonly action: "continued" | "stopped"
 }
 
+/** An event a webhook announced, as the store keeps it to compare push with pull. */
+export interface WebhookDelivery {
+  readonly eventId: string
+  readonly eventType: string
+  /** When the first delivery of it was accepted (ms since the epoch). */
+  readonly receivedAt: number
+  /** When the reader first returned the event from the Events API; undefined: not yet. */
+  readonly seenAt: number | undefined
+}
+
+/** What `status` shows of the webhooks. */
+export interface WebhookSummary {
+  /** Events announced since `since`. */
+  readonly received: number
+  /** Of those, how long after the webhook the reader returned each (ms), ascending. */
+  readonly leads: ReadonlyArray<number>
+  /** Announced before `overdueBefore` and never returned by the reader: how many, and the oldest `limit`. */
+  readonly overdue: { readonly total: number; readonly oldest: ReadonlyArray<WebhookDelivery> }
+}
+
 export interface Lease {
   readonly holder: string
   readonly token: number
@@ -217,4 +237,27 @@ export interface Service {
     { readonly total: number; readonly recent: ReadonlyArray<RecordedGap> },
     StoreError
   >
+  /**
+   * Keeps an announced event (upsert: a repeated delivery changes nothing). Says what
+   * the store knew of it: `new`, `pending` (announced before, not yet seen) or `seen`.
+   */
+  readonly recordWebhook: (
+    eventId: string,
+    eventType: string,
+    receivedAt: number
+  ) => Effect.Effect<"new" | "pending" | "seen", StoreError>
+  /** The reader returned these events: announced ones not yet seen are seen at `seenAt`; how many. */
+  readonly markWebhooksSeen: (
+    eventIds: ReadonlyArray<string>,
+    seenAt: number
+  ) => Effect.Effect<number, StoreError>
+  /** Announced events the reader has not returned yet, oldest first. */
+  readonly pendingWebhooks: () => Effect.Effect<ReadonlyArray<WebhookDelivery>, StoreError>
+  /** Drops seen events received before `before` (pending ones are kept: they are the report); how many. */
+  readonly pruneWebhooks: (before: number) => Effect.Effect<number, StoreError>
+  readonly webhookSummary: (options: {
+    readonly since: number
+    readonly overdueBefore: number
+    readonly limit: number
+  }) => Effect.Effect<WebhookSummary, StoreError>
 }

@@ -109,6 +109,11 @@ export const withPatience = (store: Service, patience: Patience): Service => {
     releaseLease: (holder, token) => patiently(atShutdown)(store.releaseLease(holder, token)),
     lease: () => p(store.lease()),
     recordGap: (gap) => p(store.recordGap(gap)),
-    gaps: (limit) => p(store.gaps(limit))
+    gaps: (limit) => p(store.gaps(limit)),
+    recordWebhook: (id, type, at) => p(store.recordWebhook(id, type, at)),
+    markWebhooksSeen: (ids, at) => p(store.markWebhooksSeen(ids, at)),
+    pendingWebhooks: () => p(store.pendingWebhooks()),
+    pruneWebhooks: (before) => p(store.pruneWebhooks(before)),
+    webhookSummary: (options) => p(store.webhookSummary(options))
   }
 }

@@ -15,7 +15,8 @@ import {
   LeaseLost,
   type RecordedGap,
   type Service,
-  StoreError
+  StoreError,
+  type WebhookDelivery
 } from "./Model.ts"
 
 export type Row = Record<string, unknown>
@@ -83,6 +84,18 @@ export const migrations: ReadonlyArray<{
          reason TEXT NOT NULL,
          action TEXT NOT NULL
        )`
+    ]
+  },
+  {
+    version: 3,
+    statements: [
+      `CREATE TABLE relay_webhooks (
+         event_id TEXT PRIMARY KEY,
+         event_type TEXT NOT NULL,
+         received_at BIGINT NOT NULL,
+         seen_at BIGINT
+       )`,
+      `CREATE INDEX relay_webhooks_received ON relay_webhooks (received_at)`
     ]
   }
 ]
@@ -154,6 +167,16 @@ const toGap = (r: Row): RecordedGap => ({
   reason: String(r.reason),
   action: r.action === "stopped" ? "stopped" : "continued"
 })
+
+const toWebhook = (r: Row): WebhookDelivery => ({
+  eventId: String(r.event_id),
+  eventType: String(r.event_type),
+  receivedAt: Number(r.received_at),
+  seenAt: r.seen_at === null || r.seen_at === undefined ? undefined : Number(r.seen_at)
+})
+
+/** Statements with many ids take them in slices (SQLite allows 32766 parameters, Postgres 65535). */
+const idSlice = 500
 
 export const makeService = (db: Db, description: string): Service => {
   const lease = () =>
@@ -347,7 +370,88 @@ export const makeService = (db: Db, description: string): Service => {
         recent: db
           .query(`SELECT * FROM relay_gaps ORDER BY id DESC LIMIT ${Math.floor(limit)}`)
           .pipe(Effect.map((rows) => rows.map(toGap)))
-      }).pipe(during("read the gaps"))
+      }).pipe(during("read the gaps")),
+    recordWebhook: (eventId, eventType, receivedAt) =>
+      db
+        .transaction((query) =>
+          Effect.gen(function* () {
+            const inserted = yield* query(
+              `INSERT INTO relay_webhooks (event_id, event_type, received_at) VALUES (?, ?, ?)
+               ON CONFLICT (event_id) DO NOTHING RETURNING event_id`,
+              [eventId, eventType, receivedAt]
+            )
+            if (inserted.length === 1) return "new" as const
+            const rows = yield* query("SELECT seen_at FROM relay_webhooks WHERE event_id = ?", [
+              eventId
+            ])
+            return rows[0]?.seen_at === null || rows[0]?.seen_at === undefined
+              ? ("pending" as const)
+              : ("seen" as const)
+          })
+        )
+        .pipe(during(`record the webhook of event ${eventId}`)),
+    markWebhooksSeen: (eventIds, seenAt) =>
+      eventIds.length === 0
+        ? Effect.succeed(0)
+        : db
+            .transaction((query) =>
+              Effect.gen(function* () {
+                let marked = 0
+                for (let i = 0; i < eventIds.length; i += idSlice) {
+                  const ids = eventIds.slice(i, i + idSlice)
+                  const rows = yield* query(
+                    `UPDATE relay_webhooks SET seen_at = ? WHERE seen_at IS NULL AND event_id IN (${ids.map(() => "?").join(", ")}) RETURNING event_id`,
+                    [seenAt, ...ids]
+                  )
+                  marked += rows.length
+                }
+                return marked
+              })
+            )
+            .pipe(during(`mark ${eventIds.length} announced event(s) seen`)),
+    pendingWebhooks: () =>
+      db
+        .query("SELECT * FROM relay_webhooks WHERE seen_at IS NULL ORDER BY received_at, event_id")
+        .pipe(
+          Effect.map((rows) => rows.map(toWebhook)),
+          during("read the announced events not yet seen")
+        ),
+    pruneWebhooks: (before) =>
+      db
+        .query(
+          "DELETE FROM relay_webhooks WHERE received_at < ? AND seen_at IS NOT NULL RETURNING event_id",
+          [before]
+        )
+        .pipe(
+          Effect.map((rows) => rows.length),
+          during("prune the webhook table")
+        ),
+    webhookSummary: ({ since, overdueBefore, limit }) =>
+      Effect.all({
+        received: db
+          .query("SELECT COUNT(*) AS n FROM relay_webhooks WHERE received_at >= ?", [since])
+          .pipe(Effect.map((rows) => Number(rows[0]?.n ?? 0))),
+        leads: db
+          .query(
+            "SELECT seen_at - received_at AS lead FROM relay_webhooks WHERE received_at >= ? AND seen_at IS NOT NULL ORDER BY lead",
+            [since]
+          )
+          .pipe(Effect.map((rows) => rows.map((r) => Number(r.lead)))),
+        overdue: Effect.all({
+          total: db
+            .query(
+              "SELECT COUNT(*) AS n FROM relay_webhooks WHERE seen_at IS NULL AND received_at < ?",
+              [overdueBefore]
+            )
+            .pipe(Effect.map((rows) => Number(rows[0]?.n ?? 0))),
+          oldest: db
+            .query(
+              `SELECT * FROM relay_webhooks WHERE seen_at IS NULL AND received_at < ? ORDER BY received_at, event_id LIMIT ${Math.floor(limit)}`,
+              [overdueBefore]
+            )
+            .pipe(Effect.map((rows) => rows.map(toWebhook)))
+        })
+      }).pipe(during("read the webhook table"))
   }
   return service
 }

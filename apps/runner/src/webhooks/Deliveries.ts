@@ -4,7 +4,9 @@
  * while (`overdueAfter`), reported (log, metric, `status`), never silently forgotten.
  *
  * Kept in memory for the run; the ids remembered are bounded (`kept`), the oldest
- * seen ones dropped first, pending ones never.
+ * seen ones dropped first, pending ones never. The state store keeps the same in its
+ * webhook table (`Journal.ts`), so a restart starts with what was pending (`restore`)
+ * and `status` can say it.
  */
 import type { EventStream } from "@workos-relay/core"
 
@@ -46,12 +48,45 @@ export class Deliveries {
     return true
   }
 
+  /**
+   * A delivery `received` took for news that the store already had seen: announced
+   * and read before a restart (the memory's `done` starts empty). Not pending: the
+   * reader's cursor is past it, so it would never be seen and be reported overdue.
+   */
+  alreadyKnown(id: string): void {
+    this.duplicates++
+    if (this.pending.delete(id)) this.remember(id)
+  }
+
+  /** Announced events still pending when the runner last stopped (from the store). */
+  restore(
+    pending: ReadonlyArray<{
+      readonly id: string
+      readonly type: string
+      readonly receivedAt: number
+    }>
+  ): void {
+    for (const p of pending) {
+      if (this.pending.has(p.id) || this.done.has(p.id)) continue
+      this.pending.set(p.id, { id: p.id, type: p.type, receivedAt: p.receivedAt, overdue: false })
+    }
+  }
+
+  /** A delivery that could not be kept in the store (answered 503): its retry is news again. */
+  forget(id: string): void {
+    this.pending.delete(id)
+  }
+
   reject(reason: Rejection): void {
     this.rejected.set(reason, (this.rejected.get(reason) ?? 0) + 1)
   }
 
-  /** The reader returned these: announced ones are now seen. Cheap when nothing is pending. */
-  read(elements: ReadonlyArray<EventStream.Element>, now = Date.now()): void {
+  /**
+   * The reader returned these: announced ones are now seen (their ids returned, for
+   * the store). Cheap when nothing is pending.
+   */
+  read(elements: ReadonlyArray<EventStream.Element>, now = Date.now()): Array<string> {
+    const seen: Array<string> = []
     for (const element of elements) {
       const id = element._tag === "Event" ? element.event.id : element.error.id
       if (id === undefined) continue
@@ -59,12 +94,14 @@ export class Deliveries {
         const announced = this.pending.get(id)
         if (announced !== undefined) {
           this.pending.delete(id)
+          seen.push(id)
           this.seen++
           this.aheadMsSum += Math.max(0, now - announced.receivedAt)
         }
       }
       this.remember(id)
     }
+    return seen
   }
 
   /** Announced events older than `after` (ms) the API has not returned, newly overdue ones first told. */

@@ -115,6 +115,16 @@ export interface IngressContext {
   /** The event types the relay reads (undefined: every type): others ring nothing. */
   readonly types: ReadonlyArray<string> | undefined
   readonly organizationId: string | undefined
+  /**
+   * Keeps a new announcement in the state store (its webhook table) before the 2xx:
+   * what the store knew of it. Fails when it cannot: the delivery gets 503 and WorkOS
+   * sends it again.
+   */
+  readonly record?: (
+    id: string,
+    type: string,
+    receivedAt: number
+  ) => Effect.Effect<"new" | "pending" | "seen", unknown>
 }
 
 const maxBody = ByteSize.mebibytes(1)
@@ -179,7 +189,26 @@ export const routes = (context: IngressContext): Routes => {
         (context.organizationId === undefined ||
           announced.organizationId === undefined ||
           announced.organizationId === context.organizationId)
-      if (relevant && deliveries.received(announced.id, announced.type)) yield* doorbell.ring()
+      const receivedAt = Date.now()
+      if (!relevant || !deliveries.received(announced.id, announced.type, receivedAt))
+        return answer(200, "ok\n")
+      if (context.record !== undefined) {
+        const kept = yield* Effect.result(context.record(announced.id, announced.type, receivedAt))
+        if (kept._tag === "Failure") {
+          deliveries.forget(announced.id)
+          yield* Effect.logWarning(
+            `webhook of event ${announced.id} answered 503 (WorkOS sends it again): it could not be kept in the state store: ${String((kept.failure as Error)?.message ?? kept.failure)}`
+          )
+          yield* doorbell.ring()
+          return answer(503, "could not keep the delivery; send it again\n")
+        }
+        // Announced and read before a restart: the reader's cursor is past it.
+        if (kept.success === "seen") {
+          deliveries.alreadyKnown(announced.id)
+          return answer(200, "ok\n")
+        }
+      }
+      yield* doorbell.ring()
       return answer(200, "ok\n")
     })
   )
