@@ -16,6 +16,7 @@ import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { RelayConfig, SinkConfig, Source as SourceConfig } from "./Config.ts"
+import * as Console from "./console/Routes.ts"
 import * as HttpServer from "./http/Server.ts"
 import { describeFailure, formatMillis } from "./internal/Text.ts"
 import * as Observability from "./Observability.ts"
@@ -354,15 +355,21 @@ export const run = (
         config.webhooks === undefined || config.http === undefined
           ? undefined
           : yield* startDoorbell(config, metrics)
+      const operatorConsole =
+        config.console === undefined || config.http === undefined
+          ? undefined
+          : yield* Console.make(config.console, metrics)
       if (config.http !== undefined) {
         const paths = [
           ...Observability.paths,
-          ...(doorbell === undefined ? [] : [doorbell.routePath])
+          ...(doorbell === undefined ? [] : [doorbell.routePath]),
+          ...(operatorConsole === undefined ? [] : Console.paths)
         ]
         const port = yield* HttpServer.serve(
           Layer.mergeAll(
             Observability.routes(metrics),
             doorbell === undefined ? Layer.empty : doorbell.routes,
+            operatorConsole === undefined ? Layer.empty : operatorConsole.routes,
             HttpServer.notFound(paths)
           ),
           config.http
@@ -376,6 +383,7 @@ export const run = (
         Layer.build,
         Effect.map((c) => Context.get(c, StateStore.StateStore) as Store)
       )
+      if (operatorConsole !== undefined) operatorConsole.state.store = store
 
       // -- the lease: wait as a standby until it is ours
       const holder = holderId()
@@ -431,6 +439,7 @@ export const run = (
           yield* Effect.logError(`sink ${m.config.name} could not start: ${m.error}`)
         } else lanes.push(laneSpec(m as MadeSink & { sink: Sink.Sink }))
       }
+      if (operatorConsole !== undefined) operatorConsole.state.lanes = lanes
       metrics.ready = true
       if (lanes.length > 0)
         yield* Effect.logInfo(
