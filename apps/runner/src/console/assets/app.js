@@ -329,7 +329,11 @@ const deadLettersPage = async (params) => {
                     "a",
                     {
                       href: "#",
-                      onclick: (e) => (e.preventDefault(), showDetail(l), renderList())
+                      onclick: (e) => {
+                        e.preventDefault()
+                        showDetail(l)
+                        renderList()
+                      }
                     },
                     l.id
                   )
@@ -373,7 +377,13 @@ const deadLettersPage = async (params) => {
   main.replaceChildren(
     h(
       "form",
-      { class: "filters", onsubmit: (e) => (e.preventDefault(), load()) },
+      {
+        class: "filters",
+        onsubmit: (e) => {
+          e.preventDefault()
+          load()
+        }
+      },
       input("sink", "sink"),
       input("type", "event type contains"),
       input("error", "error contains"),
