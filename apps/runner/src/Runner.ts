@@ -459,7 +459,7 @@ export const run = (
 
       const pipeline = Pipeline.run({
         lanes,
-        source: opened.source,
+        source: operatorConsole?.state.tap.wrap(opened.source) ?? opened.source,
         store,
         token: () => held.token,
         metrics,

@@ -9,7 +9,7 @@ import * as Config from "../src/Config.ts"
 import * as Api from "../src/console/Api.ts"
 import * as Runner from "../src/Runner.ts"
 import { startConsoleRelay } from "./consoleRelay.ts"
-import { fixtures, recorded, tempDir } from "./helpers.ts"
+import { fixtures, recorded, tempDir, waitUntil } from "./helpers.ts"
 
 interface Answer {
   readonly status: number
@@ -285,5 +285,93 @@ describe("console config", () => {
       expect(yield* decode({ http: { address: "127.0.0.1:9464" }, console: {} })).toBe("ok")
       expect(yield* decode({ http: { address: "localhost:0" }, console: {} })).toBe("ok")
     })
+  )
+})
+
+/** A tap read over HTTP: the events it sends, as they come. */
+const openTap = async (base: string, query: string) => {
+  const controller = new AbortController()
+  const response = await fetch(`${base}/console/api/tap?${query}`, { signal: controller.signal })
+  const events: Array<Api.TapEvent> = []
+  let listening = false
+  const reading = (async () => {
+    const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader()
+    let buffer = ""
+    try {
+      while (true) {
+        const { value, done } = await reader.read()
+        if (done) return
+        buffer += value
+        let end = buffer.indexOf("\n\n")
+        while (end >= 0) {
+          const message = buffer.slice(0, end)
+          buffer = buffer.slice(end + 2)
+          if (message.startsWith(": tapping")) listening = true
+          if (message.startsWith("data: "))
+            events.push(Schema.decodeUnknownSync(Api.TapEvent)(JSON.parse(message.slice(6))))
+          end = buffer.indexOf("\n\n")
+        }
+      }
+    } catch {}
+  })()
+  return {
+    status: response.status,
+    contentType: response.headers.get("content-type"),
+    events,
+    listening: () => listening,
+    close: async () => {
+      controller.abort()
+      await reading
+    }
+  }
+}
+
+describe("console tap", () => {
+  it.live(
+    "a live tail of the events a sink's filter passes (and an optional pattern), each id once",
+    () =>
+      Effect.gen(function* () {
+        const relay = yield* startConsoleRelay({}, "127.0.0.1:0", {
+          users: {
+            module: "./recording-sink.mjs",
+            path: Path.join(tempDir(), "users.log"),
+            events: ["user.*"]
+          }
+        })
+        const users = yield* Effect.promise(() => openTap(relay.base, "sink=users"))
+        const orgs = yield* Effect.promise(() =>
+          openTap(relay.base, "sink=all&events=organization.*")
+        )
+        expect(users.status).toBe(200)
+        expect(users.contentType).toBe("text/event-stream")
+        yield* waitUntil("both taps listening", () => users.listening() && orgs.listening())
+        // Nothing from before: the tap starts now.
+        expect(users.events).toEqual([])
+        const added = relay.standIn.appendGenerated(222)
+        const want = (p: RegExp) => added.filter((e) => p.test(e.event)).map((e) => e.id)
+        const wantUsers = want(/^user\./)
+        const wantOrgs = want(/^organization\./)
+        expect(wantUsers.length).toBeGreaterThan(0)
+        expect(wantOrgs.length).toBeGreaterThan(0)
+        yield* waitUntil(
+          "the tapped events",
+          () => users.events.length >= wantUsers.length && orgs.events.length >= wantOrgs.length
+        )
+        // Every event once, in order, no more (duplicates would show as a longer list).
+        yield* waitUntil("the relay to catch up", () => recorded(relay.logs.all).length === 444)
+        expect(users.events.map((e) => e.id)).toEqual(wantUsers)
+        expect(orgs.events.map((e) => e.id)).toEqual(wantOrgs)
+        expect(users.events[0]!.event).toMatchObject({ id: wantUsers[0], object: "event" })
+        yield* Effect.promise(() => Promise.all([users.close(), orgs.close()]))
+
+        const unknown = yield* request(relay.base, "/console/api/tap?sink=nope")
+        expect(unknown.status).toBe(404)
+        expect(unknown.json.error).toContain("running: all, switch, users")
+        const bad = yield* request(relay.base, "/console/api/tap?sink=all&events=usr.*")
+        expect(bad.status).toBe(400)
+        expect(bad.json.error).toContain("matches no event type")
+        yield* relay.stop
+      }).pipe(Effect.scoped),
+    60_000
   )
 })

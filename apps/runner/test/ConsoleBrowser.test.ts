@@ -119,4 +119,41 @@ describe.skipIf(skip)("console in a browser", () => {
       }).pipe(Effect.scoped),
     120_000
   )
+
+  it.live(
+    "tap: the events a sink passes, live, as they are read; one opens as JSON",
+    () =>
+      Effect.gen(function* () {
+        const relay = yield* startConsoleRelay()
+        const browser = yield* launch
+        Fs.mkdirSync(screenshots, { recursive: true })
+        yield* Effect.promise(async () => {
+          const page = await browser.newPage({ viewport: { width: 1280, height: 800 } })
+          const errors: Array<string> = []
+          page.on("pageerror", (e) => errors.push(e.message))
+          await page.goto(`${relay.base}/console#/tap`)
+          await page.selectOption('select[name="sink"]', "switch")
+          await page.fill('input[name="events"]', "user.*")
+          await page.click('form.filters button[type="submit"]')
+          await expect.poll(() => page.locator("#status").textContent()).toBe("tapping switch")
+          const added = relay.standIn.appendGenerated(111)
+          const users = added.filter((e) => e.event.startsWith("user.")).map((e) => e.id)
+          const rows = page.locator("#tap tbody tr")
+          await expect.poll(() => rows.count(), { timeout: 20_000 }).toBe(users.length)
+          // Newest first: the page's rows are the events in reverse.
+          const shown = await rows.evaluateAll((trs) =>
+            trs.map((tr) => tr.getAttribute("data-event"))
+          )
+          expect(shown).toEqual([...users].reverse())
+          await rows.nth(0).locator("a").click()
+          expect(await page.locator("#tap-event").textContent()).toContain(
+            `"id": "${users.at(-1)}"`
+          )
+          await page.screenshot({ path: Path.join(screenshots, "tap.png"), fullPage: true })
+          expect(errors).toEqual([])
+        })
+        yield* relay.stop
+      }).pipe(Effect.scoped),
+    120_000
+  )
 })

@@ -16,9 +16,13 @@ export const rejectedTypes = ["user.created", "organization.created"]
 /**
  * A stand-in with two events of every type; sinks `all` (records everything) and
  * `switch` (rejects `rejectedTypes` while its reject file lists them). Waits until
- * every event is done with by both.
+ * every event is done with by both. `moreSinks` are added as given.
  */
-export const startConsoleRelay = (console: Record<string, unknown> = {}, address = "127.0.0.1:0") =>
+export const startConsoleRelay = (
+  console: Record<string, unknown> = {},
+  address = "127.0.0.1:0",
+  moreSinks: Record<string, Record<string, unknown>> = {}
+) =>
   Effect.gen(function* () {
     const standIn = yield* WorkOSStandIn.make({ events: 222 })
     const dir = tempDir("relay-console-")
@@ -40,7 +44,8 @@ export const startConsoleRelay = (console: Record<string, unknown> = {}, address
         shutdownTimeout: "2s",
         sinks: {
           all: { module: "./recording-sink.mjs", path: logs.all },
-          switch: { module: "./switch-sink.mjs", path: logs.switch, rejectFile }
+          switch: { module: "./switch-sink.mjs", path: logs.switch, rejectFile },
+          ...moreSinks
         }
       },
       { file: "test", baseDir: fixtures, env: {} }

@@ -90,3 +90,14 @@ export type RetryResult = typeof RetryResult.Type
 export const DropResult = Schema.Struct({ dropped: Schema.Number })
 
 export const ApiError = Schema.Struct({ error: Schema.String })
+
+/** One event of the tap (`GET tap?sink=&events=`, server-sent events, one per `data:`). */
+export const TapEvent = Schema.Struct({
+  id: Schema.String,
+  type: Schema.String,
+  createdAt: Schema.String,
+  organizationId: Schema.NullOr(Schema.String),
+  /** The event as WorkOS sent it. */
+  event: Schema.Unknown
+})
+export type TapEvent = typeof TapEvent.Type

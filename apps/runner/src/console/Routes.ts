@@ -10,12 +10,14 @@
  */
 import * as Crypto from "node:crypto"
 import * as Fs from "node:fs"
+import { EventPattern } from "@workos-relay/core"
 import * as Effect from "effect/Effect"
 import { HttpRouter, type HttpServerRequest, HttpServerResponse } from "effect/http"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import type { Scope } from "effect/Scope"
+import * as Stream from "effect/Stream"
 import type { ConsoleSettings } from "../config/Console.ts"
 import { retryLetters } from "../deadLetters/Retry.ts"
 import type { Routes } from "../http/Server.ts"
@@ -24,6 +26,7 @@ import type { Metrics } from "../Observability.ts"
 import type * as Pipeline from "../Pipeline.ts"
 import type * as StateStore from "../StateStore.ts"
 import * as Api from "./Api.ts"
+import { Tap } from "./Tap.ts"
 
 /** The paths the console serves (the API and assets are below `/console/`). */
 export const paths = ["/console"] as const
@@ -37,6 +40,8 @@ export class ConsoleState {
   store: StateStore.Service | undefined
   /** The lanes the running pipeline delivers to: undefined until the lease is held. */
   lanes: ReadonlyArray<Pipeline.LaneSpec> | undefined
+  /** The live tail of events read (the runner wraps its source with it). */
+  readonly tap = new Tap()
   /** Per sink: events done with per second, oldest first. */
   readonly rates = new Map<string, Array<number>>()
   private readonly lastDone = new Map<string, number>()
@@ -255,6 +260,52 @@ const routes = (settings: ConsoleSettings, state: ConsoleState): Routes =>
               .slice(0, limit)
           ),
           Effect.flatMap((deadLetters) => answer(Api.DeadLetters, { deadLetters }))
+        )
+      })
+    ),
+    HttpRouter.add(
+      "GET",
+      "/console/api/tap",
+      api(settings, (request, who) => {
+        const query = new URL(request.url, "http://console").searchParams
+        const lanes = need(
+          state.lanes,
+          "this runner does not hold the lease (yet): it reads nothing"
+        )
+        const name = query.get("sink") ?? ""
+        const lane = lanes.find((l) => l.name === name)
+        if (lane === undefined)
+          throw new Refused(
+            404,
+            `no running sink named ${JSON.stringify(name)} (running: ${lanes.map((l) => l.name).join(", ")})`
+          )
+        const pattern = query.get("events") || undefined
+        if (pattern !== undefined && EventPattern.expand([pattern]).length === 0)
+          throw new Refused(400, `events: ${JSON.stringify(pattern)} matches no event type`)
+        const encoder = new TextEncoder()
+        // A comment first, so a client knows it is listening; then one every 15 s
+        // so proxies keep the connection open.
+        const events = state.tap
+          .listen(lane.accepts, pattern)
+          .pipe(
+            Stream.map((e) => `data: ${JSON.stringify(Schema.encodeSync(Api.TapEvent)(e))}\n\n`)
+          )
+        const keepAlive = Stream.tick("15 seconds").pipe(Stream.map(() => ": keep-alive\n\n"))
+        return Effect.logInfo(
+          `console (${who}): tapping sink ${name}${pattern === undefined ? "" : ` (${pattern})`}`
+        ).pipe(
+          Effect.as(
+            HttpServerResponse.stream(
+              Stream.concat(
+                Stream.succeed(`: tapping ${name}\n\n`),
+                Stream.merge(events, keepAlive.pipe(Stream.drop(1)))
+              ).pipe(Stream.map((text) => encoder.encode(text))),
+              {
+                contentType: "text/event-stream",
+                headers: { "cache-control": "no-cache", "x-accel-buffering": "no" }
+              }
+            )
+          )
         )
       })
     ),

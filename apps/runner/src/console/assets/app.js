@@ -395,15 +395,143 @@ const deadLettersPage = async (params) => {
   await load()
 }
 
-// -- routing: #/ and #/dead-letters?sink=...
+// -- tap: a live tail of a sink's events (server-sent events, read with fetch so the
+// token can go in a header)
+
+let tapping
+const tapPage = async () => {
+  const overview = await call("overview").catch(() => ({ sinks: [] }))
+  const lines = h("tbody", {})
+  const shown = h("pre", { id: "tap-event" }, "Choose an event to see it.")
+  const sink = h(
+    "select",
+    { name: "sink", "aria-label": "sink" },
+    overview.sinks.map((k) => h("option", { value: k.name }, k.name))
+  )
+  const events = h("input", { name: "events", placeholder: "event pattern (user.*)" })
+  const count = h("span", { class: "muted" }, "")
+  let received = 0
+  const stop = () => {
+    tapping?.abort()
+    tapping = undefined
+  }
+  const start = async () => {
+    stop()
+    lines.replaceChildren()
+    received = 0
+    const controller = new AbortController()
+    tapping = controller
+    const q = new URLSearchParams({ sink: sink.value })
+    if (events.value) q.set("events", events.value)
+    const headers = token() ? { authorization: `Bearer ${token()}` } : {}
+    try {
+      const response = await fetch(`/console/api/tap?${q}`, { headers, signal: controller.signal })
+      if (!response.ok) {
+        const json = await response.json().catch(() => ({}))
+        status.textContent = `tap: ${json.error ?? `HTTP ${response.status}`}`
+        return
+      }
+      const reader = response.body.pipeThrough(new TextDecoderStream()).getReader()
+      let buffer = ""
+      while (true) {
+        const { value, done } = await reader.read()
+        if (done) break
+        buffer += value
+        let end = buffer.indexOf("\n\n")
+        while (end >= 0) {
+          const message = buffer.slice(0, end)
+          buffer = buffer.slice(end + 2)
+          end = buffer.indexOf("\n\n")
+          if (message.startsWith(": tapping")) status.textContent = `tapping ${sink.value}`
+          if (!message.startsWith("data: ")) continue
+          const e = JSON.parse(message.slice(6))
+          received++
+          count.textContent = `${received} event(s)`
+          lines.prepend(
+            h(
+              "tr",
+              { "data-event": e.id },
+              h("td", { class: "muted" }, e.createdAt),
+              h("td", {}, e.type),
+              h(
+                "td",
+                {},
+                h(
+                  "a",
+                  {
+                    href: "#/tap",
+                    onclick: (ev) => {
+                      ev.preventDefault()
+                      shown.textContent = JSON.stringify(e.event, null, 2)
+                    }
+                  },
+                  e.id
+                )
+              ),
+              h("td", { class: "muted" }, e.organizationId ?? "")
+            )
+          )
+          while (lines.children.length > 200) lines.lastChild.remove()
+        }
+      }
+    } catch (e) {
+      if (e.name !== "AbortError") status.textContent = `tap: ${e.message}`
+    }
+  }
+  main.replaceChildren(
+    h(
+      "form",
+      {
+        class: "filters",
+        onsubmit: (e) => {
+          e.preventDefault()
+          start()
+        }
+      },
+      sink,
+      events,
+      h("button", { type: "submit" }, "Start"),
+      h("button", { type: "button", onclick: stop }, "Stop"),
+      count
+    ),
+    h(
+      "div",
+      { class: "split" },
+      h(
+        "section",
+        {},
+        h("h2", {}, "Events passing the sink's filter, newest first"),
+        h(
+          "table",
+          { id: "tap" },
+          h(
+            "thead",
+            {},
+            h(
+              "tr",
+              {},
+              ["created", "type", "id", "organization"].map((c) => h("th", {}, c))
+            )
+          ),
+          lines
+        )
+      ),
+      h("section", {}, h("h2", {}, "Event"), shown)
+    )
+  )
+}
+
+// -- routing: #/, #/dead-letters?sink=..., #/tap
 
 const route = async () => {
   clearInterval(timer)
+  tapping?.abort()
   const [path, query] = (location.hash.slice(1) || "/").split("?")
-  const page = path === "/dead-letters" ? "dead-letters" : "overview"
+  const page = path === "/dead-letters" ? "dead-letters" : path === "/tap" ? "tap" : "overview"
   for (const a of document.querySelectorAll("nav a"))
     a.classList.toggle("active", a.dataset.page === page)
   if (page === "dead-letters") await deadLettersPage(new URLSearchParams(query ?? ""))
+  else if (page === "tap") await tapPage()
   else await overviewPage()
 }
 window.addEventListener("hashchange", route)
