@@ -358,7 +358,13 @@ export const run = (
       const operatorConsole =
         config.console === undefined || config.http === undefined
           ? undefined
-          : yield* Console.make(config.console, metrics)
+          : yield* Console.make(config.console, metrics, {
+              sinks: config.sinks,
+              read: fetchTypes(
+                config.sinks,
+                config.source.type === "workos" ? config.source.events : undefined
+              )
+            })
       if (config.http !== undefined) {
         const paths = [
           ...Observability.paths,

@@ -1,6 +1,7 @@
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
+import { Event } from "@workos-relay/core"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
@@ -370,6 +371,35 @@ describe("console tap", () => {
         const bad = yield* request(relay.base, "/console/api/tap?sink=all&events=usr.*")
         expect(bad.status).toBe(400)
         expect(bad.json.error).toContain("matches no event type")
+        yield* relay.stop
+      }).pipe(Effect.scoped),
+    60_000
+  )
+})
+
+describe("console event catalogue", () => {
+  it.live(
+    "every type, the sinks that take it under this config, whether it is read, an example",
+    () =>
+      Effect.gen(function* () {
+        const relay = yield* startConsoleRelay({}, "127.0.0.1:0", {
+          users: {
+            module: "./recording-sink.mjs",
+            path: Path.join(tempDir(), "users.log"),
+            events: ["user.*"]
+          }
+        })
+        const answer = yield* request(relay.base, "/console/api/catalogue")
+        expect(answer.status).toBe(200)
+        const { types } = yield* Schema.decodeUnknownEffect(Api.Catalogue)(answer.json).pipe(
+          Effect.orDie
+        )
+        expect(types.map((t) => t.type)).toEqual([...Event.eventTypes])
+        const of = (type: string) => types.find((t) => t.type === type)!
+        expect(of("user.created").sinks.map((s) => s.name)).toEqual(["all", "switch", "users"])
+        expect(of("organization.created").sinks.map((s) => s.name)).toEqual(["all", "switch"])
+        expect(types.every((t) => t.read)).toBe(true)
+        expect(of("user.created").example).toMatchObject({ event: "user.created" })
         yield* relay.stop
       }).pipe(Effect.scoped),
     60_000

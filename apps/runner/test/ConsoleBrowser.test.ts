@@ -121,7 +121,7 @@ describe.skipIf(skip)("console in a browser", () => {
   )
 
   it.live(
-    "tap: the events a sink passes, live, as they are read; one opens as JSON",
+    "tap: the events a sink passes, live, as they are read; one opens as JSON; the event catalogue",
     () =>
       Effect.gen(function* () {
         const relay = yield* startConsoleRelay()
@@ -150,6 +150,15 @@ describe.skipIf(skip)("console in a browser", () => {
             `"id": "${users.at(-1)}"`
           )
           await page.screenshot({ path: Path.join(screenshots, "tap.png"), fullPage: true })
+
+          // The catalogue: who takes a type, and its example.
+          await page.click('nav a[data-page="catalogue"]')
+          await page.fill('input[name="filter"]', "user.created")
+          const type = page.locator('#catalogue tr[data-type="user.created"]')
+          expect(await type.locator("td").nth(1).textContent()).toBe("all, switch")
+          await type.locator("a").click()
+          expect(await page.locator("#example").textContent()).toContain('"event": "user.created"')
+          await page.screenshot({ path: Path.join(screenshots, "catalogue.png"), fullPage: true })
           expect(errors).toEqual([])
         })
         yield* relay.stop

@@ -101,3 +101,24 @@ export const TapEvent = Schema.Struct({
   event: Schema.Unknown
 })
 export type TapEvent = typeof TapEvent.Type
+
+/** The event catalogue: every known type, who receives it under this config, an example. */
+export const Catalogue = Schema.Struct({
+  types: Schema.Array(
+    Schema.Struct({
+      type: Schema.String,
+      /** Whether the runner asks WorkOS for it (some sink takes it, `source.events` allows it). */
+      read: Schema.Boolean,
+      /** The sinks whose filters take it (of the organizations listed, for `organizations`). */
+      sinks: Schema.Array(
+        Schema.Struct({
+          name: Schema.String,
+          organizations: Schema.NullOr(Schema.Array(Schema.String))
+        })
+      ),
+      /** An example event of the type, from WorkOS's spec. */
+      example: Schema.Unknown
+    })
+  )
+})
+export type Catalogue = typeof Catalogue.Type

@@ -26,6 +26,7 @@ import type { Metrics } from "../Observability.ts"
 import type * as Pipeline from "../Pipeline.ts"
 import type * as StateStore from "../StateStore.ts"
 import * as Api from "./Api.ts"
+import * as Catalogue from "./Catalogue.ts"
 import { Tap } from "./Tap.ts"
 
 /** The paths the console serves (the API and assets are below `/console/`). */
@@ -68,7 +69,8 @@ export class ConsoleState {
 /** The console's state and routes; samples events/s for the scope's life. */
 export const make = (
   settings: ConsoleSettings,
-  metrics: Metrics
+  metrics: Metrics,
+  catalogue: Catalogue.Options
 ): Effect.Effect<{ readonly state: ConsoleState; readonly routes: Routes }, never, Scope> =>
   Effect.gen(function* () {
     const state = new ConsoleState(metrics)
@@ -77,7 +79,7 @@ export const make = (
       Effect.forever,
       Effect.forkScoped
     )
-    return { state, routes: routes(settings, state) }
+    return { state, routes: routes(settings, state, catalogue) }
   })
 
 // ---------------------------------------------------------------------------
@@ -230,9 +232,20 @@ export const overview = (state: ConsoleState, deadLetters: Readonly<Record<strin
   }
 }
 
-const routes = (settings: ConsoleSettings, state: ConsoleState): Routes =>
+const routes = (
+  settings: ConsoleSettings,
+  state: ConsoleState,
+  catalogue: Catalogue.Options
+): Routes =>
   Layer.mergeAll(
     assets(),
+    HttpRouter.add(
+      "GET",
+      "/console/api/catalogue",
+      api(settings, () =>
+        Catalogue.catalogue(catalogue).pipe(Effect.flatMap((c) => answer(Api.Catalogue, c)))
+      )
+    ),
     HttpRouter.add(
       "GET",
       "/console/api/overview",

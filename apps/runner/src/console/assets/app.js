@@ -521,17 +521,95 @@ const tapPage = async () => {
   )
 }
 
-// -- routing: #/, #/dead-letters?sink=..., #/tap
+// -- the event catalogue: every type, who receives it, an example
+
+const cataloguePage = async () => {
+  const { types } = await call("catalogue")
+  const example = h("pre", { id: "example" }, "Choose a type to see an example event.")
+  const body = h("tbody", {})
+  const filter = h("input", { name: "filter", placeholder: "type contains" })
+  const render = () =>
+    body.replaceChildren(
+      ...types
+        .filter((t) => t.type.includes(filter.value))
+        .map((t) =>
+          h(
+            "tr",
+            { "data-type": t.type },
+            h(
+              "td",
+              {},
+              h(
+                "a",
+                {
+                  href: "#/catalogue",
+                  onclick: (e) => {
+                    e.preventDefault()
+                    example.textContent = JSON.stringify(t.example, null, 2)
+                  }
+                },
+                t.type
+              )
+            ),
+            h(
+              "td",
+              { class: t.sinks.length === 0 ? "muted" : undefined },
+              t.sinks.length === 0
+                ? "no sink"
+                : t.sinks
+                    .map((k) =>
+                      k.organizations ? `${k.name} (${k.organizations.join(", ")})` : k.name
+                    )
+                    .join(", ")
+            ),
+            h("td", { class: t.read ? "ok" : "muted" }, t.read ? "read" : "not read")
+          )
+        )
+    )
+  filter.addEventListener("input", render)
+  render()
+  main.replaceChildren(
+    h("form", { class: "filters", onsubmit: (e) => e.preventDefault() }, filter),
+    h(
+      "div",
+      { class: "split" },
+      h(
+        "section",
+        {},
+        h("h2", {}, `${types.length} event types`),
+        h(
+          "table",
+          { id: "catalogue" },
+          h(
+            "thead",
+            {},
+            h(
+              "tr",
+              {},
+              ["type", "sinks that take it", "from WorkOS"].map((c) => h("th", {}, c))
+            )
+          ),
+          body
+        )
+      ),
+      h("section", {}, h("h2", {}, "Example"), example)
+    )
+  )
+}
+
+// -- routing: #/, #/dead-letters?sink=..., #/tap, #/catalogue
 
 const route = async () => {
   clearInterval(timer)
   tapping?.abort()
   const [path, query] = (location.hash.slice(1) || "/").split("?")
-  const page = path === "/dead-letters" ? "dead-letters" : path === "/tap" ? "tap" : "overview"
+  const pages = { "/dead-letters": "dead-letters", "/tap": "tap", "/catalogue": "catalogue" }
+  const page = pages[path] ?? "overview"
   for (const a of document.querySelectorAll("nav a"))
     a.classList.toggle("active", a.dataset.page === page)
   if (page === "dead-letters") await deadLettersPage(new URLSearchParams(query ?? ""))
   else if (page === "tap") await tapPage()
+  else if (page === "catalogue") await cataloguePage()
   else await overviewPage()
 }
 window.addEventListener("hashchange", route)
