@@ -190,6 +190,13 @@ describe("console API", () => {
         })
         expect(foreign.status).toBe(403)
         expect(foreign.json.error).toContain("cross-site")
+        for (const origin of ["null", `http://127.0.0.1.evil.example`, "not a url"]) {
+          const refused = yield* request(relay.base, "/console/api/dead-letters/drop", {
+            body: { ids: [letter!.id] },
+            headers: { origin }
+          })
+          expect(refused.status).toBe(403)
+        }
         expect(yield* listed(relay.base)).toHaveLength(relay.rejected.length)
         // The console's own origin is fine.
         const own = yield* request(relay.base, "/console/api/dead-letters/drop", {

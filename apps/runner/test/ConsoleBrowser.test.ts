@@ -165,4 +165,37 @@ describe.skipIf(skip)("console in a browser", () => {
       }).pipe(Effect.scoped),
     120_000
   )
+
+  it.live(
+    "with a token: the page asks for it; a wrong one shows nothing, the right one the sinks",
+    () =>
+      Effect.gen(function* () {
+        const relay = yield* startConsoleRelay({ token: "open-sesame" })
+        const browser = yield* launch
+        yield* Effect.promise(async () => {
+          const page = await browser.newPage()
+          const asked: Array<string> = []
+          let answer = "wrong"
+          page.on("dialog", (dialog) => {
+            asked.push(dialog.message())
+            void dialog.accept(answer)
+            answer = "open-sesame"
+          })
+          await page.goto(`${relay.base}/console`)
+          await expect
+            .poll(() => page.locator('#sinks tr[data-sink="switch"]').count(), { timeout: 20_000 })
+            .toBe(1)
+          // Asked twice: the wrong token was refused, the right one kept for the tab.
+          expect(asked).toHaveLength(2)
+          expect(asked[0]).toContain("token")
+          await page.click('nav a[data-page="dead-letters"]')
+          await expect
+            .poll(() => page.locator("#dead-letters tr[data-id]").count())
+            .toBe(relay.rejected.length)
+          expect(asked).toHaveLength(2)
+        })
+        yield* relay.stop
+      }).pipe(Effect.scoped),
+    120_000
+  )
 })

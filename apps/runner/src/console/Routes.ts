@@ -145,12 +145,21 @@ const authorize = (settings: ConsoleSettings, request: HttpServerRequest.HttpSer
   return "token"
 }
 
+const hostOf = (origin: string): string | undefined => {
+  try {
+    return new URL(origin).host
+  } catch {
+    return undefined
+  }
+}
+
 /** A state-changing request: JSON only, and from the console's own origin. */
 const checkAction = (request: HttpServerRequest.HttpServerRequest) => {
   if (!(request.headers["content-type"] ?? "").startsWith("application/json"))
     throw new Refused(415, "expected a JSON body (content-type: application/json)")
+  // Behind a TLS proxy the origin is https://, the host the same.
   const origin = request.headers.origin
-  if (origin !== undefined && origin !== `http://${request.headers.host}`)
+  if (origin !== undefined && hostOf(origin) !== request.headers.host)
     throw new Refused(403, `cross-site request refused (origin ${origin})`)
 }
 
