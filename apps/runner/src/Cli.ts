@@ -1,6 +1,6 @@
 /**
  * The `workos-relay` command (effect/cli): init, run, validate, status, replay,
- * dead-letters list|retry|drop, config schema, demo. `--help` on every command.
+ * dead-letters list|retry|drop, config schema, demo, webhooks, tap. `--help` on every command.
  * Each command lives in ./commands/; this module puts them under one root.
  *
  * Exit codes: 0 ok; 1 a runtime failure (WorkOS, the state store, a lost lease, a
@@ -15,6 +15,7 @@ import { init } from "./commands/init.ts"
 import { replay } from "./commands/replay.ts"
 import { run } from "./commands/run.ts"
 import { status } from "./commands/status.ts"
+import { tap } from "./commands/tap.ts"
 import { validate } from "./commands/validate.ts"
 import { webhooks } from "./commands/webhooks.ts"
 
@@ -37,6 +38,7 @@ export const makeRoot = (audit: AuditCommand) =>
       configCommand,
       demo,
       webhooks,
+      tap,
       audit
     ])
   )

@@ -1,4 +1,5 @@
 import * as Fs from "node:fs"
+import * as Net from "node:net"
 import * as Path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
 import { Event } from "@workos-relay/core"
@@ -8,6 +9,7 @@ import * as Fiber from "effect/Fiber"
 import * as Schema from "effect/Schema"
 import * as Config from "../src/Config.ts"
 import * as Api from "../src/console/Api.ts"
+import * as TapClient from "../src/console/TapClient.ts"
 import * as Runner from "../src/Runner.ts"
 import { startConsoleRelay } from "./consoleRelay.ts"
 import { fixtures, recorded, tempDir, waitUntil } from "./helpers.ts"
@@ -408,6 +410,55 @@ describe("console event catalogue", () => {
         expect(types.every((t) => t.read)).toBe(true)
         expect(of("user.created").example).toMatchObject({ event: "user.created" })
         yield* relay.stop
+      }).pipe(Effect.scoped),
+    60_000
+  )
+})
+
+describe("tap from the terminal (workos-relay tap)", () => {
+  it.live(
+    "reads every event (no sink) of a pattern as lines; a wrong sink is a clear error",
+    () =>
+      Effect.gen(function* () {
+        const relay = yield* startConsoleRelay()
+        const seen: Array<Api.TapEvent> = []
+        let listening = false
+        const reading = yield* TapClient.read(
+          { base: relay.base, events: "organization.*" },
+          (e) => seen.push(e),
+          () => {
+            listening = true
+          }
+        ).pipe(Effect.forkScoped)
+        yield* waitUntil("the tap", () => listening)
+        const added = relay.standIn.appendGenerated(111)
+        const want = added.filter((e) => e.event.startsWith("organization.")).map((e) => e.id)
+        yield* waitUntil("the tapped events", () => seen.length >= want.length)
+        yield* waitUntil("the relay to catch up", () => recorded(relay.logs.all).length === 333)
+        expect(seen.map((e) => e.id)).toEqual(want)
+        expect(TapClient.line(seen[0]!)).toBe(
+          `${seen[0]!.createdAt} ${seen[0]!.type} ${seen[0]!.id}${seen[0]!.organizationId === null ? "" : ` ${seen[0]!.organizationId}`}`
+        )
+        yield* Fiber.interrupt(reading)
+
+        const wrong = yield* TapClient.read({ base: relay.base, sink: "nope" }, () => {}).pipe(
+          Effect.flip
+        )
+        expect(wrong.message).toContain('no running sink named "nope"')
+        yield* relay.stop
+        // Nothing listening (a port just freed): a clear error, at once.
+        const free = yield* Effect.promise(
+          () =>
+            new Promise<number>((resolve) => {
+              const server = Net.createServer().listen(0, "127.0.0.1", () => {
+                const port = (server.address() as Net.AddressInfo).port
+                server.close(() => resolve(port))
+              })
+            })
+        )
+        const base = `http://127.0.0.1:${free}`
+        const gone = yield* TapClient.read({ base }, () => {}).pipe(Effect.flip)
+        expect(gone.message).toContain(`cannot read the tap at ${base}`)
       }).pipe(Effect.scoped),
     60_000
   )

@@ -294,8 +294,9 @@ const routes = (
           state.lanes,
           "this runner does not hold the lease (yet): it reads nothing"
         )
-        const name = query.get("sink") ?? ""
-        const lane = lanes.find((l) => l.name === name)
+        // No sink: every event read.
+        const name = query.get("sink")
+        const lane = name === null ? { accepts: () => true } : lanes.find((l) => l.name === name)
         if (lane === undefined)
           throw new Refused(
             404,
@@ -313,13 +314,14 @@ const routes = (
             Stream.map((e) => `data: ${JSON.stringify(Schema.encodeSync(Api.TapEvent)(e))}\n\n`)
           )
         const keepAlive = Stream.tick("15 seconds").pipe(Stream.map(() => ": keep-alive\n\n"))
+        const what = name === null ? "every event" : `sink ${name}`
         return Effect.logInfo(
-          `console (${who}): tapping sink ${name}${pattern === undefined ? "" : ` (${pattern})`}`
+          `console (${who}): tapping ${what}${pattern === undefined ? "" : ` (${pattern})`}`
         ).pipe(
           Effect.as(
             HttpServerResponse.stream(
               Stream.concat(
-                Stream.succeed(`: tapping ${name}\n\n`),
+                Stream.succeed(`: tapping ${what}\n\n`),
                 Stream.merge(events, keepAlive.pipe(Stream.drop(1)))
               ).pipe(Stream.map((text) => encoder.encode(text))),
               {
