@@ -7,6 +7,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/toolchain.sh
+# npm on Node 24 does not always honour npm's own `cafile` for the registry's TLS
+# (seen: SELF_SIGNED_CERT_IN_CHAIN behind a proxy with its own CA, then 70 s per
+# package falling back to the cache); hand the configured CA to Node itself.
+if [ -z "${NODE_EXTRA_CA_CERTS:-}" ]; then
+  cafile="$(npm config get cafile 2>/dev/null || true)"
+  if [ -n "$cafile" ] && [ "$cafile" != "null" ] && [ -f "$cafile" ]; then
+    export NODE_EXTRA_CA_CERTS="$cafile"
+  fi
+fi
 root="$PWD"
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT

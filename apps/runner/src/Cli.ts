@@ -1,6 +1,7 @@
 /**
  * The `workos-relay` command (effect/cli): init, run, validate, status, replay,
- * dead-letters list|retry|drop, config schema, demo, audit, mirror. `--help` on every command.
+ * dead-letters list|retry|drop, config schema, demo, webhooks, tap, audit, mirror.
+ * `--help` on every command.
  * Each command lives in ./commands/; this module puts them under one root.
  *
  * Exit codes: 0 ok; 1 a runtime failure (WorkOS, the state store, a lost lease, a
@@ -16,6 +17,7 @@ import { type MirrorCommand, mirrorFallback } from "./commands/mirror.ts"
 import { replay } from "./commands/replay.ts"
 import { run } from "./commands/run.ts"
 import { status } from "./commands/status.ts"
+import { tap } from "./commands/tap.ts"
 import { validate } from "./commands/validate.ts"
 import { webhooks } from "./commands/webhooks.ts"
 
@@ -39,6 +41,7 @@ export const makeRoot = (audit: AuditCommand, mirror: MirrorCommand = mirrorFall
       configCommand,
       demo,
       webhooks,
+      tap,
       audit,
       mirror
     ])

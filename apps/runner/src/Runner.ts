@@ -24,6 +24,7 @@ import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { RelayConfig, SinkConfig, Source as SourceConfig } from "./Config.ts"
+import * as Console from "./console/Routes.ts"
 import * as HttpServer from "./http/Server.ts"
 import { describeFailure, formatMillis } from "./internal/Text.ts"
 import * as Observability from "./Observability.ts"
@@ -418,15 +419,27 @@ export const run = (
         config.webhooks === undefined || config.http === undefined
           ? undefined
           : yield* startDoorbell(config, metrics, storeReady)
+      const operatorConsole =
+        config.console === undefined || config.http === undefined
+          ? undefined
+          : yield* Console.make(config.console, metrics, {
+              sinks: config.sinks,
+              read: fetchTypes(
+                config.sinks,
+                config.source.type === "workos" ? config.source.events : undefined
+              )
+            })
       if (config.http !== undefined) {
         const paths = [
           ...Observability.paths,
-          ...(doorbell === undefined ? [] : [doorbell.routePath])
+          ...(doorbell === undefined ? [] : [doorbell.routePath]),
+          ...(operatorConsole === undefined ? [] : Console.paths)
         ]
         const port = yield* HttpServer.serve(
           Layer.mergeAll(
             Observability.routes(metrics),
             doorbell === undefined ? Layer.empty : doorbell.routes,
+            operatorConsole === undefined ? Layer.empty : operatorConsole.routes,
             HttpServer.notFound(paths)
           ),
           config.http
@@ -443,6 +456,7 @@ export const run = (
       )
       yield* Deferred.succeed(storeReady, store)
       if (doorbell !== undefined) yield* doorbell.restore(store)
+      if (operatorConsole !== undefined) operatorConsole.state.store = store
 
       // -- the lease: wait as a standby until it is ours
       const holder = holderId()
@@ -515,6 +529,7 @@ export const run = (
           yield* Effect.logError(`sink ${m.config.name} could not start: ${m.error}`)
         } else lanes.push(laneSpec(m as MadeSink & { sink: Sink.Sink }))
       }
+      if (operatorConsole !== undefined) operatorConsole.state.lanes = lanes
       metrics.ready = true
       if (lanes.length > 0)
         yield* Effect.logInfo(
@@ -534,7 +549,7 @@ export const run = (
 
       const pipeline = Pipeline.run({
         lanes,
-        source: opened.source,
+        source: operatorConsole?.state.tap.wrap(opened.source) ?? opened.source,
         store,
         token: () => held.token,
         metrics,

@@ -1,15 +1,13 @@
 /** `workos-relay dead-letters list|retry|drop`. */
-import { Event, Sink, Text } from "@workos-relay/core"
+import { type Sink, Text } from "@workos-relay/core"
 import * as Context from "effect/Context"
 import { Command, Flag } from "effect/cli"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import * as Result from "effect/Result"
 import { load } from "../config/Load.ts"
 import type { RelayConfig } from "../config/Schema.ts"
-import { Metrics } from "../Observability.ts"
-import * as Pipeline from "../Pipeline.ts"
+import { type Outcome, retryLetters } from "../deadLetters/Retry.ts"
 import * as Runner from "../Runner.ts"
 import * as StateStore from "../StateStore.ts"
 import {
@@ -150,91 +148,23 @@ const retryAll = (
       yield* checkDeadLetterSink(config, sink, letters.length)
       yield* checkIds(ids, letters)
       const made = yield* Runner.makeSinks(config.sinks)
-      const metrics = new Metrics()
-      let delivered = 0
-      let failed = 0
-      // A sink still down after one short round is not tried again in this run: each
-      // of its letters would wait out the same round (300 letters, 300 rounds).
-      const down = new Map<string, number>()
-      for (const letter of letters) {
-        const skipped = down.get(letter.sink)
-        if (skipped !== undefined) {
-          down.set(letter.sink, skipped + 1)
-          failed++
-          continue
-        }
-        const outcome = yield* retryOne(store, made, letter, metrics)
-        if (outcome === "delivered") delivered++
-        else failed++
-        if (outcome === "down") {
-          down.set(letter.sink, 0)
-          yield* out(
-            `  sink ${letter.sink} is still failing: not trying its other dead letters in this run (they stay)`
-          )
-        }
-      }
-      for (const [name, skipped] of down)
-        if (skipped > 0)
-          yield* out(`  sink ${name}: ${skipped} dead letter(s) not tried, left in place`)
-      return { delivered, failed }
+      const outcomes = yield* retryLetters(
+        store,
+        {
+          lanes: made.flatMap((m) =>
+            m.sink === undefined
+              ? []
+              : [Runner.laneSpec(m as Runner.MadeSink & { sink: Sink.Sink })]
+          ),
+          unavailable: new Map(made.map((m) => [m.config.name, m.error ?? ""]))
+        },
+        letters
+      )
+      yield* report(letters, outcomes)
+      const delivered = outcomes.filter((o) => o.delivered).length
+      return { delivered, failed: outcomes.length - delivered }
     })
   )
-
-/**
- * Delivers one dead letter again: removed when it goes, its failure updated when not.
- * "down" when the sink itself failed (unavailable, asked to retry, stopped), rather
- * than rejecting this one event.
- */
-const retryOne = (
-  store: StateStore.Service,
-  made: ReadonlyArray<Runner.MadeSink>,
-  letter: StateStore.DeadLetter,
-  metrics: Metrics
-): Effect.Effect<"delivered" | "failed" | "down", StateStore.StoreError> =>
-  Effect.gen(function* () {
-    const m = made.find((x) => x.config.name === letter.sink)
-    if (m?.sink === undefined) {
-      yield* out(
-        `  ${letter.id}: sink ${letter.sink} is ${m === undefined ? "not in the config" : `unavailable: ${m.error}`}`
-      )
-      return "failed"
-    }
-    // As stored: an event that broke its schema goes as WorkOS sent it (retrying
-    // it is the operator's call), marked as a run marks it, so a raw sink records
-    // where it breaks the spec. Something that is not JSON cannot go at all.
-    let event: unknown
-    try {
-      event = JSON.parse(letter.event)
-    } catch {
-      yield* out(`  ${letter.id}: still failing: not JSON, cannot be delivered`)
-      return "failed"
-    }
-    const decoded = Event.decode(event)
-    if (Result.isFailure(decoded)) event = Sink.mismatched(decoded.failure) ?? event
-    const spec = Runner.laneSpec(m as Runner.MadeSink & { sink: Sink.Sink })
-    // One short round of retries: the dead letter stays if it still fails.
-    const result = yield* Effect.result(
-      Pipeline.deliver(
-        {
-          ...spec,
-          retry: { ...spec.retry, maxDuration: Math.min(spec.retry.maxDuration, 10_000) }
-        },
-        [event],
-        metrics,
-        Date.now()
-      )
-    )
-    if (Result.isSuccess(result) && result.success.delivered === 1) {
-      yield* store.dropDeadLetters([letter.id])
-      return "delivered"
-    }
-    const reason = Result.isSuccess(result)
-      ? (result.success.deadLetters[0]?.error ?? "not delivered")
-      : result.failure.reason
-    yield* store.updateDeadLetter(letter.id, reason, letter.attempts + 1, Date.now())
-    yield* out(`  ${letter.id}: still failing: ${reason}`)
-    return reason.startsWith("rejected:") ? "failed" : "down"
-  })
 
 const deadLettersDrop = Command.make(
   "drop",
@@ -276,3 +206,20 @@ export const deadLetters = Command.make("dead-letters").pipe(
   Command.withDescription("List, retry or drop dead letters"),
   Command.withSubcommands([deadLettersList, deadLettersRetry, deadLettersDrop])
 )
+
+/** One line per letter still failing; a sink that stays down is named once. */
+const report = (letters: ReadonlyArray<StateStore.DeadLetter>, outcomes: ReadonlyArray<Outcome>) =>
+  Effect.gen(function* () {
+    const skipped = new Map<string, number>()
+    for (const [i, o] of outcomes.entries()) {
+      const sink = letters[i]!.sink
+      if (o.skipped === true) skipped.set(sink, (skipped.get(sink) ?? 0) + 1)
+      else if (!o.delivered) yield* out(`  ${o.id}: still failing: ${o.reason}`)
+      if (o.sinkDown === true)
+        yield* out(
+          `  sink ${sink} is still failing: not trying its other dead letters in this run (they stay)`
+        )
+    }
+    for (const [name, n] of skipped)
+      yield* out(`  sink ${name}: ${n} dead letter(s) not tried, left in place`)
+  })

@@ -6,6 +6,7 @@ import * as Path from "node:path"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import { checkPatterns, checkSourceType, parseAddress, startTimeProblem } from "./Checks.ts"
+import { checkConsole, consoleSettings } from "./Console.ts"
 import { isRecord } from "./Guards.ts"
 import { interpolate } from "./Interpolate.ts"
 import { decodeAll } from "./Issues.ts"
@@ -65,6 +66,7 @@ export const decode = (
     const envApiKey = env.WORKOS_API_KEY === "" ? undefined : env.WORKOS_API_KEY
     checkTopLevel(raw, envApiKey, problems)
     checkWebhooks(raw, problems)
+    checkConsole(raw, problems)
     const http =
       isRecord(raw.http) && typeof raw.http.address === "string"
         ? parseAddress(raw.http.address, problems)
@@ -185,6 +187,7 @@ const relayConfig = (
           },
     http: parts.http,
     ...(file.webhooks === undefined ? {} : { webhooks: webhookSettings(file.webhooks) }),
+    ...(file.console === undefined ? {} : { console: consoleSettings(file.console) }),
     log: { level: file.log?.level ?? "info", format: file.log?.format ?? "auto" },
     shutdownTimeout: ms(file.shutdownTimeout, defaults.shutdownTimeout),
     sinks: parts.sinks

@@ -9,6 +9,7 @@ import { Event, type Sink } from "@workos-relay/core"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import type { Settings as WebhookSettings } from "../webhooks/Ingress.ts"
+import { Console, type ConsoleSettings } from "./Console.ts"
 import {
   HttpUrl,
   LeaseTtl,
@@ -140,6 +141,7 @@ export const File = Schema.Struct({
   organizations: Schema.optionalKey(Schema.Array(Event.OrganizationId)),
   http: Schema.optionalKey(Http),
   webhooks: Schema.optionalKey(Webhooks),
+  console: Schema.optionalKey(Console),
   log: Schema.optionalKey(Log),
   shutdownTimeout: Schema.optionalKey(PositiveDuration),
   sinks: Schema.Record(Schema.String, Schema.Unknown)
@@ -219,6 +221,8 @@ export interface RelayConfig {
   readonly http: { readonly host: string; readonly port: number } | undefined
   /** The webhook doorbell, on the HTTP server (absent: none). */
   readonly webhooks?: WebhookSettings | undefined
+  /** The operator console, on the HTTP server (absent: none). */
+  readonly console?: ConsoleSettings | undefined
   readonly log: { readonly level: string; readonly format: "auto" | "json" | "logfmt" }
   readonly shutdownTimeout: number
   readonly sinks: ReadonlyArray<SinkConfig>
