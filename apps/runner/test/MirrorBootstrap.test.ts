@@ -132,7 +132,14 @@ sinks:
       const withoutDomains = ({ domains: _, ...o }: Record<string, unknown>) => o
       const expectedOf = {
         organizations: organizations.map(withoutDomains),
-        organization_domains: Reconcile.domainsOf(organizations)
+        organization_domains: Reconcile.domainsOf(organizations),
+        // The users each live group lists (`/directory_users?group=`).
+        directory_group_memberships: standIn.state.objects("directory_groups").flatMap((g) =>
+          standIn.state
+            .groupMembers(g.id)
+            .filter((u) => standIn.state.objects("directory_users").some((du) => du.id === u))
+            .map((u) => Reconcile.groupMembership(g, u))
+        )
       } as Record<string, ReadonlyArray<Record<string, unknown>>>
       for (const table of [
         "organizations",
@@ -142,6 +149,7 @@ sinks:
         "directories",
         "directory_users",
         "directory_groups",
+        "directory_group_memberships",
         "connections"
       ] as const) {
         const rows = db
@@ -156,16 +164,46 @@ sinks:
             ).map((r) => r.id)
           )
         // A documented limit: deleting an organization or a directory drops its children
-        // at WorkOS without an event for each; the mirror keeps them until a reconcile.
-        const parent = {
-          organization_domains: ["organizations", "organization_id"],
-          organization_memberships: ["organizations", "organization_id"],
-          directory_users: ["directories", "directory_id"],
-          directory_groups: ["directories", "directory_id"]
-        }[table as string]
-        const goneParents = parent === undefined ? new Set<string>() : deleted(parent[0]!)
+        // at WorkOS without an event for each; the mirror keeps them until a reconcile
+        // (so does deleting a directory user or group with its memberships).
+        const parents =
+          (
+            {
+              organization_domains: [["organizations", "organization_id"]],
+              organization_memberships: [["organizations", "organization_id"]],
+              directory_users: [["directories", "directory_id"]],
+              directory_groups: [["directories", "directory_id"]],
+              directory_group_memberships: [
+                ["directories", "directory_id"],
+                ["directory_groups", "group_id"],
+                ["directory_users", "user_id"]
+              ]
+            } as Record<string, Array<[string, string]>>
+          )[table] ?? []
+        const gone = parents.map(([t, field]) => [deleted(t), field] as const)
+        // Live rows of a table whose directory is live too.
+        const live = (t: string) => {
+          const goneDirectories = deleted("directories")
+          return new Set(
+            (
+              db
+                .prepare(`SELECT id, directory_id FROM workos_${t} WHERE deleted_at IS NULL`)
+                .all() as Array<{ id: string; directory_id: string }>
+            )
+              .filter((r) => !goneDirectories.has(r.directory_id))
+              .map((r) => r.id)
+          )
+        }
+        // A membership counts while its group and its user are live rows (WorkOS lists
+        // the live users of a group; the history adds some users after their deletion).
+        const [liveGroups, liveUsers] =
+          table === "directory_group_memberships"
+            ? [live("directory_groups"), live("directory_users")]
+            : [undefined, undefined]
         const orphan = (object: Record<string, unknown>) =>
-          parent !== undefined && goneParents.has(String(object[parent[1]!]))
+          gone.some(([ids, field]) => ids.has(String(object[field]))) ||
+          (liveGroups !== undefined &&
+            (!liveGroups.has(String(object.group_id)) || !liveUsers!.has(String(object.user_id))))
         const mirrored = Object.fromEntries(
           rows.flatMap((r) => {
             const object = JSON.parse(r.object)
@@ -175,7 +213,7 @@ sinks:
         )
         const expected = Object.fromEntries(
           (expectedOf[table] ?? standIn.state.objects(table as WorkOSState.ListName)).map((o) => [
-            o.id,
+            Reconcile.keyOf(table, o),
             canonical(o)
           ])
         )

@@ -32,13 +32,23 @@ const withDomains = (o: Record<string, unknown>): Record<string, unknown> => ({
   ...o,
   domains: alive("organization_domains").filter((d) => d.organization_id === o.id)
 })
+const liveIds = (table: string) =>
+  new Set(
+    alive(table)
+      .filter((o) => liveDirectories.has(o.directory_id))
+      .map((o) => o.id)
+  )
+const liveGroups = liveIds("directory_groups")
+const liveUsers = liveIds("directory_users")
 const live = (table: string) =>
   (table === "organizations" ? alive(table).map(withDomains) : alive(table)).filter((o) =>
     table === "directory_users" || table === "directory_groups"
       ? liveDirectories.has(o.directory_id)
-      : table === "organization_memberships" || table === "organization_domains"
-        ? liveOrganizations.has(o.organization_id)
-        : true
+      : table === "directory_group_memberships"
+        ? liveGroups.has(o.group_id) && liveUsers.has(o.user_id)
+        : table === "organization_memberships" || table === "organization_domains"
+          ? liveOrganizations.has(o.organization_id)
+          : true
   )
 const byPath: Record<string, { objects: ReadonlyArray<Record<string, unknown>>; filter?: string }> =
   {
@@ -64,7 +74,17 @@ beforeAll(async () => {
     if (list === undefined) return void res.writeHead(404).end('{"message":"Not Found"}')
     const field = list.filter === "directory" ? "directory_id" : list.filter
     const wanted = list.filter === undefined ? undefined : url.searchParams.get(list.filter)
-    const objects = list.objects.filter((o) => field === undefined || o[field] === wanted)
+    // `/directory_users?group=`: the users of a group.
+    const group = url.searchParams.get("group")
+    const members = new Set(
+      live("directory_group_memberships")
+        .filter((m) => m.group_id === group)
+        .map((m) => m.user_id)
+    )
+    const objects =
+      url.pathname === "/directory_users" && group !== null
+        ? list.objects.filter((o) => members.has(o.id))
+        : list.objects.filter((o) => field === undefined || o[field] === wanted)
     const after = url.searchParams.get("after")
     const start = after === null ? 0 : objects.findIndex((o) => o.id === after) + 1
     const limit = Number(url.searchParams.get("limit"))
@@ -108,7 +128,9 @@ const liveIn = (file: string) =>
 const truth = Object.fromEntries(
   Reconcile.reconcilable.map((t) => [
     t,
-    Object.fromEntries(live(t).map((o) => [o.id as string, Reconcile.canonical(o)]))
+    Object.fromEntries(
+      live(t).map((o) => [Reconcile.keyOf(t, o) as string, Reconcile.canonical(o)])
+    )
   ])
 )
 
