@@ -8,7 +8,7 @@
  */
 import * as fs from "node:fs"
 import * as Path from "node:path"
-import { WorkOS, WorkOSList } from "@workos-relay/core"
+import { RequestBudget, WorkOS, WorkOSList } from "@workos-relay/core"
 import * as Console from "effect/Console"
 import { Command, Flag } from "effect/cli"
 import * as Data from "effect/Data"
@@ -259,8 +259,11 @@ const workosFlags = {
   )
 }
 
-/** The WorkOS list calls: the API key from `source.apiKey` of --config, else WORKOS_API_KEY. */
-const workosLists = (flags: StoreFlags & { readonly baseUrl: Option.Option<string> }) =>
+/**
+ * The WorkOS list calls: the API key from `source.apiKey` of --config, else
+ * WORKOS_API_KEY; paced by the key's request budget (`source.maxRequestsPerMinute`).
+ */
+export const workosLists = (flags: StoreFlags & { readonly baseUrl: Option.Option<string> }) =>
   Effect.gen(function* () {
     let source: Record<string, unknown> = {}
     const file = Option.getOrUndefined(flags.config)
@@ -285,10 +288,14 @@ const workosLists = (flags: StoreFlags & { readonly baseUrl: Option.Option<strin
       : typeof source.baseUrl === "string"
         ? source.baseUrl
         : WorkOS.defaults.baseUrl
+    const maxPerMinute =
+      typeof source.maxRequestsPerMinute === "number" ? source.maxRequestsPerMinute : undefined
     return yield* WorkOSList.make({
       ...WorkOS.defaults,
       apiKey: Redacted.make(apiKey),
-      baseUrl
+      baseUrl,
+      // The key's budget in this process, shared with a relay running in it (`source.maxRequestsPerMinute`).
+      budget: RequestBudget.forKey(apiKey, baseUrl, { maxPerMinute })
     }).pipe(Effect.provide(FetchHttpClient.layer))
   })
 

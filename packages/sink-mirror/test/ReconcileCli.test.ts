@@ -9,11 +9,12 @@ import type { AddressInfo } from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
-import { WorkOS, WorkOSList } from "@workos-relay/core"
+import { RequestBudget, WorkOS, WorkOSList } from "@workos-relay/core"
 import * as Effect from "effect/Effect"
 import { FetchHttpClient } from "effect/http"
+import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
-import { reportText, runReconcile, statusText } from "../src/Cli.ts"
+import { reportText, runReconcile, statusText, workosLists } from "../src/Cli.ts"
 import * as Reconcile from "../src/Reconcile.ts"
 import { deliverTo, openStore } from "../src/Sink.ts"
 import { history, random, reference } from "./workload.ts"
@@ -178,5 +179,39 @@ describe("mirror reconcile / bootstrap", () => {
       )
       expect(refused.message).toContain("bootstrap fills empty tables only")
     })
+  )
+
+  it.live(
+    "reconcile's list calls go through the key's request budget (source.maxRequestsPerMinute)",
+    () =>
+      Effect.gen(function* () {
+        const file = path.join(dir, "relay.yaml")
+        const apiKey = "sk_budget_test"
+        fs.writeFileSync(
+          file,
+          `source:\n  type: workos\n  apiKey: ${apiKey}\n  baseUrl: ${baseUrl}\n  maxRequestsPerMinute: 1234\nsinks:\n  m:\n    type: mirror\n    path: ./budget.db\n`
+        )
+        const none = Option.none<string>()
+        const flags = {
+          sqlite: none,
+          postgres: none,
+          schema: none,
+          prefix: none,
+          sink: none,
+          baseUrl: none
+        }
+        const listed = yield* workosLists({ ...flags, config: Option.some(file) })
+        const before = requests
+        yield* runReconcile(
+          { path: path.join(dir, "budget.db"), prefix: "workos_" },
+          listed,
+          Reconcile.reconcilable
+        )
+        // The one budget of this key in the process (a relay's client takes its slots there too).
+        const stats = RequestBudget.forKey(apiKey, baseUrl).stats()
+        expect(stats.maxPerMinute).toBe(1234)
+        expect(requests - before).toBeGreaterThan(7)
+        expect(stats.requests).toBe(requests - before)
+      })
   )
 })
