@@ -241,3 +241,69 @@ sinks:
     expect(checkpointOf(Path.join(dir, "state.db"))).toBe(moved)
   }, 120_000)
 })
+
+describe("mirror reconcile.every", () => {
+  it("validate checks it; run reconciles on that schedule and logs each round", async () => {
+    const dir = tempDir("mirror-every-")
+    const config = Path.join(dir, "relay.yaml")
+    const database = Path.join(dir, "mirror.db")
+    const write = (every: string) =>
+      Fs.writeFileSync(
+        config,
+        `source:
+  type: workos
+  apiKey: \${TEST_KEY}
+  baseUrl: ${standIn.url}
+  start: latest
+  pollInterval: 50ms
+state:
+  sqlite: ./state.db
+shutdownTimeout: 2s
+sinks:
+  mirror:
+    type: mirror
+    path: ${JSON.stringify(database)}
+    reconcile:
+      every: ${every}
+`
+      )
+    write("soon")
+    const invalid = cli(["validate", "-c", config])
+    expect(await invalid.exited).toBe(2)
+    expect(invalid.stderr + invalid.stdout).toMatch(
+      /sinks\.mirror\.reconcile\.every.*expected a duration/
+    )
+
+    write("1s")
+    // Objects the events never tell about (lost): only a reconcile brings them in.
+    const lost = history(300, 77).map((e) => ({
+      event: e.event,
+      data: (e as { data: unknown }).data
+    }))
+    standIn.appendUnseen(lost)
+    const relay = cli(["run", "-c", config])
+    await waitUntilAsync(
+      "a scheduled reconcile",
+      () => relay.stderr.includes("mirror mirror: reconciled"),
+      60_000
+    )
+    relay.child.kill("SIGTERM")
+    expect(await relay.exited, relay.stderr).toBe(0)
+    const db = new DatabaseSync(database, { readOnly: true })
+    try {
+      const users = db
+        .prepare("SELECT id FROM workos_users WHERE deleted_at IS NULL")
+        .all() as Array<{ id: string }>
+      const listed = new Set(standIn.state.objects("users").map((u) => u.id))
+      const lostUsers = lost
+        .filter((e) => e.event === "user.created")
+        .map((e) => (e.data as { id: string }).id)
+        .filter((id) => listed.has(id))
+      expect(lostUsers.length).toBeGreaterThan(0)
+      const ids = new Set(users.map((u) => u.id))
+      expect(lostUsers.filter((id) => !ids.has(id))).toEqual([])
+    } finally {
+      db.close()
+    }
+  }, 120_000)
+})
