@@ -397,12 +397,13 @@ const forceFlag = Flag.Boolean("force").pipe(
 export const makeBootstrap = (checkpoints: Checkpoints | undefined) =>
   Command.make("bootstrap", { ...workosFlags, force: forceFlag }, (flags) =>
     Effect.gen(function* () {
+      // The store flags checked as for every command; with --config, the sink's name too.
+      const config = yield* storeConfig(flags)
       const file = Option.getOrUndefined(flags.config)
       const chosen =
         file === undefined
           ? undefined
           : yield* sinkOfConfigFile(file, Option.getOrUndefined(flags.sink))
-      const config = chosen?.config ?? (yield* storeConfig(flags))
       const lists = yield* workosLists(flags)
       // Refused before any request: a sink with a checkpoint is already on its way.
       if (checkpoints !== undefined && file !== undefined && chosen !== undefined) {
