@@ -328,7 +328,7 @@ const withContractCheck = (sink: Sink.Sink): Sink.Sink => {
  */
 export const makeSinks = (
   sinks: ReadonlyArray<SinkConfig>,
-  options: { readonly checkOnly?: boolean } = {}
+  options: { readonly checkOnly?: boolean; readonly workos?: Sink.Context["workos"] } = {}
 ) =>
   Effect.forEach(sinks, (config) => {
     const failed = (failure: unknown) =>
@@ -342,7 +342,8 @@ export const makeSinks = (
       config.definition.make(config.options, {
         name: config.name,
         checkOnly: options.checkOnly,
-        directory: config.directory
+        directory: config.directory,
+        workos: options.workos
       })
     ).pipe(
       Effect.map((sink): MadeSink => {
@@ -519,7 +520,16 @@ export const run = (
         {},
         { metrics, store, doorbell: doorbell?.doorbell }
       )
-      const made = yield* makeSinks(config.sinks)
+      const made = yield* makeSinks(config.sinks, {
+        workos:
+          config.source.type === "workos"
+            ? {
+                apiKey: config.source.apiKey,
+                baseUrl: config.source.baseUrl,
+                maxRequestsPerMinute: config.source.maxRequestsPerMinute
+              }
+            : undefined
+      })
       const lanes: Array<Pipeline.LaneSpec> = []
       for (const m of made) {
         if (m.sink === undefined) {

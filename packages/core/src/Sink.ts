@@ -20,6 +20,7 @@
 import * as Data from "effect/Data"
 import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
+import type * as Redacted from "effect/Redacted"
 import type * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import type * as Event from "./Event.ts"
@@ -128,6 +129,18 @@ export interface Context {
    * directory when undefined).
    */
   readonly directory?: string | undefined
+  /**
+   * The WorkOS API the relay reads (by `run`), for a sink that calls it itself, such as
+   * the mirror's scheduled reconcile; its requests share the key's budget in the process
+   * (`RequestBudget.forKey`) at `maxRequestsPerMinute`. Undefined elsewhere.
+   */
+  readonly workos?:
+    | {
+        readonly apiKey: Redacted.Redacted<string>
+        readonly baseUrl: string
+        readonly maxRequestsPerMinute?: number | undefined
+      }
+    | undefined
 }
 
 /**

@@ -9,10 +9,13 @@
  * 429, 5xx, transport errors) are retried with jittered backoff that honours
  * `Retry-After`; what WorkOS refuses is a `WorkOSApiError` with its message.
  */
+
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import { HttpClient, HttpClientRequest } from "effect/http"
+import { Headers, HttpClient, HttpClientRequest } from "effect/http"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
+import * as Result from "effect/Result"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
 import {
@@ -118,11 +121,36 @@ export interface Lists {
   ) => Stream.Stream<Listed<(typeof resources)[R]["object"]>, WorkOSError>
 }
 
-/** The list calls over the `HttpClient` in context, with the client's options (key, base URL, retries). */
+/** A `Retry-After` header in ms from now; undefined when absent or invalid. */
+const retryAfterMs = (header: string | undefined): number | undefined => {
+  if (header === undefined) return undefined
+  const parsed = Headers.parseRetryAfter(header)
+  return Result.isSuccess(parsed)
+    ? Duration.toMillis(Headers.retryAfterDelay(parsed.success, Date.now()))
+    : undefined
+}
+
+/**
+ * The list calls over the `HttpClient` in context, with the client's options (key, base
+ * URL, retries, and the request budget each attempt waits for when given).
+ */
 export const make = (options: Options): Effect.Effect<Lists, never, HttpClient.HttpClient> =>
   Effect.map(HttpClient.HttpClient, (http) => {
     const base = options.baseUrl.replace(/\/+$/, "")
-    const client = http.pipe(
+    const budget = options.budget
+    // Every attempt (a retry too) waits for the key's budget; a 429 slows it for everyone.
+    const paced =
+      budget === undefined
+        ? http
+        : http.pipe(
+            HttpClient.transformResponse((response) => Effect.andThen(budget.take, response)),
+            HttpClient.tap((response) =>
+              response.status === 429
+                ? Effect.sync(() => budget.throttle(retryAfterMs(response.headers["retry-after"])))
+                : Effect.void
+            )
+          )
+    const client = paced.pipe(
       HttpClient.retryTransient({
         schedule: Schedule.exponential(options.retry.baseDelay, 2).pipe(Schedule.jittered),
         times: options.retry.times

@@ -5,6 +5,7 @@ import * as Effect from "effect/Effect"
 import { FetchHttpClient } from "effect/http"
 import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
+import * as RequestBudget from "../src/RequestBudget.ts"
 import { defaults } from "../src/WorkOS.ts"
 import * as WorkOSList from "../src/WorkOSList.ts"
 
@@ -16,7 +17,7 @@ const users = Array.from({ length: 250 }, (_, i) => ({
   extra_field: i
 }))
 const requests: Array<string> = []
-let failNext: Array<{ status: number; body: string }> = []
+let failNext: Array<{ status: number; body: string; headers?: Record<string, string> }> = []
 let server: Server
 let base = ""
 
@@ -50,8 +51,10 @@ const answer = (req: IncomingMessage) => {
 
 beforeAll(async () => {
   server = createServer((req, res) => {
-    const { status, body } = answer(req)
-    res.writeHead(status, { "content-type": "application/json" }).end(body)
+    const { status, body, headers } = answer(req) as ReturnType<typeof answer> & {
+      headers?: Record<string, string>
+    }
+    res.writeHead(status, { "content-type": "application/json", ...headers }).end(body)
   })
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
@@ -101,6 +104,27 @@ describe("WorkOSList", () => {
       const l = yield* lists()
       const error = yield* Effect.flip(l.page("directory_users", { filters: { directory: "d" } }))
       expect(error.message).toContain('data[0].object is "user", not "directory_user"')
+    })
+  )
+
+  it.live("every attempt takes a slot of the request budget given; a 429 throttles it", () =>
+    Effect.gen(function* () {
+      requests.length = 0
+      failNext = [{ status: 429, body: '{"message":"slow down"}', headers: { "retry-after": "0" } }]
+      const budget = RequestBudget.make({ maxPerMinute: 60_000 })
+      const l = yield* WorkOSList.make({
+        ...defaults,
+        baseUrl: base,
+        apiKey: Redacted.make("sk_test"),
+        retry: { ...defaults.retry, times: 3, baseDelay: "5 millis" },
+        budget
+      }).pipe(Effect.provide(FetchHttpClient.layer))
+      const all = yield* Stream.runCollect(l.all("users"))
+      expect(all).toHaveLength(users.length)
+      // Three pages and the retry of the one refused with 429.
+      expect(requests).toHaveLength(4)
+      expect(budget.stats().requests).toBe(4)
+      expect(budget.stats().throttled).toBe(1)
     })
   )
 })

@@ -8,7 +8,7 @@
  */
 import * as fs from "node:fs"
 import * as Path from "node:path"
-import { WorkOS, WorkOSList } from "@workos-relay/core"
+import { RequestBudget, WorkOS, WorkOSList } from "@workos-relay/core"
 import * as Console from "effect/Console"
 import { Command, Flag } from "effect/cli"
 import * as Data from "effect/Data"
@@ -111,8 +111,8 @@ const decodeOptions = (options: unknown, where: string) => {
   return Effect.fail(new UsageError({ reason: [...new Set(problems)].join("; ") }))
 }
 
-/** The mirror sink entry `name` of a config file, decoded by this package's schema. */
-export const fromConfigFile = (file: string, name: string | undefined) =>
+/** The mirror sink entry `name` of a config file, decoded by this package's schema, with its name. */
+export const sinkOfConfigFile = (file: string, name: string | undefined) =>
   Effect.gen(function* () {
     const doc = yield* Effect.try({
       try: () =>
@@ -148,8 +148,12 @@ export const fromConfigFile = (file: string, name: string | undefined) =>
       })
     const config = yield* decodeOptions(options, `--config ${file}: sinks.${sinkName}`)
     // Relative paths are relative to the config file's folder, as when the relay runs.
-    return Config.resolvePaths(config, Path.dirname(Path.resolve(file)))
+    return { sink: sinkName, config: Config.resolvePaths(config, Path.dirname(Path.resolve(file))) }
   })
+
+/** The mirror sink entry `name` of a config file, decoded by this package's schema. */
+export const fromConfigFile = (file: string, name: string | undefined) =>
+  Effect.map(sinkOfConfigFile(file, name), (chosen) => chosen.config)
 
 /** The store the flags name. */
 export const storeConfig = (flags: StoreFlags): Effect.Effect<Config.Config, UsageError> => {
@@ -255,8 +259,11 @@ const workosFlags = {
   )
 }
 
-/** The WorkOS list calls: the API key from `source.apiKey` of --config, else WORKOS_API_KEY. */
-const workosLists = (flags: StoreFlags & { readonly baseUrl: Option.Option<string> }) =>
+/**
+ * The WorkOS list calls: the API key from `source.apiKey` of --config, else
+ * WORKOS_API_KEY; paced by the key's request budget (`source.maxRequestsPerMinute`).
+ */
+export const workosLists = (flags: StoreFlags & { readonly baseUrl: Option.Option<string> }) =>
   Effect.gen(function* () {
     let source: Record<string, unknown> = {}
     const file = Option.getOrUndefined(flags.config)
@@ -281,10 +288,14 @@ const workosLists = (flags: StoreFlags & { readonly baseUrl: Option.Option<strin
       : typeof source.baseUrl === "string"
         ? source.baseUrl
         : WorkOS.defaults.baseUrl
+    const maxPerMinute =
+      typeof source.maxRequestsPerMinute === "number" ? source.maxRequestsPerMinute : undefined
     return yield* WorkOSList.make({
       ...WorkOS.defaults,
       apiKey: Redacted.make(apiKey),
-      baseUrl
+      baseUrl,
+      // The key's budget in this process, shared with a relay running in it (`source.maxRequestsPerMinute`).
+      budget: RequestBudget.forKey(apiKey, baseUrl, { maxPerMinute })
     }).pipe(Effect.provide(FetchHttpClient.layer))
   })
 
@@ -366,24 +377,77 @@ export const reconcile = Command.make("reconcile", { ...workosFlags, table: tabl
   )
 )
 
-export const bootstrap = Command.make("bootstrap", workosFlags, (flags) =>
-  Effect.gen(function* () {
-    const config = yield* storeConfig(flags)
-    const lists = yield* workosLists(flags)
-    const { report, listedAt, where } = yield* runReconcile(config, lists, Reconcile.reconcilable, {
-      requireEmpty: true
-    })
-    yield* Console.log(
-      `filled mirror ${where} from WorkOS's lists (read from ${listedAt.toISOString()}):\n${reportText(report)}\nStart the mirror sink's events there, so nothing between is missed: source.start: "${listedAt.toISOString()}" for a sink with no checkpoint yet (events before it are older than the rows and change nothing).`
-    )
-  })
-).pipe(
-  Command.withDescription(
-    "Fill empty tables from WorkOS's list APIs, and say the time to start the events from"
-  )
+/**
+ * The runner's checkpoints, handed in by the runner that mounts these commands (this
+ * package does not depend on it): the checkpoint of sink `sink` of config file `file`.
+ */
+export interface Checkpoints {
+  /** The sink's checkpoint (an event id or a time); undefined: none yet. */
+  readonly get: (file: string, sink: string) => Effect.Effect<string | undefined, Error>
+  /** Saves a time as the sink's checkpoint: the sink's events start there (`since`). */
+  readonly setSince: (file: string, sink: string, since: string) => Effect.Effect<void, Error>
+}
+
+const forceFlag = Flag.Boolean("force").pipe(
+  Flag.withDefault(false),
+  Flag.withDescription("Replace the sink's checkpoint when it already has one")
 )
 
-export const mirror = Command.make("mirror").pipe(
-  Command.withDescription("Inspect, reconcile and bootstrap mirror sinks (WorkOS state as tables)"),
-  Command.withSubcommands([status, reconcile, bootstrap])
-)
+/** `mirror bootstrap`: fills empty tables, then starts the sink's events where the lists were read. */
+export const makeBootstrap = (checkpoints: Checkpoints | undefined) =>
+  Command.make("bootstrap", { ...workosFlags, force: forceFlag }, (flags) =>
+    Effect.gen(function* () {
+      // The store flags checked as for every command; with --config, the sink's name too.
+      const config = yield* storeConfig(flags)
+      const file = Option.getOrUndefined(flags.config)
+      const chosen =
+        file === undefined
+          ? undefined
+          : yield* sinkOfConfigFile(file, Option.getOrUndefined(flags.sink))
+      const lists = yield* workosLists(flags)
+      // Refused before any request: a sink with a checkpoint is already on its way.
+      if (checkpoints !== undefined && file !== undefined && chosen !== undefined) {
+        const existing = yield* checkpoints.get(file, chosen.sink)
+        if (existing !== undefined && !flags.force)
+          return yield* new UsageError({
+            reason: `sink ${chosen.sink} already has a checkpoint (${existing}): bootstrap would move it; pass --force to start it where the lists are read`
+          })
+      }
+      const { report, listedAt, where } = yield* runReconcile(
+        config,
+        lists,
+        Reconcile.reconcilable,
+        {
+          requireEmpty: true
+        }
+      )
+      const since = listedAt.toISOString()
+      const filled = `filled mirror ${where} from WorkOS's lists (read from ${since}):\n${reportText(report)}`
+      if (checkpoints !== undefined && file !== undefined && chosen !== undefined) {
+        yield* checkpoints.setSince(file, chosen.sink, since)
+        return yield* Console.log(
+          `${filled}\ncheckpoint of sink ${chosen.sink} set to ${since}: \`run\` delivers its events from there (events before it are older than the rows and change nothing).`
+        )
+      }
+      yield* Console.log(
+        `${filled}\nStart the mirror sink's events there, so nothing between is missed: source.start: "${since}" for a sink with no checkpoint yet (events before it are older than the rows and change nothing).`
+      )
+    })
+  ).pipe(
+    Command.withDescription(
+      "Fill empty tables from WorkOS's list APIs and start the sink's events (its checkpoint in the runner's state) where the lists were read"
+    )
+  )
+
+export const bootstrap = makeBootstrap(undefined)
+
+/** The `mirror` commands; the runner hands in its checkpoints so `bootstrap` sets the sink's. */
+export const makeMirror = (checkpoints?: Checkpoints) =>
+  Command.make("mirror").pipe(
+    Command.withDescription(
+      "Inspect, reconcile and bootstrap mirror sinks (WorkOS state as tables)"
+    ),
+    Command.withSubcommands([status, reconcile, makeBootstrap(checkpoints)])
+  )
+
+export const mirror = makeMirror()

@@ -8,9 +8,12 @@
  *     store: sqlite               # sqlite (default) | postgres
  *     path: ./.workos-relay/mirror.db
  *     prefix: workos_             # table names: workos_users, workos_organizations, ...
+ *     reconcile:
+ *       every: 6h                 # optional: reconcile with WorkOS's lists while `run` runs
  * ```
  */
 import * as Path from "node:path"
+import { Text } from "@workos-relay/core"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import { identifierPattern } from "./internal/Sql.ts"
@@ -38,12 +41,29 @@ const Prefix = Schema.String.pipe(
 
 export const defaultPrefix = "workos_"
 
+const minute = 60_000
+/** How often `run` reconciles: a duration from 1s to 7d ("30m", "6h"). */
+const Every = Schema.String.pipe(
+  Schema.check(
+    Schema.makeFilter((s: string) => {
+      const ms = Text.parseDuration(s)
+      if (ms === undefined)
+        return `expected a duration such as "30m" or "6h", got ${JSON.stringify(s)}`
+      return ms >= 1000 && ms <= 7 * 24 * 60 * minute
+        ? undefined
+        : `expected a duration from 1s to 7d, got ${JSON.stringify(s)}`
+    })
+  )
+)
+const Reconcile = Schema.optionalKey(Schema.Struct({ every: Every }))
+
 /** The default store: one SQLite file. */
 export const Sqlite = Schema.Struct({
   store: Schema.optionalKey(Schema.Literal("sqlite")),
   /** The database file; created with its folder when missing. */
   path: Schema.NonEmptyString.pipe(Schema.withDecodingDefaultKey(Effect.succeed(defaultPath))),
-  prefix: Prefix.pipe(Schema.withDecodingDefaultKey(Effect.succeed(defaultPrefix)))
+  prefix: Prefix.pipe(Schema.withDecodingDefaultKey(Effect.succeed(defaultPrefix))),
+  reconcile: Reconcile
 })
 export type Sqlite = typeof Sqlite.Type
 
@@ -61,7 +81,8 @@ export const Postgres = Schema.Struct({
   ),
   /** The schema the tables go in (created when missing); `public` when absent. */
   schema: Schema.optionalKey(Identifier("schema")),
-  prefix: Prefix.pipe(Schema.withDecodingDefaultKey(Effect.succeed(defaultPrefix)))
+  prefix: Prefix.pipe(Schema.withDecodingDefaultKey(Effect.succeed(defaultPrefix))),
+  reconcile: Reconcile
 })
 export type Postgres = typeof Postgres.Type
 

@@ -9,14 +9,15 @@
  * left alone, and an event after it still applies on top of the repair.
  *
  * Not repaired, only reported: a row deleted here whose object WorkOS still lists (a
- * delete is final in the mirror). Directory group memberships are not reconciled.
+ * delete is final in the mirror). A directory group membership is listed as the users
+ * of each group (`/directory_users?group=`), an object as its events make it.
  */
 import * as Effect from "effect/Effect"
 import { newer, type Row } from "./Mapping.ts"
 import { metaKeys, type Shape, type StoreError } from "./Store.ts"
-import { isoTime, type TableName } from "./Tables.ts"
+import { groupMembershipId, isoTime, type TableName, tables } from "./Tables.ts"
 
-/** The tables a reconcile can compare (every one but group memberships). */
+/** The tables a reconcile can compare. */
 export const reconcilable = [
   "organizations",
   "organization_domains",
@@ -25,6 +26,7 @@ export const reconcilable = [
   "directories",
   "directory_users",
   "directory_groups",
+  "directory_group_memberships",
   "connections"
 ] as const satisfies ReadonlyArray<TableName>
 export type Reconcilable = (typeof reconcilable)[number]
@@ -57,6 +59,12 @@ export const canonical = (value: unknown): string =>
       : v
   )
 
+/** The row id of a listed object: its id; a group membership's `<group id>:<user id>`. */
+export const keyOf = (table: Reconcilable, object: Record<string, unknown>): unknown =>
+  table === "directory_group_memberships"
+    ? groupMembershipId(String(object.group_id), String(object.user_id))
+    : object.id
+
 /** The findings and the repairs of one table (pure). */
 export const compare = (
   table: Reconcilable,
@@ -81,7 +89,7 @@ export const compare = (
   const deletedButListed: Array<string> = []
   const repairs: Array<Row> = []
   for (const object of listed) {
-    const id = object.id
+    const id = keyOf(table, object)
     if (typeof id !== "string") continue
     seen.add(id)
     const row = byId.get(id)
@@ -91,6 +99,10 @@ export const compare = (
       repairs.push(repair)
     } else if (newer(row, repair)) {
       // Changed by an event after the list was read: the row is the newer truth.
+    } else if (row.deletedAt !== null && tables[table].revivable) {
+      // A group membership comes back, as a newer `user_added` brings it back.
+      missing.push(id)
+      repairs.push(repair)
     } else if (row.deletedAt !== null) {
       deletedButListed.push(id)
     } else if (canonical(row.object) !== canonical(object)) {
@@ -107,6 +119,17 @@ export const compare = (
   }
   return { findings: { missing, changed, gone, deletedButListed }, repairs }
 }
+
+/** A membership of a directory group, the object its `dsync.group.user_added` makes. */
+export const groupMembership = (
+  group: Record<string, unknown>,
+  userId: string
+): Record<string, unknown> => ({
+  object: tables.directory_group_memberships.object,
+  directory_id: group.directory_id ?? null,
+  group_id: group.id,
+  user_id: userId
+})
 
 /** An organization's domains, as `organization_domains` lists them. */
 export const domainsOf = (

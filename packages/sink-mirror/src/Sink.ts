@@ -13,6 +13,7 @@ import type * as Scope from "effect/Scope"
 import * as Config from "./Config.ts"
 import * as Mapping from "./Mapping.ts"
 import * as PostgresStore from "./PostgresStore.ts"
+import * as Scheduled from "./Scheduled.ts"
 import * as SqliteStore from "./SqliteStore.ts"
 import { type SchemaTooNew, type Shape, Store, type StoreError } from "./Store.ts"
 
@@ -55,6 +56,10 @@ export const definition = Sink.define({
       const store = yield* openStore(Config.resolvePaths(config, context.directory)).pipe(
         Effect.mapError((e) => new Sink.SinkFatal({ reason: e.message }))
       )
+      // `reconcile.every`: rounds while `run` runs (not when only checked, nor without a WorkOS source).
+      const every = config.reconcile?.every
+      if (every !== undefined && context.workos !== undefined && context.checkOnly !== true)
+        yield* Effect.forkScoped(Scheduled.run(context.name, store, context.workos, every))
       return {
         batch: { maxEvents: 2000, maxWait: "1 second" },
         deliver: (batch: ReadonlyArray<Event.Any>) =>

@@ -46,7 +46,12 @@ const expectedLive = (lists: Record<string, Array<Record<string, unknown>>>) =>
   Object.fromEntries(
     Object.entries(lists).map(([t, objects]) => [
       t,
-      Object.fromEntries(objects.map((o) => [o.id as string, Reconcile.canonical(o)]))
+      Object.fromEntries(
+        objects.map((o) => [
+          Reconcile.keyOf(t as Reconcile.Reconcilable, o) as string,
+          Reconcile.canonical(o)
+        ])
+      )
     ])
   )
 

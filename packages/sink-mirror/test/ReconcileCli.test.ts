@@ -9,11 +9,12 @@ import type { AddressInfo } from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
-import { WorkOS, WorkOSList } from "@workos-relay/core"
+import { RequestBudget, WorkOS, WorkOSList } from "@workos-relay/core"
 import * as Effect from "effect/Effect"
 import { FetchHttpClient } from "effect/http"
+import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
-import { reportText, runReconcile, statusText } from "../src/Cli.ts"
+import { reportText, runReconcile, statusText, workosLists } from "../src/Cli.ts"
 import * as Reconcile from "../src/Reconcile.ts"
 import { deliverTo, openStore } from "../src/Sink.ts"
 import { history, random, reference } from "./workload.ts"
@@ -32,13 +33,23 @@ const withDomains = (o: Record<string, unknown>): Record<string, unknown> => ({
   ...o,
   domains: alive("organization_domains").filter((d) => d.organization_id === o.id)
 })
+const liveIds = (table: string) =>
+  new Set(
+    alive(table)
+      .filter((o) => liveDirectories.has(o.directory_id))
+      .map((o) => o.id)
+  )
+const liveGroups = liveIds("directory_groups")
+const liveUsers = liveIds("directory_users")
 const live = (table: string) =>
   (table === "organizations" ? alive(table).map(withDomains) : alive(table)).filter((o) =>
     table === "directory_users" || table === "directory_groups"
       ? liveDirectories.has(o.directory_id)
-      : table === "organization_memberships" || table === "organization_domains"
-        ? liveOrganizations.has(o.organization_id)
-        : true
+      : table === "directory_group_memberships"
+        ? liveGroups.has(o.group_id) && liveUsers.has(o.user_id)
+        : table === "organization_memberships" || table === "organization_domains"
+          ? liveOrganizations.has(o.organization_id)
+          : true
   )
 const byPath: Record<string, { objects: ReadonlyArray<Record<string, unknown>>; filter?: string }> =
   {
@@ -64,7 +75,17 @@ beforeAll(async () => {
     if (list === undefined) return void res.writeHead(404).end('{"message":"Not Found"}')
     const field = list.filter === "directory" ? "directory_id" : list.filter
     const wanted = list.filter === undefined ? undefined : url.searchParams.get(list.filter)
-    const objects = list.objects.filter((o) => field === undefined || o[field] === wanted)
+    // `/directory_users?group=`: the users of a group.
+    const group = url.searchParams.get("group")
+    const members = new Set(
+      live("directory_group_memberships")
+        .filter((m) => m.group_id === group)
+        .map((m) => m.user_id)
+    )
+    const objects =
+      url.pathname === "/directory_users" && group !== null
+        ? list.objects.filter((o) => members.has(o.id))
+        : list.objects.filter((o) => field === undefined || o[field] === wanted)
     const after = url.searchParams.get("after")
     const start = after === null ? 0 : objects.findIndex((o) => o.id === after) + 1
     const limit = Number(url.searchParams.get("limit"))
@@ -108,7 +129,9 @@ const liveIn = (file: string) =>
 const truth = Object.fromEntries(
   Reconcile.reconcilable.map((t) => [
     t,
-    Object.fromEntries(live(t).map((o) => [o.id as string, Reconcile.canonical(o)]))
+    Object.fromEntries(
+      live(t).map((o) => [Reconcile.keyOf(t, o) as string, Reconcile.canonical(o)])
+    )
   ])
 )
 
@@ -156,5 +179,39 @@ describe("mirror reconcile / bootstrap", () => {
       )
       expect(refused.message).toContain("bootstrap fills empty tables only")
     })
+  )
+
+  it.live(
+    "reconcile's list calls go through the key's request budget (source.maxRequestsPerMinute)",
+    () =>
+      Effect.gen(function* () {
+        const file = path.join(dir, "relay.yaml")
+        const apiKey = "sk_budget_test"
+        fs.writeFileSync(
+          file,
+          `source:\n  type: workos\n  apiKey: ${apiKey}\n  baseUrl: ${baseUrl}\n  maxRequestsPerMinute: 1234\nsinks:\n  m:\n    type: mirror\n    path: ./budget.db\n`
+        )
+        const none = Option.none<string>()
+        const flags = {
+          sqlite: none,
+          postgres: none,
+          schema: none,
+          prefix: none,
+          sink: none,
+          baseUrl: none
+        }
+        const listed = yield* workosLists({ ...flags, config: Option.some(file) })
+        const before = requests
+        yield* runReconcile(
+          { path: path.join(dir, "budget.db"), prefix: "workos_" },
+          listed,
+          Reconcile.reconcilable
+        )
+        // The one budget of this key in the process (a relay's client takes its slots there too).
+        const stats = RequestBudget.forKey(apiKey, baseUrl).stats()
+        expect(stats.maxPerMinute).toBe(1234)
+        expect(requests - before).toBeGreaterThan(7)
+        expect(stats.requests).toBe(requests - before)
+      })
   )
 })

@@ -65,7 +65,9 @@ describe("reconcile against the WorkOS stand-in", () => {
             Object.fromEntries(live.map((r) => [r.id, Reconcile.canonical(r.object)])),
             table
           ).toEqual(
-            Object.fromEntries(objects.map((o) => [o.id as string, Reconcile.canonical(o)]))
+            Object.fromEntries(
+              objects.map((o) => [Reconcile.keyOf(table, o) as string, Reconcile.canonical(o)])
+            )
           )
         })
       const organizations = standIn.state.objects("organizations")
@@ -80,6 +82,19 @@ describe("reconcile against the WorkOS stand-in", () => {
         "connections"
       ] as const)
         yield* expectTable(t, standIn.state.objects(t))
+      // Group memberships: the users each live group lists (`/directory_users?group=`).
+      // (a user added to a group after it was deleted is not listed: only live users are).
+      const liveUsers = new Set(standIn.state.objects("directory_users").map((u) => u.id))
+      const memberships = standIn.state.objects("directory_groups").flatMap((g) =>
+        standIn.state
+          .groupMembers(g.id)
+          .filter((u) => liveUsers.has(u))
+          .map((u) => Reconcile.groupMembership(g, u))
+      )
+      expect(memberships.length).toBeGreaterThan(0)
+      yield* expectTable("directory_group_memberships", memberships)
+      const m = report.directory_group_memberships!
+      expect(m.missing.length + m.gone.length).toBeGreaterThan(0)
       expect((yield* store.rows("users")).find((u) => u.id === quiet!.id)!.object.first_name).toBe(
         "Quietly"
       )

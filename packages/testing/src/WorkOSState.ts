@@ -60,6 +60,8 @@ export interface State {
   readonly objects: (list: ListName) => ReadonlyArray<Obj>
   /** Changes an object without an event (drift). False when there is no such object. */
   readonly changeQuietly: (list: ListName, id: string, patch: Record<string, unknown>) => boolean
+  /** The ids of the users in a directory group now. */
+  readonly groupMembers: (groupId: string) => ReadonlyArray<string>
   /** The answer to a list request, or undefined when the path is not a list. */
   readonly answer: (url: URL) => { readonly status: number; readonly body: unknown } | undefined
 }
@@ -72,6 +74,12 @@ export const make = (): State => {
     (Object.keys(lists) as Array<ListName>).map((l) => [l, new Map()])
   )
   const domains = new Map<string, Obj>()
+  // Directory group memberships: group id -> user ids (`/directory_users?group=`).
+  const members = new Map<string, Set<string>>()
+  const forget = (drop: (group: string, user: string) => boolean) => {
+    for (const [group, users] of members)
+      for (const user of users) if (drop(group, user)) users.delete(user)
+  }
 
   const withoutEventFields = (data: Obj): Obj => {
     const { previous_attributes: _, ...object } = data
@@ -90,6 +98,14 @@ export const make = (): State => {
       else domains.set(domain.id, domain)
       return
     }
+    if (type === "dsync.group.user_added" || type === "dsync.group.user_removed") {
+      const { user, group } = (data ?? {}) as { user?: unknown; group?: unknown }
+      if (!isObj(user) || !isObj(group)) return
+      if (!members.has(group.id)) members.set(group.id, new Set())
+      if (type === "dsync.group.user_added") members.get(group.id)!.add(user.id)
+      else members.get(group.id)!.delete(user.id)
+      return
+    }
     if (!isObj(data)) return
     const upsert = upserts[type]
     if (upsert !== undefined) {
@@ -102,11 +118,18 @@ export const make = (): State => {
     const removed = deletes[type]
     if (removed === undefined) return
     state.get(removed)!.delete(data.id)
+    // A user or group gone takes its memberships with it.
+    if (removed === "directory_users") forget((_, user) => user === data.id)
+    if (removed === "directory_groups") members.delete(data.id)
     // What goes with its parent, without an event of its own (as WorkOS does).
     if (removed === "directories")
       for (const child of ["directory_users", "directory_groups"] as const)
         for (const [id, o] of state.get(child)!)
-          if (o.directory_id === data.id) state.get(child)!.delete(id)
+          if (o.directory_id === data.id) {
+            state.get(child)!.delete(id)
+            if (child === "directory_groups") members.delete(id)
+            else forget((_, user) => user === id)
+          }
     if (removed === "organizations") {
       for (const [id, d] of domains) if (d.organization_id === data.id) domains.delete(id)
       for (const [id, m] of state.get("organization_memberships")!)
@@ -146,6 +169,11 @@ export const make = (): State => {
       const value = url.searchParams.get(param)
       if (value !== null) found = found.filter((o) => o[field] === value)
     }
+    const group = url.searchParams.get("group")
+    if (name === "directory_users" && group !== null) {
+      const users = members.get(group) ?? new Set()
+      found = found.filter((o) => users.has(o.id))
+    }
     const after = url.searchParams.get("after")
     const start = after === null ? 0 : found.findIndex((o) => o.id === after) + 1
     const data = found.slice(start, start + limit)
@@ -160,5 +188,7 @@ export const make = (): State => {
     }
   }
 
-  return { observe, objects, changeQuietly, answer }
+  const groupMembers = (groupId: string) => [...(members.get(groupId) ?? [])]
+
+  return { observe, objects, changeQuietly, answer, groupMembers }
 }

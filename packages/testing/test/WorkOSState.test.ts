@@ -66,4 +66,43 @@ describe("the WorkOS stand-in's state and list APIs", () => {
     expect((await get("/directory_users?directory=dir_2")).body.data[0].state).toBe("suspended")
     expect(standIn.state.changeQuietly("directory_users", "du_404", {})).toBe(false)
   })
+
+  it("keeps directory group memberships and lists a group's users (/directory_users?group=)", async () => {
+    const group = (id: string) => ({
+      object: "directory_group",
+      id,
+      directory_id: "directory_g",
+      organization_id: "org_1",
+      name: id
+    })
+    const added = (g: string, u: string) => ({
+      event: "dsync.group.user_added",
+      data: { directory_id: "directory_g", user: directoryUser(u, "directory_g"), group: group(g) }
+    })
+    standIn.append([
+      { event: "dsync.group.created", data: group("directory_group_a") },
+      { event: "dsync.group.created", data: group("directory_group_b") },
+      ...["directory_user_1", "directory_user_2", "directory_user_3"].map((u) => ({
+        event: "dsync.user.created",
+        data: directoryUser(u, "directory_g")
+      })),
+      added("directory_group_a", "directory_user_1"),
+      added("directory_group_a", "directory_user_2"),
+      added("directory_group_a", "directory_user_3"),
+      added("directory_group_b", "directory_user_1"),
+      {
+        event: "dsync.group.user_removed",
+        data: added("directory_group_a", "directory_user_2").data
+      },
+      { event: "dsync.user.deleted", data: directoryUser("directory_user_3", "directory_g") }
+    ])
+    const members = await get("/directory_users?group=directory_group_a&limit=10")
+    expect(members.body.data.map((u: any) => u.id)).toEqual(["directory_user_1"])
+    expect(standIn.state.groupMembers("directory_group_b")).toEqual(["directory_user_1"])
+    standIn.append([{ event: "dsync.group.deleted", data: group("directory_group_b") }])
+    expect(standIn.state.groupMembers("directory_group_b")).toEqual([])
+    expect((await get("/directory_users?group=directory_group_none&limit=10")).body.data).toEqual(
+      []
+    )
+  })
 })

@@ -1,8 +1,9 @@
 /** `workos-relay mirror`: the commands of the mirror package, when it is installed. */
 import { Command } from "effect/cli"
 import * as Effect from "effect/Effect"
+import * as Load from "../config/Load.ts"
 import { subcommandOf } from "./audit.ts"
-import { UsageError } from "./shared.ts"
+import { UsageError, withStore } from "./shared.ts"
 
 // Typed loosely on purpose: the mirror package is optional, so its types must not leak here.
 export type MirrorCommand = Command.Command<"mirror", any, any, any, never>
@@ -15,10 +16,29 @@ export const mirrorFallback: MirrorCommand = Command.make("mirror", {}, () =>
   Effect.fail(new UsageError({ reason: mirrorMissing }))
 ).pipe(Command.withDescription("Inspect mirror sinks (needs @workos-relay/sink-mirror)"))
 
+/**
+ * The runner's checkpoints for `mirror bootstrap`: the state store of the config file.
+ * A `since` time saved as the checkpoint is where the sink's lane starts (see
+ * `pipeline/Start.ts`), as a configured `since` is saved before the first event.
+ */
+export const checkpoints = {
+  get: (file: string, sink: string) =>
+    Effect.flatMap(Load.load(file), (config) =>
+      withStore(config, (store) => store.checkpoint(sink))
+    ).pipe(Effect.map((checkpoint) => checkpoint?.cursor)),
+  setSince: (file: string, sink: string, since: string) =>
+    Effect.flatMap(Load.load(file), (config) =>
+      // No fencing token: bootstrap runs before the sink's runner does.
+      withStore(config, (store) => store.commit(sink, since, null, null))
+    )
+}
+
 /** `workos-relay mirror status` comes with @workos-relay/sink-mirror; without it, `mirror` says what to install. */
 export const loadMirrorCommand = async (): Promise<MirrorCommand> => {
   try {
-    return (await import("@workos-relay/sink-mirror/Cli")).mirror
+    const cli = await import("@workos-relay/sink-mirror/Cli")
+    // An older mirror package has no makeMirror: its bootstrap only prints the start.
+    return typeof cli.makeMirror === "function" ? cli.makeMirror(checkpoints) : cli.mirror
   } catch (error) {
     if ((error as { code?: string }).code !== "ERR_MODULE_NOT_FOUND") throw error
     return mirrorFallback
