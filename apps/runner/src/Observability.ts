@@ -14,6 +14,7 @@ import { HttpRouter, HttpServerResponse } from "effect/http"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import type * as LogLevel from "effect/LogLevel"
+import { PrometheusMetrics } from "effect/observability"
 import * as References from "effect/References"
 import type { Routes } from "./http/Server.ts"
 import { formatMillis } from "./internal/Text.ts"
@@ -296,8 +297,13 @@ export const routes = (metrics: Metrics): Routes =>
     HttpRouter.add(
       "*",
       "/metrics",
-      Effect.sync(() =>
-        HttpServerResponse.text(metrics.render(), { contentType: "text/plain; version=0.0.4" })
+      // The runner's own metrics, then those recorded as effect `Metric`s (a sink's).
+      PrometheusMetrics.format().pipe(
+        Effect.map((recorded) =>
+          HttpServerResponse.text(metrics.render() + recorded, {
+            contentType: "text/plain; version=0.0.4"
+          })
+        )
       )
     )
   )

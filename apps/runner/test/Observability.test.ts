@@ -2,6 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Metric from "effect/Metric"
 import * as HttpServer from "../src/http/Server.ts"
 import {
   catchUpText,
@@ -165,6 +166,14 @@ describe("the HTTP server (effect/http)", () => {
       const scraped = yield* get("/metrics?x=1")
       expect(scraped.type).toBe("text/plain; version=0.0.4")
       expect(scraped.text).toContain('workos_relay_events_delivered_total{sink="a"} 3')
+      // A sink's own effect Metric (the mirror's reconcile rounds) is served after them.
+      const rounds = Metric.counter("workos_relay_test_rounds_total", { incremental: true })
+      yield* Metric.update(Metric.withAttributes(rounds, { sink: "m" }), 2)
+      const after = (yield* get("/metrics")).text
+      expect(after).toMatch(/^workos_relay_test_rounds_total\{sink="m"\} 2$/m)
+      expect(after.indexOf("workos_relay_events_delivered_total")).toBeLessThan(
+        after.indexOf("workos_relay_test_rounds_total")
+      )
       expect(yield* get("/nothing")).toEqual({
         status: 404,
         type: "text/plain",

@@ -3,19 +3,48 @@
  * WorkOS's lists on that schedule and repaired, as `mirror reconcile` does. The list
  * calls share the key's request budget with the relay's own reader. A failed round is
  * logged and the next one comes on time; the sink's delivery is never held up.
+ * Rounds and the drift they repair are counted as effect `Metric`s, which the runner
+ * serves on `/metrics`.
  */
 
 import type { Sink } from "@workos-relay/core"
 import { RequestBudget, Text, WorkOS, WorkOSList } from "@workos-relay/core"
 import * as Effect from "effect/Effect"
 import { FetchHttpClient } from "effect/http"
+import * as Metric from "effect/Metric"
 import * as Redacted from "effect/Redacted"
 import * as Lists from "./Lists.ts"
 import * as Reconcile from "./Reconcile.ts"
 import type { Shape } from "./Store.ts"
 
-/** Rounds done and failed in this process, per sink (for logs and tests). */
-export const rounds = new Map<string, { done: number; failed: number }>()
+/** Scheduled rounds, by `sink` and `outcome` (`done`, `failed`). */
+const roundsTotal = Metric.counter("workos_relay_mirror_reconcile_rounds_total", {
+  description: "Scheduled reconcile rounds of a mirror sink, by outcome",
+  incremental: true
+})
+/** Rows a scheduled round found out of step with WorkOS and repaired, by `sink` and `table`. */
+const driftTotal = Metric.counter("workos_relay_mirror_drift_rows_total", {
+  description: "Mirror rows a scheduled reconcile found out of step with WorkOS and repaired",
+  incremental: true
+})
+
+const countRound = (sink: string, outcome: "done" | "failed") =>
+  Metric.update(Metric.withAttributes(roundsTotal, { sink, outcome }), 1)
+
+const countDrift = (sink: string, report: Reconcile.Report) =>
+  Effect.forEach(Object.entries(report), ([table, f]) => {
+    const rows = f.missing.length + f.changed.length + f.gone.length + f.deletedButListed.length
+    return rows === 0
+      ? Effect.void
+      : Metric.update(Metric.withAttributes(driftTotal, { sink, table }), rows)
+  })
+
+/** The rounds a sink has done and failed in this process. */
+export const rounds = (sink: string) =>
+  Effect.all({
+    done: Metric.value(Metric.withAttributes(roundsTotal, { sink, outcome: "done" })),
+    failed: Metric.value(Metric.withAttributes(roundsTotal, { sink, outcome: "failed" }))
+  }).pipe(Effect.map(({ done, failed }) => ({ done: done.count, failed: failed.count })))
 
 /** One round: list every table, compare, repair; the report. */
 const round = (store: Shape, lists: WorkOSList.Lists) =>
@@ -43,20 +72,21 @@ export const run = (
         maxPerMinute: workos.maxRequestsPerMinute
       })
     }).pipe(Effect.provide(FetchHttpClient.layer))
-    const count = rounds.get(name) ?? { done: 0, failed: 0 }
-    rounds.set(name, count)
     while (true) {
       yield* Effect.sleep(ms)
       yield* round(store, lists).pipe(
         Effect.matchEffect({
-          onSuccess: (report) => {
-            count.done++
-            return Effect.logInfo(`mirror ${name}: reconciled: ${Reconcile.summary(report)}`)
-          },
-          onFailure: (error) => {
-            count.failed++
-            return Effect.logWarning(`mirror ${name}: reconcile failed: ${error.message}`)
-          }
+          onSuccess: (report) =>
+            Effect.all([
+              countRound(name, "done"),
+              countDrift(name, report),
+              Effect.logInfo(`mirror ${name}: reconciled: ${Reconcile.summary(report)}`)
+            ]),
+          onFailure: (error) =>
+            Effect.all([
+              countRound(name, "failed"),
+              Effect.logWarning(`mirror ${name}: reconcile failed: ${error.message}`)
+            ])
         })
       )
     }

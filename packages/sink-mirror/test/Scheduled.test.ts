@@ -10,6 +10,7 @@ import { afterAll, describe, expect, it } from "@effect/vitest"
 import { RequestBudget } from "@workos-relay/core"
 import { WorkOSStandIn } from "@workos-relay/testing"
 import * as Effect from "effect/Effect"
+import { PrometheusMetrics } from "effect/observability"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as Config from "../src/Config.ts"
@@ -45,8 +46,16 @@ describe("reconcile.every", () => {
           maxRequestsPerMinute: 3000
         }
       })
-      while ((Scheduled.rounds.get("scheduled")?.done ?? 0) < 1) yield* Effect.sleep("50 millis")
-      expect(Scheduled.rounds.get("scheduled")!.failed).toBe(0)
+      while ((yield* Scheduled.rounds("scheduled")).done < 1) yield* Effect.sleep("50 millis")
+      expect((yield* Scheduled.rounds("scheduled")).failed).toBe(0)
+      // Served by the runner on /metrics: the round, and the rows it repaired.
+      const metrics = yield* PrometheusMetrics.format()
+      expect(metrics).toMatch(
+        /workos_relay_mirror_reconcile_rounds_total\{[^}]*sink="scheduled"[^}]*\} [1-9]/
+      )
+      expect(metrics).toMatch(
+        /workos_relay_mirror_drift_rows_total\{[^}]*table="users"[^}]*\} [1-9]/
+      )
       const store = yield* openStore({ path: file, prefix: "workos_" })
       const users = (yield* store.rows("users")).filter((r) => r.deletedAt === null)
       expect(users.map((u) => u.id).sort()).toEqual(
@@ -65,7 +74,7 @@ describe("reconcile.every", () => {
         checkOnly: true,
         workos: { apiKey: Redacted.make(standIn.apiKey), baseUrl: standIn.url }
       })
-      expect(Scheduled.rounds.has("checked")).toBe(false)
+      expect(yield* Scheduled.rounds("checked")).toEqual({ done: 0, failed: 0 })
       expect(Reconcile.reconcilable).toContain("directory_group_memberships")
     }).pipe(Effect.scoped)
   )
