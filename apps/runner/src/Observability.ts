@@ -8,7 +8,7 @@
  * The metrics are plain counters updated on the hot path (a Map lookup and an
  * add), rendered on scrape; that keeps the pipeline's cost per event tiny.
  */
-import { CatchUp } from "@workos-relay/core"
+import { CatchUp, type RequestBudget } from "@workos-relay/core"
 import * as Effect from "effect/Effect"
 import { HttpRouter, HttpServerResponse } from "effect/http"
 import * as Layer from "effect/Layer"
@@ -67,6 +67,8 @@ export class Metrics {
   leaseHeld = false
   /** The webhook doorbell's counts, rendered after the rest when webhooks are on. */
   webhooks: Deliveries | undefined
+  /** The API key's request budget the source reads through (the console shows its use). */
+  budget: RequestBudget.RequestBudget | undefined
   readonly sinks = new Map<string, SinkMetrics>()
   readonly startedAt = Date.now()
   /** Events that broke the spec, by type: each counted once, however many sinks take it. */

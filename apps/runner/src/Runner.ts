@@ -122,6 +122,10 @@ export const openSource = (
     const client = yield* workosClient({ ...patience, apiKey, baseUrl, maxRequestsPerMinute }).pipe(
       Effect.mapError((e) => new Error(`WorkOS client: ${(e as Error).message}`))
     )
+    if (watch.metrics !== undefined)
+      watch.metrics.budget = RequestBudget.forKey(Redacted.value(apiKey), baseUrl, {
+        maxPerMinute: maxRequestsPerMinute
+      })
     const events = fetchTypes(sinks, config.type === "workos" ? config.events : undefined)
     const pollInterval = config.pollInterval
     const organizationId = config.type === "workos" ? config.organization : undefined

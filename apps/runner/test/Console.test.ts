@@ -2,7 +2,7 @@ import * as Fs from "node:fs"
 import * as Net from "node:net"
 import * as Path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
-import { Event } from "@workos-relay/core"
+import { Event, RequestBudget } from "@workos-relay/core"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
@@ -69,6 +69,10 @@ describe("console API", () => {
         expect(overview.source.fetched).toBe(222)
         expect(overview.source.leaseHeld).toBe(true)
         expect(overview.source.gaps).toBe(0)
+        // The key's budget: the reads that fetched those events, against its ceiling.
+        expect(overview.source.budget?.maxPerMinute).toBe(RequestBudget.defaultMaxPerMinute)
+        expect(overview.source.budget?.perMinute).toBeGreaterThan(0)
+        expect(overview.source.budget?.throttled).toBe(0)
         const sinks = Object.fromEntries(overview.sinks.map((s) => [s.name, s]))
         expect(Object.keys(sinks).sort()).toEqual(["all", "switch"])
         expect(sinks.all).toMatchObject({ state: "running", delivered: 222, deadLetters: 0 })

@@ -60,6 +60,9 @@ describe.skipIf(skip)("console in a browser", () => {
             String(relay.rejected.length)
           )
           expect(await row("all").locator("td").nth(4).textContent()).toBe("222")
+          expect(await page.locator("#source").textContent()).toMatch(
+            /requests a minute \(budget\)[1-9]\d* of 4800/
+          )
           relay.standIn.appendGenerated(5)
           await expect
             .poll(() => row("all").locator("td").nth(4).textContent(), { timeout: 20_000 })

@@ -36,6 +36,15 @@ export const SinkOverview = Schema.Struct({
 })
 export type SinkOverview = typeof SinkOverview.Type
 
+/** The API key's request budget: requests a minute lately, against its ceiling. */
+export const BudgetUse = Schema.Struct({
+  perMinute: Schema.Number,
+  maxPerMinute: Schema.Number,
+  /** 429s WorkOS answered since the start. */
+  throttled: Schema.Number
+})
+export type BudgetUse = typeof BudgetUse.Type
+
 export const Overview = Schema.Struct({
   now: Schema.Number,
   startedAt: Schema.Number,
@@ -49,7 +58,9 @@ export const Overview = Schema.Struct({
     lastGap: Schema.NullOr(Schema.String),
     specMismatches: Schema.Record(Schema.String, Schema.Number),
     /** The highest share of retention any sink has used. */
-    retentionUsed: Schema.Number
+    retentionUsed: Schema.Number,
+    /** Null when the source reads no API (not yet open). */
+    budget: Schema.NullOr(BudgetUse)
   }),
   sinks: Schema.Array(SinkOverview)
 })

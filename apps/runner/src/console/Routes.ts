@@ -46,6 +46,8 @@ export class ConsoleState {
   /** Per sink: events done with per second, oldest first. */
   readonly rates = new Map<string, Array<number>>()
   private readonly lastDone = new Map<string, number>()
+  /** The budget's requests let through so far, sampled every `rateInterval`: the last minute's. */
+  private readonly budgetSamples: Array<{ readonly at: number; readonly requests: number }> = []
 
   readonly metrics: Metrics
   constructor(metrics: Metrics) {
@@ -62,6 +64,26 @@ export class ConsoleState {
       rates.push((done - before) / rateInterval)
       if (rates.length > samplesKept) rates.shift()
       this.rates.set(name, rates)
+    }
+    const budget = this.metrics.budget
+    if (budget !== undefined) {
+      const now = Date.now()
+      this.budgetSamples.push({ at: now, requests: budget.stats().requests })
+      while (this.budgetSamples[0]!.at < now - 60_000) this.budgetSamples.shift()
+    }
+  }
+
+  /** The request budget's use over the last minute (since the start, in the first one). */
+  budgetUse(): Api.BudgetUse | null {
+    const budget = this.metrics.budget
+    if (budget === undefined) return null
+    const stats = budget.stats()
+    const from = this.budgetSamples[0] ?? { at: this.metrics.startedAt, requests: 0 }
+    const seconds = Math.max(1, (Date.now() - from.at) / 1000)
+    return {
+      perMinute: Math.round(((stats.requests - from.requests) * 60) / seconds),
+      maxPerMinute: stats.maxPerMinute,
+      throttled: stats.throttled
     }
   }
 }
@@ -235,7 +257,8 @@ export const overview = (state: ConsoleState, deadLetters: Readonly<Record<strin
       gaps: m.gaps,
       lastGap: m.lastGap ?? null,
       specMismatches: Object.fromEntries(m.specMismatches),
-      retentionUsed: Math.max(0, ...sinks.map((s) => s.retentionUsed))
+      retentionUsed: Math.max(0, ...sinks.map((s) => s.retentionUsed)),
+      budget: state.budgetUse()
     },
     sinks
   }

@@ -118,6 +118,13 @@ const renderOverview = (o) => {
           percent(s.retentionUsed),
           s.retentionUsed >= 0.5 ? "alarm" : undefined
         ),
+        s.budget === null
+          ? undefined
+          : fact(
+              "requests a minute (budget)",
+              `${s.budget.perMinute} of ${s.budget.maxPerMinute}${s.budget.throttled > 0 ? `, ${s.budget.throttled} throttled` : ""}`,
+              s.budget.perMinute >= 0.8 * s.budget.maxPerMinute ? "alarm" : undefined
+            ),
         fact("up for", duration(o.now - o.startedAt))
       ),
       alarms.length === 0
