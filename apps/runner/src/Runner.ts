@@ -638,20 +638,41 @@ const startDoorbell = (
           Effect.forkIn(scope)
         )
       })
-    yield* Effect.sync(() => deliveries.overdue(settings.overdueAfter)).pipe(
-      Effect.flatMap(({ fresh }) =>
-        Effect.forEach(fresh, (p) =>
-          Effect.logError(
-            `event ${p.id} (${p.type}) was announced by a webhook ${formatMillis(Date.now() - p.receivedAt)} ago and the Events API has not returned it: check the source's filters and WorkOS's status; the relay keeps reading`
-          )
+    // Only the runner holding the lease reads, so only it watches: first the store's
+    // pending rows (a standby's receipts too), then what is overdue.
+    const watch = Effect.gen(function* () {
+      if (!metrics.leaseHeld) return
+      // Held: the store is open (the lease is taken from it).
+      yield* syncWithStore(yield* Deferred.await(storeReady), deliveries)
+      const { fresh } = deliveries.overdue(settings.overdueAfter)
+      for (const p of fresh)
+        yield* Effect.logError(
+          `event ${p.id} (${p.type}) was announced by a webhook ${formatMillis(Date.now() - p.receivedAt)} ago and the Events API has not returned it: check the source's filters and WorkOS's status; the relay keeps reading`
         )
-      ),
+    })
+    yield* watch.pipe(
       Effect.andThen(Effect.sleep(Math.min(5_000, settings.overdueAfter))),
       Effect.forever,
       Effect.forkScoped
     )
     return { doorbell, routes, routePath: settings.path, restore }
   })
+
+/** The store's pending webhook rows into memory; those already read marked seen. */
+const syncWithStore = (store: Store, deliveries: Deliveries) =>
+  store.pendingWebhooks().pipe(
+    Effect.flatMap((rows) => {
+      const read = deliveries.sync(
+        rows.map((r) => ({ id: r.eventId, type: r.eventType, receivedAt: r.receivedAt }))
+      )
+      return read.length === 0 ? Effect.void : store.markWebhooksSeen(read, Date.now())
+    }),
+    Effect.catch((e) =>
+      Effect.logWarning(
+        `could not compare the webhook table with this runner's reads: ${e.message}`
+      )
+    )
+  )
 
 /** How long a delivery may wait for the store before it is answered 503. */
 const recordTimeoutMs = 10_000

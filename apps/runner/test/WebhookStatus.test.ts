@@ -178,6 +178,45 @@ describe("webhook table", () => {
   )
 
   it.live(
+    "webhooks a standby kept in the store are watched by the runner that reads: one already read is marked seen, one never returned is overdue",
+    () =>
+      Effect.gen(function* () {
+        const standIn = yield* WorkOSStandIn.make({ events: 5 })
+        const dir = tempDir()
+        const file = writeConfig(dir, standIn)
+        const relay = yield* startRelay(file)
+        yield* waitUntil(
+          "the seeded events",
+          () => recorded(Path.join(dir, "rec.log")).length === 5
+        )
+        // What a standby behind the same load balancer writes: rows this runner never received.
+        const read = standIn.events()[1]!
+        const standby = new DatabaseSync(Path.join(dir, "state.db"))
+        const insert = standby.prepare(
+          "INSERT INTO relay_webhooks (event_id, event_type, received_at) VALUES (?, ?, ?)"
+        )
+        insert.run(read.id, read.event, Date.now())
+        insert.run("event_01STANDBYLOSTLOSTLOSTLOST", "user.created", Date.now())
+        const seenAt = (id: string) =>
+          (
+            standby.prepare("SELECT seen_at FROM relay_webhooks WHERE event_id = ?").get(id) as {
+              seen_at: number | null
+            }
+          ).seen_at
+        yield* waitUntil("the row already read marked seen", () => seenAt(read.id) !== null)
+        yield* waitUntil(
+          "the standby's lost event reported overdue",
+          () => metric(relay.metrics, "workos_relay_webhooks_overdue_total") === 1
+        )
+        expect(seenAt("event_01STANDBYLOSTLOSTLOSTLOST")).toBeNull()
+        expect(metric(relay.metrics, "workos_relay_webhooks_pending")).toBe(1)
+        standby.close()
+        yield* relay.stop
+      }).pipe(Effect.scoped),
+    30_000
+  )
+
+  it.live(
     "a delivery the store cannot keep (locked by another process) gets 503; WorkOS's retry is kept",
     () =>
       Effect.gen(function* () {

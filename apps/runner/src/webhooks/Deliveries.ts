@@ -72,6 +72,31 @@ export class Deliveries {
     }
   }
 
+  /**
+   * Makes the store's pending rows this runner's: every runner behind the endpoint
+   * keeps what it receives there, a standby too, but only the one holding the lease
+   * reads. Rows not heard of are watched; pending ones the store no longer has (seen
+   * by the runner that read them, before a takeover) are dropped. Returns the rows
+   * already read here: the caller marks them seen in the store.
+   */
+  sync(
+    rows: ReadonlyArray<{
+      readonly id: string
+      readonly type: string
+      readonly receivedAt: number
+    }>
+  ): Array<string> {
+    const inStore = new Set(rows.map((r) => r.id))
+    for (const id of this.pending.keys()) if (!inStore.has(id)) this.pending.delete(id)
+    const read: Array<string> = []
+    for (const r of rows) {
+      if (this.done.has(r.id)) read.push(r.id)
+      else if (!this.pending.has(r.id))
+        this.pending.set(r.id, { id: r.id, type: r.type, receivedAt: r.receivedAt, overdue: false })
+    }
+    return read
+  }
+
   /** A delivery that could not be kept in the store (answered 503): its retry is news again. */
   forget(id: string): void {
     this.pending.delete(id)
