@@ -3,7 +3,7 @@
  * (`@effect/sql-pg`). A batch is one transaction that first locks the chain's row,
  * so concurrent writers take turns and the chain never forks.
  */
-import { PgClient } from "@effect/sql-pg"
+import * as PgClient from "@effect/sql-pg/PgClient"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"

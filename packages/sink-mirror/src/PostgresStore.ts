@@ -4,7 +4,7 @@
  * merging as `Mapping.merge` does, so two runners applying overlapping batches at
  * once still end in the same rows.
  */
-import { PgClient } from "@effect/sql-pg"
+import * as PgClient from "@effect/sql-pg/PgClient"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
