@@ -10,7 +10,8 @@ import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import { errorExitCode } from "effect/Runtime"
 import type * as Chain from "./Chain.ts"
-import type * as Config from "./Config.ts"
+import * as Config from "./Config.ts"
+import * as PostgresStore from "./PostgresStore.ts"
 import type { StoredRecord } from "./Record.ts"
 import { openStore } from "./Sink.ts"
 import type { Cursor, Query, SchemaTooNew, StoreError } from "./Store.ts"
@@ -108,6 +109,21 @@ export const parseQuery = (
       ...(before !== undefined ? { before } : {})
     }
   })
+
+/**
+ * The store of an audit-log sink entry as a running relay decoded it (`options`), its
+ * relative paths resolved against the config file's folder, as the sink resolves them.
+ */
+export const sinkStore = (options: unknown, directory: string): Config.Config =>
+  Config.resolvePaths(options as Config.Config, directory)
+
+/** Where a config's store is, for people: a file, a folder, a database URL without credentials. */
+export const describeStore = (config: Config.Config): string =>
+  config.store === "postgres"
+    ? PostgresStore.describe(config.url)
+    : config.store === "jsonl"
+      ? config.directory
+      : config.path
 
 /** Reading must not create: a mistyped path is an error, not an empty, valid log. */
 export const mustExist = (config: Config.Config): Effect.Effect<void, UsageError> => {
