@@ -163,6 +163,17 @@ describe("console audit log", () => {
         )
         const first = yield* page(relay.base, "sink=audit&limit=30")
         expect(first.records.map((r) => r.id)).toEqual(added.map((e) => e.id).reverse())
+
+        // Events that break the spec, kept as sent: `mismatched=true` finds them, only them.
+        const drifted = relay.standIn.appendDrifted()
+        expect(drifted.length).toBeGreaterThan(0)
+        yield* waitUntil(
+          "the drifted events kept",
+          () => relay.metrics.sink("audit").delivered === relay.standIn.size()
+        )
+        const mismatched = yield* page(relay.base, "sink=audit&mismatched=true&limit=1000")
+        expect(mismatched.records.map((r) => r.id)).toEqual(drifted.map((e) => e.id).reverse())
+        expect(mismatched.records.every((r) => r.schema_mismatch !== undefined)).toBe(true)
         yield* relay.stop
       }).pipe(Effect.scoped),
     90_000
