@@ -252,6 +252,14 @@ describe("console audit log", () => {
           summary: expect.stringContaining(`OK: ${relay.standIn.size()} record(s) verified`)
         })
         expect((yield* verify({ sink: "archive" })).json.ok).toBe(true)
+        // Clicked again meanwhile: the walks take turns, each answers.
+        const both = yield* Effect.all([verify({ sink: "audit" }), verify({ sink: "archive" })], {
+          concurrency: 2
+        })
+        expect(both.map((a) => a.json.records)).toEqual([
+          relay.standIn.size(),
+          relay.standIn.size()
+        ])
 
         // Actions' rules: JSON only, the console's own origin, a known sink, one chosen.
         const form = yield* post(relay.base, "audit/verify", "sink=audit", {

@@ -7,6 +7,7 @@
  */
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
+import * as Semaphore from "effect/Semaphore"
 import type { SinkConfig } from "../config/Schema.ts"
 import * as Api from "./Api.ts"
 import { Refused } from "./Refused.ts"
@@ -170,6 +171,9 @@ export const query = (
     return { sink: sink.name, where, records: page, next }
   }).pipe(Effect.orDie)
 
+/** One chain walk at a time: it reads every record, and an impatient operator clicks again. */
+const verifying = Semaphore.makeUnsafe(1)
+
 /** `POST audit/verify`: the chain walk of `audit verify`, as a result to show. */
 export const verify = (
   sinks: ReadonlyArray<SinkConfig>,
@@ -183,7 +187,7 @@ export const verify = (
     const { inspect, sink } = yield* choose(sinks, request.sink, "sink")
     const { where, report } = yield* inspect
       .verifyStore(inspect.sinkStore(sink.options, sink.directory))
-      .pipe(Effect.mapError(unreadable))
+      .pipe(Semaphore.withPermit(verifying), Effect.mapError(unreadable))
     const summary = inspect.describeReport(where, report)
     yield* report.problem === null
       ? Effect.logInfo(`console (${who}): verified sink ${sink.name}: ${summary}`)
