@@ -3,6 +3,7 @@
  * 2, whatever follows `audit` (the flag parser would call `verify` unknown).
  */
 import { spawn } from "node:child_process"
+import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
 import { auditFallback, missingAuditPackage, subcommandOf } from "../src/commands/audit.ts"
@@ -61,5 +62,53 @@ describe("audit without the audit-log package", () => {
     const help = await cli(["init", "--help"])
     expect(help.code, help.stderr).toBe(0)
     expect(help.stdout).toContain("--sinks")
+  }, 60_000)
+
+  it("the console's audit-log page says to install the package", async () => {
+    const dir = tempDir("relay-no-audit-console-")
+    Fs.writeFileSync(
+      Path.join(dir, "relay.yaml"),
+      [
+        "source: { type: demo, rate: 0 }",
+        "state: { sqlite: ./state.db }",
+        'http: { address: "127.0.0.1:0" }',
+        "console: {}",
+        "sinks: { c: { type: console } }"
+      ].join("\n")
+    )
+    const child = spawn(
+      process.execPath,
+      ["--import", noAuditLog, "--conditions=@workos-relay/source", bin, "run", "-c", "relay.yaml"],
+      { cwd: dir, stdio: ["ignore", "ignore", "pipe"] }
+    )
+    const exited = new Promise((resolve) => child.on("exit", resolve))
+    try {
+      let stderr = ""
+      const base = await new Promise<string>((resolve, reject) => {
+        child.stderr.on("data", (d) => {
+          stderr += d
+          const found = /health and metrics on (http:\/\/127\.0\.0\.1:\d+)/.exec(stderr)
+          if (found !== null) resolve(found[1]!)
+        })
+        child.on("exit", () => reject(new Error(`the relay ended before it listened: ${stderr}`)))
+      })
+      const answer = await fetch(`${base}/console/api/audit`)
+      expect(answer.status).toBe(200)
+      expect(await answer.json()).toEqual({
+        installed: false,
+        sinks: [],
+        help: expect.stringContaining(
+          "The audit log comes with the audit-log sink, which is not installed: npm install @workos-relay/sink-audit-log"
+        )
+      })
+      const query = await fetch(`${base}/console/api/audit/query`)
+      expect(query.status).toBe(404)
+      expect(((await query.json()) as { error: string }).error).toContain(
+        "no audit-log sink is configured"
+      )
+    } finally {
+      child.kill("SIGTERM")
+      await exited
+    }
   }, 60_000)
 })

@@ -235,6 +235,11 @@ describe("console API", () => {
           body: { ids: [1] }
         })
         expect(drop.status).toBe(401)
+        // The audit log's too: its query and its verify.
+        expect((yield* request(relay.base, "/console/api/audit/query")).status).toBe(401)
+        expect((yield* request(relay.base, "/console/api/audit/verify", { body: {} })).status).toBe(
+          401
+        )
         expect((yield* request(relay.base, "/console")).status).toBe(200)
         yield* relay.stop
       }).pipe(Effect.scoped),

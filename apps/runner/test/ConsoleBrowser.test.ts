@@ -9,11 +9,12 @@
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
+import { DatabaseSync } from "node:sqlite"
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import { type Browser, chromium } from "playwright-core"
 import { startConsoleRelay } from "./consoleRelay.ts"
-import { recorded } from "./helpers.ts"
+import { recorded, tempDir, waitUntil } from "./helpers.ts"
 
 const executablePath = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium"
 const skip = process.env.RELAY_SKIP_BROWSER_TESTS === "1" && !Fs.existsSync(executablePath)
@@ -196,6 +197,146 @@ describe.skipIf(skip)("console in a browser", () => {
             .poll(() => page.locator("#dead-letters tr[data-id]").count())
             .toBe(relay.rejected.length)
           expect(asked).toHaveLength(2)
+        })
+        yield* relay.stop
+      }).pipe(Effect.scoped),
+    120_000
+  )
+
+  it.live(
+    "audit log: a query's rows are the store's, paged both ways, each opens as JSON; verify OK, then names the record changed in the file",
+    () =>
+      Effect.gen(function* () {
+        const sqlite = Path.join(tempDir("relay-console-audit-"), "audit.db")
+        const relay = yield* startConsoleRelay({}, "127.0.0.1:0", {
+          audit: { type: "audit-log", path: sqlite }
+        })
+        yield* waitUntil(
+          "the audit log written",
+          () => relay.metrics.sink("audit").delivered === relay.standIn.size()
+        )
+        // The store's own answer, read with SQLite: ids newest first.
+        const stored = (where = "") => {
+          const db = new DatabaseSync(sqlite, { readOnly: true })
+          try {
+            return db
+              .prepare(`SELECT id FROM audit_records ${where} ORDER BY created_at DESC, seq DESC`)
+              .all()
+              .map((r) => String(r.id))
+          } finally {
+            db.close()
+          }
+        }
+        const browser = yield* launch
+        Fs.mkdirSync(screenshots, { recursive: true })
+        yield* Effect.promise(async () => {
+          const page = await browser.newPage({ viewport: { width: 1280, height: 800 } })
+          const errors: Array<string> = []
+          page.on("pageerror", (e) => errors.push(e.message))
+          const elsewhere: Array<string> = []
+          page.on("request", (r) => {
+            if (!r.url().startsWith(relay.base)) elsewhere.push(r.url())
+          })
+          await page.goto(`${relay.base}/console`)
+          // The page's link shows: this relay has an audit-log sink.
+          const link = page.locator('nav a[data-page="audit"]')
+          await expect.poll(() => link.isVisible()).toBe(true)
+          await link.click()
+          const rows = page.locator("#audit tbody tr[data-id]")
+          const shown = () => rows.evaluateAll((trs) => trs.map((tr) => tr.getAttribute("data-id")))
+          // Unfiltered, 50 a page: the newest 50 of the store.
+          const all = stored()
+          expect(all).toHaveLength(relay.standIn.size())
+          await expect.poll(shown).toEqual(all.slice(0, 50))
+
+          // Filtered, 10 a page: Older to the end covers the store's matches once; Newer goes back.
+          await page.selectOption('select[name="limit"]', "10")
+          await page.fill('input[name="type"]', "dsync.*, user.*")
+          await page.click('#audit-query button[type="submit"]')
+          const want = stored("WHERE type LIKE 'dsync.%' OR type LIKE 'user.%'")
+          expect(want.length).toBeGreaterThan(20)
+          await expect.poll(shown).toEqual(want.slice(0, 10))
+          const seen: Array<string | null> = [...(await shown())]
+          for (let from = 10; from < want.length; from += 10) {
+            await page.click("#audit-older")
+            await expect.poll(shown).toEqual(want.slice(from, from + 10))
+            seen.push(...(await shown()))
+          }
+          expect(seen).toEqual(want)
+          expect(await page.locator("#audit-older").isDisabled()).toBe(true)
+          await page.click("#audit-newer")
+          await expect.poll(shown).toEqual(want.slice(10, 20))
+          await page.click("#audit-newer")
+          await expect.poll(shown).toEqual(want.slice(0, 10))
+          expect(await page.locator("#audit-newer").isDisabled()).toBe(true)
+
+          // A row opens as its JSON: the event as WorkOS sent it, its place in the chain.
+          await rows.nth(0).locator("a").click()
+          const json = page.locator("#audit tbody tr.json").nth(0)
+          expect(await json.isVisible()).toBe(true)
+          const record = JSON.parse((await json.textContent())!)
+          expect(record.id).toBe(want[0])
+          expect(record.event.id).toBe(want[0])
+          expect(record.hash).toMatch(/^[0-9a-f]{64}$/)
+
+          // Verify: OK, every record counted.
+          await page.click("#audit-verify-button")
+          const verdict = page.locator("#audit-verify")
+          await expect
+            .poll(() => verdict.textContent())
+            .toContain(`OK: ${relay.standIn.size()} record(s) verified from the start`)
+          await page.screenshot({ path: Path.join(screenshots, "audit.png"), fullPage: true })
+
+          // Someone changes a kept record in the file: verify names it and says why.
+          const victim = want[3]!
+          const db = new DatabaseSync(sqlite)
+          db.exec("PRAGMA busy_timeout = 10000")
+          const seq = Number(
+            (
+              db.prepare("SELECT seq FROM audit_records WHERE id = ?").get(victim) as {
+                seq: number
+              }
+            ).seq
+          )
+          const changed = db
+            .prepare("UPDATE audit_records SET organization_id = 'org_mallory' WHERE id = ?")
+            .run(victim)
+          db.close()
+          expect(changed.changes).toBe(1)
+          await page.click("#audit-verify-button")
+          await expect
+            .poll(() => verdict.textContent())
+            .toBe(
+              `FAILED (modified): record #${seq} (event ${victim}) was modified: its content no longer matches its hash`
+            )
+          expect(await verdict.getAttribute("class")).toBe("alarm")
+          await page.screenshot({
+            path: Path.join(screenshots, "audit-tampered.png"),
+            fullPage: true
+          })
+          expect(errors).toEqual([])
+          expect(elsewhere).toEqual([])
+        })
+        yield* relay.stop
+      }).pipe(Effect.scoped),
+    120_000
+  )
+
+  it.live(
+    "audit log: without an audit-log sink there is no link, and the page says how to have one",
+    () =>
+      Effect.gen(function* () {
+        const relay = yield* startConsoleRelay()
+        const browser = yield* launch
+        yield* Effect.promise(async () => {
+          const page = await browser.newPage()
+          await page.goto(`${relay.base}/console`)
+          await expect.poll(() => page.locator('#sinks tr[data-sink="all"]').count()).toBe(1)
+          expect(await page.locator('nav a[data-page="audit"]').isVisible()).toBe(false)
+          await page.goto(`${relay.base}/console#/audit`)
+          await expect
+            .poll(() => page.locator("#audit-missing").textContent())
+            .toContain("No audit-log sink is configured: add a sink of type audit-log")
         })
         yield* relay.stop
       }).pipe(Effect.scoped),

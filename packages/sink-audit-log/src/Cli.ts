@@ -10,7 +10,6 @@
  */
 import * as fs from "node:fs"
 import * as Path from "node:path"
-import { Text } from "@workos-relay/core"
 import * as Console from "effect/Console"
 import { CliError, Command, Flag } from "effect/cli"
 import * as Data from "effect/Data"
@@ -26,18 +25,20 @@ import type * as Chain from "./Chain.ts"
 import * as Config from "./Config.ts"
 import * as Digest from "./Digest.ts"
 import * as DigestVerify from "./DigestVerify.ts"
+import {
+  describeReport,
+  mustExist,
+  parseQuery,
+  queryStore,
+  UsageError,
+  verifyStore
+} from "./Inspect.ts"
 import type { StoredRecord } from "./Record.ts"
 import { openStore } from "./Sink.ts"
 import * as SqliteStore from "./SqliteStore.ts"
 import { defaultLimit } from "./Store.ts"
 
-/** The command line was wrong (a missing or conflicting flag, a bad value, a bad config entry): exit 2. */
-export class UsageError extends Data.TaggedError("UsageError")<{ readonly reason: string }> {
-  override readonly [errorExitCode] = 2
-  override get message(): string {
-    return this.reason
-  }
-}
+export { UsageError }
 
 /** `verify` found the chain broken: exit 1. */
 export class VerifyFailed extends Data.TaggedError("VerifyFailed")<{
@@ -215,19 +216,6 @@ export const storeConfig = (flags: StoreFlags): Effect.Effect<Config.Config, Usa
     return { store: "sqlite", path: Option.getOrElse(flags.sqlite, () => SqliteStore.defaultPath) }
   })
 
-/** Reading must not create: a mistyped path is an error, not an empty, valid log. */
-const mustExist = (config: Config.Config): Effect.Effect<void, UsageError> => {
-  const where =
-    config.store === "jsonl"
-      ? config.directory
-      : config.store === "postgres"
-        ? undefined
-        : config.path
-  return where === undefined || fs.existsSync(where)
-    ? Effect.void
-    : Effect.fail(new UsageError({ reason: `no audit log at ${where}` }))
-}
-
 // ---------------------------------------------------------------------------
 // verify
 
@@ -260,8 +248,8 @@ export const verify = Command.make(
           reason: "--digests and --public-key go together: the digests are checked with the key"
         })
       }
-      yield* mustExist(config)
       if (Option.isSome(flags.digests) && Option.isSome(flags.publicKey)) {
+        yield* mustExist(config)
         return yield* verifyWithDigests(
           config,
           flags.digests.value,
@@ -269,35 +257,16 @@ export const verify = Command.make(
           flags.format
         )
       }
-      yield* Effect.scoped(
-        Effect.gen(function* () {
-          const store = yield* openStore(config, { readOnly: true })
-          const report = yield* store.verify
-          if (flags.format === "json") {
-            yield* Console.log(
-              JSON.stringify({ where: store.where, ok: report.problem === null, ...report })
-            )
-          } else if (report.problem === null) {
-            yield* Console.log(
-              `audit log ${store.where}: OK: ${report.records} record(s) verified from ${
-                report.anchor.seq === 0
-                  ? "the start"
-                  : `the anchor after record #${report.anchor.seq}`
-              }; head hash ${report.headHash}${
-                report.newer === undefined
-                  ? ""
-                  : `; ${report.newer} newer record(s) after that head (appended meanwhile) not checked`
-              }`
-            )
-          } else {
-            yield* Console.error(
-              `audit log ${store.where}: FAILED (${report.problem.kind}): ${report.problem.message}`
-            )
-          }
-          if (report.problem !== null)
-            return yield* new VerifyFailed({ where: store.where, problem: report.problem })
-        })
-      )
+      const { where, report } = yield* verifyStore(config)
+      if (flags.format === "json") {
+        yield* Console.log(JSON.stringify({ where, ok: report.problem === null, ...report }))
+      } else if (report.problem === null) {
+        yield* Console.log(describeReport(where, report))
+      } else {
+        yield* Console.error(describeReport(where, report))
+      }
+      if (report.problem !== null)
+        return yield* new VerifyFailed({ where, problem: report.problem })
     })
 ).pipe(
   Command.withDescription(
@@ -404,9 +373,7 @@ export const publicKey = Command.make(
 // ---------------------------------------------------------------------------
 // query
 
-/** An ISO-8601 time, or a duration ago (`24h`, `7d`). */
-export const parseTime = (text: string, now = Date.now()): Date | undefined =>
-  Text.parseInstant(text, now)
+export { parseTime } from "./Inspect.ts"
 
 const csvCell = (v: string): string => (/[",\n\r]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v)
 
@@ -506,48 +473,16 @@ export const query = Command.make(
   (flags) =>
     Effect.gen(function* () {
       const config = yield* storeConfig(flags)
-      const time = (name: string, value: Option.Option<string>) =>
-        Option.isNone(value)
-          ? Effect.succeed(undefined)
-          : Effect.fromNullishOr(parseTime(value.value)).pipe(
-              Effect.mapError(
-                () =>
-                  new UsageError({
-                    reason: `--${name}: expected an ISO-8601 time (2026-01-31T00:00:00Z) or a duration ago (24h, 7d), got "${value.value}"`
-                  })
-              )
-            )
-      const since = yield* time("since", flags.since)
-      const until = yield* time("until", flags.until)
-      if (since !== undefined && until !== undefined && since.getTime() >= until.getTime())
-        return yield* new UsageError({
-          reason: `--since (${since.toISOString()}) must be before --until (${until.toISOString()}): no record can match`
-        })
-      if (flags.limit < 1)
-        return yield* new UsageError({
-          reason: `--limit: expected a positive number, got ${flags.limit}`
-        })
-      // An empty pattern would match nothing in SQL and everything in the filter: refuse it.
-      const types = flags.type.flatMap((t) => t.split(",")).map((t) => t.trim())
-      if (types.includes(""))
-        return yield* new UsageError({
-          reason: `--type: expected event type patterns such as "dsync.user.*", got an empty one (in ${flags.type.map((t) => JSON.stringify(t)).join(", ")})`
-        })
-      yield* mustExist(config)
-      const records = yield* Effect.scoped(
-        Effect.gen(function* () {
-          const store = yield* openStore(config, { readOnly: true })
-          return yield* store.query({
-            types,
-            ...(Option.isSome(flags.org) ? { org: flags.org.value } : {}),
-            ...(Option.isSome(flags.actor) ? { actor: flags.actor.value } : {}),
-            ...(since !== undefined ? { since } : {}),
-            ...(until !== undefined ? { until } : {}),
-            ...(flags.mismatched ? { mismatched: true } : {}),
-            limit: flags.limit
-          })
-        })
-      )
+      const query = yield* parseQuery({
+        types: flags.type,
+        org: Option.getOrUndefined(flags.org),
+        actor: Option.getOrUndefined(flags.actor),
+        since: Option.getOrUndefined(flags.since),
+        until: Option.getOrUndefined(flags.until),
+        mismatched: flags.mismatched,
+        limit: flags.limit
+      })
+      const { records } = yield* queryStore(config, query)
       yield* Console.log(render(records, flags.format))
     })
 ).pipe(

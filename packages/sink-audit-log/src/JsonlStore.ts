@@ -342,6 +342,13 @@ export const make = (
             if (since !== undefined && r.created_at < since) continue
             if (until !== undefined && r.created_at >= until) continue
             if (q.mismatched === true && r.schema_mismatch === undefined) continue
+            const before = q.before
+            if (
+              before !== undefined &&
+              (r.created_at > before.createdAt ||
+                (r.created_at === before.createdAt && r.seq >= before.seq))
+            )
+              continue
             found.push(r)
           }
           found.sort((a, b) =>

@@ -111,6 +111,18 @@ export interface Query {
   readonly mismatched?: boolean
   /** At most this many records (100 when absent). */
   readonly limit?: number
+  /**
+   * Only records after this one in the query's order (newest first): the next page of a
+   * query, from the last record of the one before. Records appended meanwhile never
+   * shift a page, so paging shows each record once.
+   */
+  readonly before?: Cursor
+}
+
+/** A record's place in query order: its `created_at`, then its `seq` (unique). */
+export interface Cursor {
+  readonly createdAt: string
+  readonly seq: number
 }
 
 export const defaultLimit = 100

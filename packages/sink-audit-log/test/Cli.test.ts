@@ -13,6 +13,7 @@ import * as Exit from "effect/Exit"
 import { onTestFinished } from "vitest"
 import * as Cli from "../src/Cli.ts"
 import * as Digest from "../src/Digest.ts"
+import * as Inspect from "../src/Inspect.ts"
 import * as JsonlStore from "../src/JsonlStore.ts"
 import * as Record from "../src/Record.ts"
 import * as SqliteStore from "../src/SqliteStore.ts"
@@ -407,6 +408,45 @@ describe("audit query", () => {
     expect(Cli.parseTime("2026-01-31", now)?.toISOString()).toBe("2026-01-31T00:00:00.000Z")
     expect(Cli.parseTime("nonsense", now)).toBeUndefined()
   })
+
+  it.effect(
+    "parseQuery: the same checks for a request, naming its parameter; a page's cursor",
+    () =>
+      Effect.gen(function* () {
+        const now = Date.parse("2026-06-10T00:00:00Z")
+        const asParam = (p: string) => `query parameter ${p}`
+        const reason = (params: Inspect.QueryParams) =>
+          Inspect.parseQuery(params, asParam, now).pipe(
+            Effect.flip,
+            Effect.map((e) => e.reason)
+          )
+        expect(yield* reason({ since: "soon" })).toContain(
+          'query parameter since: expected an ISO-8601 time (2026-01-31T00:00:00Z) or a duration ago (24h, 7d), got "soon"'
+        )
+        expect(yield* reason({ since: "1d", until: "2d" })).toContain(
+          "query parameter since (2026-06-09T00:00:00.000Z) must be before query parameter until"
+        )
+        expect(yield* reason({ limit: 0 })).toContain("query parameter limit: expected a positive")
+        expect(yield* reason({ types: ["user.*,"] })).toContain("query parameter type:")
+        expect(yield* reason({ before: "seq-42" })).toContain(
+          'query parameter before: expected the cursor of a page (created_at~seq, as the last page gave it), got "seq-42"'
+        )
+        const cursor = Inspect.formatCursor({ created_at: "2026-01-01T00:00:00.000Z", seq: 42 })
+        expect(
+          yield* Inspect.parseQuery(
+            { types: ["user.*, dsync.*"], org: "org_a", since: "7d", before: cursor, limit: 5 },
+            asParam,
+            now
+          )
+        ).toEqual({
+          types: ["user.*", "dsync.*"],
+          org: "org_a",
+          since: new Date("2026-06-03T00:00:00.000Z"),
+          limit: 5,
+          before: { createdAt: "2026-01-01T00:00:00.000Z", seq: 42 }
+        })
+      })
+  )
 })
 
 describe("audit keygen, public-key, verify --digests", () => {

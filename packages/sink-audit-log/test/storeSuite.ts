@@ -8,7 +8,7 @@ import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import * as Chain from "../src/Chain.ts"
 import * as Record from "../src/Record.ts"
-import type { Shape, StoreError } from "../src/Store.ts"
+import type { Cursor, Query, Shape, StoreError } from "../src/Store.ts"
 import { drifted, events, start } from "./fixtures.ts"
 
 /** Raw edits that bypass the store, as someone with write access to it could make. */
@@ -301,6 +301,52 @@ export const storeSuite = (
         expect(yield* store.query({ types: ["no.such.*"] })).toEqual([])
         expect((yield* store.query({})).length).toBe(100)
       })
+    )
+
+    it.live(
+      "pages with `before`: every record once, in order, ties in created_at too, filters kept",
+      () =>
+        Effect.gen(function* () {
+          const { store } = yield* open("pages")
+          // Three records a minute: records with the same created_at, told apart by seq.
+          const batch = records(61).map((r, i) => ({
+            ...r,
+            created_at: new Date(start + Math.floor(i / 3) * 60_000).toISOString()
+          }))
+          yield* store.append(batch)
+          const paged = (q: Omit<Query, "before" | "limit">) =>
+            Effect.gen(function* () {
+              const seen: Array<string> = []
+              let before: Cursor | undefined
+              while (true) {
+                const page = yield* store.query({ ...q, limit: 7, ...(before ? { before } : {}) })
+                seen.push(...page.map((r) => r.id))
+                if (page.length < 7) return seen
+                const last = page.at(-1)!
+                before = { createdAt: last.created_at, seq: last.seq }
+              }
+            })
+          const ids = (rs: ReadonlyArray<{ id: string }>) => rs.map((r) => r.id)
+          expect(yield* paged({})).toEqual(ids(batch).reverse())
+          for (const q of [
+            { org: "org_a" },
+            { types: ["dsync.*", "user.*"] },
+            { actor: "user_01EHWNCE74X7JSDV0X3SZ3KJNY" },
+            { since: new Date(start + 5 * 60_000), until: new Date(start + 15 * 60_000) }
+          ]) {
+            const whole = ids(yield* store.query({ ...q, limit: 1000 }))
+            expect(whole.length, JSON.stringify(q)).toBeGreaterThan(0)
+            expect(yield* paged(q), JSON.stringify(q)).toEqual(whole)
+          }
+          // Records appended after the first page never shift the pages after it.
+          const [first] = yield* store.query({ limit: 1 })
+          yield* store.append(records(3, 100))
+          const rest = yield* store.query({
+            limit: 1000,
+            before: { createdAt: first!.created_at, seq: first!.seq }
+          })
+          expect(ids(rest)).toEqual(ids(batch).reverse().slice(1))
+        })
     )
   })
 }

@@ -133,3 +133,104 @@ export const Catalogue = Schema.Struct({
   )
 })
 export type Catalogue = typeof Catalogue.Type
+
+// ---------------------------------------------------------------------------
+// The audit log (`GET audit`, `GET audit/query`, `POST audit/verify`)
+
+/** The audit-log sinks of the config, and whether the audit-log package is installed. */
+export const AuditSinks = Schema.Struct({
+  /** Whether `@workos-relay/sink-audit-log` can be loaded. */
+  installed: Schema.Boolean,
+  /** What to do to have an audit log, for a page to show when there is none. */
+  help: Schema.String,
+  sinks: Schema.Array(
+    Schema.Struct({
+      name: Schema.String,
+      store: Schema.Literals(["sqlite", "postgres", "jsonl"]),
+      /** The file, folder or database (a URL without credentials). */
+      where: Schema.String
+    })
+  )
+})
+export type AuditSinks = typeof AuditSinks.Type
+
+/**
+ * The query parameters of `GET audit/query`, as the CLI's `audit query` flags: `type`
+ * (repeat it or separate with commas; `*` is any run of characters), `since`/`until`
+ * (ISO-8601 or a duration ago, `24h`), `mismatched=true`, `limit` (1 to 1000, 100 by
+ * default), `before` (the `next` cursor of the page before).
+ */
+export const AuditQueryParams = Schema.Struct({
+  sink: Schema.optionalKey(Schema.String),
+  type: Schema.optionalKey(Schema.Array(Schema.String)),
+  org: Schema.optionalKey(Schema.String),
+  actor: Schema.optionalKey(Schema.String),
+  since: Schema.optionalKey(Schema.String),
+  until: Schema.optionalKey(Schema.String),
+  mismatched: Schema.optionalKey(Schema.Literals(["true", "false"])),
+  limit: Schema.optionalKey(Schema.String),
+  before: Schema.optionalKey(Schema.String)
+})
+export type AuditQueryParams = typeof AuditQueryParams.Type
+
+/** A record as the store keeps it (see the audit-log package's README). */
+export const AuditRecord = Schema.Struct({
+  seq: Schema.Number,
+  id: Schema.String,
+  type: Schema.String,
+  created_at: Schema.String,
+  organization_id: Schema.NullOr(Schema.String),
+  actor: Schema.NullOr(
+    Schema.Struct({
+      id: Schema.NullOr(Schema.String),
+      name: Schema.NullOr(Schema.String),
+      source: Schema.NullOr(Schema.String)
+    })
+  ),
+  targets: Schema.Array(Schema.Struct({ type: Schema.String, id: Schema.String })),
+  ip_address: Schema.NullOr(Schema.String),
+  user_agent: Schema.NullOr(Schema.String),
+  /** The event as WorkOS sent it. */
+  event: Schema.Unknown,
+  schema_mismatch: Schema.optionalKey(Schema.String),
+  prev_hash: Schema.String,
+  hash: Schema.String
+})
+export type AuditRecord = typeof AuditRecord.Type
+
+/** One page of a query, newest first; `next` is the `before` of the page after (null: none). */
+export const AuditPage = Schema.Struct({
+  sink: Schema.String,
+  where: Schema.String,
+  records: Schema.Array(AuditRecord),
+  next: Schema.NullOr(Schema.String)
+})
+export type AuditPage = typeof AuditPage.Type
+
+/** The body of `POST audit/verify`: which sink (may be left out when there is one). */
+export const AuditVerifyRequest = Schema.Struct({ sink: Schema.optionalKey(Schema.String) })
+
+/** What the chain walk found: OK with counts, or the first broken record and why. */
+export const AuditVerify = Schema.Struct({
+  sink: Schema.String,
+  where: Schema.String,
+  ok: Schema.Boolean,
+  /** Records checked. */
+  records: Schema.Number,
+  /** The seq of the last record retention deleted (0: the chain is whole from the start). */
+  anchorSeq: Schema.Number,
+  headHash: Schema.String,
+  /** Records appended after the head verify began at (JSONL), not checked. */
+  newer: Schema.NullOr(Schema.Number),
+  problem: Schema.NullOr(
+    Schema.Struct({
+      kind: Schema.String,
+      seq: Schema.NullOr(Schema.Number),
+      id: Schema.NullOr(Schema.String),
+      message: Schema.String
+    })
+  ),
+  /** The result as `workos-relay audit verify` prints it. */
+  summary: Schema.String
+})
+export type AuditVerify = typeof AuditVerify.Type

@@ -26,7 +26,9 @@ import type { Metrics } from "../Observability.ts"
 import type * as Pipeline from "../Pipeline.ts"
 import type * as StateStore from "../StateStore.ts"
 import * as Api from "./Api.ts"
+import * as AuditLog from "./AuditLog.ts"
 import * as Catalogue from "./Catalogue.ts"
+import { Refused } from "./Refused.ts"
 import { Tap } from "./Tap.ts"
 
 /** The paths the console serves (the API and assets are below `/console/`). */
@@ -135,14 +137,6 @@ const assets = (): Routes => {
 // ---------------------------------------------------------------------------
 // The API
 
-class Refused extends Error {
-  readonly status: number
-  constructor(status: number, message: string) {
-    super(message)
-    this.status = status
-  }
-}
-
 const answer = <S extends Schema.Codec<any, any, never, never>>(
   schema: S,
   body: S["Type"],
@@ -209,14 +203,18 @@ const need = <A>(value: A | undefined, what: string): A => {
   return value
 }
 
-const body = (request: HttpServerRequest.HttpServerRequest) =>
+const json = (request: HttpServerRequest.HttpServerRequest) =>
   request.text.pipe(
     Effect.flatMap((text) =>
       Effect.try({
         try: () => JSON.parse(text) as unknown,
         catch: () => new Refused(400, "the body is not JSON")
       })
-    ),
+    )
+  )
+
+const body = (request: HttpServerRequest.HttpServerRequest) =>
+  json(request).pipe(
     Effect.flatMap((json) =>
       Schema.decodeUnknownEffect(Api.Ids)(json).pipe(
         Effect.mapError(
@@ -276,6 +274,39 @@ const routes = (
       "/console/api/catalogue",
       api(settings, () =>
         Catalogue.catalogue(catalogue).pipe(Effect.flatMap((c) => answer(Api.Catalogue, c)))
+      )
+    ),
+    HttpRouter.add(
+      "GET",
+      "/console/api/audit",
+      api(settings, () =>
+        AuditLog.list(catalogue.sinks).pipe(Effect.flatMap((a) => answer(Api.AuditSinks, a)))
+      )
+    ),
+    HttpRouter.add(
+      "GET",
+      "/console/api/audit/query",
+      api(settings, (request, who) =>
+        AuditLog.query(
+          catalogue.sinks,
+          new URL(request.url, "http://console").searchParams,
+          who
+        ).pipe(Effect.flatMap((page) => answer(Api.AuditPage, page)))
+      )
+    ),
+    // A POST, though it changes nothing: it walks the whole chain, which no other site
+    // should make a visitor's browser start.
+    HttpRouter.add(
+      "POST",
+      "/console/api/audit/verify",
+      api(settings, (request, who) =>
+        Effect.suspend(() => {
+          checkAction(request)
+          return json(request)
+        }).pipe(
+          Effect.flatMap((body) => AuditLog.verify(catalogue.sinks, body, who)),
+          Effect.flatMap((result) => answer(Api.AuditVerify, result))
+        )
       )
     ),
     HttpRouter.add(

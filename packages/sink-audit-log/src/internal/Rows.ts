@@ -130,6 +130,7 @@ export const selectSql = (
     readonly until?: Date
     readonly mismatched?: boolean
     readonly limit?: number
+    readonly before?: { readonly createdAt: string; readonly seq: number }
   },
   defaultLimit: number,
   like: (pattern: string) => string,
@@ -157,6 +158,11 @@ export const selectSql = (
     if (query.since !== undefined) where.push(`created_at >= ${param(query.since.toISOString())}`)
     if (query.until !== undefined) where.push(`created_at < ${param(query.until.toISOString())}`)
     if (query.mismatched === true) where.push("schema_mismatch IS NOT NULL")
+    const before = query.before
+    if (before !== undefined)
+      where.push(
+        `(created_at < ${param(before.createdAt)} OR (created_at = ${param(before.createdAt)} AND seq < ${param(before.seq)}))`
+      )
     return where
   }
   const order = "ORDER BY created_at DESC, seq DESC"

@@ -21,7 +21,8 @@ const h = (tag, attrs = {}, ...children) => {
 
 const token = () => sessionStorage.getItem("relay-console-token")
 
-const call = async (path, body) => {
+/** A call to the API; on a 401 it asks for the token (unless `ask` is false) and tries again. */
+const call = async (path, body, ask = true) => {
   const headers = {}
   if (token()) headers.authorization = `Bearer ${token()}`
   if (body !== undefined) headers["content-type"] = "application/json"
@@ -31,7 +32,7 @@ const call = async (path, body) => {
     body: body === undefined ? undefined : JSON.stringify(body)
   })
   const json = await response.json().catch(() => ({ error: `HTTP ${response.status}` }))
-  if (response.status === 401) {
+  if (response.status === 401 && ask) {
     const given = prompt("This console needs its token (console.token):")
     if (given) {
       sessionStorage.setItem("relay-console-token", given)
@@ -604,20 +605,272 @@ const cataloguePage = async () => {
   )
 }
 
-// -- routing: #/, #/dead-letters?sink=..., #/tap, #/catalogue
+// -- the audit log: the audit-log sink's store, queried and verified as `workos-relay
+// audit query|verify` do (the runner runs the audit package's own code)
+
+/** An actor: its name (or email), then its id. */
+const actorCell = (a) =>
+  a === null
+    ? h("td", { class: "muted" }, "—")
+    : h(
+        "td",
+        {},
+        a.name ?? "",
+        a.name !== null && a.id !== null ? h("br") : undefined,
+        a.id === null ? undefined : h("span", { class: "muted" }, a.id)
+      )
+
+const auditPage = async () => {
+  const info = await call("audit")
+  if (info.sinks.length === 0) {
+    main.replaceChildren(
+      h(
+        "section",
+        { id: "audit-missing" },
+        h("h2", {}, "Audit log"),
+        h("p", {}, info.help),
+        info.installed ? undefined : h("pre", {}, "npm install @workos-relay/sink-audit-log")
+      )
+    )
+    return
+  }
+  const fields = { type: "", org: "", actor: "", since: "", until: "" }
+  const sink = h(
+    "select",
+    { name: "sink", "aria-label": "audit-log sink" },
+    info.sinks.map((s) => h("option", { value: s.name }, `${s.name} (${s.store})`))
+  )
+  const limit = h(
+    "select",
+    { name: "limit", "aria-label": "records a page" },
+    [10, 25, 50, 100, 500].map((n) => h("option", { value: n, selected: n === 50 }, `${n} a page`))
+  )
+  const mismatched = h("input", { type: "checkbox", name: "mismatched" })
+  const where = h("span", { class: "muted", id: "audit-where" })
+  const results = h("section", { id: "audit-results" })
+  const verdict = h(
+    "p",
+    { id: "audit-verify", class: "muted" },
+    "Verify walks the hash chain and names the first record modified, deleted, inserted or moved."
+  )
+  // cursors[k] is the `before` of page k (page 0 has none): Newer goes back one.
+  let cursors = [null]
+  let index = 0
+  // Only the latest query's answer is shown (an earlier one may arrive after it).
+  let asked = 0
+
+  const render = (p) => {
+    const pager = h(
+      "span",
+      { class: "pager" },
+      h(
+        "button",
+        {
+          type: "button",
+          id: "audit-newer",
+          disabled: index === 0,
+          onclick: () => {
+            index--
+            load()
+          }
+        },
+        "← Newer"
+      ),
+      h("span", { class: "muted" }, ` page ${index + 1} `),
+      h(
+        "button",
+        {
+          type: "button",
+          id: "audit-older",
+          disabled: p.next === null,
+          onclick: () => {
+            index++
+            load()
+          }
+        },
+        "Older →"
+      )
+    )
+    const rows = p.records.flatMap((r) => {
+      const json = h(
+        "tr",
+        { class: "json", hidden: true },
+        h("td", { colspan: 7 }, h("pre", {}, JSON.stringify(r, null, 2)))
+      )
+      const row = h(
+        "tr",
+        { "data-id": r.id, "data-seq": r.seq },
+        h("td", { class: "muted nowrap" }, r.created_at.replace("T", " ").replace("Z", "")),
+        h("td", { class: "nowrap" }, r.type),
+        h("td", {}, r.organization_id ?? ""),
+        actorCell(r.actor),
+        h("td", { class: "muted" }, r.targets.map((t) => `${t.type}:${t.id}`).join(" ")),
+        h(
+          "td",
+          { class: "nowrap" },
+          h(
+            "a",
+            {
+              href: "#/audit",
+              "aria-expanded": "false",
+              onclick: (e) => {
+                e.preventDefault()
+                json.hidden = !json.hidden
+                e.target.setAttribute("aria-expanded", String(!json.hidden))
+              }
+            },
+            r.id
+          )
+        ),
+        h("td", { class: "muted nowrap" }, r.seq)
+      )
+      return [row, json]
+    })
+    where.textContent = p.where
+    results.replaceChildren(
+      h("h2", {}, `${p.records.length} record(s), newest first `, pager),
+      p.records.length === 0
+        ? h("p", { class: "muted" }, "no record matches")
+        : h(
+            "table",
+            { id: "audit" },
+            h(
+              "thead",
+              {},
+              h(
+                "tr",
+                {},
+                ["created (UTC)", "type", "organization", "actor", "targets", "event", "seq"].map(
+                  (c) => h("th", {}, c)
+                )
+              )
+            ),
+            h("tbody", {}, rows)
+          )
+    )
+  }
+
+  const load = async () => {
+    const q = new URLSearchParams({ sink: sink.value, limit: limit.value })
+    for (const [k, v] of Object.entries(fields)) if (v.trim() !== "") q.set(k, v.trim())
+    if (mismatched.checked) q.set("mismatched", "true")
+    if (cursors[index]) q.set("before", cursors[index])
+    const mine = ++asked
+    try {
+      const p = await call(`audit/query?${q}`)
+      if (mine !== asked) return
+      cursors = cursors.slice(0, index + 1)
+      cursors.push(p.next)
+      render(p)
+    } catch (e) {
+      if (mine !== asked) return
+      results.replaceChildren(h("p", { class: "alarm", id: "audit-error" }, e.message))
+    }
+  }
+  const restart = () => {
+    cursors = [null]
+    index = 0
+    load()
+  }
+
+  const verify = async () => {
+    verdict.className = "muted"
+    verdict.textContent = `verifying ${sink.value}…`
+    try {
+      const v = await call("audit/verify", { sink: sink.value })
+      verdict.className = v.ok ? "ok" : "alarm"
+      verdict.textContent = v.ok
+        ? `OK: ${v.records} record(s) verified from ${v.anchorSeq === 0 ? "the start" : `the anchor after record #${v.anchorSeq}`}; head hash ${v.headHash.slice(0, 16)}…${v.newer === null ? "" : `; ${v.newer} newer record(s) not checked`}`
+        : `FAILED (${v.problem.kind}): ${v.problem.message}`
+    } catch (e) {
+      verdict.className = "alarm"
+      verdict.textContent = `verify failed: ${e.message}`
+    }
+  }
+
+  const input = (name, placeholder) =>
+    h("input", {
+      name,
+      placeholder,
+      "aria-label": placeholder,
+      value: fields[name],
+      oninput: (e) => (fields[name] = e.target.value)
+    })
+  sink.addEventListener("change", () => {
+    verdict.className = "muted"
+    verdict.textContent = ""
+    restart()
+  })
+  limit.addEventListener("change", restart)
+  main.replaceChildren(
+    h(
+      "form",
+      {
+        class: "filters",
+        id: "audit-query",
+        onsubmit: (e) => {
+          e.preventDefault()
+          restart()
+        }
+      },
+      sink,
+      input("type", "event types (user.*, dsync.*)"),
+      input("org", "organization id"),
+      input("actor", "actor id, name or email"),
+      input("since", "since (2026-01-31, 24h)"),
+      input("until", "until (exclusive)"),
+      h("label", {}, mismatched, " only spec mismatches"),
+      limit,
+      h("button", { type: "submit" }, "Query")
+    ),
+    h(
+      "section",
+      {},
+      h(
+        "h2",
+        {},
+        "Verify ",
+        h("button", { type: "button", id: "audit-verify-button", onclick: verify }, "Verify"),
+        " ",
+        where
+      ),
+      verdict
+    ),
+    results
+  )
+  await load()
+}
+
+// -- routing: #/, #/dead-letters?sink=..., #/tap, #/catalogue, #/audit
 
 const route = async () => {
   clearInterval(timer)
   tapping?.abort()
   const [path, query] = (location.hash.slice(1) || "/").split("?")
-  const pages = { "/dead-letters": "dead-letters", "/tap": "tap", "/catalogue": "catalogue" }
+  const pages = {
+    "/dead-letters": "dead-letters",
+    "/tap": "tap",
+    "/catalogue": "catalogue",
+    "/audit": "audit"
+  }
   const page = pages[path] ?? "overview"
   for (const a of document.querySelectorAll("nav a"))
     a.classList.toggle("active", a.dataset.page === page)
   if (page === "dead-letters") await deadLettersPage(new URLSearchParams(query ?? ""))
   else if (page === "tap") await tapPage()
   else if (page === "catalogue") await cataloguePage()
+  else if (page === "audit") await auditPage()
   else await overviewPage()
 }
 window.addEventListener("hashchange", route)
+// The audit log's link shows when the relay has an audit-log sink (asked once the first
+// page has its token, if it needs one; never asking for it again).
 route()
+  .catch((e) => {
+    status.textContent = e.message
+  })
+  .then(() => call("audit", undefined, false))
+  .then((a) => {
+    if (a.sinks.length > 0) document.querySelector('nav a[data-page="audit"]').hidden = false
+  })
+  .catch(() => {})
