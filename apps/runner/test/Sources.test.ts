@@ -61,6 +61,12 @@ const start = (args: ReadonlyArray<string>): Proc => {
   return proc
 }
 
+const runToEnd = async (args: ReadonlyArray<string>) => {
+  const proc = start(args)
+  await proc.exited
+  return proc
+}
+
 const stop = async (proc: Proc) => {
   proc.child.kill("SIGTERM")
   expect(await proc.exited).toBe(0)
@@ -77,7 +83,10 @@ const sink = (dir: string, name: string, extra = "") =>
     maxEvents: 10
 ${extra}`
 
-/** Two sources; `both` takes each, `prodOnly` and `stagingOnly` one. */
+/** The type `picky` rejects: its events of staging are dead letters. */
+const pickyType = "dsync.user.created"
+
+/** Two sources; `both` takes each, `prodOnly` and `stagingOnly` one, `picky` staging. */
 const writeConfig = (dir: string) => {
   const file = Path.join(dir, "relay.yaml")
   Fs.writeFileSync(
@@ -87,9 +96,10 @@ const writeConfig = (dir: string) => {
   staging: ${workos(staging, "STAGING_KEY")}
 state: { sqlite: ./state.db, leaseTtl: 1s }
 log: { format: json }
+http: { address: "127.0.0.1:0" }
 shutdownTimeout: 2s
 sinks:
-${sink(dir, "both")}${sink(dir, "prodOnly", "    sources: [prod]\n")}${sink(dir, "stagingOnly", "    sources: [staging]\n")}`
+${sink(dir, "both")}${sink(dir, "prodOnly", "    sources: [prod]\n")}${sink(dir, "stagingOnly", "    sources: [staging]\n")}${sink(dir, "picky", `    sources: [staging]\n    failTypes: [${pickyType}]\n    reject: true\n`)}`
   )
   return file
 }
@@ -131,7 +141,8 @@ describe("several sources", { timeout: 120_000 }, () => {
     const done = () =>
       new Set(log("both")).size === prodIds.length + stagingIds.length &&
       new Set(log("prodOnly")).size === prodIds.length &&
-      new Set(log("stagingOnly")).size === stagingIds.length
+      new Set(log("stagingOnly")).size === stagingIds.length &&
+      checkpoints(dir).includes(`picky/staging: ${stagingIds.at(-1)}`)
     await waitUntilAsync("every event delivered to every sink", done, 60_000)
     await stop(second)
 
@@ -155,11 +166,47 @@ describe("several sources", { timeout: 120_000 }, () => {
     expect(checkpoints(dir)).toEqual([
       `both/prod: ${prodIds.at(-1)}`,
       `both/staging: ${stagingIds.at(-1)}`,
+      `picky/staging: ${stagingIds.at(-1)}`,
       `prodOnly/prod: ${prodIds.at(-1)}`,
       `stagingOnly/staging: ${stagingIds.at(-1)}`
     ])
 
-    // New events of one source reach only the sinks that take it.
+    // picky's dead letters say their source; dead-letters list shows it.
+    const rejected = staging
+      .events()
+      .filter((e) => e.event === pickyType)
+      .map((e) => e.id)
+    expect(rejected.length).toBeGreaterThan(0)
+    const letters = new DatabaseSync(Path.join(dir, "state.db"))
+      .prepare("SELECT sink, source, event_id FROM relay_dead_letters ORDER BY id")
+      .all()
+    expect(new Set(letters.map((l) => `${l.sink}/${l.source}`))).toEqual(new Set(["picky/staging"]))
+    // Each rejected event a dead letter; one batch may be dead-lettered again after the kill.
+    expect([...new Set(letters.map((l) => String(l.event_id)))].sort()).toEqual(
+      [...rejected].sort()
+    )
+    expect(letters.length).toBeLessThanOrEqual(rejected.length + 10)
+    const list = await runToEnd(["dead-letters", "list", "-c", config, "--limit", "1"])
+    expect(list.stdout).toMatch(/^id\s+sink\s+source\s+event\s/m)
+    expect(list.stdout).toMatch(new RegExp(`^\\d+\\s+picky\\s+staging\\s+${rejected[0]}`, "m"))
+
+    // status: each source (position, lag) and a row per (sink, source).
+    const status = await runToEnd(["status", "-c", config])
+    expect(status.stdout).toMatch(
+      new RegExp(`^prod\\s+workos \\S+\\s+2\\s+${prodIds.at(-1)}\\s+0\\s+0s$`, "m")
+    )
+    expect(status.stdout).toMatch(
+      new RegExp(`^staging\\s+workos \\S+\\s+3\\s+${stagingIds.at(-1)}\\s+0\\s+0s$`, "m")
+    )
+    expect(status.stdout).toMatch(new RegExp(`^both\\s+staging\\s+${stagingIds.at(-1)}\\s`, "m"))
+    expect(status.stdout).toMatch(
+      new RegExp(
+        `^picky\\s+staging\\s+${stagingIds.at(-1)}\\s+\\S+\\s+0\\s+0s\\s+${letters.length}$`,
+        "m"
+      )
+    )
+
+    // New events of one source reach only the sinks that take it; /metrics labels lanes by source.
     const before = { both: log("both").length, prodOnly: log("prodOnly").length }
     const third = start(["run", "-c", config])
     const added = staging.appendGenerated(5).map((e) => e.id)
@@ -167,9 +214,22 @@ describe("several sources", { timeout: 120_000 }, () => {
       "the new staging events delivered",
       () => only(log("stagingOnly"), added).length === 5 && only(log("both"), added).length === 5
     )
+    const port = /health and metrics on http:\/\/127\.0\.0\.1:(\d+)/.exec(third.stderr)?.[1]
+    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()
     await stop(third)
     expect(log("prodOnly").length).toBe(before.prodOnly)
     expect(log("both").slice(before.both)).toEqual(added)
+    expect(metrics).toContain(
+      'workos_relay_events_delivered_total{sink="both",source="staging"} 5\n'
+    )
+    expect(metrics).toContain('workos_relay_events_delivered_total{sink="both",source="prod"} 0\n')
+    expect(metrics).toContain(
+      'workos_relay_events_delivered_total{sink="prodOnly",source="prod"} 0\n'
+    )
+    expect(metrics).not.toContain('sink="prodOnly",source="staging"')
+    expect(metrics).toMatch(/^workos_relay_events_fetched_total\{source="staging"\} \d+$/m)
+    expect(metrics).toMatch(/^workos_relay_events_fetched_total\{source="prod"\} \d+$/m)
+    expect(metrics).not.toMatch(/^workos_relay_events_fetched_total \d+$/m)
   })
 
   it("a state database of before (one checkpoint per sink) resumes where it was, then a second source joins", async () => {

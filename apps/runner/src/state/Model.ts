@@ -227,6 +227,11 @@ export interface Service {
     readonly limit?: number | undefined
   }) => Effect.Effect<ReadonlyArray<DeadLetter>, StoreError>
   readonly deadLetterCounts: () => Effect.Effect<Readonly<Record<string, number>>, StoreError>
+  /** Dead letters by (sink, source), keyed `sink@source`. */
+  readonly deadLetterCountsBySource: () => Effect.Effect<
+    Readonly<Record<string, number>>,
+    StoreError
+  >
   readonly dropDeadLetters: (ids: ReadonlyArray<number>) => Effect.Effect<number, StoreError>
   readonly updateDeadLetter: (
     id: number,

@@ -103,6 +103,7 @@ export const withPatience = (store: Service, patience: Patience): Service => {
       p(store.addDeadLetters(sink, letters, token, source)),
     deadLetters: (filter) => p(store.deadLetters(filter)),
     deadLetterCounts: () => p(store.deadLetterCounts()),
+    deadLetterCountsBySource: () => p(store.deadLetterCountsBySource()),
     dropDeadLetters: (ids) => p(store.dropDeadLetters(ids)),
     updateDeadLetter: (id, error, attempts, lastFailure) =>
       p(store.updateDeadLetter(id, error, attempts, lastFailure)),

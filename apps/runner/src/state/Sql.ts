@@ -323,6 +323,17 @@ export const makeService = (db: Db, description: string): Service => {
         Effect.map((rows) => Object.fromEntries(rows.map((r) => [String(r.sink), Number(r.n)]))),
         during("count the dead letters")
       ),
+    deadLetterCountsBySource: () =>
+      db
+        .query("SELECT sink, source, COUNT(*) AS n FROM relay_dead_letters GROUP BY sink, source")
+        .pipe(
+          Effect.map((rows) =>
+            Object.fromEntries(
+              rows.map((r) => [`${String(r.sink)}@${String(r.source)}`, Number(r.n)])
+            )
+          ),
+          during("count the dead letters by source")
+        ),
     dropDeadLetters: (ids) =>
       ids.length === 0
         ? Effect.succeed(0)
