@@ -190,6 +190,11 @@ describe("several sources", { timeout: 120_000 }, () => {
     expect(list.stdout).toMatch(/^id\s+sink\s+source\s+event\s/m)
     expect(list.stdout).toMatch(new RegExp(`^\\d+\\s+picky\\s+staging\\s+${rejected[0]}`, "m"))
 
+    // validate reaches each source with its own key.
+    const validate = await runToEnd(["validate", "-c", config, "--check-connections"])
+    expect(validate.stdout).toMatch(/^ {2}ok {4}WorkOS \(source prod\)$/m)
+    expect(validate.stdout).toMatch(/^ {2}ok {4}WorkOS \(source staging\)$/m)
+
     // status: each source (position, lag) and a row per (sink, source).
     const status = await runToEnd(["status", "-c", config])
     expect(status.stdout).toMatch(
