@@ -210,7 +210,15 @@ const sourceDefences = (
   reReadWindow: config.reReadWindow,
   retention: config.retention,
   stopAtGap: config.onGap === "stop",
-  onGap: (gap) => gapMet(gap, config.onGap === "stop" ? "stopped" : "continued", watch)
+  onGap: (gap) =>
+    gapMet(
+      // One of several sources: the gap says whose it is (in the log and in `status`).
+      "name" in config && config.name !== StateStore.defaultSource
+        ? { ...gap, reason: `source ${String(config.name)}: ${gap.reason}` }
+        : gap,
+      config.onGap === "stop" ? "stopped" : "continued",
+      watch
+    )
 })
 
 /** Counts a possible gap, keeps it for `status`, and logs it (a stop is reported by the pipeline). */
