@@ -235,6 +235,26 @@ describe("several sources", { timeout: 120_000 }, () => {
     expect(metrics).toMatch(/^workos_relay_events_fetched_total\{source="staging"\} \d+$/m)
     expect(metrics).toMatch(/^workos_relay_events_fetched_total\{source="prod"\} \d+$/m)
     expect(metrics).not.toMatch(/^workos_relay_events_fetched_total \d+$/m)
+
+    // picky takes its events now: a retry delivers each dead letter to it, and drops them.
+    Fs.writeFileSync(
+      config,
+      Fs.readFileSync(config, "utf8")
+        .replace("    reject: true\n", "")
+        .replace(`    failTypes: [${pickyType}]\n`, "")
+    )
+    const pickyBefore = log("picky").length
+    const retry = await runToEnd(["dead-letters", "retry", "-c", config])
+    expect(retry.stdout).toContain(
+      `retried: ${letters.length} delivered and removed, 0 still dead-lettered`
+    )
+    expect([...log("picky").slice(pickyBefore)].sort()).toEqual(
+      letters.map((l) => String(l.event_id)).sort()
+    )
+    const left = new DatabaseSync(Path.join(dir, "state.db"))
+      .prepare("SELECT COUNT(*) AS n FROM relay_dead_letters")
+      .get()
+    expect(Number(left?.n)).toBe(0)
   })
 
   it("a state database of before (one checkpoint per sink) resumes where it was, then a second source joins", async () => {
