@@ -587,7 +587,7 @@ export const run = (
           .filter((lane) =>
             takes(made.find((m) => m.config.name === lane.name)!.config, source.name)
           )
-          .map((lane) => laneOf(lane, source.name, labelled, metrics))
+          .map((lane) => sourceLane(lane, source.name, labelled, metrics))
       )
       if (operatorConsole !== undefined) operatorConsole.state.lanes = sourceLanes.flat()
       metrics.ready = true
@@ -681,7 +681,7 @@ const laneMetrics = (metrics: Metrics, sink: string, source: string | undefined)
 }
 
 /** The lane of a sink for one source: its own name, metrics, checkpoint and dead letters. */
-const laneOf = (
+export const sourceLane = (
   spec: Pipeline.LaneSpec,
   source: string,
   labelled: boolean,

@@ -255,6 +255,31 @@ describe("several sources", { timeout: 120_000 }, () => {
       .prepare("SELECT COUNT(*) AS n FROM relay_dead_letters")
       .get()
     expect(Number(left?.n)).toBe(0)
+
+    // replay: each source in turn to the chosen sink; its checkpoints stay where they are.
+    const cursors = checkpoints(dir)
+    const bothBefore = log("both").length
+    const replayed = await runToEnd([
+      "replay",
+      "-c",
+      config,
+      "--since",
+      "30d",
+      "--sink",
+      "prodOnly,both"
+    ])
+    expect(replayed.stdout).toMatch(new RegExp(`^both@prod\\s+${prodIds.length}\\s+0\\s*$`, "m"))
+    expect(replayed.stdout).toMatch(
+      new RegExp(`^both@staging\\s+${stagingIds.length + 5}\\s+0\\s*$`, "m")
+    )
+    expect(replayed.stdout).toMatch(
+      new RegExp(`^prodOnly@prod\\s+${prodIds.length}\\s+0\\s*$`, "m")
+    )
+    const again = log("both").slice(bothBefore)
+    expect(only(again, prodIds)).toEqual(prodIds)
+    expect(only(again, idsOf(staging))).toEqual(idsOf(staging))
+    expect(again.length).toBe(prodIds.length + stagingIds.length + 5)
+    expect(checkpoints(dir)).toEqual(cursors)
   })
 
   it("a state database of before (one checkpoint per sink) resumes where it was, then a second source joins", async () => {
