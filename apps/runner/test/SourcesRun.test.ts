@@ -118,7 +118,7 @@ describe("several sources in one run", { timeout: 60_000 }, () => {
           "both/staging": only(log("both"), stagingIds),
           "prodOnly/prod": log("prodOnly")
         }
-      expect(delivered["both/staging"].length).toBeGreaterThanOrEqual(50)
+        expect(delivered["both/staging"].length).toBeGreaterThanOrEqual(50)
         for (const [key, got] of Object.entries(delivered)) {
           const [sink, source] = key.split("/") as [string, string]
           const all = source === "prod" ? prodIds : stagingIds
