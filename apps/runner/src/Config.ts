@@ -15,13 +15,18 @@ export { jsonSchema } from "./config/JsonSchema.ts"
 export { load, parse } from "./config/Load.ts"
 export { ConfigError, type Problem } from "./config/Problem.ts"
 export {
+  defaultSourceName,
   defaults,
   File,
+  type NamedSource,
   type RelayConfig,
   type RetrySettings,
   redactedForDisplay,
   type SinkConfig,
   SinkKeys,
   type Source,
-  type State
+  type State,
+  sourceNamePattern,
+  sourcesOf,
+  sourcesOfSink
 } from "./config/Schema.ts"

@@ -47,6 +47,17 @@ export interface SinkMetrics {
   latencyCounts: Array<number>
   latencySum: number
   latencyCount: number
+  /**
+   * With several sources (or one not named `default`) a lane is a (sink, source): its
+   * labels. Undefined: the lane is the sink, labelled `sink` alone, as with one source.
+   */
+  labels?: { readonly sink: string; readonly source: string } | undefined
+}
+
+/** What a run knows of one of several sources. */
+export interface SourceMetrics {
+  /** Events read from the source (its hub and the lanes' own readers). */
+  fetched: number
 }
 
 /** How many ids of events that broke the spec `Metrics` keeps, to count each once. */
@@ -70,6 +81,8 @@ export class Metrics {
   /** The API key's request budget the source reads through (the console shows its use). */
   budget: RequestBudget.RequestBudget | undefined
   readonly sinks = new Map<string, SinkMetrics>()
+  /** Several sources (or one not named `default`): each by name; empty with a file's one `source:`. */
+  readonly sources = new Map<string, SourceMetrics>()
   readonly startedAt = Date.now()
   /** Events that broke the spec, by type: each counted once, however many sinks take it. */
   readonly specMismatches = new Map<string, number>()
@@ -117,6 +130,16 @@ export class Metrics {
     return m
   }
 
+  /** One of several sources, by name. */
+  source(name: string): SourceMetrics {
+    let m = this.sources.get(name)
+    if (m === undefined) {
+      m = { fetched: 0 }
+      this.sources.set(name, m)
+    }
+    return m
+  }
+
   observeLatency(name: string, seconds: number, events: number): void {
     const m = this.sink(name)
     for (let i = 0; i < latencyBuckets.length; i++)
@@ -131,9 +154,17 @@ export class Metrics {
     const metric = (name: string, type: string, help: string) =>
       out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`)
     // Escaped as the text format asks (not replaced: "a\"b" and "a_b" stay two sinks).
-    const label = (sink: string) => `sink="${escapeLabelValue(sink)}"`
+    const label = (sink: string, m: SinkMetrics) =>
+      m.labels === undefined
+        ? `sink="${escapeLabelValue(sink)}"`
+        : `sink="${escapeLabelValue(m.labels.sink)}",source="${escapeLabelValue(m.labels.source)}"`
     metric("workos_relay_events_fetched_total", "counter", "Events fetched from WorkOS.")
-    out.push(`workos_relay_events_fetched_total ${this.fetched}`)
+    // One source: one line, as always; several: a line per source.
+    if (this.sources.size === 0) out.push(`workos_relay_events_fetched_total ${this.fetched}`)
+    for (const [source, m] of this.sources)
+      out.push(
+        `workos_relay_events_fetched_total{source="${escapeLabelValue(source)}"} ${m.fetched}`
+      )
     const c = this.catchUp
     metric(
       "workos_relay_catch_up_active",
@@ -190,7 +221,7 @@ export class Metrics {
       value: (m: SinkMetrics) => number
     ) => {
       metric(name, type, help)
-      for (const [sink, m] of this.sinks) out.push(`${name}{${label(sink)}} ${value(m)}`)
+      for (const [sink, m] of this.sinks) out.push(`${name}{${label(sink, m)}} ${value(m)}`)
     }
     perSink(
       "workos_relay_events_delivered_total",
@@ -254,14 +285,14 @@ export class Metrics {
     for (const [sink, m] of this.sinks) {
       for (let i = 0; i < latencyBuckets.length; i++) {
         out.push(
-          `workos_relay_delivery_latency_seconds_bucket{${label(sink)},le="${latencyBuckets[i]}"} ${m.latencyCounts[i]}`
+          `workos_relay_delivery_latency_seconds_bucket{${label(sink, m)},le="${latencyBuckets[i]}"} ${m.latencyCounts[i]}`
         )
       }
       out.push(
-        `workos_relay_delivery_latency_seconds_bucket{${label(sink)},le="+Inf"} ${m.latencyCount}`
+        `workos_relay_delivery_latency_seconds_bucket{${label(sink, m)},le="+Inf"} ${m.latencyCount}`
       )
-      out.push(`workos_relay_delivery_latency_seconds_sum{${label(sink)}} ${m.latencySum}`)
-      out.push(`workos_relay_delivery_latency_seconds_count{${label(sink)}} ${m.latencyCount}`)
+      out.push(`workos_relay_delivery_latency_seconds_sum{${label(sink, m)}} ${m.latencySum}`)
+      out.push(`workos_relay_delivery_latency_seconds_count{${label(sink, m)}} ${m.latencyCount}`)
     }
     metric("workos_relay_lease_held", "gauge", "1 while this runner holds the lease.")
     out.push(`workos_relay_lease_held ${this.leaseHeld ? 1 : 0}`)

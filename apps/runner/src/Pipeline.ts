@@ -17,7 +17,14 @@ export {
   sinkError
 } from "./pipeline/Delivery.ts"
 export { type Accepts, makeFilter, organizationOf } from "./pipeline/Filter.ts"
-export { Lane, type LaneContext, type LaneReport, type LaneSpec } from "./pipeline/Lane.ts"
+export {
+  keyOf,
+  Lane,
+  type LaneContext,
+  type LaneKey,
+  type LaneReport,
+  type LaneSpec
+} from "./pipeline/Lane.ts"
 export type { Element, Source } from "./pipeline/Reader.ts"
 export { explainRejection, rejectionOf, SourceRejected } from "./pipeline/Rejection.ts"
 export { type Options, run } from "./pipeline/Supervisor.ts"

@@ -18,17 +18,25 @@ import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import type { RelayConfig, SinkConfig, Source as SourceConfig } from "./Config.ts"
+import {
+  type NamedSource,
+  type RelayConfig,
+  type SinkConfig,
+  type Source as SourceConfig,
+  sourcesOf,
+  sourcesOfSink
+} from "./Config.ts"
 import * as Console from "./console/Routes.ts"
 import * as HttpServer from "./http/Server.ts"
 import { describeFailure, formatMillis } from "./internal/Text.ts"
 import * as Observability from "./Observability.ts"
-import { clearLine, Metrics, summaryLine } from "./Observability.ts"
+import { clearLine, Metrics, type SourceMetrics, summaryLine } from "./Observability.ts"
 import * as Pipeline from "./Pipeline.ts"
 import * as Start from "./pipeline/Start.ts"
 import * as StateStore from "./StateStore.ts"
@@ -135,7 +143,7 @@ export const openSource = (
       config.type === "workos"
         ? { ...config.catchUp, progress: watch.metrics?.catchUp }
         : { enabled: false }
-    const webhooks = watch.metrics?.webhooks
+    const webhooks = (watch.shared ?? watch.metrics)?.webhooks
     const doorbell = watch.doorbell
     const source: Pipeline.Source = {
       read: (start, follow) => {
@@ -185,7 +193,10 @@ export const openSource = (
 
 /** Who hears of what the source meets: `run`'s metrics, and its store for `status`. */
 export interface SourceWatch {
+  /** The metrics of the run's one source (catch-up progress, the budget), or its first. */
   readonly metrics?: Metrics | undefined
+  /** The run's metrics that every source adds to (gaps, webhooks seen); default `metrics`. */
+  readonly shared?: Metrics | undefined
   readonly store?: StateStore.Service | undefined
   /** Rung by webhooks: a following reader asks WorkOS again at once. */
   readonly doorbell?: Doorbell | undefined
@@ -199,7 +210,15 @@ const sourceDefences = (
   reReadWindow: config.reReadWindow,
   retention: config.retention,
   stopAtGap: config.onGap === "stop",
-  onGap: (gap) => gapMet(gap, config.onGap === "stop" ? "stopped" : "continued", watch)
+  onGap: (gap) =>
+    gapMet(
+      // One of several sources: the gap says whose it is (in the log and in `status`).
+      "name" in config && config.name !== StateStore.defaultSource
+        ? { ...gap, reason: `source ${String(config.name)}: ${gap.reason}` }
+        : gap,
+      config.onGap === "stop" ? "stopped" : "continued",
+      watch
+    )
 })
 
 /** Counts a possible gap, keeps it for `status`, and logs it (a stop is reported by the pipeline). */
@@ -210,9 +229,10 @@ const gapMet = (
 ) =>
   Effect.gen(function* () {
     const text = EventStream.describeGap(gap)
-    if (watch.metrics !== undefined) {
-      watch.metrics.gaps++
-      watch.metrics.lastGap = text
+    const metrics = watch.shared ?? watch.metrics
+    if (metrics !== undefined) {
+      metrics.gaps++
+      metrics.lastGap = text
     }
     if (watch.store !== undefined)
       yield* watch.store
@@ -332,7 +352,12 @@ const withContractCheck = (sink: Sink.Sink): Sink.Sink => {
  */
 export const makeSinks = (
   sinks: ReadonlyArray<SinkConfig>,
-  options: { readonly checkOnly?: boolean; readonly workos?: Sink.Context["workos"] } = {}
+  options: {
+    readonly checkOnly?: boolean
+    readonly workos?: Sink.Context["workos"]
+    /** The WorkOS key a sink itself uses, when it differs by sink (several sources). */
+    readonly workosOf?: ((sink: SinkConfig) => Sink.Context["workos"]) | undefined
+  } = {}
 ) =>
   Effect.forEach(sinks, (config) => {
     const failed = (failure: unknown) =>
@@ -347,7 +372,7 @@ export const makeSinks = (
         name: config.name,
         checkOnly: options.checkOnly,
         directory: config.directory,
-        workos: options.workos
+        workos: options.workosOf?.(config) ?? options.workos
       })
     ).pipe(
       Effect.map((sink): MadeSink => {
@@ -417,7 +442,11 @@ export const run = (
     Effect.gen(function* () {
       const started = Date.now()
       const metrics = options.metrics ?? new Metrics()
-      for (const sink of config.sinks) metrics.sink(sink.name)
+      // With several sources (or one not named default) a lane is a (sink, source).
+      const labelled = isLabelled(config)
+      for (const sink of config.sinks)
+        for (const source of labelled ? sourcesOfSink(config, sink) : [undefined])
+          laneMetrics(metrics, sink.name, source?.name)
       // The doorbell answers as soon as the server listens; it keeps deliveries once the store is open.
       const storeReady = yield* Deferred.make<Store>()
       const doorbell =
@@ -517,37 +546,54 @@ export const run = (
         }
       })
 
-      // -- source and sinks
-      const opened = yield* openSource(
-        config.source,
-        config.sinks,
-        {},
-        { metrics, store, doorbell: doorbell?.doorbell }
+      // -- sources and sinks: one reader per source, a lane per (sink, source)
+      const sources = sourcesOf(config)
+      const takes = (sink: SinkConfig, source: string) =>
+        sourcesOfSink(config, sink).some((s) => s.name === source)
+      const perSource = sources.map((source) => ({
+        source,
+        sinks: config.sinks.filter((sink) => takes(sink, source.name))
+      }))
+      const opened = yield* Effect.forEach(perSource, ({ source, sinks }, i) =>
+        openSource(
+          source,
+          sinks,
+          {},
+          {
+            // The live catch-up progress and the console's budget: the first source's.
+            metrics: i === 0 ? metrics : undefined,
+            shared: metrics,
+            store,
+            doorbell: doorbell?.doorbell
+          }
+        )
       )
       const made = yield* makeSinks(config.sinks, {
-        workos:
-          config.source.type === "workos"
-            ? {
-                apiKey: config.source.apiKey,
-                baseUrl: config.source.baseUrl,
-                maxRequestsPerMinute: config.source.maxRequestsPerMinute
-              }
-            : undefined
+        workosOf: (sink) => workosContext(sourcesOfSink(config, sink))
       })
       const lanes: Array<Pipeline.LaneSpec> = []
       for (const m of made) {
         if (m.sink === undefined) {
-          const sm = metrics.sink(m.config.name)
-          sm.state = "failed"
-          sm.error = m.error
+          for (const source of labelled ? sourcesOfSink(config, m.config) : [undefined]) {
+            const sm = laneMetrics(metrics, m.config.name, source?.name)
+            sm.state = "failed"
+            sm.error = m.error
+          }
           yield* Effect.logError(`sink ${m.config.name} could not start: ${m.error}`)
         } else lanes.push(laneSpec(m as MadeSink & { sink: Sink.Sink }))
       }
-      if (operatorConsole !== undefined) operatorConsole.state.lanes = lanes
+      const sourceLanes = perSource.map(({ source }) =>
+        lanes
+          .filter((lane) =>
+            takes(made.find((m) => m.config.name === lane.name)!.config, source.name)
+          )
+          .map((lane) => sourceLane(lane, source.name, labelled, metrics))
+      )
+      if (operatorConsole !== undefined) operatorConsole.state.lanes = sourceLanes.flat()
       metrics.ready = true
       if (lanes.length > 0)
         yield* Effect.logInfo(
-          `relaying to ${lanes.length} sink(s): ${lanes.map((l) => l.name).join(", ")} (state: ${store.description}, lease token ${held.token})`
+          `relaying to ${lanes.length} sink(s): ${lanes.map((l) => l.name).join(", ")}${labelled ? ` from ${sources.length} source(s): ${sources.map((s) => s.name).join(", ")}` : ""} (state: ${store.description}, lease token ${held.token})`
         )
 
       if (options.summary === true) {
@@ -561,18 +607,41 @@ export const run = (
         yield* Effect.addFinalizer(() => Effect.sync(() => process.stderr.write(clearLine)))
       }
 
-      const pipeline = Pipeline.run({
-        lanes,
-        source: operatorConsole?.state.tap.wrap(opened.source) ?? opened.source,
-        store,
-        token: () => held.token,
-        metrics,
-        start: opened.start,
-        mode: { _tag: "live", pollInterval: opened.pollInterval },
-        stop: options.stop,
-        shutdownTimeout: config.shutdownTimeout,
-        ...(config.source.type === "workos" ? { retention: config.source.retention } : {})
+      // A source that ends its run (WorkOS rejects its key) stops the others too, each
+      // finishing its batches and committing, as one source does.
+      const stopAll = yield* Deferred.make<void>()
+      yield* Deferred.await(options.stop).pipe(
+        Effect.andThen(Deferred.succeed(stopAll, undefined)),
+        Effect.forkScoped
+      )
+      const pipelines = perSource.map(({ source }, i) => {
+        const read = labelled
+          ? countedBy(opened[i]!.source, metrics.source(source.name))
+          : opened[i]!.source
+        return Pipeline.run({
+          lanes: sourceLanes[i]!,
+          source: operatorConsole?.state.tap.wrap(read) ?? read,
+          store,
+          token: () => held.token,
+          metrics,
+          start: opened[i]!.start,
+          mode: { _tag: "live", pollInterval: opened[i]!.pollInterval },
+          stop: stopAll,
+          shutdownTimeout: config.shutdownTimeout,
+          ...(source.type === "workos" ? { retention: source.retention } : {})
+        }).pipe(
+          Effect.onExit(() => Deferred.succeed(stopAll, undefined)),
+          Effect.exit
+        )
       })
+      const pipeline = Effect.all(pipelines, { concurrency: "unbounded" }).pipe(
+        Effect.flatMap((exits) => {
+          const failed = exits.find(Exit.isFailure)
+          return failed !== undefined
+            ? failed
+            : Effect.succeed(exits.flatMap((exit) => (Exit.isSuccess(exit) ? exit.value : [])))
+        })
+      )
       const reports = yield* Effect.raceFirst(pipeline, renew)
       metrics.ready = false
       const failedAtStart = made
@@ -592,6 +661,59 @@ export const run = (
   )
 
 /**
+ * Whether lanes are named and labelled by (sink, source): with several sources, or
+ * one not named `default`. A file's one `source:` keeps today's names and labels.
+ */
+export const isLabelled = (config: Pick<RelayConfig, "source" | "sources">): boolean => {
+  const sources = sourcesOf(config)
+  return sources.length > 1 || sources[0]!.name !== StateStore.defaultSource
+}
+
+/** A lane's name in logs, metrics and reports: the sink's, or `sink@source` when labelled. */
+export const laneName = (sink: string, source: string | undefined): string =>
+  source === undefined ? sink : `${sink}@${source}`
+
+/** The metrics of a lane, labelled by sink and source when there are several sources. */
+const laneMetrics = (metrics: Metrics, sink: string, source: string | undefined) => {
+  const m = metrics.sink(laneName(sink, source))
+  if (source !== undefined) m.labels = { sink, source }
+  return m
+}
+
+/** The lane of a sink for one source: its own name, metrics, checkpoint and dead letters. */
+export const sourceLane = (
+  spec: Pipeline.LaneSpec,
+  source: string,
+  labelled: boolean,
+  metrics: Metrics
+): Pipeline.LaneSpec => {
+  if (!labelled) return spec
+  laneMetrics(metrics, spec.name, source)
+  return { ...spec, name: laneName(spec.name, source), key: { sink: spec.name, source } }
+}
+
+/** A source whose reads are counted for it (`workos_relay_events_fetched_total{source}`). */
+const countedBy = (source: Pipeline.Source, counts: SourceMetrics): Pipeline.Source => ({
+  read: (start, follow) =>
+    Stream.mapArray(source.read(start, follow), (elements) => {
+      counts.fetched += elements.length
+      return elements
+    })
+})
+
+/** The WorkOS key a sink uses itself (a mirror reads WorkOS): that of the first WorkOS source it takes. */
+export const workosContext = (sources: ReadonlyArray<NamedSource>): Sink.Context["workos"] => {
+  const source = sources.find((s) => s.type === "workos")
+  return source?.type === "workos"
+    ? {
+        apiKey: source.apiKey,
+        baseUrl: source.baseUrl,
+        maxRequestsPerMinute: source.maxRequestsPerMinute
+      }
+    : undefined
+}
+
+/**
  * The webhook doorbell of a config with `webhooks`: its route, and a check every
  * few seconds that reports announced events the Events API has not returned.
  */
@@ -606,13 +728,15 @@ const startDoorbell = (
     const doorbell = new Doorbell(settings, scope)
     const deliveries = new Deliveries()
     metrics.webhooks = deliveries
-    const source = config.source
+    // Several sources: a webhook rings them all, and any type some sink takes is announced.
+    const sources = sourcesOf(config)
+    const source = sources.length === 1 ? config.source : undefined
     const routes = Ingress.routes({
       settings,
       doorbell,
       deliveries,
-      types: fetchTypes(config.sinks, source.type === "workos" ? source.events : undefined),
-      organizationId: source.type === "workos" ? source.organization : undefined,
+      types: fetchTypes(config.sinks, source?.type === "workos" ? source.events : undefined),
+      organizationId: source?.type === "workos" ? source.organization : undefined,
       // A store locked for long: 503 after a while, WorkOS sends the delivery again.
       record: (id, type, receivedAt) =>
         Deferred.await(storeReady).pipe(

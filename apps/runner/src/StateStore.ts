@@ -28,7 +28,7 @@ export type {
   WebhookDelivery,
   WebhookSummary
 } from "./state/Model.ts"
-export { LeaseLost, StoreError } from "./state/Model.ts"
+export { defaultSource, LeaseLost, StoreError } from "./state/Model.ts"
 export { postgres } from "./state/Postgres.ts"
 export { migrations } from "./state/Sql.ts"
 export { sqlite } from "./state/Sqlite.ts"

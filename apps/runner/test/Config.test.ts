@@ -42,7 +42,12 @@ const cases: ReadonlyArray<readonly [string, ReadonlyArray<string>]> = [
     "01-not-yaml.yaml",
     ["line 2, column 9: not valid YAML: Nested mappings are not allowed in compact mappings"]
   ],
-  ["02-missing-source.yaml", ["source: required key is missing"]],
+  [
+    "02-missing-source.yaml",
+    [
+      "source: required key is missing (or sources: with several by name); type: demo runs without WorkOS"
+    ]
+  ],
   [
     "03-unknown-top-key.yaml",
     ['sink: unknown key; did you mean "sinks"?', "sinks: required key is missing"]
@@ -147,10 +152,10 @@ const cases: ReadonlyArray<readonly [string, ReadonlyArray<string>]> = [
     // entry names, once each; an unknown key with no close match lists the keys.
     "18-store-options.yaml",
     [
-      "sinks.files.dir: unknown key; the audit-log sink takes store, directory, gzip, retention, digests (and the runner's type, module, events, organizations, batch, retry)",
+      "sinks.files.dir: unknown key; the audit-log sink takes store, directory, gzip, retention, digests (and the runner's type, module, events, organizations, batch, retry, sources)",
       "sinks.files.directory: required key is missing",
       'sinks.guess.jsonl: unknown key; did you mean "store: jsonl"?',
-      "sinks.out.colour: unknown key; the console sink takes format, showSink (and the runner's type, module, events, organizations, batch, retry)"
+      "sinks.out.colour: unknown key; the console sink takes format, showSink (and the runner's type, module, events, organizations, batch, retry, sources)"
     ]
   ],
   [
@@ -485,7 +490,10 @@ describe("Config: good files", () => {
 
   it("prints a JSON Schema of the whole file, sinks included", () => {
     const schema: any = Config.jsonSchema(Object.values(Registry.builtins))
-    expect(schema.required).toEqual(["source", "sinks"])
+    expect(schema.required).toEqual(["sinks"])
+    expect(schema.oneOf).toEqual([{ required: ["source"] }, { required: ["sources"] }])
+    expect(schema.properties.sources.additionalProperties.anyOf).toHaveLength(2)
+    expect(schema.properties.sources.propertyNames.pattern).toBe("^[a-z][a-z0-9-]{0,62}$")
     const consoleEntry = schema.properties.sinks.additionalProperties.anyOf[0]
     expect(consoleEntry.properties.type).toEqual({ type: "string", enum: ["console"] })
     expect(Object.keys(consoleEntry.properties)).toEqual(

@@ -6,7 +6,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import { load } from "../config/Load.ts"
-import type { RelayConfig } from "../config/Schema.ts"
+import { type RelayConfig, sourcesOfSink } from "../config/Schema.ts"
 import { type Outcome, retryLetters } from "../deadLetters/Retry.ts"
 import * as Runner from "../Runner.ts"
 import * as StateStore from "../StateStore.ts"
@@ -91,12 +91,24 @@ const deadLettersList = Command.make(
       )
       yield* checkDeadLetterSink(config, sink, letters.length)
       if (letters.length === 0) return yield* out("no dead letters")
+      // Several sources: each letter says its source (a file's one source: as before).
+      const labelled = Runner.isLabelled(config)
       yield* out(
         table([
-          ["id", "sink", "event", "type", "attempts", "last failure", "error"],
+          [
+            "id",
+            "sink",
+            ...(labelled ? ["source"] : []),
+            "event",
+            "type",
+            "attempts",
+            "last failure",
+            "error"
+          ],
           ...letters.map((l) => [
             String(l.id),
             l.sink,
+            ...(labelled ? [l.source] : []),
             l.eventId,
             l.eventType,
             String(l.attempts),
@@ -147,7 +159,9 @@ const retryAll = (
       const letters = yield* store.deadLetters({ sink: Option.getOrUndefined(sink), ids })
       yield* checkDeadLetterSink(config, sink, letters.length)
       yield* checkIds(ids, letters)
-      const made = yield* Runner.makeSinks(config.sinks)
+      const made = yield* Runner.makeSinks(config.sinks, {
+        workosOf: (sink) => Runner.workosContext(sourcesOfSink(config, sink))
+      })
       const outcomes = yield* retryLetters(
         store,
         {

@@ -2,6 +2,7 @@
 import { Command } from "effect/cli"
 import * as Effect from "effect/Effect"
 import * as Load from "../config/Load.ts"
+import { type RelayConfig, sourcesOfSink } from "../config/Schema.ts"
 import { subcommandOf } from "./audit.ts"
 import { UsageError, withStore } from "./shared.ts"
 
@@ -24,13 +25,21 @@ export const mirrorFallback: MirrorCommand = Command.make("mirror", {}, () =>
 export const checkpoints = {
   get: (file: string, sink: string) =>
     Effect.flatMap(Load.load(file), (config) =>
-      withStore(config, (store) => store.checkpoint(sink))
+      withStore(config, (store) => store.checkpoint(sink, mirrorSource(config, sink)))
     ).pipe(Effect.map((checkpoint) => checkpoint?.cursor)),
   setSince: (file: string, sink: string, since: string) =>
     Effect.flatMap(Load.load(file), (config) =>
       // No fencing token: bootstrap runs before the sink's runner does.
-      withStore(config, (store) => store.commit(sink, since, null, null))
+      withStore(config, (store) =>
+        store.commit(sink, since, null, null, mirrorSource(config, sink))
+      )
     )
+}
+
+/** The source a mirror reads WorkOS through, and whose checkpoint bootstrap sets: its first. */
+const mirrorSource = (config: RelayConfig, sink: string): string => {
+  const entry = config.sinks.find((s) => s.name === sink)
+  return (entry === undefined ? undefined : sourcesOfSink(config, entry)[0]?.name) ?? "default"
 }
 
 /** `workos-relay mirror status` comes with @workos-relay/sink-mirror; without it, `mirror` says what to install. */

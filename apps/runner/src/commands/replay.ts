@@ -7,7 +7,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import { load } from "../config/Load.ts"
-import type { RelayConfig, SinkConfig } from "../config/Schema.ts"
+import { type RelayConfig, type SinkConfig, sourcesOf, sourcesOfSink } from "../config/Schema.ts"
 import { Metrics } from "../Observability.ts"
 import * as Pipeline from "../Pipeline.ts"
 import * as Runner from "../Runner.ts"
@@ -106,20 +106,40 @@ const replayRange = (
           yield* Layer.build(StateStore.layer(config.state)),
           StateStore.StateStore
         )
-        const opened = yield* Runner.openSource(config.source, sinks)
         const made = yield* Runner.makeSinks(sinks)
-        const lanes = made.filter((m) => m.sink !== undefined).map((m) => Runner.laneSpec(m as any))
-        return yield* Pipeline.run({
-          lanes,
-          source: opened.source,
-          store,
-          token: () => null,
-          metrics,
-          start: { since: new Date(from).toISOString() },
-          mode: { _tag: "replay", until: to },
-          stop,
-          shutdownTimeout: config.shutdownTimeout
-        })
+        const labelled = Runner.isLabelled(config)
+        const reports: Array<Pipeline.LaneReport> = []
+        // Several sources: each in turn, to the chosen sinks that take it.
+        for (const source of sourcesOf(config)) {
+          const lanes = made
+            .filter(
+              (m) =>
+                m.sink !== undefined &&
+                sourcesOfSink(config, m.config).some((s) => s.name === source.name)
+            )
+            .map((m) =>
+              Runner.sourceLane(Runner.laneSpec(m as any), source.name, labelled, metrics)
+            )
+          if (lanes.length === 0 || stopped) continue
+          const opened = yield* Runner.openSource(
+            source,
+            sinks.filter((sink) => sourcesOfSink(config, sink).some((s) => s.name === source.name))
+          )
+          reports.push(
+            ...(yield* Pipeline.run({
+              lanes,
+              source: opened.source,
+              store,
+              token: () => null,
+              metrics,
+              start: { since: new Date(from).toISOString() },
+              mode: { _tag: "replay", until: to },
+              stop,
+              shutdownTimeout: config.shutdownTimeout
+            }))
+          )
+        }
+        return reports
       })
     )
     return { reports, stopped }

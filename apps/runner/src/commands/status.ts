@@ -4,7 +4,13 @@ import { Command } from "effect/cli"
 import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
 import { load } from "../config/Load.ts"
-import type { RelayConfig, SinkConfig, Source } from "../config/Schema.ts"
+import {
+  type RelayConfig,
+  type SinkConfig,
+  type Source,
+  sourcesOf,
+  sourcesOfSink
+} from "../config/Schema.ts"
 import { formatMillis } from "../internal/Text.ts"
 import * as Pipeline from "../Pipeline.ts"
 import * as Start from "../pipeline/Start.ts"
@@ -25,18 +31,21 @@ export const status = Command.make("status", { config: configFlag }, ({ config: 
     Effect.scoped(
       Effect.gen(function* () {
         const config = yield* load(file)
-        // One client for every question the command asks.
-        const client =
-          config.source.type === "workos"
-            ? yield* Runner.workosClient({
-                apiKey: config.source.apiKey,
-                baseUrl: config.source.baseUrl,
-                maxRequestsPerMinute: config.source.maxRequestsPerMinute,
+        // One client per WorkOS source, for every question the command asks of it.
+        const clients = new Map<string, WorkOS.Service>()
+        for (const source of sourcesOf(config))
+          if (source.type === "workos")
+            clients.set(
+              source.name,
+              yield* Runner.workosClient({
+                apiKey: source.apiKey,
+                baseUrl: source.baseUrl,
+                maxRequestsPerMinute: source.maxRequestsPerMinute,
                 ...interactiveClient
               })
-            : undefined
+            )
         const stored = yield* readStore(config)
-        yield* printStatus(config, client, stored)
+        yield* printStatus(config, clients, stored)
         const catchUp = yield* catchUpLine(config)
         if (catchUp !== undefined) yield* out(catchUp)
       })
@@ -53,6 +62,8 @@ interface Stored {
   readonly description: string
   readonly checkpoints: ReadonlyArray<StateStore.Checkpoint>
   readonly counts: Readonly<Record<string, number>>
+  /** Several sources: dead letters by (sink, source), keyed `sink@source`. */
+  readonly countsBySource: Readonly<Record<string, number>>
   readonly lease: StateStore.Lease | undefined
   readonly gaps: { readonly total: number; readonly recent: ReadonlyArray<StateStore.RecordedGap> }
   readonly webhooks: StateStore.WebhookSummary | undefined
@@ -73,6 +84,7 @@ const readStore = (config: RelayConfig) => {
         description: missing,
         checkpoints: [],
         counts: {},
+        countsBySource: {},
         lease: undefined,
         gaps: { total: 0, recent: [] },
         webhooks: undefined
@@ -82,6 +94,9 @@ const readStore = (config: RelayConfig) => {
           description: Effect.succeed(store.description),
           checkpoints: store.checkpoints(),
           counts: store.deadLetterCounts(),
+          countsBySource: Runner.isLabelled(config)
+            ? store.deadLetterCountsBySource()
+            : Effect.succeed({}),
           lease: store.lease(),
           gaps: store.gaps(GAPS_SHOWN),
           webhooks: Effect.suspend(() => {
@@ -96,7 +111,11 @@ const readStore = (config: RelayConfig) => {
       )
 }
 
-const printStatus = (config: RelayConfig, client: WorkOS.Service | undefined, stored: Stored) =>
+const printStatus = (
+  config: RelayConfig,
+  clients: ReadonlyMap<string, WorkOS.Service>,
+  stored: Stored
+) =>
   Effect.gen(function* () {
     const { description, checkpoints, counts, lease, gaps } = stored
     const now = Date.now()
@@ -104,23 +123,48 @@ const printStatus = (config: RelayConfig, client: WorkOS.Service | undefined, st
     yield* out(leaseLine(lease, now))
     for (const line of gapLines(gaps.total, gaps.recent, now)) yield* out(line)
     for (const line of webhookLines(config, stored.webhooks, now)) yield* out(line)
+    // With several sources a row is a lane, a (sink, source); with one, a sink, as always.
+    const labelled = Runner.isLabelled(config)
     const rows = [
-      ["sink", "cursor", "checkpoint age", "lag (events)", "lag (time)", "dead letters"]
+      [
+        "sink",
+        ...(labelled ? ["source"] : []),
+        "cursor",
+        "checkpoint age",
+        "lag (events)",
+        "lag (time)",
+        "dead letters"
+      ]
     ]
     const notes = new Set<string>()
+    const bySource = new Map<
+      string,
+      Array<{ checkpoint: StateStore.Checkpoint | undefined; lag: Lag }>
+    >()
     for (const sink of config.sinks) {
-      const c = checkpoints.find((x) => x.sink === sink.name)
-      const lag = yield* sinkLag(config, client, sink, c, now)
-      if (lag.note !== undefined) notes.add(lag.note)
-      rows.push([
-        sink.name,
-        c?.cursor ?? "(none yet)",
-        c === undefined ? "-" : formatMillis(now - c.updatedAt),
-        lag.events,
-        lag.time,
-        String(counts[sink.name] ?? 0)
-      ])
+      for (const source of sourcesOfSink(config, sink)) {
+        const c = checkpoints.find((x) => x.sink === sink.name && x.source === source.name)
+        const lag = yield* sinkLag(source, clients.get(source.name), sink, c, now)
+        if (lag.note !== undefined) notes.add(lag.note)
+        const lanes = bySource.get(source.name) ?? []
+        lanes.push({ checkpoint: c, lag })
+        bySource.set(source.name, lanes)
+        rows.push([
+          sink.name,
+          ...(labelled ? [source.name] : []),
+          c?.cursor ?? "(none yet)",
+          c === undefined ? "-" : formatMillis(now - c.updatedAt),
+          lag.events,
+          lag.time,
+          String(
+            labelled
+              ? (stored.countsBySource[`${sink.name}@${source.name}`] ?? 0)
+              : (counts[sink.name] ?? 0)
+          )
+        ])
+      }
     }
+    if (labelled) yield* out(table(sourceRows(config, bySource)))
     yield* out(table(rows))
     for (const note of notes) yield* out(note)
     // A sink taken out of the config (or renamed) keeps its dead letters.
@@ -132,6 +176,46 @@ const printStatus = (config: RelayConfig, client: WorkOS.Service | undefined, st
         `dead letters of ${name}, a sink not in the config: ${n} (dead-letters list --sink ${name})`
       )
   })
+
+/**
+ * Each of several sources: its type and where, how many lanes it feeds, its position
+ * (the oldest checkpoint of its lanes: its reader reads on from there) and its lag
+ * (its lane furthest behind).
+ */
+const sourceRows = (
+  config: RelayConfig,
+  lanes: ReadonlyMap<
+    string,
+    ReadonlyArray<{ checkpoint: StateStore.Checkpoint | undefined; lag: Lag }>
+  >
+): Array<Array<string>> => [
+  ["source", "type", "lanes", "position", "lag (events)", "lag (time)"],
+  ...sourcesOf(config).map((source) => {
+    const own = lanes.get(source.name) ?? []
+    // Event ids sort by time: the first is the oldest.
+    const oldest = own
+      .flatMap((l) => (l.checkpoint === undefined ? [] : [l.checkpoint.cursor]))
+      .sort()[0]
+    const furthest = own.reduce<Lag | undefined>(
+      (a, l) => (a === undefined || behind(l.lag) > behind(a) ? l.lag : a),
+      undefined
+    )
+    return [
+      source.name,
+      source.type === "workos" ? `workos ${source.baseUrl}` : "demo",
+      String(own.length),
+      oldest ?? (own.length === 0 ? "-" : "(none yet)"),
+      furthest?.events ?? "-",
+      furthest?.time ?? "-"
+    ]
+  })
+]
+
+/** How far behind a lag says a lane is, to find the furthest (unknown: last). */
+const behind = (lag: Lag): number => {
+  const n = Number.parseInt(lag.events, 10)
+  return Number.isNaN(n) ? -1 : lag.events.endsWith("+") ? n + 0.5 : n
+}
 
 /** The possible gaps the source met (events WorkOS may no longer keep), newest first. */
 const gapLines = (
@@ -200,7 +284,7 @@ const leaseLine = (lease: StateStore.Lease | undefined, now: number): string =>
 
 /** The lag of one sink as the table shows it: measured, or why it is not. */
 const sinkLag = (
-  config: RelayConfig,
+  source: Source,
   client: WorkOS.Service | undefined,
   sink: SinkConfig,
   checkpoint: StateStore.Checkpoint | undefined,
@@ -212,7 +296,7 @@ const sinkLag = (
         time: "-",
         note: "lag: not measured: a demo source's WorkOS stand-in lives only inside `run`, so there is nothing to compare the checkpoints with"
       })
-    : Effect.result(lagOf(config, client, sink, checkpoint, now)).pipe(
+    : Effect.result(lagOf(source, client, sink, checkpoint, now)).pipe(
         Effect.map(
           (measured): Lag =>
             Result.isSuccess(measured)
@@ -299,13 +383,13 @@ const lagFilter = (
 
 /** The lag of one sink: measured from its checkpoint, or from where it will start. */
 const lagOf = (
-  config: RelayConfig,
+  config: Source,
   client: WorkOS.Service,
   sink: SinkConfig,
   checkpoint: StateStore.Checkpoint | undefined,
   now: number
 ): Effect.Effect<Lag, WorkOS.WorkOSError> => {
-  const source = config.source as Extract<Source, { type: "workos" }>
+  const source = config as Extract<Source, { type: "workos" }>
   if (checkpoint !== undefined)
     return measureLag(client, source, sink, Start.fromCheckpoint(checkpoint), now)
   const from = Runner.configuredStart(source.start)

@@ -3,7 +3,7 @@ import { Command, Flag } from "effect/cli"
 import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
 import { load } from "../config/Load.ts"
-import type { RelayConfig } from "../config/Schema.ts"
+import { type RelayConfig, sourcesOf, sourcesOfSink } from "../config/Schema.ts"
 import * as Pipeline from "../Pipeline.ts"
 import * as Runner from "../Runner.ts"
 import {
@@ -63,12 +63,19 @@ const connectionProblems = (config: RelayConfig) =>
       `state store (${config.state.type})`,
       withStore(config, (s) => s.lease())
     )
-    yield* check(
-      "WorkOS",
-      Runner.openSource(config.source, config.sinks, interactiveClient).pipe(
-        Effect.flatMap((s) => s.client.listEvents({ limit: 1 }))
+    // Each of several sources with its own key: "WorkOS (source prod)".
+    const labelled = Runner.isLabelled(config)
+    for (const source of sourcesOf(config))
+      yield* check(
+        labelled ? `WorkOS (source ${source.name})` : "WorkOS",
+        Runner.openSource(
+          source,
+          config.sinks.filter((sink) =>
+            sourcesOfSink(config, sink).some((s) => s.name === source.name)
+          ),
+          interactiveClient
+        ).pipe(Effect.flatMap((s) => s.client.listEvents({ limit: 1 })))
       )
-    )
     yield* Effect.scoped(
       Effect.gen(function* () {
         for (const m of yield* Runner.makeSinks(config.sinks, { checkOnly: true })) {

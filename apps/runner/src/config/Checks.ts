@@ -10,33 +10,33 @@ import type { Problem } from "./Problem.ts"
 import { defaults, sourceTypes } from "./Schema.ts"
 
 /**
- * Says what is wrong with `source` in its own words, not the Schema's union of every
- * source type: a missing or unknown `type`, or a key of the other type.
+ * Says what is wrong with a source (`source`, or `sources.<name>`) in its own words,
+ * not the Schema's union of every source type: a missing or unknown `type`, or a key
+ * of the other type.
  */
-export const checkSourceType = (raw: Record<string, unknown>, problems: Array<Problem>) => {
-  const source = raw.source
+export const checkSourceType = (source: unknown, path: string, problems: Array<Problem>) => {
   if (source === undefined) return
   const replace = (problem: Problem) => {
     // The Schema's own report of the same thing, as `source: Expected { ... } | { ... }`.
-    const at = problems.findIndex((p) => p.path === "source")
+    const at = problems.findIndex((p) => p.path === path)
     if (at === -1) problems.push(problem)
     else problems[at] = problem
   }
   if (!isRecord(source)) {
-    replace({ path: "source", message: "expected a mapping with type: workos or demo" })
+    replace({ path, message: "expected a mapping with type: workos or demo" })
     return
   }
   const type: unknown = source.type
   if (type !== "workos" && type !== "demo") {
     replace({
-      path: "source.type",
+      path: `${path}.type`,
       message: `expected "workos" or "demo"${type === undefined ? "" : `, got ${JSON.stringify(type)}`}`
     })
     return
   }
   const other = type === "workos" ? "demo" : "workos"
   problems.forEach((p, i) => {
-    const key = p.path.startsWith("source.") ? p.path.slice("source.".length) : undefined
+    const key = p.path.startsWith(`${path}.`) ? p.path.slice(path.length + 1) : undefined
     if (
       key !== undefined &&
       p.message.startsWith("unknown key") &&

@@ -3,6 +3,7 @@
  * once, each with its path, and a misspelt key with the closest known one.
  */
 import * as Path from "node:path"
+import { Text } from "@workos-relay/core"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import { checkPatterns, checkSourceType, parseAddress, startTimeProblem } from "./Checks.ts"
@@ -10,14 +11,17 @@ import { checkConsole, consoleSettings } from "./Console.ts"
 import { isRecord } from "./Guards.ts"
 import { interpolate } from "./Interpolate.ts"
 import { decodeAll } from "./Issues.ts"
-import { ConfigError, type Problem } from "./Problem.ts"
+import { ConfigError, joinPath, type Problem } from "./Problem.ts"
 import {
+  defaultSourceName,
   defaults,
   File,
   type FileType,
+  type NamedSource,
   type RelayConfig,
   type SinkConfig,
-  type Source
+  type Source,
+  sourceNamePattern
 } from "./Schema.ts"
 import { decodeSink } from "./SinkEntry.ts"
 import { ms, num } from "./Values.ts"
@@ -51,7 +55,7 @@ export const decode = (
     if (typeof document !== "object" || document === null || Array.isArray(document)) {
       problems.push({
         path: "",
-        message: "expected a mapping with source and sinks (and state, optionally)"
+        message: "expected a mapping with source (or sources) and sinks (and state, optionally)"
       })
       return yield* fail()
     }
@@ -84,6 +88,7 @@ export const decode = (
       const sink = yield* decodeSink(name, rawSinks[name], context, problems)
       if (sink !== undefined) sinks.push(sink)
     }
+    checkSinkSources(raw, sinkNames, problems)
     if (problems.length > 0 || file === undefined) return yield* fail()
     return relayConfig(file, {
       file: options.file,
@@ -94,25 +99,49 @@ export const decode = (
     })
   })
 
+/** The file's sources as written, each with the path problems name it by. */
+const rawSources = (
+  raw: Record<string, any>
+): Array<{ path: string; name: string; value: unknown }> =>
+  raw.sources !== undefined
+    ? isRecord(raw.sources)
+      ? Object.entries(raw.sources).map(([name, value]) => ({
+          path: joinPath("sources", name),
+          name,
+          value
+        }))
+      : []
+    : raw.source === undefined
+      ? []
+      : [{ path: "source", name: defaultSourceName, value: raw.source }]
+
 /** The checks of the file's own keys (not the sinks') that its Schema cannot make. */
 const checkTopLevel = (
   raw: Record<string, any>,
   envApiKey: string | undefined,
   problems: Array<Problem>
 ) => {
-  const rawSource = isRecord(raw.source) ? raw.source : {}
   const rawState = isRecord(raw.state) ? raw.state : {}
-  checkSourceType(raw, problems)
   checkPatterns(raw.events, "events", problems)
-  if (rawSource.type === "workos" && rawSource.apiKey === undefined && envApiKey === undefined) {
-    problems.push({
-      path: "source.apiKey",
-      message:
-        "no API key: set WORKOS_API_KEY in the environment, or give one here (apiKey: ${MY_WORKOS_KEY})"
-    })
-  }
-  if (rawSource.type === "workos") {
-    checkPatterns(rawSource.events, "source.events", problems)
+  checkSourceCount(raw, problems)
+  for (const { path, name, value } of rawSources(raw)) {
+    if (path !== "source" && !sourceNamePattern.test(name))
+      problems.push({
+        path,
+        message: `a source name is lower-case letters, digits and dashes, starting with a letter (at most 63), got ${JSON.stringify(name)}`
+      })
+    checkSourceType(value, path, problems)
+    const rawSource = isRecord(value) ? value : {}
+    if (rawSource.type !== "workos") continue
+    if (rawSource.apiKey === undefined && envApiKey === undefined)
+      problems.push({
+        path: `${path}.apiKey`,
+        message:
+          path === "source"
+            ? "no API key: set WORKOS_API_KEY in the environment, or give one here (apiKey: ${MY_WORKOS_KEY})"
+            : `no API key: give this source its own (apiKey: \${WORKOS_${name.toUpperCase().replaceAll("-", "_")}_KEY}), or set WORKOS_API_KEY`
+      })
+    checkPatterns(rawSource.events, `${path}.events`, problems)
     const start = rawSource.start
     if (
       typeof start === "string" &&
@@ -121,7 +150,7 @@ const checkTopLevel = (
       !start.startsWith("event_")
     ) {
       const problem = startTimeProblem(start)
-      if (problem !== undefined) problems.push({ path: "source.start", message: problem })
+      if (problem !== undefined) problems.push({ path: `${path}.start`, message: problem })
     }
   }
   if (typeof rawState.sqlite === "string" && rawState.sqlite.trim() === "") {
@@ -131,6 +160,91 @@ const checkTopLevel = (
     problems.push({ path: "state", message: "give either sqlite or postgres, not both" })
   }
 }
+
+/** Exactly one of `source:` (one source, named default) and `sources:` (several by name). */
+const checkSourceCount = (raw: Record<string, any>, problems: Array<Problem>) => {
+  if (raw.source !== undefined && raw.sources !== undefined)
+    problems.push({
+      path: "sources",
+      message:
+        "give either source: (one source, named default) or sources: (several, by name), not both"
+    })
+  else if (raw.source === undefined && raw.sources === undefined)
+    problems.push({
+      path: "source",
+      message:
+        "required key is missing (or sources: with several by name); type: demo runs without WorkOS"
+    })
+  else if (isRecord(raw.sources) && Object.keys(raw.sources).length === 0)
+    problems.push({
+      path: "sources",
+      message: "no sources: add at least one (name: { type: workos, apiKey: ${MY_WORKOS_KEY} })"
+    })
+}
+
+/** Each sink's `sources:` names sources of the file, each once; an empty list takes nothing. */
+const checkSinkSources = (
+  raw: Record<string, any>,
+  sinkNames: ReadonlyArray<string>,
+  problems: Array<Problem>
+) => {
+  const known = rawSources(raw).map((s) => s.name)
+  for (const sink of sinkNames) {
+    const entry = isRecord(raw.sinks) ? raw.sinks[sink] : undefined
+    const names: unknown = isRecord(entry) ? entry.sources : undefined
+    if (!Array.isArray(names)) continue
+    const path = `${joinPath("sinks", sink)}.sources`
+    if (names.length === 0)
+      problems.push({
+        path,
+        message: "an empty list takes no source; leave the key out for every source"
+      })
+    names.forEach((name, i) => {
+      if (typeof name !== "string") return
+      if (names.indexOf(name) !== i)
+        problems.push({ path: `${path}[${i}]`, message: `"${name}" is named twice` })
+      else if (!known.includes(name)) {
+        const [hint] = Text.closest(name, known)
+        problems.push({
+          path: `${path}[${i}]`,
+          message: `unknown source "${name}"${hint === undefined ? "" : `; did you mean "${hint}"?`} (the file's sources: ${known.join(", ") || "none"})`
+        })
+      }
+    })
+  }
+}
+
+/** A source of a file with no problems, its defaults filled in. */
+const sourceConfig = (
+  source: NonNullable<FileType["source"]>,
+  envApiKey: string | undefined
+): Source =>
+  source.type === "workos"
+    ? {
+        type: "workos",
+        apiKey: source.apiKey ?? Redacted.make(envApiKey!),
+        baseUrl: source.baseUrl ?? "https://api.workos.com",
+        events: source.events,
+        organization: source.organization,
+        start: source.start ?? "latest",
+        pollInterval: ms(source.pollInterval, defaults.pollInterval),
+        pageSize: num(source.pageSize, defaults.pageSize),
+        reReadWindow: ms(source.reReadWindow, defaults.reReadWindow),
+        retention: ms(source.retention, defaults.retention),
+        onGap: source.onGap ?? "continue",
+        maxRequestsPerMinute: num(source.maxRequestsPerMinute, defaults.maxRequestsPerMinute),
+        catchUp: {
+          enabled: source.catchUp?.enabled ?? defaults.catchUp.enabled,
+          minBehind: ms(source.catchUp?.minBehind, defaults.catchUp.minBehind),
+          minEvents: num(source.catchUp?.minEvents, defaults.catchUp.minEvents),
+          slices: num(source.catchUp?.slices, defaults.catchUp.slices)
+        }
+      }
+    : {
+        type: "demo",
+        rate: num(source.rate, defaults.demoRate),
+        pollInterval: ms(source.pollInterval, 250)
+      }
 
 /** The config of a file with no problems, its defaults filled in. */
 const relayConfig = (
@@ -144,39 +258,18 @@ const relayConfig = (
   }
 ): RelayConfig => {
   const leaseTtl = ms(file.state?.leaseTtl, defaults.leaseTtl)
-  const source: Source =
-    file.source.type === "workos"
-      ? {
-          type: "workos",
-          apiKey: file.source.apiKey ?? Redacted.make(parts.envApiKey!),
-          baseUrl: file.source.baseUrl ?? "https://api.workos.com",
-          events: file.source.events,
-          organization: file.source.organization,
-          start: file.source.start ?? "latest",
-          pollInterval: ms(file.source.pollInterval, defaults.pollInterval),
-          pageSize: num(file.source.pageSize, defaults.pageSize),
-          reReadWindow: ms(file.source.reReadWindow, defaults.reReadWindow),
-          retention: ms(file.source.retention, defaults.retention),
-          onGap: file.source.onGap ?? "continue",
-          maxRequestsPerMinute: num(
-            file.source.maxRequestsPerMinute,
-            defaults.maxRequestsPerMinute
-          ),
-          catchUp: {
-            enabled: file.source.catchUp?.enabled ?? defaults.catchUp.enabled,
-            minBehind: ms(file.source.catchUp?.minBehind, defaults.catchUp.minBehind),
-            minEvents: num(file.source.catchUp?.minEvents, defaults.catchUp.minEvents),
-            slices: num(file.source.catchUp?.slices, defaults.catchUp.slices)
-          }
-        }
-      : {
-          type: "demo",
-          rate: num(file.source.rate, defaults.demoRate),
-          pollInterval: ms(file.source.pollInterval, 250)
-        }
+  const sources: Array<NamedSource> =
+    file.sources === undefined
+      ? [{ ...sourceConfig(file.source!, parts.envApiKey), name: defaultSourceName }]
+      : Object.entries(file.sources).map(([name, source]) => ({
+          ...sourceConfig(source, parts.envApiKey),
+          name
+        }))
+  const { name: _, ...source } = sources[0]!
   return {
     path: parts.file,
-    source,
+    source: source as Source,
+    ...(file.sources === undefined ? {} : { sources }),
     state:
       file.state?.postgres !== undefined
         ? { type: "postgres", url: file.state.postgres, leaseTtl }

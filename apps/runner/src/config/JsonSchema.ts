@@ -1,7 +1,7 @@
 /** The JSON Schema of the config file (`workos-relay config schema`, editors). */
 import type { Sink } from "@workos-relay/core"
 import * as Schema from "effect/Schema"
-import { File, SinkKeys } from "./Schema.ts"
+import { File, SinkKeys, sourceNamePattern } from "./Schema.ts"
 
 const strict = (node: unknown): unknown => {
   if (Array.isArray(node)) return node.map(strict)
@@ -68,6 +68,8 @@ export const jsonSchema = (
     ...root,
     properties: {
       ...root.properties,
+      // Source names as the runner checks them (metric labels and logs show them).
+      sources: { ...root.properties.sources, propertyNames: { pattern: sourceNamePattern.source } },
       sinks: {
         type: "object",
         description: "Sinks by name",
@@ -77,6 +79,8 @@ export const jsonSchema = (
       }
     },
     required: [...(root.required ?? []), "sinks"],
+    // One source (`source:`, named default) or several by name (`sources:`), not both.
+    oneOf: [{ required: ["source"] }, { required: ["sources"] }],
     ...(Object.keys(defs).length > 0 ? { $defs: defs } : {})
   }
 }

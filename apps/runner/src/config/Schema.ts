@@ -118,9 +118,22 @@ export const SinkKeys = Schema.Struct({
   events: Schema.optionalKey(Patterns),
   organizations: Schema.optionalKey(Schema.Array(Event.OrganizationId)),
   batch: Schema.optionalKey(Batch),
-  retry: Schema.optionalKey(Retry)
+  retry: Schema.optionalKey(Retry),
+  sources: Schema.optionalKey(
+    Schema.Array(Schema.String).annotate({
+      description: "The sources (names under sources:) whose events the sink takes; default: all"
+    })
+  )
 })
-export const runnerSinkKeys = ["type", "module", "events", "organizations", "batch", "retry"]
+export const runnerSinkKeys = [
+  "type",
+  "module",
+  "events",
+  "organizations",
+  "batch",
+  "retry",
+  "sources"
+]
 
 const Http = Schema.Struct({
   address: Schema.String.annotate({
@@ -135,7 +148,17 @@ const Log = Schema.Struct({
 
 /** The file, with sinks as raw entries (decoded separately, each with its own Schema). */
 export const File = Schema.Struct({
-  source: Schema.Union([WorkOSSource, DemoSource]),
+  source: Schema.optionalKey(
+    Schema.Union([WorkOSSource, DemoSource]).annotate({
+      description: "The one source (named default); or several under sources:"
+    })
+  ),
+  sources: Schema.optionalKey(
+    Schema.Record(Schema.String, Schema.Union([WorkOSSource, DemoSource])).annotate({
+      description:
+        "Several sources by name ([a-z][a-z0-9-]*), each a WorkOS environment with its own key, filters, start and budget; instead of source:"
+    })
+  ),
   state: Schema.optionalKey(State),
   events: Schema.optionalKey(Patterns),
   organizations: Schema.optionalKey(Schema.Array(Event.OrganizationId)),
@@ -171,6 +194,15 @@ export type Source =
       readonly catchUp: CatchUpSettings
     }
   | { readonly type: "demo"; readonly rate: number; readonly pollInterval: number }
+
+/** A source of the config with its name (`default` for a file's `source:`). */
+export type NamedSource = Source & { readonly name: string }
+
+/** The name of a file's one `source:`. */
+export const defaultSourceName = "default"
+
+/** A source name: lower case, digits and dashes, as metric labels and logs show it. */
+export const sourceNamePattern = /^[a-z][a-z0-9-]{0,62}$/
 
 export interface CatchUpSettings {
   readonly enabled: boolean
@@ -211,12 +243,17 @@ export interface SinkConfig {
   readonly retry: RetrySettings
   /** The config file's folder: relative paths in the sink's options are relative to it. */
   readonly directory: string
+  /** The names of the sources the sink takes (undefined: every source). */
+  readonly sources?: ReadonlyArray<string> | undefined
 }
 
 export interface RelayConfig {
   /** The file it came from; undefined for embedded configs (demo). */
   readonly path: string | undefined
+  /** The first source (a file's one `source:`); see `sourcesOf` for them all. */
   readonly source: Source
+  /** Every source by name (undefined: `source` alone, named `default`). */
+  readonly sources?: ReadonlyArray<NamedSource> | undefined
   readonly state: State
   readonly http: { readonly host: string; readonly port: number } | undefined
   /** The webhook doorbell, on the HTTP server (absent: none). */
@@ -227,6 +264,18 @@ export interface RelayConfig {
   readonly shutdownTimeout: number
   readonly sinks: ReadonlyArray<SinkConfig>
 }
+
+/** Every source of a config, each with its name. */
+export const sourcesOf = (
+  config: Pick<RelayConfig, "source" | "sources">
+): ReadonlyArray<NamedSource> => config.sources ?? [{ ...config.source, name: defaultSourceName }]
+
+/** The sources a sink takes, in the config's order. */
+export const sourcesOfSink = (
+  config: Pick<RelayConfig, "source" | "sources">,
+  sink: Pick<SinkConfig, "sources">
+): ReadonlyArray<NamedSource> =>
+  sourcesOf(config).filter((s) => sink.sources === undefined || sink.sources.includes(s.name))
 
 export const defaults = {
   statePath: "./.workos-relay/state.db",

@@ -95,7 +95,8 @@ export const decodeSink = (
         ...(batch.maxWait === undefined ? {} : { maxWait: Text.parseDuration(batch.maxWait)! })
       },
       retry: retrySettings(keys.retry),
-      directory: context.baseDir
+      directory: context.baseDir,
+      ...(keys.sources === undefined ? {} : { sources: keys.sources })
     } satisfies SinkConfig
   })
 

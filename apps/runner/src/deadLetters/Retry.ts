@@ -70,7 +70,9 @@ const retryOne = (
   metrics: Metrics
 ): Effect.Effect<Outcome, StateStore.StoreError> =>
   Effect.gen(function* () {
-    const spec = made.lanes.find((lane) => lane.name === letter.sink)
+    // The lane of the letter's sink for its source (several sources), else the sink's.
+    const ofSink = made.lanes.filter((lane) => Pipeline.keyOf(lane).sink === letter.sink)
+    const spec = ofSink.find((lane) => Pipeline.keyOf(lane).source === letter.source) ?? ofSink[0]
     if (spec === undefined) {
       const why = made.unavailable.get(letter.sink)
       return {

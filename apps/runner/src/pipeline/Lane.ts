@@ -14,6 +14,7 @@ import { type Event, type EventStream, Sink } from "@workos-relay/core"
 import * as Effect from "effect/Effect"
 import type { Metrics, SinkMetrics } from "../Observability.ts"
 import type { LeaseLost, NewDeadLetter, Service as Store, StoreError } from "../StateStore.ts"
+import { defaultSource } from "../state/Model.ts"
 import { type DeliverySpec, deadLetter, deliver, failureStreak } from "./Delivery.ts"
 import type { Accepts } from "./Filter.ts"
 import { LaneBuffer } from "./LaneBuffer.ts"
@@ -33,7 +34,22 @@ export interface LaneSpec extends DeliverySpec {
    * dead-lettered.
    */
   readonly raw?: boolean | undefined
+  /**
+   * Where its checkpoint and dead letters are kept: the sink's name and the source's
+   * (undefined: `name`, and source `default`, as with a file's one `source:`).
+   */
+  readonly key?: LaneKey | undefined
 }
+
+/** A lane's place in the state store: one sink fed by one source. */
+export interface LaneKey {
+  readonly sink: string
+  readonly source: string
+}
+
+/** The store key of a lane. */
+export const keyOf = (spec: Pick<LaneSpec, "name" | "key">): LaneKey =>
+  spec.key ?? { sink: spec.name, source: defaultSource }
 
 export interface LaneReport {
   readonly name: string
@@ -268,7 +284,13 @@ export class Lane {
       const letters = batch.deadLetters
       if (letters.length === 0) return
       const { spec, context } = lane
-      yield* context.store.addDeadLetters(spec.name, letters, context.live ? context.token() : null)
+      const key = keyOf(spec)
+      yield* context.store.addDeadLetters(
+        key.sink,
+        letters,
+        context.live ? context.token() : null,
+        key.source
+      )
       lane.deadLettered += letters.length
       // `deliver` counted its own; these failed to decode and never reached it.
       lane.metrics.deadLettered += batch.undecodable
@@ -285,7 +307,8 @@ export class Lane {
     const { context, metrics } = this
     if (!context.live) return Effect.void
     const createdAt = this.doneCreatedAt
-    return context.store.commit(this.spec.name, cursor, createdAt, context.token()).pipe(
+    const key = keyOf(this.spec)
+    return context.store.commit(key.sink, cursor, createdAt, context.token(), key.source).pipe(
       Effect.tap(() =>
         Effect.sync(() => {
           this.committed = cursor

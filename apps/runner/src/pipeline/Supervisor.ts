@@ -11,6 +11,7 @@ import type { Metrics } from "../Observability.ts"
 import type { LeaseLost, Service as Store, StoreError } from "../StateStore.ts"
 import {
   defaultBufferSize,
+  keyOf,
   Lane,
   type LaneContext,
   type LaneReport,
@@ -137,11 +138,14 @@ const makeLane = (
   context: LaneContext
 ): Effect.Effect<Lane, StoreError | LeaseLost> =>
   Effect.gen(function* () {
-    let checkpoint = context.live ? yield* options.store.checkpoint(spec.name) : undefined
+    const key = keyOf(spec)
+    let checkpoint = context.live
+      ? yield* options.store.checkpoint(key.sink, key.source)
+      : undefined
     const first = Start.toCheckpoint(options.start)
     if (context.live && checkpoint === undefined && first !== undefined) {
-      yield* options.store.commit(spec.name, first, null, options.token())
-      checkpoint = yield* options.store.checkpoint(spec.name)
+      yield* options.store.commit(key.sink, first, null, options.token(), key.source)
+      checkpoint = yield* options.store.checkpoint(key.sink, key.source)
     }
     const m = options.metrics.sink(spec.name)
     m.cursor = checkpoint?.cursor

@@ -5,8 +5,14 @@
 import * as Data from "effect/Data"
 import type * as Effect from "effect/Effect"
 
+/** The source of a checkpoint or dead letter when none is named: a file's one `source:`. */
+export const defaultSource = "default"
+
+/** A checkpoint per (sink, source): a sink fed by two sources keeps two. */
 export interface Checkpoint {
   readonly sink: string
+  /** The config's name of the source (`default` for a file's one `source:`). */
+  readonly source: string
   /**
    * The id of the last event done with (delivered, dead-lettered or filtered out);
    * before the first, the ISO-8601 time the sink starts from (see `pipeline/Start.ts`).
@@ -32,6 +38,8 @@ export interface NewDeadLetter {
 export interface DeadLetter extends NewDeadLetter {
   readonly id: number
   readonly sink: string
+  /** The source the event was read from (`default` for a file's one `source:`). */
+  readonly source: string
 }
 
 /** A possible gap the source met (see core's `EventStream.Gap`), as the store keeps it for `status`. */
@@ -190,25 +198,40 @@ export interface Service {
   /** `sqlite:<path>` or `postgres`, for `status`. */
   readonly description: string
   readonly checkpoints: () => Effect.Effect<ReadonlyArray<Checkpoint>, StoreError>
-  readonly checkpoint: (sink: string) => Effect.Effect<Checkpoint | undefined, StoreError>
-  /** Moves a sink's checkpoint; refused unless `token` is the lease's current token (null: no fencing). */
+  /** The checkpoint of a sink for a source (default: `default`). */
+  readonly checkpoint: (
+    sink: string,
+    source?: string
+  ) => Effect.Effect<Checkpoint | undefined, StoreError>
+  /**
+   * Moves a sink's checkpoint for a source (default: `default`); refused unless `token`
+   * is the lease's current token (null: no fencing).
+   */
   readonly commit: (
     sink: string,
     cursor: string,
     eventCreatedAt: string | null,
-    token: number | null
+    token: number | null,
+    source?: string
   ) => Effect.Effect<void, StoreError | LeaseLost>
   readonly addDeadLetters: (
     sink: string,
     letters: ReadonlyArray<NewDeadLetter>,
-    token: number | null
+    token: number | null,
+    source?: string
   ) => Effect.Effect<void, StoreError | LeaseLost>
   readonly deadLetters: (filter: {
     readonly sink?: string | undefined
+    readonly source?: string | undefined
     readonly ids?: ReadonlyArray<number> | undefined
     readonly limit?: number | undefined
   }) => Effect.Effect<ReadonlyArray<DeadLetter>, StoreError>
   readonly deadLetterCounts: () => Effect.Effect<Readonly<Record<string, number>>, StoreError>
+  /** Dead letters by (sink, source), keyed `sink@source`. */
+  readonly deadLetterCountsBySource: () => Effect.Effect<
+    Readonly<Record<string, number>>,
+    StoreError
+  >
   readonly dropDeadLetters: (ids: ReadonlyArray<number>) => Effect.Effect<number, StoreError>
   readonly updateDeadLetter: (
     id: number,

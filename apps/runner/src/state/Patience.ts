@@ -96,11 +96,14 @@ export const withPatience = (store: Service, patience: Patience): Service => {
   return {
     description: store.description,
     checkpoints: () => p(store.checkpoints()),
-    checkpoint: (sink) => p(store.checkpoint(sink)),
-    commit: (sink, cursor, createdAt, token) => p(store.commit(sink, cursor, createdAt, token)),
-    addDeadLetters: (sink, letters, token) => p(store.addDeadLetters(sink, letters, token)),
+    checkpoint: (sink, source) => p(store.checkpoint(sink, source)),
+    commit: (sink, cursor, createdAt, token, source) =>
+      p(store.commit(sink, cursor, createdAt, token, source)),
+    addDeadLetters: (sink, letters, token, source) =>
+      p(store.addDeadLetters(sink, letters, token, source)),
     deadLetters: (filter) => p(store.deadLetters(filter)),
     deadLetterCounts: () => p(store.deadLetterCounts()),
+    deadLetterCountsBySource: () => p(store.deadLetterCountsBySource()),
     dropDeadLetters: (ids) => p(store.dropDeadLetters(ids)),
     updateDeadLetter: (id, error, attempts, lastFailure) =>
       p(store.updateDeadLetter(id, error, attempts, lastFailure)),

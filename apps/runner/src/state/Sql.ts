@@ -11,6 +11,7 @@
 import * as Effect from "effect/Effect"
 import {
   type DeadLetter,
+  defaultSource,
   type Lease,
   LeaseLost,
   type RecordedGap,
@@ -97,6 +98,27 @@ export const migrations: ReadonlyArray<{
        )`,
       `CREATE INDEX relay_webhooks_received ON relay_webhooks (received_at)`
     ]
+  },
+  {
+    // Several sources: a checkpoint per (sink, source). A sink's checkpoint of before
+    // is its checkpoint for source `default` (a file's one `source:`), so it resumes
+    // where it was; a dead letter says which source its event came from.
+    version: 4,
+    statements: [
+      `CREATE TABLE relay_checkpoints_by_source (
+         sink TEXT NOT NULL,
+         source TEXT NOT NULL,
+         cursor TEXT NOT NULL,
+         event_created_at TEXT,
+         updated_at BIGINT NOT NULL,
+         PRIMARY KEY (sink, source)
+       )`,
+      `INSERT INTO relay_checkpoints_by_source (sink, source, cursor, event_created_at, updated_at)
+         SELECT sink, 'default', cursor, event_created_at, updated_at FROM relay_checkpoints`,
+      `DROP TABLE relay_checkpoints`,
+      `ALTER TABLE relay_checkpoints_by_source RENAME TO relay_checkpoints`,
+      `ALTER TABLE relay_dead_letters ADD COLUMN source TEXT NOT NULL DEFAULT 'default'`
+    ]
   }
 ]
 
@@ -144,6 +166,7 @@ export const migrate = (db: Db): Effect.Effect<void, StoreError> =>
 const toDeadLetter = (r: Row): DeadLetter => ({
   id: Number(r.id),
   sink: String(r.sink),
+  source: String(r.source),
   eventId: String(r.event_id),
   eventType: String(r.event_type),
   event: String(r.event),
@@ -175,6 +198,10 @@ const toWebhook = (r: Row): WebhookDelivery => ({
   seenAt: r.seen_at === null || r.seen_at === undefined ? undefined : Number(r.seen_at)
 })
 
+/** A (sink, source) in an error: as before for a file's one source. */
+const laneText = (sink: string, source: string) =>
+  source === defaultSource ? `sink ${sink}` : `sink ${sink} for source ${source}`
+
 /** Statements with many ids take them in slices (SQLite allows 32766 parameters, Postgres 65535). */
 const idSlice = 500
 
@@ -205,12 +232,13 @@ export const makeService = (db: Db, description: string): Service => {
     checkpoints: () =>
       db
         .query(
-          "SELECT sink, cursor, event_created_at, updated_at FROM relay_checkpoints ORDER BY sink"
+          "SELECT sink, source, cursor, event_created_at, updated_at FROM relay_checkpoints ORDER BY sink, source"
         )
         .pipe(
           Effect.map((rows) =>
             rows.map((r) => ({
               sink: String(r.sink),
+              source: String(r.source),
               cursor: String(r.cursor),
               eventCreatedAt: r.event_created_at === null ? null : String(r.event_created_at),
               updatedAt: Number(r.updated_at)
@@ -218,26 +246,26 @@ export const makeService = (db: Db, description: string): Service => {
           ),
           during("read the checkpoints")
         ),
-    checkpoint: (sink) =>
+    checkpoint: (sink, source = defaultSource) =>
       service.checkpoints().pipe(
-        Effect.map((all) => all.find((c) => c.sink === sink)),
-        during(`read the checkpoint of sink ${sink}`)
+        Effect.map((all) => all.find((c) => c.sink === sink && c.source === source)),
+        during(`read the checkpoint of ${laneText(sink, source)}`)
       ),
-    commit: (sink, cursor, eventCreatedAt, token) =>
+    commit: (sink, cursor, eventCreatedAt, token, source = defaultSource) =>
       db
         .transaction((query) =>
           Effect.gen(function* () {
             yield* fence(query, token)
             yield* query(
-              `INSERT INTO relay_checkpoints (sink, cursor, event_created_at, updated_at) VALUES (?, ?, ?, ?)
-               ON CONFLICT (sink) DO UPDATE SET cursor = excluded.cursor,
+              `INSERT INTO relay_checkpoints (sink, source, cursor, event_created_at, updated_at) VALUES (?, ?, ?, ?, ?)
+               ON CONFLICT (sink, source) DO UPDATE SET cursor = excluded.cursor,
                  event_created_at = excluded.event_created_at, updated_at = excluded.updated_at`,
-              [sink, cursor, eventCreatedAt, Date.now()]
+              [sink, source, cursor, eventCreatedAt, Date.now()]
             )
           })
         )
-        .pipe(during(`save the checkpoint of sink ${sink} (${cursor})`)),
-    addDeadLetters: (sink, letters, token) =>
+        .pipe(during(`save the checkpoint of ${laneText(sink, source)} (${cursor})`)),
+    addDeadLetters: (sink, letters, token, source = defaultSource) =>
       letters.length === 0
         ? Effect.void
         : db
@@ -246,10 +274,11 @@ export const makeService = (db: Db, description: string): Service => {
                 yield* fence(query, token)
                 for (const l of letters) {
                   yield* query(
-                    `INSERT INTO relay_dead_letters (sink, event_id, event_type, event, error, attempts, first_failure, last_failure)
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+                    `INSERT INTO relay_dead_letters (sink, source, event_id, event_type, event, error, attempts, first_failure, last_failure)
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
                     [
                       sink,
+                      source,
                       l.eventId,
                       l.eventType,
                       l.event,
@@ -262,13 +291,17 @@ export const makeService = (db: Db, description: string): Service => {
                 }
               })
             )
-            .pipe(during(`save ${letters.length} dead letter(s) of sink ${sink}`)),
-    deadLetters: ({ sink, ids, limit }) => {
+            .pipe(during(`save ${letters.length} dead letter(s) of ${laneText(sink, source)}`)),
+    deadLetters: ({ sink, source, ids, limit }) => {
       const where: Array<string> = []
       const params: Array<unknown> = []
       if (sink !== undefined) {
         where.push("sink = ?")
         params.push(sink)
+      }
+      if (source !== undefined) {
+        where.push("source = ?")
+        params.push(source)
       }
       if (ids !== undefined) {
         if (ids.length === 0) return Effect.succeed([])
@@ -290,6 +323,17 @@ export const makeService = (db: Db, description: string): Service => {
         Effect.map((rows) => Object.fromEntries(rows.map((r) => [String(r.sink), Number(r.n)]))),
         during("count the dead letters")
       ),
+    deadLetterCountsBySource: () =>
+      db
+        .query("SELECT sink, source, COUNT(*) AS n FROM relay_dead_letters GROUP BY sink, source")
+        .pipe(
+          Effect.map((rows) =>
+            Object.fromEntries(
+              rows.map((r) => [`${String(r.sink)}@${String(r.source)}`, Number(r.n)])
+            )
+          ),
+          during("count the dead letters by source")
+        ),
     dropDeadLetters: (ids) =>
       ids.length === 0
         ? Effect.succeed(0)
