@@ -19,6 +19,7 @@ import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
@@ -412,11 +413,11 @@ export const holderId = (): string =>
 export const run = (
   config: RelayConfig,
   options: RunOptions
-): Effect.Effect<RunReport, LeaseLost | StoreError | Pipeline.SourceRejected | Error> =>
-  Effect.scoped(
+): Effect.Effect<RunReport, LeaseLost | StoreError | Pipeline.SourceRejected | Error> => {
+  const metrics = options.metrics ?? new Metrics()
+  return Effect.scoped(
     Effect.gen(function* () {
       const started = Date.now()
-      const metrics = options.metrics ?? new Metrics()
       for (const sink of config.sinks) metrics.sink(sink.name)
       // The doorbell answers as soon as the server listens; it keeps deliveries once the store is open.
       const storeReady = yield* Deferred.make<Store>()
@@ -588,8 +589,12 @@ export const run = (
         : e instanceof Error
           ? e
           : new Error(String(e))
-    )
+    ),
+    // What sinks record as effect `Metric`s (the mirror's reconcile rounds) goes to the
+    // runner's registry: served on /metrics and exported with the rest.
+    Effect.provideService(Metric.MetricRegistry, metrics.registry)
   )
+}
 
 /**
  * The webhook doorbell of a config with `webhooks`: its route, and a check every

@@ -176,8 +176,8 @@ export const deliver = (
           }
         }
         delivered += ok
-        m.delivered += ok
-        if (ok > 0) metrics.observeLatency(spec.name, (now - fetchedAt) / 1000, ok)
+        m.deliveredCount.add(ok)
+        if (ok > 0) m.observeLatency((now - fetchedAt) / 1000, ok)
       }
       if (retry.length === 0) {
         if (streak.failures > 0) {
@@ -207,7 +207,7 @@ export const deliver = (
         )
         break
       }
-      m.retried += retry.length
+      m.retriedCount.add(retry.length)
       const backoff = jitter(
         Math.min(spec.retry.maxDelay, spec.retry.initialDelay * 2 ** (attempts - 1))
       )
@@ -233,6 +233,6 @@ export const deliver = (
       if (stopped) return { deadLetters: [], delivered, abandoned: true }
       pending = retry
     }
-    m.deadLettered += deadLetters.length
+    m.deadLetteredCount.add(deadLetters.length)
     return { deadLetters, delivered, abandoned: false }
   })
