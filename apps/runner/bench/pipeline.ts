@@ -18,6 +18,15 @@
  * first request to its last event. The runner's paths run three rounds each (a fresh
  * start from the earliest event every time) and report the median rate; the peak RSS
  * reported is the highest of the rounds.
+ *
+ * Against another build of the runner (the hot path's cost of a change), in the same run:
+ *
+ *   node --conditions=@workos-relay/source bench/pipeline.ts [events] --baseline <dir>/dist/bin.js
+ *
+ * runs only the runner -> no-op sink, alternating this build and the baseline round by
+ * round (five each), and prints both medians and their ratio. The baseline's `dist`
+ * must sit where it resolves this package's dependencies (e.g. a copy of an older
+ * build under `apps/runner/node_modules/.relay-baseline/dist`).
  */
 import { spawn } from "node:child_process"
 import * as Fs from "node:fs"
@@ -51,7 +60,9 @@ interface Measurement {
 
 const node = (args: ReadonlyArray<string>, onLine: (line: string, kill: () => void) => void) => {
   // The built runner runs as users run it; the bench's own children run from source.
-  const source = args[0] === bin ? [] : ["--conditions=@workos-relay/source"]
+  const source = args[0]!.endsWith(`${Path.sep}dist${Path.sep}bin.js`)
+    ? []
+    : ["--conditions=@workos-relay/source"]
   const child = spawn(process.execPath, [...source, ...args], {
     stdio: ["pipe", "pipe", "inherit"]
   })
@@ -236,7 +247,7 @@ const measure = async (args: ReadonlyArray<string>): Promise<Measurement> => {
   return result
 }
 
-const main = async (events: number) => {
+const main = async (events: number, baseline: string | undefined) => {
   for (const dir of [
     Path.join(root, "src"),
     Path.join(root, "..", "..", "packages", "core", "src")
@@ -255,7 +266,10 @@ const main = async (events: number) => {
 
   const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "relay-bench-"))
   /** The runner to the no-op sink, from the earliest event (fresh checkpoints each round). */
-  const runNoop = (round: number) => {
+  // Comparing builds: the request budget (4,800 a minute by default, 8,000 events/s
+  // at 100 a page) would be all either measured, not the CPU each spends per event.
+  const budget = baseline === undefined ? "" : "\n  maxRequestsPerMinute: 1000000"
+  const runNoop = (round: number, runnerBin = bin) => {
     const config = Path.join(dir, `noop-${round}.yaml`)
     Fs.writeFileSync(
       config,
@@ -263,7 +277,7 @@ const main = async (events: number) => {
   type: workos
   apiKey: ${API_KEY}
   baseUrl: ${url}
-  start: earliest
+  start: earliest${budget}
 state:
   sqlite: ${Path.join(dir, `noop-state-${round}.db`)}
 log: { level: warn, format: json }
@@ -273,7 +287,14 @@ sinks:
     target: ${events}
 `
     )
-    return measure([bin, "run", "-c", config])
+    return measure([runnerBin, "run", "-c", config])
+  }
+  if (baseline !== undefined) {
+    await compare(events, runNoop, baseline)
+    standIn.child.stdin?.end()
+    await standIn.done
+    Fs.rmSync(dir, { recursive: true, force: true })
+    return
   }
   const baselineEvents = Math.min(events, 100_000)
   const sdk = await measure([self, "sdk", url, String(baselineEvents)])
@@ -419,9 +440,46 @@ sinks:
   )
 }
 
-const [mode, ...rest] = process.argv.slice(2)
+/** This build against `baseline`, round by round in turns: the VM's speed drifts, both see the same drift. */
+const compare = async (
+  events: number,
+  runNoop: (round: number, runnerBin: string) => Promise<Measurement>,
+  baseline: string
+) => {
+  const rounds = 5
+  const current: Array<Measurement> = []
+  const before: Array<Measurement> = []
+  for (let round = 0; round < rounds; round++) {
+    // Who goes first alternates too: a warmer disk cache favours neither.
+    const pair = round % 2 === 0 ? [bin, baseline] : [baseline, bin]
+    for (const [i, runner] of pair.entries()) {
+      const m = await runNoop(round * 2 + i, runner)
+      ;(runner === bin ? current : before).push(m)
+    }
+  }
+  const rate = (m: Measurement) => (m.events * 1000) / m.ms
+  const median = (ms: ReadonlyArray<Measurement>) =>
+    [...ms].map(rate).sort((a, b) => a - b)[Math.floor(ms.length / 2)]!
+  const show = (ms: ReadonlyArray<Measurement>) => ms.map((m) => rate(m).toFixed(0)).join(", ")
+  console.log(
+    `\nrunner -> no-op sink, ${events} events a round, ${rounds} rounds each, in turns (${Os.cpus().length} cores, Node ${process.version})`
+  )
+  console.log(
+    `  this build (${bin}): ${show(current)} events/s; median ${median(current).toFixed(0)}`
+  )
+  console.log(
+    `  baseline (${baseline}): ${show(before)} events/s; median ${median(before).toFixed(0)}`
+  )
+  console.log(`  this build / baseline: ${(median(current) / median(before)).toFixed(3)}`)
+}
+
+const args = process.argv.slice(2)
+const flag = args.indexOf("--baseline")
+const baselineBin = flag < 0 ? undefined : Path.resolve(args[flag + 1]!)
+if (flag >= 0) args.splice(flag, 2)
+const [mode, ...rest] = args
 if (mode === "serve") await serve(Number(rest[0]))
 else if (mode === "sdk") await sdkLoop(rest[0]!, Number(rest[1]))
 else if (mode === "sdk-sqlite")
   await sdkSqliteLoop(rest[0]!, Number(rest[1]), rest[2]!, rest[3] ?? "wal")
-else await main(Number(mode ?? 1_000_000))
+else await main(Number(mode ?? 1_000_000), baselineBin)

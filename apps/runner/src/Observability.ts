@@ -20,6 +20,7 @@ import * as References from "effect/References"
 import type { Routes } from "./http/Server.ts"
 import { formatMillis } from "./internal/Text.ts"
 import type { Metrics } from "./Metrics.ts"
+import { recordedSpan } from "./Telemetry.ts"
 
 export { latencyBuckets, Metrics, SinkMetrics, type SinkState } from "./Metrics.ts"
 
@@ -84,6 +85,20 @@ const levels: Record<string, LogLevel.LogLevel> = {
 export const clearLine = "\r\x1b[K"
 
 /**
+ * A line written inside a recorded span (OpenTelemetry export on, `Telemetry.ts`)
+ * says which: `trace_id` and `span_id`, as the exported log record does.
+ */
+const withTraceIds = (format: Logger.Logger<unknown, string>, logfmt: boolean) =>
+  Logger.make<unknown, string>((options) => {
+    const line = format.log(options)
+    const span = recordedSpan(options.fiber.context)
+    if (span === undefined) return line
+    return logfmt
+      ? `${line} trace_id=${span.traceId} span_id=${span.spanId}`
+      : `${line.slice(0, -1)},"trace_id":"${span.traceId}","span_id":"${span.spanId}"}`
+  })
+
+/**
  * The logger: logfmt on a terminal (or when asked), JSON lines otherwise; on stderr, so
  * stdout stays the data. On a terminal each line first clears the live summary line.
  */
@@ -97,7 +112,7 @@ export const logLayer = (options: {
 }) => {
   const terminal = options.terminal ?? process.stderr.isTTY === true
   const logfmt = options.format === "logfmt" || (options.format === "auto" && terminal)
-  const format = logfmt ? Logger.formatLogFmt : Logger.formatJson
+  const format = withTraceIds(logfmt ? Logger.formatLogFmt : Logger.formatJson, logfmt)
   const logger = Logger.withConsoleError(
     terminal ? Logger.map(format, (line) => `${clearLine}${line}`) : format
   )

@@ -34,6 +34,7 @@ import * as Pipeline from "./Pipeline.ts"
 import * as Start from "./pipeline/Start.ts"
 import * as StateStore from "./StateStore.ts"
 import { LeaseLost, type Service as Store, StoreError } from "./StateStore.ts"
+import * as Telemetry from "./Telemetry.ts"
 import { Deliveries } from "./webhooks/Deliveries.ts"
 import { Doorbell } from "./webhooks/Doorbell.ts"
 import * as Ingress from "./webhooks/Ingress.ts"
@@ -153,10 +154,9 @@ export const openSource = (
             ...(doorbell !== undefined && follow ? { wake: doorbell.subscribe() } : {})
           },
           catchUp
-        ).pipe(Stream.provideService(WorkOS.WorkOS, client)) as Stream.Stream<
-          Pipeline.Element,
-          unknown
-        >
+        ).pipe(
+          Stream.provideService(WorkOS.WorkOS, Telemetry.tracedClient(client, config.type))
+        ) as Stream.Stream<Pipeline.Element, unknown>
         // What webhooks announced is now read: push against pull, in memory and in
         // the store's webhook table (one statement for a page that has any).
         const store = watch.store
@@ -590,8 +590,9 @@ export const run = (
           ? e
           : new Error(String(e))
     ),
+    Telemetry.exporting(config.otlp),
     // What sinks record as effect `Metric`s (the mirror's reconcile rounds) goes to the
-    // runner's registry: served on /metrics and exported with the rest.
+    // runner's registry: served on /metrics and exported (OTLP) with the rest.
     Effect.provideService(Metric.MetricRegistry, metrics.registry)
   )
 }
