@@ -295,6 +295,30 @@ describe("OpenTelemetry export (OTLP/HTTP)", () => {
     }).pipe(Effect.scoped)
   )
 
+  it.live(
+    "a collector that is down costs no event: every one delivered, the stop on time",
+    () =>
+      Effect.gen(function* () {
+        const total = 40
+        const server = yield* standIn(total)
+        // A port nobody listens on any more: every export is refused.
+        const gone = yield* Effect.scoped(receiver)
+        const dir = tempDir()
+        const config = yield* configFor(
+          server,
+          dir,
+          { endpoint: gone.url, protocol: "http/json", exportInterval: "50ms" },
+          "no.such.type"
+        )
+        const logged: Array<string> = []
+        // The stop waits for the exporters at most their shutdown timeout (3 s): `relay` returns.
+        const metrics = yield* relay(config, dir, total, logged)
+        expect(recorded(Path.join(dir, "archive.log"))).toEqual(server.events().map((e) => e.id))
+        expect(metrics.sink("chat").delivered).toBe(total)
+      }).pipe(Effect.scoped),
+    60_000
+  )
+
   it.effect("bad OTEL_* settings are config errors that say which variable", () =>
     Effect.gen(function* () {
       const decode = (env: Record<string, string>) =>

@@ -11,7 +11,7 @@ import * as Option from "effect/Option"
 import { describeFailure, formatMillis } from "../internal/Text.ts"
 import type { Metrics } from "../Observability.ts"
 import type { NewDeadLetter } from "../StateStore.ts"
-import { annotate } from "../Telemetry.ts"
+import { annotate, traced } from "../Telemetry.ts"
 
 /** How a lane retries a batch its sink could not take. */
 export interface RetryPolicy {
@@ -149,12 +149,10 @@ export const deliver = (
           )
         ),
         Effect.tap((outcome) => annotate(() => attemptAttributes(outcome))),
-        Effect.withSpan("workos_relay.deliver.attempt", {
-          attributes: {
-            "workos_relay.sink": spec.name,
-            "workos_relay.events": pending.length,
-            "workos_relay.attempt": attempts
-          }
+        traced("workos_relay.deliver.attempt", {
+          "workos_relay.sink": spec.name,
+          "workos_relay.events": pending.length,
+          "workos_relay.attempt": attempts
         })
       )
       const now = Date.now()
@@ -262,8 +260,9 @@ export const deliver = (
     }))
     return { deadLetters, delivered, abandoned: false }
   }).pipe(
-    Effect.withSpan("workos_relay.deliver", {
-      attributes: { "workos_relay.sink": spec.name, "workos_relay.events": events.length }
+    traced("workos_relay.deliver", {
+      "workos_relay.sink": spec.name,
+      "workos_relay.events": events.length
     })
   )
 
