@@ -24,7 +24,10 @@
  *   node --conditions=@workos-relay/source bench/pipeline.ts [events] --baseline <dir>/dist/bin.js
  *
  * runs only the runner -> no-op sink, alternating this build and the baseline round by
- * round (five each), and prints both medians and their ratio. The baseline's `dist`
+ * round (five each), with no request budget to hold either back, and prints both
+ * medians and their ratios: of events/s, and of the runner's CPU time per event
+ * (steadier on a shared machine: other processes slow the wall clock, not the CPU
+ * a build spends). The baseline's `dist`
  * must sit where it resolves this package's dependencies (e.g. a copy of an older
  * build under `apps/runner/node_modules/.relay-baseline/dist`).
  */
@@ -56,6 +59,8 @@ interface Measurement {
   readonly peakRssMiB: number
   /** RSS once loaded, before the first event (the runner only). */
   readonly startRssMiB?: number
+  /** CPU time (user + system, all threads) from the first event on (the runner to the no-op sink). */
+  readonly cpuMs?: number
 }
 
 const node = (args: ReadonlyArray<string>, onLine: (line: string, kill: () => void) => void) => {
@@ -458,19 +463,30 @@ const compare = async (
     }
   }
   const rate = (m: Measurement) => (m.events * 1000) / m.ms
-  const median = (ms: ReadonlyArray<Measurement>) =>
-    [...ms].map(rate).sort((a, b) => a - b)[Math.floor(ms.length / 2)]!
-  const show = (ms: ReadonlyArray<Measurement>) => ms.map((m) => rate(m).toFixed(0)).join(", ")
+  /** Microseconds of CPU per event. */
+  const cpu = (m: Measurement) => ((m.cpuMs ?? Number.NaN) * 1000) / m.events
+  const median = (values: ReadonlyArray<number>) =>
+    [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!
+  const show = (values: ReadonlyArray<number>, digits: number) =>
+    values.map((v) => v.toFixed(digits)).join(", ")
   console.log(
     `\nrunner -> no-op sink, ${events} events a round, ${rounds} rounds each, in turns (${Os.cpus().length} cores, Node ${process.version})`
   )
+  for (const [label, ms] of [
+    [`this build (${bin})`, current],
+    [`baseline (${baseline})`, before]
+  ] as const) {
+    console.log(`  ${label}`)
+    console.log(
+      `    events/s:             ${show(ms.map(rate), 0)}; median ${median(ms.map(rate)).toFixed(0)}`
+    )
+    console.log(
+      `    CPU us/event:         ${show(ms.map(cpu), 2)}; median ${median(ms.map(cpu)).toFixed(2)}`
+    )
+  }
   console.log(
-    `  this build (${bin}): ${show(current)} events/s; median ${median(current).toFixed(0)}`
+    `  this build / baseline: events/s ${(median(current.map(rate)) / median(before.map(rate))).toFixed(3)}, CPU per event ${(median(current.map(cpu)) / median(before.map(cpu))).toFixed(3)}`
   )
-  console.log(
-    `  baseline (${baseline}): ${show(before)} events/s; median ${median(before).toFixed(0)}`
-  )
-  console.log(`  this build / baseline: ${(median(current) / median(before)).toFixed(3)}`)
 }
 
 const args = process.argv.slice(2)

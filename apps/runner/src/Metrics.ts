@@ -19,7 +19,7 @@ import { CatchUp, type RequestBudget } from "@workos-relay/core"
 import * as Context from "effect/Context"
 import * as Metric from "effect/Metric"
 import { PrometheusMetrics } from "effect/observability"
-import type { Deliveries } from "./webhooks/Deliveries.ts"
+import type { Deliveries, Rejection } from "./webhooks/Deliveries.ts"
 
 /** Upper bounds (seconds) of the delivery latency histogram. */
 export const latencyBuckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60]
@@ -78,8 +78,34 @@ const described = {
     "workos_relay_delivery_latency_seconds",
     "Time from fetch to a sink accepting the event."
   ],
-  leaseHeld: ["workos_relay_lease_held", "1 while this runner holds the lease."]
+  leaseHeld: ["workos_relay_lease_held", "1 while this runner holds the lease."],
+  webhooksAccepted: [
+    "workos_relay_webhooks_accepted_total",
+    "Webhook deliveries verified and answered 2xx (duplicates included)."
+  ],
+  webhooksDuplicates: [
+    "workos_relay_webhooks_duplicates_total",
+    "Verified deliveries of an event already announced or read: no poll asked."
+  ],
+  webhooksRejected: [
+    "workos_relay_webhooks_rejected_total",
+    "Webhook deliveries refused, by reason (header, signature, stale, source, body)."
+  ],
+  webhooksPending: [
+    "workos_relay_webhooks_pending",
+    "Events announced by webhook that the Events API has not returned yet."
+  ],
+  webhooksOverdue: [
+    "workos_relay_webhooks_overdue_total",
+    "Events announced by webhook that the Events API had not returned after webhooks.overdueAfter."
+  ],
+  webhookLead: [
+    "workos_relay_webhook_lead_seconds",
+    "How far a webhook ran ahead of the Events API returning its event."
+  ]
 } as const
+
+const rejections: ReadonlyArray<Rejection> = ["header", "signature", "stale", "source", "body"]
 
 type Name = keyof typeof described
 type Attributes = Readonly<Record<string, string>>
@@ -138,6 +164,57 @@ const observe = (
 ): void => {
   Metric.registerUnsafe(gauge(name, attributes), context, {
     get: () => ({ value: value() }),
+    update: ignore,
+    modify: ignore
+  })
+}
+
+/** A counter whose count is read from plain state whenever the registry is read. */
+const observeCount = (
+  context: Context.Context<never>,
+  name: Name,
+  count: () => number,
+  attributes?: Attributes
+): void => {
+  Metric.registerUnsafe(counter(name, attributes), context, {
+    get: () => ({ count: count(), incremental: false }),
+    update: ignore,
+    modify: ignore
+  })
+}
+
+/**
+ * The webhook doorbell's counts (`webhooks/Deliveries.ts` keeps them, as `status`
+ * reads them), read when the registry is. Every reason of a refusal is served, 0 until
+ * one happens.
+ */
+const observeWebhooks = (
+  context: Context.Context<never>,
+  deliveries: () => Deliveries | undefined
+) => {
+  observeCount(context, "webhooksAccepted", () => deliveries()?.accepted ?? 0)
+  observeCount(context, "webhooksDuplicates", () => deliveries()?.duplicates ?? 0)
+  for (const reason of rejections)
+    observeCount(context, "webhooksRejected", () => deliveries()?.rejected.get(reason) ?? 0, {
+      reason
+    })
+  observe(context, "webhooksPending", () => deliveries()?.pendingCount() ?? 0)
+  observeCount(context, "webhooksOverdue", () => deliveries()?.overdueTotal ?? 0)
+  // A summary without quantiles: the sum and the count of how far push ran ahead.
+  const lead = Metric.summary(described.webhookLead[0], {
+    description: described.webhookLead[1],
+    maxAge: "1 minute",
+    maxSize: 0,
+    quantiles: []
+  })
+  Metric.registerUnsafe(lead, context, {
+    get: () => ({
+      quantiles: [],
+      count: deliveries()?.seen ?? 0,
+      min: 0,
+      max: 0,
+      sum: (deliveries()?.aheadMsSum ?? 0) / 1000
+    }),
     update: ignore,
     modify: ignore
   })
@@ -256,8 +333,7 @@ export class Metrics {
   lastGap: string | undefined
   ready = false
   leaseHeld = false
-  /** The webhook doorbell's counts, rendered after the rest when webhooks are on. */
-  webhooks: Deliveries | undefined
+  private deliveries: Deliveries | undefined
   /** The API key's request budget the source reads through (the console shows its use). */
   budget: RequestBudget.RequestBudget | undefined
   readonly sinks = new Map<string, SinkMetrics>()
@@ -288,6 +364,16 @@ export class Metrics {
     })
     this.gapsCount = new Count(counter("gaps"), this.context)
     observe(this.context, "leaseHeld", () => (this.leaseHeld ? 1 : 0))
+  }
+
+  /** The webhook doorbell's counts, served after the rest when webhooks are on. */
+  get webhooks(): Deliveries | undefined {
+    return this.deliveries
+  }
+  set webhooks(deliveries: Deliveries | undefined) {
+    if (this.deliveries === undefined && deliveries !== undefined)
+      observeWebhooks(this.context, () => this.deliveries)
+    this.deliveries = deliveries
   }
 
   private now(): number {
@@ -348,16 +434,11 @@ export class Metrics {
     this.sink(name).observeLatency(seconds, events)
   }
 
-  /**
-   * Prometheus text exposition format: the registry (the runner's metrics, and those
-   * sinks recorded in it), then the webhook doorbell's counts.
-   */
+  /** Prometheus text exposition format: the registry (the runner's metrics, and those sinks recorded in it). */
   render(now = Date.now()): string {
     this.readAt = now
     try {
-      const recorded = PrometheusMetrics.formatUnsafe(this.context)
-      const webhooks = this.webhooks?.render() ?? []
-      return webhooks.length === 0 ? recorded : `${recorded}${webhooks.join("\n")}\n`
+      return PrometheusMetrics.formatUnsafe(this.context)
     } finally {
       this.readAt = undefined
     }

@@ -9,8 +9,11 @@ import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
 import { Metrics } from "../src/Observability.ts"
+import { Deliveries } from "../src/webhooks/Deliveries.ts"
 
 const fixture = Path.join(import.meta.dirname, "fixtures", "metrics", "names.txt")
+// Written from aed6b67's `Deliveries.render()`.
+const webhookFixture = Path.join(import.meta.dirname, "fixtures", "metrics", "names-webhooks.txt")
 
 /** A runner with every metric in use: two sinks (one with a name to escape), a spec mismatch, latencies. */
 const busy = (): Metrics => {
@@ -51,5 +54,32 @@ describe("/metrics names", () => {
     if (process.env.WRITE_METRIC_NAMES === "1") Fs.writeFileSync(fixture, `${served.join("\n")}\n`)
     const before = Fs.readFileSync(fixture, "utf8").trimEnd().split("\n")
     expect(served).toEqual(before)
+  })
+
+  it("with webhooks on, their families and series too; every reason of a refusal is served from 0", () => {
+    const deliveries = new Deliveries()
+    deliveries.received("event_1", "user.created", 1000)
+    deliveries.received("event_1", "user.created", 1001)
+    deliveries.received("event_2", "user.created", 1002)
+    deliveries.reject("signature")
+    deliveries.read([{ _tag: "Event", event: { id: "event_1" } } as any], 1500)
+    deliveries.overdue(10, 5000)
+    const metrics = new Metrics()
+    metrics.webhooks = deliveries
+    const text = metrics.render()
+    const served = names(text).filter((line) => line.includes("webhook"))
+    const before = Fs.readFileSync(webhookFixture, "utf8").trimEnd().split("\n")
+    const others = ["header", "stale", "source", "body"].map(
+      (reason) => `workos_relay_webhooks_rejected_total{reason="${reason}"}`
+    )
+    expect(served).toEqual([...before, ...others].sort())
+    expect(text).toMatch(/^workos_relay_webhooks_accepted_total 3$/m)
+    expect(text).toMatch(/^workos_relay_webhooks_duplicates_total 1$/m)
+    expect(text).toMatch(/^workos_relay_webhooks_rejected_total\{reason="signature"\} 1$/m)
+    expect(text).toMatch(/^workos_relay_webhooks_rejected_total\{reason="stale"\} 0$/m)
+    expect(text).toMatch(/^workos_relay_webhooks_pending 1$/m)
+    expect(text).toMatch(/^workos_relay_webhooks_overdue_total 1$/m)
+    expect(text).toMatch(/^workos_relay_webhook_lead_seconds_sum 0.5$/m)
+    expect(text).toMatch(/^workos_relay_webhook_lead_seconds_count 1$/m)
   })
 })
