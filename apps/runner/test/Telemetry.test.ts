@@ -108,7 +108,9 @@ const relay = (config: Config.RelayConfig, dir: string, total: number, logged: A
     Effect.provideService(Console.Console, {
       ...globalThis.console,
       error: (...args: ReadonlyArray<unknown>) => void logged.push(args.join(" "))
-    })
+    }),
+    // As the CLI runs every command (internal/main.ts): the export turns the tracer on.
+    Effect.withTracerEnabled(false)
   )
 
 // OTLP/JSON, as the exporter writes it.
