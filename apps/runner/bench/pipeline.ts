@@ -24,7 +24,8 @@
  *   node --conditions=@workos-relay/source bench/pipeline.ts [events] --baseline <dir>/dist/bin.js
  *
  * runs only the runner -> no-op sink, alternating this build and the baseline round by
- * round (five each), with no request budget to hold either back, and prints both
+ * round (five each), with no request budget to hold either back (`--otlp`: this build
+ * exporting traces, metrics and logs to a collector that drops them), and prints both
  * medians and their ratios: of events/s, and of the runner's CPU time per event
  * (steadier on a shared machine: other processes slow the wall clock, not the CPU
  * a build spends). The baseline's `dist`
@@ -252,7 +253,21 @@ const measure = async (args: ReadonlyArray<string>): Promise<Measurement> => {
   return result
 }
 
-const main = async (events: number, baseline: string | undefined) => {
+/** A sink for OTLP exports: reads each request and answers 200 (`--otlp`). */
+const otlpSink = async () => {
+  const { createServer } = await import("node:http")
+  return new Promise<{ url: string; close: () => void }>((resolve) => {
+    const server = createServer((request, response) => {
+      request.resume()
+      request.on("end", () => response.writeHead(200).end("{}"))
+    }).listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as { port: number }
+      resolve({ url: `http://127.0.0.1:${port}`, close: () => server.close() })
+    })
+  })
+}
+
+const main = async (events: number, baseline: string | undefined, otlp: boolean) => {
   for (const dir of [
     Path.join(root, "src"),
     Path.join(root, "..", "..", "packages", "core", "src")
@@ -274,8 +289,14 @@ const main = async (events: number, baseline: string | undefined) => {
   // Comparing builds: the request budget (4,800 a minute by default, 8,000 events/s
   // at 100 a page) would be all either measured, not the CPU each spends per event.
   const budget = baseline === undefined ? "" : "\n  maxRequestsPerMinute: 1000000"
+  // `--otlp`: this build exports traces, metrics and logs (the baseline as it is).
+  const collector = otlp ? await otlpSink() : undefined
   const runNoop = (round: number, runnerBin = bin) => {
     const config = Path.join(dir, `noop-${round}.yaml`)
+    const telemetry =
+      collector !== undefined && runnerBin === bin
+        ? `telemetry: { otlp: { endpoint: ${collector.url} } }\n`
+        : ""
     Fs.writeFileSync(
       config,
       `source:
@@ -286,7 +307,7 @@ const main = async (events: number, baseline: string | undefined) => {
 state:
   sqlite: ${Path.join(dir, `noop-state-${round}.db`)}
 log: { level: warn, format: json }
-sinks:
+${telemetry}sinks:
   noop:
     module: ${JSON.stringify(Path.join(root, "bench", "noop-sink.mjs"))}
     target: ${events}
@@ -296,6 +317,9 @@ sinks:
   }
   if (baseline !== undefined) {
     await compare(events, runNoop, baseline)
+    if (collector !== undefined)
+      console.log("  (this build exporting traces, metrics and logs over OTLP/HTTP, protobuf)")
+    collector?.close()
     standIn.child.stdin?.end()
     await standIn.done
     Fs.rmSync(dir, { recursive: true, force: true })
@@ -493,9 +517,11 @@ const args = process.argv.slice(2)
 const flag = args.indexOf("--baseline")
 const baselineBin = flag < 0 ? undefined : Path.resolve(args[flag + 1]!)
 if (flag >= 0) args.splice(flag, 2)
+const otlpFlag = args.indexOf("--otlp")
+if (otlpFlag >= 0) args.splice(otlpFlag, 1)
 const [mode, ...rest] = args
 if (mode === "serve") await serve(Number(rest[0]))
 else if (mode === "sdk") await sdkLoop(rest[0]!, Number(rest[1]))
 else if (mode === "sdk-sqlite")
   await sdkSqliteLoop(rest[0]!, Number(rest[1]), rest[2]!, rest[3] ?? "wal")
-else await main(Number(mode ?? 1_000_000), baselineBin)
+else await main(Number(mode ?? 1_000_000), baselineBin, otlpFlag >= 0)
