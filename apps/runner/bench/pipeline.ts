@@ -18,6 +18,19 @@
  * first request to its last event. The runner's paths run three rounds each (a fresh
  * start from the earliest event every time) and report the median rate; the peak RSS
  * reported is the highest of the rounds.
+ *
+ * Against another build of the runner (the hot path's cost of a change), in the same run:
+ *
+ *   node --conditions=@workos-relay/source bench/pipeline.ts [events] --baseline <dir>/dist/bin.js
+ *
+ * runs only the runner -> no-op sink, alternating this build and the baseline round by
+ * round (five each), with no request budget to hold either back (`--otlp`: this build
+ * exporting traces, metrics and logs to a collector that drops them), and prints both
+ * medians and their ratios: of events/s, and of the runner's CPU time per event
+ * (steadier on a shared machine: other processes slow the wall clock, not the CPU
+ * a build spends). The baseline's `dist`
+ * must sit where it resolves this package's dependencies (e.g. a copy of an older
+ * build under `apps/runner/node_modules/.relay-baseline/dist`).
  */
 import { spawn } from "node:child_process"
 import * as Fs from "node:fs"
@@ -47,11 +60,15 @@ interface Measurement {
   readonly peakRssMiB: number
   /** RSS once loaded, before the first event (the runner only). */
   readonly startRssMiB?: number
+  /** CPU time (user + system, all threads) from the first event on (the runner to the no-op sink). */
+  readonly cpuMs?: number
 }
 
 const node = (args: ReadonlyArray<string>, onLine: (line: string, kill: () => void) => void) => {
   // The built runner runs as users run it; the bench's own children run from source.
-  const source = args[0] === bin ? [] : ["--conditions=@workos-relay/source"]
+  const source = args[0]!.endsWith(`${Path.sep}dist${Path.sep}bin.js`)
+    ? []
+    : ["--conditions=@workos-relay/source"]
   const child = spawn(process.execPath, [...source, ...args], {
     stdio: ["pipe", "pipe", "inherit"]
   })
@@ -236,7 +253,21 @@ const measure = async (args: ReadonlyArray<string>): Promise<Measurement> => {
   return result
 }
 
-const main = async (events: number) => {
+/** A sink for OTLP exports: reads each request and answers 200 (`--otlp`). */
+const otlpSink = async () => {
+  const { createServer } = await import("node:http")
+  return new Promise<{ url: string; close: () => void }>((resolve) => {
+    const server = createServer((request, response) => {
+      request.resume()
+      request.on("end", () => response.writeHead(200).end("{}"))
+    }).listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as { port: number }
+      resolve({ url: `http://127.0.0.1:${port}`, close: () => server.close() })
+    })
+  })
+}
+
+const main = async (events: number, baseline: string | undefined, otlp: boolean) => {
   for (const dir of [
     Path.join(root, "src"),
     Path.join(root, "..", "..", "packages", "core", "src")
@@ -255,25 +286,44 @@ const main = async (events: number) => {
 
   const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "relay-bench-"))
   /** The runner to the no-op sink, from the earliest event (fresh checkpoints each round). */
-  const runNoop = (round: number) => {
+  // Comparing builds: the request budget (4,800 a minute by default, 8,000 events/s
+  // at 100 a page) would be all either measured, not the CPU each spends per event.
+  const budget = baseline === undefined ? "" : "\n  maxRequestsPerMinute: 1000000"
+  // `--otlp`: this build exports traces, metrics and logs (the baseline as it is).
+  const collector = otlp ? await otlpSink() : undefined
+  const runNoop = (round: number, runnerBin = bin) => {
     const config = Path.join(dir, `noop-${round}.yaml`)
+    const telemetry =
+      collector !== undefined && runnerBin === bin
+        ? `telemetry: { otlp: { endpoint: ${collector.url} } }\n`
+        : ""
     Fs.writeFileSync(
       config,
       `source:
   type: workos
   apiKey: ${API_KEY}
   baseUrl: ${url}
-  start: earliest
+  start: earliest${budget}
 state:
   sqlite: ${Path.join(dir, `noop-state-${round}.db`)}
 log: { level: warn, format: json }
-sinks:
+${telemetry}sinks:
   noop:
     module: ${JSON.stringify(Path.join(root, "bench", "noop-sink.mjs"))}
     target: ${events}
 `
     )
-    return measure([bin, "run", "-c", config])
+    return measure([runnerBin, "run", "-c", config])
+  }
+  if (baseline !== undefined) {
+    await compare(events, runNoop, baseline)
+    if (collector !== undefined)
+      console.log("  (this build exporting traces, metrics and logs over OTLP/HTTP, protobuf)")
+    collector?.close()
+    standIn.child.stdin?.end()
+    await standIn.done
+    Fs.rmSync(dir, { recursive: true, force: true })
+    return
   }
   const baselineEvents = Math.min(events, 100_000)
   const sdk = await measure([self, "sdk", url, String(baselineEvents)])
@@ -419,9 +469,59 @@ sinks:
   )
 }
 
-const [mode, ...rest] = process.argv.slice(2)
+/** This build against `baseline`, round by round in turns: the VM's speed drifts, both see the same drift. */
+const compare = async (
+  events: number,
+  runNoop: (round: number, runnerBin: string) => Promise<Measurement>,
+  baseline: string
+) => {
+  const rounds = 5
+  const current: Array<Measurement> = []
+  const before: Array<Measurement> = []
+  for (let round = 0; round < rounds; round++) {
+    // Who goes first alternates too: a warmer disk cache favours neither.
+    const pair = round % 2 === 0 ? [bin, baseline] : [baseline, bin]
+    for (const [i, runner] of pair.entries()) {
+      const m = await runNoop(round * 2 + i, runner)
+      ;(runner === bin ? current : before).push(m)
+    }
+  }
+  const rate = (m: Measurement) => (m.events * 1000) / m.ms
+  /** Microseconds of CPU per event. */
+  const cpu = (m: Measurement) => ((m.cpuMs ?? Number.NaN) * 1000) / m.events
+  const median = (values: ReadonlyArray<number>) =>
+    [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!
+  const show = (values: ReadonlyArray<number>, digits: number) =>
+    values.map((v) => v.toFixed(digits)).join(", ")
+  console.log(
+    `\nrunner -> no-op sink, ${events} events a round, ${rounds} rounds each, in turns (${Os.cpus().length} cores, Node ${process.version})`
+  )
+  for (const [label, ms] of [
+    [`this build (${bin})`, current],
+    [`baseline (${baseline})`, before]
+  ] as const) {
+    console.log(`  ${label}`)
+    console.log(
+      `    events/s:             ${show(ms.map(rate), 0)}; median ${median(ms.map(rate)).toFixed(0)}`
+    )
+    console.log(
+      `    CPU us/event:         ${show(ms.map(cpu), 2)}; median ${median(ms.map(cpu)).toFixed(2)}`
+    )
+  }
+  console.log(
+    `  this build / baseline: events/s ${(median(current.map(rate)) / median(before.map(rate))).toFixed(3)}, CPU per event ${(median(current.map(cpu)) / median(before.map(cpu))).toFixed(3)}`
+  )
+}
+
+const args = process.argv.slice(2)
+const flag = args.indexOf("--baseline")
+const baselineBin = flag < 0 ? undefined : Path.resolve(args[flag + 1]!)
+if (flag >= 0) args.splice(flag, 2)
+const otlpFlag = args.indexOf("--otlp")
+if (otlpFlag >= 0) args.splice(otlpFlag, 1)
+const [mode, ...rest] = args
 if (mode === "serve") await serve(Number(rest[0]))
 else if (mode === "sdk") await sdkLoop(rest[0]!, Number(rest[1]))
 else if (mode === "sdk-sqlite")
   await sdkSqliteLoop(rest[0]!, Number(rest[1]), rest[2]!, rest[3] ?? "wal")
-else await main(Number(mode ?? 1_000_000))
+else await main(Number(mode ?? 1_000_000), baselineBin, otlpFlag >= 0)

@@ -5,301 +5,31 @@
  *   runs), `/metrics` (Prometheus text) on the configured address;
  * - on a terminal, a live summary line: events/s and lag per sink.
  *
- * The metrics are plain counters updated on the hot path (a Map lookup and an
- * add), rendered on scrape; that keeps the pipeline's cost per event tiny.
+ * The metrics are effect `Metric`s (`Metrics.ts`), rendered by `PrometheusMetrics`.
  */
-import { CatchUp, type RequestBudget } from "@workos-relay/core"
+import type { CatchUp } from "@workos-relay/core"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import { HttpRouter, HttpServerResponse } from "effect/http"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import type * as LogLevel from "effect/LogLevel"
+import * as Metric from "effect/Metric"
 import { PrometheusMetrics } from "effect/observability"
 import * as References from "effect/References"
 import type { Routes } from "./http/Server.ts"
 import { formatMillis } from "./internal/Text.ts"
-import type { Deliveries } from "./webhooks/Deliveries.ts"
+import type { Metrics } from "./Metrics.ts"
+import { recordedSpan } from "./Telemetry.ts"
 
-// ---------------------------------------------------------------------------
-// Metrics
-
-/** Upper bounds (seconds) of the delivery latency histogram. */
-export const latencyBuckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60]
-
-export interface SinkMetrics {
-  delivered: number
-  retried: number
-  deadLettered: number
-  filtered: number
-  batches: number
-  /** Events fetched but not yet done with, as far as the lane knows. */
-  lagEvents: number
-  /** How old the newest event done with is, at the time it was done (ms). */
-  lagMs: number
-  /** When the checkpoint last moved (ms since the epoch); 0 before the first commit. */
-  checkpointAt: number
-  /** How much of WorkOS's retention the sink's unread events have used (0 when caught up). */
-  retentionUsed: number
-  cursor: string | undefined
-  /** `interrupted`: stopped at the shutdown deadline with a batch still in flight. */
-  state: "starting" | "running" | "detached" | "failed" | "stopped" | "interrupted"
-  error: string | undefined
-  latencyCounts: Array<number>
-  latencySum: number
-  latencyCount: number
-  /**
-   * With several sources (or one not named `default`) a lane is a (sink, source): its
-   * labels. Undefined: the lane is the sink, labelled `sink` alone, as with one source.
-   */
-  labels?: { readonly sink: string; readonly source: string } | undefined
-}
-
-/** What a run knows of one of several sources. */
-export interface SourceMetrics {
-  /** Events read from the source (its hub and the lanes' own readers). */
-  fetched: number
-}
-
-/** How many ids of events that broke the spec `Metrics` keeps, to count each once. */
-const mismatchIdsKept = 10_000
-
-/** A label value in the Prometheus text format: backslash, double quote and newline escaped. */
-const escapeLabelValue = (value: string): string =>
-  value.replace(/[\\"\n]/g, (c) => (c === "\n" ? "\\n" : `\\${c}`))
-
-export class Metrics {
-  fetched = 0
-  /** The parallel catch-up of the source's readers (see core's `CatchUp`). */
-  readonly catchUp = new CatchUp.Progress()
-  /** Possible gaps found (a cursor older than WorkOS keeps events), and the last one. */
-  gaps = 0
-  lastGap: string | undefined
-  ready = false
-  leaseHeld = false
-  /** The webhook doorbell's counts, rendered after the rest when webhooks are on. */
-  webhooks: Deliveries | undefined
-  /** The API key's request budget the source reads through (the console shows its use). */
-  budget: RequestBudget.RequestBudget | undefined
-  readonly sinks = new Map<string, SinkMetrics>()
-  /** Several sources (or one not named `default`): each by name; empty with a file's one `source:`. */
-  readonly sources = new Map<string, SourceMetrics>()
-  readonly startedAt = Date.now()
-  /** Events that broke the spec, by type: each counted once, however many sinks take it. */
-  readonly specMismatches = new Map<string, number>()
-  /** The ids counted in `specMismatches`, the latest `mismatchIdsKept` of them. */
-  private readonly mismatchIds = new Set<string>()
-
-  /**
-   * Counts an event that broke the spec, once per id (every lane that takes it says
-   * so). True when it is the first of its type, to be told once. The ids kept are
-   * bounded: a lane more than `mismatchIdsKept` such events behind the others could
-   * count one again.
-   */
-  specMismatch(id: string, type: string): boolean {
-    if (this.mismatchIds.has(id)) return false
-    this.mismatchIds.add(id)
-    if (this.mismatchIds.size > mismatchIdsKept)
-      this.mismatchIds.delete(this.mismatchIds.values().next().value!)
-    const count = this.specMismatches.get(type) ?? 0
-    this.specMismatches.set(type, count + 1)
-    return count === 0
-  }
-
-  sink(name: string): SinkMetrics {
-    let m = this.sinks.get(name)
-    if (m === undefined) {
-      m = {
-        delivered: 0,
-        retried: 0,
-        deadLettered: 0,
-        filtered: 0,
-        batches: 0,
-        lagEvents: 0,
-        lagMs: 0,
-        checkpointAt: 0,
-        retentionUsed: 0,
-        cursor: undefined,
-        state: "starting",
-        error: undefined,
-        latencyCounts: latencyBuckets.map(() => 0),
-        latencySum: 0,
-        latencyCount: 0
-      }
-      this.sinks.set(name, m)
-    }
-    return m
-  }
-
-  /** One of several sources, by name. */
-  source(name: string): SourceMetrics {
-    let m = this.sources.get(name)
-    if (m === undefined) {
-      m = { fetched: 0 }
-      this.sources.set(name, m)
-    }
-    return m
-  }
-
-  observeLatency(name: string, seconds: number, events: number): void {
-    const m = this.sink(name)
-    for (let i = 0; i < latencyBuckets.length; i++)
-      if (seconds <= latencyBuckets[i]!) m.latencyCounts[i]! += events
-    m.latencySum += seconds * events
-    m.latencyCount += events
-  }
-
-  /** Prometheus text exposition format. */
-  render(now = Date.now()): string {
-    const out: Array<string> = []
-    const metric = (name: string, type: string, help: string) =>
-      out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`)
-    // Escaped as the text format asks (not replaced: "a\"b" and "a_b" stay two sinks).
-    const label = (sink: string, m: SinkMetrics) =>
-      m.labels === undefined
-        ? `sink="${escapeLabelValue(sink)}"`
-        : `sink="${escapeLabelValue(m.labels.sink)}",source="${escapeLabelValue(m.labels.source)}"`
-    metric("workos_relay_events_fetched_total", "counter", "Events fetched from WorkOS.")
-    // One source: one line, as always; several: a line per source.
-    if (this.sources.size === 0) out.push(`workos_relay_events_fetched_total ${this.fetched}`)
-    for (const [source, m] of this.sources)
-      out.push(
-        `workos_relay_events_fetched_total{source="${escapeLabelValue(source)}"} ${m.fetched}`
-      )
-    const c = this.catchUp
-    metric(
-      "workos_relay_catch_up_active",
-      "gauge",
-      "1 while a reader catches up in parallel time slices."
-    )
-    out.push(`workos_relay_catch_up_active ${c.active ? 1 : 0}`)
-    metric(
-      "workos_relay_catch_up_slices_done",
-      "gauge",
-      "Slices of the current catch-up handed on."
-    )
-    out.push(`workos_relay_catch_up_slices_done ${c.slicesDone}`)
-    metric(
-      "workos_relay_catch_up_slices_total",
-      "gauge",
-      "Slices the current catch-up is expected to take."
-    )
-    out.push(`workos_relay_catch_up_slices_total ${c.slicesTotal}`)
-    metric(
-      "workos_relay_catch_up_events_per_second",
-      "gauge",
-      "Events handed on per second by the current catch-up."
-    )
-    out.push(
-      `workos_relay_catch_up_events_per_second ${c.active ? c.eventsPerSecond(now).toFixed(1) : 0}`
-    )
-    metric(
-      "workos_relay_catch_up_seconds_left",
-      "gauge",
-      "Estimated seconds until the current catch-up is done (-1: unknown)."
-    )
-    const left = c.timeLeftMs(now)
-    out.push(
-      `workos_relay_catch_up_seconds_left ${left === undefined ? -1 : (left / 1000).toFixed(0)}`
-    )
-    metric(
-      "workos_relay_source_gaps_total",
-      "counter",
-      "Times a cursor older than source.retention was read from: events may be lost."
-    )
-    out.push(`workos_relay_source_gaps_total ${this.gaps}`)
-    metric(
-      "workos_relay_spec_mismatches_total",
-      "counter",
-      "Events with an id and a type whose payload does not match the spec, by type, each counted once: raw sinks get them as sent, typed sinks dead-letter them."
-    )
-    for (const [type, n] of this.specMismatches)
-      out.push(`workos_relay_spec_mismatches_total{type="${escapeLabelValue(type)}"} ${n}`)
-    const perSink = (
-      name: string,
-      type: string,
-      help: string,
-      value: (m: SinkMetrics) => number
-    ) => {
-      metric(name, type, help)
-      for (const [sink, m] of this.sinks) out.push(`${name}{${label(sink, m)}} ${value(m)}`)
-    }
-    perSink(
-      "workos_relay_events_delivered_total",
-      "counter",
-      "Events a sink accepted.",
-      (m) => m.delivered
-    )
-    perSink(
-      "workos_relay_events_retried_total",
-      "counter",
-      "Event deliveries retried.",
-      (m) => m.retried
-    )
-    perSink(
-      "workos_relay_events_dead_lettered_total",
-      "counter",
-      "Events dead-lettered.",
-      (m) => m.deadLettered
-    )
-    perSink(
-      "workos_relay_events_filtered_total",
-      "counter",
-      "Events a sink's filters left out.",
-      (m) => m.filtered
-    )
-    perSink(
-      "workos_relay_lag_events",
-      "gauge",
-      "Events fetched and not yet done with by the sink.",
-      (m) => m.lagEvents
-    )
-    perSink(
-      "workos_relay_lag_seconds",
-      "gauge",
-      "Age of the newest event the sink is done with, when done.",
-      (m) => m.lagMs / 1000
-    )
-    perSink(
-      "workos_relay_checkpoint_age_seconds",
-      "gauge",
-      "Time since the sink's checkpoint last moved.",
-      (m) => (m.checkpointAt === 0 ? 0 : (now - m.checkpointAt) / 1000)
-    )
-    perSink(
-      "workos_relay_checkpoint_retention_ratio",
-      "gauge",
-      "Age of the oldest event the sink has still to read, over source.retention (0 when caught up; events are lost past 1).",
-      (m) => m.retentionUsed
-    )
-    perSink(
-      "workos_relay_sink_up",
-      "gauge",
-      "1 while the sink's lane runs, 0 once it stopped.",
-      (m) => (m.state === "failed" || m.state === "stopped" || m.state === "interrupted" ? 0 : 1)
-    )
-    metric(
-      "workos_relay_delivery_latency_seconds",
-      "histogram",
-      "Time from fetch to a sink accepting the event."
-    )
-    for (const [sink, m] of this.sinks) {
-      for (let i = 0; i < latencyBuckets.length; i++) {
-        out.push(
-          `workos_relay_delivery_latency_seconds_bucket{${label(sink, m)},le="${latencyBuckets[i]}"} ${m.latencyCounts[i]}`
-        )
-      }
-      out.push(
-        `workos_relay_delivery_latency_seconds_bucket{${label(sink, m)},le="+Inf"} ${m.latencyCount}`
-      )
-      out.push(`workos_relay_delivery_latency_seconds_sum{${label(sink, m)}} ${m.latencySum}`)
-      out.push(`workos_relay_delivery_latency_seconds_count{${label(sink, m)}} ${m.latencyCount}`)
-    }
-    metric("workos_relay_lease_held", "gauge", "1 while this runner holds the lease.")
-    out.push(`workos_relay_lease_held ${this.leaseHeld ? 1 : 0}`)
-    if (this.webhooks !== undefined) out.push(...this.webhooks.render())
-    return `${out.join("\n")}\n`
-  }
-}
+export {
+  type LaneLabels,
+  latencyBuckets,
+  Metrics,
+  SinkMetrics,
+  type SinkState,
+  SourceMetrics
+} from "./Metrics.ts"
 
 // ---------------------------------------------------------------------------
 // Health and metrics over HTTP
@@ -330,12 +60,15 @@ export const routes = (metrics: Metrics): Routes =>
     HttpRouter.add(
       "*",
       "/metrics",
-      // The runner's own metrics, then those recorded as effect `Metric`s (a sink's).
-      PrometheusMetrics.format().pipe(
-        Effect.map((recorded) =>
-          HttpServerResponse.text(metrics.render() + recorded, {
-            contentType: "text/plain; version=0.0.4"
-          })
+      // The runner's registry (its metrics, and a sink's recorded during the run), then
+      // any recorded elsewhere (the process's default registry).
+      Effect.map(Effect.context(), (context) =>
+        HttpServerResponse.text(
+          metrics.render() +
+            (Context.get(context, Metric.MetricRegistry) === metrics.registry
+              ? ""
+              : PrometheusMetrics.formatUnsafe(context)),
+          { contentType: "text/plain; version=0.0.4" }
         )
       )
     )
@@ -359,6 +92,20 @@ const levels: Record<string, LogLevel.LogLevel> = {
 export const clearLine = "\r\x1b[K"
 
 /**
+ * A line written inside a recorded span (OpenTelemetry export on, `Telemetry.ts`)
+ * says which: `trace_id` and `span_id`, as the exported log record does.
+ */
+const withTraceIds = (format: Logger.Logger<unknown, string>, logfmt: boolean) =>
+  Logger.make<unknown, string>((options) => {
+    const line = format.log(options)
+    const span = recordedSpan(options.fiber.context)
+    if (span === undefined) return line
+    return logfmt
+      ? `${line} trace_id=${span.traceId} span_id=${span.spanId}`
+      : `${line.slice(0, -1)},"trace_id":"${span.traceId}","span_id":"${span.spanId}"}`
+  })
+
+/**
  * The logger: logfmt on a terminal (or when asked), JSON lines otherwise; on stderr, so
  * stdout stays the data. On a terminal each line first clears the live summary line.
  */
@@ -372,7 +119,7 @@ export const logLayer = (options: {
 }) => {
   const terminal = options.terminal ?? process.stderr.isTTY === true
   const logfmt = options.format === "logfmt" || (options.format === "auto" && terminal)
-  const format = logfmt ? Logger.formatLogFmt : Logger.formatJson
+  const format = withTraceIds(logfmt ? Logger.formatLogFmt : Logger.formatJson, logfmt)
   const logger = Logger.withConsoleError(
     terminal ? Logger.map(format, (line) => `${clearLine}${line}`) : format
   )

@@ -20,6 +20,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
+import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
@@ -41,6 +42,7 @@ import * as Pipeline from "./Pipeline.ts"
 import * as Start from "./pipeline/Start.ts"
 import * as StateStore from "./StateStore.ts"
 import { LeaseLost, type Service as Store, StoreError } from "./StateStore.ts"
+import * as Telemetry from "./Telemetry.ts"
 import { Deliveries } from "./webhooks/Deliveries.ts"
 import { Doorbell } from "./webhooks/Doorbell.ts"
 import * as Ingress from "./webhooks/Ingress.ts"
@@ -160,10 +162,9 @@ export const openSource = (
             ...(doorbell !== undefined && follow ? { wake: doorbell.subscribe() } : {})
           },
           catchUp
-        ).pipe(Stream.provideService(WorkOS.WorkOS, client)) as Stream.Stream<
-          Pipeline.Element,
-          unknown
-        >
+        ).pipe(
+          Stream.provideService(WorkOS.WorkOS, Telemetry.tracedClient(client, config.type))
+        ) as Stream.Stream<Pipeline.Element, unknown>
         // What webhooks announced is now read: push against pull, in memory and in
         // the store's webhook table (one statement for a page that has any).
         const store = watch.store
@@ -437,11 +438,11 @@ export const holderId = (): string =>
 export const run = (
   config: RelayConfig,
   options: RunOptions
-): Effect.Effect<RunReport, LeaseLost | StoreError | Pipeline.SourceRejected | Error> =>
-  Effect.scoped(
+): Effect.Effect<RunReport, LeaseLost | StoreError | Pipeline.SourceRejected | Error> => {
+  const metrics = options.metrics ?? new Metrics()
+  return Effect.scoped(
     Effect.gen(function* () {
       const started = Date.now()
-      const metrics = options.metrics ?? new Metrics()
       // With several sources (or one not named default) a lane is a (sink, source).
       const labelled = isLabelled(config)
       for (const sink of config.sinks)
@@ -657,8 +658,13 @@ export const run = (
         : e instanceof Error
           ? e
           : new Error(String(e))
-    )
+    ),
+    Telemetry.exporting(config.otlp),
+    // What sinks record as effect `Metric`s (the mirror's reconcile rounds) goes to the
+    // runner's registry: served on /metrics and exported (OTLP) with the rest.
+    Effect.provideService(Metric.MetricRegistry, metrics.registry)
   )
+}
 
 /**
  * Whether lanes are named and labelled by (sink, source): with several sources, or
@@ -674,11 +680,8 @@ export const laneName = (sink: string, source: string | undefined): string =>
   source === undefined ? sink : `${sink}@${source}`
 
 /** The metrics of a lane, labelled by sink and source when there are several sources. */
-const laneMetrics = (metrics: Metrics, sink: string, source: string | undefined) => {
-  const m = metrics.sink(laneName(sink, source))
-  if (source !== undefined) m.labels = { sink, source }
-  return m
-}
+const laneMetrics = (metrics: Metrics, sink: string, source: string | undefined) =>
+  metrics.sink(laneName(sink, source), source === undefined ? undefined : { sink, source })
 
 /** The lane of a sink for one source: its own name, metrics, checkpoint and dead letters. */
 export const sourceLane = (

@@ -4,6 +4,7 @@ import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
 import { load } from "../config/Load.ts"
 import { type RelayConfig, sourcesOf, sourcesOfSink } from "../config/Schema.ts"
+import { withoutCredentials } from "../config/Values.ts"
 import * as Pipeline from "../Pipeline.ts"
 import * as Runner from "../Runner.ts"
 import {
@@ -31,6 +32,10 @@ export const validate = Command.make(
         yield* out(
           `${file}: ok (${config.sinks.length} sink(s): ${config.sinks.map((s) => `${s.name} (${s.type})`).join(", ")})`
         )
+        if (config.otlp !== undefined)
+          yield* out(
+            `  OpenTelemetry: ${config.otlp.protocol} to ${withoutCredentials(config.otlp.endpoint)} as ${config.otlp.serviceName} (from the ${config.otlp.from === "config" ? "config's telemetry.otlp" : "OTEL_* environment"})`
+          )
         if (!checkConnections) return
         const problems = yield* connectionProblems(config)
         if (problems.length > 0)

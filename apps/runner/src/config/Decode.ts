@@ -24,6 +24,7 @@ import {
   sourceNamePattern
 } from "./Schema.ts"
 import { decodeSink } from "./SinkEntry.ts"
+import { otlpSettings } from "./Telemetry.ts"
 import { ms, num } from "./Values.ts"
 import { checkWebhooks, webhookSettings } from "./Webhooks.ts"
 
@@ -71,6 +72,7 @@ export const decode = (
     checkTopLevel(raw, envApiKey, problems)
     checkWebhooks(raw, problems)
     checkConsole(raw, problems)
+    const otlp = otlpSettings(file?.telemetry, env, problems)
     const http =
       isRecord(raw.http) && typeof raw.http.address === "string"
         ? parseAddress(raw.http.address, problems)
@@ -95,6 +97,7 @@ export const decode = (
       baseDir: options.baseDir,
       envApiKey,
       http,
+      otlp,
       sinks
     })
   })
@@ -254,6 +257,7 @@ const relayConfig = (
     readonly baseDir: string
     readonly envApiKey: string | undefined
     readonly http: RelayConfig["http"]
+    readonly otlp: RelayConfig["otlp"]
     readonly sinks: ReadonlyArray<SinkConfig>
   }
 ): RelayConfig => {
@@ -282,6 +286,7 @@ const relayConfig = (
     ...(file.webhooks === undefined ? {} : { webhooks: webhookSettings(file.webhooks) }),
     ...(file.console === undefined ? {} : { console: consoleSettings(file.console) }),
     log: { level: file.log?.level ?? "info", format: file.log?.format ?? "auto" },
+    ...(parts.otlp === undefined ? {} : { otlp: parts.otlp }),
     shutdownTimeout: ms(file.shutdownTimeout, defaults.shutdownTimeout),
     sinks: parts.sinks
   }

@@ -10,6 +10,7 @@ import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import type { Settings as WebhookSettings } from "../webhooks/Ingress.ts"
 import { Console, type ConsoleSettings } from "./Console.ts"
+import { type OtlpSettings, Telemetry } from "./Telemetry.ts"
 import {
   HttpUrl,
   LeaseTtl,
@@ -166,6 +167,7 @@ export const File = Schema.Struct({
   webhooks: Schema.optionalKey(Webhooks),
   console: Schema.optionalKey(Console),
   log: Schema.optionalKey(Log),
+  telemetry: Schema.optionalKey(Telemetry),
   shutdownTimeout: Schema.optionalKey(PositiveDuration),
   sinks: Schema.Record(Schema.String, Schema.Unknown)
 })
@@ -261,6 +263,8 @@ export interface RelayConfig {
   /** The operator console, on the HTTP server (absent: none). */
   readonly console?: ConsoleSettings | undefined
   readonly log: { readonly level: string; readonly format: "auto" | "json" | "logfmt" }
+  /** OpenTelemetry export (from `telemetry.otlp` or `OTEL_*`; absent: none). */
+  readonly otlp?: OtlpSettings | undefined
   readonly shutdownTimeout: number
   readonly sinks: ReadonlyArray<SinkConfig>
 }

@@ -11,6 +11,7 @@ import * as Option from "effect/Option"
 import { describeFailure, formatMillis } from "../internal/Text.ts"
 import type { Metrics } from "../Observability.ts"
 import type { NewDeadLetter } from "../StateStore.ts"
+import { annotate, traced } from "../Telemetry.ts"
 
 /** How a lane retries a batch its sink could not take. */
 export interface RetryPolicy {
@@ -146,7 +147,13 @@ export const deliver = (
           Effect.succeed(
             new Sink.SinkUnavailable({ reason: `the sink crashed: ${describeFailure(defect)}` })
           )
-        )
+        ),
+        Effect.tap((outcome) => annotate(() => attemptAttributes(outcome))),
+        traced("workos_relay.deliver.attempt", {
+          "workos_relay.sink": spec.name,
+          "workos_relay.events": pending.length,
+          "workos_relay.attempt": attempts
+        })
       )
       const now = Date.now()
       const retry: Array<unknown> = []
@@ -176,8 +183,8 @@ export const deliver = (
           }
         }
         delivered += ok
-        m.delivered += ok
-        if (ok > 0) metrics.observeLatency(spec.name, (now - fetchedAt) / 1000, ok)
+        m.deliveredCount.add(ok)
+        if (ok > 0) m.observeLatency((now - fetchedAt) / 1000, ok)
       }
       if (retry.length === 0) {
         if (streak.failures > 0) {
@@ -207,7 +214,7 @@ export const deliver = (
         )
         break
       }
-      m.retried += retry.length
+      m.retriedCount.add(retry.length)
       const backoff = jitter(
         Math.min(spec.retry.maxDelay, spec.retry.initialDelay * 2 ** (attempts - 1))
       )
@@ -230,9 +237,52 @@ export const deliver = (
         Effect.sleep(wait).pipe(Effect.as(false)),
         stopping.pipe(Effect.as(true))
       )
-      if (stopped) return { deadLetters: [], delivered, abandoned: true }
+      if (stopped) {
+        yield* annotate(() => ({
+          "workos_relay.outcome": "abandoned",
+          "workos_relay.attempts": attempts
+        }))
+        return { deadLetters: [], delivered, abandoned: true }
+      }
       pending = retry
     }
-    m.deadLettered += deadLetters.length
+    m.deadLetteredCount.add(deadLetters.length)
+    yield* annotate(() => ({
+      "workos_relay.outcome":
+        deadLetters.length === 0
+          ? "delivered"
+          : delivered === 0
+            ? "dead_lettered"
+            : "partly_dead_lettered",
+      "workos_relay.attempts": attempts,
+      "workos_relay.delivered": delivered,
+      "workos_relay.dead_lettered": deadLetters.length
+    }))
     return { deadLetters, delivered, abandoned: false }
-  })
+  }).pipe(
+    traced("workos_relay.deliver", {
+      "workos_relay.sink": spec.name,
+      "workos_relay.events": events.length
+    })
+  )
+
+/** What one attempt came to: every event delivered, some not, or the sink unavailable. */
+const attemptAttributes = (outcome: ReadonlyArray<Sink.Outcome> | Unavailable) => {
+  if (!Array.isArray(outcome))
+    return {
+      "workos_relay.outcome": "unavailable",
+      "workos_relay.reason": (outcome as Unavailable).reason
+    }
+  let delivered = 0
+  let rejected = 0
+  for (const o of outcome as ReadonlyArray<Sink.Outcome>)
+    if (o._tag === "Delivered") delivered++
+    else if (o._tag === "Rejected") rejected++
+  const retry = outcome.length - delivered - rejected
+  return {
+    "workos_relay.outcome": delivered === outcome.length ? "delivered" : "partial",
+    "workos_relay.delivered": delivered,
+    "workos_relay.rejected": rejected,
+    "workos_relay.retry": retry
+  }
+}

@@ -189,6 +189,7 @@ export class Lane {
       let bytes = 0
       let cursor: string | undefined
       let createdAt: string | null = null
+      let filtered = 0
       const fetchedAt = Date.now()
       const deadline = fetchedAt + spec.batch.maxWait
       while (events.length < maxEvents) {
@@ -215,12 +216,14 @@ export class Lane {
               bytes += size
             }
             events.push(event)
-          } else metrics.filtered++
+          } else filtered++
           // An event that broke the spec may have any created_at.
           if (element._tag === "Event") createdAt = event.created_at
         }
         if (element.cursor !== undefined) cursor = element.cursor
       }
+      // Counted once a batch: an update of an effect Metric is a few Map lookups.
+      metrics.filteredCount.add(filtered)
       metrics.lagEvents = buffer.size + events.length
       return { events, deadLetters, undecodable: deadLetters.length, cursor, createdAt, fetchedAt }
     })
@@ -293,7 +296,7 @@ export class Lane {
       )
       lane.deadLettered += letters.length
       // `deliver` counted its own; these failed to decode and never reached it.
-      lane.metrics.deadLettered += batch.undecodable
+      lane.metrics.deadLetteredCount.add(batch.undecodable)
       yield* Effect.logWarning(
         `sink ${spec.name}: ${letters.length} event(s) dead-lettered: ${letters[0]!.error}`
       )

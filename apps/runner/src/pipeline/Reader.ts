@@ -132,7 +132,7 @@ export class Readers {
   private publish(elements: ReadonlyArray<Element>, generation: number): Effect.Effect<boolean> {
     return Effect.suspend(() => {
       if (generation !== this.generation) return Effect.succeed(false)
-      this.context.metrics.fetched += elements.length
+      this.context.metrics.fetchedCount.add(elements.length)
       const last = lastCursor(elements)
       const detached: Array<Lane> = []
       for (const lane of this.subscribers) {
@@ -248,7 +248,7 @@ export class Readers {
           const page = cut < 0 ? elements : elements.slice(0, cut)
           if (page.length > 0) {
             yield* lane.buffer.waitSpace(page.length)
-            context.metrics.fetched += page.length
+            context.metrics.fetchedCount.add(page.length)
             read += page.length
             lane.buffer.push(page)
             const last = lastCursor(page)

@@ -21,10 +21,6 @@ export interface Pending {
 
 const kept = 10_000
 
-/** A label value in the Prometheus text format. */
-const escapeLabel = (value: string): string =>
-  value.replace(/[\\"\n]/g, (c) => (c === "\n" ? "\\n" : `\\${c}`))
-
 export class Deliveries {
   accepted = 0
   duplicates = 0
@@ -155,51 +151,5 @@ export class Deliveries {
   private remember(id: string): void {
     this.done.add(id)
     if (this.done.size > kept) this.done.delete(this.done.values().next().value!)
-  }
-
-  /** Prometheus text of the webhook metrics. */
-  render(): Array<string> {
-    const out: Array<string> = []
-    const metric = (name: string, type: string, help: string) =>
-      out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`)
-    metric(
-      "workos_relay_webhooks_accepted_total",
-      "counter",
-      "Webhook deliveries verified and answered 2xx (duplicates included)."
-    )
-    out.push(`workos_relay_webhooks_accepted_total ${this.accepted}`)
-    metric(
-      "workos_relay_webhooks_duplicates_total",
-      "counter",
-      "Verified deliveries of an event already announced or read: no poll asked."
-    )
-    out.push(`workos_relay_webhooks_duplicates_total ${this.duplicates}`)
-    metric(
-      "workos_relay_webhooks_rejected_total",
-      "counter",
-      "Webhook deliveries refused, by reason (header, signature, stale, source, body)."
-    )
-    for (const [reason, n] of this.rejected)
-      out.push(`workos_relay_webhooks_rejected_total{reason="${escapeLabel(reason)}"} ${n}`)
-    metric(
-      "workos_relay_webhooks_pending",
-      "gauge",
-      "Events announced by webhook that the Events API has not returned yet."
-    )
-    out.push(`workos_relay_webhooks_pending ${this.pending.size}`)
-    metric(
-      "workos_relay_webhooks_overdue_total",
-      "counter",
-      "Events announced by webhook that the Events API had not returned after webhooks.overdueAfter."
-    )
-    out.push(`workos_relay_webhooks_overdue_total ${this.overdueTotal}`)
-    metric(
-      "workos_relay_webhook_lead_seconds",
-      "summary",
-      "How far a webhook ran ahead of the Events API returning its event."
-    )
-    out.push(`workos_relay_webhook_lead_seconds_sum ${this.aheadMsSum / 1000}`)
-    out.push(`workos_relay_webhook_lead_seconds_count ${this.seen}`)
-    return out
   }
 }
