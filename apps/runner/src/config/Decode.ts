@@ -166,6 +166,7 @@ const relayConfig = (
             enabled: file.source.catchUp?.enabled ?? defaults.catchUp.enabled,
             minBehind: ms(file.source.catchUp?.minBehind, defaults.catchUp.minBehind),
             minEvents: num(file.source.catchUp?.minEvents, defaults.catchUp.minEvents),
+            behindEvents: num(file.source.catchUp?.behindEvents, defaults.catchUp.behindEvents),
             slices: num(file.source.catchUp?.slices, defaults.catchUp.slices)
           }
         }

@@ -13,3 +13,32 @@ export const isDateTime = (v: unknown): boolean => typeof v === "string" && DATE
 export const DateTimeString = Schema.String.check(
   Schema.isPattern(DATE_TIME, { expected: "an RFC 3339 date-time string" })
 ).annotate({ identifier: "DateTimeString" })
+
+const UTC_MILLIS = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/
+
+const digits = (s: string, from: number, to: number): number => {
+  let n = 0
+  for (let i = from; i < to; i++) n = n * 10 + s.charCodeAt(i) - 48
+  return n
+}
+
+/**
+ * The instant of a date-time string in ms (NaN when it cannot be read), as
+ * `Date.parse` gives it. The UTC shape WorkOS sends (`2026-01-15T12:00:00.000Z`) is
+ * read by hand, several times faster than `Date.parse` (it is read for every event
+ * of every page); anything else goes to `Date.parse`.
+ */
+export const timeOf = (s: string): number => {
+  if (s.length !== 24 || !UTC_MILLIS.test(s)) return Date.parse(s)
+  const year = digits(s, 0, 4)
+  const month = digits(s, 5, 7)
+  const hour = digits(s, 11, 13)
+  const minute = digits(s, 14, 16)
+  const second = digits(s, 17, 19)
+  // Date.UTC reads years 0-99 as 1900-1999; out-of-range fields are Date.parse's to judge.
+  if (year < 100 || month < 1 || month > 12 || hour > 23 || minute > 59 || second > 59)
+    return Date.parse(s)
+  const day = digits(s, 8, 10)
+  if (day < 1 || day > 31) return Date.parse(s)
+  return Date.UTC(year, month - 1, day, hour, minute, second, digits(s, 20, 23))
+}
