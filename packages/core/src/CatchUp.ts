@@ -160,17 +160,24 @@ const phase = (
 ): Stream.Stream<Element, unknown, WorkOS> => {
   const behindEvents = catchUp.behindEvents ?? DEFAULTS.behindEvents
   const byEvents = sliced === "byEvents"
-  let last: { cursor: string; createdAt: string | undefined } | undefined
-  const remember = (element: Element) => {
-    if (element.cursor === undefined) return
-    const raw: any = element._tag === "Event" ? element.event : element.error.raw
-    last = {
-      cursor: element.cursor,
+  // The last element handed on that has a cursor; a page at a time, nothing made per event.
+  let last: Element | undefined
+  const remember = (page: ReadonlyArray<Element>) => {
+    for (let i = page.length - 1; i >= 0; i--) {
+      if (page[i]!.cursor !== undefined) {
+        last = page[i]
+        return
+      }
+    }
+  }
+  const here = (): EventStream.Start => {
+    if (last === undefined) return start
+    const raw: any = last._tag === "Event" ? last.event : last.error.raw
+    return {
+      after: last.cursor!,
       createdAt: typeof raw?.created_at === "string" ? raw.created_at : undefined
     }
   }
-  const here = (): EventStream.Start =>
-    last === undefined ? start : { after: last.cursor, createdAt: last.createdAt }
   const slices =
     sliced !== "no"
       ? Stream.unwrap(
@@ -191,7 +198,7 @@ const phase = (
     let stopAfter: Element | undefined
     return stream.pipe(
       Stream.mapArray((page) => {
-        for (const element of page) remember(element)
+        remember(page)
         if (!progress.refused && backlog.ahead(page) >= behindEvents) {
           behind = true
           stopAfter = page[page.length - 1]
@@ -351,7 +358,7 @@ const inSlices = (
   catchUp: Options,
   progress: Progress,
   workos: WorkOSService,
-  onElement: (element: Element) => void,
+  onPage: (page: ReadonlyArray<Element>) => void,
   byEvents: boolean
 ): Stream.Stream<Element, unknown> =>
   Stream.unwrap(
@@ -515,7 +522,7 @@ const inSlices = (
             const slice = open[0]!
             const page = yield* slice.buffer.next
             if (page !== undefined) {
-              for (const element of page) onElement(element)
+              onPage(page)
               progress.events += page.length
               yield* topUp
               return [page, Option.some(undefined)] as const
