@@ -79,7 +79,11 @@ const stream = time(() => {
   Effect.runSync(
     EventStream.make({ start: "earliest" }).pipe(
       Stream.provideService(WorkOS.WorkOS, client),
-      Stream.runForEachArray((elements) => Effect.sync(() => void (sink += elements.length)))
+      Stream.runForEachArray((elements) =>
+        Effect.sync(() => {
+          sink += elements.length
+        })
+      )
     )
   )
 })
