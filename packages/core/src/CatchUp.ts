@@ -26,7 +26,9 @@
  *   handed on, and the sequential reader goes on from there (never again in parallel
  *   for the same `Progress`).
  * - Memory is bounded: at most `slices` slices are open, each holding at most
- *   `sliceBuffer` events read ahead; a slice with no room waits.
+ *   `sliceBuffer` events read ahead; a slice with no room waits. Slices open only as
+ *   far as delivery waits for reading (four times as many each time it found
+ *   nothing ready), so a fast server and a slow consumer do not fill the heap for nothing.
  * - The slices stop `margin` before now (default: twice the re-read window, at least
  *   a minute), so every event in them was visible when read; the sequential reader
  *   goes on after the last event handed on, with its re-read window for late commits.
@@ -288,6 +290,8 @@ class SliceBuffer {
   private onSpace: (() => void) | undefined
   done = false
   failure: Cause.Cause<unknown> | undefined
+  /** Times `next` found nothing yet and waited: the reading, not the delivery, was behind. */
+  waits = 0
   readonly capacity: number
   constructor(capacity: number) {
     this.capacity = capacity
@@ -331,6 +335,7 @@ class SliceBuffer {
       resume(Effect.succeed(page))
     }
     if (this.pages.length > 0 || this.done) return take()
+    this.waits++
     this.onItems = take
     return Effect.sync(() => {
       this.onItems = undefined
@@ -368,6 +373,11 @@ const inSlices = (
       const margin = marginOf(options, catchUp)
       const to = now - margin
       const maxOpen = Math.max(1, catchUp.slices ?? DEFAULTS.slices)
+      // Slices open at once only as far as delivery waits for reading: four times as
+      // many each time the slice being handed on had nothing ready. Over the internet that is
+      // soon all of them; where the server answers at once (loopback) and delivery is
+      // the slower side, a few, and no heap full of events read ahead for nothing.
+      let allowed = Math.min(maxOpen, 2)
       const sliceEvents = Math.max(100, catchUp.sliceEvents ?? DEFAULTS.sliceEvents)
       const capacity = Math.max(100, catchUp.sliceBuffer ?? DEFAULTS.sliceBuffer)
       // A round started by events goes parallel at what started it, even under `minEvents`.
@@ -478,7 +488,7 @@ const inSlices = (
       /** Opens slices up to the limit, while there is range left to plan. */
       const topUp = Effect.suspend(() => {
         const more: Array<Slice> = []
-        while (!refused && nextFrom !== undefined && nextFrom < to && open.length < maxOpen) {
+        while (!refused && nextFrom !== undefined && nextFrom < to && open.length < allowed) {
           const from = nextFrom
           const end = Math.max(edge(from + sliceLength()), Math.min(to, from + 1_000))
           nextFrom = end
@@ -520,7 +530,11 @@ const inSlices = (
         Effect.gen(function* () {
           while (open.length > 0) {
             const slice = open[0]!
+            const waits = slice.buffer.waits
             const page = yield* slice.buffer.next
+            // (The wait for the first page, before the plan, says nothing yet.)
+            if (slice.buffer.waits > waits && nextFrom !== undefined)
+              allowed = Math.min(maxOpen, allowed * 4)
             if (page !== undefined) {
               onPage(page)
               progress.events += page.length
