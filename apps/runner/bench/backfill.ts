@@ -9,13 +9,23 @@
  *
  *   pnpm turbo build && node --conditions=@workos-relay/source bench/backfill.ts [events] [sdkEvents]
  *
+ *   ... bench/backfill.ts loopback [events]   (the loopback half alone)
+ *
+ * For profiling: BENCH_RUNNER_FLAGS (Node flags for the runner's process, e.g.
+ * `--cpu-prof --cpu-prof-dir=/tmp/prof`; any `--max-semi-space-size` replaces the
+ * runner's own V8 flags), BENCH_SOURCE_EXTRA (lines added to the runner's `source:`,
+ * e.g. `  catchUp: { enabled: false }`), BENCH_ECHO=1 (the runner's stdout on stderr).
+ *
  * Defaults: 60,000 events over 30 days; the SDK loop reads the first 20,000 of them
  * (its rate is one page per round trip however long it runs; reading all 60,000 would
  * take a minute and a half). The stand-in, the runner and the SDK loop each run in
  * their own process; the runner is the built executable (`dist/bin.js`). The runner's
  * time runs from its first request to the last event at its sink; the SDK loop's from
  * its first request to its last event. Requests and 429s are counted by the stand-in.
- * The runner's sink counts ids: lost = events - distinct, repeated, out of order.
+ * Both count ids the same way at the destination (the runner's sink, the SDK loop's
+ * handler): lost = events - distinct, repeated, out of order. "CPU s" is each client's
+ * process CPU time (user + system, all threads) over its run: steadier than wall time
+ * on a shared machine.
  */
 import { spawn } from "node:child_process"
 import * as Fs from "node:fs"
@@ -30,6 +40,8 @@ const API_KEY = "sk_test_bench"
 const DAY = 86_400_000
 const BUDGET = 4_800
 
+const cpuMs = (usage: NodeJS.CpuUsage) => (usage.user + usage.system) / 1000
+
 interface Served {
   readonly requests: number
   readonly throttled: number
@@ -37,7 +49,10 @@ interface Served {
 }
 
 const node = (args: ReadonlyArray<string>, onLine: (line: string) => void) => {
-  const source = args[0] === bin ? [] : ["--conditions=@workos-relay/source"]
+  const source =
+    args[0] === bin
+      ? (process.env.BENCH_RUNNER_FLAGS ?? "").split(" ").filter((f) => f !== "")
+      : ["--conditions=@workos-relay/source"]
   const child = spawn(process.execPath, [...source, ...args], {
     stdio: ["pipe", "pipe", "inherit"]
   })
@@ -47,6 +62,8 @@ const node = (args: ReadonlyArray<string>, onLine: (line: string) => void) => {
     buffered += chunk
     let i = buffered.indexOf("\n")
     while (i >= 0) {
+      if (process.env.BENCH_ECHO && args[0] === bin)
+        process.stderr.write(`${buffered.slice(0, i)}\n`)
       onLine(buffered.slice(0, i))
       buffered = buffered.slice(i + 1)
       i = buffered.indexOf("\n")
@@ -100,8 +117,19 @@ const sdkLoop = async (url: string, events: number) => {
   const { WorkOS } = await import("@workos-inc/node")
   const { hostname, port } = new URL(url)
   const workos = new WorkOS(API_KEY, { apiHostname: hostname, port: Number(port), https: false })
-  const handle = async (_event: unknown) => {}
+  // The same work per event as the runner's sink (bench/counting-sink.mjs): count its id.
+  const ids = new Set<string>()
+  let repeated = 0
+  let outOfOrder = 0
+  let previous = ""
+  const handle = async (event: { readonly id: string }) => {
+    if (ids.has(event.id)) repeated++
+    else ids.add(event.id)
+    if (event.id < previous) outOfOrder++
+    previous = event.id
+  }
   const started = performance.now()
+  const cpuAtStart = process.cpuUsage()
   let count = 0
   let after: string | undefined
   while (count < events) {
@@ -122,6 +150,10 @@ const sdkLoop = async (url: string, events: number) => {
   const line = {
     events: count,
     ms: performance.now() - started,
+    cpuMs: cpuMs(process.cpuUsage(cpuAtStart)),
+    distinct: ids.size,
+    repeated,
+    outOfOrder,
     peakRssMiB: process.resourceUsage().maxRSS / 1024
   }
   process.stdout.write(`BENCH ${JSON.stringify(line)}\n`)
@@ -134,6 +166,8 @@ interface Row {
   readonly label: string
   readonly events: number
   readonly ms: number
+  /** CPU time of the client's process over the run (user + system). */
+  readonly cpuMs: number
   readonly requests: number
   readonly throttled: number
   readonly peakRssMiB: number
@@ -179,9 +213,13 @@ const runSdk = async (standIn: StandIn, events: number, label: string): Promise<
     label,
     events: result.events,
     ms: result.ms,
+    cpuMs: result.cpuMs,
     requests: served.requests,
     throttled: served.throttled,
-    peakRssMiB: result.peakRssMiB
+    peakRssMiB: result.peakRssMiB,
+    lost: events - result.distinct,
+    repeated: result.repeated,
+    outOfOrder: result.outOfOrder
   }
 }
 
@@ -201,6 +239,7 @@ const runRunner = async (
   baseUrl: ${standIn.url}
   start: earliest
   maxRequestsPerMinute: ${maxRequestsPerMinute}
+${process.env.BENCH_SOURCE_EXTRA ?? ""}
 state:
   sqlite: ${Path.join(dir, `${label.replace(/\W+/g, "-")}.db`)}
 log: { level: warn, format: json }
@@ -226,6 +265,7 @@ sinks:
     events: result.events,
     // From its first request to its last event: start-up and config loading not counted.
     ms: result.at - served.firstAt,
+    cpuMs: result.cpuMs,
     requests: served.requests,
     throttled: served.throttled,
     peakRssMiB: result.peakRssMiB,
@@ -246,6 +286,7 @@ const print = (rows: ReadonlyArray<Row>, baseline: Row, ceiling: number | undefi
       "seconds",
       "events/s",
       "vs SDK loop",
+      "CPU s",
       "requests/s",
       "429s",
       "of ceiling",
@@ -260,6 +301,7 @@ const print = (rows: ReadonlyArray<Row>, baseline: Row, ceiling: number | undefi
       (row.ms / 1000).toFixed(1),
       rate(row).toFixed(0),
       `${(rate(row) / rate(baseline)).toFixed(2)}x`,
+      (row.cpuMs / 1000).toFixed(2),
       reqRate(row).toFixed(1),
       String(row.throttled),
       ceiling === undefined ? "-" : `${((100 * reqRate(row)) / ceiling).toFixed(0)}%`,
@@ -276,7 +318,7 @@ const print = (rows: ReadonlyArray<Row>, baseline: Row, ceiling: number | undefi
     )
 }
 
-const main = async (events: number, sdkEvents: number) => {
+const main = async (events: number, sdkEvents: number, loopbackOnly: boolean) => {
   if (!Fs.existsSync(bin)) {
     console.error(`${bin} is missing: run \`pnpm turbo build\` first`)
     process.exit(1)
@@ -284,10 +326,14 @@ const main = async (events: number, sdkEvents: number) => {
   const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "relay-backfill-"))
 
   // Over the internet: 150 ms a request (+0-30 ms), WorkOS's rate limit.
-  const wan = await startStandIn(events, 150, true)
-  const sdkWan = await runSdk(wan, Math.min(events, sdkEvents), "@workos-inc/node listEvents loop")
-  const runnerWan = await runRunner(wan, events, dir, "workos-relay runner (catch-up)", BUDGET)
-  await wan.close()
+  let sdkWan: Row | undefined
+  let runnerWan: Row | undefined
+  if (!loopbackOnly) {
+    const wan = await startStandIn(events, 150, true)
+    sdkWan = await runSdk(wan, Math.min(events, sdkEvents), "@workos-inc/node listEvents loop")
+    runnerWan = await runRunner(wan, events, dir, "workos-relay runner (catch-up)", BUDGET)
+    await wan.close()
+  }
 
   // Loopback: no latency, no rate limit; the runner's budget lifted out of the way.
   const lan = await startStandIn(events, 0, false)
@@ -297,6 +343,16 @@ const main = async (events: number, sdkEvents: number) => {
   Fs.rmSync(dir, { recursive: true, force: true })
 
   const ceiling = BUDGET / 60
+  const mb = (mib: number) => ((mib * 2 ** 20) / 1e6).toFixed(0)
+  const loopback = `on loopback ${(rate(runnerLan) / rate(sdkLan)).toFixed(2)}x the SDK loop (${runnerLan.lost} lost, ${runnerLan.repeated} repeated, peak RSS ${mb(runnerLan.peakRssMiB)} MB)`
+  if (sdkWan === undefined || runnerWan === undefined) {
+    console.log(
+      `\nLoopback: ${events} events, latency 0, no rate limit (runner budget lifted). Target: runner >= 1.0x the SDK loop\n`
+    )
+    print([sdkLan, runnerLan], sdkLan, undefined)
+    console.log(`\nRunner ${loopback}.`)
+    return
+  }
   console.log(
     `\nBackfill: ${events} events over 30 days, stand-in at 150 ms (+0-30 ms jitter) a request, 6000 requests/min (429 + Retry-After past it); runner budget ${BUDGET}/min = ${ceiling} requests/s (${Os.cpus().length} cores, Node ${process.version})`
   )
@@ -308,13 +364,13 @@ const main = async (events: number, sdkEvents: number) => {
     `\nLoopback: latency 0, no rate limit (runner budget lifted). Target: runner >= 1.0x the SDK loop\n`
   )
   print([sdkLan, runnerLan], sdkLan, undefined)
-  const mb = (mib: number) => ((mib * 2 ** 20) / 1e6).toFixed(0)
   console.log(
-    `\nRunner over the internet: ${(rate(runnerWan) / rate(sdkWan)).toFixed(2)}x the SDK loop, ${((100 * reqRate(runnerWan)) / ceiling).toFixed(0)}% of its budget's ceiling, ${runnerWan.lost} lost, ${runnerWan.repeated} repeated, peak RSS ${mb(runnerWan.peakRssMiB)} MB; on loopback ${(rate(runnerLan) / rate(sdkLan)).toFixed(2)}x the SDK loop (${runnerLan.lost} lost, ${runnerLan.repeated} repeated, peak RSS ${mb(runnerLan.peakRssMiB)} MB).`
+    `\nRunner over the internet: ${(rate(runnerWan) / rate(sdkWan)).toFixed(2)}x the SDK loop, ${((100 * reqRate(runnerWan)) / ceiling).toFixed(0)}% of its budget's ceiling, ${runnerWan.lost} lost, ${runnerWan.repeated} repeated, peak RSS ${mb(runnerWan.peakRssMiB)} MB; ${loopback}.`
   )
 }
 
 const [mode, ...rest] = process.argv.slice(2)
 if (mode === "serve") await serve(Number(rest[0]), Number(rest[1]), rest[2] === "true")
 else if (mode === "sdk") await sdkLoop(rest[0]!, Number(rest[1]))
-else await main(Number(mode ?? 60_000), Number(rest[0] ?? 20_000))
+else if (mode === "loopback") await main(Number(rest[0] ?? 60_000), 0, true)
+else await main(Number(mode ?? 60_000), Number(rest[0] ?? 20_000), false)

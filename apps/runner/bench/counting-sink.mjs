@@ -1,8 +1,11 @@
 // The backfill benchmark's sink: does nothing with an event but count its id. When it
 // has seen `target` events it prints one JSON line: events, distinct ids, ids seen
-// more than once, ids out of order, ms since its first delivery, and the peak RSS.
+// more than once, ids out of order, ms since its first delivery, the CPU time the
+// process spent from the sink's making (before the first request) on, and the peak RSS.
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
+
+const cpuMs = (usage) => (usage.user + usage.system) / 1000
 
 export const definition = {
   type: "counting",
@@ -15,6 +18,8 @@ export const definition = {
       let outOfOrder = 0
       let previous = ""
       let started
+      // The process's CPU time from here (the sink is made before reading starts).
+      const cpuAtStart = process.cpuUsage()
       return {
         batch: { maxEvents: 1000, maxWait: "50 millis" },
         deliver: (batch) =>
@@ -35,6 +40,7 @@ export const definition = {
                 outOfOrder,
                 ms: performance.now() - started,
                 at: Date.now(),
+                cpuMs: cpuMs(process.cpuUsage(cpuAtStart)),
                 peakRssMiB: process.resourceUsage().maxRSS / 1024
               }
               process.stdout.write(`BENCH ${JSON.stringify(line)}\n`)

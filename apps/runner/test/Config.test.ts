@@ -443,6 +443,36 @@ describe("Config: good files", () => {
       })
   )
 
+  it.effect(
+    "source.catchUp: behindEvents defaults to 10000, may be set, 0 turns it off, never negative",
+    () =>
+      Effect.gen(function* () {
+        const source = { type: "workos", baseUrl: "http://127.0.0.1:1" }
+        const state = { postgres: "postgresql://relay@db/relay" }
+        const catchUpOf = (config: Config.RelayConfig) =>
+          config.source.type === "workos" ? config.source.catchUp : undefined
+        const plain = yield* inline({ source, state, sinks })
+        expect(catchUpOf(plain)?.behindEvents).toBe(10_000)
+        for (const [given, got] of [
+          ["${BEHIND:-2500}", 2_500],
+          [0, 0]
+        ] as const) {
+          const config = yield* inline({
+            source: { ...source, catchUp: { behindEvents: given } },
+            state,
+            sinks
+          })
+          expect(catchUpOf(config)).toEqual({ ...catchUpOf(plain), behindEvents: got })
+        }
+        const problem = yield* inlineError({
+          source: { ...source, catchUp: { behindEvents: -1 } },
+          state,
+          sinks
+        })
+        expect(problem).toContain("source.catchUp.behindEvents")
+      })
+  )
+
   it.effect("numbers may be strings, as ${VAR} gives them", () =>
     Effect.gen(function* () {
       const config = yield* inline(

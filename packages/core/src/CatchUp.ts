@@ -5,8 +5,16 @@
  *
  * - The first slice starts where the reading stands (a cursor, a time, `earliest`);
  *   its first page tells how dense the events are, and so where it ends (at most
- *   `margin` before now) and how long the next slices are (about `sliceEvents` each). Only when the reading is at
- *   least `minBehind` old and about `minEvents` or more lie ahead does it go parallel.
+ *   `margin` before now) and how long the next slices are (about `sliceEvents` each).
+ *   It goes parallel when the reading is far behind by time (at least `minBehind`
+ *   old, and about `minEvents` or more lie ahead) or by events alone (see below).
+ * - Behind by events: a sequential reading (one that started less than `minBehind`
+ *   behind, or one following when a burst of events lands) judges the backlog from
+ *   the pages it reads anyway, so it costs no request: two full pages in a row give
+ *   the density of events, and density times the time left up to `margin` before
+ *   now is the events behind. At `behindEvents` or more, the sequential reading
+ *   ends after that page and a catch-up in slices goes on from its last event (one
+ *   page the sequential reader had already asked for, one ahead, is dropped).
  * - Every other slice asks `range_start` (and `range_end`) once, then pages with
  *   `after`, and stops on its own at the first event created at or past its end: a
  *   server may ignore `range_end`, or not combine it with `after`. Each event is
@@ -18,7 +26,9 @@
  *   handed on, and the sequential reader goes on from there (never again in parallel
  *   for the same `Progress`).
  * - Memory is bounded: at most `slices` slices are open, each holding at most
- *   `sliceBuffer` events read ahead; a slice with no room waits.
+ *   `sliceBuffer` events read ahead; a slice with no room waits. Slices open only as
+ *   far as delivery waits for reading (four times as many each time it found
+ *   nothing ready), so a fast server and a slow consumer do not fill the heap for nothing.
  * - The slices stop `margin` before now (default: twice the re-read window, at least
  *   a minute), so every event in them was visible when read; the sequential reader
  *   goes on after the last event handed on, with its re-read window for late commits.
@@ -35,6 +45,7 @@ import * as Stream from "effect/Stream"
 import type * as EventList from "./EventList.ts"
 import type * as EventPattern from "./EventPattern.ts"
 import * as EventStream from "./EventStream.ts"
+import { timeOf } from "./internal/DateTime.ts"
 import { idTime } from "./internal/Position.ts"
 import {
   type ListEventsParams,
@@ -50,6 +61,12 @@ export interface Options {
   readonly minBehind?: Duration.Input | undefined
   /** ... and about this many events or more lie ahead, judged from the first page (default 5,000). */
   readonly minEvents?: number | undefined
+  /**
+   * Go parallel, however recent the reading, once about this many events are
+   * behind, judged from two full pages in a row of the sequential reading (default
+   * 10,000; 0: only by time).
+   */
+  readonly behindEvents?: number | undefined
   /** Slices open at once: read, or read ahead and waiting to be handed on (default 16). */
   readonly slices?: number | undefined
   /** Events a slice aims to hold, from the density seen so far (default 1,000). */
@@ -100,6 +117,7 @@ export class Progress {
 const DEFAULTS = {
   minBehind: "10 minutes",
   minEvents: 5_000,
+  behindEvents: 10_000,
   slices: 16,
   sliceEvents: 1_000,
   sliceBuffer: 2_000
@@ -123,33 +141,122 @@ export const make = <const Ps extends ReadonlyArray<string> = ReadonlyArray<stri
   const start = options.start
   if (catchUp.enabled === false || progress.refused || start === "latest")
     return EventStream.make(options)
-  const now = Date.now()
   const minBehind = Duration.toMillis(
     Duration.fromInputUnsafe(catchUp.minBehind ?? DEFAULTS.minBehind)
   )
   const at = startTime(start)
-  if (at !== undefined && now - at < minBehind) return EventStream.make(options)
-  let last: { cursor: string; createdAt: string | undefined } | undefined
-  const slices = Stream.unwrap(
-    Effect.gen(function* () {
-      const workos = yield* WorkOS
-      return inSlices(options, catchUp, progress, workos, (element) => {
-        if (element.cursor === undefined) return
-        const raw: any = element._tag === "Event" ? element.event : element.error.raw
-        last = {
-          cursor: element.cursor,
-          createdAt: typeof raw?.created_at === "string" ? raw.created_at : undefined
+  const byTime = at === undefined || Date.now() - at >= minBehind
+  return phase(options, catchUp, progress, start, byTime ? "byTime" : "no") as any
+}
+
+/**
+ * One round: slices first (when `sliced`), then the sequential reading from the last
+ * event handed on; when that one finds itself behind by events, another round from there.
+ */
+const phase = (
+  options: EventStream.Options<ReadonlyArray<string>>,
+  catchUp: Options,
+  progress: Progress,
+  start: EventStream.Start,
+  sliced: "no" | "byTime" | "byEvents"
+): Stream.Stream<Element, unknown, WorkOS> => {
+  const behindEvents = catchUp.behindEvents ?? DEFAULTS.behindEvents
+  const byEvents = sliced === "byEvents"
+  // The last element handed on that has a cursor; a page at a time, nothing made per event.
+  let last: Element | undefined
+  const remember = (page: ReadonlyArray<Element>) => {
+    for (let i = page.length - 1; i >= 0; i--) {
+      if (page[i]!.cursor !== undefined) {
+        last = page[i]
+        return
+      }
+    }
+  }
+  const here = (): EventStream.Start => {
+    if (last === undefined) return start
+    const raw: any = last._tag === "Event" ? last.event : last.error.raw
+    return {
+      after: last.cursor!,
+      createdAt: typeof raw?.created_at === "string" ? raw.created_at : undefined
+    }
+  }
+  const slices =
+    sliced !== "no"
+      ? Stream.unwrap(
+          Effect.map(WorkOS, (workos) =>
+            inSlices({ ...options, start }, catchUp, progress, workos, remember, byEvents)
+          )
+        )
+      : Stream.empty
+  let behind = false
+  const sequential = Stream.suspend(() => {
+    const stream = EventStream.make({ ...options, start: here() }) as Stream.Stream<
+      Element,
+      unknown,
+      WorkOS
+    >
+    if (behindEvents <= 0 || progress.refused) return stream
+    const backlog = new Backlog(options.pageSize ?? 100, marginOf(options, catchUp))
+    let stopAfter: Element | undefined
+    return stream.pipe(
+      Stream.mapArray((page) => {
+        remember(page)
+        if (!progress.refused && backlog.ahead(page) >= behindEvents) {
+          behind = true
+          stopAfter = page[page.length - 1]
         }
-      })
-    })
+        return page
+      }),
+      Stream.takeUntil((element) => element === stopAfter)
+    )
+  })
+  const again = Stream.suspend(() =>
+    behind ? phase(options, catchUp, progress, here(), "byEvents") : Stream.empty
   )
-  const follow = Stream.suspend(() =>
-    EventStream.make({
-      ...options,
-      start: last === undefined ? start : { after: last.cursor, createdAt: last.createdAt }
-    })
-  )
-  return Stream.concat(slices, follow) as any
+  return Stream.concat(Stream.concat(slices, sequential), again)
+}
+
+/** How long before now slices stop (ms): twice the re-read window, at least a minute, unless set. */
+const marginOf = (
+  options: EventStream.Options<ReadonlyArray<string>>,
+  catchUp: Options
+): number => {
+  if (catchUp.margin !== undefined)
+    return Duration.toMillis(Duration.fromInputUnsafe(catchUp.margin))
+  const window = Duration.toMillis(Duration.fromInputUnsafe(options.reReadWindow ?? "10 seconds"))
+  return Math.max(2 * window, 60_000)
+}
+
+/**
+ * The events behind a sequential reading, judged from the pages it reads: two full
+ * pages in a row give the density, which times the time left up to `margin` before
+ * now (what slices could cover) is the backlog. Anything less than two full pages
+ * says nothing (0): a reading that keeps up gets short pages.
+ */
+class Backlog {
+  private previous: { readonly count: number; readonly oldest: number } | undefined
+  private readonly pageSize: number
+  private readonly margin: number
+  constructor(pageSize: number, margin: number) {
+    this.pageSize = pageSize
+    this.margin = margin
+  }
+  ahead(page: ReadonlyArray<Element>, now = Date.now()): number {
+    let oldest = Number.POSITIVE_INFINITY
+    let newest = Number.NEGATIVE_INFINITY
+    for (const element of page) {
+      const raw: any = element._tag === "Event" ? element.event : element.error.raw
+      const t = typeof raw?.created_at === "string" ? timeOf(raw.created_at) : Number.NaN
+      if (t < oldest) oldest = t
+      if (t > newest) newest = t
+    }
+    const previous = this.previous
+    const full = page.length >= this.pageSize && newest >= oldest
+    this.previous = full ? { count: page.length, oldest } : undefined
+    if (!full || previous === undefined) return 0
+    const density = (previous.count + page.length) / Math.max(1, newest - previous.oldest)
+    return Math.max(0, density * (now - this.margin - newest))
+  }
 }
 
 /** The creation time a start stands at (ms), when it says. */
@@ -165,7 +272,14 @@ const startTime = (start: EventStream.Start): number | undefined => {
 
 const createdAtOf = (result: EventList.EventList["data"][number]): number => {
   const raw: any = Result.isSuccess(result) ? result.success : result.failure.raw
-  return typeof raw?.created_at === "string" ? Date.parse(raw.created_at) : Number.NaN
+  return typeof raw?.created_at === "string" ? timeOf(raw.created_at) : Number.NaN
+}
+
+/** The creation time of each event of a page (ms, NaN when unreadable): read once a page. */
+const timesOf = (page: EventList.EventList): Array<number> => {
+  const times = new Array<number>(page.data.length)
+  for (let i = 0; i < times.length; i++) times[i] = createdAtOf(page.data[i]!)
+  return times
 }
 
 /** Events read ahead by one slice, in pages; the reader waits when it is full. */
@@ -176,6 +290,8 @@ class SliceBuffer {
   private onSpace: (() => void) | undefined
   done = false
   failure: Cause.Cause<unknown> | undefined
+  /** Times `next` found nothing yet and waited: the reading, not the delivery, was behind. */
+  waits = 0
   readonly capacity: number
   constructor(capacity: number) {
     this.capacity = capacity
@@ -219,6 +335,7 @@ class SliceBuffer {
       resume(Effect.succeed(page))
     }
     if (this.pages.length > 0 || this.done) return take()
+    this.waits++
     this.onItems = take
     return Effect.sync(() => {
       this.onItems = undefined
@@ -246,24 +363,28 @@ const inSlices = (
   catchUp: Options,
   progress: Progress,
   workos: WorkOSService,
-  onElement: (element: Element) => void
+  onPage: (page: ReadonlyArray<Element>) => void,
+  byEvents: boolean
 ): Stream.Stream<Element, unknown> =>
   Stream.unwrap(
     Effect.gen(function* () {
       const scope = yield* Effect.scope
       const now = Date.now()
-      const window = Duration.toMillis(
-        Duration.fromInputUnsafe(options.reReadWindow ?? "10 seconds")
-      )
-      const margin =
-        catchUp.margin === undefined
-          ? Math.max(2 * window, 60_000)
-          : Duration.toMillis(Duration.fromInputUnsafe(catchUp.margin))
+      const margin = marginOf(options, catchUp)
       const to = now - margin
       const maxOpen = Math.max(1, catchUp.slices ?? DEFAULTS.slices)
+      // Slices open at once only as far as delivery waits for reading: four times as
+      // many each time the slice being handed on had nothing ready. Over the internet that is
+      // soon all of them; where the server answers at once (loopback) and delivery is
+      // the slower side, a few, and no heap full of events read ahead for nothing.
+      let allowed = Math.min(maxOpen, 2)
       const sliceEvents = Math.max(100, catchUp.sliceEvents ?? DEFAULTS.sliceEvents)
       const capacity = Math.max(100, catchUp.sliceBuffer ?? DEFAULTS.sliceBuffer)
-      const minEvents = catchUp.minEvents ?? DEFAULTS.minEvents
+      // A round started by events goes parallel at what started it, even under `minEvents`.
+      const minEvents = Math.min(
+        catchUp.minEvents ?? DEFAULTS.minEvents,
+        byEvents ? (catchUp.behindEvents ?? DEFAULTS.behindEvents) : Number.POSITIVE_INFINITY
+      )
 
       const open: Array<Slice> = []
       /** Where the next slice to plan starts (ms); undefined until the first page; `to`: none left. */
@@ -280,8 +401,8 @@ const inSlices = (
       const edge = (ms: number) => Math.min(to, Math.ceil(ms / 1000) * 1000)
 
       /** The first page of the first slice: how dense the events are, so whether and how to slice. */
-      const plan = (head: Slice, page: EventList.EventList) => {
-        const times = page.data.map(createdAtOf).filter((t) => !Number.isNaN(t))
+      const plan = (head: Slice, page: EventList.EventList, all: ReadonlyArray<number>) => {
+        const times = all.filter((t) => !Number.isNaN(t))
         if (times.length === 0 || page.list_metadata.after === null) return
         const first = head.from ?? Math.min(...times)
         const newest = Math.max(...times)
@@ -315,11 +436,12 @@ const inSlices = (
       })
 
       const cut = (slice: Slice, page: EventList.EventList): EventList.EventList => {
+        const times = timesOf(page)
         if (!slice.firstPage) {
           slice.firstPage = true
-          if (slice.index === 0) plan(slice, page)
+          if (slice.index === 0) plan(slice, page, times)
           else {
-            const first = page.data.map(createdAtOf).find((t) => !Number.isNaN(t))
+            const first = times.find((t) => !Number.isNaN(t))
             if (first !== undefined && first < slice.from! - RANGE_TOLERANCE) {
               slice.refused = true
               refused = true
@@ -328,11 +450,11 @@ const inSlices = (
           }
         }
         if (!Number.isFinite(slice.end)) return page
-        const past = page.data.findIndex((r) => createdAtOf(r) >= slice.end)
+        const past = times.findIndex((t) => t >= slice.end)
         const kept = past < 0 ? page.data.length : past
         // The density counts only events inside the slice (a server may walk from before it).
         const from = slice.from ?? Number.NEGATIVE_INFINITY
-        for (let i = 0; i < kept; i++) if (createdAtOf(page.data[i]!) >= from) slice.received++
+        for (let i = 0; i < kept; i++) if (times[i]! >= from) slice.received++
         return past < 0
           ? page
           : { ...page, data: page.data.slice(0, past), list_metadata: { after: null } }
@@ -366,7 +488,7 @@ const inSlices = (
       /** Opens slices up to the limit, while there is range left to plan. */
       const topUp = Effect.suspend(() => {
         const more: Array<Slice> = []
-        while (!refused && nextFrom !== undefined && nextFrom < to && open.length < maxOpen) {
+        while (!refused && nextFrom !== undefined && nextFrom < to && open.length < allowed) {
           const from = nextFrom
           const end = Math.max(edge(from + sliceLength()), Math.min(to, from + 1_000))
           nextFrom = end
@@ -408,9 +530,13 @@ const inSlices = (
         Effect.gen(function* () {
           while (open.length > 0) {
             const slice = open[0]!
+            const waits = slice.buffer.waits
             const page = yield* slice.buffer.next
+            // (The wait for the first page, before the plan, says nothing yet.)
+            if (slice.buffer.waits > waits && nextFrom !== undefined)
+              allowed = Math.min(maxOpen, allowed * 4)
             if (page !== undefined) {
-              for (const element of page) onElement(element)
+              onPage(page)
               progress.events += page.length
               yield* topUp
               return [page, Option.some(undefined)] as const

@@ -24,6 +24,7 @@ import type * as Event from "./Event.ts"
 import type * as EventList from "./EventList.ts"
 import * as EventPattern from "./EventPattern.ts"
 import { isObject } from "./internal/Check.ts"
+import { timeOf } from "./internal/DateTime.ts"
 import { type Anomaly, idTime, Position, type Seen } from "./internal/Position.ts"
 import { WorkOS, type WorkOSError } from "./WorkOS.ts"
 
@@ -343,7 +344,10 @@ const read = (
     const result = page.data[i]!
     const raw: any = Result.isSuccess(result) ? result.success : result.failure.raw
     const id: string | undefined = Result.isSuccess(result) ? result.success.id : result.failure.id
-    const event: Seen = { id, createdAt: Date.parse(raw?.created_at) }
+    const event: Seen = {
+      id,
+      createdAt: typeof raw?.created_at === "string" ? timeOf(raw.created_at) : Number.NaN
+    }
     seen[i] = event
     if (!position.admit(event)) continue
     admitted++
@@ -379,7 +383,7 @@ const keep = (
       if (typeof named === "string" && named !== organizationId) return false
     }
     if (since !== undefined && typeof raw.created_at === "string") {
-      if (Date.parse(raw.created_at) < since) return false
+      if (timeOf(raw.created_at) < since) return false
     }
     return true
   }

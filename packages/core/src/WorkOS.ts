@@ -316,6 +316,23 @@ const overNodeHttp = (url: string, apiKey: Redacted.Redacted<string>): GetEvents
     authorization: `Bearer ${Redacted.value(apiKey)}`,
     "user-agent": userAgent
   }
+  // The request's options made once; only the path changes (no URL parsed per request).
+  const target = {
+    protocol: base.protocol,
+    // An IPv6 host is bracketed in a URL, not in `http.request`'s options.
+    hostname: base.hostname.replace(/^\[(.*)\]$/, "$1"),
+    port: base.port,
+    headers
+  }
+  const pathOf = (query: ReadonlyArray<[string, string]>): string => {
+    let path = base.pathname + base.search
+    let separator = base.search === "" ? "?" : "&"
+    for (const [name, value] of query) {
+      path += `${separator}${encodeURIComponent(name)}=${encodeURIComponent(value)}`
+      separator = "&"
+    }
+    return path
+  }
   // Effect ignores a second `resume`, and any after an interrupt.
   return (query) =>
     Effect.callback<Reply, Transient>((resume) => {
@@ -330,9 +347,7 @@ const overNodeHttp = (url: string, apiKey: Redacted.Redacted<string>): GetEvents
             })
           )
         )
-      const target = new URL(base)
-      for (const [name, value] of query) target.searchParams.append(name, value)
-      const request = transport.get(target, { headers }, (response) => {
+      const request = transport.get({ ...target, path: pathOf(query) }, (response) => {
         const chunks: Array<Buffer> = []
         response.on("data", (chunk: Buffer) => chunks.push(chunk))
         response.on("error", broken)

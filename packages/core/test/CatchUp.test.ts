@@ -235,7 +235,12 @@ describe("CatchUp", () => {
   it.live("a reading close to now is not sliced", () =>
     Effect.scoped(
       Effect.gen(function* () {
-        const standIn = yield* WorkOSStandIn.make(burstsOfTen(500))
+        // 500 events over the last 4 minutes: few, and recent.
+        const base = Date.now() - 4 * 60_000
+        const standIn = yield* WorkOSStandIn.make({
+          events: 500,
+          seedTimes: (i) => base + i * 400
+        })
         const progress = new CatchUp.Progress()
         const all = standIn.events()
         const ids = yield* collect(
@@ -250,5 +255,108 @@ describe("CatchUp", () => {
         expect(progress.runs).toBe(0)
       })
     )
+  )
+
+  it.live(
+    "a reading under minBehind goes parallel on its backlog of events alone, judged from pages it reads anyway",
+    () =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          // 4,000 events over the last 5 minutes: recent by time, far behind by events.
+          const base = Date.now() - 5 * 60_000
+          const standIn = yield* WorkOSStandIn.make({
+            events: 4_000,
+            seedTimes: (i) => base + Math.floor((i * 280_000) / 4_000)
+          })
+          const all = standIn.events()
+          const progress = new CatchUp.Progress()
+          const ids = yield* collect(
+            standIn,
+            { start: { since: new Date(base).toISOString() } },
+            { ...sliced, minBehind: "2 hours", behindEvents: 1_000, margin: "5 seconds", progress }
+          )
+          expectEachOnceInOrder(
+            ids,
+            all.map((e) => e.id)
+          )
+          expect(progress.runs).toBe(1)
+          // Two pages read sequentially told it (the one asked ahead is read again): no
+          // request made only to find out.
+          const first = standIn.requests.findIndex((r) => r.url.searchParams.has("range_end"))
+          expect(first).toBeGreaterThanOrEqual(2)
+          expect(first).toBeLessThanOrEqual(3)
+          const rangeStarts = standIn.requests.filter((r) => r.url.searchParams.has("range_end"))
+          expect(rangeStarts.length).toBeGreaterThan(5)
+        })
+      )
+  )
+
+  it.live("behindEvents 0: a recent reading stays sequential whatever its backlog", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const base = Date.now() - 5 * 60_000
+        const standIn = yield* WorkOSStandIn.make({
+          events: 2_000,
+          seedTimes: (i) => base + Math.floor((i * 280_000) / 2_000)
+        })
+        const progress = new CatchUp.Progress()
+        const ids = yield* collect(
+          standIn,
+          { start: { since: new Date(base).toISOString() } },
+          { ...sliced, minBehind: "2 hours", behindEvents: 0, margin: "5 seconds", progress }
+        )
+        expectEachOnceInOrder(
+          ids,
+          standIn.events().map((e) => e.id)
+        )
+        expect(progress.runs).toBe(0)
+        expect(standIn.requests.filter((r) => r.url.searchParams.has("range_end")).length).toBe(0)
+      })
+    )
+  )
+
+  it.live(
+    "a burst landing while following: the follower goes parallel over it, then follows on; each event once, in order",
+    () =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          const standIn = yield* WorkOSStandIn.make({ events: 0 })
+          const workos = yield* client(standIn)
+          const progress = new CatchUp.Progress()
+          const got: Array<string> = []
+          const fiber = yield* CatchUp.make(
+            {
+              start: { since: new Date(Date.now() - 1_000).toISOString() },
+              follow: true,
+              pollInterval: "3 seconds",
+              reReadWindow: "300 millis"
+            },
+            { ...sliced, minBehind: "2 hours", behindEvents: 500, margin: "1 second", progress }
+          ).pipe(
+            Stream.provideService(WorkOS.WorkOS, workos),
+            Stream.runForEach((element) => Effect.sync(() => got.push(idOf(element)))),
+            Effect.forkChild
+          )
+          // While the follower waits out its poll interval, 3,000 events land over 2.5 s.
+          for (let i = 0; i < 10; i++) {
+            standIn.appendGenerated(300)
+            yield* Effect.sleep("250 millis")
+          }
+          const expected = standIn.events().map((e) => e.id)
+          while (got.length < expected.length) yield* Effect.sleep("50 millis")
+          // And it follows on after the catch-up.
+          standIn.appendGenerated(5)
+          const more = standIn.events().map((e) => e.id)
+          while (got.length < more.length) yield* Effect.sleep("50 millis")
+          yield* Effect.sleep("200 millis")
+          yield* Fiber.interrupt(fiber)
+          expectEachOnceInOrder(got, more)
+          // Sliced by events alone (minBehind is 2 hours); how many slices depends on
+          // how the burst's seconds fell, the previous test checks they overlap.
+          expect(progress.runs).toBeGreaterThanOrEqual(1)
+          expect(progress.slicesDone).toBeGreaterThanOrEqual(1)
+        })
+      ),
+    30_000
   )
 })

@@ -240,6 +240,7 @@ const sourceConfig = (
           enabled: source.catchUp?.enabled ?? defaults.catchUp.enabled,
           minBehind: ms(source.catchUp?.minBehind, defaults.catchUp.minBehind),
           minEvents: num(source.catchUp?.minEvents, defaults.catchUp.minEvents),
+          behindEvents: num(source.catchUp?.behindEvents, defaults.catchUp.behindEvents),
           slices: num(source.catchUp?.slices, defaults.catchUp.slices)
         }
       }

@@ -75,10 +75,11 @@ const WorkOSSource = Schema.Struct({
       enabled: Schema.optionalKey(Schema.Boolean),
       minBehind: Schema.optionalKey(PositiveDuration),
       minEvents: Schema.optionalKey(NumberInput({ min: 0, integer: true })),
+      behindEvents: Schema.optionalKey(NumberInput({ min: 0, integer: true })),
       slices: Schema.optionalKey(NumberInput({ min: 1, max: 64, integer: true }))
     }).annotate({
       description:
-        "Parallel catch-up when a reading is far behind: time slices read at once within the request budget, handed on in order (default on: 10m behind and about 5000 events ahead, 16 slices)"
+        "Parallel catch-up when a reading is far behind: time slices read at once within the request budget, handed on in order (default on: 10m behind and about 5000 events ahead, or 10000 events behind however recent, 16 slices)"
     })
   )
 })
@@ -210,6 +211,8 @@ export interface CatchUpSettings {
   readonly enabled: boolean
   readonly minBehind: number
   readonly minEvents: number
+  /** Events behind (judged from two full pages in a row) that start a catch-up however recent; 0: by time only. */
+  readonly behindEvents: number
   readonly slices: number
 }
 
@@ -288,7 +291,13 @@ export const defaults = {
   pageSize: 100,
   reReadWindow: 10_000,
   maxRequestsPerMinute: 4_800,
-  catchUp: { enabled: true, minBehind: 600_000, minEvents: 5_000, slices: 16 },
+  catchUp: {
+    enabled: true,
+    minBehind: 600_000,
+    minEvents: 5_000,
+    behindEvents: 10_000,
+    slices: 16
+  },
   retention: 30 * 24 * 60 * 60 * 1000,
   demoRate: 4,
   shutdownTimeout: 30_000,
