@@ -118,7 +118,8 @@ source:
 state:
   sqlite: ./.workos-relay/state.db
 
-# Health and Prometheus metrics (/healthz, /readyz, /metrics): uncomment to serve them.
+# Health and Prometheus metrics (/healthz, /readyz, /metrics): uncomment to serve them
+# (effect's HTTP server: npm install @effect/platform-node).
 # http:
 #   address: 127.0.0.1:9464
 
