@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # What an npm user does, checked: every package packed with pnpm, the tarballs
 # installed with plain npm (Node 24) into an empty folder, then `init`, `validate`,
-# `demo`, a custom sink in .ts, and a library import type-checked with tsc. Fails on
-# any step that fails and on any warning npm prints about peer dependencies.
+# `demo`, `http` without its optional package, a custom sink in .ts, and a library
+# import type-checked with tsc. Fails on any step that fails and on any warning npm
+# prints about peer dependencies.
 # Prints "npm-install-check: passed" or "npm-install-check: FAILED (<step>)".
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -45,6 +46,16 @@ step="validate"
 WORKOS_API_KEY=sk_test_ci $relay validate >/dev/null
 step="demo"
 $relay demo >/dev/null 2>&1
+
+# The HTTP server is an optional peer (its package pulls in redis): without it, a
+# config with `http` is an error that says what to install, before anything runs.
+step="http without @effect/platform-node names the install"
+sed 's/^# http:$/http:/; s/^#   address: /  address: /' relay.yaml >http.yaml
+grep -q '^http:' http.yaml
+code=0
+WORKOS_API_KEY=sk_test_ci $relay validate -c http.yaml >"$tmp/http.out" 2>&1 || code=$?
+test "$code" = 2 || { cat "$tmp/http.out"; false; }
+grep -q "npm install @effect/platform-node@" "$tmp/http.out" || { cat "$tmp/http.out"; false; }
 
 step="a .ts custom sink"
 cat >my-sink.ts <<'TS'

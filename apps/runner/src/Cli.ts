@@ -21,8 +21,13 @@ import { tap } from "./commands/tap.ts"
 import { validate } from "./commands/validate.ts"
 import { webhooks } from "./commands/webhooks.ts"
 
-export { loadAuditCommand, missingAuditPackage } from "./commands/audit.ts"
-export { loadMirrorCommand, missingMirrorPackage } from "./commands/mirror.ts"
+export {
+  auditListed,
+  loadAuditCommand,
+  missingAuditPackage,
+  subcommandOf
+} from "./commands/audit.ts"
+export { loadMirrorCommand, mirrorListed, missingMirrorPackage } from "./commands/mirror.ts"
 export { showSummary } from "./commands/run.ts"
 export { exitCode, RunFailed, UsageError } from "./commands/shared.ts"
 

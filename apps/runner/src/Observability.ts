@@ -12,15 +12,11 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import { HttpRouter, HttpServerResponse } from "effect/http"
 import * as Layer from "effect/Layer"
-import * as Logger from "effect/Logger"
-import type * as LogLevel from "effect/LogLevel"
 import * as Metric from "effect/Metric"
 import { PrometheusMetrics } from "effect/observability"
-import * as References from "effect/References"
 import type { Routes } from "./http/Server.ts"
 import { formatMillis } from "./internal/Text.ts"
 import type { Metrics } from "./Metrics.ts"
-import { recordedSpan } from "./Telemetry.ts"
 
 export {
   type LaneLabels,
@@ -77,57 +73,8 @@ export const routes = (metrics: Metrics): Routes =>
 // ---------------------------------------------------------------------------
 // Logs
 
-const levels: Record<string, LogLevel.LogLevel> = {
-  trace: "Trace",
-  debug: "Debug",
-  info: "Info",
-  warn: "Warn",
-  error: "Error"
-}
-
-/**
- * Clears the terminal's current line. The live summary line ends without a newline, so
- * a log line written after it would otherwise continue it.
- */
-export const clearLine = "\r\x1b[K"
-
-/**
- * A line written inside a recorded span (OpenTelemetry export on, `Telemetry.ts`)
- * says which: `trace_id` and `span_id`, as the exported log record does.
- */
-const withTraceIds = (format: Logger.Logger<unknown, string>, logfmt: boolean) =>
-  Logger.make<unknown, string>((options) => {
-    const line = format.log(options)
-    const span = recordedSpan(options.fiber.context)
-    if (span === undefined) return line
-    return logfmt
-      ? `${line} trace_id=${span.traceId} span_id=${span.spanId}`
-      : `${line.slice(0, -1)},"trace_id":"${span.traceId}","span_id":"${span.spanId}"}`
-  })
-
-/**
- * The logger: logfmt on a terminal (or when asked), JSON lines otherwise; on stderr, so
- * stdout stays the data. On a terminal each line first clears the live summary line.
- */
-export const logLayer = (options: {
-  readonly level: string
-  readonly format: "auto" | "json" | "logfmt"
-  /** Whether stderr is a terminal (default: asks it). */
-  readonly terminal?: boolean
-  /** The command line's `--log-level`, which wins over `level`. */
-  readonly override?: LogLevel.LogLevel | undefined
-}) => {
-  const terminal = options.terminal ?? process.stderr.isTTY === true
-  const logfmt = options.format === "logfmt" || (options.format === "auto" && terminal)
-  const format = withTraceIds(logfmt ? Logger.formatLogFmt : Logger.formatJson, logfmt)
-  const logger = Logger.withConsoleError(
-    terminal ? Logger.map(format, (line) => `${clearLine}${line}`) : format
-  )
-  return Layer.mergeAll(
-    Logger.layer([logger]),
-    Layer.succeed(References.MinimumLogLevel, options.override ?? levels[options.level] ?? "Info")
-  )
-}
+// Logs: in ./Logging.ts (the CLI loads it on every start; this module is heavier)
+export { clearLine, logLayer } from "./Logging.ts"
 
 // ---------------------------------------------------------------------------
 // The live summary line

@@ -22,9 +22,10 @@ import * as Layer from "effect/Layer"
 import { Otlp, OtlpSerialization } from "effect/observability"
 import * as Redacted from "effect/Redacted"
 import * as References from "effect/References"
-import * as Tracer from "effect/Tracer"
+import type * as Tracer from "effect/Tracer"
 import type { OtlpSettings } from "./config/Telemetry.ts"
 import { version } from "./internal/version.ts"
+import { recordedSpan } from "./Logging.ts"
 
 /** The exporters of traces, metrics and logs; the metrics are read from the registry in the context it is built in. */
 export const layer = (settings: OtlpSettings) =>
@@ -68,11 +69,7 @@ export const traced =
         : effect
     )
 
-/** The span a fiber runs in, when it is recorded (not a no-op span of a disabled tracer). */
-export const recordedSpan = (context: Context.Context<never>): Tracer.Span | undefined => {
-  const span = Context.getOrUndefined(context, Tracer.ParentSpan)
-  return span !== undefined && span._tag === "Span" && span.sampled ? span : undefined
-}
+export { recordedSpan }
 
 /** Sets attributes on the current span; `attributes` runs only when the span is recorded. */
 export const annotate = (attributes: () => Record<string, unknown>): Effect.Effect<void> =>

@@ -28,6 +28,7 @@
  * NODE_OPTIONS), for `--help`, `-h` and `--version` (they stream nothing; a second start
  * of Node only slows them), and where `process.execve` does not exist (Windows, Node < 22.15).
  */
+import * as Module from "node:module"
 import { problem } from "./internal/nodeVersion.ts"
 
 // On an older Node the first thing to fail would be a bare "No such built-in module".
@@ -64,5 +65,10 @@ process.emitWarning = ((warning: string | Error, ...rest: Array<any>) => {
   if (typeof text === "string" && text.startsWith("SQLite is an experimental feature")) return
   return (emitWarning as (...args: Array<any>) => void).call(process, warning, ...rest)
 }) as typeof process.emitWarning
+
+// Node keeps the compiled code of the modules it loads in a cache on disk (under the
+// system's temp folder, or NODE_COMPILE_CACHE), so each later start skips compiling
+// them: a third of the time `--help` takes. TypeScript's own CLI does the same.
+Module.enableCompileCache?.()
 
 await import("./internal/main.ts")

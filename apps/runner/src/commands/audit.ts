@@ -16,6 +16,27 @@ export const auditFallback: AuditCommand = Command.make("audit", {}, () =>
   Command.withDescription("Verify and query audit-log sinks (needs @workos-relay/sink-audit-log)")
 )
 
+/** Whether a module can be found, without loading it (or anything it imports). */
+export const installed = (specifier: string): boolean => {
+  try {
+    import.meta.resolve(specifier)
+    return true
+  } catch {
+    return false
+  }
+}
+
+/**
+ * What `audit` is on a command line that does not run it (the root's `--help`, other
+ * commands): its name and description, without loading the audit-log package.
+ */
+export const auditListed = (): AuditCommand =>
+  installed("@workos-relay/sink-audit-log/Cli")
+    ? Command.make("audit").pipe(
+        Command.withDescription("Verify and query audit-log sinks; make digest signing keys")
+      )
+    : auditFallback
+
 /**
  * `workos-relay audit verify|query` come with @workos-relay/sink-audit-log; without
  * it, `audit` says what to install.

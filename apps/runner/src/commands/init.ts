@@ -10,8 +10,6 @@ import { Command, Flag } from "effect/cli"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Result from "effect/Result"
-import * as Registry from "../Registry.ts"
-import { schemaOf } from "./config.ts"
 import { out, UsageError } from "./shared.ts"
 
 /** The sink types `init` writes, in the order they appear in the file. */
@@ -120,7 +118,8 @@ source:
 state:
   sqlite: ./.workos-relay/state.db
 
-# Health and Prometheus metrics (/healthz, /readyz, /metrics): uncomment to serve them.
+# Health and Prometheus metrics (/healthz, /readyz, /metrics): uncomment to serve them
+# (effect's HTTP server: npm install @effect/platform-node).
 # http:
 #   address: 127.0.0.1:9464
 
@@ -140,6 +139,8 @@ ${sinks.map((s) => sinkBlocks[s]).join("\n")}
 /** The packages of these sinks that cannot be loaded from `dir` (or from the runner). */
 export const missingPackages = (sinks: ReadonlyArray<SinkType>, dir: string) =>
   Effect.gen(function* () {
+    // Loaded here: the registry loads the library, which `--help` does without.
+    const Registry = yield* Effect.promise(() => import("../Registry.ts"))
     const missing: Array<string> = []
     for (const type of sinks) {
       const pkg = Registry.packages[type]
@@ -218,6 +219,7 @@ export const init = Command.make(
       const schemaPath = Path.join(dir, schemaFile)
       const wroteSchema = force || !exists(schemaPath)
       if (wroteSchema) {
+        const { schemaOf } = yield* Effect.promise(() => import("./handlers/config.ts"))
         const { schema } = yield* schemaOf(dir)
         yield* Effect.try({
           try: () => Fs.writeFileSync(schemaPath, `${JSON.stringify(schema, null, 2)}\n`),

@@ -1,10 +1,9 @@
 /** `workos-relay mirror`: the commands of the mirror package, when it is installed. */
 import { Command } from "effect/cli"
 import * as Effect from "effect/Effect"
-import * as Load from "../config/Load.ts"
-import { type RelayConfig, sourcesOfSink } from "../config/Schema.ts"
-import { subcommandOf } from "./audit.ts"
-import { UsageError, withStore } from "./shared.ts"
+import type { RelayConfig } from "../config/Schema.ts"
+import { installed, subcommandOf } from "./audit.ts"
+import { loadConfig, UsageError, withStore } from "./shared.ts"
 
 // Typed loosely on purpose: the mirror package is optional, so its types must not leak here.
 export type MirrorCommand = Command.Command<"mirror", any, any, any, never>
@@ -24,11 +23,11 @@ export const mirrorFallback: MirrorCommand = Command.make("mirror", {}, () =>
  */
 export const checkpoints = {
   get: (file: string, sink: string) =>
-    Effect.flatMap(Load.load(file), (config) =>
+    Effect.flatMap(loadConfig(file), (config) =>
       withStore(config, (store) => store.checkpoint(sink, mirrorSource(config, sink)))
     ).pipe(Effect.map((checkpoint) => checkpoint?.cursor)),
   setSince: (file: string, sink: string, since: string) =>
-    Effect.flatMap(Load.load(file), (config) =>
+    Effect.flatMap(loadConfig(file), (config) =>
       // No fencing token: bootstrap runs before the sink's runner does.
       withStore(config, (store) =>
         store.commit(sink, since, null, null, mirrorSource(config, sink))
@@ -39,8 +38,22 @@ export const checkpoints = {
 /** The source a mirror reads WorkOS through, and whose checkpoint bootstrap sets: its first. */
 const mirrorSource = (config: RelayConfig, sink: string): string => {
   const entry = config.sinks.find((s) => s.name === sink)
-  return (entry === undefined ? undefined : sourcesOfSink(config, entry)[0]?.name) ?? "default"
+  const names = config.sources?.map((s) => s.name) ?? ["default"]
+  return names.find((n) => entry?.sources === undefined || entry.sources.includes(n)) ?? "default"
 }
+
+/**
+ * What `mirror` is on a command line that does not run it (the root's `--help`, other
+ * commands): its name and description, without loading the mirror package.
+ */
+export const mirrorListed = (): MirrorCommand =>
+  installed("@workos-relay/sink-mirror/Cli")
+    ? Command.make("mirror").pipe(
+        Command.withDescription(
+          "Inspect, reconcile and bootstrap mirror sinks (WorkOS state as tables)"
+        )
+      )
+    : mirrorFallback
 
 /** `workos-relay mirror status` comes with @workos-relay/sink-mirror; without it, `mirror` says what to install. */
 export const loadMirrorCommand = async (): Promise<MirrorCommand> => {

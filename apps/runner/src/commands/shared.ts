@@ -14,8 +14,8 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as References from "effect/References"
 import type { RelayConfig } from "../config/Schema.ts"
-import { logLayer } from "../Observability.ts"
-import * as StateStore from "../StateStore.ts"
+import { logLayer } from "../Logging.ts"
+import type * as StateStore from "../StateStore.ts"
 
 /** Bad usage that the flag parser cannot see (a bad date, an unknown sink name): exit code 2. */
 export class UsageError extends Data.TaggedError("UsageError")<{ readonly reason: string }> {
@@ -98,10 +98,35 @@ export const withStore = <A, E>(
   config: RelayConfig,
   f: (store: StateStore.Service) => Effect.Effect<A, E>
 ) =>
-  Effect.scoped(
-    Layer.build(StateStore.layer(config.state)).pipe(
-      Effect.flatMap((context) => f(Context.get(context, StateStore.StateStore)))
-    )
+  Effect.flatMap(
+    // Loaded here, not at the top: `--help` and the commands without a store skip SQL.
+    Effect.promise(() => import("../StateStore.ts")),
+    (StateStore) =>
+      Effect.scoped(
+        Layer.build(StateStore.layer(config.state)).pipe(
+          Effect.flatMap((context) => f(Context.get(context, StateStore.StateStore)))
+        )
+      )
+  )
+
+/**
+ * A command's handler from a module loaded only when the command runs: the flags and
+ * help text stay apart from what the command does, so `--help` loads none of it (the
+ * pipeline, effect/http, SQL, the sinks).
+ */
+export const lazy =
+  <M, I, A, E, R>(
+    load: () => Promise<M>,
+    handler: (module: M) => (input: I) => Effect.Effect<A, E, R>
+  ) =>
+  (input: I): Effect.Effect<A, E, R> =>
+    Effect.flatMap(Effect.promise(load), (module) => handler(module)(input))
+
+/** The config file, loaded (and its parser) only when a command reads it. */
+export const loadConfig = (file: string) =>
+  Effect.flatMap(
+    Effect.promise(() => import("../config/Load.ts")),
+    (Load) => Load.load(file)
   )
 
 /**

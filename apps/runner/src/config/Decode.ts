@@ -6,6 +6,7 @@ import * as Path from "node:path"
 import { Text } from "@workos-relay/core"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
+import { serverInstalled, serverMissing } from "../http/Package.ts"
 import { checkPatterns, checkSourceType, parseAddress, startTimeProblem } from "./Checks.ts"
 import { checkConsole, consoleSettings } from "./Console.ts"
 import { isRecord } from "./Guards.ts"
@@ -77,6 +78,8 @@ export const decode = (
       isRecord(raw.http) && typeof raw.http.address === "string"
         ? parseAddress(raw.http.address, problems)
         : undefined
+    if (http !== undefined && !serverInstalled())
+      problems.push({ path: "http", message: serverMissing })
     const rawSinks: Record<string, unknown> = isRecord(raw.sinks) ? raw.sinks : {}
     const sinkNames = Object.keys(rawSinks)
     if (isRecord(raw.sinks) && sinkNames.length === 0)

@@ -7,14 +7,26 @@
  * whatever comes next, without this module knowing them.
  */
 import * as Http from "node:http"
-// The module, not the package index: the index also loads cluster, workers and redis
-// (about 0.35 s of every start, `--help` included).
-import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import { HttpRouter, HttpServer, HttpServerResponse } from "effect/http"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
+import { serverMissing } from "./Package.ts"
+
+/**
+ * effect's Node HTTP server, from the optional `@effect/platform-node` (./Package.ts):
+ * the module, not the package index (the index also loads cluster, workers and redis).
+ */
+const nodeHttpServer = Effect.tryPromise({
+  try: () => import("@effect/platform-node/NodeHttpServer"),
+  catch: (error) =>
+    new Error(
+      (error as { code?: string }).code === "ERR_MODULE_NOT_FOUND"
+        ? serverMissing
+        : `cannot load @effect/platform-node: ${(error as Error).message}`
+    )
+})
 
 /** Routes contributed by one feature: a layer that adds them to the router. */
 export type Routes = Layer.Layer<never, never, HttpRouter.HttpRouter>
@@ -43,23 +55,25 @@ export const serve = (
   routes: Routes,
   address: { readonly host: string; readonly port: number }
 ): Effect.Effect<number, Error, Scope.Scope> =>
-  HttpRouter.serve(routes, { disableLogger: true, disableListenLog: true }).pipe(
-    Layer.provideMerge(
-      NodeHttpServer.layer(() => Http.createServer(), {
-        port: address.port,
-        host: address.host,
-        gracefulShutdownTimeout: "1 second"
-      })
-    ),
-    Layer.build,
-    Effect.map((context) => {
-      const bound = Context.get(context, HttpServer.HttpServer).address
-      return "port" in bound ? (bound.port as number) : address.port
-    }),
-    Effect.mapError(
-      (error) =>
-        new Error(
-          `cannot listen on ${address.host}:${address.port}: ${(error as { message?: string }).message ?? String(error)}`
-        )
+  Effect.flatMap(nodeHttpServer, (NodeHttpServer) =>
+    HttpRouter.serve(routes, { disableLogger: true, disableListenLog: true }).pipe(
+      Layer.provideMerge(
+        NodeHttpServer.layer(() => Http.createServer(), {
+          port: address.port,
+          host: address.host,
+          gracefulShutdownTimeout: "1 second"
+        })
+      ),
+      Layer.build,
+      Effect.map((context) => {
+        const bound = Context.get(context, HttpServer.HttpServer).address
+        return "port" in bound ? (bound.port as number) : address.port
+      }),
+      Effect.mapError(
+        (error) =>
+          new Error(
+            `cannot listen on ${address.host}:${address.port}: ${(error as { message?: string }).message ?? String(error)}`
+          )
+      )
     )
   )

@@ -7,22 +7,30 @@ import { Command } from "effect/cli"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import {
+  auditListed,
   exitCode,
   loadAuditCommand,
   loadMirrorCommand,
   makeRoot,
+  mirrorListed,
   missingAuditPackage,
   missingMirrorPackage,
+  subcommandOf,
   UsageError
 } from "../Cli.ts"
-import { logLayer } from "../Observability.ts"
+import { logLayer } from "../Logging.ts"
 import * as NodeServices from "./nodeServices.ts"
 import { version } from "./version.ts"
 
-const audit = await loadAuditCommand()
+// The audit and mirror commands come from their sink packages, loaded only when the
+// command line runs them (or asks for shell completions): `--help` and the other
+// commands list them by name and description.
+const args = process.argv.slice(2)
+const runs = (name: string) => subcommandOf(args) === name || args.includes("--completions")
+const audit = runs("audit") ? await loadAuditCommand() : auditListed()
+const mirror = runs("mirror") ? await loadMirrorCommand() : mirrorListed()
 // `audit verify ...` without the audit-log package: say what to install, rather than
 // the flag parser's "unknown argument verify".
-const mirror = await loadMirrorCommand()
 const missingAudit =
   missingAuditPackage(audit, process.argv.slice(2)) ??
   missingMirrorPackage(mirror, process.argv.slice(2))

@@ -4,11 +4,11 @@
  */
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
-import type { RelayConfig } from "../config/Schema.ts"
-import { formatMillis } from "../internal/Text.ts"
-import type { Metrics } from "../Observability.ts"
-import * as Runner from "../Runner.ts"
-import { table } from "./shared.ts"
+import type { RelayConfig } from "../../config/Schema.ts"
+import { formatMillis } from "../../internal/Text.ts"
+import type { Metrics } from "../../Observability.ts"
+import * as Runner from "../../Runner.ts"
+import { table } from "../shared.ts"
 
 const err = (text: string) => Effect.sync(() => process.stderr.write(`${text}\n`))
 
