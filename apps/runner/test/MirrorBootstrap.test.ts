@@ -163,9 +163,9 @@ sinks:
                 .all() as Array<{ id: string }>
             ).map((r) => r.id)
           )
-        // A documented limit: deleting an organization or a directory drops its children
-        // at WorkOS without an event for each; the mirror keeps them until a reconcile
-        // (so does deleting a directory user or group with its memberships).
+        // Deleting an organization or a directory drops its children at WorkOS without
+        // an event for each; the mirror cascades them, but a child event created after
+        // the parent's delete (this history has some) keeps its row live: left out.
         const parents =
           (
             {

@@ -16,6 +16,9 @@ import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import { defaultLockWait, patiently } from "./internal/Busy.ts"
 import {
+  cascadeChildren,
+  cascadeParams,
+  cascadeSql,
   countSql,
   fromSelected,
   metaTable,
@@ -137,6 +140,10 @@ export const make = (
       }
       return s
     }
+    // The statement that sets each child table's cascade tombstones, prepared once.
+    const cascading = new Map(
+      cascadeChildren.map((child) => [child, db.prepare(cascadeSql("sqlite", naming, child))])
+    )
     const putMeta = (key: string, value: string) =>
       db
         .prepare(
@@ -149,6 +156,10 @@ export const make = (
         transaction(db, () => {
           for (const row of rows)
             upsert(row.table).run(...(rowParams("sqlite", row) as Array<SQLInputValue>))
+          for (const [child, statement] of cascading) {
+            const params = cascadeParams(child, rows)
+            if (params !== undefined) statement.run(...params)
+          }
           if (last !== undefined) {
             putMeta(metaKeys.lastEventId, last.id)
             putMeta(metaKeys.lastEventAt, last.at)
