@@ -150,17 +150,18 @@ export const cascadeChildren: ReadonlyArray<TableName> = tableNames.filter(
 export const cascadeSql = (dialect: Dialect, naming: Naming, child: TableName): string => {
   const into = cascadesInto(child)
   const t = tableName(naming, child)
-  const ids = (i: number) =>
+  // `= ANY (ARRAY(...))` lets Postgres look each id up in the index (`IN (SELECT ...)` under OR scans the table).
+  const inIds = (column: string, i: number) =>
     dialect === "sqlite"
-      ? "(SELECT value FROM json_each(?))"
-      : `(SELECT jsonb_array_elements_text($${i + 1}::jsonb))`
+      ? `c.${column} IN (SELECT value FROM json_each(?))`
+      : `c.${column} = ANY (ARRAY(SELECT jsonb_array_elements_text($${i + 1}::jsonb)))`
   const parents = into
     .map(
       (cascade) =>
         `SELECT p.deleted_at, p.id FROM ${tableName(naming, cascade.parent)} AS p WHERE p.id = c.${cascade.column} AND p.deleted_at IS NOT NULL AND p.deleted_with IS NULL AND c.last_event_at <= p.deleted_at`
     )
     .join(" UNION ALL ")
-  const scope = `(c.id IN ${ids(0)}${into.map((cascade, i) => ` OR c.${cascade.column} IN ${ids(i + 1)}`).join("")})`
+  const scope = `(${[inIds("id", 0), ...into.map((cascade, i) => inIds(cascade.column, i + 1))].join(" OR ")})`
   // Rows that would stay as they are (live, no parent deleted after them) are not written.
   return `UPDATE ${t} AS c SET (deleted_at, deleted_with) = (${parents} ORDER BY 1, 2 LIMIT 1) WHERE (c.deleted_with IS NOT NULL OR (c.deleted_at IS NULL AND EXISTS (${parents}))) AND ${scope}`
 }
