@@ -163,9 +163,9 @@ sinks:
                 .all() as Array<{ id: string }>
             ).map((r) => r.id)
           )
-        // A documented limit: deleting an organization or a directory drops its children
-        // at WorkOS without an event for each; the mirror keeps them until a reconcile
-        // (so does deleting a directory user or group with its memberships).
+        // Deleting an organization or a directory drops its children at WorkOS without
+        // an event for each; the mirror cascades them, but a child event created after
+        // the parent's delete (this history has some) keeps its row live: left out.
         const parents =
           (
             {
@@ -239,6 +239,97 @@ sinks:
     const moved = /checkpoint of sink mirror set to (\S+):/.exec(forced.stdout)?.[1]
     expect(moved! > since!).toBe(true)
     expect(checkpointOf(Path.join(dir, "state.db"))).toBe(moved)
+  }, 120_000)
+})
+
+/** Rows of the mirror's tables, live and deleted; 0 when the file is not there yet. */
+const mirrorRows = (database: string): number => {
+  if (!Fs.existsSync(database)) return 0
+  const db = new DatabaseSync(database, { readOnly: true })
+  try {
+    return (
+      db
+        .prepare(
+          "SELECT (SELECT count(*) FROM workos_users) + (SELECT count(*) FROM workos_organizations) + (SELECT count(*) FROM workos_directory_users) AS n"
+        )
+        .get() as { n: number }
+    ).n
+  } finally {
+    db.close()
+  }
+}
+
+describe("mirror bootstrap against a running runner", () => {
+  it("is refused while a runner holds the lease, saying which; the checkpoint and the tables stay; after it stops, bootstrap runs", async () => {
+    const dir = tempDir("mirror-fence-")
+    const config = Path.join(dir, "relay.yaml")
+    const database = Path.join(dir, "mirror.db")
+    const state = Path.join(dir, "state.db")
+    Fs.writeFileSync(
+      config,
+      `source:
+  type: workos
+  apiKey: \${TEST_KEY}
+  baseUrl: ${standIn.url}
+  start: latest
+  pollInterval: 50ms
+state:
+  sqlite: ./state.db
+  leaseTtl: 5s
+shutdownTimeout: 2s
+sinks:
+  mirror:
+    type: mirror
+    path: ${JSON.stringify(database)}
+`
+    )
+    const relay = cli(["run", "-c", config])
+    await waitUntilAsync(
+      "the runner holds the lease",
+      () => relay.stderr.includes("relaying to"),
+      60_000
+    )
+    const before = checkpointOf(state)
+    expect(before, relay.stderr).toBeDefined()
+
+    for (const args of [[], ["--force"]]) {
+      const boot = cli(["mirror", "bootstrap", "-c", config, ...args])
+      expect(await boot.exited, boot.stderr).toBe(2)
+      expect(boot.stderr).toMatch(
+        new RegExp(
+          `the runner \\S+:${relay.child.pid}:\\S+ \\(lease token \\d+, renewed until [^)]+\\) holds the lease of the state store sqlite:`
+        )
+      )
+      expect(boot.stderr).toContain("stop it")
+      expect(boot.stdout).not.toContain("filled mirror")
+    }
+    // Nothing moved: the runner's checkpoint, and no row filled from the lists.
+    expect(checkpointOf(state)).toBe(before)
+    expect(mirrorRows(database)).toBe(0)
+    // The runner never lost its lease to the refused bootstraps.
+    expect(relay.child.exitCode).toBeNull()
+    expect(relay.stderr).not.toContain("taken over")
+
+    relay.child.kill("SIGTERM")
+    expect(await relay.exited, relay.stderr).toBe(0)
+    standIn.append(
+      history(40, 99).map((e) => ({ event: e.event, data: (e as { data: unknown }).data }))
+    )
+    const boot = cli(["mirror", "bootstrap", "-c", config, "--force"])
+    expect(await boot.exited, boot.stderr).toBe(0)
+    const since = /checkpoint of sink mirror set to (\S+):/.exec(boot.stdout)?.[1]
+    expect(checkpointOf(state)).toBe(since)
+    expect(mirrorRows(database)).toBeGreaterThan(0)
+    // Given back as bootstrap ended: a runner starts at once, not as a standby.
+    const next = cli(["run", "-c", config])
+    await waitUntilAsync(
+      "the next runner holds the lease",
+      () => next.stderr.includes("relaying to"),
+      60_000
+    )
+    expect(next.stderr).not.toContain("hot standby")
+    next.child.kill("SIGTERM")
+    expect(await next.exited, next.stderr).toBe(0)
   }, 120_000)
 })
 

@@ -2,8 +2,11 @@
  * Mirror benchmark: events applied per second by the mirror sink (one transaction per
  * batch of 2,000, row versions folded first) against a hand-written loop that upserts
  * one row per event, each statement its own transaction, with a guard on the event's
- * time (what public examples do; here with the same merge, so that both end in the
- * same tables). Same events, same delivery order, same run; SQLite and Postgres.
+ * time (what public examples do), each event in its own transaction: once with the
+ * same merge and the same cascades of a parent's delete as the mirror (the tables
+ * must end identical), once with the upserts only (as public examples: identical but
+ * for the cascade tombstones).
+ * Same events, same delivery order, same run; SQLite and Postgres.
  *
  *   pnpm --filter @workos-relay/sink-mirror bench                 # 100k events
  *   BENCH_EVENTS=20000 pnpm --filter @workos-relay/sink-mirror bench
@@ -29,7 +32,14 @@ import * as Postgres from "@workos-relay/testing/Postgres"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
-import { type Naming, rowParams, upsertSql } from "../src/internal/Sql.ts"
+import {
+  cascadeChildren,
+  cascadeParams,
+  cascadeSql,
+  type Naming,
+  rowParams,
+  upsertSql
+} from "../src/internal/Sql.ts"
 import * as Mapping from "../src/Mapping.ts"
 import * as PostgresStore from "../src/PostgresStore.ts"
 import { deliverTo } from "../src/Sink.ts"
@@ -57,44 +67,92 @@ const timeMirror = (store: Shape) =>
     return performance.now() - start
   })
 
-const report = (name: string, mirrorMs: number, loopMs: number, same: boolean) => {
+const report = (
+  name: string,
+  mirrorMs: number,
+  loops: ReadonlyArray<{ label: string; ms: number; same: boolean; how: string }>
+) => {
   const mirror = rate(delivered.length, mirrorMs)
-  const loop = rate(delivered.length, loopMs)
-  console.log(
-    `${name.padEnd(9)} mirror ${String(mirror).padStart(8)} events/s   loop ${String(loop).padStart(8)} events/s   ratio ${(mirror / loop).toFixed(1)}x   tables identical: ${same ? "yes" : "NO"}`
-  )
-  if (!same) process.exitCode = 1
+  for (const [i, loop] of loops.entries()) {
+    const r = rate(delivered.length, loop.ms)
+    console.log(
+      `${(i === 0 ? name : "").padEnd(9)} ${i === 0 ? `mirror ${String(mirror).padStart(8)} events/s` : " ".repeat(24)}   ${loop.label.padEnd(16)} ${String(r).padStart(8)} events/s   ratio ${(mirror / r).toFixed(1)}x   ${loop.how}: ${loop.same ? "yes" : "NO"}`
+    )
+    if (!loop.same) process.exitCode = 1
+  }
 }
 
 const sameTables = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b)
+
+/** The tables with the cascade tombstones lifted: what a loop without cascades leaves. */
+const withoutCascades = (tables: Record<string, Array<any> | undefined>) =>
+  Object.fromEntries(
+    Object.entries(tables).map(([t, rows]) => [
+      t,
+      (rows ?? []).map((r) =>
+        r.deletedWith === null ? r : { ...r, deletedAt: null, deletedWith: null }
+      )
+    ])
+  )
+
+/** The loop's two kinds: the same work as the mirror (cascades too), and the plain upserts public examples do. */
+const kinds = [
+  { cascades: true, label: "loop", how: "tables identical" },
+  {
+    cascades: false,
+    label: "loop, no cascade",
+    how: "identical but for the cascades"
+  }
+] as const
 
 const sqlite = Effect.gen(function* () {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mirror-bench-"))
   try {
     const mirror = yield* SqliteStore.make({ path: path.join(dir, "mirror.db") })
     const mirrorMs = yield* timeMirror(mirror)
-
-    // The loop: its own file with the same tables, one autocommitted upsert per row.
-    const loopPath = path.join(dir, "loop.db")
-    const loopStore = yield* SqliteStore.make({ path: loopPath })
-    const db = new DatabaseSync(loopPath)
-    db.exec("PRAGMA synchronous = FULL")
-    const naming: Naming = { prefix: "workos_" }
-    const statements = new Map<string, ReturnType<DatabaseSync["prepare"]>>()
-    const start = performance.now()
-    for (const event of delivered) {
-      for (const row of Mapping.rowsOf(event)) {
-        let s = statements.get(row.table)
-        if (s === undefined) {
-          s = db.prepare(upsertSql("sqlite", naming, row.table, 1))
-          statements.set(row.table, s)
+    const mirrored = yield* dump(mirror)
+    const loops = []
+    for (const kind of kinds) {
+      // The loop: its own file with the same tables, one transaction per event.
+      const loopPath = path.join(dir, `loop-${kind.cascades}.db`)
+      const loopStore = yield* SqliteStore.make({ path: loopPath })
+      const db = new DatabaseSync(loopPath)
+      db.exec("PRAGMA synchronous = FULL")
+      const naming: Naming = { prefix: "workos_" }
+      const statements = new Map<string, ReturnType<DatabaseSync["prepare"]>>()
+      const cascading = kind.cascades
+        ? cascadeChildren.map(
+            (child) => [child, db.prepare(cascadeSql("sqlite", naming, child))] as const
+          )
+        : []
+      const start = performance.now()
+      for (const event of delivered) {
+        const rows = Mapping.rowsOf(event)
+        if (rows.length === 0) continue
+        db.exec("BEGIN")
+        for (const row of rows) {
+          let s = statements.get(row.table)
+          if (s === undefined) {
+            s = db.prepare(upsertSql("sqlite", naming, row.table, 1))
+            statements.set(row.table, s)
+          }
+          s.run(...(rowParams("sqlite", row) as Array<SQLInputValue>))
         }
-        s.run(...(rowParams("sqlite", row) as Array<SQLInputValue>))
+        for (const [child, cascade] of cascading) {
+          const params = cascadeParams(child, rows)
+          if (params !== undefined) cascade.run(...params)
+        }
+        db.exec("COMMIT")
       }
+      const ms = performance.now() - start
+      db.close()
+      const looped = yield* dump(loopStore)
+      const same = kind.cascades
+        ? sameTables(mirrored, looped)
+        : sameTables(withoutCascades(mirrored), looped)
+      loops.push({ label: kind.label, ms, same, how: kind.how })
     }
-    const loopMs = performance.now() - start
-    db.close()
-    report("SQLite", mirrorMs, loopMs, sameTables(yield* dump(mirror), yield* dump(loopStore)))
+    report("SQLite", mirrorMs, loops)
   } finally {
     fs.rmSync(dir, { recursive: true, force: true })
   }
@@ -106,23 +164,46 @@ const postgres = (url: Redacted.Redacted<string>) =>
     const sql = PgClient.PgClient
     yield* Effect.gen(function* () {
       const pg = yield* sql
-      yield* pg.unsafe("DROP SCHEMA IF EXISTS bench_mirror, bench_loop CASCADE")
+      yield* pg.unsafe("DROP SCHEMA IF EXISTS bench_mirror, bench_loop, bench_plain CASCADE")
     }).pipe(Effect.provideContext(client))
     const mirror = yield* PostgresStore.makeFromUrl({ url, schema: "bench_mirror" })
     const mirrorMs = yield* timeMirror(mirror)
-
-    const loopStore = yield* PostgresStore.makeFromUrl({ url, schema: "bench_loop" })
-    const naming: Naming = { prefix: "workos_", schema: "bench_loop" }
-    const loopMs = yield* Effect.gen(function* () {
-      const pg = yield* sql
-      const start = performance.now()
-      for (const event of delivered) {
-        for (const row of Mapping.rowsOf(event))
-          yield* pg.unsafe(upsertSql("postgres", naming, row.table, 1), rowParams("postgres", row))
-      }
-      return performance.now() - start
-    }).pipe(Effect.provideContext(client))
-    report("Postgres", mirrorMs, loopMs, sameTables(yield* dump(mirror), yield* dump(loopStore)))
+    const mirrored = yield* dump(mirror)
+    const loops = []
+    for (const kind of kinds) {
+      const schema = kind.cascades ? "bench_loop" : "bench_plain"
+      const loopStore = yield* PostgresStore.makeFromUrl({ url, schema })
+      const naming: Naming = { prefix: "workos_", schema }
+      const ms = yield* Effect.gen(function* () {
+        const pg = yield* sql
+        const start = performance.now()
+        for (const event of delivered) {
+          const rows = Mapping.rowsOf(event)
+          if (rows.length === 0) continue
+          // One connection (maxConnections: 1): the event's statements in one transaction.
+          yield* pg.unsafe("BEGIN")
+          for (const row of rows)
+            yield* pg.unsafe(
+              upsertSql("postgres", naming, row.table, 1),
+              rowParams("postgres", row)
+            )
+          if (kind.cascades)
+            for (const child of cascadeChildren) {
+              const params = cascadeParams(child, rows)
+              if (params !== undefined)
+                yield* pg.unsafe(cascadeSql("postgres", naming, child), params)
+            }
+          yield* pg.unsafe("COMMIT")
+        }
+        return performance.now() - start
+      }).pipe(Effect.provideContext(client))
+      const looped = yield* dump(loopStore)
+      const same = kind.cascades
+        ? sameTables(mirrored, looped)
+        : sameTables(withoutCascades(mirrored), looped)
+      loops.push({ label: kind.label, ms, same, how: kind.how })
+    }
+    report("Postgres", mirrorMs, loops)
   }).pipe(Effect.scoped)
 
 console.log(

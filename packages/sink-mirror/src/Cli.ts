@@ -20,6 +20,7 @@ import * as Result from "effect/Result"
 import { errorExitCode } from "effect/Runtime"
 import * as Schema from "effect/Schema"
 import * as SchemaIssue from "effect/SchemaIssue"
+import type * as Scope from "effect/Scope"
 import * as Yaml from "yaml"
 import * as Config from "./Config.ts"
 import * as Lists from "./Lists.ts"
@@ -384,8 +385,22 @@ export const reconcile = Command.make("reconcile", { ...workosFlags, table: tabl
 export interface Checkpoints {
   /** The sink's checkpoint (an event id or a time); undefined: none yet. */
   readonly get: (file: string, sink: string) => Effect.Effect<string | undefined, Error>
-  /** Saves a time as the sink's checkpoint: the sink's events start there (`since`). */
-  readonly setSince: (file: string, sink: string, since: string) => Effect.Effect<void, Error>
+  /**
+   * Saves a time as the sink's checkpoint: the sink's events start there (`since`);
+   * with `token`, only while that is the lease's current token.
+   */
+  readonly setSince: (
+    file: string,
+    sink: string,
+    since: string,
+    token?: number | null
+  ) => Effect.Effect<void, Error>
+  /**
+   * Takes the runner's lease for the scope, so that no runner delivers meanwhile
+   * (refused, saying who holds it, while a runner runs); its fencing token. Absent
+   * from an older runner: bootstrap is then unfenced.
+   */
+  readonly lease?: (file: string) => Effect.Effect<number, Error, Scope.Scope>
 }
 
 const forceFlag = Flag.Boolean("force").pipe(
@@ -405,12 +420,23 @@ export const makeBootstrap = (checkpoints: Checkpoints | undefined) =>
           ? undefined
           : yield* sinkOfConfigFile(file, Option.getOrUndefined(flags.sink))
       const lists = yield* workosLists(flags)
+      const fenced =
+        checkpoints !== undefined && file !== undefined && chosen !== undefined
+          ? { checkpoints, file, sink: chosen.sink }
+          : undefined
+      // While a runner runs, nothing: it may deliver to the mirror as the tables are
+      // filled, and the checkpoint would move under it. The lease keeps runners out
+      // until bootstrap ends (one starting meanwhile waits as a standby).
+      const token =
+        fenced?.checkpoints.lease === undefined
+          ? null
+          : yield* fenced.checkpoints.lease(fenced.file)
       // Refused before any request: a sink with a checkpoint is already on its way.
-      if (checkpoints !== undefined && file !== undefined && chosen !== undefined) {
-        const existing = yield* checkpoints.get(file, chosen.sink)
+      if (fenced !== undefined) {
+        const existing = yield* fenced.checkpoints.get(fenced.file, fenced.sink)
         if (existing !== undefined && !flags.force)
           return yield* new UsageError({
-            reason: `sink ${chosen.sink} already has a checkpoint (${existing}): bootstrap would move it; pass --force to start it where the lists are read`
+            reason: `sink ${fenced.sink} already has a checkpoint (${existing}): bootstrap would move it; pass --force to start it where the lists are read`
           })
       }
       const { report, listedAt, where } = yield* runReconcile(
@@ -423,16 +449,16 @@ export const makeBootstrap = (checkpoints: Checkpoints | undefined) =>
       )
       const since = listedAt.toISOString()
       const filled = `filled mirror ${where} from WorkOS's lists (read from ${since}):\n${reportText(report)}`
-      if (checkpoints !== undefined && file !== undefined && chosen !== undefined) {
-        yield* checkpoints.setSince(file, chosen.sink, since)
+      if (fenced !== undefined) {
+        yield* fenced.checkpoints.setSince(fenced.file, fenced.sink, since, token)
         return yield* Console.log(
-          `${filled}\ncheckpoint of sink ${chosen.sink} set to ${since}: \`run\` delivers its events from there (events before it are older than the rows and change nothing).`
+          `${filled}\ncheckpoint of sink ${fenced.sink} set to ${since}: \`run\` delivers its events from there (events before it are older than the rows and change nothing).`
         )
       }
       yield* Console.log(
         `${filled}\nStart the mirror sink's events there, so nothing between is missed: source.start: "${since}" for a sink with no checkpoint yet (events before it are older than the rows and change nothing).`
       )
-    })
+    }).pipe(Effect.scoped)
   ).pipe(
     Command.withDescription(
       "Fill empty tables from WorkOS's list APIs and start the sink's events (its checkpoint in the runner's state) where the lists were read"

@@ -8,6 +8,7 @@
  *     store: sqlite               # sqlite (default) | postgres
  *     path: ./.workos-relay/mirror.db
  *     prefix: workos_             # table names: workos_users, workos_organizations, ...
+ *     lockWait: 30s               # SQLite: how long a batch waits out another process's lock
  *     reconcile:
  *       every: 6h                 # optional: reconcile with WorkOS's lists while `run` runs
  * ```
@@ -57,12 +58,32 @@ const Every = Schema.String.pipe(
 )
 const Reconcile = Schema.optionalKey(Schema.Struct({ every: Every }))
 
+/** SQLite: how long an operation waits out another process's write lock, from 100ms to 1h ("30s"). */
+const LockWait = Schema.String.pipe(
+  Schema.check(
+    Schema.makeFilter((s: string) => {
+      const ms = Text.parseDuration(s)
+      if (ms === undefined) return `expected a duration such as "30s", got ${JSON.stringify(s)}`
+      return ms >= 100 && ms <= 60 * minute
+        ? undefined
+        : `expected a duration from 100ms to 1h, got ${JSON.stringify(s)}`
+    })
+  )
+)
+
+/** `lockWait` in ms (undefined: the store's default). */
+export const lockWaitMs = (config: Config): number | undefined =>
+  config.store === "postgres" || config.lockWait === undefined
+    ? undefined
+    : Text.parseDuration(config.lockWait)
+
 /** The default store: one SQLite file. */
 export const Sqlite = Schema.Struct({
   store: Schema.optionalKey(Schema.Literal("sqlite")),
   /** The database file; created with its folder when missing. */
   path: Schema.NonEmptyString.pipe(Schema.withDecodingDefaultKey(Effect.succeed(defaultPath))),
   prefix: Prefix.pipe(Schema.withDecodingDefaultKey(Effect.succeed(defaultPrefix))),
+  lockWait: Schema.optionalKey(LockWait),
   reconcile: Reconcile
 })
 export type Sqlite = typeof Sqlite.Type

@@ -27,6 +27,12 @@ export interface Row {
   readonly eventId: string
   /** When the object was deleted (ISO-8601), or null. */
   readonly deletedAt: string | null
+  /**
+   * As stored: the id of the parent whose delete tombstoned this row (a cascade, see
+   * `Tables.cascades`); null (or absent) when the row's own delete did, or it is live.
+   * Never set by an event's version.
+   */
+  readonly deletedWith?: string | null
 }
 
 /** Which table an event type writes, and whether it deletes; types not listed are ignored. */

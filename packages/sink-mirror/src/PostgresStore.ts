@@ -11,6 +11,9 @@ import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import { SqlClient } from "effect/sql/SqlClient"
 import {
+  cascadeChildren,
+  cascadeParams,
+  cascadeSql,
   countSql,
   fromSelected,
   metaTable,
@@ -121,6 +124,10 @@ export const make = (
             for (const name of tableNames) {
               const list = byTable.get(name)
               if (list !== undefined) yield* upsertTable(name, list)
+            }
+            for (const child of cascadeChildren) {
+              const params = cascadeParams(child, rows)
+              if (params !== undefined) yield* run(cascadeSql("postgres", naming, child), params)
             }
             if (last !== undefined) {
               yield* putMeta(metaKeys.lastEventId, last.id)

@@ -9,7 +9,8 @@
  * left alone, and an event after it still applies on top of the repair.
  *
  * Not repaired, only reported: a row deleted here whose object WorkOS still lists (a
- * delete is final in the mirror). A directory group membership is listed as the users
+ * delete is final in the mirror). A row tombstoned only by its parent's delete (a
+ * cascade) that WorkOS lists comes back, as a newer event would bring it back. A directory group membership is listed as the users
  * of each group (`/directory_users?group=`), an object as its events make it.
  */
 import * as Effect from "effect/Effect"
@@ -99,8 +100,12 @@ export const compare = (
       repairs.push(repair)
     } else if (newer(row, repair)) {
       // Changed by an event after the list was read: the row is the newer truth.
-    } else if (row.deletedAt !== null && tables[table].revivable) {
-      // A group membership comes back, as a newer `user_added` brings it back.
+    } else if (
+      row.deletedAt !== null &&
+      (tables[table].revivable || (row.deletedWith ?? null) !== null)
+    ) {
+      // A group membership comes back, as a newer `user_added` brings it back; a row
+      // its parent's delete tombstoned, as a newer event of its own does.
       missing.push(id)
       repairs.push(repair)
     } else if (row.deletedAt !== null) {

@@ -23,7 +23,11 @@ export const openStore = (
 ): Effect.Effect<Shape, StoreError | SchemaTooNew, Scope.Scope> =>
   config.store === "postgres"
     ? PostgresStore.makeFromUrl({ url: config.url, schema: config.schema, prefix: config.prefix })
-    : SqliteStore.make({ path: config.path, prefix: config.prefix })
+    : SqliteStore.make({
+        path: config.path,
+        prefix: config.prefix,
+        lockWait: Config.lockWaitMs(config)
+      })
 
 /** The `Store` service for a config. */
 export const layer = (config: Config.Config): Layer.Layer<Store, StoreError | SchemaTooNew> =>

@@ -2,13 +2,23 @@
  * The SQLite store (the default): one file, `node:sqlite`, WAL with
  * `synchronous=FULL` so that a batch reported applied survives a power cut. A batch
  * is one `BEGIN IMMEDIATE` transaction: a crash leaves all of it or none of it.
+ *
+ * The busy timeout is zero: a write lock held by another process (an application
+ * reading and writing the mirror) is waited out between attempts with `Effect.sleep`
+ * (`internal/Busy.ts`), never on the main thread; after `lockWait` the operation
+ * fails with a `StoreError` the sink reports as unavailable, and the runner retries
+ * the batch.
  */
 import { mkdirSync } from "node:fs"
 import { dirname } from "node:path"
 import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlite"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
+import { defaultLockWait, patiently } from "./internal/Busy.ts"
 import {
+  cascadeChildren,
+  cascadeParams,
+  cascadeSql,
   countSql,
   fromSelected,
   metaTable,
@@ -37,6 +47,8 @@ export interface Options {
   readonly path: string
   /** Prepended to every table name; default `workos_`. */
   readonly prefix?: string | undefined
+  /** How long (ms) an operation waits out another process's lock before it fails; default 30 s. */
+  readonly lockWait?: number | undefined
 }
 
 const describe = (cause: unknown): string =>
@@ -54,14 +66,29 @@ const transaction = <A>(db: DatabaseSync, f: () => A): A => {
   }
 }
 
-const migrate = (db: DatabaseSync, naming: Naming, where: string): SchemaTooNew | undefined =>
-  transaction(db, () => {
-    const meta = metaTable(naming)
+/** The schema version the file is at (0: none yet), read without taking the write lock. */
+const versionOf = (db: DatabaseSync, meta: string): number => {
+  const exists = db
+    .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?")
+    .get(meta.slice(1, -1))
+  if (exists === undefined) return 0
+  const row = db.prepare(`SELECT value FROM ${meta} WHERE key = 'schema_version'`).get() as
+    | { value: string }
+    | undefined
+  return row === undefined ? 0 : Number(row.value)
+}
+
+/** Migrates the file when it is behind; a file already current is only read (no write lock). */
+const migrate = (db: DatabaseSync, naming: Naming, where: string): SchemaTooNew | undefined => {
+  const meta = metaTable(naming)
+  const seen = versionOf(db, meta)
+  if (seen > schemaVersion)
+    return new SchemaTooNew({ where, found: seen, supported: schemaVersion })
+  if (seen === schemaVersion) return undefined
+  return transaction(db, () => {
     db.exec(`CREATE TABLE IF NOT EXISTS ${meta} (key TEXT PRIMARY KEY, value TEXT NOT NULL)`)
-    const row = db.prepare(`SELECT value FROM ${meta} WHERE key = 'schema_version'`).get() as
-      | { value: string }
-      | undefined
-    const found = row === undefined ? 0 : Number(row.value)
+    // Again under the lock: another process may have migrated meanwhile.
+    const found = versionOf(db, meta)
     if (found > schemaVersion) return new SchemaTooNew({ where, found, supported: schemaVersion })
     const steps = migrations("sqlite", naming)
     for (let v = found; v < schemaVersion; v++) for (const s of steps[v]!) db.exec(s)
@@ -70,6 +97,7 @@ const migrate = (db: DatabaseSync, naming: Naming, where: string): SchemaTooNew 
     ).run(String(schemaVersion))
     return undefined
   })
+}
 
 /** Opens (creating and migrating when needed) the mirror at `path`; closed with the scope. */
 export const make = (
@@ -80,23 +108,25 @@ export const make = (
     const naming: Naming = { prefix: options.prefix ?? "workos_" }
     const fail = (what: string) => (cause: unknown) =>
       new StoreError({ reason: `mirror ${where}: ${what} failed: ${describe(cause)}`, cause })
+    const lockWait = options.lockWait ?? defaultLockWait
+    /** `attempt` on this thread, a lock waited out between attempts (see `internal/Busy.ts`). */
+    const attempt = <A>(what: string, f: () => A) =>
+      patiently(f, { lockWait, where, what, fail: fail(what) })
     const db = yield* Effect.acquireRelease(
       Effect.try({
         try: () => {
           if (options.path !== ":memory:") mkdirSync(dirname(options.path), { recursive: true })
-          const db = new DatabaseSync(options.path, { timeout: 10_000 })
-          db.exec("PRAGMA journal_mode = WAL")
-          db.exec("PRAGMA synchronous = FULL")
-          return db
+          return new DatabaseSync(options.path, { timeout: 0 })
         },
         catch: fail("opening")
       }),
       (db) => Effect.sync(() => db.close())
     )
-    const refused = yield* Effect.try({
-      try: () => migrate(db, naming, where),
-      catch: fail("migrating")
+    yield* attempt("opening", () => {
+      db.exec("PRAGMA journal_mode = WAL")
+      db.exec("PRAGMA synchronous = FULL")
     })
+    const refused = yield* attempt("migrating", () => migrate(db, naming, where))
     if (refused !== undefined) return yield* refused
 
     const meta = metaTable(naming)
@@ -110,6 +140,10 @@ export const make = (
       }
       return s
     }
+    // The statement that sets each child table's cascade tombstones, prepared once.
+    const cascading = new Map(
+      cascadeChildren.map((child) => [child, db.prepare(cascadeSql("sqlite", naming, child))])
+    )
     const putMeta = (key: string, value: string) =>
       db
         .prepare(
@@ -118,56 +152,51 @@ export const make = (
         .run(key, value)
 
     const apply: Shape["apply"] = (rows: ReadonlyArray<Row>, last) =>
-      Effect.try({
-        try: () =>
-          transaction(db, () => {
-            for (const row of rows)
-              upsert(row.table).run(...(rowParams("sqlite", row) as Array<SQLInputValue>))
-            if (last !== undefined) {
-              putMeta(metaKeys.lastEventId, last.id)
-              putMeta(metaKeys.lastEventAt, last.at)
-              putMeta(metaKeys.lastAppliedAt, new Date().toISOString())
-            }
-          }),
-        catch: fail("applying a batch")
-      })
+      attempt("applying a batch", () =>
+        transaction(db, () => {
+          for (const row of rows)
+            upsert(row.table).run(...(rowParams("sqlite", row) as Array<SQLInputValue>))
+          for (const [child, statement] of cascading) {
+            const params = cascadeParams(child, rows)
+            if (params !== undefined) statement.run(...params)
+          }
+          if (last !== undefined) {
+            putMeta(metaKeys.lastEventId, last.id)
+            putMeta(metaKeys.lastEventAt, last.at)
+            putMeta(metaKeys.lastAppliedAt, new Date().toISOString())
+          }
+        })
+      )
 
     const rows: Shape["rows"] = (table) =>
-      Effect.try({
-        try: () =>
-          (
-            db
-              .prepare(selectRowsSql("sqlite", naming, table))
-              .all() as unknown as Array<SelectedRow>
-          ).map((r) => fromSelected(table, r)),
-        catch: fail(`reading ${table}`)
-      })
+      attempt(`reading ${table}`, () =>
+        (
+          db.prepare(selectRowsSql("sqlite", naming, table)).all() as unknown as Array<SelectedRow>
+        ).map((r) => fromSelected(table, r))
+      )
 
-    const counts: Shape["counts"] = Effect.try({
-      try: () => {
-        const out: Record<string, { live: number; deleted: number }> = {}
-        for (const name of tableNames) {
-          const r = db.prepare(countSql(naming, name)).get() as { live: number; deleted: number }
-          out[name] = { live: Number(r.live), deleted: Number(r.deleted) }
-        }
-        return out as Counts
-      },
-      catch: fail("counting rows")
+    const counts: Shape["counts"] = attempt("counting rows", () => {
+      const out: Record<string, { live: number; deleted: number }> = {}
+      for (const name of tableNames) {
+        const r = db.prepare(countSql(naming, name)).get() as { live: number; deleted: number }
+        out[name] = { live: Number(r.live), deleted: Number(r.deleted) }
+      }
+      return out as Counts
     })
 
     const metaValue: Shape["meta"] = (key) =>
-      Effect.try({
-        try: () =>
+      attempt(
+        "reading its bookkeeping",
+        () =>
           (
             db.prepare(`SELECT value FROM ${meta} WHERE key = ?`).get(key) as
               | { value: string }
               | undefined
-          )?.value,
-        catch: fail("reading its bookkeeping")
-      })
+          )?.value
+      )
 
     const setMeta: Shape["setMeta"] = (key, value) =>
-      Effect.try({ try: () => void putMeta(key, value), catch: fail("writing its bookkeeping") })
+      attempt("writing its bookkeeping", () => void putMeta(key, value))
 
     return { where, apply, rows, counts, meta: metaValue, setMeta } satisfies Shape
   })

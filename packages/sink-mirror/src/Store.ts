@@ -8,7 +8,7 @@ import type { Row } from "./Mapping.ts"
 import type { TableName } from "./Tables.ts"
 
 /** The schema version this package writes; migration N takes a store from N-1 to N. */
-export const schemaVersion = 1
+export const schemaVersion = 2
 
 export class StoreError extends Data.TaggedError("StoreError")<{
   readonly reason: string

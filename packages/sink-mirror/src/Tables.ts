@@ -188,7 +188,40 @@ export const tables: Readonly<Record<TableName, Table>> = {
 }
 
 /** The columns every table has besides its typed ones, in order. */
-export const commonColumns = ["id", "object", "last_event_id", "last_event_at", "deleted_at"]
+export const commonColumns = [
+  "id",
+  "object",
+  "last_event_id",
+  "last_event_at",
+  "deleted_at",
+  "deleted_with"
+]
+
+/**
+ * What a deleted object takes with it, though WorkOS sends no event for each: the rows
+ * of `child` whose `column` names it. WorkOS documents it for a directory (a sole
+ * `dsync.deleted`: "dsync.user.deleted and dsync.group.deleted events will not be
+ * sent") and a group (no `dsync.group.user_removed` for its members); for an
+ * organization (its domains and memberships) and a directory user (its group
+ * memberships) it documents no event either, and its lists drop them. A cascade
+ * tombstones a child only as of the parent's delete: a child changed by a later event
+ * stays as that event says.
+ */
+export interface Cascade {
+  readonly parent: TableName
+  readonly child: TableName
+  readonly column: string
+}
+
+export const cascades: ReadonlyArray<Cascade> = [
+  { parent: "organizations", child: "organization_domains", column: "organization_id" },
+  { parent: "organizations", child: "organization_memberships", column: "organization_id" },
+  { parent: "directories", child: "directory_users", column: "directory_id" },
+  { parent: "directories", child: "directory_groups", column: "directory_id" },
+  { parent: "directories", child: "directory_group_memberships", column: "directory_id" },
+  { parent: "directory_groups", child: "directory_group_memberships", column: "group_id" },
+  { parent: "directory_users", child: "directory_group_memberships", column: "user_id" }
+]
 
 /** The id of a group membership row: the group's and the user's ids. */
 export const groupMembershipId = (groupId: string, userId: string): string => `${groupId}:${userId}`

@@ -53,7 +53,8 @@ describe("Postgres store", () => {
         "object:jsonb",
         "last_event_id:text",
         "last_event_at:timestamp with time zone",
-        "deleted_at:timestamp with time zone"
+        "deleted_at:timestamp with time zone",
+        "deleted_with:text"
       ])
     }).pipe(Effect.scoped)
   )
@@ -65,7 +66,7 @@ describe("Postgres store", () => {
       const error = yield* Effect.flip(
         Effect.scoped(PostgresStore.makeFromUrl({ url: url(), schema: "newer" }))
       )
-      expect(error.message).toContain("version 7, newer than this package's (1)")
+      expect(error.message).toContain("version 7, newer than this package's (2)")
     })
   )
 })

@@ -130,6 +130,27 @@ describe("reconcile", () => {
       }).pipe(Effect.scoped)
   )
 
+  it("brings back a row tombstoned only by its parent's delete when WorkOS lists it", () => {
+    const row = {
+      table: "directory_users" as const,
+      id: "directory_user_1",
+      object: { id: "directory_user_1", directory_id: "directory_1" },
+      at: "2026-01-01T00:00:00.000Z",
+      eventId: "event_1",
+      deletedAt: "2026-01-02T00:00:00.000Z",
+      deletedWith: "directory_1"
+    }
+    const listed = { id: "directory_user_1", directory_id: "directory_1" }
+    const { findings, repairs } = Reconcile.compare(
+      "directory_users",
+      [row],
+      [listed],
+      "2026-02-01T00:00:00Z"
+    )
+    expect(findings.missing).toEqual(["directory_user_1"])
+    expect(repairs).toMatchObject([{ id: "directory_user_1", deletedAt: null, object: listed }])
+  })
+
   it("reports a row deleted here that WorkOS still lists, without bringing it back", () => {
     const row = {
       table: "users" as const,

@@ -8,6 +8,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { afterAll, describe, expect, it } from "@effect/vitest"
 import { type Event, WorkOS, WorkOSList } from "@workos-relay/core"
+import { examples } from "@workos-relay/core/Examples"
 import { WorkOSStandIn } from "@workos-relay/testing"
 import * as Effect from "effect/Effect"
 import { FetchHttpClient } from "effect/http"
@@ -15,7 +16,7 @@ import * as Redacted from "effect/Redacted"
 import { runReconcile } from "../src/Cli.ts"
 import * as Reconcile from "../src/Reconcile.ts"
 import { deliverTo, openStore } from "../src/Sink.ts"
-import { history } from "./workload.ts"
+import { history, random } from "./workload.ts"
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mirror-standin-"))
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }))
@@ -99,5 +100,126 @@ describe("reconcile against the WorkOS stand-in", () => {
         "Quietly"
       )
     }).pipe(Effect.scoped)
+  )
+})
+
+const example = (type: string, patch: Record<string, unknown>) => ({
+  event: type,
+  data: { ...structuredClone((examples as any)[type].data), ...patch }
+})
+
+describe("reconcile agrees with the cascades", () => {
+  it.live(
+    "parents deleted without an event per child (an organization, a directory, a group, a directory user): no drift left",
+    () =>
+      Effect.gen(function* () {
+        const standIn = yield* Effect.acquireRelease(
+          Effect.promise(() => WorkOSStandIn.start({ events: 0 })),
+          (s) => Effect.promise(() => s.close())
+        )
+        const domain = (id: string, org: string) => ({
+          ...structuredClone((examples as any)["organization.created"].data.domains[0]),
+          id,
+          organization_id: org
+        })
+        const dirUser = (id: string, dir: string) =>
+          example("dsync.user.created", { id, directory_id: dir, email: `${id}@x.com` })
+        const group = (id: string, dir: string) =>
+          example("dsync.group.created", { id, directory_id: dir })
+        const added = (g: { data: any }, u: { data: any }) =>
+          example("dsync.group.user_added", {
+            directory_id: g.data.directory_id,
+            group: g.data,
+            user: u.data
+          })
+        const [u1, u2, u3, u4] = ["du_1", "du_2", "du_3", "du_4"].map((id, i) =>
+          dirUser(`directory_user_${id}`, i < 2 ? "directory_1" : "directory_2")
+        )
+        const [g1, g2, g3] = [
+          group("directory_group_1", "directory_1"),
+          group("directory_group_2", "directory_2"),
+          group("directory_group_3", "directory_2")
+        ]
+        standIn.append([
+          example("organization.created", {
+            id: "org_1",
+            domains: [domain("org_domain_1", "org_1")]
+          }),
+          example("organization.created", {
+            id: "org_2",
+            domains: [domain("org_domain_2", "org_2")]
+          }),
+          example("user.created", { id: "user_1" }),
+          example("organization_membership.created", {
+            id: "om_1",
+            organization_id: "org_1",
+            user_id: "user_1"
+          }),
+          example("organization_membership.created", {
+            id: "om_2",
+            organization_id: "org_2",
+            user_id: "user_1"
+          }),
+          example("dsync.activated", { id: "directory_1", organization_id: "org_2" }),
+          example("dsync.activated", { id: "directory_2", organization_id: "org_2" }),
+          u1!,
+          u2!,
+          u3!,
+          u4!,
+          g1!,
+          g2!,
+          g3!,
+          added(g1!, u1!),
+          added(g1!, u2!),
+          added(g2!, u3!),
+          added(g2!, u4!),
+          added(g3!, u3!),
+          added(g3!, u4!),
+          // The deletes: WorkOS sends one event each, none for what goes with them.
+          example("organization.deleted", { id: "org_1", domains: [] }),
+          example("dsync.deleted", { id: "directory_1", organization_id: "org_2" }),
+          example("dsync.group.deleted", { id: "directory_group_2", directory_id: "directory_2" }),
+          example("dsync.user.deleted", { ...u4!.data })
+        ])
+        const served = standIn.events() as unknown as ReadonlyArray<Event.Any>
+        // Delivered shuffled, in small batches, as a source may.
+        const next = random(9)
+        const shuffled = [...served].sort(() => next() - 0.5)
+        const config = { path: path.join(dir, "cascades.db"), prefix: "workos_" }
+        const store = yield* openStore(config)
+        for (let i = 0; i < shuffled.length; i += 3)
+          yield* deliverTo(store)(shuffled.slice(i, i + 3))
+        const cascaded = (yield* Effect.forEach(Reconcile.reconcilable, (t) => store.rows(t)))
+          .flat()
+          .filter((r) => r.deletedWith !== null)
+          .map((r) => r.id)
+          .sort()
+        expect(cascaded).toEqual(
+          [
+            "om_1",
+            "org_domain_1",
+            "directory_user_du_1",
+            "directory_user_du_2",
+            "directory_group_1",
+            "directory_group_1:directory_user_du_1",
+            "directory_group_1:directory_user_du_2",
+            "directory_group_2:directory_user_du_3",
+            "directory_group_2:directory_user_du_4",
+            "directory_group_3:directory_user_du_4"
+          ].sort()
+        )
+
+        const lists = yield* WorkOSList.make({
+          ...WorkOS.defaults,
+          apiKey: Redacted.make(standIn.apiKey),
+          baseUrl: standIn.url
+        }).pipe(Effect.provide(FetchHttpClient.layer))
+        const { report } = yield* runReconcile(config, lists, Reconcile.reconcilable)
+        for (const [table, f] of Object.entries(report))
+          expect([...f.missing, ...f.changed, ...f.gone, ...f.deletedButListed], table).toEqual([])
+        // What is live is what WorkOS lists: the other organization's, the other directory's.
+        expect((yield* store.counts).directory_group_memberships).toEqual({ live: 1, deleted: 5 })
+      }).pipe(Effect.scoped),
+    60_000
   )
 })

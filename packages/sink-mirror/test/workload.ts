@@ -9,7 +9,7 @@
 import type { Event } from "@workos-relay/core"
 import { examples } from "@workos-relay/core/Examples"
 import * as Mapping from "../src/Mapping.ts"
-import { type TableName, tables } from "../src/Tables.ts"
+import { cascades, type TableName, tables } from "../src/Tables.ts"
 
 /** A small, fast, seedable generator (mulberry32). */
 export const random = (seed: number) => {
@@ -208,7 +208,10 @@ export const history = (count: number, seed = 1, start = Date.parse("2026-03-01T
 /**
  * What the tables hold after each event applied once, in order: written plainly,
  * apart from `Mapping.merge` (the last event's object; a delete final, except for a
- * group membership, which the last add or remove decides).
+ * group membership, which the last add or remove decides). Then the cascades: a row
+ * not deleted itself whose parent's own delete is at or after its last change is
+ * tombstoned as of the earliest such delete (`Tables.cascades`; ties to the smallest
+ * parent id).
  */
 export const reference = (events: ReadonlyArray<Event.Any>): Map<TableName, Array<Mapping.Row>> => {
   const byKey = new Map<string, Mapping.Row>()
@@ -220,9 +223,31 @@ export const reference = (events: ReadonlyArray<Event.Any>): Map<TableName, Arra
         before === undefined || tables[row.table].revivable
           ? row.deletedAt
           : (before.deletedAt ?? row.deletedAt)
-      byKey.set(key, { ...row, deletedAt })
+      byKey.set(key, { ...row, deletedAt, deletedWith: null })
     }
   }
+  // Own deletes only: a parent tombstoned by a cascade does not cascade further.
+  const ownDelete = (table: TableName, id: unknown) =>
+    typeof id === "string" ? (byKey.get(`${table}\u0000${id}`)?.deletedAt ?? null) : null
+  const cascaded = new Map<string, Mapping.Row>()
+  for (const [key, row] of byKey) {
+    if (row.deletedAt !== null) continue
+    let found: { at: string; parent: string } | undefined
+    for (const cascade of cascades) {
+      if (cascade.child !== row.table) continue
+      const parent = row.object[cascade.column]
+      const at = ownDelete(cascade.parent, parent)
+      if (
+        at !== null &&
+        row.at <= at &&
+        (found === undefined || at < found.at || (at === found.at && String(parent) < found.parent))
+      )
+        found = { at, parent: parent as string }
+    }
+    if (found !== undefined)
+      cascaded.set(key, { ...row, deletedAt: found.at, deletedWith: found.parent })
+  }
+  for (const [key, row] of cascaded) byKey.set(key, row)
   const out = new Map<TableName, Array<Mapping.Row>>()
   for (const row of byKey.values()) {
     const list = out.get(row.table) ?? []

@@ -1,7 +1,11 @@
 /** `workos-relay mirror`: the commands of the mirror package, when it is installed. */
+import * as Os from "node:os"
+import * as Context from "effect/Context"
 import { Command } from "effect/cli"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import type { RelayConfig } from "../config/Schema.ts"
+import { formatMillis } from "../internal/Text.ts"
 import { installed, subcommandOf } from "./audit.ts"
 import { loadConfig, UsageError, withStore } from "./shared.ts"
 
@@ -26,13 +30,14 @@ export const checkpoints = {
     Effect.flatMap(loadConfig(file), (config) =>
       withStore(config, (store) => store.checkpoint(sink, mirrorSource(config, sink)))
     ).pipe(Effect.map((checkpoint) => checkpoint?.cursor)),
-  setSince: (file: string, sink: string, since: string) =>
+  /** Saved only while `token` is the lease's current token (`lease` below); null: unfenced. */
+  setSince: (file: string, sink: string, since: string, token: number | null = null) =>
     Effect.flatMap(loadConfig(file), (config) =>
-      // No fencing token: bootstrap runs before the sink's runner does.
       withStore(config, (store) =>
-        store.commit(sink, since, null, null, mirrorSource(config, sink))
+        store.commit(sink, since, null, token, mirrorSource(config, sink))
       )
-    )
+    ),
+  lease: (file: string) => leaseForBootstrap(file)
 }
 
 /** The source a mirror reads WorkOS through, and whose checkpoint bootstrap sets: its first. */
@@ -54,6 +59,46 @@ export const mirrorListed = (): MirrorCommand =>
         )
       )
     : mirrorFallback
+
+/**
+ * Takes the runner's lease for the scope (renewed meanwhile, given back at its end) so
+ * that no runner delivers to the sinks while `mirror bootstrap` fills a mirror and moves
+ * its sink's checkpoint: a runner started meanwhile waits as a hot standby. Refused,
+ * saying who holds it, while a runner runs. The lease's fencing token.
+ */
+export const leaseForBootstrap = (file: string) =>
+  Effect.gen(function* () {
+    const config = yield* loadConfig(file)
+    // Loaded here, not at the top: `--help` skips SQL.
+    const StateStore = yield* Effect.promise(() => import("../StateStore.ts"))
+    const store = yield* Layer.build(StateStore.layer(config.state)).pipe(
+      Effect.map((context) => Context.get(context, StateStore.StateStore))
+    )
+    const holder = `mirror bootstrap on ${Os.hostname()}:${process.pid}`
+    const ttl = config.state.leaseTtl
+    const lease = yield* store.acquireLease(holder, ttl)
+    if (lease === undefined) {
+      const current = yield* store.lease()
+      const who =
+        current === undefined
+          ? "another runner"
+          : `the runner ${current.holder} (lease token ${current.token}, renewed until ${new Date(current.expiresAt).toISOString()})`
+      return yield* new UsageError({
+        reason: `${who} holds the lease of the state store ${store.description}: it may be delivering to the mirror, and bootstrap would move the sink's checkpoint under it; stop it (a stopped runner gives the lease back; a killed one's expires within ${formatMillis(ttl)}) and run mirror bootstrap again`
+      })
+    }
+    yield* Effect.addFinalizer(() => store.releaseLease(holder, lease.token).pipe(Effect.ignore))
+    // Renewed as a runner renews it; a lost lease shows when the checkpoint is saved (fenced).
+    yield* Effect.forkScoped(
+      Effect.forever(
+        Effect.sleep(ttl / 3).pipe(
+          Effect.andThen(store.renewLease(holder, lease.token, ttl)),
+          Effect.ignore
+        )
+      )
+    )
+    return lease.token
+  })
 
 /** `workos-relay mirror status` comes with @workos-relay/sink-mirror; without it, `mirror` says what to install. */
 export const loadMirrorCommand = async (): Promise<MirrorCommand> => {

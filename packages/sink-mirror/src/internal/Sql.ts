@@ -4,7 +4,15 @@
  * a row version exactly as `Mapping.merge` does.
  */
 import type { Row } from "../Mapping.ts"
-import { type Column, type Table, type TableName, tableNames, tables } from "../Tables.ts"
+import {
+  type Cascade,
+  type Column,
+  cascades,
+  type Table,
+  type TableName,
+  tableNames,
+  tables
+} from "../Tables.ts"
 
 export type Dialect = "sqlite" | "postgres"
 
@@ -50,11 +58,27 @@ const createTables = (dialect: Dialect, naming: Naming): ReadonlyArray<string> =
     return [`CREATE TABLE ${t} (${columns.join(", ")})`, ...table.indexes.map(index)]
   })
 
+/**
+ * Migration 2: `deleted_with` on every table (the parent whose delete tombstoned the
+ * row, see `cascadeSql`), and an index for the cascade of a directory to its group
+ * memberships.
+ */
+const addDeletedWith = (dialect: Dialect, naming: Naming): ReadonlyArray<string> => [
+  ...tableNames.map(
+    (name) =>
+      `ALTER TABLE ${tableName(naming, name)} ADD COLUMN deleted_with ${dialect === "postgres" ? "text" : "TEXT"}`
+  ),
+  `CREATE INDEX "${naming.prefix}directory_group_memberships_directory_id" ON ${tableName(naming, "directory_group_memberships")} (directory_id)`
+]
+
 /** Versioned migrations: entry N-1 takes a store from version N-1 to N. */
 export const migrations = (
   dialect: Dialect,
   naming: Naming
-): ReadonlyArray<ReadonlyArray<string>> => [createTables(dialect, naming)]
+): ReadonlyArray<ReadonlyArray<string>> => [
+  createTables(dialect, naming),
+  addDeletedWith(dialect, naming)
+]
 
 /** The columns of an upsert, in order. */
 export const upsertColumns = (table: Table): ReadonlyArray<string> => [
@@ -70,6 +94,10 @@ export const upsertColumns = (table: Table): ReadonlyArray<string> => [
  * `INSERT ... ON CONFLICT (id) DO UPDATE` of `rows` rows, merging as `Mapping.merge`
  * does: the newer version's values, and for a table whose deletes are final the
  * earliest `deleted_at` of the two. `placeholder(i)` is the i-th parameter (from 0).
+ *
+ * A cascade's tombstone (`deleted_with` set) is not the row's own: the upsert drops
+ * it, and `cascadeSql`, run after the batch's upserts over the rows they touched,
+ * sets it again where it still holds.
  */
 export const upsertSql = (
   dialect: Dialect,
@@ -89,11 +117,69 @@ export const upsertSql = (
   const newer = `(excluded.last_event_at > ${t}.last_event_at OR (excluded.last_event_at = ${t}.last_event_at AND excluded.last_event_id > ${t}.last_event_id))`
   const pick = (column: string) =>
     `${column} = CASE WHEN ${newer} THEN excluded.${column} ELSE ${t}.${column} END`
+  // The row's own tombstone: none while a cascade's stands in its place.
+  const cascaded = `${t}.deleted_with IS NOT NULL`
   const deletedAt = table.revivable
-    ? pick("deleted_at")
-    : `deleted_at = CASE WHEN ${t}.deleted_at IS NULL THEN excluded.deleted_at WHEN excluded.deleted_at IS NULL THEN ${t}.deleted_at WHEN excluded.deleted_at < ${t}.deleted_at THEN excluded.deleted_at ELSE ${t}.deleted_at END`
-  const set = [...columns.slice(1, -1).map(pick), deletedAt]
+    ? `deleted_at = CASE WHEN ${newer} THEN excluded.deleted_at WHEN ${cascaded} THEN NULL ELSE ${t}.deleted_at END`
+    : `deleted_at = CASE WHEN ${cascaded} OR ${t}.deleted_at IS NULL THEN excluded.deleted_at WHEN excluded.deleted_at IS NULL THEN ${t}.deleted_at WHEN excluded.deleted_at < ${t}.deleted_at THEN excluded.deleted_at ELSE ${t}.deleted_at END`
+  const set = [...columns.slice(1, -1).map(pick), deletedAt, "deleted_with = NULL"]
   return `INSERT INTO ${t} (${columns.join(", ")}) VALUES ${values} ON CONFLICT (id) DO UPDATE SET ${set.join(", ")}`
+}
+
+/** The cascades into each child table. */
+const cascadesInto = (child: TableName): ReadonlyArray<Cascade> =>
+  cascades.filter((c) => c.child === child)
+
+/** The tables some parent's delete cascades into. */
+export const cascadeChildren: ReadonlyArray<TableName> = tableNames.filter(
+  (name) => cascadesInto(name).length > 0
+)
+
+/**
+ * The statement that sets the cascade tombstones of `child` again over the rows in
+ * scope: those whose id is in parameter 0 (rows the batch upserted) or whose parent is
+ * in parameter 1 + i (parents the batch deleted, cascade i of `cascadesInto(child)`);
+ * each parameter a JSON array of ids (`cascadeParams`).
+ *
+ * A row in scope that is not deleted itself takes the earliest own delete
+ * (`deleted_at`, `deleted_with` null) of its parents that is at or after the row's
+ * last change (`last_event_at`), ties to the smallest parent id; none: it is live (a
+ * row changed after its parent's delete stays as it is). A function of the row and
+ * its parents' deletes, so any order of delivery ends the same.
+ */
+export const cascadeSql = (dialect: Dialect, naming: Naming, child: TableName): string => {
+  const into = cascadesInto(child)
+  const t = tableName(naming, child)
+  // `= ANY (ARRAY(...))` lets Postgres look each id up in the index (`IN (SELECT ...)` under OR scans the table).
+  const inIds = (column: string, i: number) =>
+    dialect === "sqlite"
+      ? `c.${column} IN (SELECT value FROM json_each(?))`
+      : `c.${column} = ANY (ARRAY(SELECT jsonb_array_elements_text($${i + 1}::jsonb)))`
+  const parents = into
+    .map(
+      (cascade) =>
+        `SELECT p.deleted_at, p.id FROM ${tableName(naming, cascade.parent)} AS p WHERE p.id = c.${cascade.column} AND p.deleted_at IS NOT NULL AND p.deleted_with IS NULL AND c.last_event_at <= p.deleted_at`
+    )
+    .join(" UNION ALL ")
+  const scope = `(${[inIds("id", 0), ...into.map((cascade, i) => inIds(cascade.column, i + 1))].join(" OR ")})`
+  // Rows that would stay as they are (live, no parent deleted after them) are not written.
+  return `UPDATE ${t} AS c SET (deleted_at, deleted_with) = (${parents} ORDER BY 1, 2 LIMIT 1) WHERE (c.deleted_with IS NOT NULL OR (c.deleted_at IS NULL AND EXISTS (${parents}))) AND ${scope}`
+}
+
+/**
+ * The parameters of `cascadeSql(child)` for a batch's rows, or undefined when the
+ * batch touches no row of `child` and deletes none of its parents.
+ */
+export const cascadeParams = (
+  child: TableName,
+  rows: ReadonlyArray<Row>
+): ReadonlyArray<string> | undefined => {
+  const touched = rows.filter((r) => r.table === child).map((r) => r.id)
+  const deleted = cascadesInto(child).map((cascade) =>
+    rows.filter((r) => r.table === cascade.parent && r.deletedAt !== null).map((r) => r.id)
+  )
+  if (touched.length === 0 && deleted.every((ids) => ids.length === 0)) return undefined
+  return [JSON.stringify(touched), ...deleted.map((ids) => JSON.stringify(ids))]
 }
 
 /**
@@ -148,8 +234,8 @@ export const rowParams = (dialect: Dialect, row: Row): Array<string | number | b
 export const selectRowsSql = (dialect: Dialect, naming: Naming, name: TableName): string => {
   const t = tableName(naming, name)
   return dialect === "sqlite"
-    ? `SELECT id, object, last_event_id, last_event_at, deleted_at FROM ${t} ORDER BY id`
-    : `SELECT id, object::text AS object, last_event_id, to_char(last_event_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS last_event_at, to_char(deleted_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS deleted_at FROM ${t} ORDER BY id`
+    ? `SELECT id, object, last_event_id, last_event_at, deleted_at, deleted_with FROM ${t} ORDER BY id`
+    : `SELECT id, object::text AS object, last_event_id, to_char(last_event_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS last_event_at, to_char(deleted_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS deleted_at, deleted_with FROM ${t} ORDER BY id`
 }
 
 export interface SelectedRow {
@@ -158,6 +244,7 @@ export interface SelectedRow {
   readonly last_event_id: string
   readonly last_event_at: string
   readonly deleted_at: string | null
+  readonly deleted_with: string | null
 }
 
 export const fromSelected = (table: TableName, r: SelectedRow): Row => ({
@@ -166,7 +253,8 @@ export const fromSelected = (table: TableName, r: SelectedRow): Row => ({
   object: JSON.parse(r.object),
   at: r.last_event_at,
   eventId: r.last_event_id,
-  deletedAt: r.deleted_at
+  deletedAt: r.deleted_at,
+  deletedWith: r.deleted_with
 })
 
 export const countSql = (naming: Naming, name: TableName): string =>
