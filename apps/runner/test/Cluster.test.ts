@@ -31,6 +31,8 @@ afterAll(async () => {
 
 interface Proc {
   readonly name: string
+  /** Its cluster port: it is the runner 127.0.0.1:port. */
+  readonly port: number
   readonly child: ChildProcess
   stderr: string
   readonly exited: Promise<number | null>
@@ -61,6 +63,7 @@ const runner = async (name: string, config: string): Promise<Proc> => {
   )
   const proc: Proc = {
     name,
+    port,
     child,
     stderr: "",
     exited: new Promise((r) => child.on("exit", r))
@@ -72,6 +75,26 @@ const runner = async (name: string, config: string): Promise<Proc> => {
   procs.push(proc)
   return proc
 }
+
+/** `workos-relay status` with the runners' config, to its end. */
+const status = (config: string) =>
+  new Promise<string>((resolve, reject) => {
+    const child = spawn(
+      process.execPath,
+      ["--conditions=@workos-relay/source", bin, "status", "-c", config],
+      {
+        env: { ...process.env, PG_URL: db.url, RELAY_CLUSTER_PORT: "1" },
+        stdio: ["ignore", "pipe", "pipe"]
+      }
+    )
+    let out = ""
+    let err = ""
+    child.stdout!.on("data", (d) => (out += d))
+    child.stderr!.on("data", (d) => (err += d))
+    child.on("exit", (code) =>
+      code === 0 ? resolve(out) : reject(new Error(`status: ${code} ${err}`))
+    )
+  })
 
 const runningHere = (p: Proc) => p.stderr.split("unit default: running here").length - 1
 const stoppedHere = (p: Proc) => p.stderr.split("unit default: stopped here").length - 1
@@ -214,6 +237,18 @@ sinks:
     const others = ps.filter((p) => p !== first)
     await wait("another runner runs the unit", () => holder(others).length === 1)
     await wait("every event delivered after the kill", delivered)
+    // status: the two runners left, and which one runs the unit (the killed one is gone
+    // once its heartbeat is older than the lock expiry).
+    const moved = holder(others)[0]!
+    const shown = await status(config)
+    expect(shown).toContain(`unit default: on 127.0.0.1:${moved.port} (fencing token`)
+    expect(shown).toMatch(
+      new RegExp(`127\\.0\\.0\\.1:${moved.port}  healthy, heartbeat \\S+ ago, runs: default`)
+    )
+    for (const p of others.filter((p) => p !== moved))
+      expect(shown).toMatch(
+        new RegExp(`127\\.0\\.0\\.1:${p.port}  healthy, heartbeat \\S+ ago, runs: -`)
+      )
 
     // SIGSTOP the new holder mid-batch, past the lock expiry: the unit moves again.
     const second = holder(others)[0]!

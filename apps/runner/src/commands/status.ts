@@ -123,6 +123,16 @@ const printStatus = (config: RelayConfig, client: WorkOS.Service | undefined, st
     }
     yield* out(table(rows))
     for (const note of notes) yield* out(note)
+    if (config.cluster !== undefined && config.state.type === "postgres") {
+      // Each unit has every sink today: its lag is its worst sink's.
+      const worst = worstLag(rows.slice(1).map((r) => [r[3]!, r[4]!] as const))
+      const ClusterStatus = yield* Effect.promise(() => import("../cluster/Status.ts"))
+      const view = yield* Effect.result(ClusterStatus.read(config.state.url))
+      if (Result.isSuccess(view))
+        for (const line of ClusterStatus.lines(view.success, config.cluster, worst))
+          yield* out(line)
+      else yield* out(`cluster: ${view.failure.message}`)
+    }
     // A sink taken out of the config (or renamed) keeps its dead letters.
     const orphans = Object.entries(counts).filter(
       ([name, n]) => n > 0 && !config.sinks.some((sink) => sink.name === name)
@@ -132,6 +142,21 @@ const printStatus = (config: RelayConfig, client: WorkOS.Service | undefined, st
         `dead letters of ${name}, a sink not in the config: ${n} (dead-letters list --sink ${name})`
       )
   })
+
+/** The worst of the sinks' lags, as "N events, T" (the time column decides; "-" when none was measured). */
+const worstLag = (lags: ReadonlyArray<readonly [string, string]>): string => {
+  const measured = lags.filter(([, time]) => time !== "-" && time !== "unknown")
+  if (measured.length === 0) return "-"
+  // formatMillis's text ("850ms", "4.2s", "3m4s", "2h5m") back to milliseconds.
+  const scale: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }
+  const millis = (time: string) =>
+    [...time.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)].reduce(
+      (sum, [, n, unit]) => sum + Number(n) * scale[unit!]!,
+      0
+    )
+  const [events, time] = measured.reduce((a, b) => (millis(b[1]) > millis(a[1]) ? b : a))
+  return `${events} event(s), ${time}`
+}
 
 /** The possible gaps the source met (events WorkOS may no longer keep), newest first. */
 const gapLines = (
