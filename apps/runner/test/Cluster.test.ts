@@ -14,8 +14,15 @@ import { DatabaseSync } from "node:sqlite"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { WorkOSStandIn } from "@workos-relay/testing"
 import * as Postgres from "@workos-relay/testing/Postgres"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
+import { SqlClient } from "effect/sql"
 import * as Config from "../src/Config.ts"
+import * as Patience from "../src/state/Patience.ts"
+import { dbOn, storeOn } from "../src/state/Postgres.ts"
+import { claimLease } from "../src/state/Sql.ts"
 import { recorded, recordingSink, tempDir, waitUntilAsync } from "./helpers.ts"
 
 let db: { readonly url: string; readonly stop: () => Promise<void> }
@@ -185,6 +192,43 @@ describe("the cluster section", () => {
       })
       expect(busy).toContain("cluster.lockExpiry")
     })
+  )
+})
+
+describe("a unit's fencing token", () => {
+  it.live("a copy with an older token cannot commit, dead-letter, or move a checkpoint back", () =>
+    Effect.gen(function* () {
+      const { PgClient } = yield* Effect.promise(() => import("@effect/sql-pg"))
+      const pg = yield* Layer.build(PgClient.layer({ url: Redacted.make(db.url) }))
+      const sql = Context.get(pg, SqlClient.SqlClient)
+      const unit = "unit:fence-test"
+      const store = yield* storeOn(sql, "test", Patience.command, Patience.command, unit)
+      const claim = (holder: string) => claimLease(dbOn(sql, "test"), unit, holder)
+      const first = yield* claim("127.0.0.1:1001")
+      yield* store.commit("fenced", "event_2", null, first)
+      // The unit moves: the new runner claims the next token before it reads anything.
+      const second = yield* claim("127.0.0.1:1002")
+      expect(second).toBe(first + 1)
+      const late = yield* Effect.flip(store.commit("fenced", "event_1", null, first))
+      expect(late._tag).toBe("LeaseLost")
+      const letter = {
+        eventId: "event_x",
+        eventType: "user.created",
+        event: "{}",
+        error: "no",
+        attempts: 1,
+        firstFailure: 1,
+        lastFailure: 1
+      }
+      expect((yield* Effect.flip(store.addDeadLetters("fenced", [letter], first)))._tag).toBe(
+        "LeaseLost"
+      )
+      expect((yield* store.checkpoint("fenced"))?.cursor).toBe("event_2")
+      expect(yield* store.deadLetterCounts()).not.toHaveProperty("fenced")
+      yield* store.commit("fenced", "event_3", null, second)
+      expect((yield* store.checkpoint("fenced"))?.cursor).toBe("event_3")
+      expect((yield* store.lease())?.holder).toBe("127.0.0.1:1002")
+    }).pipe(Effect.scoped)
   )
 })
 
