@@ -107,7 +107,10 @@ const runningHere = (p: Proc) => p.stderr.split("unit default: running here").le
 const stoppedHere = (p: Proc) => p.stderr.split("unit default: stopped here").length - 1
 /** The runner that started the unit last and has not stopped it since. */
 const holder = (ps: ReadonlyArray<Proc>) =>
-  ps.filter((p) => p.child.exitCode === null && runningHere(p) > stoppedHere(p))
+  ps.filter(
+    (p) =>
+      p.child.exitCode === null && p.child.signalCode === null && runningHere(p) > stoppedHere(p)
+  )
 
 /** Ids in the audit log, with how often each is there. */
 const audited = (file: string): Map<string, number> => {

@@ -92,7 +92,10 @@ export const run = (config: RelayConfig, options: RunOptions): Effect.Effect<Run
           Layer.provide(Layer.succeedContext(pg))
         )
       ).pipe(Effect.mapError((e) => new Error(`cluster: ${String((e as Error).message ?? e)}`)))
+      // Ready once a member (/readyz): a runner with no unit is a ready spare.
+      metrics.ready = true
       yield* Deferred.await(options.stop)
+      metrics.ready = false
       yield* Effect.logInfo("stopping: handing this runner's units over")
       return { lanes: [], metrics, elapsedMs: Date.now() - started }
     })

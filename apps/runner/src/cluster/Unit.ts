@@ -130,8 +130,6 @@ const pipeline = (deps: UnitDeps, token: number, stop: Deferred.Deferred<void>) 
           yield* Effect.logError(`sink ${m.config.name} could not start: ${m.error}`)
         } else lanes.push(Runner.laneSpec(m as Runner.MadeSink & { sink: Sink.Sink }))
       }
-      metrics.ready = true
-      yield* Effect.addFinalizer(() => Effect.sync(() => (metrics.ready = false)))
       return yield* Pipeline.run({
         lanes,
         source: opened.source,
