@@ -252,6 +252,7 @@ cluster:
   lockRefresh: 500ms
   healthCheck: 1s
   assignmentRefresh: 500ms
+http: { address: "127.0.0.1:0" }
 log: { format: json }
 shutdownTimeout: 5s
 sinks:
@@ -275,8 +276,22 @@ sinks:
     await wait("every event delivered by one runner", () => holder(ps).length === 1 && delivered())
     // (It may have moved once already, as runners joined and the shards were spread.)
 
-    // kill -9 the holder while it delivers: another runner takes the unit.
+    // Its /metrics: the unit runs here, on this runner; effect/cluster's own gauges too.
     const first = holder(ps)[0]!
+    const metricsPort = /health and metrics on http:\/\/127\.0\.0\.1:(\d+)/.exec(first.stderr)?.[1]
+    const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text()
+    const running = metrics
+      .split("\n")
+      .find(
+        (l) =>
+          l.startsWith("workos_relay_cluster_unit_running{") &&
+          l.includes('source="default"') &&
+          l.includes(`runner="127.0.0.1:${first.port}"`)
+      )
+    expect(running, metrics).toMatch(/ 1$/)
+    expect(metrics).toContain("effect_cluster_")
+
+    // kill -9 the holder while it delivers: another runner takes the unit.
     standIn.appendGenerated(200)
     await wait("the holder is delivering", () => recorded(log).length > 220)
     first.child.kill("SIGKILL")

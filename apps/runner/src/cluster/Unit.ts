@@ -61,7 +61,8 @@ export interface UnitDeps {
  * not started again until its shard moves).
  */
 export const run = (unit: Unit, deps: UnitDeps): Effect.Effect<void> => {
-  const attributes = { unit: unit.name, runner: deps.runner }
+  // `source`, not `unit`: Prometheus output drops a `unit` attribute (the unit of measure).
+  const attributes = { source: unit.name, runner: deps.runner }
   const once = Effect.scoped(
     Effect.gen(function* () {
       const token = yield* deps.claim

@@ -100,7 +100,8 @@ export const migrations: ReadonlyArray<{
   }
 ]
 
-const LEASE = "runner"
+/** The lease row of the hot-standby lease (cluster units have their own: `unit:<name>`). */
+const RUNNER_LEASE = "runner"
 
 /** Says which operation a store error happened in (the statement alone tells a person little). */
 const during =
@@ -201,7 +202,11 @@ export const claimLease = (
     )
 
 /** The service over `db`; its commits are fenced by the lease row `leaseName`. */
-export const makeService = (db: Db, description: string, leaseName: string = LEASE): Service => {
+export const makeService = (
+  db: Db,
+  description: string,
+  leaseName: string = RUNNER_LEASE
+): Service => {
   const LEASE = leaseName
   const lease = () =>
     db.query("SELECT holder, token, expires_at FROM relay_lease WHERE name = ?", [LEASE]).pipe(
