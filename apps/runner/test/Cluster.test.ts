@@ -315,7 +315,8 @@ sinks:
     // SIGSTOP the new holder mid-batch, past the lock expiry: the unit moves again.
     const second = holder(others)[0]!
     const third = others.find((p) => p !== second)!
-    standIn.appendGenerated(200)
+    // A backlog of seconds, so that it is mid-batch when paused, however fast the machine.
+    standIn.appendGenerated(1000)
     await wait("the second holder is delivering", () => recorded(log).length > 430)
     second.child.kill("SIGSTOP")
     await wait("the third runner runs the unit", () => runningHere(third) === 1)

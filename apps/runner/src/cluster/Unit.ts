@@ -69,7 +69,24 @@ export const run = (unit: Unit, deps: UnitDeps): Effect.Effect<void> => {
       yield* Metric.update(Metric.withAttributes(starts, attributes), 1)
       yield* Effect.logInfo(`unit ${unit.name}: running here (fencing token ${token})`)
       const stop = yield* Deferred.make<void>()
-      const fiber = yield* Effect.forkDetach(pipeline(deps, token, stop))
+      // Refused writes are told however the copy ends: failing, or stopping as its shard moved.
+      const refusedHere = (lost: LeaseLost) =>
+        Metric.update(Metric.withAttributes(refused, attributes), 1).pipe(
+          Effect.andThen(
+            Effect.logWarning(
+              `unit ${unit.name}: a write with token ${lost.token} was refused: another runner (${lost.holder}) claimed the unit since; this copy stops`
+            )
+          )
+        )
+      const fiber = yield* Effect.forkDetach(
+        pipeline(deps, token, stop).pipe(
+          Effect.tapError((e) =>
+            (e as { _tag?: string })._tag === "LeaseLost"
+              ? refusedHere(e as LeaseLost)
+              : Effect.void
+          )
+        )
+      )
       // Moved away or stopping: finish the batches in flight, commit, then let go.
       yield* Effect.addFinalizer(() =>
         Deferred.succeed(stop, undefined).pipe(
@@ -86,17 +103,9 @@ export const run = (unit: Unit, deps: UnitDeps): Effect.Effect<void> => {
     })
   )
   return once.pipe(
-    Effect.catchTag("LeaseLost", (lost: LeaseLost) =>
-      Metric.update(Metric.withAttributes(refused, attributes), 1).pipe(
-        Effect.andThen(
-          Effect.logWarning(
-            `unit ${unit.name}: a write with token ${lost.token} was refused: another runner (${lost.holder}) claimed the unit; this copy stops and waits ${deps.lockExpiry}ms (its shard lock is gone if it was paused)`
-          )
-        ),
-        // Still here after a lock expiry: the shard is ours after all; claim again.
-        Effect.andThen(Effect.sleep(deps.lockExpiry))
-      )
-    ),
+    // Not interrupted within a lock expiry after a refusal: this runner still holds the
+    // shard (the other copy was the stale one), so it claims the unit again.
+    Effect.catchTag("LeaseLost", () => Effect.sleep(deps.lockExpiry)),
     Effect.catchCause((cause) =>
       Effect.logError(`unit ${unit.name} failed; starting it again in 5s`, cause).pipe(
         Effect.andThen(Effect.sleep(5_000))
