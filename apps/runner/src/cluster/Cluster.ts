@@ -62,7 +62,14 @@ export const run = (config: RelayConfig, options: RunOptions): Effect.Effect<Run
       const runner = `${settings.address.host}:${settings.address.port}`
       const units = Unit.unitsOf(config)
       const singletons = yield* Effect.forEach(units, (unit) =>
-        storeOn(sql, storeName, Patience.openForRun, Patience.untilDone, Unit.leaseName(unit)).pipe(
+        storeOn(
+          sql,
+          storeName,
+          Patience.openForRun,
+          Patience.untilDone,
+          Unit.leaseName(unit),
+          settings.lockExpiry
+        ).pipe(
           Effect.map((store) =>
             Singleton.make(
               Unit.singletonName(unit),

@@ -47,8 +47,18 @@ export const postgres = (
     return yield* storeOn(sql, store, openPatience, options.retry ?? command)
   })
 
-/** The `Db` of a Postgres client (`store` names it in errors). */
-export const dbOn = (sql: SqlClient.SqlClient, store: string): Db => {
+/**
+ * The `Db` of a Postgres client (`store` names it in errors). With
+ * `idleInTransactionTimeout` (ms), a transaction left idle that long is ended by the
+ * server: a runner frozen mid-commit (SIGSTOP, a paused VM) then releases its row
+ * locks, and the runner that claims its unit is not held up by them.
+ */
+export const dbOn = (
+  sql: SqlClient.SqlClient,
+  store: string,
+  options: { readonly idleInTransactionTimeout?: number | undefined } = {}
+): Db => {
+  const idle = options.idleInTransactionTimeout
   const query: Query = (text, params = []) =>
     sql.unsafe<Row>(numbered(text), params as Array<any>).pipe(
       Effect.mapError(
@@ -65,7 +75,13 @@ export const dbOn = (sql: SqlClient.SqlClient, store: string): Db => {
     query,
     transaction: (body) =>
       sql
-        .withTransaction(body(query))
+        .withTransaction(
+          idle === undefined
+            ? body(query)
+            : query(
+                `SET LOCAL idle_in_transaction_session_timeout = ${Math.max(1, Math.round(idle))}`
+              ).pipe(Effect.andThen(body(query)))
+        )
         .pipe(
           Effect.mapError((e: any) =>
             e?._tag === "SqlError"
@@ -83,10 +99,11 @@ export const storeOn = (
   store: string,
   open: Patience,
   retry: Patience,
-  leaseName?: string
+  leaseName?: string,
+  idleInTransactionTimeout?: number
 ): Effect.Effect<Service, StoreError> =>
   Effect.gen(function* () {
-    const db = dbOn(sql, store)
+    const db = dbOn(sql, store, { idleInTransactionTimeout })
     yield* patiently(open)(migrate(db))
     return withPatience(makeService(db, "postgres", leaseName), retry)
   })
