@@ -236,6 +236,25 @@ describe("a unit's fencing token", () => {
 })
 
 describe("cluster mode", { timeout: 150_000 }, () => {
+  it("a cluster port already in use: exit 1, saying which address and why", async () => {
+    const taken = Net.createServer()
+    await new Promise<void>((r) => taken.listen(0, "127.0.0.1", () => r()))
+    const port = (taken.address() as Net.AddressInfo).port
+    const dir = tempDir()
+    const config = Path.join(dir, "relay.yaml")
+    Fs.writeFileSync(
+      config,
+      `source: { type: demo }\nstate:\n  postgres: \${PG_URL}\ncluster:\n  address: 127.0.0.1:${port}\nsinks:\n  out: { type: console }\n`
+    )
+    const p = await runner("busy", config)
+    const code = await p.exited
+    taken.close()
+    expect(code, p.stderr).toBe(1)
+    expect(p.stderr).toContain(
+      `cluster: cannot listen on 127.0.0.1:${port} (cluster.listen, or cluster.address): listen EADDRINUSE`
+    )
+  })
+
   it("three runners: the unit runs on one; kill -9 and SIGSTOP move it; late writes are refused; nothing lost", async () => {
     const dir = tempDir()
     const log = Path.join(dir, "rec.log")

@@ -98,7 +98,7 @@ export const run = (config: RelayConfig, options: RunOptions): Effect.Effect<Run
           Layer.provideMerge(Sharding.layer(settings)),
           Layer.provide(Layer.succeedContext(pg))
         )
-      ).pipe(Effect.mapError((e) => new Error(`cluster: ${String((e as Error).message ?? e)}`)))
+      ).pipe(Effect.mapError((e) => clusterError(e, settings)))
       // Ready once a member (/readyz): a runner with no unit is a ready spare.
       metrics.ready = true
       yield* Deferred.await(options.stop)
@@ -107,3 +107,15 @@ export const run = (config: RelayConfig, options: RunOptions): Effect.Effect<Run
       return { lanes: [], metrics, elapsedMs: Date.now() - started }
     })
   )
+
+/** Why the cluster could not start, for a person (a socket error says only "Open"). */
+const clusterError = (e: unknown, settings: NonNullable<RelayConfig["cluster"]>): Error => {
+  const cause = (e as { cause?: unknown } | null)?.cause
+  const detail = cause instanceof Error ? cause.message : String((e as Error)?.message ?? e)
+  const listen = `${settings.listen.host}:${settings.listen.port}`
+  return (e as { _tag?: string } | null)?._tag === "SocketServerError"
+    ? new Error(
+        `cluster: cannot listen on ${listen} (cluster.listen, or cluster.address): ${detail}; each runner on one machine needs its own port`
+      )
+    : new Error(`cluster: ${detail}`)
+}
