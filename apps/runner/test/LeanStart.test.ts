@@ -123,7 +123,7 @@ describe("what a start of the CLI loads", () => {
     const missing = await cli(["validate", "-c", withHttp], { imports: ["no-platform-node.mjs"] })
     expect(missing.code).toBe(2)
     expect(missing.stderr).toContain(
-      "http: the HTTP server (health, metrics, webhooks, console) comes with @effect/platform-node: npm install @effect/platform-node@~4.1.5"
+      "http: the HTTP server (health, metrics, webhooks, console) comes with @effect/platform-node: npm install @effect/platform-node@4.1.5"
     )
     const run = await cli(["run", "-c", withHttp], { imports: ["no-platform-node.mjs"] })
     expect(run.code).toBe(2)

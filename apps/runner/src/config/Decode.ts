@@ -8,6 +8,7 @@ import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import { serverInstalled, serverMissing } from "../http/Package.ts"
 import { checkPatterns, checkSourceType, parseAddress, startTimeProblem } from "./Checks.ts"
+import { checkCluster, clusterSettings } from "./Cluster.ts"
 import { checkConsole, consoleSettings } from "./Console.ts"
 import { isRecord } from "./Guards.ts"
 import { interpolate } from "./Interpolate.ts"
@@ -73,6 +74,7 @@ export const decode = (
     checkTopLevel(raw, envApiKey, problems)
     checkWebhooks(raw, problems)
     checkConsole(raw, problems)
+    checkCluster(raw, problems)
     const otlp = otlpSettings(file?.telemetry, env, problems)
     const http =
       isRecord(raw.http) && typeof raw.http.address === "string"
@@ -289,6 +291,7 @@ const relayConfig = (
     http: parts.http,
     ...(file.webhooks === undefined ? {} : { webhooks: webhookSettings(file.webhooks) }),
     ...(file.console === undefined ? {} : { console: consoleSettings(file.console) }),
+    ...(file.cluster === undefined ? {} : { cluster: clusterSettings(file.cluster) }),
     log: { level: file.log?.level ?? "info", format: file.log?.format ?? "auto" },
     ...(parts.otlp === undefined ? {} : { otlp: parts.otlp }),
     shutdownTimeout: ms(file.shutdownTimeout, defaults.shutdownTimeout),

@@ -9,6 +9,7 @@ import { Event, type Sink } from "@workos-relay/core"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import type { Settings as WebhookSettings } from "../webhooks/Ingress.ts"
+import { Cluster, type ClusterSettings } from "./Cluster.ts"
 import { Console, type ConsoleSettings } from "./Console.ts"
 import { type OtlpSettings, Telemetry } from "./Telemetry.ts"
 import {
@@ -167,6 +168,7 @@ export const File = Schema.Struct({
   http: Schema.optionalKey(Http),
   webhooks: Schema.optionalKey(Webhooks),
   console: Schema.optionalKey(Console),
+  cluster: Schema.optionalKey(Cluster),
   log: Schema.optionalKey(Log),
   telemetry: Schema.optionalKey(Telemetry),
   shutdownTimeout: Schema.optionalKey(PositiveDuration),
@@ -265,6 +267,8 @@ export interface RelayConfig {
   readonly webhooks?: WebhookSettings | undefined
   /** The operator console, on the HTTP server (absent: none). */
   readonly console?: ConsoleSettings | undefined
+  /** Cluster mode: the units run on several runners (absent: the lease, one runner). */
+  readonly cluster?: ClusterSettings | undefined
   readonly log: { readonly level: string; readonly format: "auto" | "json" | "logfmt" }
   /** OpenTelemetry export (from `telemetry.otlp` or `OTEL_*`; absent: none). */
   readonly otlp?: OtlpSettings | undefined

@@ -90,6 +90,8 @@ const DurationInput = (min: number, minText: string, max: number, maxText: strin
 // week is one too, and Node's timers overflow past 24.8 days (they fire at once).
 const hour = 3_600_000
 export const PollInterval = DurationInput(50, "50ms", hour, "1h")
+/** The cluster's lock and heartbeat timings: below 100ms is a busy loop, past 10m no failover. */
+export const ClusterInterval = DurationInput(100, "100ms", 10 * 60_000, "10m")
 export const LeaseTtl = DurationInput(1000, "1s", hour, "1h")
 export const PositiveDuration = DurationInput(1, "1ms", 7 * 24 * hour, "7d")
 /** 0 is fine: a batch goes out with what is there. */

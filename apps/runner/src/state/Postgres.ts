@@ -44,31 +44,66 @@ export const postgres = (
         .unsafe("SELECT 1")
         .pipe(Effect.mapError((cause) => new StoreError({ store, operation: "connect", cause })))
     )
-    const query: Query = (text, params = []) =>
-      sql.unsafe<Row>(numbered(text), params as Array<any>).pipe(
-        Effect.mapError(
-          (cause) =>
-            new StoreError({
-              store,
-              operation: text.trim().split(/\s+/).slice(0, 3).join(" "),
-              cause
-            })
-        )
+    return yield* storeOn(sql, store, openPatience, options.retry ?? command)
+  })
+
+/**
+ * The `Db` of a Postgres client (`store` names it in errors). With
+ * `idleInTransactionTimeout` (ms), a transaction left idle that long is ended by the
+ * server: a runner frozen mid-commit (SIGSTOP, a paused VM) then releases its row
+ * locks, and the runner that claims its unit is not held up by them.
+ */
+export const dbOn = (
+  sql: SqlClient.SqlClient,
+  store: string,
+  options: { readonly idleInTransactionTimeout?: number | undefined } = {}
+): Db => {
+  const idle = options.idleInTransactionTimeout
+  const query: Query = (text, params = []) =>
+    sql.unsafe<Row>(numbered(text), params as Array<any>).pipe(
+      Effect.mapError(
+        (cause) =>
+          new StoreError({
+            store,
+            operation: text.trim().split(/\s+/).slice(0, 3).join(" "),
+            cause
+          })
       )
-    const db: Db = {
-      dialect: "postgres",
-      query,
-      transaction: (body) =>
-        sql
-          .withTransaction(body(query))
-          .pipe(
-            Effect.mapError((e: any) =>
-              e?._tag === "SqlError"
-                ? new StoreError({ store, operation: "transaction", cause: e })
-                : e
-            )
-          ) as any
-    }
-    yield* patiently(openPatience)(migrate(db))
-    return withPatience(makeService(db, "postgres"), options.retry ?? command)
+    )
+  const db: Db = {
+    dialect: "postgres",
+    query,
+    transaction: (body) =>
+      sql
+        .withTransaction(
+          idle === undefined
+            ? body(query)
+            : query(
+                `SET LOCAL idle_in_transaction_session_timeout = ${Math.max(1, Math.round(idle))}`
+              ).pipe(Effect.andThen(body(query)))
+        )
+        .pipe(
+          Effect.mapError((e: any) =>
+            e?._tag === "SqlError"
+              ? new StoreError({ store, operation: "transaction", cause: e })
+              : e
+          )
+        ) as any
+  }
+  return db
+}
+
+/** The migrated store on a Postgres client, its commits fenced by `leaseName`. */
+export const storeOn = (
+  sql: SqlClient.SqlClient,
+  store: string,
+  open: Patience,
+  retry: Patience,
+  leaseName?: string,
+  idleInTransactionTimeout?: number
+): Effect.Effect<Service, StoreError> =>
+  Effect.gen(function* () {
+    const db = dbOn(sql, store, { idleInTransactionTimeout })
+    yield* patiently(open)(migrate(db))
+    return withPatience(makeService(db, "postgres", leaseName), retry)
   })

@@ -122,7 +122,8 @@ export const migrations: ReadonlyArray<{
   }
 ]
 
-const LEASE = "runner"
+/** The lease row of the hot-standby lease (cluster units have their own: `unit:<name>`). */
+const RUNNER_LEASE = "runner"
 
 /** Says which operation a store error happened in (the statement alone tells a person little). */
 const during =
@@ -205,7 +206,35 @@ const laneText = (sink: string, source: string) =>
 /** Statements with many ids take them in slices (SQLite allows 32766 parameters, Postgres 65535). */
 const idSlice = 500
 
-export const makeService = (db: Db, description: string): Service => {
+/**
+ * Takes the lease `name` whoever holds it, with the next token: for a unit of cluster
+ * mode, whose one-runner-at-a-time is the cluster's shard lock; the token fences a
+ * copy that still runs elsewhere around a move (its commits are refused).
+ */
+export const claimLease = (
+  db: Db,
+  name: string,
+  holder: string
+): Effect.Effect<number, StoreError> =>
+  db
+    .query(
+      `INSERT INTO relay_lease (name, holder, token, expires_at) VALUES (?, ?, 1, 0)
+       ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, token = relay_lease.token + 1
+       RETURNING token`,
+      [name, holder]
+    )
+    .pipe(
+      Effect.map((rows) => Number(rows[0]?.token)),
+      during(`claim the fencing token of ${name}`)
+    )
+
+/** The service over `db`; its commits are fenced by the lease row `leaseName`. */
+export const makeService = (
+  db: Db,
+  description: string,
+  leaseName: string = RUNNER_LEASE
+): Service => {
+  const LEASE = leaseName
   const lease = () =>
     db.query("SELECT holder, token, expires_at FROM relay_lease WHERE name = ?", [LEASE]).pipe(
       Effect.map((rows) => toLease(rows[0])),

@@ -67,7 +67,11 @@ export const runWithSignals = (
         Effect.forkScoped
       )
     }
-    return yield* Runner.run(config, { stop, summary: options.summary, metrics: options.metrics })
+    const runOptions = { stop, summary: options.summary, metrics: options.metrics }
+    if (config.cluster === undefined) return yield* Runner.run(config, runOptions)
+    // Loaded only in cluster mode: effect/cluster is not needed otherwise.
+    const Cluster = yield* Effect.promise(() => import("../../cluster/Cluster.ts"))
+    return yield* Cluster.run(config, runOptions)
   }).pipe(Effect.scoped)
 
 /** The run's report, on stderr: stdout is the data (a console sink's JSON lines). */

@@ -157,6 +157,19 @@ const printStatus = (
     if (labelled) yield* out(table(sourceRows(config, bySource)))
     yield* out(table(rows))
     for (const note of notes) yield* out(note)
+    if (config.cluster !== undefined && config.state.type === "postgres") {
+      // A unit is a source with its lanes: its lag is its lane furthest behind.
+      const unitLag = (unit: string) => {
+        const lag = furthest(bySource.get(unit) ?? [])
+        return lag === undefined ? "-" : `${lag.events} event(s), ${lag.time}`
+      }
+      const ClusterStatus = yield* Effect.promise(() => import("../../cluster/Status.ts"))
+      const view = yield* Effect.result(ClusterStatus.read(config.state.url))
+      if (Result.isSuccess(view))
+        for (const line of ClusterStatus.lines(view.success, config.cluster, unitLag))
+          yield* out(line)
+      else yield* out(`cluster: ${view.failure.message}`)
+    }
     // A sink taken out of the config (or renamed) keeps its dead letters.
     const orphans = Object.entries(counts).filter(
       ([name, n]) => n > 0 && !config.sinks.some((sink) => sink.name === name)
@@ -186,20 +199,24 @@ const sourceRows = (
     const oldest = own
       .flatMap((l) => (l.checkpoint === undefined ? [] : [l.checkpoint.cursor]))
       .sort()[0]
-    const furthest = own.reduce<Lag | undefined>(
-      (a, l) => (a === undefined || behind(l.lag) > behind(a) ? l.lag : a),
-      undefined
-    )
+    const lag = furthest(own)
     return [
       source.name,
       source.type === "workos" ? `workos ${source.baseUrl}` : "demo",
       String(own.length),
       oldest ?? (own.length === 0 ? "-" : "(none yet)"),
-      furthest?.events ?? "-",
-      furthest?.time ?? "-"
+      lag?.events ?? "-",
+      lag?.time ?? "-"
     ]
   })
 ]
+
+/** The lag of the lane furthest behind. */
+const furthest = (lanes: ReadonlyArray<{ readonly lag: Lag }>): Lag | undefined =>
+  lanes.reduce<Lag | undefined>(
+    (a, l) => (a === undefined || behind(l.lag) > behind(a) ? l.lag : a),
+    undefined
+  )
 
 /** How far behind a lag says a lane is, to find the furthest (unknown: last). */
 const behind = (lag: Lag): number => {
