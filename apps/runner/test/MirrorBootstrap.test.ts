@@ -289,8 +289,16 @@ sinks:
       () => relay.stderr.includes("relaying to"),
       60_000
     )
+    // The start is saved as the checkpoint just after the lane starts: wait for it.
+    const saved = () => {
+      try {
+        return checkpointOf(state) !== undefined
+      } catch {
+        return false // the runner is writing: ask again
+      }
+    }
+    await waitUntilAsync("the runner saved its start", saved, 60_000)
     const before = checkpointOf(state)
-    expect(before, relay.stderr).toBeDefined()
 
     for (const args of [[], ["--force"]]) {
       const boot = cli(["mirror", "bootstrap", "-c", config, ...args])

@@ -29,7 +29,9 @@ export const tmpfs = (parent: string, size: string): Tmpfs | undefined => {
     remount: (options) =>
       execFileSync("mount", ["-o", `remount,${options}`, dir], { stdio: "pipe" }),
     unmount: () => {
-      execFileSync("umount", [dir], { stdio: "pipe" })
+      // A reader of the test may still be closing a file on it ("target is busy"):
+      // detach it now, and the kernel frees it once the last file is closed.
+      execFileSync("umount", ["--lazy", dir], { stdio: "pipe" })
       fs.rmSync(dir, { recursive: true, force: true })
     }
   }
