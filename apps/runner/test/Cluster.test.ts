@@ -4,7 +4,9 @@
  * runs on one of them; kill -9 moves it, SIGSTOP past the lock expiry moves it and
  * the paused copy's late writes are refused when it wakes. Ids are counted at the
  * destinations: the audit log holds each once, the recording sink each at least once
- * with at most one batch repeated per move.
+ * with at most one batch repeated per move. Then three sources (three units) over two
+ * runners: the units spread, kill -9 moves the killed runner's units to the other, and
+ * each (sink, source) is complete, in order, with its own checkpoint.
  */
 import { type ChildProcess, spawn } from "node:child_process"
 import * as Fs from "node:fs"
@@ -15,11 +17,15 @@ import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { WorkOSStandIn } from "@workos-relay/testing"
 import * as Postgres from "@workos-relay/testing/Postgres"
 import * as Context from "effect/Context"
+import * as RunnerAddress from "effect/cluster/RunnerAddress"
 import * as Effect from "effect/Effect"
+import * as Hash from "effect/Hash"
+import * as HashRing from "effect/HashRing"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import { SqlClient } from "effect/sql"
 import * as Config from "../src/Config.ts"
+import { singletonName } from "../src/cluster/Unit.ts"
 import * as Patience from "../src/state/Patience.ts"
 import { dbOn, storeOn } from "../src/state/Postgres.ts"
 import { claimLease } from "../src/state/Sql.ts"
@@ -58,13 +64,17 @@ const freePort = () =>
     })
   })
 
-const runner = async (name: string, config: string): Promise<Proc> => {
-  const port = await freePort()
+const runner = async (
+  name: string,
+  config: string,
+  options: { readonly port?: number; readonly url?: string } = {}
+): Promise<Proc> => {
+  const port = options.port ?? (await freePort())
   const child = spawn(
     process.execPath,
     ["--conditions=@workos-relay/source", bin, "run", "-c", config],
     {
-      env: { ...process.env, PG_URL: db.url, RELAY_CLUSTER_PORT: String(port) },
+      env: { ...process.env, PG_URL: options.url ?? db.url, RELAY_CLUSTER_PORT: String(port) },
       stdio: ["ignore", "pipe", "pipe"]
     }
   )
@@ -84,13 +94,13 @@ const runner = async (name: string, config: string): Promise<Proc> => {
 }
 
 /** `workos-relay status` with the runners' config, to its end. */
-const status = (config: string) =>
+const status = (config: string, url = db.url) =>
   new Promise<string>((resolve, reject) => {
     const child = spawn(
       process.execPath,
       ["--conditions=@workos-relay/source", bin, "status", "-c", config],
       {
-        env: { ...process.env, PG_URL: db.url, RELAY_CLUSTER_PORT: "1" },
+        env: { ...process.env, PG_URL: url, RELAY_CLUSTER_PORT: "1" },
         stdio: ["ignore", "pipe", "pipe"]
       }
     )
@@ -103,13 +113,17 @@ const status = (config: string) =>
     )
   })
 
-const runningHere = (p: Proc) => p.stderr.split("unit default: running here").length - 1
-const stoppedHere = (p: Proc) => p.stderr.split("unit default: stopped here").length - 1
-/** The runner that started the unit last and has not stopped it since. */
-const holder = (ps: ReadonlyArray<Proc>) =>
+const runningHere = (p: Proc, unit = "default") =>
+  p.stderr.split(`unit ${unit}: running here`).length - 1
+const stoppedHere = (p: Proc, unit = "default") =>
+  p.stderr.split(`unit ${unit}: stopped here`).length - 1
+/** The runners that started the unit last and have not stopped it since (one, when settled). */
+const holder = (ps: ReadonlyArray<Proc>, unit = "default") =>
   ps.filter(
     (p) =>
-      p.child.exitCode === null && p.child.signalCode === null && runningHere(p) > stoppedHere(p)
+      p.child.exitCode === null &&
+      p.child.signalCode === null &&
+      runningHere(p, unit) > stoppedHere(p, unit)
   )
 
 /** Ids in the audit log, with how often each is there. */
@@ -366,5 +380,252 @@ sinks:
     const { distinct, extra } = repeats(got)
     expect(distinct).toBe(ids.length)
     expect(extra).toBeLessThanOrEqual(3 * MAX_EVENTS)
+  })
+})
+
+/** Runs `statements` on the Postgres at `url`; the last one's rows. */
+const sqlAt = (url: string, ...statements: ReadonlyArray<string>) =>
+  Effect.runPromise(
+    Effect.gen(function* () {
+      const { PgClient } = yield* Effect.promise(() => import("@effect/sql-pg"))
+      const pg = yield* Layer.build(PgClient.layer({ url: Redacted.make(url) }))
+      const sql = Context.get(pg, SqlClient.SqlClient)
+      let rows: ReadonlyArray<Record<string, unknown>> = []
+      for (const statement of statements)
+        rows = yield* sql.unsafe<Record<string, unknown>>(statement)
+      return rows
+    }).pipe(Effect.scoped)
+  )
+
+/** A fresh database on the test's server: a cluster of its own, no runner of before. */
+const freshDatabase = async (name: string) => {
+  await sqlAt(db.url, `CREATE DATABASE ${name}`)
+  const url = new URL(db.url)
+  url.pathname = `/${name}`
+  return url.toString()
+}
+
+/**
+ * Which of the runners on `ports` effect/cluster gives each unit of `names` to, the
+ * way its `Sharding` computes it (a hash ring of the runners' addresses over 64 shards,
+ * a singleton on shard `|hash(singleton name) % 64| + 1`). Only used to pick ports that spread
+ * the units; the test checks the spread on the runners themselves.
+ */
+const assignment = (ports: ReadonlyArray<number>, names: ReadonlyArray<string>) => {
+  const ring = HashRing.make<RunnerAddress.RunnerAddress>()
+  for (const port of ports) HashRing.add(ring, RunnerAddress.make("127.0.0.1", port), { weight: 1 })
+  const shards = HashRing.getShards(ring, 64)!
+  return names.map((name) => shards[Math.abs(Hash.string(singletonName({ name })) % 64)]!.port)
+}
+
+/**
+ * `got` (one source's ids at a sink, as delivered) is `all` in order, each at least
+ * once, where each of at most `moves` restarts may deliver again at most `maxBatch` ids
+ * right before it: `all[0, k1) all[j2, k2) ...` with `k - j <= maxBatch`. The problem, or
+ * undefined.
+ */
+const inOrderAroundMoves = (
+  got: ReadonlyArray<string>,
+  all: ReadonlyArray<string>,
+  moves: number,
+  maxBatch: number
+): string | undefined => {
+  let next = 0 // the next id never delivered
+  let at = 0 // where in `all` the delivery is now
+  let restarts = 0
+  for (const id of got) {
+    if (at < all.length && id === all[at]) {
+      at++
+      next = Math.max(next, at)
+      continue
+    }
+    const j = all.indexOf(id)
+    if (j < 0) return `${id} is not an id of this source`
+    if (j > next) return `${id} delivered before ${all[next]}: out of order`
+    if (next - j > maxBatch) return `${next - j} ids delivered again at once, more than a batch`
+    if (++restarts > moves) return `${restarts} restarts, more than the ${moves} move(s)`
+    at = j + 1
+    next = Math.max(next, at)
+  }
+  return next === all.length ? undefined : `only ${next} of ${all.length} ids`
+}
+
+describe("cluster mode, several sources", { timeout: 150_000 }, () => {
+  it("three sources over two runners: the units spread; kill -9 moves its units to the other; each (sink, source) complete, in order, checkpointed", async () => {
+    const names = ["prod", "staging", "eu"] as const
+    const standIns = await Promise.all(
+      names.map((name, i) =>
+        WorkOSStandIn.start({ apiKey: `sk_test_${name}`, events: 120 + 40 * i, seed: 31 + i })
+      )
+    )
+    const started: Array<Proc> = []
+    try {
+      const url = await freshDatabase(`several_${Date.now().toString(36)}`)
+      const dir = tempDir()
+      const log = Path.join(dir, "rec.log")
+      const audit = Path.join(dir, "audit.db")
+      const config = Path.join(dir, "relay.yaml")
+      const sources = names
+        .map(
+          (name, i) =>
+            `  ${name}: { type: workos, apiKey: ${standIns[i]!.apiKey}, baseUrl: ${standIns[i]!.url}, start: earliest, pollInterval: 50ms }`
+        )
+        .join("\n")
+      Fs.writeFileSync(
+        config,
+        `sources:
+${sources}
+state:
+  postgres: \${PG_URL}
+cluster:
+  address: 127.0.0.1:\${RELAY_CLUSTER_PORT}
+  lockExpiry: 3s
+  lockRefresh: 500ms
+  healthCheck: 1s
+  assignmentRefresh: 500ms
+http: { address: "127.0.0.1:0" }
+log: { format: json }
+shutdownTimeout: 5s
+sinks:
+  rec: { module: ${JSON.stringify(recordingSink)}, path: ${JSON.stringify(log)}, delayMs: 20, maxEvents: ${MAX_EVENTS}, sources: [prod, eu] }
+  audit: { type: audit-log, path: ${JSON.stringify(audit)} }
+`
+      )
+      const idsOf = (name: (typeof names)[number]) =>
+        standIns[names.indexOf(name)]!.events().map((e) => e.id)
+      const recSources = ["prod", "eu"] as const
+      const delivered = () => {
+        const got = new Set(recorded(log))
+        const kept = audited(audit)
+        return (
+          names.every((n) => idsOf(n).every((id) => kept.has(id))) &&
+          recSources.every((n) => idsOf(n).every((id) => got.has(id)))
+        )
+      }
+
+      // Ports that effect/cluster's hash ring spreads the three units over (see `assignment`).
+      const portA = await freePort()
+      let portB = await freePort()
+      for (let i = 0; new Set(assignment([portA, portB], names)).size < 2 && i < 50; i++)
+        portB = await freePort()
+      const ps = [
+        await runner("a", config, { port: portA, url }),
+        await runner("b", config, { port: portB, url })
+      ]
+      started.push(...ps)
+      const said = () => ps.map((p) => `--- ${p.name}:\n${p.stderr}`).join("\n")
+      const wait = (what: string, check: () => boolean, timeout = 50_000) =>
+        waitUntilAsync(what, check, timeout).catch((e) => {
+          throw new Error(`${e.message}\n${said()}`)
+        })
+      const settled = (among: ReadonlyArray<Proc>) =>
+        names.every((n) => holder(among, n).length === 1)
+
+      // Spread: each runner runs at least one unit (at first one runner may run them all,
+      // until it sees the other), as its /metrics and `status` say.
+      const unitsOn = (p: Proc) => names.filter((n) => holder([p], n).length === 1)
+      await wait(
+        "every event delivered, each unit on one runner, each runner running one at least",
+        () => settled(ps) && ps.every((p) => unitsOn(p).length >= 1) && delivered()
+      )
+      for (const p of ps) {
+        expect(unitsOn(p).length, said()).toBeGreaterThanOrEqual(1)
+        const metricsPort = /health and metrics on http:\/\/127\.0\.0\.1:(\d+)/.exec(p.stderr)?.[1]
+        const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text()
+        for (const n of names) {
+          const line = metrics
+            .split("\n")
+            .find(
+              (l) =>
+                l.startsWith("workos_relay_cluster_unit_running{") &&
+                l.includes(`source="${n}"`) &&
+                l.includes(`runner="127.0.0.1:${p.port}"`)
+            )
+          // A unit never started here has no line; one that moved away says 0.
+          if (unitsOn(p).includes(n)) expect(line, metrics).toMatch(/ 1$/)
+          else if (line !== undefined) expect(line, metrics).toMatch(/ 0$/)
+        }
+      }
+      const shown = await status(config, url)
+      for (const p of ps)
+        expect(shown).toMatch(
+          new RegExp(
+            `127\\.0\\.0\\.1:${p.port}  healthy, heartbeat \\S+ ago, runs: ${[...unitsOn(p)].sort().join(", ")}\n`
+          )
+        )
+
+      // kill -9 the runner of the most units while they deliver: the other takes them.
+      const victim = unitsOn(ps[0]!).length >= unitsOn(ps[1]!).length ? ps[0]! : ps[1]!
+      const survivor = ps.find((p) => p !== victim)!
+      const moving = unitsOn(victim)
+      for (const s of standIns) s.appendGenerated(150)
+      const before = recorded(log).length
+      await wait(
+        "the runners are delivering the new events",
+        () => recorded(log).length > before + 30
+      )
+      victim.child.kill("SIGKILL")
+      await victim.exited
+      await wait("the other runner runs every unit", () => settled([survivor]), 60_000)
+      await wait("every event delivered after the kill", delivered, 60_000)
+      survivor.child.kill("SIGTERM")
+      expect(await survivor.exited, survivor.stderr).toBe(0)
+
+      // The audit log: every id of every source exactly once, in order per source.
+      const sqlite = new DatabaseSync(audit, { readOnly: true })
+      const rows = (
+        sqlite.prepare("SELECT id FROM audit_records ORDER BY seq").all() as Array<{ id: string }>
+      ).map((r) => r.id)
+      sqlite.close()
+      const all = names.flatMap(idsOf)
+      expect(rows.length).toBe(all.length)
+      expect(repeats(rows).extra).toBe(0)
+      for (const n of names) {
+        const ids = idsOf(n)
+        const own = new Set(ids)
+        expect(
+          rows.filter((id) => own.has(id)),
+          n
+        ).toEqual(ids)
+      }
+
+      // The recording sink: exactly its two sources, each id at least once, in order per
+      // source, at most one batch again per start of the unit after its first.
+      const got = recorded(log)
+      const recIds = new Set(recSources.flatMap(idsOf))
+      expect(got.filter((id) => !recIds.has(id))).toEqual([])
+      for (const n of recSources) {
+        const ids = idsOf(n)
+        const own = new Set(ids)
+        const starts = ps.reduce((sum, p) => sum + runningHere(p, n), 0)
+        expect(starts, said()).toBeGreaterThanOrEqual(moving.includes(n) ? 2 : 1)
+        expect(
+          inOrderAroundMoves(
+            got.filter((id) => own.has(id)),
+            ids,
+            starts - 1,
+            MAX_EVENTS
+          ),
+          `${n}\n${said()}`
+        ).toBeUndefined()
+      }
+
+      // A checkpoint per (sink, source), each at its source's last event; none for
+      // (rec, staging).
+      const checkpoints = await sqlAt(
+        url,
+        "SELECT sink, source, cursor FROM relay_checkpoints ORDER BY sink, source"
+      )
+      expect(checkpoints.map((r) => `${r.sink}/${r.source}: ${r.cursor}`)).toEqual([
+        `audit/eu: ${idsOf("eu").at(-1)}`,
+        `audit/prod: ${idsOf("prod").at(-1)}`,
+        `audit/staging: ${idsOf("staging").at(-1)}`,
+        `rec/eu: ${idsOf("eu").at(-1)}`,
+        `rec/prod: ${idsOf("prod").at(-1)}`
+      ])
+    } finally {
+      for (const p of started) if (p.child.exitCode === null) p.child.kill("SIGKILL")
+      await Promise.all(standIns.map((s) => s.close()))
+    }
   })
 })
