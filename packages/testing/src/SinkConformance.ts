@@ -21,6 +21,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { type Event, EventPattern, Sink } from "@workos-relay/core"
 import { examples } from "@workos-relay/core/Examples"
+import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -164,7 +165,13 @@ export const suite = (options: Options): void => {
         // Interrupts at several moments, from before the first request to mid-way.
         let interrupted = 0
         for (const delay of [0, 1, 2, 5, 10, 20]) {
-          const fiber = yield* Effect.forkChild(sink.deliver(events))
+          // Interrupted only once it runs: a fiber stopped before it starts (a timer
+          // first on a busy machine) tells nothing about the delivery.
+          const started = yield* Deferred.make<void>()
+          const fiber = yield* Effect.forkChild(
+            Deferred.succeed(started, undefined).pipe(Effect.andThen(sink.deliver(events)))
+          )
+          yield* Deferred.await(started)
           yield* Effect.sleep(Duration.millis(delay))
           yield* Fiber.interrupt(fiber)
           const exit = yield* Fiber.await(fiber)
