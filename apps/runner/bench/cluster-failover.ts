@@ -16,12 +16,12 @@
  */
 import { type ChildProcess, spawn } from "node:child_process"
 import * as Fs from "node:fs"
-import * as Net from "node:net"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
 import { WorkOSStandIn } from "@workos-relay/testing"
 import * as Postgres from "@workos-relay/testing/Postgres"
+import { freePort } from "../test/helpers.ts"
 
 const self = fileURLToPath(import.meta.url)
 const root = Path.join(Path.dirname(self), "..")
@@ -37,16 +37,6 @@ interface Proc {
   stderr: string
   readonly exited: Promise<number | null>
 }
-
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const server = Net.createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const port = (server.address() as Net.AddressInfo).port
-      server.close(() => resolve(port))
-    })
-  })
 
 const lines = (file: string) =>
   Fs.existsSync(file)

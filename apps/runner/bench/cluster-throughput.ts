@@ -14,7 +14,6 @@
  */
 import { type ChildProcess, spawn } from "node:child_process"
 import * as Fs from "node:fs"
-import * as Net from "node:net"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
@@ -26,6 +25,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import { SqlClient } from "effect/sql"
+import { freePort } from "../test/helpers.ts"
 
 const self = fileURLToPath(import.meta.url)
 const root = Path.join(Path.dirname(self), "..")
@@ -40,16 +40,6 @@ interface Proc {
   stderr: string
   readonly exited: Promise<number | null>
 }
-
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const server = Net.createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const port = (server.address() as Net.AddressInfo).port
-      server.close(() => resolve(port))
-    })
-  })
 
 /** The ids a recording sink wrote, read as the file grows (not whole each time: cheap to poll). */
 const tail = (file: string) => {

@@ -29,7 +29,7 @@ import { singletonName } from "../src/cluster/Unit.ts"
 import * as Patience from "../src/state/Patience.ts"
 import { dbOn, storeOn } from "../src/state/Postgres.ts"
 import { claimLease } from "../src/state/Sql.ts"
-import { recorded, recordingSink, tempDir, waitUntilAsync } from "./helpers.ts"
+import { freePort, recorded, recordingSink, tempDir, waitUntilAsync } from "./helpers.ts"
 
 let db: { readonly url: string; readonly stop: () => Promise<void> }
 let standIn: WorkOSStandIn.StandIn
@@ -52,17 +52,6 @@ interface Proc {
 }
 
 const bin = Path.join(import.meta.dirname, "..", "src", "bin.ts")
-
-/** A free TCP port (the cluster address needs a fixed one: see `config/Cluster.ts`). */
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const server = Net.createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const port = (server.address() as Net.AddressInfo).port
-      server.close(() => resolve(port))
-    })
-  })
 
 const runner = async (
   name: string,

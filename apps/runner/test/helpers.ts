@@ -1,4 +1,5 @@
 import * as Fs from "node:fs"
+import * as Net from "node:net"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import * as Effect from "effect/Effect"
@@ -61,3 +62,14 @@ export const onceAroundTakeover = (
     return `after the ${k - j} id(s) delivered again at the takeover, the ids are not each once, in order`
   return undefined
 }
+
+/** A port free on 127.0.0.1 now (for a runner that must be told its port before it listens). */
+export const freePort = () =>
+  new Promise<number>((resolve, reject) => {
+    const server = Net.createServer()
+    server.once("error", reject)
+    server.listen(0, "127.0.0.1", () => {
+      const port = (server.address() as Net.AddressInfo).port
+      server.close(() => resolve(port))
+    })
+  })
