@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # What an npm user does, checked: every package packed with pnpm, the tarballs
-# installed with plain npm (Node 24) into an empty folder, then `init`, `validate`,
+# installed with plain npm (Node 24) into an empty folder, then `--help`, `init`, `validate`,
 # `demo`, `http` without its optional package, a custom sink in .ts, and a library
 # import type-checked with tsc. Fails on any step that fails and on any warning npm
 # prints about peer dependencies.
@@ -39,6 +39,16 @@ step="no peer warnings from npm"
 if grep -iE "peer|ERESOLVE" "$tmp/npm.log"; then false; fi
 
 relay=./node_modules/.bin/workos-relay
+# `--help` prints the help the build saved (dist/help/): it must be what effect/cli
+# renders live, plain and (on a terminal) colored.
+step="the saved --help is effect/cli's own"
+$relay --help >"$tmp/help.saved"
+WORKOS_RELAY_RENDER_HELP=plain $relay --help >"$tmp/help.live"
+cmp "$tmp/help.saved" "$tmp/help.live"
+WORKOS_RELAY_RENDER_HELP=color $relay --help >"$tmp/help.live-color"
+cmp node_modules/@workos-relay/runner/dist/help/color.txt "$tmp/help.live-color"
+grep -q "SUBCOMMANDS" "$tmp/help.saved"
+
 step="init"
 $relay init --sinks console,audit-log >/dev/null
 test -f relay.yaml

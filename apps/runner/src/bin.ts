@@ -27,9 +27,13 @@
  * already tunes the heap (`--max-semi-space-size` in the command line or
  * NODE_OPTIONS), for `--help`, `-h` and `--version` (they stream nothing; a second start
  * of Node only slows them), and where `process.execve` does not exist (Windows, Node < 22.15).
+ *
+ * The root help (no arguments, `--help`, `-h`) is the text the build rendered with
+ * effect/cli (internal/savedHelp.ts): printed without loading the CLI at all.
  */
 import * as Module from "node:module"
 import { problem } from "./internal/nodeVersion.ts"
+import { savedHelp } from "./internal/savedHelp.ts"
 
 // On an older Node the first thing to fail would be a bare "No such built-in module".
 const tooOld = problem(process.versions.node)
@@ -38,37 +42,46 @@ if (tooOld !== undefined) {
   process.exit(1)
 }
 
-const FLAGS = ["--max-semi-space-size=2", "--no-maglev", "--heap-growing-percent=50"]
+// The root help as the build saved it: printing it needs none of the CLI's modules.
+const help = savedHelp(process.argv.slice(2))
+if (help !== undefined) {
+  process.exitCode = help.code
+  process.stdout.write(help.text)
+} else await startCli()
 
-const tuned =
-  process.execArgv.some((arg) => arg.startsWith("--max-semi-space-size")) ||
-  (process.env.NODE_OPTIONS ?? "").includes("--max-semi-space-size")
+async function startCli() {
+  const FLAGS = ["--max-semi-space-size=2", "--no-maglev", "--heap-growing-percent=50"]
 
-// Help and the version stream nothing: a second start of Node would only slow them.
-const args = process.argv.slice(2)
-const quick =
-  args.length === 0 || args.some((arg) => arg === "--help" || arg === "-h" || arg === "--version")
+  const tuned =
+    process.execArgv.some((arg) => arg.startsWith("--max-semi-space-size")) ||
+    (process.env.NODE_OPTIONS ?? "").includes("--max-semi-space-size")
 
-if (!tuned && !quick && typeof process.execve === "function") {
-  process.execve(
-    process.execPath,
-    [process.execPath, ...process.execArgv, ...FLAGS, ...process.argv.slice(1)],
-    { MALLOC_ARENA_MAX: "2", MALLOC_MMAP_THRESHOLD_: "65536", ...process.env }
-  )
+  // Help and the version stream nothing: a second start of Node would only slow them.
+  const args = process.argv.slice(2)
+  const quick =
+    args.length === 0 || args.some((arg) => arg === "--help" || arg === "-h" || arg === "--version")
+
+  if (!tuned && !quick && typeof process.execve === "function") {
+    process.execve(
+      process.execPath,
+      [process.execPath, ...process.execArgv, ...FLAGS, ...process.argv.slice(1)],
+      { MALLOC_ARENA_MAX: "2", MALLOC_MMAP_THRESHOLD_: "65536", ...process.env }
+    )
+  }
+
+  // Node 22 warns "SQLite is an experimental feature" on every command (the state store
+  // imports node:sqlite); the warning tells a user of the CLI nothing they can act on.
+  const emitWarning = process.emitWarning
+  process.emitWarning = ((warning: string | Error, ...rest: Array<any>) => {
+    const text = typeof warning === "string" ? warning : warning?.message
+    if (typeof text === "string" && text.startsWith("SQLite is an experimental feature")) return
+    return (emitWarning as (...args: Array<any>) => void).call(process, warning, ...rest)
+  }) as typeof process.emitWarning
+
+  // Node keeps the compiled code of the modules it loads in a cache on disk (under the
+  // system's temp folder, or NODE_COMPILE_CACHE), so each later start skips compiling
+  // them: a third of the time `--help` takes. TypeScript's own CLI does the same.
+  Module.enableCompileCache?.()
+
+  await import("./internal/main.ts")
 }
-
-// Node 22 warns "SQLite is an experimental feature" on every command (the state store
-// imports node:sqlite); the warning tells a user of the CLI nothing they can act on.
-const emitWarning = process.emitWarning
-process.emitWarning = ((warning: string | Error, ...rest: Array<any>) => {
-  const text = typeof warning === "string" ? warning : warning?.message
-  if (typeof text === "string" && text.startsWith("SQLite is an experimental feature")) return
-  return (emitWarning as (...args: Array<any>) => void).call(process, warning, ...rest)
-}) as typeof process.emitWarning
-
-// Node keeps the compiled code of the modules it loads in a cache on disk (under the
-// system's temp folder, or NODE_COMPILE_CACHE), so each later start skips compiling
-// them: a third of the time `--help` takes. TypeScript's own CLI does the same.
-Module.enableCompileCache?.()
-
-await import("./internal/main.ts")

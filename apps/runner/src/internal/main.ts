@@ -3,9 +3,10 @@
  * 0 ok, 1 runtime failure, 2 bad usage or config.
  */
 import * as Cause from "effect/Cause"
-import { Command } from "effect/cli"
+import { CliOutput, Command } from "effect/cli"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
 import {
   auditListed,
   exitCode,
@@ -20,6 +21,7 @@ import {
 } from "../Cli.ts"
 import { logLayer } from "../Logging.ts"
 import * as NodeServices from "./nodeServices.ts"
+import { RENDER_HELP } from "./savedHelp.ts"
 import { version } from "./version.ts"
 
 // The audit and mirror commands come from their sink packages, loaded only when the
@@ -35,6 +37,13 @@ const missingAudit =
   missingAuditPackage(audit, process.argv.slice(2)) ??
   missingMirrorPackage(mirror, process.argv.slice(2))
 
+// The build renders the root help with colors forced off and on (scripts/save-help.mjs).
+const rendering = process.env[RENDER_HELP]
+const helpColors =
+  rendering === undefined
+    ? Layer.empty
+    : CliOutput.layer(CliOutput.defaultFormatter({ colors: rendering === "color" }))
+
 const program = (
   missingAudit === undefined
     ? Command.run(makeRoot(audit, mirror), { version })
@@ -44,6 +53,7 @@ const program = (
   // `run` and the others that read a config file log as it says.
   Effect.provide(logLayer({ level: "info", format: "auto" })),
   Effect.provide(NodeServices.layer),
+  Effect.provide(helpColors),
   // Nothing collects traces: without this every WorkOS request (effect/http) makes a span.
   Effect.withTracerEnabled(false)
 )
