@@ -68,6 +68,9 @@ describe("cluster mode, a rolling restart", { timeout: 240_000 }, () => {
           `  ${name}: { type: workos, apiKey: ${standIns[i]!.apiKey}, baseUrl: ${standIns[i]!.url}, start: earliest, pollInterval: 50ms }`
       )
       .join("\n")
+    // Every move here is a hand-over, which never waits on the lock expiry: the default
+    // 10 s keeps a runner stalled on this loaded machine from losing its shards (a
+    // failover, with a refused write, which this test counts as a unit run twice).
     Fs.writeFileSync(
       config,
       `sources:
@@ -76,8 +79,8 @@ state:
   postgres: \${PG_URL}
 cluster:
   address: 127.0.0.1:\${RELAY_CLUSTER_PORT}
-  lockExpiry: 3s
-  lockRefresh: 500ms
+  lockExpiry: 10s
+  lockRefresh: 1s
   healthCheck: 1s
   assignmentRefresh: 500ms
 http: { address: "127.0.0.1:0" }
