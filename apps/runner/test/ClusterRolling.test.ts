@@ -104,10 +104,10 @@ sinks:
     // Ports that effect/cluster's hash ring spreads the six units over, each runner one
     // at least (see `assignment`); a runner restarted on its port gets the same share.
     const portA = await freePort()
-    const portB = await freePort()
-    let portC = await freePort()
+    let [portB, portC] = [await freePort(), await freePort()]
+    // (Three distinct owners also means three distinct ports.)
     for (let i = 0; new Set(assignment([portA, portB, portC], names)).size < 3 && i < 100; i++)
-      portC = await freePort()
+      [portB, portC] = [await freePort(), await freePort()]
     const started: Array<Proc> = []
     const start = async (name: string, port: number) => {
       const p = await runner(name, config, { url, port })
