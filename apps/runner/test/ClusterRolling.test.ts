@@ -8,7 +8,8 @@
  * joins and takes a share. Ids are counted at the destinations (duplicates kept): the
  * audit log holds every id once, in order per source; the recording sink every id, in
  * order per source, with at most one batch again per start of the unit; a checkpoint
- * per (sink, source) at the source's last event.
+ * per (sink, source) at the source's last event. Every move is a hand-over: no unit
+ * runs on two runners at once (the runners' logs) and no fenced write is refused.
  */
 import * as Fs from "node:fs"
 import * as Path from "node:path"
