@@ -55,12 +55,12 @@ interface Proc {
 
 const bin = Path.join(import.meta.dirname, "..", "src", "bin.ts")
 
-const runner = (name: string, config: string, port: number): Proc => {
+const runner = (name: string, config: string, port: number, url = db.url): Proc => {
   const child = spawn(
     process.execPath,
     ["--conditions=@workos-relay/source", bin, "run", "-c", config],
     {
-      env: { ...process.env, PG_URL: db.url, RELAY_CLUSTER_PORT: String(port) },
+      env: { ...process.env, PG_URL: url, RELAY_CLUSTER_PORT: String(port) },
       stdio: ["ignore", "pipe", "pipe"]
     }
   )
@@ -111,12 +111,12 @@ const post = async (port: string, body: string, signature: string) => {
 const signed = (body: string, key = secret) =>
   Effect.runPromise(Webhook.sign({ payload: body, secret: key }))
 
-/** Runs `statement` on the test's Postgres; its rows. */
-const sqlAt = (statement: string) =>
+/** Runs `statement` on the test's Postgres (or the database at `url`); its rows. */
+const sqlAt = (statement: string, url = db.url) =>
   Effect.runPromise(
     Effect.gen(function* () {
       const { PgClient } = yield* Effect.promise(() => import("@effect/sql-pg"))
-      const pg = yield* Layer.build(PgClient.layer({ url: Redacted.make(db.url) }))
+      const pg = yield* Layer.build(PgClient.layer({ url: Redacted.make(url) }))
       const sql = Context.get(pg, SqlClient.SqlClient)
       return yield* sql.unsafe<Record<string, unknown>>(statement)
     }).pipe(Effect.scoped)
@@ -136,16 +136,12 @@ describe("webhooks in cluster mode: the config", () => {
       { file: "inline", baseDir: ".", env: {} }
     )
 
-  it.effect("webhooks are taken; the console is still refused, saying so", () =>
+  it.effect("webhooks and the console are taken (they were refused before)", () =>
     Effect.gen(function* () {
-      const config = yield* decode({ webhooks: { secrets: [secret] } })
+      const config = yield* decode({ webhooks: { secrets: [secret] }, console: {} })
       expect(config.webhooks?.path).toBe("/webhooks/workos")
-      const refused = yield* decode({ console: {} }).pipe(
-        Effect.flip,
-        Effect.map((e) => e.message)
-      )
-      expect(refused).toContain("console: console is not supported in cluster mode yet")
-      expect(refused).not.toContain("webhooks")
+      expect(config.console).toBeDefined()
+      expect(config.cluster?.address).toEqual({ host: "10.0.0.5", port: 34431 })
     })
   )
 
@@ -366,5 +362,154 @@ sinks:
     console.log(
       `doorbell across runners: ${firstLatency} ms; groups: ${groupLatency} ms; after the listeners were cut: ${secondLatency} ms (poll interval 120 s)`
     )
+  })
+})
+
+/** A fresh database on the test's server: a cluster of its own. */
+const freshDatabase = async (name: string) => {
+  await sqlAt(`CREATE DATABASE ${name}`)
+  const url = new URL(db.url)
+  url.pathname = `/${name}`
+  return url.toString()
+}
+
+describe("the console in cluster mode: two runners", { timeout: 150_000 }, () => {
+  it("each runner shows the cluster and the lanes of its units; dead letters listed, retried and dropped from either", async () => {
+    const url = await freshDatabase(`console_${Date.now().toString(36)}`)
+    const dir = tempDir()
+    const log = Path.join(dir, "rec.log")
+    const config = Path.join(dir, "relay.yaml")
+    Fs.writeFileSync(
+      config,
+      `source: { type: workos, apiKey: ${standIn.apiKey}, baseUrl: ${standIn.url}, start: earliest, pollInterval: 200ms }
+state:
+  postgres: \${PG_URL}
+cluster:
+  address: 127.0.0.1:\${RELAY_CLUSTER_PORT}
+  lockExpiry: 3s
+  lockRefresh: 500ms
+  healthCheck: 1s
+  assignmentRefresh: 500ms
+http: { address: "127.0.0.1:0" }
+console: {}
+log: { format: json }
+shutdownTimeout: 5s
+sinks:
+  rec: { module: ${JSON.stringify(recordingSink)}, path: ${JSON.stringify(log)} }
+`
+    )
+    const ps = [
+      runner("a", config, await freePort(), url),
+      runner("b", config, await freePort(), url)
+    ]
+    const said = () => ps.map((p) => `--- ${p.name}:\n${p.stderr}`).join("\n")
+    const wait = (what: string, check: () => boolean, timeout = 60_000) =>
+      waitUntilAsync(what, check, timeout).catch((e) => {
+        throw new Error(`${e.message}\n${said()}`)
+      })
+    const api = async (p: Proc, path: string, body?: unknown) => {
+      const response = await fetch(`http://127.0.0.1:${httpPort(p)}/console/api/${path}`, {
+        method: body === undefined ? "GET" : "POST",
+        headers: body === undefined ? {} : { "content-type": "application/json" },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) })
+      })
+      return { status: response.status, body: (await response.json()) as any }
+    }
+    const ids = () => standIn.events().map((e) => e.id)
+    await wait(
+      "one runner runs the unit and delivers every event",
+      () =>
+        holder(ps, "default").length === 1 &&
+        ps.every((p) => httpPort(p) !== undefined) &&
+        new Set(recorded(log)).size === ids().length
+    )
+    // Settled: both runners in the cluster's table, the unit on one of them (it may move
+    // once as the second joins), both consoles saying so, its lanes caught up.
+    let overviews: Array<any> = []
+    const settled = async () => {
+      overviews = await Promise.all(ps.map(async (p) => (await api(p, "overview")).body))
+      const running = holder(ps, "default")
+      if (running.length !== 1) return false
+      const at = `127.0.0.1:${running[0]!.port}`
+      const own = overviews[ps.indexOf(running[0]!)]
+      return (
+        overviews.every(
+          (o) =>
+            o.cluster?.runners.filter((r: any) => r.state === "healthy").length === 2 &&
+            o.cluster.units.length === 1 &&
+            o.cluster.units[0].running &&
+            o.cluster.units[0].holder === at
+        ) &&
+        own.sinks.length === 1 &&
+        own.cluster.units[0].lagEvents === 0
+      )
+    }
+    for (let i = 0; i < 300 && !(await settled()); i++) await new Promise((r) => setTimeout(r, 100))
+    expect(await settled(), `${JSON.stringify(overviews)}\n${said()}`).toBe(true)
+    const runs = holder(ps, "default")[0]!
+    const other = ps.find((p) => p !== runs)!
+    const [onRuns, onOther] = [ps.indexOf(runs), ps.indexOf(other)].map((i) => overviews[i])
+    for (const o of [onRuns, onOther]) {
+      expect(o.cluster.units[0]).toMatchObject({
+        name: "default",
+        holder: `127.0.0.1:${runs.port}`
+      })
+      const row = o.cluster.runners.find((r: any) => r.address === `127.0.0.1:${runs.port}`)
+      expect(row.units).toEqual(["default"])
+      expect(
+        o.cluster.runners.find((r: any) => r.address === `127.0.0.1:${other.port}`).units
+      ).toEqual([])
+    }
+    expect(onRuns.cluster.runner).toBe(`127.0.0.1:${runs.port}`)
+    expect(onOther.cluster.runner).toBe(`127.0.0.1:${other.port}`)
+    // The lanes and the lag: on the unit's runner; the other shows none of its own.
+    expect(onRuns.sinks.map((s: any) => s.name)).toEqual(["rec"])
+    expect(onRuns.cluster.units[0].lagEvents).toBe(0)
+    expect(onOther.sinks).toEqual([])
+    expect(onOther.cluster.units[0].lagEvents).toBeNull()
+
+    // Three dead letters of rec (events of ids it never had), in Postgres.
+    const template = standIn.events()[0]!
+    const letter = (n: number) => {
+      const id = `event_01RETRY${String(n).padStart(15, "0")}`
+      return { id, json: JSON.stringify({ ...template, id }) }
+    }
+    const letters = [1, 2, 3].map(letter)
+    for (const l of letters)
+      await sqlAt(
+        `INSERT INTO relay_dead_letters (sink, event_id, event_type, event, error, attempts, first_failure, last_failure, source) VALUES ('rec', '${l.id}', '${template.event}', '${l.json.replaceAll("'", "''")}', 'it failed', 1, 1, 1, 'default')`,
+        url
+      )
+    const listed = await api(other, "dead-letters?sink=rec")
+    expect(listed.status).toBe(200)
+    const byEvent = new Map<string, number>(
+      listed.body.deadLetters.map((l: any) => [l.eventId, l.id] as const)
+    )
+    expect([...byEvent.keys()].sort()).toEqual(letters.map((l) => l.id))
+    // Retried from the runner without the unit (its sink made for the request), and from
+    // the unit's runner (its running lane); dropped from the first.
+    const retriedOther = await api(other, "dead-letters/retry", {
+      ids: [byEvent.get(letters[0]!.id)]
+    })
+    expect(retriedOther, said()).toEqual({
+      status: 200,
+      body: { outcomes: [{ id: byEvent.get(letters[0]!.id), delivered: true }] }
+    })
+    const retriedRuns = await api(runs, "dead-letters/retry", {
+      ids: [byEvent.get(letters[1]!.id)]
+    })
+    expect(retriedRuns.body.outcomes, said()).toEqual([
+      { id: byEvent.get(letters[1]!.id), delivered: true }
+    ])
+    const dropped = await api(other, "dead-letters/drop", { ids: [byEvent.get(letters[2]!.id)] })
+    expect(dropped).toEqual({ status: 200, body: { dropped: 1 } })
+    expect((await api(runs, "dead-letters?sink=rec")).body.deadLetters).toEqual([])
+    const got = recorded(log)
+    for (const l of letters.slice(0, 2)) expect(got.filter((id) => id === l.id)).toEqual([l.id])
+    expect(got).not.toContain(letters[2]!.id)
+    expect(other.stderr).toContain("console (loopback): retried dead letters")
+
+    for (const p of ps) p.child.kill("SIGTERM")
+    for (const p of ps) expect(await p.exited, p.stderr).toBe(0)
   })
 })

@@ -14,6 +14,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { SqlClient } from "effect/sql"
 import { type RelayConfig, sourcesOfSink } from "../config/Schema.ts"
+import * as ConsoleRoutes from "../console/Routes.ts"
 import * as HttpServer from "../http/Server.ts"
 import * as Observability from "../Observability.ts"
 import { Metrics } from "../Observability.ts"
@@ -23,6 +24,7 @@ import { StoreError } from "../StateStore.ts"
 import * as Patience from "../state/Patience.ts"
 import { dbOn, serverOf, storeOn } from "../state/Postgres.ts"
 import { claimLease } from "../state/Sql.ts"
+import * as ClusterConsole from "./Console.ts"
 import * as Sharding from "./Sharding.ts"
 import * as Unit from "./Unit.ts"
 import * as Webhooks from "./Webhooks.ts"
@@ -49,15 +51,21 @@ export const run = (config: RelayConfig, options: RunOptions): Effect.Effect<Run
         config.webhooks === undefined || config.http === undefined
           ? undefined
           : yield* Webhooks.make({ config, runner, metrics })
+      const operatorConsole =
+        config.console === undefined || config.http === undefined
+          ? undefined
+          : yield* ClusterConsole.make({ config, settings, runner, metrics })
       if (config.http !== undefined) {
         const paths = [
           ...Observability.paths,
-          ...(webhooks === undefined ? [] : [webhooks.routePath])
+          ...(webhooks === undefined ? [] : [webhooks.routePath]),
+          ...(operatorConsole === undefined ? [] : ConsoleRoutes.paths)
         ]
         const port = yield* HttpServer.serve(
           Layer.mergeAll(
             Observability.routes(metrics),
             webhooks === undefined ? Layer.empty : webhooks.routes,
+            operatorConsole === undefined ? Layer.empty : operatorConsole.routes,
             HttpServer.notFound(paths)
           ),
           config.http
@@ -79,9 +87,12 @@ export const run = (config: RelayConfig, options: RunOptions): Effect.Effect<Run
         )
       )
       const sql = Context.get(pg, SqlClient.SqlClient)
-      if (webhooks !== undefined) {
+      // Webhooks and dead letters are not a unit's: an unfenced store for them.
+      if (webhooks !== undefined || operatorConsole !== undefined) {
         const store = yield* storeOn(sql, storeName, Patience.openForRun, Patience.untilDone)
-        yield* webhooks.start({ pg: Context.get(pg, PgClient.PgClient), store })
+        if (webhooks !== undefined)
+          yield* webhooks.start({ pg: Context.get(pg, PgClient.PgClient), store })
+        operatorConsole?.connect(sql, store)
       }
       const units = Unit.unitsOf(config)
       const singletons = yield* Effect.forEach(units, (unit) =>
@@ -105,7 +116,8 @@ export const run = (config: RelayConfig, options: RunOptions): Effect.Effect<Run
                 ),
                 metrics,
                 lockExpiry: settings.lockExpiry,
-                webhooks
+                webhooks,
+                console: operatorConsole
               })
             )
           )

@@ -16,6 +16,7 @@ import type { Metrics } from "../Observability.ts"
 import * as Pipeline from "../Pipeline.ts"
 import * as Runner from "../Runner.ts"
 import type { LeaseLost, Service as Store, StoreError } from "../StateStore.ts"
+import type { ClusterConsole } from "./Console.ts"
 import type { ClusterWebhooks } from "./Webhooks.ts"
 
 export interface Unit {
@@ -56,6 +57,8 @@ export interface UnitDeps {
   readonly lockExpiry: number
   /** The webhook doorbell (with `webhooks`): rings the unit's reader while it runs here. */
   readonly webhooks?: ClusterWebhooks | undefined
+  /** The operator console (with `console`): the unit's lanes and tap while it runs here. */
+  readonly console?: Pick<ClusterConsole, "lanes" | "tap"> | undefined
 }
 
 /**
@@ -157,9 +160,14 @@ const pipeline = (unit: Unit, deps: UnitDeps, token: number, stop: Deferred.Defe
             )
           )
       }
+      if (deps.console !== undefined) {
+        const shown = deps.console
+        shown.lanes(unit.name, lanes)
+        yield* Effect.addFinalizer(() => Effect.sync(() => shown.lanes(unit.name, undefined)))
+      }
       return yield* Pipeline.run({
         lanes,
-        source: opened.source,
+        source: deps.console?.tap(opened.source) ?? opened.source,
         store,
         token: () => token,
         metrics,
