@@ -11,6 +11,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process"
 import * as Fs from "node:fs"
+import * as Os from "node:os"
 import * as Path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { Webhook } from "@workos-relay/core"
@@ -24,6 +25,7 @@ import * as HashRing from "effect/HashRing"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import { SqlClient } from "effect/sql"
+import { chromium } from "playwright-core"
 import * as Config from "../src/Config.ts"
 import { singletonName } from "../src/cluster/Unit.ts"
 import { concerned, parsePayload, payload } from "../src/cluster/Webhooks.ts"
@@ -508,6 +510,31 @@ sinks:
     for (const l of letters.slice(0, 2)) expect(got.filter((id) => id === l.id)).toEqual([l.id])
     expect(got).not.toContain(letters[2]!.id)
     expect(other.stderr).toContain("console (loopback): retried dead letters")
+
+    // What an operator sees on the runner without the unit, in a real Chromium.
+    const browser = await chromium.launch({
+      executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
+      args: ["--no-sandbox"]
+    })
+    try {
+      const page = await browser.newPage()
+      await page.goto(`http://127.0.0.1:${httpPort(other)}/console`)
+      const unitRow = page.locator('#units tr[data-unit="default"]')
+      await unitRow.waitFor({ timeout: 20_000 })
+      expect(await unitRow.textContent()).toContain(`127.0.0.1:${runs.port}`)
+      expect(await unitRow.textContent()).toContain("on its runner's console")
+      expect(await page.locator("#runners tr[data-runner]").count()).toBe(2)
+      expect(
+        await page.locator(`#runners tr[data-runner="127.0.0.1:${runs.port}"]`).textContent()
+      ).toContain("default")
+      expect(await page.locator("#sinks tr[data-sink]").count()).toBe(0)
+      expect(await page.textContent("#main")).toContain("no unit runs on this runner now")
+      const shots = Path.join(Os.tmpdir(), "workos-relay-console")
+      Fs.mkdirSync(shots, { recursive: true })
+      await page.screenshot({ path: Path.join(shots, "cluster-overview.png"), fullPage: true })
+    } finally {
+      await browser.close()
+    }
 
     for (const p of ps) p.child.kill("SIGTERM")
     for (const p of ps) expect(await p.exited, p.stderr).toBe(0)

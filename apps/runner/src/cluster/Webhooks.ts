@@ -122,6 +122,7 @@ export const make = (options: {
   Effect.gen(function* () {
     const { config, runner, metrics } = options
     const connected = yield* Deferred.make<Connected>()
+    let reached: Connected | undefined
     const settings = config.webhooks!
     const scope = yield* Effect.scope
     const units = sourcesOf(config).map((s) => s.name)
@@ -147,10 +148,10 @@ export const make = (options: {
           const sources = concerns(announced)
           if (sources.length === 0) return
           yield* ringHere(sources)
-          // The others, unless every one runs here. A failed NOTIFY costs latency only.
-          if (sources.every((s) => here.has(s))) return
-          const { pg } = yield* Deferred.await(connected)
-          yield* pg
+          // The others, unless every one runs here. A failed NOTIFY costs latency only
+          // (as one not sent before Postgres is reached: a 503, sent again).
+          if (sources.every((s) => here.has(s)) || reached === undefined) return
+          yield* reached.pg
             .notify(channel, payload(runner, sources))
             .pipe(
               Effect.catch((e) =>
@@ -181,6 +182,7 @@ export const make = (options: {
      */
     const start = (ready: Connected) =>
       Effect.gen(function* () {
+        reached = ready
         yield* Deferred.succeed(connected, ready)
         // The listener: listens again after a failure, then rings every unit running here
         // (what was told while it was away is not told again).

@@ -143,6 +143,9 @@ const renderOverview = (o) => {
       "section",
       {},
       h("h2", {}, o.cluster === undefined ? "Sinks" : "Sinks of the units running here"),
+      o.cluster !== undefined && o.sinks.length === 0
+        ? h("p", { class: "muted" }, "no unit runs on this runner now: it is a spare")
+        : undefined,
       h(
         "table",
         { id: "sinks" },
