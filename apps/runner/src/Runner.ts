@@ -771,11 +771,7 @@ const startDoorbell = (
       if (!metrics.leaseHeld) return
       // Held: the store is open (the lease is taken from it).
       yield* syncWithStore(yield* Deferred.await(storeReady), deliveries)
-      const { fresh } = deliveries.overdue(settings.overdueAfter)
-      for (const p of fresh)
-        yield* Effect.logError(
-          `event ${p.id} (${p.type}) was announced by a webhook ${formatMillis(Date.now() - p.receivedAt)} ago and the Events API has not returned it: check the source's filters and WorkOS's status; the relay keeps reading`
-        )
+      yield* reportOverdue(deliveries, settings.overdueAfter)
     })
     yield* watch.pipe(
       Effect.andThen(Effect.sleep(Math.min(5_000, settings.overdueAfter))),
@@ -785,8 +781,16 @@ const startDoorbell = (
     return { doorbell, routes, routePath: settings.path, restore }
   })
 
+/** Logs each announced event newly overdue (the Events API has not returned it after `after` ms). */
+export const reportOverdue = (deliveries: Deliveries, after: number) =>
+  Effect.forEach(deliveries.overdue(after).fresh, (p) =>
+    Effect.logError(
+      `event ${p.id} (${p.type}) was announced by a webhook ${formatMillis(Date.now() - p.receivedAt)} ago and the Events API has not returned it: check the source's filters and WorkOS's status; the relay keeps reading`
+    )
+  )
+
 /** The store's pending webhook rows into memory; those already read marked seen. */
-const syncWithStore = (store: Store, deliveries: Deliveries) =>
+export const syncWithStore = (store: Store, deliveries: Deliveries) =>
   store.pendingWebhooks().pipe(
     Effect.flatMap((rows) => {
       const read = deliveries.sync(
@@ -802,9 +806,9 @@ const syncWithStore = (store: Store, deliveries: Deliveries) =>
   )
 
 /** How long a delivery may wait for the store before it is answered 503. */
-const recordTimeoutMs = 10_000
+export const recordTimeoutMs = 10_000
 /**
  * Seen rows of the webhook table are kept a day: `status` looks at the last hour, and
  * a day is enough to look back after a night; pending rows are kept until seen.
  */
-const webhookKeepMs = 24 * 60 * 60_000
+export const webhookKeepMs = 24 * 60 * 60_000

@@ -14,6 +14,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { SqlClient } from "effect/sql"
 import { type RelayConfig, sourcesOfSink } from "../config/Schema.ts"
+import * as ConsoleRoutes from "../console/Routes.ts"
 import * as HttpServer from "../http/Server.ts"
 import * as Observability from "../Observability.ts"
 import { Metrics } from "../Observability.ts"
@@ -23,8 +24,10 @@ import { StoreError } from "../StateStore.ts"
 import * as Patience from "../state/Patience.ts"
 import { dbOn, serverOf, storeOn } from "../state/Postgres.ts"
 import { claimLease } from "../state/Sql.ts"
+import * as ClusterConsole from "./Console.ts"
 import * as Sharding from "./Sharding.ts"
 import * as Unit from "./Unit.ts"
+import * as Webhooks from "./Webhooks.ts"
 
 /** Runs this process's share of the units until `options.stop`, then hands them over. */
 export const run = (config: RelayConfig, options: RunOptions): Effect.Effect<RunReport, Error> =>
@@ -42,31 +45,55 @@ export const run = (config: RelayConfig, options: RunOptions): Effect.Effect<Run
             Runner.laneName(sink.name, source?.name),
             source === undefined ? undefined : { sink: sink.name, source: source.name }
           )
+      const runner = `${settings.address.host}:${settings.address.port}`
+      // The doorbell answers as soon as the server listens; it keeps deliveries once Postgres is reached.
+      const webhooks =
+        config.webhooks === undefined || config.http === undefined
+          ? undefined
+          : yield* Webhooks.make({ config, runner, metrics })
+      const operatorConsole =
+        config.console === undefined || config.http === undefined
+          ? undefined
+          : yield* ClusterConsole.make({ config, settings, runner, metrics })
       if (config.http !== undefined) {
+        const paths = [
+          ...Observability.paths,
+          ...(webhooks === undefined ? [] : [webhooks.routePath]),
+          ...(operatorConsole === undefined ? [] : ConsoleRoutes.paths)
+        ]
         const port = yield* HttpServer.serve(
           Layer.mergeAll(
             Observability.routes(metrics),
-            HttpServer.notFound([...Observability.paths])
+            webhooks === undefined ? Layer.empty : webhooks.routes,
+            operatorConsole === undefined ? Layer.empty : operatorConsole.routes,
+            HttpServer.notFound(paths)
           ),
           config.http
         )
         yield* Effect.logInfo(
-          `health and metrics on http://${config.http.host}:${port} (${Observability.paths.join(" ")})`
+          `health and metrics on http://${config.http.host}:${port} (${paths.join(" ")})`
         )
         options.onListening?.(port)
       }
       const storeName = `Postgres state store at ${serverOf(config.state.url)}`
       const { PgClient } = yield* Effect.promise(() => import("@effect/sql-pg"))
-      // The cluster reserves one connection for its shard locks; the units share the rest.
+      // The cluster reserves one connection for its shard locks, the doorbell one to
+      // listen on; the units share the rest.
       const pg = yield* Layer.build(
-        PgClient.layer({ url: config.state.url, maxConnections: 8 })
+        PgClient.layer({ url: config.state.url, maxConnections: webhooks === undefined ? 8 : 9 })
       ).pipe(
         Effect.mapError(
           (cause) => new StoreError({ store: storeName, operation: "connect", cause })
         )
       )
       const sql = Context.get(pg, SqlClient.SqlClient)
-      const runner = `${settings.address.host}:${settings.address.port}`
+      // Webhooks and dead letters are not a unit's: an unfenced store for them.
+      if (webhooks !== undefined || operatorConsole !== undefined) {
+        const store = yield* storeOn(sql, storeName, Patience.openForRun, Patience.untilDone)
+        if (webhooks !== undefined)
+          yield* webhooks.start({ pg: Context.get(pg, PgClient.PgClient), store })
+        operatorConsole?.connect(sql, store)
+      }
       const units = Unit.unitsOf(config)
       const singletons = yield* Effect.forEach(units, (unit) =>
         storeOn(
@@ -88,7 +115,9 @@ export const run = (config: RelayConfig, options: RunOptions): Effect.Effect<Run
                   claimLease(dbOn(sql, storeName), Unit.leaseName(unit), runner)
                 ),
                 metrics,
-                lockExpiry: settings.lockExpiry
+                lockExpiry: settings.lockExpiry,
+                webhooks,
+                console: operatorConsole
               })
             )
           )

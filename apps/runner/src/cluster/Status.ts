@@ -29,33 +29,7 @@ export const read = (url: Redacted.Redacted<string>): Effect.Effect<ClusterView,
     Effect.gen(function* () {
       const { PgClient } = yield* Effect.promise(() => import("@effect/sql-pg"))
       const context = yield* Layer.build(PgClient.layer({ url, maxConnections: 1 }))
-      const sql = Context.get(context, SqlClient.SqlClient)
-      const tables = yield* sql.unsafe<{ name: string }>(
-        "SELECT table_name AS name FROM information_schema.tables WHERE table_name IN ('cluster_runners', 'relay_lease')"
-      )
-      const has = (name: string) => tables.some((t) => t.name === name)
-      const runners = has("cluster_runners")
-        ? yield* sql.unsafe<{ address: string; healthy: boolean; age: number }>(
-            "SELECT address, healthy, EXTRACT(EPOCH FROM (NOW() - last_heartbeat)) * 1000 AS age FROM cluster_runners ORDER BY address"
-          )
-        : []
-      const units = has("relay_lease")
-        ? yield* sql.unsafe<{ name: string; holder: string; token: number }>(
-            "SELECT name, holder, token FROM relay_lease WHERE name LIKE 'unit:%' ORDER BY name"
-          )
-        : []
-      return {
-        runners: runners.map((r) => ({
-          address: String(r.address),
-          healthy: Boolean(r.healthy),
-          heartbeatAgeMs: Math.max(0, Math.round(Number(r.age)))
-        })),
-        units: units.map((u) => ({
-          name: String(u.name).slice("unit:".length),
-          holder: String(u.holder),
-          token: Number(u.token)
-        }))
-      }
+      return yield* readOn(Context.get(context, SqlClient.SqlClient))
     })
   ).pipe(
     Effect.mapError(
@@ -63,8 +37,43 @@ export const read = (url: Redacted.Redacted<string>): Effect.Effect<ClusterView,
     )
   )
 
+/** `read` on a client already open (a runner's console). */
+export const readOn = (sql: SqlClient.SqlClient): Effect.Effect<ClusterView, Error> =>
+  Effect.gen(function* () {
+    const tables = yield* sql.unsafe<{ name: string }>(
+      "SELECT table_name AS name FROM information_schema.tables WHERE table_name IN ('cluster_runners', 'relay_lease')"
+    )
+    const has = (name: string) => tables.some((t) => t.name === name)
+    const runners = has("cluster_runners")
+      ? yield* sql.unsafe<{ address: string; healthy: boolean; age: number }>(
+          "SELECT address, healthy, EXTRACT(EPOCH FROM (NOW() - last_heartbeat)) * 1000 AS age FROM cluster_runners ORDER BY address"
+        )
+      : []
+    const units = has("relay_lease")
+      ? yield* sql.unsafe<{ name: string; holder: string; token: number }>(
+          "SELECT name, holder, token FROM relay_lease WHERE name LIKE 'unit:%' ORDER BY name"
+        )
+      : []
+    return {
+      runners: runners.map((r) => ({
+        address: String(r.address),
+        healthy: Boolean(r.healthy),
+        heartbeatAgeMs: Math.max(0, Math.round(Number(r.age)))
+      })),
+      units: units.map((u) => ({
+        name: String(u.name).slice("unit:".length),
+        holder: String(u.holder),
+        token: Number(u.token)
+      }))
+    }
+  }).pipe(
+    Effect.mapError(
+      (e) => new Error(`could not read the cluster: ${String((e as Error).message ?? e)}`)
+    )
+  )
+
 /** A runner is in the cluster while its heartbeat is younger than the lock expiry. */
-const alive = (heartbeatAgeMs: number, settings: ClusterSettings) =>
+export const alive = (heartbeatAgeMs: number, settings: ClusterSettings) =>
   heartbeatAgeMs < settings.lockExpiry
 
 /** `status`'s lines of a cluster; `lag` is each unit's lag as the sink table shows it (its worst sink). */

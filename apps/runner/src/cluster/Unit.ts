@@ -16,6 +16,8 @@ import type { Metrics } from "../Observability.ts"
 import * as Pipeline from "../Pipeline.ts"
 import * as Runner from "../Runner.ts"
 import type { LeaseLost, Service as Store, StoreError } from "../StateStore.ts"
+import type { ClusterConsole } from "./Console.ts"
+import type { ClusterWebhooks } from "./Webhooks.ts"
 
 export interface Unit {
   /** The source's name (`default` for the config's `source`). */
@@ -53,6 +55,10 @@ export interface UnitDeps {
   readonly metrics: Metrics
   /** How long to wait after a refused write before claiming again (the lock expiry). */
   readonly lockExpiry: number
+  /** The webhook doorbell (with `webhooks`): rings the unit's reader while it runs here. */
+  readonly webhooks?: ClusterWebhooks | undefined
+  /** The operator console (with `console`): the unit's lanes and tap while it runs here. */
+  readonly console?: Pick<ClusterConsole, "lanes" | "tap"> | undefined
 }
 
 /**
@@ -96,10 +102,12 @@ export const run = (unit: Unit, deps: UnitDeps): Effect.Effect<void> => {
           Effect.ignore,
           Effect.andThen(Fiber.interrupt(fiber)),
           Effect.andThen(Metric.update(Metric.withAttributes(running, attributes), 0)),
+          Effect.andThen(Effect.sync(() => deps.webhooks?.running(unit.name, false))),
           Effect.andThen(Effect.logInfo(`unit ${unit.name}: stopped here (token ${token})`))
         )
       )
       yield* Metric.update(Metric.withAttributes(running, attributes), 1)
+      deps.webhooks?.running(unit.name, true)
       return yield* Fiber.join(fiber)
     })
   )
@@ -126,7 +134,12 @@ const pipeline = (unit: Unit, deps: UnitDeps, token: number, stop: Deferred.Defe
         sourcesOfSink(config, sink).some((s) => s.name === unit.name)
       )
       const labelled = Runner.isLabelled(config)
-      const opened = yield* Runner.openSource(source, sinks, {}, { metrics, store })
+      const opened = yield* Runner.openSource(
+        source,
+        sinks,
+        {},
+        { metrics, store, doorbell: deps.webhooks?.doorbellOf(unit.name) }
+      )
       const made = yield* Runner.makeSinks(sinks, {
         workosOf: (sink) => Runner.workosContext(sourcesOfSink(config, sink))
       })
@@ -147,9 +160,14 @@ const pipeline = (unit: Unit, deps: UnitDeps, token: number, stop: Deferred.Defe
             )
           )
       }
+      if (deps.console !== undefined) {
+        const shown = deps.console
+        shown.lanes(unit.name, lanes)
+        yield* Effect.addFinalizer(() => Effect.sync(() => shown.lanes(unit.name, undefined)))
+      }
       return yield* Pipeline.run({
         lanes,
-        source: opened.source,
+        source: deps.console?.tap(opened.source) ?? opened.source,
         store,
         token: () => token,
         metrics,

@@ -111,12 +111,6 @@ export const checkCluster = (raw: Record<string, unknown>, problems: Array<Probl
       message:
         "cluster mode needs the Postgres state store (state: { postgres: ${DATABASE_URL} }): every runner reads the same checkpoints and shard locks"
     })
-  for (const other of ["webhooks", "console"])
-    if (raw[other] !== undefined && raw[other] !== null)
-      problems.push({
-        path: other,
-        message: `${other} is not supported in cluster mode yet: remove it or the cluster section`
-      })
   if (!isRecord(section)) return
   if (typeof section.address === "string") address(section.address, "cluster.address", problems)
   if (typeof section.listen === "string") address(section.listen, "cluster.listen", problems)

@@ -45,6 +45,35 @@ export const BudgetUse = Schema.Struct({
 })
 export type BudgetUse = typeof BudgetUse.Type
 
+/** Cluster mode: the runners, which unit each runs, and the lag of the units running here. */
+export const ClusterOverview = Schema.Struct({
+  /** This runner's address. */
+  runner: Schema.String,
+  lockExpiry: Schema.Number,
+  runners: Schema.Array(
+    Schema.Struct({
+      address: Schema.String,
+      state: Schema.Literals(["healthy", "unhealthy", "gone"]),
+      heartbeatAgeMs: Schema.Number,
+      units: Schema.Array(Schema.String)
+    })
+  ),
+  units: Schema.Array(
+    Schema.Struct({
+      name: Schema.String,
+      /** The runner that claimed it last (its fencing token's holder). */
+      holder: Schema.String,
+      token: Schema.Number,
+      /** Whether that runner is alive: the unit runs there. */
+      running: Schema.Boolean,
+      /** Its worst lane's lag; null when it runs on another runner (see that runner's console). */
+      lagEvents: Schema.NullOr(Schema.Number),
+      lagMs: Schema.NullOr(Schema.Number)
+    })
+  )
+})
+export type ClusterOverview = typeof ClusterOverview.Type
+
 export const Overview = Schema.Struct({
   now: Schema.Number,
   startedAt: Schema.Number,
@@ -62,7 +91,9 @@ export const Overview = Schema.Struct({
     /** Null when the source reads no API (not yet open). */
     budget: Schema.NullOr(BudgetUse)
   }),
-  sinks: Schema.Array(SinkOverview)
+  sinks: Schema.Array(SinkOverview),
+  /** Cluster mode only; `sinks` are then the lanes of the units running here. */
+  cluster: Schema.optionalKey(ClusterOverview)
 })
 export type Overview = typeof Overview.Type
 

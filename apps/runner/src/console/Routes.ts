@@ -19,7 +19,7 @@ import * as Schema from "effect/Schema"
 import type { Scope } from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { ConsoleSettings } from "../config/Console.ts"
-import { retryLetters } from "../deadLetters/Retry.ts"
+import { type Destinations, retryLetters } from "../deadLetters/Retry.ts"
 import type { Routes } from "../http/Server.ts"
 import { describeFailure } from "../internal/Text.ts"
 import type { Metrics } from "../Observability.ts"
@@ -38,9 +38,23 @@ export const paths = ["/console"] as const
 export const rateInterval = 2
 const samplesKept = 150
 
+/**
+ * Cluster mode (`cluster/Console.ts`): the cluster's view, which lanes run on this
+ * runner (the overview shows those), and the sinks to retry a dead letter through
+ * (its unit's running lane here, or the sink made for the request).
+ */
+export interface ConsoleCluster {
+  readonly view: Effect.Effect<Api.ClusterOverview, Error>
+  readonly runsHere: (lane: string) => boolean
+  readonly destinations: (
+    letters: ReadonlyArray<StateStore.DeadLetter>
+  ) => Effect.Effect<Destinations, Error, Scope>
+}
+
 /** What the console reads, filled in by the runner as it gets them. */
 export class ConsoleState {
   store: StateStore.Service | undefined
+  cluster: ConsoleCluster | undefined
   /** The lanes the running pipeline delivers to: undefined until the lease is held. */
   lanes: ReadonlyArray<Pipeline.LaneSpec> | undefined
   /** The live tail of events read (the runner wraps its source with it). */
@@ -313,9 +327,17 @@ const routes = (
       "GET",
       "/console/api/overview",
       api(settings, () =>
-        (state.store === undefined ? Effect.succeed({}) : state.store.deadLetterCounts()).pipe(
-          Effect.flatMap((counts) => answer(Api.Overview, overview(state, counts)))
-        )
+        Effect.gen(function* () {
+          const counts = state.store === undefined ? {} : yield* state.store.deadLetterCounts()
+          const base = overview(state, counts)
+          const cluster = state.cluster
+          if (cluster === undefined) return yield* answer(Api.Overview, base)
+          return yield* answer(Api.Overview, {
+            ...base,
+            sinks: base.sinks.filter((sink) => cluster.runsHere(sink.name)),
+            cluster: yield* cluster.view
+          })
+        })
       )
     ),
     HttpRouter.add(
@@ -394,10 +416,14 @@ const routes = (
         Effect.gen(function* () {
           checkAction(request)
           const store = need(state.store, "the state store is not open yet")
-          const lanes = need(
-            state.lanes,
-            "this runner does not hold the lease (yet): retry from the one that does"
-          )
+          const cluster = state.cluster
+          const lanes =
+            cluster !== undefined
+              ? []
+              : need(
+                  state.lanes,
+                  "this runner does not hold the lease (yet): retry from the one that does"
+                )
           const { ids } = yield* body(request)
           const letters = yield* store.deadLetters({ ids })
           const missing = ids.filter((id) => !letters.some((l) => l.id === id))
@@ -410,7 +436,14 @@ const routes = (
           const unavailable = new Map(
             [...state.metrics.sinks].map(([name, m]) => [name, m.error ?? m.state])
           )
-          const outcomes = yield* retryLetters(store, { lanes, unavailable }, letters)
+          const outcomes =
+            cluster === undefined
+              ? yield* retryLetters(store, { lanes, unavailable }, letters)
+              : yield* Effect.scoped(
+                  cluster
+                    .destinations(letters)
+                    .pipe(Effect.flatMap((made) => retryLetters(store, made, letters)))
+                )
           const delivered = outcomes.filter((o) => o.delivered).length
           yield* Effect.logInfo(
             `console (${who}): retried dead letters ${ids.join(", ")}: ${delivered} delivered, ${outcomes.length - delivered} still failing`

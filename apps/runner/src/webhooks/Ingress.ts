@@ -19,7 +19,6 @@ import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
 import type { Routes } from "../http/Server.ts"
 import type { Deliveries, Rejection } from "./Deliveries.ts"
-import type { Doorbell } from "./Doorbell.ts"
 
 /** The addresses WorkOS sends webhooks from (WorkOS's docs). */
 export const workosAddresses: ReadonlyArray<string> = [
@@ -108,9 +107,24 @@ export const clientAddress = (
   return plain(hops[0] ?? peer)
 }
 
+/** What a verified delivery announces. */
+export interface Announcement {
+  readonly id: string
+  readonly type: string
+  readonly organizationId: string | undefined
+}
+
+/**
+ * What a delivery rings: a `Doorbell` (one runner), or in cluster mode the doorbell of
+ * each source the announcement concerns, on whichever runner reads it.
+ */
+export interface Bell {
+  readonly ring: (announced: Announcement) => Effect.Effect<void>
+}
+
 export interface IngressContext {
   readonly settings: Settings
-  readonly doorbell: Doorbell
+  readonly doorbell: Bell
   readonly deliveries: Deliveries
   /** The event types the relay reads (undefined: every type): others ring nothing. */
   readonly types: ReadonlyArray<string> | undefined
@@ -199,7 +213,7 @@ export const routes = (context: IngressContext): Routes => {
           yield* Effect.logWarning(
             `webhook of event ${announced.id} answered 503 (WorkOS sends it again): it could not be kept in the state store: ${String((kept.failure as Error)?.message ?? kept.failure)}`
           )
-          yield* doorbell.ring()
+          yield* doorbell.ring(announced)
           return answer(503, "could not keep the delivery; send it again\n")
         }
         // Announced and read before a restart: the reader's cursor is past it.
@@ -208,16 +222,14 @@ export const routes = (context: IngressContext): Routes => {
           return answer(200, "ok\n")
         }
       }
-      yield* doorbell.ring()
+      yield* doorbell.ring(announced)
       return answer(200, "ok\n")
     })
   )
 }
 
 /** The id, type and organization a verified body announces; undefined when it is not an event. */
-const announcement = (
-  payload: Uint8Array
-): { id: string; type: string; organizationId: string | undefined } | undefined => {
+const announcement = (payload: Uint8Array): Announcement | undefined => {
   try {
     const json: any = JSON.parse(new TextDecoder().decode(payload))
     if (typeof json?.id !== "string" || typeof json?.event !== "string") return undefined

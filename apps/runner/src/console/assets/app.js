@@ -112,7 +112,9 @@ const renderOverview = (o) => {
         "div",
         { class: "facts" },
         fact("events fetched", s.fetched),
-        fact("lease", s.leaseHeld ? "held" : "not held (standby)", s.leaseHeld ? "ok" : "alarm"),
+        o.cluster === undefined
+          ? fact("lease", s.leaseHeld ? "held" : "not held (standby)", s.leaseHeld ? "ok" : "alarm")
+          : fact("runner", o.cluster.runner),
         fact("ready", s.ready ? "yes" : "no", s.ready ? "ok" : "alarm"),
         fact(
           "retention used (worst sink)",
@@ -136,10 +138,14 @@ const renderOverview = (o) => {
             alarms.map((a) => h("li", {}, a))
           )
     ),
+    o.cluster === undefined ? undefined : renderCluster(o),
     h(
       "section",
       {},
-      h("h2", {}, "Sinks"),
+      h("h2", {}, o.cluster === undefined ? "Sinks" : "Sinks of the units running here"),
+      o.cluster !== undefined && o.sinks.length === 0
+        ? h("p", { class: "muted" }, "no unit runs on this runner now: it is a spare")
+        : undefined,
       h(
         "table",
         { id: "sinks" },
@@ -190,12 +196,70 @@ const renderOverview = (o) => {
   ]
 }
 
+/** Cluster mode: the runners, which unit each runs, and each unit's holder and lag. */
+const renderCluster = (o) => {
+  const c = o.cluster
+  return h(
+    "section",
+    { id: "cluster" },
+    h("h2", {}, `Cluster: ${c.runners.filter((r) => r.state !== "gone").length} runner(s)`),
+    h(
+      "table",
+      { id: "runners" },
+      h(
+        "tr",
+        {},
+        ["runner", "state", "heartbeat", "runs"].map((x) => h("th", {}, x))
+      ),
+      c.runners.map((r) =>
+        h(
+          "tr",
+          { "data-runner": r.address },
+          h("td", {}, h("b", {}, r.address), r.address === c.runner ? " (this one)" : ""),
+          h("td", { class: r.state === "healthy" ? "ok" : "alarm" }, r.state),
+          h("td", { class: "muted" }, `${duration(r.heartbeatAgeMs)} ago`),
+          h("td", {}, r.units.length === 0 ? "—" : r.units.join(", "))
+        )
+      )
+    ),
+    h(
+      "table",
+      { id: "units" },
+      h(
+        "tr",
+        {},
+        ["unit", "on", "fencing token", "lag"].map((x) => h("th", {}, x))
+      ),
+      c.units.map((u) =>
+        h(
+          "tr",
+          { "data-unit": u.name },
+          h("td", {}, h("b", {}, u.name)),
+          h(
+            "td",
+            { class: u.running ? undefined : "alarm" },
+            u.running ? u.holder : `not running (last on ${u.holder})`
+          ),
+          h("td", { class: "muted" }, u.token),
+          h(
+            "td",
+            {},
+            u.lagEvents === null
+              ? h("span", { class: "muted" }, "on its runner's console")
+              : `${u.lagEvents} ev · ${duration(u.lagMs)}`
+          )
+        )
+      )
+    )
+  )
+}
+
 let timer
 const overviewPage = async () => {
   const refresh = async () => {
     try {
       const o = await call("overview")
-      main.replaceChildren(...renderOverview(o))
+      main.replaceChildren(...renderOverview(o).filter((x) => x !== undefined))
       status.textContent = `updated ${new Date().toLocaleTimeString()}`
     } catch (e) {
       status.textContent = `cannot read the runner: ${e.message}`
