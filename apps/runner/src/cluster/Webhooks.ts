@@ -22,7 +22,7 @@ import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
-import { type RelayConfig, sourcesOf, sourcesOfSink } from "../config/Schema.ts"
+import { type NamedSource, type RelayConfig, sourcesOf, sourcesOfSink } from "../config/Schema.ts"
 import type { Routes } from "../http/Server.ts"
 import type { Metrics } from "../Observability.ts"
 import * as Runner from "../Runner.ts"
@@ -70,10 +70,7 @@ export const parsePayload = (
  */
 export const concerned = (config: RelayConfig) => {
   const sources = sourcesOf(config).map((source) => {
-    const sinks = config.sinks.filter((sink) =>
-      sourcesOfSink(config, sink).some((s) => s.name === source.name)
-    )
-    const types = Runner.fetchTypes(sinks, source.type === "workos" ? source.events : undefined)
+    const types = typesOf(config, source)
     return {
       name: source.name,
       types: types === undefined ? undefined : new Set(types),
@@ -92,14 +89,19 @@ export const concerned = (config: RelayConfig) => {
       .map((s) => s.name)
 }
 
+/** The event types a source reads for the sinks that take it (undefined: every type). */
+const typesOf = (config: RelayConfig, source: NamedSource) => {
+  const sinks = config.sinks.filter((sink) =>
+    sourcesOfSink(config, sink).some((s) => s.name === source.name)
+  )
+  return Runner.fetchTypes(sinks, source.type === "workos" ? source.events : undefined)
+}
+
 /** The event types any source reads (undefined: every type), for the route's first check. */
 const typesRead = (config: RelayConfig): ReadonlyArray<string> | undefined => {
   const all = new Set<string>()
   for (const source of sourcesOf(config)) {
-    const sinks = config.sinks.filter((sink) =>
-      sourcesOfSink(config, sink).some((s) => s.name === source.name)
-    )
-    const types = Runner.fetchTypes(sinks, source.type === "workos" ? source.events : undefined)
+    const types = typesOf(config, source)
     if (types === undefined) return undefined
     for (const t of types) all.add(t)
   }
