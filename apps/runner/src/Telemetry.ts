@@ -14,7 +14,6 @@
  * stack trace unless told not to).
  */
 import type { WorkOS } from "@workos-relay/core"
-import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import { FetchHttpClient } from "effect/http"
