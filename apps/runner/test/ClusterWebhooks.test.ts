@@ -9,7 +9,6 @@
  * across. An announcement the Events API never returns is reported overdue once, by
  * the runner of the first unit. Ids are counted at the sink.
  */
-import { type ChildProcess, spawn } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
@@ -17,24 +16,25 @@ import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { Webhook } from "@workos-relay/core"
 import { WorkOSStandIn } from "@workos-relay/testing"
 import * as Postgres from "@workos-relay/testing/Postgres"
-import * as Context from "effect/Context"
-import * as RunnerAddress from "effect/cluster/RunnerAddress"
 import * as Effect from "effect/Effect"
-import * as Hash from "effect/Hash"
-import * as HashRing from "effect/HashRing"
-import * as Layer from "effect/Layer"
-import * as Redacted from "effect/Redacted"
-import { SqlClient } from "effect/sql"
 import { chromium } from "playwright-core"
 import * as Config from "../src/Config.ts"
-import { singletonName } from "../src/cluster/Unit.ts"
 import { concerned, parsePayload, payload } from "../src/cluster/Webhooks.ts"
+import {
+  assignment,
+  freshDatabase,
+  holder,
+  killAll,
+  type Proc,
+  runner,
+  runningHere,
+  sqlAt
+} from "./clusterRunners.ts"
 import { freePort, recorded, recordingSink, tempDir, waitUntilAsync } from "./helpers.ts"
 
 let db: { readonly url: string; readonly stop: () => Promise<void> }
 let standIn: WorkOSStandIn.StandIn
 let groupsStandIn: WorkOSStandIn.StandIn
-const procs: Array<Proc> = []
 beforeAll(async () => {
   ;[db, standIn, groupsStandIn] = await Promise.all([
     Postgres.start(),
@@ -43,61 +43,15 @@ beforeAll(async () => {
   ])
 }, 120_000)
 afterAll(async () => {
-  for (const p of procs) if (p.child.exitCode === null) p.child.kill("SIGKILL")
+  killAll()
   await Promise.all([db?.stop(), standIn?.close(), groupsStandIn?.close()])
 })
 
-interface Proc {
-  readonly name: string
-  readonly port: number
-  readonly child: ChildProcess
-  stderr: string
-  readonly exited: Promise<number | null>
-}
-
-const bin = Path.join(import.meta.dirname, "..", "src", "bin.ts")
-
-const runner = (name: string, config: string, port: number, url = db.url): Proc => {
-  const child = spawn(
-    process.execPath,
-    ["--conditions=@workos-relay/source", bin, "run", "-c", config],
-    {
-      env: { ...process.env, PG_URL: url, RELAY_CLUSTER_PORT: String(port) },
-      stdio: ["ignore", "pipe", "pipe"]
-    }
-  )
-  const proc: Proc = {
-    name,
-    port,
-    child,
-    stderr: "",
-    exited: new Promise((r) => child.on("exit", r))
-  }
-  child.stderr!.on("data", (d) => {
-    proc.stderr += d
-  })
-  child.stdout!.resume()
-  procs.push(proc)
-  return proc
-}
-
 const httpPort = (p: Proc) =>
   /health and metrics on http:\/\/127\.0\.0\.1:(\d+)/.exec(p.stderr)?.[1]
-const runningHere = (p: Proc, unit: string) =>
-  p.stderr.split(`unit ${unit}: running here`).length - 1
-const stoppedHere = (p: Proc, unit: string) =>
-  p.stderr.split(`unit ${unit}: stopped here`).length - 1
-/** The runners that started the unit last and have not stopped it since (one, when settled). */
-const holder = (ps: ReadonlyArray<Proc>, unit: string) =>
-  ps.filter((p) => p.child.exitCode === null && runningHere(p, unit) > stoppedHere(p, unit))
 
-/** The runner effect/cluster gives the unit `name` to among `ports` (its hash ring over 64 shards). */
-const assignedPort = (ports: ReadonlyArray<number>, name: string) => {
-  const ring = HashRing.make<RunnerAddress.RunnerAddress>()
-  for (const port of ports) HashRing.add(ring, RunnerAddress.make("127.0.0.1", port), { weight: 1 })
-  const shards = HashRing.getShards(ring, 64)!
-  return shards[Math.abs(Hash.string(singletonName({ name })) % 64)]!.port
-}
+/** The runner effect/cluster gives the unit `name` to among `ports`. */
+const assignedPort = (ports: ReadonlyArray<number>, name: string) => assignment(ports, [name])[0]
 
 const secret = "whsec_cluster"
 
@@ -112,17 +66,6 @@ const post = async (port: string, body: string, signature: string) => {
 
 const signed = (body: string, key = secret) =>
   Effect.runPromise(Webhook.sign({ payload: body, secret: key }))
-
-/** Runs `statement` on the test's Postgres (or the database at `url`); its rows. */
-const sqlAt = (statement: string, url = db.url) =>
-  Effect.runPromise(
-    Effect.gen(function* () {
-      const { PgClient } = yield* Effect.promise(() => import("@effect/sql-pg"))
-      const pg = yield* Layer.build(PgClient.layer({ url: Redacted.make(url) }))
-      const sql = Context.get(pg, SqlClient.SqlClient)
-      return yield* sql.unsafe<Record<string, unknown>>(statement)
-    }).pipe(Effect.scoped)
-  )
 
 describe("webhooks in cluster mode: the config", () => {
   const decode = (document: Record<string, unknown>) =>
@@ -249,13 +192,13 @@ sinks:
     const groupReads = () =>
       groupsStandIn.requests.filter((r) => r.url.pathname === "/events").length
 
-    const a = runner("a", config, portA)
+    const a = await runner("a", config, { port: portA, url: db.url })
     ps.push(a)
     await wait(
       "a runs main and delivers its seeded events",
       () => runningHere(a, "main") === 1 && has(mainIds())
     )
-    const b = runner("b", config, portB)
+    const b = await runner("b", config, { port: portB, url: db.url })
     ps.push(b)
     await wait("b serves http", () => httpPort(b) !== undefined)
     await wait(
@@ -315,6 +258,7 @@ sinks:
     // Cut both runners' listening connections: they listen again, and a delivery to b
     // still wakes a's reader well before its poll.
     const cut = await sqlAt(
+      db.url,
       "SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND query ILIKE '%LISTEN%workos_relay_doorbell%'"
     )
     expect(cut.length, said()).toBe(2)
@@ -359,7 +303,7 @@ sinks:
     for (const p of [a, b])
       for (const id of [first.id, groupEvent.id, second.id])
         expect(p.stderr).not.toContain(`event ${id} (`)
-    const pending = await sqlAt("SELECT event_id FROM relay_webhooks WHERE seen_at IS NULL")
+    const pending = await sqlAt(db.url, "SELECT event_id FROM relay_webhooks WHERE seen_at IS NULL")
     expect(pending.map((r) => r.event_id)).toEqual(["event_01GHOSTCLUSTER0000000000000"])
     console.log(
       `doorbell across runners: ${firstLatency} ms; groups: ${groupLatency} ms; after the listeners were cut: ${secondLatency} ms (poll interval 120 s)`
@@ -367,17 +311,9 @@ sinks:
   })
 })
 
-/** A fresh database on the test's server: a cluster of its own. */
-const freshDatabase = async (name: string) => {
-  await sqlAt(`CREATE DATABASE ${name}`)
-  const url = new URL(db.url)
-  url.pathname = `/${name}`
-  return url.toString()
-}
-
 describe("the console in cluster mode: two runners", { timeout: 150_000 }, () => {
   it("each runner shows the cluster and the lanes of its units; dead letters listed, retried and dropped from either", async () => {
-    const url = await freshDatabase(`console_${Date.now().toString(36)}`)
+    const url = await freshDatabase(db.url, `console_${Date.now().toString(36)}`)
     const dir = tempDir()
     const log = Path.join(dir, "rec.log")
     const config = Path.join(dir, "relay.yaml")
@@ -400,10 +336,7 @@ sinks:
   rec: { module: ${JSON.stringify(recordingSink)}, path: ${JSON.stringify(log)} }
 `
     )
-    const ps = [
-      runner("a", config, await freePort(), url),
-      runner("b", config, await freePort(), url)
-    ]
+    const ps = [await runner("a", config, { url }), await runner("b", config, { url })]
     const said = () => ps.map((p) => `--- ${p.name}:\n${p.stderr}`).join("\n")
     const wait = (what: string, check: () => boolean, timeout = 60_000) =>
       waitUntilAsync(what, check, timeout).catch((e) => {
@@ -479,8 +412,8 @@ sinks:
     const letters = [1, 2, 3].map(letter)
     for (const l of letters)
       await sqlAt(
-        `INSERT INTO relay_dead_letters (sink, event_id, event_type, event, error, attempts, first_failure, last_failure, source) VALUES ('rec', '${l.id}', '${template.event}', '${l.json.replaceAll("'", "''")}', 'it failed', 1, 1, 1, 'default')`,
-        url
+        url,
+        `INSERT INTO relay_dead_letters (sink, event_id, event_type, event, error, attempts, first_failure, last_failure, source) VALUES ('rec', '${l.id}', '${template.event}', '${l.json.replaceAll("'", "''")}', 'it failed', 1, 1, 1, 'default')`
       )
     const listed = await api(other, "dead-letters?sink=rec")
     expect(listed.status).toBe(200)
