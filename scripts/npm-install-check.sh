@@ -48,6 +48,14 @@ cmp "$tmp/help.saved" "$tmp/help.live"
 WORKOS_RELAY_RENDER_HELP=color $relay --help >"$tmp/help.live-color"
 cmp node_modules/@workos-relay/runner/dist/help/color.txt "$tmp/help.live-color"
 grep -q "SUBCOMMANDS" "$tmp/help.saved"
+step="--help to a reader that went away (EPIPE) exits 0, quietly"
+node -e '
+  const child = require("node:child_process").spawn(process.argv[1], ["--help"], { stdio: ["ignore", "pipe", "pipe"] })
+  child.stdout.destroy()
+  let stderr = ""
+  child.stderr.on("data", (d) => (stderr += d))
+  child.on("exit", (code) => { if (code !== 0 || stderr !== "") { console.error(code, stderr); process.exit(1) } })
+' "$relay"
 
 step="init"
 $relay init --sinks console,audit-log >/dev/null

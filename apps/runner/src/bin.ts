@@ -42,6 +42,14 @@ if (tooOld !== undefined) {
   process.exit(1)
 }
 
+// A reader that goes away (`workos-relay run | head`, `workos-relay --help | head`) makes
+// stdout fail with EPIPE. Without a listener Node throws that from the stream and the
+// process dies with a stack trace; the writers see the error themselves (the console
+// sink stops).
+process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+  if (error.code !== "EPIPE") throw error
+})
+
 // The root help as the build saved it: printing it needs none of the CLI's modules.
 const help = savedHelp(process.argv.slice(2))
 if (help !== undefined) {

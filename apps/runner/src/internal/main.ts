@@ -58,13 +58,6 @@ const program = (
   Effect.withTracerEnabled(false)
 )
 
-// A reader that goes away (`workos-relay run | head`) makes stdout fail with EPIPE.
-// Without a listener Node throws that from the stream and the process dies with a
-// stack trace; the writers see the error themselves (the console sink stops).
-process.stdout.on("error", (error: NodeJS.ErrnoException) => {
-  if (error.code !== "EPIPE") throw error
-})
-
 // process.exit drops what a pipe has not taken yet (a long `audit query --format json`
 // was cut at 64 KiB): exit once stdout and stderr have flushed everything written before.
 const exitAfterFlush = (code: number) => {
