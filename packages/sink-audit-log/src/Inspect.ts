@@ -14,7 +14,7 @@ import * as Config from "./Config.ts"
 import * as PostgresStore from "./PostgresStore.ts"
 import type { StoredRecord } from "./Record.ts"
 import { openStore } from "./Sink.ts"
-import type { Cursor, Query, SchemaTooNew, StoreError } from "./Store.ts"
+import type { Cursor, Query, SchemaTooNew, Shape, StoreError } from "./Store.ts"
 
 /** The command line (or a console request) was wrong: a bad value, a missing store. Exit 2. */
 export class UsageError extends Data.TaggedError("UsageError")<{ readonly reason: string }> {
@@ -138,7 +138,16 @@ export const mustExist = (config: Config.Config): Effect.Effect<void, UsageError
     : Effect.fail(new UsageError({ reason: `no audit log at ${where}` }))
 }
 
-/** The records of the store a config names that match the query: opened read-only, then closed. */
+/** Runs `use` on the store a config names, opened read-only, then closed. */
+const withStoreReadOnly = <A, E>(
+  config: Config.Config,
+  use: (store: Shape) => Effect.Effect<A, E>
+): Effect.Effect<A, E | UsageError | StoreError | SchemaTooNew> =>
+  mustExist(config).pipe(
+    Effect.andThen(Effect.scoped(Effect.flatMap(openStore(config, { readOnly: true }), use)))
+  )
+
+/** The records of the store a config names that match the query. */
 export const queryStore = (
   config: Config.Config,
   query: Query
@@ -146,33 +155,19 @@ export const queryStore = (
   { readonly where: string; readonly records: ReadonlyArray<StoredRecord> },
   UsageError | StoreError | SchemaTooNew
 > =>
-  mustExist(config).pipe(
-    Effect.andThen(
-      Effect.scoped(
-        Effect.gen(function* () {
-          const store = yield* openStore(config, { readOnly: true })
-          return { where: store.where, records: yield* store.query(query) }
-        })
-      )
-    )
+  withStoreReadOnly(config, (store) =>
+    Effect.map(store.query(query), (records) => ({ where: store.where, records }))
   )
 
-/** Walks the chain of the store a config names: opened read-only, then closed. */
+/** Walks the chain of the store a config names. */
 export const verifyStore = (
   config: Config.Config
 ): Effect.Effect<
   { readonly where: string; readonly report: Chain.Report },
   UsageError | StoreError | SchemaTooNew
 > =>
-  mustExist(config).pipe(
-    Effect.andThen(
-      Effect.scoped(
-        Effect.gen(function* () {
-          const store = yield* openStore(config, { readOnly: true })
-          return { where: store.where, report: yield* store.verify }
-        })
-      )
-    )
+  withStoreReadOnly(config, (store) =>
+    Effect.map(store.verify, (report) => ({ where: store.where, report }))
   )
 
 /** A verification's result as `audit verify` prints it. */
