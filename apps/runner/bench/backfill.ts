@@ -14,7 +14,8 @@
  * For profiling: BENCH_RUNNER_FLAGS (Node flags for the runner's process, e.g.
  * `--cpu-prof --cpu-prof-dir=/tmp/prof`; any `--max-semi-space-size` replaces the
  * runner's own V8 flags), BENCH_SOURCE_EXTRA (lines added to the runner's `source:`,
- * e.g. `  catchUp: { enabled: false }`), BENCH_ECHO=1 (the runner's stdout on stderr).
+ * e.g. `  catchUp: { enabled: false }`), BENCH_ECHO=1 (the runner's stdout on stderr),
+ * BENCH_SDK_FLAGS (Node flags for the SDK loop's process, to profile it the same way).
  *
  * Defaults: 60,000 events over 30 days; the SDK loop reads the first 20,000 of them
  * (its rate is one page per round trip however long it runs; reading all 60,000 would
@@ -52,7 +53,12 @@ const node = (args: ReadonlyArray<string>, onLine: (line: string) => void) => {
   const source =
     args[0] === bin
       ? (process.env.BENCH_RUNNER_FLAGS ?? "").split(" ").filter((f) => f !== "")
-      : ["--conditions=@workos-relay/source"]
+      : [
+          "--conditions=@workos-relay/source",
+          ...(args[1] === "sdk"
+            ? (process.env.BENCH_SDK_FLAGS ?? "").split(" ").filter((f) => f !== "")
+            : [])
+        ]
   const child = spawn(process.execPath, [...source, ...args], {
     stdio: ["pipe", "pipe", "inherit"]
   })

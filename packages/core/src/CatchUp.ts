@@ -27,8 +27,9 @@
  *   for the same `Progress`).
  * - Memory is bounded: at most `slices` slices are open, each holding at most
  *   `sliceBuffer` events read ahead; a slice with no room waits. Slices open only as
- *   far as delivery waits for reading (four times as many each time it found
- *   nothing ready), so a fast server and a slow consumer do not fill the heap for nothing.
+ *   far as delivery waits for reading while the process has time to spare (four times
+ *   as many each time), so a server that answers at once, or a slow consumer, does
+ *   not fill the heap for nothing.
  * - The slices stop `margin` before now (default: twice the re-read window, at least
  *   a minute), so every event in them was visible when read; the sequential reader
  *   goes on after the last event handed on, with its re-read window for late commits.
@@ -36,6 +37,7 @@
  *   crash the reading starts again from the checkpoint and catches up again.
  */
 
+import { type EventLoopUtilization, performance } from "node:perf_hooks"
 import type * as Cause from "effect/Cause"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -282,6 +284,28 @@ const timesOf = (page: EventList.EventList): Array<number> => {
   return times
 }
 
+/**
+ * Slices open only while the process has time to spare: its event loop was busy less
+ * than this share of the time since the last look. Waiting for WorkOS over the internet
+ * (100-200 ms a page) leaves it idle most of the time, and more slices fill that time.
+ * A server that answers at once keeps it busy decoding and delivering: more slices then
+ * only hold more pages read ahead, each kept through young-generation GCs, for no gain
+ * (on loopback two slices read faster than sixteen, promoting a third as much).
+ */
+const MAX_BUSY = 0.8
+
+/**
+ * Whether the event loop was busy less than `MAX_BUSY` of the time since the last
+ * verdict; none (false) until 100 ms have passed, as a shorter span says nothing.
+ */
+const idleSince = (since: { utilization: EventLoopUtilization }): boolean => {
+  const now = performance.eventLoopUtilization()
+  const span = performance.eventLoopUtilization(now, since.utilization)
+  if (span.idle + span.active < 100) return false
+  since.utilization = now
+  return span.utilization < MAX_BUSY
+}
+
 /** Events read ahead by one slice, in pages; the reader waits when it is full. */
 class SliceBuffer {
   private pages: Array<ReadonlyArray<Element>> = []
@@ -374,10 +398,11 @@ const inSlices = (
       const to = now - margin
       const maxOpen = Math.max(1, catchUp.slices ?? DEFAULTS.slices)
       // Slices open at once only as far as delivery waits for reading: four times as
-      // many each time the slice being handed on had nothing ready. Over the internet that is
-      // soon all of them; where the server answers at once (loopback) and delivery is
-      // the slower side, a few, and no heap full of events read ahead for nothing.
+      // many each time the slice being handed on had nothing ready while the process
+      // had time to spare (`MAX_BUSY`). Over the internet that is soon all of them; where
+      // the server answers at once (loopback) two, and no heap full of events read ahead.
       let allowed = Math.min(maxOpen, 2)
+      const loop = { utilization: performance.eventLoopUtilization() }
       const sliceEvents = Math.max(100, catchUp.sliceEvents ?? DEFAULTS.sliceEvents)
       const capacity = Math.max(100, catchUp.sliceBuffer ?? DEFAULTS.sliceBuffer)
       // A round started by events goes parallel at what started it, even under `minEvents`.
@@ -533,7 +558,7 @@ const inSlices = (
             const waits = slice.buffer.waits
             const page = yield* slice.buffer.next
             // (The wait for the first page, before the plan, says nothing yet.)
-            if (slice.buffer.waits > waits && nextFrom !== undefined)
+            if (slice.buffer.waits > waits && nextFrom !== undefined && idleSince(loop))
               allowed = Math.min(maxOpen, allowed * 4)
             if (page !== undefined) {
               onPage(page)

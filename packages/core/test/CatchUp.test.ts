@@ -94,6 +94,50 @@ describe("CatchUp", () => {
   )
 
   it.live(
+    "opens more than two slices only while the process has time to spare",
+    () =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          /** The most slices open at once, with `busyMs` of synchronous work per page handed on. */
+          const mostOpen = (latencyMs: number, busyMs: number) =>
+            Effect.scoped(
+              Effect.gen(function* () {
+                const standIn = yield* WorkOSStandIn.make({
+                  ...burstsOfTen(4_000),
+                  network: { latencyMs, jitterMs: 0 }
+                })
+                const progress = new CatchUp.Progress()
+                const workos = yield* client(standIn)
+                let most = 0
+                const ids: Array<string> = []
+                yield* CatchUp.make({ start: "earliest" }, { ...sliced, progress }).pipe(
+                  Stream.provideService(WorkOS.WorkOS, workos),
+                  Stream.runForEachArray((page) =>
+                    Effect.sync(() => {
+                      const until = performance.now() + busyMs
+                      while (performance.now() < until);
+                      most = Math.max(most, progress.slicesOpen)
+                      for (const element of page) ids.push(idOf(element))
+                    })
+                  )
+                )
+                expectEachOnceInOrder(
+                  ids,
+                  standIn.events().map((e) => e.id)
+                )
+                return most
+              })
+            )
+          // WorkOS far away, the process idle while it waits: slices fill the time.
+          expect(yield* mostOpen(30, 0)).toBeGreaterThan(2)
+          // WorkOS at hand, the process busy with each page: more slices would only read ahead.
+          expect(yield* mostOpen(0, 4)).toBeLessThanOrEqual(2)
+        })
+      ),
+    30_000
+  )
+
+  it.live(
     "resumes from a cursor in the middle (a checkpoint), handing on exactly what follows it",
     () =>
       Effect.scoped(
