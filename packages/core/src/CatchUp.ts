@@ -547,43 +547,47 @@ const inSlices = (
       open.push(head)
       yield* launch(head)
 
-      /** The next page to hand on, in slice order; none once the slices are done. */
-      const step = (): Effect.Effect<
-        readonly [ReadonlyArray<Element>, Option.Option<void>],
-        unknown
-      > =>
-        Effect.gen(function* () {
-          while (open.length > 0) {
-            const slice = open[0]!
-            const waits = slice.buffer.waits
-            const page = yield* slice.buffer.next
-            // (The wait for the first page, before the plan, says nothing yet.)
-            if (slice.buffer.waits > waits && nextFrom !== undefined && idleSince(loop))
-              allowed = Math.min(maxOpen, allowed * 4)
-            if (page !== undefined) {
-              onPage(page)
-              progress.events += page.length
-              yield* topUp
-              return [page, Option.some(undefined)] as const
-            }
-            if (slice.buffer.failure !== undefined)
-              return yield* Effect.failCause(slice.buffer.failure)
-            open.shift()
-            if (slice.refused) {
-              // The server ignores `range_start`: the sequential reader goes on from here.
-              progress.refused = true
-              yield* Effect.logWarning(
-                "WorkOS ignored range_start: catching up sequentially instead of in parallel slices"
-              )
-              break
-            }
-            finished(slice)
-            yield* topUp
+      type Paged = readonly [ReadonlyArray<Element>, Option.Option<void>]
+      const done: Effect.Effect<Paged> = Effect.sync(() => {
+        progress.active = false
+        progress.slicesOpen = 0
+        return [[], Option.none()] as const
+      })
+
+      /**
+       * The next page to hand on, in slice order; none once the slices are done.
+       * Effects composed, not a generator: one made for each page kept the page
+       * reachable once done, and so alive through young-generation GCs.
+       */
+      const step = (): Effect.Effect<Paged, unknown> => {
+        const slice = open[0]
+        if (slice === undefined) return done
+        const waits = slice.buffer.waits
+        return Effect.flatMap(slice.buffer.next, (page): Effect.Effect<Paged, unknown> => {
+          // (The wait for the first page, before the plan, says nothing yet.)
+          if (slice.buffer.waits > waits && nextFrom !== undefined && idleSince(loop))
+            allowed = Math.min(maxOpen, allowed * 4)
+          if (page !== undefined) {
+            onPage(page)
+            progress.events += page.length
+            return Effect.as(topUp, [page, Option.some(undefined)] as const)
           }
-          progress.active = false
-          progress.slicesOpen = 0
-          return [[], Option.none()] as const
+          if (slice.buffer.failure !== undefined) return Effect.failCause(slice.buffer.failure)
+          open.shift()
+          if (slice.refused) {
+            // The server ignores `range_start`: the sequential reader goes on from here.
+            progress.refused = true
+            return Effect.andThen(
+              Effect.logWarning(
+                "WorkOS ignored range_start: catching up sequentially instead of in parallel slices"
+              ),
+              done
+            )
+          }
+          finished(slice)
+          return Effect.andThen(topUp, Effect.suspend(step))
         })
+      }
       return Stream.paginate(undefined as void, step)
     })
   )

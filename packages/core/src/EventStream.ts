@@ -190,32 +190,46 @@ export const make = <const Ps extends ReadonlyArray<string> = ReadonlyArray<stri
           organizationId: options.organizationId
         })
 
-      const step = (state: Step) =>
-        Effect.gen(function* () {
-          if (state.wait)
-            yield* options.wake === undefined
-              ? Effect.sleep(pollInterval)
-              : Effect.raceFirst(Effect.sleep(pollInterval), options.wake)
-          const sent = state.wait ? position.pollFrom() : state.after
-          const page = yield* request(sent).pipe(
-            Effect.catchIf(
-              (error) => sent !== undefined && refusesCursor(error),
-              (error) => cursorRefused(sent!, error, position, options, request)
-            )
-          )
-          const { elements, seen, admitted } = read(page, position, wanted)
-          yield* gapCheck(elements)
+      type Paged = readonly [ReadonlyArray<Element<EventPattern.Matching<Ps>>>, Option.Option<Step>]
+
+      /** What a page read after `sent` hands on, and where the reading goes next. */
+      const handle = (sent: string | undefined, page: EventList.EventList) => {
+        const { elements, seen, admitted } = read(page, position, wanted)
+        return Effect.flatMap(gapCheck(elements), (): Effect.Effect<Paged> => {
           const verdict = position.judge(sent, seen, admitted, page.list_metadata.after)
-          if (verdict.anomaly !== undefined && !warned.has(verdict.anomaly._tag)) {
-            warned.add(verdict.anomaly._tag)
-            yield* Effect.logWarning(describeAnomaly(verdict.anomaly))
-          }
           const next: Step = { after: verdict.request, wait: verdict.wait }
-          return [
+          const paged: Paged = [
             elements as ReadonlyArray<Element<EventPattern.Matching<Ps>>>,
             verdict.caughtUp && !follow ? Option.none() : Option.some(next)
-          ] as const
+          ]
+          const anomaly = verdict.anomaly
+          if (anomaly === undefined || warned.has(anomaly._tag)) return Effect.succeed(paged)
+          warned.add(anomaly._tag)
+          return Effect.as(Effect.logWarning(describeAnomaly(anomaly)), paged)
         })
+      }
+
+      const poll =
+        options.wake === undefined
+          ? Effect.sleep(pollInterval)
+          : Effect.raceFirst(Effect.sleep(pollInterval), options.wake)
+
+      // Effects composed, not a generator: a generator waiting for the response would
+      // keep the page in its locals once done, and a few promoted to the old generation
+      // kept every page after them alive through young-generation GCs.
+      const step = (state: Step) => {
+        const fetch = Effect.suspend(() => {
+          const from = state.wait ? position.pollFrom() : state.after
+          return request(from).pipe(
+            Effect.catchIf(
+              (error) => from !== undefined && refusesCursor(error),
+              (error) => cursorRefused(from!, error, position, options, request)
+            ),
+            Effect.flatMap((page) => handle(from, page))
+          )
+        })
+        return state.wait ? Effect.andThen(poll, fetch) : fetch
+      }
 
       // One page ahead: the next request is on its way while this page is delivered.
       return Stream.paginate({ after: position.cursor, wait: false } as Step, step).pipe(

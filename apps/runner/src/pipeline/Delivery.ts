@@ -107,6 +107,36 @@ export const failureStreak = (warnEvery = 60_000): FailureStreak => ({
   warnEvery
 })
 
+/** One attempt at delivering `pending`: each event's outcome, or why none could be delivered. */
+const attempt = (
+  spec: DeliverySpec,
+  pending: ReadonlyArray<unknown>,
+  attempts: number
+): Effect.Effect<ReadonlyArray<Sink.Outcome> | Unavailable, Sink.SinkFatal> =>
+  // `suspend`: a `deliver` that throws before returning an Effect crashed as one that dies.
+  Effect.suspend(() => spec.sink.deliver(pending as any)).pipe(
+    Effect.map((outcomes): ReadonlyArray<Sink.Outcome> | Unavailable =>
+      outcomes.length === pending.length
+        ? outcomes
+        : new Sink.SinkUnavailable({
+            reason: `the sink answered ${outcomes.length} outcomes for ${pending.length} events`
+          })
+    ),
+    Effect.mapError(sinkError),
+    Effect.catchTag("SinkUnavailable", (e): Effect.Effect<Unavailable> => Effect.succeed(e)),
+    Effect.catchDefect((defect) =>
+      Effect.succeed(
+        new Sink.SinkUnavailable({ reason: `the sink crashed: ${describeFailure(defect)}` })
+      )
+    ),
+    Effect.tap((outcome) => annotate(() => attemptAttributes(outcome))),
+    traced("workos_relay.deliver.attempt", {
+      "workos_relay.sink": spec.name,
+      "workos_relay.events": pending.length,
+      "workos_relay.attempt": attempts
+    })
+  )
+
 /**
  * Delivers one batch until every event is delivered or dead-lettered. Fails only
  * with `SinkFatal` (or a failure outside the contract, see `sinkError`). A defect of
@@ -123,6 +153,56 @@ export const deliver = (
   stopping: Effect.Effect<void> = Effect.never,
   streak: FailureStreak = failureStreak()
 ): Effect.Effect<Delivery, Sink.SinkFatal> =>
+  Effect.suspend(() => {
+    // Everything delivered at the first attempt, the common case, is settled without
+    // the generator below: one made for each batch kept the batch reachable once
+    // done, and so alive through young-generation GCs (see `Lane.finishBatch`).
+    if (events.length === 0 || streak.failures > 0)
+      return retrying(spec, events, metrics, fetchedAt, stopping, streak, undefined)
+    return Effect.flatMap(attempt(spec, events, 1), (first) =>
+      Array.isArray(first) && first.every((o: Sink.Outcome) => o._tag === "Delivered")
+        ? Effect.suspend(() => allDelivered(spec, events.length, metrics, fetchedAt))
+        : retrying(spec, events, metrics, fetchedAt, stopping, streak, first)
+    )
+  }).pipe(
+    traced("workos_relay.deliver", {
+      "workos_relay.sink": spec.name,
+      "workos_relay.events": events.length
+    })
+  )
+
+/** The first attempt delivered all `count` events. */
+const allDelivered = (
+  spec: DeliverySpec,
+  count: number,
+  metrics: Metrics,
+  fetchedAt: number
+): Effect.Effect<Delivery> => {
+  const m = metrics.sink(spec.name)
+  m.deliveredCount.add(count)
+  m.observeLatency((Date.now() - fetchedAt) / 1000, count)
+  m.deadLetteredCount.add(0)
+  return Effect.as(
+    annotate(() => ({
+      "workos_relay.outcome": "delivered",
+      "workos_relay.attempts": 1,
+      "workos_relay.delivered": count,
+      "workos_relay.dead_lettered": 0
+    })),
+    { deadLetters: [], delivered: count, abandoned: false }
+  )
+}
+
+/** Delivery from the outcome of the first attempt (`first`; none yet when undefined), with retries. */
+const retrying = (
+  spec: DeliverySpec,
+  events: ReadonlyArray<unknown>,
+  metrics: Metrics,
+  fetchedAt: number,
+  stopping: Effect.Effect<void>,
+  streak: FailureStreak,
+  first: ReadonlyArray<Sink.Outcome> | Unavailable | undefined
+): Effect.Effect<Delivery, Sink.SinkFatal> =>
   Effect.gen(function* () {
     const m = metrics.sink(spec.name)
     const deadLetters: Array<NewDeadLetter> = []
@@ -132,29 +212,8 @@ export const deliver = (
     let delivered = 0
     while (pending.length > 0) {
       attempts++
-      // `suspend`: a `deliver` that throws before returning an Effect crashed as one that dies.
-      const outcome = yield* Effect.suspend(() => spec.sink.deliver(pending as any)).pipe(
-        Effect.map((outcomes): ReadonlyArray<Sink.Outcome> | Unavailable =>
-          outcomes.length === pending.length
-            ? outcomes
-            : new Sink.SinkUnavailable({
-                reason: `the sink answered ${outcomes.length} outcomes for ${pending.length} events`
-              })
-        ),
-        Effect.mapError(sinkError),
-        Effect.catchTag("SinkUnavailable", (e): Effect.Effect<Unavailable> => Effect.succeed(e)),
-        Effect.catchDefect((defect) =>
-          Effect.succeed(
-            new Sink.SinkUnavailable({ reason: `the sink crashed: ${describeFailure(defect)}` })
-          )
-        ),
-        Effect.tap((outcome) => annotate(() => attemptAttributes(outcome))),
-        traced("workos_relay.deliver.attempt", {
-          "workos_relay.sink": spec.name,
-          "workos_relay.events": pending.length,
-          "workos_relay.attempt": attempts
-        })
-      )
+      const outcome =
+        attempts === 1 && first !== undefined ? first : yield* attempt(spec, pending, attempts)
       const now = Date.now()
       const retry: Array<unknown> = []
       // Each event's own reason, as its dead letter will say; the first (often what
@@ -259,12 +318,7 @@ export const deliver = (
       "workos_relay.dead_lettered": deadLetters.length
     }))
     return { deadLetters, delivered, abandoned: false }
-  }).pipe(
-    traced("workos_relay.deliver", {
-      "workos_relay.sink": spec.name,
-      "workos_relay.events": events.length
-    })
-  )
+  })
 
 /** What one attempt came to: every event delivered, some not, or the sink unavailable. */
 const attemptAttributes = (outcome: ReadonlyArray<Sink.Outcome> | Unavailable) => {
