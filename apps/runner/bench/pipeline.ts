@@ -28,9 +28,9 @@
  * exporting traces, metrics and logs to a collector that drops them), and prints both
  * medians and their ratios: of events/s, and of the runner's CPU time per event
  * (steadier on a shared machine: other processes slow the wall clock, not the CPU
- * a build spends). The baseline's `dist`
+ * a build spends), and of peak RSS. The baseline's `dist`
  * must sit where it resolves this package's dependencies (e.g. a copy of an older
- * build under `apps/runner/node_modules/.relay-baseline/dist`).
+ * build, with its package.json beside `dist`, under `apps/runner/node_modules/.relay-baseline/`).
  */
 import { spawn } from "node:child_process"
 import * as Fs from "node:fs"
@@ -507,9 +507,13 @@ const compare = async (
     console.log(
       `    CPU us/event:         ${show(ms.map(cpu), 2)}; median ${median(ms.map(cpu)).toFixed(2)}`
     )
+    const rss = ms.map((m) => m.peakRssMiB)
+    console.log(`    peak RSS MiB:         ${show(rss, 0)}; median ${median(rss).toFixed(0)}`)
   }
+  const rssRatio =
+    median(current.map((m) => m.peakRssMiB)) / median(before.map((m) => m.peakRssMiB))
   console.log(
-    `  this build / baseline: events/s ${(median(current.map(rate)) / median(before.map(rate))).toFixed(3)}, CPU per event ${(median(current.map(cpu)) / median(before.map(cpu))).toFixed(3)}`
+    `  this build / baseline: events/s ${(median(current.map(rate)) / median(before.map(rate))).toFixed(3)}, CPU per event ${(median(current.map(cpu)) / median(before.map(cpu))).toFixed(3)}, peak RSS ${rssRatio.toFixed(3)}`
   )
 }
 

@@ -6,8 +6,11 @@
  * with settings for a long-running stream, each measured with bench/pipeline.ts over
  * 1M events (figures in the README):
  *
- * - `--max-semi-space-size=2` (MiB): streaming allocates fast and keeps little; with
- *   V8's default young generation the heap grows ~100 MiB larger before V8 collects it.
+ * - `--max-semi-space-size=8` (MiB): streaming allocates fast and keeps little; with
+ *   V8's default young generation (up to 16 MiB and more) the heap grows ~100 MiB
+ *   larger before V8 collects it. At 2 MiB, what a lane holds between reading and
+ *   delivery (a batch, a page ahead) outlived most collections: ~20% more CPU an event
+ *   for the same peak RSS (bench/pipeline.ts --baseline, 1M events).
  * - `--no-maglev`: when streaming starts, hundreds of functions turn hot at once and
  *   V8's mid-tier compiler holds ~45 MiB of compile memory for them, which the C
  *   allocator then keeps; TurboFan alone optimises the same code as fast.
@@ -58,7 +61,7 @@ if (help !== undefined) {
 } else await startCli()
 
 async function startCli() {
-  const FLAGS = ["--max-semi-space-size=2", "--no-maglev", "--heap-growing-percent=50"]
+  const FLAGS = ["--max-semi-space-size=8", "--no-maglev", "--heap-growing-percent=50"]
 
   const tuned =
     process.execArgv.some((arg) => arg.startsWith("--max-semi-space-size")) ||

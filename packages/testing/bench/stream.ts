@@ -24,7 +24,7 @@ const API_KEY = "sk_test_bench"
 const PAGE = 100
 const ROUNDS = 3
 /** As apps/runner/src/bin.ts sets them. */
-const RUNNER_FLAGS = ["--max-semi-space-size=2", "--no-maglev", "--heap-growing-percent=50"]
+const RUNNER_FLAGS = ["--max-semi-space-size=8", "--no-maglev", "--heap-growing-percent=50"]
 const nodeDefaults = process.argv.includes("--node-defaults")
 
 const clients = {
