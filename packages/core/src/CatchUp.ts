@@ -556,8 +556,8 @@ const inSlices = (
 
       /**
        * The next page to hand on, in slice order; none once the slices are done.
-       * Effects composed, not a generator: one made for each page kept the page
-       * reachable once done, and so alive through young-generation GCs.
+       * Effects composed, not a generator made for each page: with one, pages outlived
+       * young-generation collections (see `readReply` in WorkOS.ts).
        */
       const step = (): Effect.Effect<Paged, unknown> => {
         const slice = open[0]

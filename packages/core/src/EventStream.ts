@@ -214,9 +214,8 @@ export const make = <const Ps extends ReadonlyArray<string> = ReadonlyArray<stri
           ? Effect.sleep(pollInterval)
           : Effect.raceFirst(Effect.sleep(pollInterval), options.wake)
 
-      // Effects composed, not a generator: a generator waiting for the response would
-      // keep the page in its locals once done, and a few promoted to the old generation
-      // kept every page after them alive through young-generation GCs.
+      // Effects composed, not a generator made for each page: with one, pages outlived
+      // young-generation collections (see `readReply` in WorkOS.ts).
       const step = (state: Step) => {
         const fetch = Effect.suspend(() => {
           const from = state.wait ? position.pollFrom() : state.after
