@@ -148,11 +148,12 @@ export const openSource = (
     const webhooks = (watch.shared ?? watch.metrics)?.webhooks
     const doorbell = watch.doorbell
     const source: Pipeline.Source = {
-      read: (start, follow) => {
+      read: (start, follow, onCaughtUp) => {
         const stream = CatchUp.make(
           {
             start,
             follow,
+            onCaughtUp,
             pollInterval,
             pageSize,
             ...defences,
@@ -697,8 +698,8 @@ export const sourceLane = (
 
 /** A source whose reads are counted for it (`workos_relay_events_fetched_total{source}`). */
 const countedBy = (source: Pipeline.Source, counts: SourceMetrics): Pipeline.Source => ({
-  read: (start, follow) =>
-    Stream.mapArray(source.read(start, follow), (elements) => {
+  read: (start, follow, onCaughtUp) =>
+    Stream.mapArray(source.read(start, follow, onCaughtUp), (elements) => {
       counts.fetched += elements.length
       return elements
     })

@@ -1,3 +1,4 @@
+import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
 import { WorkOSStandIn } from "@workos-relay/testing"
@@ -231,19 +232,28 @@ describe("Pipeline", () => {
     "lag in events: what is left, also while a batch waits to fill (not what was when the last batch was made)",
     () =>
       Effect.gen(function* () {
-        const standIn = yield* WorkOSStandIn.make({ events: 120 })
+        // Pages of 60 that take 2 s each: the batch being filled waits for the next one.
+        const standIn = yield* WorkOSStandIn.make({ events: 120, network: { latencyMs: 2000 } })
         const dir = tempDir()
-        const config = yield* configFor(standIn, dir, {
-          slow: rec(dir, "slow", { batch: { maxEvents: 50, maxWait: "10s" } })
-        })
+        const config = yield* configFor(
+          standIn,
+          dir,
+          { slow: rec(dir, "slow", { batch: { maxEvents: 50, maxWait: "10s" } }) },
+          { pageSize: 60 }
+        )
         const stop = yield* Deferred.make<void>()
         const metrics = new Metrics()
         const running = yield* Runner.run(config, { stop, metrics }).pipe(Effect.forkChild)
-        // Two full batches go at once; the last 20 events wait for more, up to 10 s.
-        yield* waitUntil("two batches", () => recorded(Path.join(dir, "slow.log")).length === 100)
-        // The last 20 arrive with the next poll and wait in the batch being filled.
-        yield* waitUntil("a lag of 20", () => metrics.sink("slow").lagEvents === 20, 3000)
-        expect(recorded(Path.join(dir, "slow.log")).length).toBe(100)
+        // The first page: a full batch goes at once; the other 10 wait in the next batch.
+        yield* waitUntil("a batch", () => recorded(Path.join(dir, "slow.log")).length === 50)
+        yield* waitUntil("a lag of 10", () => metrics.sink("slow").lagEvents === 10, 1500)
+        expect(recorded(Path.join(dir, "slow.log")).length).toBe(50)
+        // The second page is the last: the rest goes without waiting out maxWait.
+        yield* waitUntil(
+          "the rest",
+          () => recorded(Path.join(dir, "slow.log")).length === 120,
+          6000
+        )
         yield* Deferred.succeed(stop, undefined)
         yield* Fiber.join(running)
       }).pipe(Effect.scoped)
@@ -321,6 +331,39 @@ describe("Pipeline", () => {
           () => recorded(Path.join(dir, "fast.log")).length === all.length + 30
         )
         expect(metrics.fetched - before).toBe(30)
+        yield* Deferred.succeed(stop, undefined)
+        yield* Fiber.join(running)
+      }).pipe(Effect.scoped)
+  )
+
+  it.live(
+    "a batch goes once the reader has caught up, not after the sink's maxWait; while pages keep coming it waits for them",
+    () =>
+      Effect.gen(function* () {
+        const standIn = yield* WorkOSStandIn.make({ events: 450 })
+        const dir = tempDir()
+        const batches = Path.join(dir, "batches.log")
+        const log = Path.join(dir, "patient.log")
+        // Batches of up to 1,000 events, and a maxWait far longer than the test waits.
+        const { stop, running } = yield* runLive(standIn, dir, {
+          patient: rec(dir, "patient", {
+            maxEvents: 1000,
+            maxWait: "60 seconds",
+            attemptsPath: batches
+          })
+        })
+        const all = ids(standIn)
+        yield* waitUntil("the backlog", () => recorded(log).length === all.length, 20_000)
+        expect(recorded(log)).toEqual(all)
+        // Five pages of a backlog make one batch (two at most), not one a page.
+        const sizes = () => Fs.readFileSync(batches, "utf8").trim().split("\n").map(Number)
+        expect(sizes().reduce((a, b) => a + b, 0)).toBe(all.length)
+        expect(sizes().length).toBeLessThanOrEqual(2)
+        // Following: events that land go at the next poll, in a batch of their own.
+        const more = standIn.appendGenerated(7).map((e) => e.id)
+        yield* waitUntil("the new events", () => recorded(log).length === all.length + 7, 20_000)
+        expect(recorded(log)).toEqual([...all, ...more])
+        expect(sizes().at(-1)).toBe(7)
         yield* Deferred.succeed(stop, undefined)
         yield* Fiber.join(running)
       }).pipe(Effect.scoped)

@@ -67,6 +67,14 @@ export interface Options<Ps extends ReadonlyArray<string> = ReadonlyArray<string
    * wait). A doorbell (a webhook said "something happened"); it never supplies events.
    */
   readonly wake?: Effect.Effect<void> | undefined
+  /**
+   * Called when a following stream has caught up: the page just read was the last
+   * there is for now, and the stream waits for the poll interval (or `wake`). It gets
+   * the cursor of the last element handed on (that page's, or an earlier one when it
+   * brought nothing new), so a consumer can tell once it has that element: then
+   * nothing more comes before the next poll (a batch need not wait for more).
+   */
+  readonly onCaughtUp?: ((cursor: string | undefined) => void) | undefined
   /** Events per request, 1 to 100 (default 100). */
   readonly pageSize?: number | undefined
   /**
@@ -190,6 +198,18 @@ export const make = <const Ps extends ReadonlyArray<string> = ReadonlyArray<stri
           organizationId: options.organizationId
         })
 
+      /** The cursor of the last element handed on, for `onCaughtUp`. */
+      let handedOn = position.cursor
+      const handOn = (elements: ReadonlyArray<Element>) => {
+        for (let i = elements.length - 1; i >= 0; i--) {
+          const cursor = elements[i]!.cursor
+          if (cursor !== undefined) {
+            handedOn = cursor
+            return
+          }
+        }
+      }
+
       type Paged = readonly [ReadonlyArray<Element<EventPattern.Matching<Ps>>>, Option.Option<Step>]
 
       /** What a page read after `sent` hands on, and where the reading goes next. */
@@ -197,6 +217,8 @@ export const make = <const Ps extends ReadonlyArray<string> = ReadonlyArray<stri
         const { elements, seen, admitted } = read(page, position, wanted)
         return Effect.flatMap(gapCheck(elements), (): Effect.Effect<Paged> => {
           const verdict = position.judge(sent, seen, admitted, page.list_metadata.after)
+          handOn(elements)
+          if (verdict.wait && follow) options.onCaughtUp?.(handedOn)
           const next: Step = { after: verdict.request, wait: verdict.wait }
           const paged: Paged = [
             elements as ReadonlyArray<Element<EventPattern.Matching<Ps>>>,

@@ -91,7 +91,10 @@ export interface BatchSettings {
   readonly maxEvents: number
   /** At most this many bytes of event JSON per batch, when the destination has a size limit. */
   readonly maxBytes?: number
-  /** How long a batch may wait to fill before it is delivered anyway. */
+  /**
+   * How long a batch may wait to fill before it is delivered anyway. The runner does
+   * not wait once its reader has caught up: nothing more comes before the next poll.
+   */
   readonly maxWait: Duration.Input
 }
 

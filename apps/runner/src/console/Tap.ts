@@ -26,8 +26,8 @@ export class Tap {
   /** The source, each page it reads also offered to the tap. */
   wrap(source: Pipeline.Source): Pipeline.Source {
     return {
-      read: (start, follow) =>
-        Stream.mapArray(source.read(start, follow), (elements) => {
+      read: (start, follow, onCaughtUp) =>
+        Stream.mapArray(source.read(start, follow, onCaughtUp), (elements) => {
           this.publish(elements)
           return elements
         })

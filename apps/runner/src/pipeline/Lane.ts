@@ -237,7 +237,9 @@ export class Lane {
       const element = buffer.shift()
       if (element === undefined) {
         const left = deadline - Date.now()
-        if (left <= 0 || batch.events.length === 0 || buffer.ended || context.stopping()) break
+        // Nothing more comes before the reader's next poll when it has caught up.
+        if (left <= 0 || batch.events.length === 0 || buffer.ended || buffer.caughtUp) break
+        if (context.stopping()) break
         metrics.lagEvents = batch.events.length
         return Effect.flatMap(Effect.raceFirst(buffer.waitItems, Effect.sleep(left)), () =>
           this.fill(batch, deadline)

@@ -23,6 +23,11 @@ export class LaneBuffer {
   private spaceWanted = 0
   /** Set once the source will give no more (replay), so the consumer may finish. */
   ended = false
+  /**
+   * Set when the reader has handed on all there is for now and waits for its next
+   * poll; cleared by the next page. A batch then goes without waiting for more.
+   */
+  caughtUp = false
   readonly capacity: number
   constructor(capacity: number) {
     this.capacity = capacity
@@ -35,6 +40,7 @@ export class LaneBuffer {
     return this.capacity - this.count
   }
   push(elements: ReadonlyArray<Element>): void {
+    this.caughtUp = false
     // A page larger than the room is taken when the buffer is empty (`waitSpace`).
     if (this.count + elements.length > this.ring.length) this.grow(this.count + elements.length)
     const ring = this.ring
@@ -76,6 +82,11 @@ export class LaneBuffer {
     }
     this.ring = ring
     this.head = 0
+  }
+  /** The reader has caught up (see `caughtUp`): a consumer waiting for more is woken. */
+  readerCaughtUp(): void {
+    this.caughtUp = true
+    this.wake()
   }
   /** Lets a producer waiting for room go on: the lane stopped, and nothing will be taken any more. */
   release(): void {

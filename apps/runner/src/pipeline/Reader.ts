@@ -27,9 +27,17 @@ import { rejectionOf, type SourceRejected } from "./Rejection.ts"
 
 export type Element = EventStream.Element
 
-/** Where events come from: a stream from a position on; `follow: false` ends once caught up. */
+/**
+ * Where events come from: a stream from a position on; `follow: false` ends once caught
+ * up. A following read calls `onCaughtUp` each time it has caught up, with the cursor of
+ * the last element it handed on (see `EventStream.Options.onCaughtUp`).
+ */
 export interface Source {
-  readonly read: (start: EventStream.Start, follow: boolean) => Stream.Stream<Element, unknown>
+  readonly read: (
+    start: EventStream.Start,
+    follow: boolean,
+    onCaughtUp?: (cursor: string | undefined) => void
+  ) => Stream.Stream<Element, unknown>
 }
 
 export interface ReaderContext {
@@ -62,6 +70,10 @@ export class Readers {
   /** Bumped whenever the hub's reading is abandoned: a page of an older one is dropped. */
   private generation = 0
   private position: string | undefined
+  /** The cursor of the last element the hub handed on. */
+  private published: string | undefined
+  /** The reading caught up at this cursor, not handed on yet: the lanes are told once it is. */
+  private caughtUpAt: string | undefined
   private readonly subscribers = new Set<Lane>()
   private fiber: Fiber.Fiber<unknown, unknown> | undefined
 
@@ -148,7 +160,11 @@ export class Readers {
           detached.push(lane)
         }
       }
-      if (last !== undefined) this.position = positionKey({ after: last })
+      if (last !== undefined) {
+        this.position = positionKey({ after: last })
+        this.published = last
+        if (last === this.caughtUpAt) this.tellCaughtUp()
+      }
       const more = this.subscribers.size > 0
       if (!more) this.generation++
       if (detached.length === 0) return Effect.succeed(more)
@@ -163,8 +179,26 @@ export class Readers {
     })
   }
 
+  /**
+   * The hub's reading caught up at `cursor`: once the element with it is handed on,
+   * the lanes know nothing more comes before the next poll (a batch need not wait).
+   */
+  private caughtUp(cursor: string | undefined, generation: number): void {
+    if (generation !== this.generation) return
+    if (cursor === this.published) this.tellCaughtUp()
+    else this.caughtUpAt = cursor
+  }
+
+  private tellCaughtUp(): void {
+    this.caughtUpAt = undefined
+    for (const lane of this.subscribers) lane.buffer.readerCaughtUp()
+  }
+
   private hubReader(start: EventStream.Start, generation: number): Effect.Effect<void> {
-    return this.context.source.read(start, true).pipe(
+    this.published = typeof start === "object" && "after" in start ? start.after : undefined
+    this.caughtUpAt = undefined
+    const onCaughtUp = (cursor: string | undefined) => this.caughtUp(cursor, generation)
+    return this.context.source.read(start, true, onCaughtUp).pipe(
       // Hands each page over as one array; stops when nobody is subscribed any more.
       Stream.runForEachArray((elements) =>
         this.roomFor(elements.length).pipe(
