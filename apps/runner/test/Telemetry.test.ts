@@ -179,8 +179,11 @@ describe("OpenTelemetry export (OTLP/HTTP)", () => {
           expect(Object.values(a).some((v) => String(v).startsWith("event_"))).toBe(false)
         }
         // Every event read (the shared reader's pages; a page may be read again past the end).
+        // A poll cut short by the stop read nothing: its span has no count.
+        const counted = read.filter((a) => a["workos_relay.events"] !== undefined)
+        expect(counted.length).toBeGreaterThanOrEqual(read.length - 1)
         expect(
-          read.reduce((n, a) => n + (a["workos_relay.events"] as number), 0)
+          counted.reduce((n, a) => n + (a["workos_relay.events"] as number), 0)
         ).toBeGreaterThanOrEqual(total)
 
         const batches = named("workos_relay.deliver").map((s) => ({
