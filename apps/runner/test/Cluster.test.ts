@@ -40,7 +40,8 @@ import {
   sqlAt,
   status as statusOn,
   stoppedHere,
-  unitRunningLine
+  unitRunningLine,
+  writeSourcesConfig
 } from "./clusterRunners.ts"
 import { freePort, recorded, recordingSink, tempDir, waitUntilAsync } from "./helpers.ts"
 
@@ -299,47 +300,15 @@ describe("cluster mode, several sources", { timeout: 150_000 }, () => {
     const started: Array<Proc> = []
     try {
       const url = await freshDatabase(`several_${Date.now().toString(36)}`)
-      const dir = tempDir()
-      const log = Path.join(dir, "rec.log")
-      const audit = Path.join(dir, "audit.db")
-      const config = Path.join(dir, "relay.yaml")
-      const sources = names
-        .map(
-          (name, i) =>
-            `  ${name}: { type: workos, apiKey: ${standIns[i]!.apiKey}, baseUrl: ${standIns[i]!.url}, start: earliest, pollInterval: 50ms }`
-        )
-        .join("\n")
-      Fs.writeFileSync(
-        config,
-        `sources:
-${sources}
-state:
-  postgres: \${PG_URL}
-cluster:
-  address: 127.0.0.1:\${RELAY_CLUSTER_PORT}
-  lockExpiry: 3s
-  lockRefresh: 500ms
-  healthCheck: 1s
-  assignmentRefresh: 500ms
-http: { address: "127.0.0.1:0" }
-log: { format: json }
-shutdownTimeout: 5s
-sinks:
-  rec: { module: ${JSON.stringify(recordingSink)}, path: ${JSON.stringify(log)}, delayMs: 20, maxEvents: ${MAX_EVENTS}, sources: [prod, eu] }
-  audit: { type: audit-log, path: ${JSON.stringify(audit)} }
-`
-      )
-      const idsOf = (name: (typeof names)[number]) =>
-        standIns[names.indexOf(name)]!.events().map((e) => e.id)
       const recSources = ["prod", "eu"] as const
-      const delivered = () => {
-        const got = new Set(recorded(log))
-        const kept = audited(audit)
-        return (
-          names.every((n) => idsOf(n).every((id) => kept.has(id))) &&
-          recSources.every((n) => idsOf(n).every((id) => got.has(id)))
-        )
-      }
+      const { config, log, audit, idsOf, delivered } = writeSourcesConfig(tempDir(), {
+        names,
+        standIns,
+        recSources,
+        maxEvents: MAX_EVENTS,
+        lockExpiry: "3s",
+        lockRefresh: "500ms"
+      })
 
       // Ports that effect/cluster's hash ring spreads the three units over (see `assignment`).
       const portA = await freePort()

@@ -11,8 +11,6 @@
  * per (sink, source) at the source's last event. Every move is a hand-over: no unit
  * runs on two runners at once (the runners' logs) and no fenced write is refused.
  */
-import * as Fs from "node:fs"
-import * as Path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { WorkOSStandIn } from "@workos-relay/testing"
 import * as Postgres from "@workos-relay/testing/Postgres"
@@ -31,9 +29,10 @@ import {
   runningHere,
   sqlAt,
   status,
-  unitRunningLine
+  unitRunningLine,
+  writeSourcesConfig
 } from "./clusterRunners.ts"
-import { freePort, recorded, recordingSink, tempDir, waitUntilAsync } from "./helpers.ts"
+import { freePort, recorded, tempDir, waitUntilAsync } from "./helpers.ts"
 
 const names = ["prod", "staging", "eu", "us", "apac", "acme"] as const
 type Name = (typeof names)[number]
@@ -59,48 +58,17 @@ afterAll(async () => {
 describe("cluster mode, a rolling restart", { timeout: 240_000 }, () => {
   it("six sources over three runners: spread; restart each in turn while events arrive; a fourth joins and takes a share; nothing lost", async () => {
     const url = await freshDatabase(db.url, `rolling_${Date.now().toString(36)}`)
-    const dir = tempDir()
-    const log = Path.join(dir, "rec.log")
-    const audit = Path.join(dir, "audit.db")
-    const config = Path.join(dir, "relay.yaml")
-    const sources = names
-      .map(
-        (name, i) =>
-          `  ${name}: { type: workos, apiKey: ${standIns[i]!.apiKey}, baseUrl: ${standIns[i]!.url}, start: earliest, pollInterval: 50ms }`
-      )
-      .join("\n")
     // Every move here is a hand-over, which never waits on the lock expiry: the default
     // 10 s keeps a runner stalled on this loaded machine from losing its shards (a
     // failover, with a refused write, which this test counts as a unit run twice).
-    Fs.writeFileSync(
-      config,
-      `sources:
-${sources}
-state:
-  postgres: \${PG_URL}
-cluster:
-  address: 127.0.0.1:\${RELAY_CLUSTER_PORT}
-  lockExpiry: 10s
-  lockRefresh: 1s
-  healthCheck: 1s
-  assignmentRefresh: 500ms
-http: { address: "127.0.0.1:0" }
-log: { format: json }
-shutdownTimeout: 5s
-sinks:
-  rec: { module: ${JSON.stringify(recordingSink)}, path: ${JSON.stringify(log)}, delayMs: 20, maxEvents: ${MAX_EVENTS}, sources: [${recSources.join(", ")}] }
-  audit: { type: audit-log, path: ${JSON.stringify(audit)} }
-`
-    )
-    const idsOf = (name: Name) => standIns[names.indexOf(name)]!.events().map((e) => e.id)
-    const delivered = () => {
-      const got = new Set(recorded(log))
-      const kept = audited(audit)
-      return (
-        names.every((n) => idsOf(n).every((id) => kept.has(id))) &&
-        recSources.every((n) => idsOf(n).every((id) => got.has(id)))
-      )
-    }
+    const { config, log, audit, idsOf, delivered } = writeSourcesConfig(tempDir(), {
+      names,
+      standIns,
+      recSources,
+      maxEvents: MAX_EVENTS,
+      lockExpiry: "10s",
+      lockRefresh: "1s"
+    })
 
     // Ports that effect/cluster's hash ring spreads the six units over, each runner one
     // at least (see `assignment`); a runner restarted on its port gets the same share.

@@ -8,6 +8,7 @@ import { type ChildProcess, spawn } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { DatabaseSync } from "node:sqlite"
+import type { WorkOSStandIn } from "@workos-relay/testing"
 import * as Context from "effect/Context"
 import * as RunnerAddress from "effect/cluster/RunnerAddress"
 import * as Effect from "effect/Effect"
@@ -17,7 +18,7 @@ import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import { SqlClient } from "effect/sql"
 import { singletonName } from "../src/cluster/Unit.ts"
-import { freePort } from "./helpers.ts"
+import { freePort, recorded, recordingSink } from "./helpers.ts"
 
 export interface Proc {
   readonly name: string
@@ -256,4 +257,64 @@ export const overlap = (ps: ReadonlyArray<Proc>, unit: string): string | undefin
       return `${unit} started on ${after.runner} at ${new Date(after.from).toISOString()} while on ${before.runner} (stopped ${Number.isFinite(before.to) ? new Date(before.to).toISOString() : "never"})`
   }
   return undefined
+}
+
+/** A cluster of several sources, one WorkOS stand-in each, as the tests write it. */
+export interface SourcesCluster {
+  readonly names: ReadonlyArray<string>
+  readonly standIns: ReadonlyArray<WorkOSStandIn.StandIn>
+  /** The sources the recording sink takes (the audit log takes them all). */
+  readonly recSources: ReadonlyArray<string>
+  readonly maxEvents: number
+  readonly lockExpiry: string
+  readonly lockRefresh: string
+}
+
+/**
+ * Writes `relay.yaml` in `dir` for `cluster`: its sources on the Postgres at `PG_URL`,
+ * an audit log taking every source and a recording sink (`maxEvents` a batch, 20 ms a
+ * delivery) taking `recSources`. Where its config, recording and audit log are.
+ */
+export const writeSourcesConfig = (dir: string, cluster: SourcesCluster) => {
+  const config = Path.join(dir, "relay.yaml")
+  const log = Path.join(dir, "rec.log")
+  const audit = Path.join(dir, "audit.db")
+  const sources = cluster.names
+    .map((name, i) => {
+      const standIn = cluster.standIns[i]!
+      return `  ${name}: { type: workos, apiKey: ${standIn.apiKey}, baseUrl: ${standIn.url}, start: earliest, pollInterval: 50ms }`
+    })
+    .join("\n")
+  Fs.writeFileSync(
+    config,
+    `sources:
+${sources}
+state:
+  postgres: \${PG_URL}
+cluster:
+  address: 127.0.0.1:\${RELAY_CLUSTER_PORT}
+  lockExpiry: ${cluster.lockExpiry}
+  lockRefresh: ${cluster.lockRefresh}
+  healthCheck: 1s
+  assignmentRefresh: 500ms
+http: { address: "127.0.0.1:0" }
+log: { format: json }
+shutdownTimeout: 5s
+sinks:
+  rec: { module: ${JSON.stringify(recordingSink)}, path: ${JSON.stringify(log)}, delayMs: 20, maxEvents: ${cluster.maxEvents}, sources: [${cluster.recSources.join(", ")}] }
+  audit: { type: audit-log, path: ${JSON.stringify(audit)} }
+`
+  )
+  const idsOf = (name: string) =>
+    cluster.standIns[cluster.names.indexOf(name)]!.events().map((e) => e.id)
+  /** Every id of every source in the audit log, and every id of `recSources` recorded. */
+  const delivered = () => {
+    const got = new Set(recorded(log))
+    const kept = audited(audit)
+    return (
+      cluster.names.every((n) => idsOf(n).every((id) => kept.has(id))) &&
+      cluster.recSources.every((n) => idsOf(n).every((id) => got.has(id)))
+    )
+  }
+  return { config, log, audit, idsOf, delivered }
 }

@@ -238,8 +238,8 @@ export class Lane {
       if (element === undefined) {
         const left = deadline - Date.now()
         // Nothing more comes before the reader's next poll when it has caught up.
-        if (left <= 0 || batch.events.length === 0 || buffer.ended || buffer.caughtUp) break
-        if (context.stopping()) break
+        const more = !buffer.ended && !buffer.caughtUp && !context.stopping()
+        if (left <= 0 || batch.events.length === 0 || !more) break
         metrics.lagEvents = batch.events.length
         return Effect.flatMap(Effect.raceFirst(buffer.waitItems, Effect.sleep(left)), () =>
           this.fill(batch, deadline)
